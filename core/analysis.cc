@@ -1,0 +1,38 @@
+#include "core/analysis.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ablate::core {
+
+std::optional<int> FirstNonFinite(std::span<const float> losses) {
+  for (size_t i = 0; i < losses.size(); ++i) {
+    if (!std::isfinite(losses[i])) return static_cast<int>(i);
+  }
+  return std::nullopt;
+}
+
+std::optional<double> TailSlope(std::span<const float> losses, int window) {
+  const size_t n = std::min(losses.size(), static_cast<size_t>(std::max(window, 0)));
+  if (n < 2) return std::nullopt;
+  const size_t first = losses.size() - n;
+  // Centre the step indices so the sums stay small and exact in double.
+  const double mean_x = static_cast<double>(first) + static_cast<double>(n - 1) / 2.0;
+  double mean_y = 0;
+  for (size_t i = first; i < losses.size(); ++i) {
+    if (!std::isfinite(losses[i])) return std::nullopt;
+    mean_y += losses[i];
+  }
+  mean_y /= static_cast<double>(n);
+  double sxy = 0, sxx = 0;
+  for (size_t i = first; i < losses.size(); ++i) {
+    const double dx = static_cast<double>(i) - mean_x;
+    sxy += dx * (losses[i] - mean_y);
+    sxx += dx * dx;
+  }
+  return sxy / sxx;
+}
+
+double StackedVarianceGain(double gain, int layers) { return std::pow(gain, layers); }
+
+}  // namespace ablate::core

@@ -1,0 +1,99 @@
+#include "core/config.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "core/init.h"
+
+namespace ablate::core {
+
+namespace {
+
+// Joins the arguments as an ostream would print them (GCC 12 has no std::format).
+template <typename... Parts>
+std::string Cat(const Parts&... parts) {
+  std::ostringstream out;
+  (out << ... << parts);
+  return out.str();
+}
+
+std::optional<ConfigError> CheckRange(const char* field, long long value, long long low,
+                                      long long high) {
+  if (value >= low && value <= high) return std::nullopt;
+  return ConfigError{field, Cat(field, " must be between ", low, " and ", high, " (got ", value, ").")};
+}
+
+}  // namespace
+
+std::optional<ConfigError> Validate(const ExperimentConfig& config) {
+  const ModelConfig& m = config.model;
+  const DataConfig& d = config.data;
+  const TrainConfig& t = config.train;
+  for (auto error : {
+           CheckRange("model.depth", m.depth, 1, kMaxDepth),
+           CheckRange("model.width", m.width, 1, kMaxWidth),
+           CheckRange("model.input_dim", m.input_dim, 1, kMaxWidth),
+           CheckRange("model.classes", m.classes, 2, kMaxClasses),
+           CheckRange("data.train_size", d.train_size, 1, kMaxExamples),
+           CheckRange("data.val_size", d.val_size, 1, kMaxExamples),
+           CheckRange("data.label_dims", d.label_dims, 1, m.input_dim),
+           CheckRange("train.steps", t.steps, 1, kMaxSteps),
+           CheckRange("train.batch", t.batch, 1, d.train_size),
+           CheckRange("train.eval_every", t.eval_every, 1, kMaxSteps),
+           CheckRange("train.flatline_window", t.flatline_window, 1, kMaxSteps),
+       }) {
+    if (error) return error;
+  }
+  if (m.classes != 2) {
+    return ConfigError{"model.classes",
+                       Cat("model.classes must be 2: the lab's label rule has two classes (got ", m.classes, ").")};
+  }
+  if (!std::isfinite(t.lr) || t.lr <= 0 || t.lr > kMaxLr) {
+    return ConfigError{"train.lr", Cat("train.lr must be a finite number in (0, ", kMaxLr, "] (got ", t.lr, ").")};
+  }
+  if (!std::isfinite(t.momentum) || t.momentum < 0 || t.momentum >= 1) {
+    return ConfigError{"train.momentum",
+                       Cat("train.momentum must be in [0, 1) (got ", t.momentum, ").")};
+  }
+  if (!std::isfinite(t.flatline_tolerance) || t.flatline_tolerance <= 0) {
+    return ConfigError{"train.flatline_tolerance",
+                       Cat("train.flatline_tolerance must be a finite number > 0 (got ", t.flatline_tolerance, ").")};
+  }
+  if (!std::isfinite(t.flatline_grad_norm) || t.flatline_grad_norm <= 0) {
+    return ConfigError{"train.flatline_grad_norm",
+                       Cat("train.flatline_grad_norm must be a finite number > 0 (got ", t.flatline_grad_norm, ").")};
+  }
+  return std::nullopt;
+}
+
+std::optional<ConfigError> Validate(const InitConfig& init) {
+  if (FindInitScheme(init.scheme) == nullptr) {
+    std::string known;
+    for (const InitScheme& s : InitSchemes()) {
+      known += known.empty() ? "" : ", ";
+      known += s.name;
+    }
+    return ConfigError{"init.scheme", Cat("init.scheme must be one of ", known, " (got \"",
+                                                  init.scheme, "\").")};
+  }
+  const double lo = init.uniform_low, hi = init.uniform_high;
+  if (!std::isfinite(lo) || !std::isfinite(hi) || std::abs(lo) > kMaxUniformBound ||
+      std::abs(hi) > kMaxUniformBound || lo >= hi) {
+    return ConfigError{"init.uniform_low",
+                       Cat("init.uniform_low must be below init.uniform_high, both finite within ±", kMaxUniformBound, " (got ", lo, " and ", hi, ").")};
+  }
+  return std::nullopt;
+}
+
+ExperimentConfig LabExperiment() { return ExperimentConfig{}; }
+
+std::vector<InitConfig> LabRuns() {
+  // Independent weight seeds, one per init; the data seed (DataConfig::seed) is shared.
+  return {
+      InitConfig{.scheme = "uniform", .weight_seed = 101},
+      InitConfig{.scheme = "xavier", .weight_seed = 102},
+      InitConfig{.scheme = "kaiming", .weight_seed = 103},
+  };
+}
+
+}  // namespace ablate::core

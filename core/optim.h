@@ -1,0 +1,31 @@
+// Stochastic gradient descent with momentum.
+#ifndef ABLATE_CORE_OPTIM_H_
+#define ABLATE_CORE_OPTIM_H_
+
+#include <vector>
+
+#include "core/model.h"
+#include "core/tensor.h"
+
+namespace ablate::core {
+
+// torch.optim.SGD semantics (pytorch.org/docs/stable/generated/torch.optim.SGD.html, with
+// dampening 0, nesterov False, weight_decay 0):  v ← μ·v + g;  p ← p − lr·v,  v starting at 0.
+// Borrows the model, which must outlive the optimizer.
+class SgdMomentum {
+ public:
+  SgdMomentum(Mlp& model, double lr, double momentum);
+  // Applies one update from the gradients the model holds.
+  void Step();
+
+ private:
+  Mlp& model_;
+  float lr_;
+  float momentum_;
+  std::vector<Matrix> weight_velocity_;
+  std::vector<Vector> bias_velocity_;
+};
+
+}  // namespace ablate::core
+
+#endif  // ABLATE_CORE_OPTIM_H_

@@ -1,0 +1,203 @@
+#include "core/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "core/init.h"
+#include "core/loss.h"
+#include "core/model.h"
+#include "core/optim.h"
+
+namespace ablate::core {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void MeanAndStd(const Matrix& m, double& mean, double& stddev) {
+  const Eigen::ArrayXXd values = m.cast<double>().array();
+  mean = values.mean();
+  stddev = std::sqrt((values - mean).square().mean());
+}
+
+// The validation set cut into chunks of at most kEvalChunk examples, each with a buffer sized
+// for it once, so that evaluation allocates nothing and its memory stays bounded.
+constexpr int kEvalChunk = 256;
+
+// With EIGEN_RUNTIME_NO_MALLOC (the no-allocation test builds the core that way), Eigen aborts
+// on any heap allocation while this guard is alive.
+class NoAllocationScope {
+ public:
+#ifdef EIGEN_RUNTIME_NO_MALLOC
+  NoAllocationScope() { Eigen::internal::set_is_malloc_allowed(false); }
+  ~NoAllocationScope() { Eigen::internal::set_is_malloc_allowed(true); }
+#endif
+};
+
+}  // namespace
+
+std::string DescribeOutcome(const RunResult& result) {
+  switch (result.outcome) {
+    case Outcome::kDiverged:
+      return "diverged at step " + std::to_string(*result.first_nonfinite_step);
+    case Outcome::kCancelled:
+      return "cancelled at step " + std::to_string(result.steps_run);
+    case Outcome::kCompleted:
+      if (result.flatline_step) return "flatlined at step " + std::to_string(*result.flatline_step);
+      return "completed";
+  }
+  return "unknown";
+}
+
+struct Trainer::State {
+  State(const ExperimentConfig& config, const Dataset& data, const InitConfig& init)
+      : config(config),
+        data(data),
+        model(config.model),
+        optimizer(model, config.train.lr, config.train.momentum),
+        sampler(data, config.train.batch, config.data.seed),
+        train_ws(config.model, config.train.batch),
+        batch_x(config.model.input_dim, config.train.batch),
+        batch_y(config.train.batch),
+        probe_ws(config.model, std::min(config.train.batch, config.data.val_size)),
+        probe_x(data.val_x.leftCols(probe_ws.batch())) {
+    model.Initialize(*FindInitScheme(init.scheme), init);
+    for (int start = 0; start < config.data.val_size; start += kEvalChunk) {
+      const int n = std::min(kEvalChunk, config.data.val_size - start);
+      eval_chunks.push_back(EvalChunk{start, Workspace(config.model, n),
+                                      data.val_x.middleCols(start, n),
+                                      std::span(data.val_y).subspan(start, n)});
+    }
+  }
+
+  struct EvalChunk {
+    int start;
+    Workspace ws;
+    Matrix x;
+    std::span<const int32_t> y;
+  };
+
+  EvalRecord Evaluate(int step) {
+    double loss = 0, correct = 0;
+    for (EvalChunk& chunk : eval_chunks) {
+      const Matrix& logits = model.Forward(chunk.x, chunk.ws);
+      const double n = static_cast<double>(chunk.y.size());
+      loss += SoftmaxCrossEntropy(logits, chunk.y, nullptr) * n;
+      correct += Accuracy(logits, chunk.y) * n;
+    }
+    const double total = config.data.val_size;
+    return EvalRecord{step, static_cast<float>(loss / total), static_cast<float>(correct / total)};
+  }
+
+  std::vector<LayerStats> ProbeStats() {
+    model.Forward(probe_x, probe_ws);
+    std::vector<LayerStats> stats;
+    const auto& layers = model.layers();
+    for (size_t i = 0; i < layers.size(); ++i) {
+      LayerStats s;
+      double weight_mean = 0;
+      MeanAndStd(layers[i].weight, weight_mean, s.weight_variance);
+      s.weight_variance *= s.weight_variance;
+      const Matrix& activation = i + 1 < layers.size() ? probe_ws.post[i] : probe_ws.pre[i];
+      MeanAndStd(activation, s.activation_mean, s.activation_std);
+      stats.push_back(s);
+    }
+    return stats;
+  }
+
+  // Tracks consecutive steps at chance with vanishing weight gradients.
+  void TrackFlatline(int step, float loss, double grad_norm, RunResult& result) {
+    const TrainConfig& t = config.train;
+    const double chance = std::log(static_cast<double>(config.model.classes));
+    const bool flat = std::abs(loss - chance) < t.flatline_tolerance &&
+                      grad_norm < t.flatline_grad_norm;
+    flat_steps = flat ? flat_steps + 1 : 0;
+    if (flat_steps == t.flatline_window && !result.flatline_step) {
+      result.flatline_step = step - t.flatline_window + 1;
+    }
+  }
+
+  const ExperimentConfig config;
+  const Dataset& data;
+  Mlp model;
+  SgdMomentum optimizer;
+  BatchSampler sampler;
+  Workspace train_ws;
+  Matrix batch_x;
+  std::vector<int32_t> batch_y;
+  Workspace probe_ws;
+  Matrix probe_x;
+  std::vector<EvalChunk> eval_chunks;
+  int flat_steps = 0;
+};
+
+Trainer::Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init)
+    : state_(std::make_unique<State>(config, data, init)) {}
+
+Trainer::~Trainer() = default;
+
+RunResult Trainer::Run(RunObserver* observer, std::stop_token stop) {
+  State& s = *state_;
+  const TrainConfig& t = s.config.train;
+  const Clock::time_point run_start = Clock::now();
+  RunResult result;
+  result.init_stats = s.ProbeStats();
+  auto report_eval = [&](int step) {
+    const EvalRecord eval = s.Evaluate(step);
+    if (observer != nullptr) observer->OnEval(eval);
+    return eval;
+  };
+
+  for (int step = 0; step < t.steps; ++step) {
+    if (stop.stop_requested()) {
+      result.outcome = Outcome::kCancelled;
+      break;
+    }
+    const Clock::time_point step_start = Clock::now();
+    StepRecord record{.step = step};
+    bool diverged = false;
+    {
+      [[maybe_unused]] NoAllocationScope no_allocation;
+      s.sampler.Next(s.batch_x, s.batch_y);
+      const Matrix& logits = s.model.Forward(s.batch_x, s.train_ws);
+      record.loss = SoftmaxCrossEntropy(logits, s.batch_y, &s.train_ws.dlogits);
+      if (!std::isfinite(record.loss) && !result.first_nonfinite_step) {
+        result.first_nonfinite_step = step;
+      }
+      diverged = !std::isfinite(record.loss) && t.stop_on_nonfinite;
+      if (!diverged) {
+        s.model.Backward(s.batch_x, s.train_ws.dlogits, s.train_ws);
+        record.weight_grad_norm = static_cast<float>(s.model.WeightGradNorm());
+        s.optimizer.Step();
+      } else {
+        record.weight_grad_norm = std::numeric_limits<float>::quiet_NaN();
+      }
+    }
+    record.seconds = SecondsSince(step_start);
+    result.steps_run = step + 1;
+    result.final_loss = record.loss;
+    if (observer != nullptr) observer->OnStep(record);
+    if (diverged) {
+      result.outcome = Outcome::kDiverged;
+      break;
+    }
+    s.TrackFlatline(step, record.loss, record.weight_grad_norm, result);
+    const int updates = step + 1;
+    if (updates % t.eval_every == 0 || updates == t.steps) {
+      const EvalRecord eval = report_eval(updates);
+      if (updates == t.steps) result.final_eval = eval;
+    }
+  }
+  if (result.steps_run > 0) result.final_stats = s.ProbeStats();
+  result.seconds = SecondsSince(run_start);
+  return result;
+}
+
+}  // namespace ablate::core

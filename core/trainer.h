@@ -1,0 +1,89 @@
+// One run of an experiment: builds the model with its init, trains it step by step on the
+// shared batch sequence, and reports every step.
+#ifndef ABLATE_CORE_TRAINER_H_
+#define ABLATE_CORE_TRAINER_H_
+
+#include <memory>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/data.h"
+
+namespace ablate::core {
+
+struct StepRecord {
+  int step = 0;                // 0-based: the number of updates applied before this loss
+  float loss = 0;              // mean training cross-entropy of this step's batch
+  float weight_grad_norm = 0;  // see Mlp::WeightGradNorm
+  double seconds = 0;          // wall time of this step (forward, backward, update)
+};
+
+struct EvalRecord {
+  int step = 0;        // evaluated after this many updates
+  float loss = 0;      // mean validation cross-entropy
+  float accuracy = 0;  // validation accuracy in [0, 1]
+};
+
+// One layer's statistics on a fixed probe batch (the first `batch` validation examples): the
+// lab's "hint of last resort", recorded for every run at init and at the end.
+struct LayerStats {
+  double weight_variance = 0;  // sample variance of the layer's weights
+  double activation_mean = 0;  // of its output: post-ReLU, or the logits for the last layer
+  double activation_std = 0;
+};
+
+enum class Outcome {
+  kCompleted,  // ran every step (it may still have flatlined: see flatline_step)
+  kDiverged,   // stopped at its first non-finite loss
+  kCancelled,  // stopped on request
+};
+
+struct RunResult {
+  Outcome outcome = Outcome::kCompleted;
+  int steps_run = 0;                        // steps whose loss was reported
+  std::optional<int> first_nonfinite_step;  // even when the run went on past it
+  std::optional<int> flatline_step;         // first step of the flatline window
+  float final_loss = 0;                     // loss of the last step run
+  std::optional<EvalRecord> final_eval;     // after the last step, unless diverged/cancelled
+  std::vector<LayerStats> init_stats;
+  std::vector<LayerStats> final_stats;      // empty when no step ran
+  double seconds = 0;
+};
+
+// "completed", "flatlined at step N", "diverged at step N", "cancelled at step N".
+std::string DescribeOutcome(const RunResult& result);
+
+// Receives a run's progress on the training thread. Must not block for long: the next step
+// waits for it.
+class RunObserver {
+ public:
+  virtual ~RunObserver() = default;
+  virtual void OnStep(const StepRecord& /*step*/) {}
+  virtual void OnEval(const EvalRecord& /*eval*/) {}
+};
+
+class Trainer {
+ public:
+  // Requires: Validate(config) and Validate(init) found nothing. Borrows `data`, which must
+  // outlive the trainer and be MakeLabDataset(config.data, config.model.input_dim).
+  Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // Trains for config.train.steps steps on the calling thread, reporting each to `observer`
+  // (may be null). Checks `stop` before every step and returns within one step of a request.
+  // Call once.
+  RunResult Run(RunObserver* observer, std::stop_token stop = {});
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace ablate::core
+
+#endif  // ABLATE_CORE_TRAINER_H_

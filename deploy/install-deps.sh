@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of Ablate from Debian 12's packages.
+# Idempotent and non-interactive: packages already installed are skipped, and apt is not
+# touched at all when nothing is missing.
+#   deploy/install-deps.sh          build + test dependencies
+#   deploy/install-deps.sh --bench  also what the benchmarks compare against (PyTorch, OpenBLAS)
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake pkg-config git ca-certificates
+  # libraries
+  libeigen3-dev libopenblas-dev
+  libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
+  libspdlog-dev libsqlite3-dev nlohmann-json3-dev libcli11-dev
+  libplplot-dev plplot-driver-cairo fonts-dejavu-core
+  libcpp-httplib-dev libzip-dev libssl-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev sqlite3 chromium
+)
+if [[ "${1:-}" == "--bench" ]]; then
+  packages+=(python3-torch libopenblas0)
+fi
+# The web page's tooling needs Node.js and npm; a machine that already has them keeps its own.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  packages+=(nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
