@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <sstream>
+#include <utility>
 
 #include "core/init.h"
 
@@ -21,6 +22,13 @@ std::optional<ConfigError> CheckRange(const char* field, long long value, long l
                                       long long high) {
   if (value >= low && value <= high) return std::nullopt;
   return ConfigError{field, Cat(field, " must be between ", low, " and ", high, " (got ", value, ").")};
+}
+
+// Weights and biases of every layer (see Mlp in core/model.h).
+double ParameterCount(const ModelConfig& m) {
+  if (m.depth == 1) return (m.input_dim + 1.0) * m.classes;
+  return (m.input_dim + 1.0) * m.width + (m.depth - 2.0) * (m.width + 1.0) * m.width +
+         (m.width + 1.0) * m.classes;
 }
 
 }  // namespace
@@ -43,6 +51,13 @@ std::optional<ConfigError> Validate(const ExperimentConfig& config) {
            CheckRange("train.flatline_window", t.flatline_window, 1, kMaxSteps),
        }) {
     if (error) return error;
+  }
+  const double parameters = ParameterCount(m);
+  if (parameters > kMaxParameters) {
+    return ConfigError{"model.width",
+                       Cat("the model would have ", static_cast<long long>(parameters),
+                           " parameters; at most ", kMaxParameters,
+                           " fit in memory (lower model.width or model.depth).")};
   }
   if (m.classes != 2) {
     return ConfigError{"model.classes",
@@ -76,11 +91,18 @@ std::optional<ConfigError> Validate(const InitConfig& init) {
     return ConfigError{"init.scheme", Cat("init.scheme must be one of ", known, " (got \"",
                                                   init.scheme, "\").")};
   }
-  const double lo = init.uniform_low, hi = init.uniform_high;
-  if (!std::isfinite(lo) || !std::isfinite(hi) || std::abs(lo) > kMaxUniformBound ||
-      std::abs(hi) > kMaxUniformBound || lo >= hi) {
+  if (init.scheme != "uniform") return std::nullopt;  // the bounds are the uniform scheme's alone
+  for (const auto& [field, value] : {std::pair{"init.uniform_low", init.uniform_low},
+                                     std::pair{"init.uniform_high", init.uniform_high}}) {
+    if (!std::isfinite(value) || std::abs(value) > kMaxUniformBound) {
+      return ConfigError{field, Cat(field, " must be a finite number within ±", kMaxUniformBound,
+                                    " (got ", value, ").")};
+    }
+  }
+  if (init.uniform_low >= init.uniform_high) {
     return ConfigError{"init.uniform_low",
-                       Cat("init.uniform_low must be below init.uniform_high, both finite within ±", kMaxUniformBound, " (got ", lo, " and ", hi, ").")};
+                       Cat("init.uniform_low must be below init.uniform_high (got ",
+                           init.uniform_low, " and ", init.uniform_high, ").")};
   }
   return std::nullopt;
 }

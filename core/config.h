@@ -62,7 +62,7 @@ struct ExperimentConfig {
 struct InitConfig {
   std::string scheme = "kaiming";  // a name in InitSchemes() (core/init.h)
   uint64_t weight_seed = 0;
-  // Bounds of the `uniform` scheme; ignored by the others.
+  // Bounds of the `uniform` scheme; ignored (and not checked) for the others.
   double uniform_low = -0.5;   // finite, < uniform_high
   double uniform_high = 0.5;   // finite
 };
@@ -74,6 +74,8 @@ inline constexpr int kMaxExamples = 100000;
 inline constexpr int kMaxSteps = 100000;
 inline constexpr double kMaxLr = 10.0;
 inline constexpr double kMaxUniformBound = 1e3;
+// Weights, gradients and momentum take 12 bytes a parameter: 100M parameters is 1.2 GB.
+inline constexpr long long kMaxParameters = 100'000'000;
 
 // A refused configuration: the field, by its dotted name ("train.lr"), and one sentence that
 // says what was wrong and what is allowed.

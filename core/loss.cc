@@ -29,6 +29,8 @@ float SoftmaxCrossEntropy(const Matrix& logits, std::span<const int32_t> labels,
 float Accuracy(const Matrix& logits, std::span<const int32_t> labels) {
   int correct = 0;
   for (Eigen::Index b = 0; b < logits.cols(); ++b) {
+    // A column with a NaN has no prediction: it counts as wrong, not as class 0.
+    if (logits.col(b).hasNaN()) continue;
     Eigen::Index predicted = 0;
     logits.col(b).maxCoeff(&predicted);
     correct += predicted == labels[b];

@@ -16,7 +16,8 @@ namespace ablate::core {
 float SoftmaxCrossEntropy(const Matrix& logits, std::span<const int32_t> labels,
                           Matrix* dlogits);
 
-// Fraction of columns whose largest logit is the label's.
+// Fraction of columns whose largest logit is the label's; a column holding a NaN counts as
+// wrong.
 float Accuracy(const Matrix& logits, std::span<const int32_t> labels);
 
 }  // namespace ablate::core

@@ -1,5 +1,7 @@
 #include "core/optim.h"
 
+#include <algorithm>
+
 namespace ablate::core {
 
 SgdMomentum::SgdMomentum(Mlp& model, double lr, double momentum)
@@ -10,14 +12,33 @@ SgdMomentum::SgdMomentum(Mlp& model, double lr, double momentum)
   }
 }
 
+namespace {
+
+// v ← μ·v + g;  p ← p − lr·v over n floats, in one pass: chunks small enough that v is still in
+// L1 for its second use, instead of two passes over whole matrices that each stream p, v and g
+// from L2/L3. Each element sees the same two expressions as the two-pass form, so the result is
+// the same bit for bit.
+void Update(float* p, float* v, const float* g, Eigen::Index n, float lr, float momentum) {
+  constexpr Eigen::Index kChunk = 1024;  // 3 arrays × 4 KiB
+  for (Eigen::Index start = 0; start < n; start += kChunk) {
+    const Eigen::Index len = std::min(kChunk, n - start);
+    Eigen::Map<Eigen::ArrayXf> velocity(v + start, len), param(p + start, len);
+    Eigen::Map<const Eigen::ArrayXf> grad(g + start, len);
+    velocity = momentum * velocity + grad;
+    param -= lr * velocity;
+  }
+}
+
+}  // namespace
+
 void SgdMomentum::Step() {
   auto& layers = model_.layers();
   for (size_t i = 0; i < layers.size(); ++i) {
     Linear& layer = layers[i];
-    weight_velocity_[i] = momentum_ * weight_velocity_[i] + layer.weight_grad;
-    layer.weight -= lr_ * weight_velocity_[i];
-    bias_velocity_[i] = momentum_ * bias_velocity_[i] + layer.bias_grad;
-    layer.bias -= lr_ * bias_velocity_[i];
+    Update(layer.weight.data(), weight_velocity_[i].data(), layer.weight_grad.data(),
+           layer.weight.size(), lr_, momentum_);
+    Update(layer.bias.data(), bias_velocity_[i].data(), layer.bias_grad.data(),
+           layer.bias.size(), lr_, momentum_);
   }
 }
 

@@ -26,7 +26,12 @@ uint32_t Rng::NextU32() {
 
 float Rng::Uniform01() { return static_cast<float>(NextU32() >> 8) * 0x1.0p-24f; }
 
-float Rng::Uniform(float low, float high) { return low + (high - low) * Uniform01(); }
+float Rng::Uniform(float low, float high) {
+  // In float, low + (high - low)·u can round up to exactly `high` when the width itself rounds
+  // up; such a draw is moved to the largest float below `high` to keep the range half-open.
+  const float value = low + (high - low) * Uniform01();
+  return value < high ? value : std::nextafter(high, low);
+}
 
 uint32_t Rng::Below(uint32_t n) {
   uint64_t product = static_cast<uint64_t>(NextU32()) * n;

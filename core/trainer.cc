@@ -4,12 +4,17 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <mutex>
 #include <string>
 
 #include "core/init.h"
 #include "core/loss.h"
 #include "core/model.h"
 #include "core/optim.h"
+
+#ifdef EIGEN_USE_BLAS
+extern "C" void openblas_set_num_threads(int threads);
+#endif
 
 namespace ablate::core {
 
@@ -41,6 +46,15 @@ class NoAllocationScope {
 #endif
 };
 
+// Each run trains on one thread (the server runs several runs side by side); OpenBLAS's
+// threaded build would otherwise split every product of these sizes over all cores.
+void UseOneBlasThread() {
+#ifdef EIGEN_USE_BLAS
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+#endif
+}
+
 }  // namespace
 
 std::string DescribeOutcome(const RunResult& result) {
@@ -50,6 +64,9 @@ std::string DescribeOutcome(const RunResult& result) {
     case Outcome::kCancelled:
       return "cancelled at step " + std::to_string(result.steps_run);
     case Outcome::kCompleted:
+      if (result.first_nonfinite_step) {
+        return "completed, non-finite from step " + std::to_string(*result.first_nonfinite_step);
+      }
       if (result.flatline_step) return "flatlined at step " + std::to_string(*result.flatline_step);
       return "completed";
   }
@@ -139,7 +156,9 @@ struct Trainer::State {
 };
 
 Trainer::Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init)
-    : state_(std::make_unique<State>(config, data, init)) {}
+    : state_(std::make_unique<State>(config, data, init)) {
+  UseOneBlasThread();
+}
 
 Trainer::~Trainer() = default;
 

@@ -53,7 +53,8 @@ struct RunResult {
   double seconds = 0;
 };
 
-// "completed", "flatlined at step N", "diverged at step N", "cancelled at step N".
+// "completed", "flatlined at step N", "diverged at step N", "cancelled at step N", or, for a
+// run told to go on past non-finite losses, "completed, non-finite from step N".
 std::string DescribeOutcome(const RunResult& result);
 
 // Receives a run's progress on the training thread. Must not block for long: the next step

@@ -16,7 +16,7 @@ packages=(
   libplplot-dev plplot-driver-cairo fonts-dejavu-core
   libcpp-httplib-dev libzip-dev libssl-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev sqlite3 chromium
+  libgtest-dev libgmock-dev libbenchmark-dev libpng-dev sqlite3 jq chromium
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0)

@@ -1,0 +1,797 @@
+#include "client/cli.h"
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "client/artifacts.h"
+#include "client/connection.h"
+#include "client/format.h"
+#include "client/progress.h"
+#include "client/rpc_errors.h"
+#include "client/spec_flags.h"
+#include "client/watch.h"
+
+namespace ablate::client {
+namespace {
+
+constexpr char kVersion[] = "ablate 0.1.0 (API ablate.v1)";
+constexpr char kDefaultServer[] = "127.0.0.1:50051";
+constexpr char kDefaultTimeout[] = "10";
+constexpr char kDefaultReconnectTimeout[] = "60";
+constexpr char kLabDir[] = "experiments/10-init-matters";
+// Rows of `ablate trajectory`'s default table: about every 50th step of lab 1's 1000.
+constexpr int kTrajectoryRows = 21;
+// `ablate list` shows one server page of this many jobs unless told otherwise.
+constexpr int kDefaultListLimit = 50;
+constexpr int kMaxPageSize = 1000;
+
+// --- Flags as typed -------------------------------------------------------------------------
+// Values stay text until the command runs, so every bad value gets a sentence of ours naming
+// the flag (CLI11's own conversion messages are terse) and is a usage error (exit 2).
+
+struct GlobalArgs {
+  std::string server = kDefaultServer;
+  std::string timeout = kDefaultTimeout;
+};
+
+struct SubmitArgs {
+  SpecFlags spec;
+  std::optional<std::string> spec_file;
+  std::string owner;
+  bool watch = false;
+  bool json = false;
+  std::string reconnect_timeout = kDefaultReconnectTimeout;
+};
+
+struct WatchArgs {
+  std::string job;
+  std::string reconnect_timeout = kDefaultReconnectTimeout;
+};
+
+struct ListArgs {
+  std::optional<std::string> owner;
+  std::vector<std::string> states;
+  std::optional<std::string> init;
+  std::optional<std::string> name;
+  std::optional<std::string> since;
+  std::optional<std::string> until;
+  std::optional<std::string> limit;
+  bool all = false;
+  bool json = false;
+};
+
+struct ShowArgs {
+  std::string job;
+  bool json = false;
+};
+
+struct TrajectoryArgs {
+  std::string run;
+  bool csv = false;
+  std::optional<std::string> max_points;
+};
+
+struct CancelArgs {
+  std::string job;
+};
+
+struct DownloadArgs {
+  std::string job;
+  std::optional<std::string> out;
+};
+
+struct LabArgs {
+  std::string out = kLabDir;
+  std::string owner;
+  std::string reconnect_timeout = kDefaultReconnectTimeout;
+};
+
+// --- Parsing values ---------------------------------------------------------------------------
+
+absl::StatusOr<int64_t> ParseId(absl::string_view what, absl::string_view text) {
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(text, &id) || id <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " must be a ", absl::AsciiStrToLower(what),
+                                                   " id (a positive integer), got '", text, "'"));
+  }
+  return id;
+}
+
+absl::StatusOr<absl::Duration> ParseSeconds(absl::string_view flag, absl::string_view text) {
+  double seconds = 0;
+  if (!absl::SimpleAtod(text, &seconds) || !(seconds > 0) || seconds > 1e9) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": expected a number of seconds greater than 0, got '", text, "'"));
+  }
+  return absl::Seconds(seconds);
+}
+
+absl::StatusOr<int32_t> ParseCount(absl::string_view flag, absl::string_view text, int32_t min) {
+  int32_t value = 0;
+  if (!absl::SimpleAtoi(text, &value) || value < min) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": expected ",
+                                                   min == 0 ? "a non-negative" : "a positive",
+                                                   " integer, got '", text, "'"));
+  }
+  return value;
+}
+
+std::string DefaultOwner() {
+  const char* user = std::getenv("USER");
+  return user == nullptr ? "" : user;
+}
+
+// --- Running commands ---------------------------------------------------------------------------
+
+class Runner {
+ public:
+  Runner(const CliEnvironment& env, const GlobalArgs& globals)
+      : env_(env), out_(*env.out), err_(*env.err), globals_(globals) {}
+
+  int Submit(const SubmitArgs& args);
+  int Watch(const WatchArgs& args);
+  int List(const ListArgs& args);
+  int Show(const ShowArgs& args);
+  int Trajectory(const TrajectoryArgs& args);
+  int Cancel(const CancelArgs& args);
+  int Download(const DownloadArgs& args);
+  int Lab(const LabArgs& args);
+
+ private:
+  // Prints "ablate: <message>" and returns `code`.
+  int Fail(const absl::Status& status, int code) {
+    err_ << "ablate: " << OneLine(status.message()) << std::endl;
+    return code;
+  }
+  int UsageError(const absl::Status& status) { return Fail(status, kExitUsage); }
+  int Error(const absl::Status& status) { return Fail(status, kExitError); }
+
+  // The connection, once the global flags are known to be good.
+  absl::StatusOr<Connection*> Connect();
+  // Watches to the end with the live display; `print_summary` as in ProgressDisplay.
+  absl::StatusOr<v1::Job> Follow(Connection& connection, int64_t job_id,
+                                 absl::Duration reconnect_timeout, bool print_summary);
+  // kExitOk for a succeeded job; otherwise says why on stderr and returns kExitJobFailed.
+  int JobExitCode(const v1::Job& job);
+
+  const CliEnvironment& env_;
+  std::ostream& out_;
+  std::ostream& err_;
+  GlobalArgs globals_;
+  std::optional<Connection> connection_;
+};
+
+absl::StatusOr<Connection*> Runner::Connect() {
+  absl::StatusOr<absl::Duration> timeout = ParseSeconds("--timeout", globals_.timeout);
+  if (!timeout.ok()) return timeout.status();
+  if (globals_.server.empty()) {
+    return absl::InvalidArgumentError("--server: expected HOST:PORT, got an empty address");
+  }
+  connection_.emplace(ConnectionOptions{globals_.server, *timeout});
+  return &*connection_;
+}
+
+absl::StatusOr<v1::Job> Runner::Follow(Connection& connection, int64_t job_id,
+                                       absl::Duration reconnect_timeout, bool print_summary) {
+  ProgressDisplay display(
+      out_, env_.out_is_terminal ? ProgressDisplay::Mode::kTerminal : ProgressDisplay::Mode::kLog,
+      env_.terminal_width);
+  display.set_print_summary(print_summary);
+  WatchOptions options;
+  options.reconnect_timeout = reconnect_timeout;
+  return WatchJob(connection, job_id, options, display);
+}
+
+int Runner::JobExitCode(const v1::Job& job) {
+  switch (job.state()) {
+    case v1::JOB_STATE_SUCCEEDED:
+      return kExitOk;
+    case v1::JOB_STATE_FAILED:
+      err_ << "ablate: job " << job.id() << " failed"
+           << (job.error().empty() ? "" : ": " + OneLine(job.error())) << std::endl;
+      return kExitJobFailed;
+    case v1::JOB_STATE_CANCELLED:
+      err_ << "ablate: job " << job.id() << " was cancelled" << std::endl;
+      return kExitJobFailed;
+    default:
+      err_ << "ablate: job " << job.id() << " ended in state " << JobStateName(job.state())
+           << std::endl;
+      return kExitJobFailed;
+  }
+}
+
+int Runner::Submit(const SubmitArgs& args) {
+  v1::SubmitJobRequest request;
+  if (args.spec_file.has_value()) {
+    absl::StatusOr<v1::JobSpec> spec = ReadJobSpecFile(*args.spec_file);
+    if (!spec.ok()) return UsageError(spec.status());
+    *request.mutable_spec() = *std::move(spec);
+  }
+  if (absl::Status applied = ApplySpecFlags(args.spec, request.mutable_spec()); !applied.ok()) {
+    return UsageError(applied);
+  }
+  request.set_owner(args.owner);
+  absl::StatusOr<absl::Duration> reconnect =
+      ParseSeconds("--reconnect-timeout", args.reconnect_timeout);
+  if (!reconnect.ok()) return UsageError(reconnect.status());
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+
+  absl::StatusOr<v1::Job> job = (*connection)->SubmitJob(request);
+  if (!job.ok()) return Error(job.status());
+  if (args.json) {
+    out_ << ToJson(*job) << std::flush;
+  } else {
+    out_ << job->id() << std::endl;
+  }
+  if (!args.watch) return kExitOk;
+  absl::StatusOr<v1::Job> final_job =
+      Follow(**connection, job->id(), *reconnect, /*print_summary=*/true);
+  if (!final_job.ok()) return Error(final_job.status());
+  return JobExitCode(*final_job);
+}
+
+int Runner::Watch(const WatchArgs& args) {
+  absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
+  if (!job_id.ok()) return UsageError(job_id.status());
+  absl::StatusOr<absl::Duration> reconnect =
+      ParseSeconds("--reconnect-timeout", args.reconnect_timeout);
+  if (!reconnect.ok()) return UsageError(reconnect.status());
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+
+  absl::StatusOr<v1::Job> final_job =
+      Follow(**connection, *job_id, *reconnect, /*print_summary=*/true);
+  if (!final_job.ok()) return Error(final_job.status());
+  return JobExitCode(*final_job);
+}
+
+int Runner::List(const ListArgs& args) {
+  v1::ListJobsRequest request;
+  if (args.owner) request.set_owner(*args.owner);
+  if (args.init) request.set_init(*args.init);
+  if (args.name) request.set_name_contains(*args.name);
+  for (const std::string& name : args.states) {
+    std::optional<v1::JobState> state = ParseJobStateName(name);
+    if (!state.has_value()) {
+      return UsageError(absl::InvalidArgumentError(
+          absl::StrCat("--state: '", name,
+                       "' is not a job state (queued, running, succeeded, failed, cancelled)")));
+    }
+    request.add_states(*state);
+  }
+  auto set_time = [&](absl::string_view flag, const std::optional<std::string>& text,
+                      bool end_of_day, google::protobuf::Timestamp* timestamp) -> absl::Status {
+    if (!text) return absl::OkStatus();
+    absl::StatusOr<absl::Time> time = ParseTimeFlag(flag, *text, env_.time_zone, end_of_day);
+    if (!time.ok()) return time.status();
+    *timestamp = ToTimestamp(*time);
+    return absl::OkStatus();
+  };
+  if (args.since) {
+    if (absl::Status s = set_time("--since", args.since, false, request.mutable_created_after());
+        !s.ok()) {
+      return UsageError(s);
+    }
+  }
+  if (args.until) {
+    if (absl::Status s = set_time("--until", args.until, true, request.mutable_created_before());
+        !s.ok()) {
+      return UsageError(s);
+    }
+  }
+  int64_t limit = kDefaultListLimit;
+  if (args.limit) {
+    absl::StatusOr<int32_t> parsed = ParseCount("--limit", *args.limit, 1);
+    if (!parsed.ok()) return UsageError(parsed.status());
+    limit = *parsed;
+  }
+  if (args.all && args.limit) {
+    return UsageError(absl::InvalidArgumentError("--all and --limit cannot be used together"));
+  }
+  if (args.all) limit = INT64_MAX;
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+
+  // Follows page tokens until `limit` jobs are in hand or the server has no more.
+  v1::ListJobsResponse all;
+  bool more = false;
+  for (;;) {
+    const int64_t wanted = limit - all.jobs_size();
+    request.set_page_size(static_cast<int32_t>(std::min<int64_t>(wanted, kMaxPageSize)));
+    absl::StatusOr<v1::ListJobsResponse> page = (*connection)->ListJobs(request);
+    if (!page.ok()) return Error(page.status());
+    for (v1::Job& job : *page->mutable_jobs()) {
+      if (all.jobs_size() == limit) {
+        more = true;
+        break;
+      }
+      *all.add_jobs() = std::move(job);
+    }
+    if (page->next_page_token().empty()) break;
+    if (all.jobs_size() >= limit) {
+      more = true;
+      all.set_next_page_token(page->next_page_token());
+      break;
+    }
+    request.set_page_token(page->next_page_token());
+  }
+
+  if (args.json) {
+    out_ << ToJson(all) << std::flush;
+    return kExitOk;
+  }
+  if (all.jobs_size() == 0) {
+    out_ << "no jobs found" << std::endl;
+    return kExitOk;
+  }
+  out_ << FormatJobList({all.jobs().begin(), all.jobs().end()}, env_.time_zone) << std::flush;
+  if (more) {
+    err_ << "(the newest " << all.jobs_size() << " jobs are shown; --limit N or --all shows more)"
+         << std::endl;
+  }
+  return kExitOk;
+}
+
+int Runner::Show(const ShowArgs& args) {
+  absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
+  if (!job_id.ok()) return UsageError(job_id.status());
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<v1::Job> job = (*connection)->GetJob(*job_id);
+  if (!job.ok()) return Error(job.status());
+  out_ << (args.json ? ToJson(*job) : FormatJobDetails(*job, env_.time_zone)) << std::flush;
+  return kExitOk;
+}
+
+int Runner::Trajectory(const TrajectoryArgs& args) {
+  absl::StatusOr<int64_t> run_id = ParseId("RUN", args.run);
+  if (!run_id.ok()) return UsageError(run_id.status());
+  v1::GetTrajectoryRequest request;
+  request.set_run_id(*run_id);
+  if (args.max_points) {
+    absl::StatusOr<int32_t> max_points = ParseCount("--max-points", *args.max_points, 0);
+    if (!max_points.ok()) return UsageError(max_points.status());
+    request.set_max_points(*max_points);
+  }
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<v1::GetTrajectoryResponse> trajectory = (*connection)->GetTrajectory(request);
+  if (!trajectory.ok()) return Error(trajectory.status());
+  if (args.csv) {
+    out_ << TrajectoryCsv(*trajectory) << std::flush;
+  } else {
+    // With --max-points the server already chose the points: show them all.
+    out_ << FormatTrajectoryReport(*trajectory, args.max_points ? 0 : kTrajectoryRows)
+         << std::flush;
+  }
+  return kExitOk;
+}
+
+int Runner::Cancel(const CancelArgs& args) {
+  absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
+  if (!job_id.ok()) return UsageError(job_id.status());
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<v1::Job> job = (*connection)->CancelJob(*job_id);
+  if (!job.ok()) return Error(job.status());
+  if (job->state() == v1::JOB_STATE_CANCELLED) {
+    out_ << "job " << job->id() << " cancelled" << std::endl;
+  } else {
+    out_ << "job " << job->id() << " had already " << JobStateName(job->state())
+         << "; nothing to cancel" << std::endl;
+  }
+  return kExitOk;
+}
+
+int Runner::Download(const DownloadArgs& args) {
+  absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
+  if (!job_id.ok()) return UsageError(job_id.status());
+  const std::filesystem::path dir = args.out.value_or(absl::StrCat("ablate-job-", *job_id));
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<std::vector<std::filesystem::path>> written =
+      DownloadDeliverables(**connection, *job_id, dir, out_);
+  if (!written.ok()) return Error(written.status());
+  return kExitOk;
+}
+
+int Runner::Lab(const LabArgs& args) {
+  absl::StatusOr<absl::Duration> reconnect =
+      ParseSeconds("--reconnect-timeout", args.reconnect_timeout);
+  if (!reconnect.ok()) return UsageError(reconnect.status());
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+
+  // An empty spec: the server fills in lab 1, so the lab is defined in one place.
+  v1::SubmitJobRequest request;
+  request.mutable_spec();
+  request.set_owner(args.owner);
+  absl::StatusOr<v1::Job> job = (*connection)->SubmitJob(request);
+  if (!job.ok()) return Error(job.status());
+  out_ << "submitted lab 1 as job " << job->id() << ": " << FormatSpecSummary(job->spec())
+       << std::endl;
+
+  absl::StatusOr<v1::Job> final_job =
+      Follow(**connection, job->id(), *reconnect, /*print_summary=*/false);
+  if (!final_job.ok()) return Error(final_job.status());
+  out_ << "\n" << FormatJobSummary(*final_job) << std::flush;
+  if (final_job->state() != v1::JOB_STATE_SUCCEEDED) return JobExitCode(*final_job);
+
+  out_ << "\n";
+  const std::filesystem::path dir = args.out;
+  absl::StatusOr<std::vector<std::filesystem::path>> written =
+      DownloadDeliverables(**connection, job->id(), dir, out_);
+  if (!written.ok()) {
+    return Error(absl::Status(written.status().code(),
+                              absl::StrCat(written.status().message(), "; job ", job->id(),
+                                           " itself succeeded: retry with: ablate download ",
+                                           job->id(), " --out ", dir.string())));
+  }
+  std::vector<std::string> names;
+  for (const std::filesystem::path& path : *written) names.push_back(path.filename().string());
+  out_ << "lab 1 deliverables are in " << dir.string() << ": " << absl::StrJoin(names, ", ")
+       << std::endl;
+  return kExitOk;
+}
+
+// --- The command line ---------------------------------------------------------------------------
+
+// Adds an option whose value is kept as text, and only when given.
+CLI::Option* AddText(CLI::App* app, const std::string& name, std::optional<std::string>* value,
+                     const std::string& description, const std::string& type_name) {
+  return app
+      ->add_option_function<std::string>(
+          name, [value](const std::string& text) { *value = text; }, description)
+      ->type_name(type_name);
+}
+
+CLI::Option* AddReconnectTimeout(CLI::App* app, std::string* value) {
+  return app
+      ->add_option("--reconnect-timeout", *value,
+                   "If the connection drops (e.g. the server restarts), keep trying to "
+                   "reconnect for this long (default 60)")
+      ->type_name("SECONDS");
+}
+
+// Help that fits a terminal: option descriptions are wrapped to kHelpWidth columns, and each
+// subcommand is listed by the first line of its description (its own --help shows it all).
+class Formatter : public CLI::Formatter {
+ public:
+  static constexpr size_t kHelpWidth = 92;
+
+  std::string make_option_desc(const CLI::Option* option) const override {
+    const size_t width = kHelpWidth > column_width_ + 20 ? kHelpWidth - column_width_ : 20;
+    std::string wrapped;
+    size_t line = 0;
+    for (absl::string_view word :
+         absl::StrSplit(option->get_description(), ' ', absl::SkipEmpty())) {
+      if (line > 0 && line + 1 + word.size() > width) {
+        wrapped += '\n';
+        line = 0;
+      } else if (line > 0) {
+        wrapped += ' ';
+        ++line;
+      }
+      absl::StrAppend(&wrapped, word);
+      line += word.size();
+    }
+    return wrapped;
+  }
+
+  std::string make_subcommand(const CLI::App* sub) const override {
+    const std::string& description = sub->get_description();
+    std::stringstream out;
+    CLI::detail::format_help(out, sub->get_display_name(true),
+                             description.substr(0, description.find('\n')), column_width_);
+    return out.str();
+  }
+};
+
+int HandleParseError(CLI::App& app, const CLI::ParseError& error, const CliEnvironment& env) {
+  // --help and --version arrive as "errors" with exit code 0.
+  if (error.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+    return app.exit(error, *env.out, *env.err);
+  }
+  std::string command = "ablate";
+  for (const CLI::App* sub : app.get_subcommands()) absl::StrAppend(&command, " ", sub->get_name());
+  std::string message = OneLine(error.what());
+  if (app.get_subcommands().empty() && !app.remaining().empty()) {
+    // CLI11 reports an unknown subcommand as a missing one.
+    message = absl::StrCat("'", app.remaining().front(), "' is not an ablate subcommand");
+  } else if (message.size() > 1 && absl::ascii_isupper(message[0]) &&
+             absl::ascii_islower(message[1])) {
+    // CLI11 starts its sentences with a capital; ours follow "ablate: " in lower case.
+    message[0] = absl::ascii_tolower(message[0]);
+  }
+  *env.err << "ablate: " << message << " (see: " << command << " --help)" << std::endl;
+  return kExitUsage;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
+  CLI::App app(
+      "ablate: the command line of Ablate, the experiment service for deep-learning labs.\n"
+      "Submit init-ablation jobs to an Ablate server, watch every step's loss arrive live, and\n"
+      "download the results.\n",
+      "ablate");
+  auto formatter = std::make_shared<Formatter>();
+  formatter->column_width(30);
+  app.formatter(formatter);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
+  app.set_version_flag("--version", kVersion);
+  app.footer(
+      "Start with `ablate lab`: it runs lab 1 (a 12-layer ReLU MLP trained under uniform,\n"
+      "Xavier and Kaiming inits) on the server, shows the three runs live, and saves the\n"
+      "deliverables in experiments/10-init-matters/.\n"
+      "\n"
+      "Exit codes: 0 success; 1 the request failed (server unreachable or refusing, download\n"
+      "failed); 2 bad command line; 3 the watched job failed or was cancelled.\n"
+      "`ablate SUBCOMMAND --help` lists a subcommand's options.");
+
+  GlobalArgs globals;
+  app.add_option("--server", globals.server,
+                 "The Ablate server's gRPC address (default 127.0.0.1:50051)")
+      ->type_name("HOST:PORT")
+      ->envname("ABLATE_SERVER");
+  app.add_option("--timeout", globals.timeout,
+                 "How long to wait for the server's answer to each request (default 10)")
+      ->type_name("SECONDS");
+
+  const std::string user = DefaultOwner();
+  const std::string owner_help =
+      user.empty() ? "Who submits the job (default $USER, unset here, so the server records "
+                     "\"anonymous\")"
+                   : absl::StrCat("Who submits the job (default $USER, here ", user, ")");
+
+  // lab
+  LabArgs lab_args;
+  lab_args.owner = DefaultOwner();
+  CLI::App* lab = app.add_subcommand(
+      "lab",
+      "Run lab 1 end to end: submit it, watch it, download its deliverables\n"
+      "\n"
+      "Submits the init-ablation job with the lab's defaults (a 12-layer ReLU MLP of width 256,\n"
+      "1000 steps of SGD with momentum, runs uniform, xavier and kaiming), watches it to the\n"
+      "end, downloads its deliverables (job.json, losses.json, the loss plots, manifest.json,\n"
+      "README.md) and sums up each run's outcome.\n");
+  lab->add_option("--out", lab_args.out,
+                  "Directory for the deliverables, created if needed (default "
+                  "experiments/10-init-matters)")
+      ->type_name("DIR");
+  lab->add_option("--owner", lab_args.owner, owner_help)->type_name("NAME");
+  AddReconnectTimeout(lab, &lab_args.reconnect_timeout);
+  lab->footer("Exit codes: 0 done, 1 failed, 3 the job failed or was cancelled.");
+
+  // submit
+  SubmitArgs submit_args;
+  submit_args.owner = DefaultOwner();
+  CLI::App* submit = app.add_subcommand(
+      "submit",
+      "Submit a job and print its id\n"
+      "\n"
+      "Prints only the id, so scripts can capture it. Spec flags not given take lab 1's values\n"
+      "on the server, which checks every value and names the field and its allowed range when\n"
+      "one is wrong.\n");
+  SpecFlags& spec = submit_args.spec;
+  AddText(submit, "--spec", &submit_args.spec_file,
+          "Start from this JSON job spec (protobuf JSON; a job printed by `show --json` works "
+          "too); flags override its fields",
+          "FILE");
+  AddText(submit, "--name", &spec.name, "A label for the job (default lab-01-init-ablation)",
+          "TEXT")
+      ->group("Job spec");
+  AddText(submit, "--depth", &spec.depth, "Linear layers (default 12)", "N")->group("Job spec");
+  AddText(submit, "--width", &spec.width, "Hidden width (default 256)", "N")->group("Job spec");
+  AddText(submit, "--input-dim", &spec.input_dim, "Input dimension (default 256)", "N")
+      ->group("Job spec");
+  AddText(submit, "--steps", &spec.steps, "Training steps (default 1000)", "N")->group("Job spec");
+  AddText(submit, "--lr", &spec.lr, "Learning rate (default 0.001)", "X")->group("Job spec");
+  AddText(submit, "--momentum", &spec.momentum, "SGD momentum (default 0.9)", "X")
+      ->group("Job spec");
+  AddText(submit, "--batch", &spec.batch, "Batch size (default 64)", "N")->group("Job spec");
+  AddText(submit, "--eval-every", &spec.eval_every,
+          "Validate every N steps and after the last (default 50)", "N")
+      ->group("Job spec");
+  AddText(submit, "--train-size", &spec.train_size, "Training examples (default 1000)", "N")
+      ->group("Job spec");
+  AddText(submit, "--val-size", &spec.val_size, "Validation examples (default 200)", "N")
+      ->group("Job spec");
+  AddText(submit, "--label-dims", &spec.label_dims,
+          "Inputs whose sum decides the label (default 10)", "N")
+      ->group("Job spec");
+  AddText(submit, "--data-seed", &spec.data_seed,
+          "Seed of the data and its shuffling, shared by all runs (default 1)", "N")
+      ->group("Job spec");
+  submit
+      ->add_flag("--continue-after-nonfinite", spec.continue_after_nonfinite,
+                 "Keep training a run after a NaN or infinite loss (default: stop it there)")
+      ->group("Job spec");
+  submit
+      ->add_option("--init", spec.inits,
+                   "One run per --init, replacing the default runs: NAME or "
+                   "NAME:key=value,... with keys seed, low, high, e.g. kaiming:seed=7 or "
+                   "uniform:low=-1,high=1. Names: uniform, xavier, kaiming, xavier_uniform, "
+                   "kaiming_uniform, orthogonal")
+      ->type_name("INIT")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->group("Job spec");
+  submit->add_option("--owner", submit_args.owner, owner_help)->type_name("NAME");
+  submit->add_flag("--watch", submit_args.watch,
+                   "After printing the id, watch the job to its end (as `ablate watch`)");
+  submit->add_flag("--json", submit_args.json, "Print the submitted job as JSON, not its id");
+  AddReconnectTimeout(submit, &submit_args.reconnect_timeout);
+  submit->footer(
+      "Examples:\n"
+      "  ablate submit                                  # lab 1 as it is\n"
+      "  ablate submit --depth 24 --name deeper         # lab 1 at twice the depth\n"
+      "  ablate submit --init kaiming --init uniform:low=-0.05,high=0.05,seed=3\n"
+      "  ablate submit --spec job.json --steps 200      # a saved spec, 200 steps\n"
+      "  id=$(ablate submit --lr 1e-4) && ablate watch \"$id\"\n"
+      "\n"
+      "Exit codes: 0 submitted (with --watch: and succeeded), 1 failed, 2 bad flags or spec\n"
+      "file, 3 (with --watch) the job failed or was cancelled.");
+
+  // watch
+  WatchArgs watch_args;
+  CLI::App* watch = app.add_subcommand(
+      "watch",
+      "Show a job's runs live until the job ends\n"
+      "\n"
+      "One line per run: its init, step, loss, steps/s, latest validation and, once it ends,\n"
+      "its outcome. When the job ends: each run's outcome and final loss, and the job's state.\n");
+  watch->add_option("JOB", watch_args.job, "The job's id")->type_name("")->required();
+  AddReconnectTimeout(watch, &watch_args.reconnect_timeout);
+  watch->footer(
+      "On a terminal each run's line is redrawn in place; elsewhere (a pipe, a log) lines are\n"
+      "appended, at most one per run per second. If the connection drops, e.g. because the\n"
+      "server restarts, watch reconnects and continues exactly where it stopped.\n"
+      "\n"
+      "Exit codes: 0 the job succeeded, 1 watching failed, 3 the job failed or was cancelled.");
+
+  // list
+  ListArgs list_args;
+  CLI::App* list = app.add_subcommand(
+      "list",
+      "List jobs, newest first\n"
+      "\n"
+      "One line per job: id, creation time, owner, name, state, and each run's outcome.\n");
+  AddText(list, "--owner", &list_args.owner, "Only this owner's jobs", "NAME");
+  list->add_option("--state", list_args.states,
+                   "Only jobs in these states: queued, running, succeeded, failed, cancelled "
+                   "(repeat or separate with commas)")
+      ->type_name("STATE")
+      ->delimiter(',')
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  AddText(list, "--init", &list_args.init, "Only jobs with a run of this init", "NAME");
+  AddText(list, "--name", &list_args.name, "Only jobs whose name contains this text", "TEXT");
+  AddText(list, "--since", &list_args.since,
+          "Only jobs created at or after this ISO-8601 time (local time unless it has Z or an "
+          "offset)",
+          "TIME");
+  AddText(list, "--until", &list_args.until,
+          "Only jobs created before this time; a bare date includes that whole day", "TIME");
+  AddText(list, "--limit", &list_args.limit, "Show at most N jobs (default 50)", "N");
+  list->add_flag("--all", list_args.all, "Show every matching job (not with --limit)");
+  list->add_flag("--json", list_args.json,
+                 "Print {\"jobs\": [...]} in protobuf JSON instead of a table");
+  list->footer(
+      "RUNS shows init:outcome per run: completed, flatlined@STEP, diverged@STEP,\n"
+      "cancelled@STEP, running@STEP, queued or failed.\n"
+      "\n"
+      "Examples:\n"
+      "  ablate list --owner alice --state failed,cancelled\n"
+      "  ablate list --since 2024-05-01 --until 2024-05-07 --all --json");
+
+  // show
+  ShowArgs show_args;
+  CLI::App* show = app.add_subcommand(
+      "show",
+      "Show a job, its spec and its runs' results\n"
+      "\n"
+      "The job's state, times and spec, and for each run its state, outcome, final loss, final\n"
+      "validation loss and accuracy, steps/s, first non-finite step and flatline step.\n");
+  show->add_option("JOB", show_args.job, "The job's id")->type_name("")->required();
+  show->add_flag("--json", show_args.json, "Print the job in protobuf JSON");
+  show->footer("Exit codes: 0 shown, 1 failed (e.g. no such job), 2 bad command line.");
+
+  // trajectory
+  TrajectoryArgs trajectory_args;
+  CLI::App* trajectory = app.add_subcommand(
+      "trajectory",
+      "Print a run's per-step losses\n"
+      "\n"
+      "By default a summary, a table of evenly spaced steps and the validation results; with\n"
+      "--csv every step (or the points --max-points chose) as CSV.\n");
+  trajectory->add_option("RUN", trajectory_args.run, "The run's id (see `ablate show JOB`)")
+      ->type_name("")
+      ->required();
+  trajectory->add_flag("--csv", trajectory_args.csv,
+                       "Print `step,loss` lines; NaN and infinities as nan, inf, -inf");
+  AddText(trajectory, "--max-points", &trajectory_args.max_points,
+          "Ask the server for about N points (it keeps each bucket's first, lowest and "
+          "highest loss, and the first non-finite step); 0 means every step",
+          "N");
+  trajectory->footer(
+      "Example:\n"
+      "  ablate trajectory 42 --csv > uniform.csv\n"
+      "\n"
+      "Exit codes: 0 printed, 1 failed (e.g. no such run), 2 bad command line.");
+
+  // cancel
+  CancelArgs cancel_args;
+  CLI::App* cancel = app.add_subcommand(
+      "cancel",
+      "Cancel a job\n"
+      "\n"
+      "Its runs stop within one step each. A job that already ended is left as it is.\n");
+  cancel->add_option("JOB", cancel_args.job, "The job's id")->type_name("")->required();
+  cancel->footer(
+      "Prints \"job N cancelled\", or \"job N had already STATE; nothing to cancel\".\n"
+      "Exit codes: 0 done (also when the job had already ended), 1 failed, 2 bad command line.");
+
+  // download
+  DownloadArgs download_args;
+  CLI::App* download = app.add_subcommand(
+      "download",
+      "Download a finished job's deliverables\n"
+      "\n"
+      "Fetches job.json, losses.json, loss_curves*.png, manifest.json and README.md (those the\n"
+      "server has), checks each against its size and SHA-256, writes it atomically and prints\n"
+      "its path.\n");
+  download->add_option("JOB", download_args.job, "The job's id")->type_name("")->required();
+  AddText(download, "--out", &download_args.out,
+          "Directory for the files, created if needed (default ablate-job-JOB)", "DIR");
+  download->footer(
+      "Files the server does not produce are skipped; job.json is required.\n"
+      "Exit codes: 0 downloaded, 1 failed (job unknown or unfinished, a file missing its\n"
+      "checksum, disk errors), 2 bad command line.");
+
+  // CLI11 wants argv-style input.
+  std::vector<const char*> argv;
+  argv.reserve(args.size());
+  for (const std::string& arg : args) argv.push_back(arg.c_str());
+  if (args.size() <= 1) {
+    *env.out << app.help();
+    return kExitUsage;
+  }
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& error) {
+    return HandleParseError(app, error, env);
+  }
+
+  Runner runner(env, globals);
+  if (lab->parsed()) return runner.Lab(lab_args);
+  if (submit->parsed()) return runner.Submit(submit_args);
+  if (watch->parsed()) return runner.Watch(watch_args);
+  if (list->parsed()) return runner.List(list_args);
+  if (show->parsed()) return runner.Show(show_args);
+  if (trajectory->parsed()) return runner.Trajectory(trajectory_args);
+  if (cancel->parsed()) return runner.Cancel(cancel_args);
+  if (download->parsed()) return runner.Download(download_args);
+  *env.err << "ablate: no subcommand given (see: ablate --help)" << std::endl;
+  return kExitUsage;
+}
+
+}  // namespace ablate::client

@@ -1,0 +1,97 @@
+#include "client/connection.h"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/time/clock.h"
+
+namespace ablate::client {
+namespace {
+
+// Keepalive on open calls only. A server that was killed closes its sockets and the stream
+// fails at once; these pings are for a server whose host vanished or hung. Servers allow
+// pings without data every 5 minutes by default, more often only if they opt in
+// (GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS); a server that objects closes the
+// connection, and `watch` resumes from its cursor, so nothing is lost either way.
+constexpr int kKeepaliveTimeMs = 30'000;
+constexpr int kKeepaliveTimeoutMs = 10'000;
+// Reconnect quickly after a server restart (gRPC's default starts at 1 s and grows to 120 s).
+constexpr int kInitialReconnectBackoffMs = 200;
+constexpr int kMaxReconnectBackoffMs = 2'000;
+
+}  // namespace
+
+std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
+  // A watch stream sends no data after its request; without this, gRPC stops pinging after
+  // two pings and a vanished server would go unnoticed.
+  args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+}
+
+Connection::Connection(ConnectionOptions options)
+    : Connection(options, v1::Ablation::NewStub(MakeChannel(options.server))) {}
+
+Connection::Connection(ConnectionOptions options, std::unique_ptr<v1::Ablation::StubInterface> stub)
+    : site_{std::move(options.server), options.timeout}, stub_(std::move(stub)) {}
+
+std::unique_ptr<grpc::ClientContext> Connection::UnaryContext() const {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + site_.timeout));
+  context->set_wait_for_ready(false);
+  return context;
+}
+
+absl::StatusOr<v1::Job> Connection::SubmitJob(const v1::SubmitJobRequest& request) {
+  v1::SubmitJobResponse response;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->SubmitJob(context.get(), request, &response);
+  if (!status.ok()) return Describe(status);
+  return std::move(*response.mutable_job());
+}
+
+absl::StatusOr<v1::Job> Connection::GetJob(int64_t job_id) {
+  v1::GetJobRequest request;
+  request.set_job_id(job_id);
+  v1::Job job;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->GetJob(context.get(), request, &job);
+  if (!status.ok()) return Describe(status);
+  return job;
+}
+
+absl::StatusOr<v1::ListJobsResponse> Connection::ListJobs(const v1::ListJobsRequest& request) {
+  v1::ListJobsResponse response;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->ListJobs(context.get(), request, &response);
+  if (!status.ok()) return Describe(status);
+  return response;
+}
+
+absl::StatusOr<v1::Job> Connection::CancelJob(int64_t job_id) {
+  v1::CancelJobRequest request;
+  request.set_job_id(job_id);
+  v1::CancelJobResponse response;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->CancelJob(context.get(), request, &response);
+  if (!status.ok()) return Describe(status);
+  return std::move(*response.mutable_job());
+}
+
+absl::StatusOr<v1::GetTrajectoryResponse> Connection::GetTrajectory(
+    const v1::GetTrajectoryRequest& request) {
+  v1::GetTrajectoryResponse response;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->GetTrajectory(context.get(), request, &response);
+  if (!status.ok()) return Describe(status);
+  return response;
+}
+
+}  // namespace ablate::client

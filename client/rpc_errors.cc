@@ -1,0 +1,94 @@
+#include "client/rpc_errors.h"
+
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
+
+namespace ablate::client {
+namespace {
+
+// "10 s", "2.5 s", "0.25 s": the timeout as the user typed it with --timeout.
+std::string Seconds(absl::Duration d) { return absl::StrFormat("%g s", absl::ToDoubleSeconds(d)); }
+
+// "<lead>: <server message>", or just "<lead>" when the server said nothing.
+std::string WithDetail(absl::string_view lead, const std::string& detail) {
+  if (detail.empty()) return std::string(lead);
+  return absl::StrCat(lead, ": ", detail);
+}
+
+}  // namespace
+
+std::string OneLine(absl::string_view text) {
+  std::string line;
+  line.reserve(text.size());
+  for (char c : text) line.push_back(c == '\n' || c == '\r' || c == '\t' ? ' ' : c);
+  absl::string_view trimmed = absl::StripAsciiWhitespace(line);
+  if (absl::EndsWith(trimmed, ".") && !absl::EndsWith(trimmed, "..")) {
+    trimmed.remove_suffix(1);
+  }
+  return std::string(trimmed);
+}
+
+std::string DescribeRpcError(const grpc::Status& status, const CallSite& site) {
+  const std::string detail = OneLine(status.error_message());
+  switch (status.error_code()) {
+    case grpc::StatusCode::OK:
+      return "no error";
+    case grpc::StatusCode::UNAVAILABLE:
+      // gRPC's own text ("failed to connect to all addresses; last error: ...") helps nobody;
+      // the one case worth telling apart is a host name that does not resolve.
+      if (absl::StrContains(detail, "DNS resolution failed")) {
+        return absl::StrCat("cannot reach the Ablate server at ", site.server,
+                            ": its host name does not resolve");
+      }
+      return absl::StrCat("cannot reach the Ablate server at ", site.server,
+                          " (is ablate-server running?)");
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return absl::StrCat("the Ablate server at ", site.server, " did not answer within ",
+                          Seconds(site.timeout), " (raise --timeout if it is busy)");
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return WithDetail("the server refused the request", detail);
+    case grpc::StatusCode::NOT_FOUND:
+      return WithDetail("not found", detail);
+    case grpc::StatusCode::ALREADY_EXISTS:
+      return WithDetail("already exists", detail);
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return WithDetail("not possible yet", detail);
+    case grpc::StatusCode::OUT_OF_RANGE:
+      return WithDetail("out of range", detail);
+    case grpc::StatusCode::PERMISSION_DENIED:
+      return WithDetail("permission denied", detail);
+    case grpc::StatusCode::UNAUTHENTICATED:
+      return WithDetail("not authenticated", detail);
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return WithDetail("the server is at a limit", detail);
+    case grpc::StatusCode::ABORTED:
+      return WithDetail("the request was aborted (try again)", detail);
+    case grpc::StatusCode::CANCELLED:
+      return WithDetail("the request was cancelled", detail);
+    case grpc::StatusCode::UNIMPLEMENTED:
+      return WithDetail(absl::StrCat("the server at ", site.server,
+                                     " does not support this request (is it an Ablate server "
+                                     "of the same version?)"),
+                        detail);
+    case grpc::StatusCode::DATA_LOSS:
+      return WithDetail("the server lost data", detail);
+    case grpc::StatusCode::INTERNAL:
+    case grpc::StatusCode::UNKNOWN:
+    default:
+      return WithDetail("the server failed", detail);
+  }
+}
+
+absl::Status ToAbslStatus(const grpc::Status& status, const CallSite& site) {
+  if (status.ok()) return absl::OkStatus();
+  // grpc::StatusCode and absl::StatusCode share their numbering (both are the canonical codes).
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      DescribeRpcError(status, site));
+}
+
+}  // namespace ablate::client

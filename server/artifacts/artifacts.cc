@@ -1,0 +1,146 @@
+#include "server/artifacts/artifacts.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/util/json_util.h"
+#include "server/artifacts/format.h"
+#include "server/artifacts/losses_json.h"
+#include "server/artifacts/manifest.h"
+#include "server/artifacts/plot.h"
+#include "server/artifacts/readme.h"
+#include "server/artifacts/sha256.h"
+#include "server/artifacts/zip.h"
+
+namespace ablate::artifacts {
+namespace {
+
+store::Artifact MakeArtifact(std::string name, std::string content_type, std::string data) {
+  store::Artifact a;
+  a.name = std::move(name);
+  a.content_type = std::move(content_type);
+  a.sha256 = Sha256Hex(data);
+  a.data = std::move(data);
+  return a;
+}
+
+absl::StatusOr<std::string> JobJson(const v1::JobSpec& spec) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  if (auto status = google::protobuf::util::MessageToJsonString(spec, &json, options);
+      !status.ok()) {
+    return absl::InternalError(
+        absl::StrCat("cannot write job.json: ", std::string(status.message())));
+  }
+  return json;
+}
+
+PlotInput MakePlotInput(const JobSummary& s) {
+  const v1::Job& job = *s.job;
+  const v1::JobSpec& spec = job.spec();
+  PlotInput input;
+  input.title =
+      absl::StrCat("Init ablation: training loss per step — job ", job.id(), " (", job.name(), ")");
+  input.subtitle = absl::StrCat(
+      spec.model().depth(), "-layer ReLU MLP, width ", spec.model().width(), " · SGD lr ",
+      Sig(spec.training().lr(), 6), ", momentum ", Sig(spec.training().momentum(), 6), " · batch ",
+      spec.training().batch(), " · ", spec.training().steps(), " steps · data seed ",
+      spec.data().seed(), " · ", spec.data().train_size(), " train examples");
+  input.steps = spec.training().steps();
+  input.chance = s.chance;
+  input.chance_label = absl::StrCat("chance (ln ", spec.model().classes(), ")");
+  for (size_t i = 0; i < s.runs.size(); ++i) {
+    const RunSummary& r = s.runs[i];
+    PlotSeries series;
+    std::string result;
+    if (r.first_nonfinite_step) {
+      result = absl::StrCat("NaN at step ", *r.first_nonfinite_step);
+    } else if (r.flatline_step) {
+      result = absl::StrCat("flatline from step ", *r.flatline_step);
+    } else if (r.final_loss) {
+      result = absl::StrCat("final loss ", Sig(*r.final_loss, 3));
+    } else {
+      result = "no steps";
+    }
+    series.name = r.label;
+    series.label = absl::StrCat(r.label, "  ", r.formula, ", seed ", r.weight_seed, " — ", result);
+    series.losses = r.losses;
+    series.first_nonfinite_step = r.first_nonfinite_step;
+    series.flatline_step = r.flatline_step;
+    series.rgb = kRunColors[i % std::size(kRunColors)];
+    input.series.push_back(std::move(series));
+  }
+  return input;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<store::Artifact>> RenderJobArtifacts(const JobData& data,
+                                                                const BuildInfo& build,
+                                                                const HostInfo& host,
+                                                                absl::Time generated_at) {
+  absl::StatusOr<JobSummary> summary = Summarize(data);
+  if (!summary.ok()) return summary.status();
+
+  std::vector<store::Artifact> files;
+  absl::StatusOr<std::string> job_json = JobJson(data.job.spec());
+  if (!job_json.ok()) return job_json.status();
+  files.push_back(MakeArtifact(kJobFile, "application/json", *std::move(job_json)));
+  files.push_back(MakeArtifact(kLossesFile, "application/json", RenderLossesJson(*summary)));
+
+  // The headline is a copy of the more informative scale; both scales are kept.
+  const PlotInput input = MakePlotInput(*summary);
+  const YScale headline_scale = ChooseScale(input);
+  absl::StatusOr<PlotImage> linear = RenderPlot(input, YScale::kLinear);
+  if (!linear.ok()) return linear.status();
+  absl::StatusOr<PlotImage> log = RenderPlot(input, YScale::kLog);
+  if (!log.ok()) return log.status();
+  const PlotImage& headline = headline_scale == YScale::kLog ? *log : *linear;
+  files.push_back(MakeArtifact(kPlotFile, "image/png", headline.png));
+  files.push_back(MakeArtifact(kPlotLinearFile, "image/png", linear->png));
+  files.push_back(MakeArtifact(kPlotLogFile, "image/png", log->png));
+
+  files.push_back(MakeArtifact(kReadmeFile, "text/markdown; charset=utf-8",
+                               RenderReadme(*summary, headline.layout, host, build)));
+  files.push_back(
+      MakeArtifact(kManifestFile, "application/json",
+                   RenderManifest(*summary, build, host, headline.layout, files, generated_at)));
+
+  std::vector<ZipEntry> entries;
+  for (const store::Artifact& f : files) entries.push_back(ZipEntry{f.name, f.data});
+  absl::StatusOr<std::string> zip =
+      MakeZip(absl::StrCat("ablate-job-", data.job.id()), entries, generated_at);
+  if (!zip.ok()) return zip.status();
+  files.push_back(MakeArtifact(kBundleFile, "application/zip", *std::move(zip)));
+  return files;
+}
+
+absl::StatusOr<JobData> LoadJobData(store::Store& store, int64_t job_id) {
+  JobData data;
+  absl::StatusOr<v1::Job> job = store.GetJob(job_id);
+  if (!job.ok()) return job.status();
+  data.job = *std::move(job);
+  for (const v1::Run& run : data.job.runs()) {
+    absl::StatusOr<store::Trajectory> trajectory = store.GetTrajectory(run.id());
+    if (!trajectory.ok()) return trajectory.status();
+    data.trajectories.push_back(*std::move(trajectory));
+  }
+  return data;
+}
+
+absl::Status BuildJobArtifacts(store::Store& store, int64_t job_id, const BuildInfo& build) {
+  absl::StatusOr<JobData> data = LoadJobData(store, job_id);
+  if (!data.ok()) return data.status();
+  absl::StatusOr<std::vector<store::Artifact>> files =
+      RenderJobArtifacts(*data, build, ReadHostInfo(), absl::Now());
+  if (!files.ok()) return files.status();
+  for (const store::Artifact& file : *files) {
+    if (absl::Status s = store.PutArtifact(job_id, file); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ablate::artifacts

@@ -1,0 +1,25 @@
+// What manifest.json records about the program that built a job's files.
+#ifndef ABLATE_SERVER_ARTIFACTS_BUILD_INFO_H_
+#define ABLATE_SERVER_ARTIFACTS_BUILD_INFO_H_
+
+#include <string>
+
+namespace ablate::artifacts {
+
+struct BuildInfo {
+  std::string version;     // Ablate's version, "0.1.0"
+  std::string git_commit;  // 40 hex digits, "-dirty" when built from a modified tree, or "unknown"
+  std::string compiler;    // "GNU 12.2.0"
+  std::string flags;       // the C++ compile flags, "-O3 -DNDEBUG -Wall ... -march=native"
+  std::string build_type;  // "Release"
+  std::string eigen_version;  // "3.4.0"
+  std::string libraries;      // what else the files depend on, "PLplot 5.15.0, libzip 1.7.3, ..."
+};
+
+// This binary's BuildInfo: CMake's record of the build (server/artifacts/CMakeLists.txt; the git
+// commit is looked up at every build) and the libraries' own version macros.
+BuildInfo ThisBuild();
+
+}  // namespace ablate::artifacts
+
+#endif  // ABLATE_SERVER_ARTIFACTS_BUILD_INFO_H_

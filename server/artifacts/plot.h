@@ -1,0 +1,109 @@
+// The loss-curve figure (lab 1, Block C): every run's training loss against the step on one
+// pair of axes, drawn with PLplot's cairo PNG driver at 1600×1000.
+//
+// What the data decides, and how (PlanPlot):
+// - The y range. Losses more than kClipFactor times the 98th percentile of all finite losses
+//   are outliers (a 1e12 at step 0 of a blowing-up run); the axis stops at the largest loss
+//   that is not, the outliers are drawn as ▲ on the top edge, and the figure says so
+//   ("y clipped at 0.76 · above it: uniform 3.7e+05 at step 1").
+// - The scale (ChooseScale): log when the finite losses inside that range span more than
+//   kLogDecades decades, else linear.
+// Annotations: ✕ and "NaN at step N" at each run's first non-finite step, ◆ and "flatline" at
+// each flatline step, a dashed line at chance (ln classes), markers on every point of a run with
+// few points (a run that diverged at step 2 has three), a legend, axis labels and a title.
+#ifndef ABLATE_SERVER_ARTIFACTS_PLOT_H_
+#define ABLATE_SERVER_ARTIFACTS_PLOT_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace ablate::artifacts {
+
+inline constexpr int kPlotWidth = 1600;
+inline constexpr int kPlotHeight = 1000;
+inline constexpr double kClipFactor = 10.0;
+inline constexpr double kLogDecades = 2.0;
+// Runs with at most this many points get a marker on every point.
+inline constexpr int kMarkerMaxPoints = 50;
+
+// Okabe & Ito's colour-blind-safe palette (https://jfly.uni-koeln.de/color/), in the order runs
+// take them (yellow, too pale on white, last). More runs reuse them.
+inline constexpr uint32_t kRunColors[] = {0xD55E00, 0x0072B2, 0x009E73, 0xE69F00,
+                                          0xCC79A7, 0x56B4E9, 0x000000, 0xF0E442};
+
+enum class YScale { kLinear, kLog };
+const char* YScaleName(YScale scale);  // "linear", "log"
+
+struct PlotSeries {
+  std::string name;                         // short, for annotations: "uniform"
+  std::string label;                        // the legend's text
+  std::vector<float> losses;                // losses[s] is step s's; NaN and ±inf allowed
+  std::optional<int> first_nonfinite_step;  // gets a NaN marker
+  std::optional<int> flatline_step;         // gets a flatline marker
+  uint32_t rgb = 0;                         // 0xRRGGBB
+};
+
+struct PlotInput {
+  std::string title;         // first line above the axes
+  std::string subtitle;      // second line: the configuration
+  int steps = 0;             // the x axis runs from step 0 to this
+  double chance = 0;         // a dashed reference line at this loss (0: none)...
+  std::string chance_label;  // ...labelled so, "chance (ln 2)"
+  std::vector<PlotSeries> series;
+};
+
+// A run whose losses went above the clipped y range.
+struct ClippedRun {
+  std::string name;   // PlotSeries::name
+  int peak_step = 0;  // its largest finite loss
+  float peak = 0;
+  int points = 0;  // how many of its points are above the range
+};
+
+// What PlanPlot decided, and where RenderPlot drew the axes.
+struct PlotLayout {
+  YScale scale = YScale::kLinear;
+  double decades = 0;             // span of the positive finite losses inside [y_min, y_max]
+  std::string reason;             // why ChooseScale picks the scale it picks
+  double y_min = 0, y_max = 1;    // the losses the y axis shows (before padding)
+  double y_lo = 0, y_hi = 1;      // the axis's ends, in loss or (log axis) log10 loss units
+  double band = 0;                // the top fraction of the axes kept for annotations
+  std::optional<double> clip_at;  // y_max, when losses above it were clipped
+  std::vector<ClippedRun> clipped;
+  std::string clip_note;  // "y clipped at 4.3: uniform reached 1.8e+30 at step 1 (▲)", or ""
+  // The notes drawn above the data, one per run that needs one (RenderPlot fills them):
+  // "uniform: ▲ 3.7e+05 at step 0, 1.8e+30 at step 1 (off scale) · ✕ NaN at step 2".
+  std::vector<std::string> annotations;
+  // The axes' box in pixels from the image's top-left corner, and its world x range: the
+  // pixel column of step s is XPixel(s).
+  double box_left = 0, box_right = 0, box_top = 0, box_bottom = 0;
+  double x_min = 0, x_max = 0;
+  double XPixel(double step) const {
+    return box_left + (step - x_min) / (x_max - x_min) * (box_right - box_left);
+  }
+};
+
+// The y range, clipping and the decades it spans, for `scale`, with the axes' box
+// `box_height` (a fraction of the page) tall.
+PlotLayout PlanPlot(const PlotInput& input, YScale scale, double box_height = 0.796);
+
+// The more informative scale for `input`: log when the losses PlanPlot keeps span more than
+// kLogDecades decades. `reason` (optional) receives one sentence saying why.
+YScale ChooseScale(const PlotInput& input, std::string* reason = nullptr);
+
+struct PlotImage {
+  std::string png;  // kPlotWidth × kPlotHeight, RGB
+  PlotLayout layout;
+};
+
+// Draws the figure. Thread-safe (PLplot's state is global, so figures are drawn one at a time).
+// Internal when the PNG driver is missing or the temporary file cannot be written or read.
+absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale);
+
+}  // namespace ablate::artifacts
+
+#endif  // ABLATE_SERVER_ARTIFACTS_PLOT_H_

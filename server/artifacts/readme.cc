@@ -1,0 +1,422 @@
+#include "server/artifacts/readme.h"
+
+#include <cmath>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "server/artifacts/format.h"
+
+namespace ablate::artifacts {
+namespace {
+
+std::string Capitalized(std::string text) {
+  if (!text.empty()) text[0] = absl::ascii_toupper(static_cast<unsigned char>(text[0]));
+  return text;
+}
+
+std::string CountWord(int n) {
+  static constexpr const char* kWords[] = {"No",   "One", "Two",   "Three", "Four",
+                                           "Five", "Six", "Seven", "Eight", "Nine"};
+  return n >= 0 && n < 10 ? kWords[n] : absl::StrCat(n);
+}
+
+std::string Plural(int n, const char* one, const char* many) {
+  return absl::StrCat(n, " ", n == 1 ? one : many);
+}
+
+// "256→256, 10 × 256→256, 256→2" for the job's Linear layers.
+std::string Layers(const v1::ModelSpec& m) {
+  const int depth = m.depth();
+  if (depth == 1) return absl::StrCat(m.input_dim(), "→", m.classes());
+  std::vector<std::string> parts = {absl::StrCat(m.input_dim(), "→", m.width())};
+  if (depth > 2) {
+    parts.push_back(absl::StrCat(depth - 2 > 1 ? absl::StrCat(depth - 2, " × ") : "", m.width(),
+                                 "→", m.width()));
+  }
+  parts.push_back(absl::StrCat(m.width(), "→", m.classes()));
+  return absl::StrJoin(parts, ", ");
+}
+
+std::string Loss(float v) { return ShortestFloat(v); }
+
+// "NaN", "+inf" or "-inf" for a losses.json "nonfinite" value.
+std::string NonFinite(const std::string& kind) {
+  return kind == "nan" ? "NaN" : kind == "inf" ? "+inf" : kind;
+}
+
+// A count of steps for prose: two significant digits, no exponent ("640", "12000").
+std::string About(double steps) {
+  if (steps < 10) return absl::StrFormat("%.1f", steps);
+  const double magnitude = std::pow(10.0, std::floor(std::log10(steps)) - 1);
+  return absl::StrFormat("%.0f", std::round(steps / magnitude) * magnitude);
+}
+
+// " (final validation loss 0.55, accuracy 74.5%)" or "".
+std::string FinalEval(const RunSummary& r) {
+  if (!r.final_eval) return "";
+  return absl::StrCat(" (validation after the last step: loss ", Loss(r.final_eval->loss()),
+                      ", accuracy ", Percent(r.final_eval->accuracy()), ")");
+}
+
+// One sentence on what a run did.
+std::string WhatHappened(const JobSummary& s, const RunSummary& r) {
+  const int planned = s.job->spec().training().steps();
+  const int recorded = static_cast<int>(r.losses.size());
+  std::string cut;
+  if (r.state == v1::RUN_STATE_CANCELLED) {
+    cut = absl::StrCat(" It was cancelled after ", Plural(recorded, "step", "steps"), " of ",
+                       planned, ".");
+  } else if (r.state == v1::RUN_STATE_FAILED) {
+    cut = absl::StrCat(" It failed: ", r.outcome, ".");
+  }
+  switch (r.verdict) {
+    case Verdict::kNoSteps:
+      return absl::StrCat("**", r.label, "** recorded no step.", cut);
+    case Verdict::kDiverged: {
+      const int s_nan = *r.first_nonfinite_step;
+      std::string text = absl::StrCat("**", r.label, "** diverged: ");
+      if (s_nan == 0) {
+        absl::StrAppend(&text, "its very first loss (step 0) was ", NonFinite(r.nonfinite.at(0)));
+      } else {
+        // "its loss was A at step 0, P at step p and L at step s-1; step s gave NaN"
+        std::vector<std::string> seen = {absl::StrCat(Loss(r.losses[0]), " at step 0")};
+        if (r.peak_step && *r.peak_step > 0 && *r.peak_step < s_nan - 1) {
+          seen.push_back(
+              absl::StrCat(Loss(*r.peak_loss), " at step ", *r.peak_step, " (its peak)"));
+        }
+        if (s_nan > 1)
+          seen.push_back(absl::StrCat(Loss(r.losses[s_nan - 1]), " at step ", s_nan - 1));
+        std::string list = seen.back();
+        if (seen.size() > 1) {
+          seen.pop_back();
+          list = absl::StrCat(absl::StrJoin(seen, ", "), " and ", list);
+        }
+        absl::StrAppend(&text, "its loss was ", list, "; step ", s_nan, " gave ",
+                        NonFinite(r.nonfinite.at(s_nan)));
+      }
+      if (recorded == s_nan + 1) {
+        absl::StrAppend(&text, ", where the run stopped.");
+      } else {
+        absl::StrAppend(
+            &text, "; it went on to step ", recorded - 1, " with ",
+            Plural(static_cast<int>(r.nonfinite.size()), "non-finite loss", "non-finite losses"),
+            ".");
+      }
+      return text + cut;
+    }
+    case Verdict::kFlatlined:
+      return absl::StrCat("**", r.label, "** flatlined: from step ", *r.flatline_step,
+                          " its loss sat at chance (ln ", s.job->spec().model().classes(), " = ",
+                          Sig(s.chance, 3), ") with vanishing weight gradients, ending at ",
+                          Loss(*r.final_loss), " at step ", recorded - 1, ".", cut);
+    case Verdict::kTrained:
+    case Verdict::kLearning:
+    case Verdict::kNotLearning:
+      break;
+  }
+  const char* how = r.verdict == Verdict::kTrained    ? "trained"
+                    : r.verdict == Verdict::kLearning ? "learned, but only partly"
+                                                      : "did not learn";
+  std::string text = absl::StrCat("**", r.label, "** ", how, ": its loss went from ",
+                                  Loss(r.losses[0]), " at step 0 to ", Loss(*r.final_loss),
+                                  " at step ", recorded - 1, FinalEval(r), ".");
+  // A training loss far below chance with a validation loss above it: the run fit its
+  // training examples without learning the rule that labels them.
+  if (r.verdict == Verdict::kTrained && r.final_eval && r.final_eval->loss() > s.chance) {
+    absl::StrAppend(&text, " Its validation loss is above chance (", Sig(s.chance, 3),
+                    ") though: it fit the ", s.job->spec().data().train_size(),
+                    " training examples without learning the rule that labels them.");
+  }
+  return text + cut;
+}
+
+std::string Answer1(const JobSummary& s) {
+  if (!s.uniform) {
+    return "This job has no uniform run, so there is no uniform NaN or saturation step to "
+           "report (steps_to_nan_uniform is null).";
+  }
+  const RunSummary& u = s.runs[*s.uniform];
+  std::string text;
+  if (u.first_nonfinite_step) {
+    const int step = *u.first_nonfinite_step;
+    text = absl::StrCat("Uniform's first NaN came at **step ", step,
+                        "** (steps_to_nan_uniform = ", step, "; the loss was ",
+                        NonFinite(u.nonfinite.at(step)), ").");
+    if (step > 0 && std::isfinite(u.losses[0]) && u.losses[0] > 10 * s.chance) {
+      absl::StrAppend(&text, " Its loss at step 0 was already ", Loss(u.losses[0]), ", ",
+                      Sig(u.losses[0] / s.chance, 3),
+                      " times chance: the forward pass blew up before any update.");
+    }
+    if (u.flatline_step) {
+      absl::StrAppend(&text, " Before that it had flatlined at chance from step ", *u.flatline_step,
+                      ".");
+    }
+  } else if (u.flatline_step) {
+    text = absl::StrCat(
+        "Uniform produced no NaN (steps_to_nan_uniform is null): it saturated instead. From "
+        "**step ",
+        *u.flatline_step, "** its loss sat at chance (", Sig(s.chance, 3),
+        ") with vanishing weight gradients: the network outputs a constant and cannot learn. "
+        "That is the lab's other failure mode — no blow-up, but no learning either — with the "
+        "same cause, the init's variance.");
+  } else if (u.losses.empty()) {
+    text =
+        "The uniform run recorded no step, so there is nothing to report "
+        "(steps_to_nan_uniform is null).";
+  } else {
+    text = absl::StrCat("Uniform neither produced a NaN nor flatlined in its ",
+                        Plural(static_cast<int>(u.losses.size()), "step", "steps"),
+                        " (steps_to_nan_uniform is null): its loss went from ", Loss(u.losses[0]),
+                        " to ", Loss(*u.final_loss), " (", VerdictName(u.verdict), ").");
+  }
+  if (s.uniform_runs > 1) {
+    std::vector<std::string> others;
+    for (size_t i = 0; i < s.runs.size(); ++i) {
+      const RunSummary& r = s.runs[i];
+      if (r.init != "uniform" || i == *s.uniform) continue;
+      others.push_back(absl::StrCat(
+          r.label, ": ",
+          r.first_nonfinite_step ? absl::StrCat("first NaN at step ", *r.first_nonfinite_step)
+          : r.flatline_step      ? absl::StrCat("flatlined at step ", *r.flatline_step)
+                                 : "neither"));
+    }
+    absl::StrAppend(&text, " This job has ", s.uniform_runs,
+                    " uniform runs; steps_to_nan_uniform is the first of them (", u.label,
+                    "). The others: ", absl::StrJoin(others, "; "), ".");
+  }
+  return text;
+}
+
+std::string Answer2(const JobSummary& s) {
+  if (!s.xavier && !s.kaiming) {
+    return "This job has neither a xavier nor a kaiming run, so there is nothing to compare "
+           "(final_loss_xavier and final_loss_kaiming are null).";
+  }
+  const auto describe = [&](const RunSummary& r, const char* name, bool first = true) {
+    const float v = *r.final_loss;
+    if (!std::isfinite(v)) {
+      return absl::StrCat(name, "'s final loss is ", NonFinite(ShortestFloat(v)),
+                          " (it diverged at step ", *r.first_nonfinite_step, ")");
+    }
+    if (!first)
+      return absl::StrCat(name, "'s (step ", r.losses.size() - 1, ") is **", Loss(v), "**");
+    return absl::StrCat(name, "'s final training loss (step ", r.losses.size() - 1, ") is **",
+                        Loss(v), "**");
+  };
+  if (!s.kaiming) {
+    return absl::StrCat(describe(s.runs[*s.xavier], "Xavier"),
+                        "; this job has no kaiming run to compare it with (final_loss_kaiming is "
+                        "null).");
+  }
+  if (!s.xavier) {
+    return absl::StrCat(describe(s.runs[*s.kaiming], "Kaiming"),
+                        "; this job has no xavier run to compare it with (final_loss_xavier is "
+                        "null).");
+  }
+  const RunSummary& x = s.runs[*s.xavier];
+  const RunSummary& k = s.runs[*s.kaiming];
+  std::string text = absl::StrCat(describe(x, "Xavier"), "; ", describe(k, "Kaiming", false));
+  const float xf = *x.final_loss, kf = *k.final_loss;
+  if (std::isfinite(xf) && std::isfinite(kf) && xf > 0 && kf > 0) {
+    if (kf < xf) {
+      absl::StrAppend(&text, ", ", Sig(xf / kf, 3), " times lower.");
+    } else if (kf > xf) {
+      absl::StrAppend(&text, ": here Xavier's is the lower one, by a factor of ", Sig(kf / xf, 3),
+                      ".");
+    } else {
+      absl::StrAppend(&text, ": the same.");
+    }
+  } else {
+    absl::StrAppend(&text, ".");
+  }
+  if (s.kaiming_step_at_xavier_final && kf < xf) {
+    absl::StrAppend(&text, " Kaiming was already at or below Xavier's final loss at step ",
+                    *s.kaiming_step_at_xavier_final, ".");
+  }
+  if (x.final_eval && k.final_eval) {
+    absl::StrAppend(&text, " On the validation set after the last step: Xavier loss ",
+                    Loss(x.final_eval->loss()), ", accuracy ", Percent(x.final_eval->accuracy()),
+                    "; Kaiming loss ", Loss(k.final_eval->loss()), ", accuracy ",
+                    Percent(k.final_eval->accuracy()), ".");
+  }
+  if (k.verdict != Verdict::kTrained) {
+    absl::StrAppend(&text, " Note that Kaiming did not train in this job (", VerdictName(k.verdict),
+                    ").");
+  }
+  return text;
+}
+
+std::string Answer3(const JobSummary& s) {
+  const Criteria& c = s.criteria;
+  if (!s.xavier) {
+    return "This job has no xavier run, so there is no slope to compute (xavier_slope_last200 "
+           "is null).";
+  }
+  const RunSummary& x = s.runs[*s.xavier];
+  if (!x.tail) {
+    if (x.first_nonfinite_step) {
+      return absl::StrCat("Xavier diverged at step ", *x.first_nonfinite_step,
+                          ", so its last steps have no finite slope (xavier_slope_last200 is "
+                          "null): it is not training.");
+    }
+    return "Xavier recorded too few steps for a slope (xavier_slope_last200 is null).";
+  }
+  const TailTrend& t = *x.tail;
+  const int n = t.last_step - t.first_step + 1;
+  std::string text = absl::StrCat(
+      "Over ",
+      n == c.slope_window ? absl::StrCat("its last ", n, " steps")
+                          : absl::StrCat("all its ", n, " steps (fewer than ", c.slope_window, ")"),
+      " (", t.first_step, "–", t.last_step, ") Xavier's loss has a least-squares slope of **",
+      Sig(t.slope, 3), " per step** (xavier_slope_last200): the fitted line ",
+      t.fitted_drop >= 0 ? "falls" : "rises", " by ", Sig(std::abs(t.fitted_drop), 3), ", ",
+      Percent(std::abs(t.relative_drop), 3), " of its mean loss there (", Sig(t.mean, 3),
+      "). A run counts as training when that fall "
+      "is at least ",
+      Percent(c.training_min_drop, 2), " of its mean loss over the window, so Xavier is **",
+      t.status, "**");
+  if (t.status == "training" && t.slope < 0) {
+    absl::StrAppend(&text, ", though slowly: at this rate halving its loss would take about ",
+                    About(t.mean / 2 / -t.slope), " more steps");
+  } else if (t.status == "almost not training") {
+    absl::StrAppend(&text, ": its loss still falls, but by less than ",
+                    Percent(c.training_min_drop, 2));
+  }
+  absl::StrAppend(&text, ".");
+  if (s.kaiming && s.runs[*s.kaiming].tail) {
+    const TailTrend& k = *s.runs[*s.kaiming].tail;
+    absl::StrAppend(&text, " For comparison, Kaiming's slope over its last ",
+                    k.last_step - k.first_step + 1, " steps is ", Sig(k.slope, 3),
+                    " per step, at a mean loss of ", Sig(k.mean, 3), ".");
+  }
+  return text;
+}
+
+std::string Answer4(const JobSummary& s) {
+  if (s.predictions.empty()) return "No run of this job has a known init scheme to reason about.";
+  const int depth = s.job->spec().model().depth();
+  std::string text = absl::StrCat(
+      "Prediction, not a run: doubling the depth from ", depth, " to ", 2 * depth,
+      " layers multiplies each init's forward variance by its per-layer ReLU gain n_in·Var(w)/2 "
+      "(He et al. 2015) another ",
+      depth, " times.\n");
+  for (const DepthPrediction& p : s.predictions) {
+    absl::StrAppend(&text, "   - **", p.init, "** (", p.regime, "): ", Capitalized(p.text), "\n");
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const HostInfo& host,
+                         const BuildInfo& build) {
+  const v1::Job& job = *s.job;
+  const v1::JobSpec& spec = job.spec();
+  const v1::ModelSpec& m = spec.model();
+  const v1::DataSpec& d = spec.data();
+  const v1::TrainingSpec& t = spec.training();
+  std::string md = absl::StrCat("# Job ", job.id(), ": ", job.name(), "\n\n");
+
+  // --- What was trained.
+  std::vector<std::string> inits;
+  for (const RunSummary& r : s.runs) {
+    inits.push_back(absl::StrCat(r.label, " ", r.formula, " (seed ", r.weight_seed, ")"));
+  }
+  std::string init_list;
+  for (size_t i = 0; i < inits.size(); ++i) {
+    if (i > 0) init_list += i + 1 == inits.size() ? (inits.size() > 2 ? ", and " : " and ") : ", ";
+    init_list += inits[i];
+  }
+  const int runs = static_cast<int>(s.runs.size());
+  absl::StrAppend(
+      &md, "## What was trained\n\n", CountWord(runs), runs == 1 ? " run" : " runs", " of a ",
+      m.depth(), "-layer MLP — Linear layers ", Layers(m),
+      m.depth() > 1 ? ", ReLU between them" : "",
+      ", no normalisation, no residual connections — on lab 1's synthetic data: ", d.train_size(),
+      " training and ", d.val_size(), " validation examples of ", m.input_dim(),
+      "-dimensional standard Gaussian inputs, labelled 1 when the sum of the first ",
+      d.label_dims(), " inputs is ≥ 0 and 0 otherwise (data seed ", d.seed(),
+      runs > 1 ? ", so every run saw the same examples in the same batch order" : "",
+      "). Each run took up to ", t.steps(), " steps of SGD with momentum ", Sig(t.momentum(), 6),
+      " (learning rate ", Sig(t.lr(), 6), ", batch ", t.batch(),
+      ") on mean softmax cross-entropy, validating every ", t.eval_every(), " steps",
+      t.stop_on_nonfinite() ? " and stopping at its first non-finite loss" : "", ". ",
+      runs > 1 ? "The runs differ only in the init of their weights, each drawn from its own "
+                 "seed: "
+               : "Its weights were drawn from ",
+      init_list, "; biases start at zero.\n\n");
+
+  // --- What happened.
+  absl::StrAppend(&md, "## What happened\n\n");
+  std::vector<std::string> sentences;
+  for (const RunSummary& r : s.runs) sentences.push_back(WhatHappened(s, r));
+  absl::StrAppend(&md, absl::StrJoin(sentences, " "));
+  absl::StrAppend(&md, " `loss_curves.png` plots every step on a ", YScaleName(plot.scale),
+                  " y axis, because ", plot.reason,
+                  " (`loss_curves_linear.png` and "
+                  "`loss_curves_log.png` show both scales)");
+  if (plot.clip_at) {
+    std::vector<std::string> off;
+    for (const ClippedRun& c : plot.clipped) {
+      off.push_back(absl::StrCat(c.name, " reached ", Sig(c.peak, 2), " at step ", c.peak_step));
+    }
+    absl::StrAppend(&md, "; its y axis is clipped at ", Sig(*plot.clip_at, 2),
+                    " so that the other curves stay readable (", absl::StrJoin(off, "; "),
+                    ", marked ▲ on the top edge)");
+  }
+  absl::StrAppend(&md, ".");
+  if (s.uniform_failed) {
+    std::vector<std::string> missed;
+    if (!*s.uniform_failed) missed.push_back("uniform neither diverged nor flatlined");
+    if (!*s.kaiming_trained) missed.push_back("kaiming did not train");
+    if (!*s.xavier_in_between) missed.push_back("xavier is not in between");
+    if (missed.empty()) {
+      absl::StrAppend(&md,
+                      " This is the outcome the lab expects: uniform fails, kaiming trains, "
+                      "and xavier lies in between.");
+    } else {
+      absl::StrAppend(&md, " This is not quite the outcome the lab expects: ",
+                      absl::StrJoin(missed, "; "), ".");
+    }
+  }
+  absl::StrAppend(&md, "\n\n");
+
+  // --- The four answers.
+  absl::StrAppend(&md, "## Answers\n\n",
+                  "1. **At what step did uniform produce its first NaN (or saturate)?** ",
+                  Answer1(s), "\n", "2. **Xavier's final loss vs Kaiming's.** ", Answer2(s), "\n",
+                  "3. **Is Xavier training or almost not training?** ", Answer3(s), "\n",
+                  "4. **What if the depth doubled?** ", Answer4(s), "\n");
+
+  // --- Checks and warnings.
+  std::vector<const Check*> fired;
+  std::vector<std::string> passed;
+  for (const Check& c : s.checks) {
+    if (c.fired) {
+      fired.push_back(&c);
+    } else if (c.applicable) {
+      passed.push_back(c.id);
+    }
+  }
+  absl::StrAppend(&md, "## Checks\n\n");
+  if (fired.empty()) {
+    absl::StrAppend(&md, "None of the lab's pitfall checks fired",
+                    passed.empty() ? "" : absl::StrCat(" (", absl::StrJoin(passed, ", "), ")"),
+                    ".");
+  } else {
+    for (const Check* c : fired) absl::StrAppend(&md, "- **", c->id, "**: ", c->message, "\n");
+  }
+  if (const std::string warning = GovernorWarning(host); !warning.empty()) {
+    absl::StrAppend(&md, fired.empty() ? " " : "\n", warning);
+  }
+  absl::StrAppend(&md, "\n\n---\n\nWritten by Ablate ", build.version, " (commit ",
+                  build.git_commit.substr(0, 12), ") from job ", job.id(),
+                  "'s recorded data; `manifest.json` holds the full provenance, the numbers above "
+                  "in `results_summary`, and the sha256 of every file.\n");
+  return md;
+}
+
+}  // namespace ablate::artifacts

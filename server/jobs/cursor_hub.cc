@@ -1,0 +1,50 @@
+#include "server/jobs/cursor_hub.h"
+
+#include <algorithm>
+#include <vector>
+
+namespace ablate::jobs {
+
+void CursorHub::Publish(std::span<const store::JobCursor> cursors) {
+  std::vector<Wake> ready;
+  {
+    std::lock_guard lock(mutex_);
+    for (const store::JobCursor& c : cursors) {
+      uint64_t& known = cursors_[c.job_id];
+      known = std::max(known, c.cursor);
+    }
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+      auto known = cursors_.find(it->second.job_id);
+      if (known != cursors_.end() && known->second > it->second.after) {
+        ready.push_back(std::move(it->second.wake));
+        it = waiters_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // Outside the lock: a wake may call WaitAfter again.
+  for (Wake& wake : ready) wake();
+}
+
+uint64_t CursorHub::WaitAfter(int64_t job_id, uint64_t after, Wake wake) {
+  uint64_t ticket;
+  {
+    std::lock_guard lock(mutex_);
+    ticket = next_ticket_++;
+    auto known = cursors_.find(job_id);
+    if (known == cursors_.end() || known->second <= after) {
+      waiters_.emplace(ticket, Waiter{job_id, after, std::move(wake)});
+      return ticket;
+    }
+  }
+  wake();
+  return ticket;
+}
+
+bool CursorHub::Cancel(uint64_t ticket) {
+  std::lock_guard lock(mutex_);
+  return waiters_.erase(ticket) > 0;
+}
+
+}  // namespace ablate::jobs

@@ -1,0 +1,47 @@
+// Tells watchers when a job has new committed events, so they read the store only when there
+// is something to read.
+#ifndef ABLATE_SERVER_JOBS_CURSOR_HUB_H_
+#define ABLATE_SERVER_JOBS_CURSOR_HUB_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <span>
+#include <unordered_map>
+
+#include "server/store/store.h"
+
+namespace ablate::jobs {
+
+// Thread-safe.
+class CursorHub {
+ public:
+  using Wake = std::function<void()>;
+
+  // Records that the jobs' events up to these cursors are committed, and wakes their waiters.
+  void Publish(std::span<const store::JobCursor> cursors);
+
+  // Calls `wake` once, when job `job_id` has a committed event after `after`: immediately (on
+  // this thread) if it already has, else on the publishing thread. Returns a ticket for Cancel.
+  uint64_t WaitAfter(int64_t job_id, uint64_t after, Wake wake);
+
+  // Forgets a wait that has not fired; after it returns the wake will not be called. Returns
+  // false when it already fired (or is firing).
+  bool Cancel(uint64_t ticket);
+
+ private:
+  struct Waiter {
+    int64_t job_id;
+    uint64_t after;
+    Wake wake;
+  };
+  std::mutex mutex_;
+  std::unordered_map<int64_t, uint64_t> cursors_;  // guarded by mutex_
+  std::map<uint64_t, Waiter> waiters_;             // by ticket; guarded by mutex_
+  uint64_t next_ticket_ = 1;                       // guarded by mutex_
+};
+
+}  // namespace ablate::jobs
+
+#endif  // ABLATE_SERVER_JOBS_CURSOR_HUB_H_

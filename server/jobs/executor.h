@@ -1,0 +1,47 @@
+// Where runs train. The job manager hands each run to an Executor and hears back through a
+// RunListener; it never knows whether the run trains on a local thread or, later, elsewhere.
+#ifndef ABLATE_SERVER_JOBS_EXECUTOR_H_
+#define ABLATE_SERVER_JOBS_EXECUTOR_H_
+
+#include <cstdint>
+#include <stop_token>
+#include <string>
+
+#include "core/config.h"
+#include "core/trainer.h"
+
+namespace ablate::jobs {
+
+// A run's progress. Called on the executor's threads, one run at a time per listener; calls
+// must return quickly (the run waits).
+class RunListener : public core::RunObserver {
+ public:
+  // The run begins training (not called when it was stopped while still queued).
+  virtual void OnStarted() = 0;
+  // The run ended: trained, diverged, or stopped (also while queued: outcome kCancelled with
+  // no step). Exactly one of OnFinished and OnFailed is called, last.
+  virtual void OnFinished(const core::RunResult& result) = 0;
+  // The run could not train, e.g. out of memory.
+  virtual void OnFailed(const std::string& error) = 0;
+};
+
+struct RunRequest {
+  int64_t run_id = 0;
+  core::ExperimentConfig config;  // validated
+  core::InitConfig init;          // validated
+  std::stop_token stop;           // stops the run within one step
+  RunListener* listener = nullptr;  // borrowed: must outlive the run's last callback
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  // Queues a run and returns at once. Runs start in the order they were queued.
+  virtual void Execute(RunRequest request) = 0;
+  // How many runs train at the same time.
+  virtual int Workers() const = 0;
+};
+
+}  // namespace ablate::jobs
+
+#endif  // ABLATE_SERVER_JOBS_EXECUTOR_H_

@@ -1,0 +1,283 @@
+#include "server/jobs/job_manager.h"
+
+#include <bit>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "google/protobuf/util/time_util.h"
+#include "server/jobs/spec.h"
+#include "spdlog/spdlog.h"
+
+namespace ablate::jobs {
+
+namespace {
+
+v1::RunState ToRunState(core::Outcome outcome) {
+  switch (outcome) {
+    case core::Outcome::kCompleted:
+      return v1::RUN_STATE_COMPLETED;
+    case core::Outcome::kDiverged:
+      return v1::RUN_STATE_DIVERGED;
+    case core::Outcome::kCancelled:
+      return v1::RUN_STATE_CANCELLED;
+  }
+  return v1::RUN_STATE_FAILED;
+}
+
+void CopyStats(const std::vector<core::LayerStats>& from,
+               google::protobuf::RepeatedPtrField<v1::LayerStats>& to) {
+  for (const core::LayerStats& s : from) {
+    v1::LayerStats& out = *to.Add();
+    out.set_weight_variance(s.weight_variance);
+    out.set_activation_mean(s.activation_mean);
+    out.set_activation_std(s.activation_std);
+  }
+}
+
+bool Ended(v1::RunState state) {
+  return state == v1::RUN_STATE_COMPLETED || state == v1::RUN_STATE_DIVERGED ||
+         state == v1::RUN_STATE_CANCELLED || state == v1::RUN_STATE_FAILED;
+}
+
+}  // namespace
+
+struct JobManager::ActiveJob {
+  int64_t id = 0;
+  std::stop_source stop;  // cancel or shutdown
+  std::mutex mutex;
+  int runs_left = 0;         // guarded by mutex
+  bool started = false;      // guarded by mutex
+  std::string failure;       // first run failure; guarded by mutex
+  std::vector<std::unique_ptr<RunSupervisor>> runs;
+};
+
+// Turns one run's progress into store events.
+class JobManager::RunSupervisor final : public RunListener {
+ public:
+  RunSupervisor(JobManager& manager, ActiveJob& job, const v1::Run& run,
+                store::Trajectory recorded)
+      : manager_(manager), job_(job), run_(run), recorded_(std::move(recorded)) {
+    for (const v1::EvalResult& eval : recorded_.evals) {
+      last_recorded_eval_ = std::max(last_recorded_eval_, eval.step());
+    }
+  }
+
+  void OnStarted() override {
+    {
+      std::lock_guard lock(job_.mutex);
+      if (!job_.started) {
+        job_.started = true;
+        manager_.writer_.Post(store::JobStartedEvent{job_.id, absl::Now()});
+      }
+    }
+    manager_.writer_.Post(store::RunStartedEvent{run_.id(), absl::Now()});
+  }
+
+  void OnStep(const core::StepRecord& step) override {
+    if (step.step < static_cast<int>(recorded_.losses.size())) {
+      // A resumed run replays the steps recorded before the restart: they must match bit for
+      // bit, or the stored trajectory would splice two different runs.
+      if (std::bit_cast<uint32_t>(step.loss) !=
+          std::bit_cast<uint32_t>(recorded_.losses[step.step])) {
+        mismatch_ = true;
+      }
+      return;
+    }
+    manager_.writer_.Post(store::StepEvent{run_.id(), step.step, step.loss,
+                                           step.weight_grad_norm,
+                                           static_cast<float>(step.seconds)});
+  }
+
+  void OnEval(const core::EvalRecord& eval) override {
+    if (eval.step <= last_recorded_eval_) return;
+    manager_.writer_.Post(store::EvalEvent{run_.id(), eval.step, eval.loss, eval.accuracy});
+  }
+
+  void OnFinished(const core::RunResult& result) override {
+    if (result.outcome == core::Outcome::kCancelled && manager_.shutting_down_) {
+      return;  // interrupted, not cancelled: the run resumes at the next start
+    }
+    if (mismatch_) {
+      OnFailed("the resumed run did not reproduce the steps recorded before the restart");
+      return;
+    }
+    v1::Run summary = run_;
+    summary.set_state(ToRunState(result.outcome));
+    summary.set_outcome(core::DescribeOutcome(result));
+    summary.set_steps_done(result.steps_run);
+    if (result.first_nonfinite_step) {
+      summary.set_first_nonfinite_step(*result.first_nonfinite_step);
+    }
+    if (result.flatline_step) summary.set_flatline_step(*result.flatline_step);
+    if (result.steps_run > 0) summary.set_final_loss(result.final_loss);
+    if (result.final_eval) {
+      v1::EvalResult& eval = *summary.mutable_final_eval();
+      eval.set_run_id(run_.id());
+      eval.set_step(result.final_eval->step);
+      eval.set_loss(result.final_eval->loss);
+      eval.set_accuracy(result.final_eval->accuracy);
+    }
+    CopyStats(result.init_stats, *summary.mutable_init_stats());
+    CopyStats(result.final_stats, *summary.mutable_final_stats());
+    summary.set_seconds(result.seconds);
+    if (result.seconds > 0) summary.set_steps_per_second(result.steps_run / result.seconds);
+    Finish(std::move(summary));
+  }
+
+  void OnFailed(const std::string& error) override {
+    spdlog::error("run {} of job {} failed: {}", run_.id(), job_.id, error);
+    {
+      std::lock_guard lock(job_.mutex);
+      if (job_.failure.empty()) job_.failure = absl::StrCat("run ", run_.index(), ": ", error);
+    }
+    v1::Run summary = run_;
+    summary.set_state(v1::RUN_STATE_FAILED);
+    summary.set_outcome(error);
+    Finish(std::move(summary));
+  }
+
+ private:
+  void Finish(v1::Run summary) {
+    *summary.mutable_finished_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    manager_.writer_.Post(store::RunFinishedEvent{std::move(summary)});
+    // May destroy this supervisor (with its job): nothing may follow.
+    manager_.RunEnded(job_);
+  }
+
+  JobManager& manager_;
+  ActiveJob& job_;
+  const v1::Run run_;
+  const store::Trajectory recorded_;
+  int last_recorded_eval_ = -1;
+  bool mismatch_ = false;
+};
+
+JobManager::JobManager(store::Store& store, EventWriter& writer, Executor& executor,
+                       FinishHook on_finish)
+    : store_(store), writer_(writer), executor_(executor), on_finish_(std::move(on_finish)) {}
+
+JobManager::~JobManager() { Shutdown(); }
+
+absl::Status JobManager::Recover() {
+  absl::StatusOr<std::vector<int64_t>> ids = store_.UnfinishedJobs();
+  if (!ids.ok()) return ids.status();
+  for (int64_t id : *ids) {
+    absl::StatusOr<v1::Job> job = store_.GetJob(id);
+    if (!job.ok()) return job.status();
+    spdlog::info("job {} ({}) resumes after a restart", id, v1::JobState_Name(job->state()));
+    if (absl::Status s = Schedule(*job); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& resolved_spec,
+                                           const std::string& owner) {
+  if (shutting_down_) {
+    return absl::UnavailableError("the server is shutting down; submit the job again shortly.");
+  }
+  absl::StatusOr<v1::Job> job = store_.CreateJob(resolved_spec, owner, absl::Now());
+  if (!job.ok()) return job.status();
+  spdlog::info("job {} queued: \"{}\" by {}, {} runs", job->id(), job->name(), job->owner(),
+               job->runs_size());
+  if (absl::Status s = Schedule(*job); !s.ok()) return s;
+  return job;
+}
+
+absl::Status JobManager::Schedule(const v1::Job& job) {
+  auto active = std::make_unique<ActiveJob>();
+  active->id = job.id();
+  const core::ExperimentConfig config = ToExperiment(job.spec());
+  std::vector<RunRequest> requests;
+  for (const v1::Run& run : job.runs()) {
+    if (Ended(run.state())) continue;
+    store::Trajectory recorded;
+    if (run.steps_done() > 0) {
+      absl::StatusOr<store::Trajectory> t = store_.GetTrajectory(run.id());
+      if (!t.ok()) return t.status();
+      recorded = *std::move(t);
+    }
+    active->runs.push_back(std::make_unique<RunSupervisor>(*this, *active, run,
+                                                           std::move(recorded)));
+    requests.push_back(RunRequest{.run_id = run.id(),
+                                  .config = config,
+                                  .init = ToInit(run.spec()),
+                                  .stop = active->stop.get_token(),
+                                  .listener = active->runs.back().get()});
+  }
+  active->runs_left = static_cast<int>(requests.size());
+  ActiveJob& ref = *active;
+  {
+    std::lock_guard lock(mutex_);
+    active_.emplace(job.id(), std::move(active));
+  }
+  // Every run may have ended before a restart, but not the job: then it finishes now.
+  if (requests.empty()) FinishJob(ref);
+  for (RunRequest& request : requests) executor_.Execute(std::move(request));
+  return absl::OkStatus();
+}
+
+void JobManager::RunEnded(ActiveJob& job) {
+  {
+    std::lock_guard lock(job.mutex);
+    if (--job.runs_left > 0) return;
+  }
+  FinishJob(job);
+}
+
+void JobManager::FinishJob(ActiveJob& job) {
+  if (!shutting_down_) {
+    writer_.Flush();  // the deliverables are built from the store: every step must be in it
+    v1::JobState state =
+        job.stop.stop_requested() ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_SUCCEEDED;
+    std::string error = job.failure;
+    if (!error.empty()) state = v1::JOB_STATE_FAILED;
+    if (on_finish_) {
+      if (absl::Status s = on_finish_(job.id); !s.ok()) {
+        state = v1::JOB_STATE_FAILED;
+        error = absl::StrCat("could not build the job's files: ", s.message());
+      }
+    }
+    writer_.Post(store::JobFinishedEvent{job.id, state, error, absl::Now()});
+    writer_.Flush();
+    spdlog::info("job {} {}{}{}", job.id, v1::JobState_Name(state), error.empty() ? "" : ": ",
+                 error);
+  }
+  std::unique_ptr<ActiveJob> ended;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = active_.find(job.id);
+    ended = std::move(it->second);
+    active_.erase(it);
+  }
+  job_ended_.notify_all();
+  // `ended` is destroyed here, with the supervisor whose OnFinished called us; the executor
+  // touches a listener no more after OnFinished returns.
+}
+
+absl::StatusOr<v1::Job> JobManager::Cancel(int64_t job_id, std::chrono::milliseconds wait) {
+  {
+    std::unique_lock lock(mutex_);
+    auto it = active_.find(job_id);
+    if (it != active_.end()) {
+      spdlog::info("job {} cancel requested", job_id);
+      it->second->stop.request_stop();
+      job_ended_.wait_for(lock, wait, [&] { return !active_.contains(job_id); });
+    }
+  }
+  return store_.GetJob(job_id);
+}
+
+void JobManager::Shutdown() {
+  if (shutting_down_.exchange(true)) return;
+  std::lock_guard lock(mutex_);
+  for (auto& [id, job] : active_) job->stop.request_stop();
+}
+
+int JobManager::ActiveJobs() {
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(active_.size());
+}
+
+}  // namespace ablate::jobs

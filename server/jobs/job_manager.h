@@ -1,0 +1,82 @@
+// The job manager: schedules each job's runs on the executor, records their progress through
+// the event writer, and carries jobs across restarts.
+#ifndef ABLATE_SERVER_JOBS_JOB_MANAGER_H_
+#define ABLATE_SERVER_JOBS_JOB_MANAGER_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ablate/v1/ablate.pb.h"
+#include "absl/status/statusor.h"
+#include "server/jobs/event_writer.h"
+#include "server/jobs/executor.h"
+#include "server/store/store.h"
+
+namespace ablate::jobs {
+
+// Called on a training thread once every run of a job has ended and its events are committed,
+// before the job is marked finished: builds the job's deliverables. An error fails the job.
+using FinishHook = std::function<absl::Status(int64_t job_id)>;
+
+// Thread-safe.
+class JobManager {
+ public:
+  // Borrows everything, which must outlive the manager.
+  JobManager(store::Store& store, EventWriter& writer, Executor& executor, FinishHook on_finish);
+  // Calls Shutdown().
+  ~JobManager();
+  JobManager(const JobManager&) = delete;
+  JobManager& operator=(const JobManager&) = delete;
+
+  // Schedules every job the store holds as queued or running, oldest first. A run that was
+  // interrupted trains again from step 0: its trajectory is bit-identical, so the steps
+  // already recorded are checked against the new ones and not recorded twice, and the run
+  // simply continues. Call once, before Submit.
+  absl::Status Recover();
+
+  // Stores a resolved spec as a new queued job and schedules its runs.
+  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& resolved_spec, const std::string& owner);
+
+  // Stops a job's runs (each within one step), waits up to `wait` for the job to be recorded
+  // as cancelled, and returns it. A job that already ended is returned unchanged. NotFound for
+  // an unknown id.
+  absl::StatusOr<v1::Job> Cancel(int64_t job_id,
+                                 std::chrono::milliseconds wait = std::chrono::seconds(5));
+
+  // Stops every run without recording an outcome: they stay running in the store and resume
+  // at the next Recover. Jobs submitted afterwards are refused.
+  void Shutdown();
+
+  // Jobs that have not ended.
+  int ActiveJobs();
+
+ private:
+  struct ActiveJob;
+  class RunSupervisor;
+
+  absl::Status Schedule(const v1::Job& job);
+  // Counts a run of `job` as ended; the last one finishes the job.
+  void RunEnded(ActiveJob& job);
+  // Builds the deliverables, records the job's end, and forgets it.
+  void FinishJob(ActiveJob& job);
+
+  store::Store& store_;
+  EventWriter& writer_;
+  Executor& executor_;
+  FinishHook on_finish_;
+  std::atomic<bool> shutting_down_{false};
+  std::mutex mutex_;
+  std::condition_variable job_ended_;
+  std::map<int64_t, std::unique_ptr<ActiveJob>> active_;  // guarded by mutex_
+};
+
+}  // namespace ablate::jobs
+
+#endif  // ABLATE_SERVER_JOBS_JOB_MANAGER_H_

@@ -1,0 +1,120 @@
+#include "server/jobs/spec.h"
+
+#include <cctype>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+
+namespace ablate::jobs {
+
+namespace {
+
+// The core names fields by their config path ("train.lr", "init.scheme"); the API by the
+// spec's ("training.lr", "runs[2].init").
+std::string ApiFieldNames(std::string text, int run_index) {
+  const std::string run = absl::StrCat("runs[", run_index, "].");
+  text = absl::StrReplaceAll(text, {{"init.scheme", run + "init"}});
+  return absl::StrReplaceAll(text, {{"init.", run}, {"train.", "training."}});
+}
+
+absl::Status ToStatus(const core::ConfigError& error, int run_index = -1) {
+  return absl::InvalidArgumentError(ApiFieldNames(error.message, run_index));
+}
+
+bool IsPrintable(const std::string& text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
+  v1::JobSpec out = spec;
+  if (out.name().empty()) out.set_name(kDefaultJobName);
+  if (out.name().size() > kMaxNameLength || !IsPrintable(out.name())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "name must be 1 to ", kMaxNameLength, " printable characters (got ", out.name().size(),
+        " characters", IsPrintable(out.name()) ? "" : " including control characters", ")."));
+  }
+
+  const core::ExperimentConfig lab = core::LabExperiment();
+  v1::ModelSpec& m = *out.mutable_model();
+  if (!m.has_depth()) m.set_depth(lab.model.depth);
+  if (!m.has_width()) m.set_width(lab.model.width);
+  if (!m.has_input_dim()) m.set_input_dim(lab.model.input_dim);
+  if (!m.has_classes()) m.set_classes(lab.model.classes);
+  v1::DataSpec& d = *out.mutable_data();
+  if (!d.has_train_size()) d.set_train_size(lab.data.train_size);
+  if (!d.has_val_size()) d.set_val_size(lab.data.val_size);
+  if (!d.has_label_dims()) d.set_label_dims(lab.data.label_dims);
+  if (!d.has_seed()) d.set_seed(lab.data.seed);
+  v1::TrainingSpec& t = *out.mutable_training();
+  if (!t.has_steps()) t.set_steps(lab.train.steps);
+  if (!t.has_lr()) t.set_lr(lab.train.lr);
+  if (!t.has_momentum()) t.set_momentum(lab.train.momentum);
+  if (!t.has_batch()) t.set_batch(lab.train.batch);
+  if (!t.has_eval_every()) t.set_eval_every(lab.train.eval_every);
+  if (!t.has_stop_on_nonfinite()) t.set_stop_on_nonfinite(lab.train.stop_on_nonfinite);
+
+  if (out.runs().empty()) {
+    for (const core::InitConfig& init : core::LabRuns()) out.add_runs()->set_init(init.scheme);
+  }
+  if (out.runs_size() > kMaxRuns) {
+    return absl::InvalidArgumentError(absl::StrCat("runs must hold 1 to ", kMaxRuns,
+                                                   " runs (got ", out.runs_size(), ")."));
+  }
+  const core::InitConfig init_defaults;
+  for (int i = 0; i < out.runs_size(); ++i) {
+    v1::RunSpec& run = *out.mutable_runs(i);
+    if (!run.has_weight_seed()) run.set_weight_seed(kFirstWeightSeed + i);
+    if (!run.has_uniform_low()) run.set_uniform_low(init_defaults.uniform_low);
+    if (!run.has_uniform_high()) run.set_uniform_high(init_defaults.uniform_high);
+  }
+
+  if (auto error = core::Validate(ToExperiment(out))) return ToStatus(*error);
+  for (int i = 0; i < out.runs_size(); ++i) {
+    if (auto error = core::Validate(ToInit(out.runs(i)))) return ToStatus(*error, i);
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ResolveOwner(const std::string& owner) {
+  if (owner.empty()) return std::string(kDefaultOwner);
+  if (owner.size() > kMaxOwnerLength || !IsPrintable(owner)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "owner must be 1 to ", kMaxOwnerLength, " printable characters (got ", owner.size(),
+        " characters", IsPrintable(owner) ? "" : " including control characters", ")."));
+  }
+  return owner;
+}
+
+core::ExperimentConfig ToExperiment(const v1::JobSpec& resolved) {
+  core::ExperimentConfig config;
+  config.model.depth = resolved.model().depth();
+  config.model.width = resolved.model().width();
+  config.model.input_dim = resolved.model().input_dim();
+  config.model.classes = resolved.model().classes();
+  config.data.train_size = resolved.data().train_size();
+  config.data.val_size = resolved.data().val_size();
+  config.data.label_dims = resolved.data().label_dims();
+  config.data.seed = resolved.data().seed();
+  config.train.steps = resolved.training().steps();
+  config.train.lr = resolved.training().lr();
+  config.train.momentum = resolved.training().momentum();
+  config.train.batch = resolved.training().batch();
+  config.train.eval_every = resolved.training().eval_every();
+  config.train.stop_on_nonfinite = resolved.training().stop_on_nonfinite();
+  return config;
+}
+
+core::InitConfig ToInit(const v1::RunSpec& resolved) {
+  return core::InitConfig{.scheme = resolved.init(),
+                          .weight_seed = resolved.weight_seed(),
+                          .uniform_low = resolved.uniform_low(),
+                          .uniform_high = resolved.uniform_high()};
+}
+
+}  // namespace ablate::jobs

@@ -1,0 +1,253 @@
+#include "server/rpc/grpc_service.h"
+
+#include <algorithm>
+#include <mutex>
+#include <string>
+
+namespace ablate::rpc {
+
+namespace {
+
+constexpr size_t kArtifactChunkBytes = 64 * 1024;
+
+// Runs `call` on the pool and finishes the unary reactor with its result; `fill` copies a
+// successful result into the response.
+template <typename Call, typename Fill>
+grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context,
+                                  service::ThreadPool& pool, Call call, Fill fill) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool.Post([reactor, call = std::move(call), fill = std::move(fill)]() mutable {
+    auto result = call();
+    if (!result.ok()) {
+      reactor->Finish(ToGrpcStatus(result.status()));
+      return;
+    }
+    fill(*std::move(result));
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace
+
+// Streams a job's updates: one write in flight; each OnWriteDone asks the watch for the next
+// update, which arrives on a pool thread and starts the next write. Finish is called once,
+// never with a write in flight.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
+ public:
+  WatchReactor(GrpcService& owner, const v1::WatchJobRequest& request) : owner_(owner) {
+    absl::StatusOr<std::unique_ptr<service::JobWatch>> watch =
+        owner_.service_.WatchJob(request);
+    if (!watch.ok()) {
+      Finish(ToGrpcStatus(watch.status()));
+      finished_ = true;
+      return;
+    }
+    {
+      std::lock_guard lock(owner_.streams_mutex_);
+      if (owner_.ending_) {
+        Finish(kShuttingDown);
+        finished_ = true;
+        return;
+      }
+      owner_.streams_.insert(this);
+    }
+    watch_ = *std::move(watch);
+    RequestNext();
+  }
+
+  // Called by GrpcService::EndStreams.
+  void End() {
+    if (watch_) watch_->Cancel();
+    std::lock_guard lock(mutex_);
+    ending_ = true;
+    if (!writing_) FinishLocked(kShuttingDown);
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::unique_lock lock(mutex_);
+    writing_ = false;
+    if (ending_) {
+      FinishLocked(kShuttingDown);
+    } else if (!ok || cancelled_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"));
+    } else if (last_) {
+      FinishLocked(grpc::Status::OK);
+    } else {
+      lock.unlock();
+      RequestNext();
+    }
+  }
+
+  void OnCancel() override {
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+    }
+    if (watch_) watch_->Cancel();  // outside the lock: it waits for a delivery in progress
+    std::lock_guard lock(mutex_);
+    if (!writing_) {
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled"));
+    }
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard lock(owner_.streams_mutex_);
+      owner_.streams_.erase(this);
+    }
+    delete this;
+  }
+
+ private:
+  static inline const grpc::Status kShuttingDown{
+      grpc::StatusCode::UNAVAILABLE,
+      "the server is shutting down; reconnect and resume from your last cursor"};
+
+  void RequestNext() {
+    watch_->Next([this](absl::StatusOr<v1::JobUpdate> update) {
+      std::lock_guard lock(mutex_);
+      if (finished_ || cancelled_ || ending_) return;
+      if (!update.ok()) {
+        FinishLocked(ToGrpcStatus(update.status()));
+        return;
+      }
+      update_ = *std::move(update);
+      last_ = update_.has_job_finished();
+      writing_ = true;
+      StartWrite(&update_);
+    });
+  }
+
+  void FinishLocked(const grpc::Status& status) {
+    if (finished_) return;
+    finished_ = true;
+    Finish(status);
+  }
+
+  GrpcService& owner_;
+  std::unique_ptr<service::JobWatch> watch_;
+  std::mutex mutex_;
+  v1::JobUpdate update_;   // the write in flight; guarded by mutex_
+  bool last_ = false;      // guarded by mutex_
+  bool writing_ = false;   // guarded by mutex_
+  bool cancelled_ = false; // guarded by mutex_
+  bool ending_ = false;    // guarded by mutex_
+  bool finished_ = false;  // guarded by mutex_
+};
+
+namespace {
+
+// Streams one file in chunks; the first carries its metadata.
+class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk> {
+ public:
+  ArtifactReactor(service::AblationService& service, const v1::GetArtifactRequest& request) {
+    absl::StatusOr<store::Artifact> artifact = service.GetArtifact(request);
+    if (!artifact.ok()) {
+      Finish(ToGrpcStatus(artifact.status()));
+      return;
+    }
+    artifact_ = *std::move(artifact);
+    chunk_.set_name(artifact_.name);
+    chunk_.set_content_type(artifact_.content_type);
+    chunk_.set_size(static_cast<int64_t>(artifact_.data.size()));
+    chunk_.set_sha256(artifact_.sha256);
+    WriteNext();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"));
+      return;
+    }
+    chunk_.Clear();
+    if (offset_ >= artifact_.data.size()) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    WriteNext();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void WriteNext() {
+    const size_t n = std::min(kArtifactChunkBytes, artifact_.data.size() - offset_);
+    chunk_.set_data(artifact_.data.substr(offset_, n));
+    offset_ += n;
+    StartWrite(&chunk_);
+  }
+
+  store::Artifact artifact_;
+  v1::ArtifactChunk chunk_;
+  size_t offset_ = 0;
+};
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  // absl and gRPC share the canonical code numbering.
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+grpc::ServerUnaryReactor* GrpcService::SubmitJob(grpc::CallbackServerContext* context,
+                                                 const v1::SubmitJobRequest* request,
+                                                 v1::SubmitJobResponse* response) {
+  return Offload(
+      context, pool_, [this, request] { return service_.SubmitJob(*request); },
+      [response](v1::Job job) { *response->mutable_job() = std::move(job); });
+}
+
+grpc::ServerUnaryReactor* GrpcService::GetJob(grpc::CallbackServerContext* context,
+                                              const v1::GetJobRequest* request,
+                                              v1::Job* response) {
+  return Offload(
+      context, pool_, [this, request] { return service_.GetJob(*request); },
+      [response](v1::Job job) { *response = std::move(job); });
+}
+
+grpc::ServerUnaryReactor* GrpcService::ListJobs(grpc::CallbackServerContext* context,
+                                                const v1::ListJobsRequest* request,
+                                                v1::ListJobsResponse* response) {
+  return Offload(
+      context, pool_, [this, request] { return service_.ListJobs(*request); },
+      [response](v1::ListJobsResponse list) { *response = std::move(list); });
+}
+
+grpc::ServerWriteReactor<v1::JobUpdate>* GrpcService::WatchJob(
+    grpc::CallbackServerContext* /*context*/, const v1::WatchJobRequest* request) {
+  return new WatchReactor(*this, *request);
+}
+
+void GrpcService::EndStreams() {
+  std::lock_guard lock(streams_mutex_);
+  ending_ = true;
+  // End() never takes streams_mutex_, and a stream leaves the set only in OnDone, which gRPC
+  // runs after Finish on another thread: it waits here for the lock, so no pointer dangles.
+  for (WatchReactor* stream : streams_) stream->End();
+}
+
+grpc::ServerUnaryReactor* GrpcService::GetTrajectory(grpc::CallbackServerContext* context,
+                                                     const v1::GetTrajectoryRequest* request,
+                                                     v1::GetTrajectoryResponse* response) {
+  return Offload(
+      context, pool_, [this, request] { return service_.GetTrajectory(*request); },
+      [response](v1::GetTrajectoryResponse t) { *response = std::move(t); });
+}
+
+grpc::ServerWriteReactor<v1::ArtifactChunk>* GrpcService::GetArtifact(
+    grpc::CallbackServerContext* /*context*/, const v1::GetArtifactRequest* request) {
+  return new ArtifactReactor(service_, *request);
+}
+
+grpc::ServerUnaryReactor* GrpcService::CancelJob(grpc::CallbackServerContext* context,
+                                                 const v1::CancelJobRequest* request,
+                                                 v1::CancelJobResponse* response) {
+  return Offload(
+      context, pool_, [this, request] { return service_.CancelJob(*request); },
+      [response](v1::Job job) { *response->mutable_job() = std::move(job); });
+}
+
+}  // namespace ablate::rpc

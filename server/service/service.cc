@@ -1,0 +1,202 @@
+#include "server/service/service.h"
+
+#include <mutex>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "core/analysis.h"
+#include "server/service/downsample.h"
+#include "server/jobs/spec.h"
+
+namespace ablate::service {
+
+namespace {
+
+// Events per update: a finished lab job (about 3,000 steps) replays in a couple of messages.
+constexpr int kMaxEventsPerUpdate = 2000;
+constexpr int kMinMaxPoints = 10;
+constexpr int kMaxMaxPoints = 100000;
+
+bool JobEnded(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+bool HasContent(const v1::JobUpdate& u) {
+  return u.runs_started_size() > 0 || u.steps_size() > 0 || u.evals_size() > 0 ||
+         u.runs_finished_size() > 0 || u.has_job_finished();
+}
+
+// Reads the store after the cursor; when there is nothing new, waits on the hub for the next
+// commit. Tasks and hub wakes hold the state by shared_ptr, so they stay safe after the
+// watch is dropped; `cancelled` makes them do nothing.
+class StoreJobWatch final : public JobWatch {
+ public:
+  StoreJobWatch(store::Store& store, jobs::CursorHub& hub, ThreadPool& pool, int64_t job_id,
+                uint64_t cursor)
+      : state_(std::make_shared<State>(store, hub, pool, job_id, cursor)) {}
+  ~StoreJobWatch() override { Cancel(); }
+
+  void Next(Callback done) override {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->pending = std::move(done);
+    }
+    Fetch(state_);
+  }
+
+  void Cancel() override {
+    uint64_t ticket;
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->cancelled = true;
+      state_->pending = nullptr;
+      ticket = state_->ticket;
+    }
+    if (ticket != 0) state_->hub.Cancel(ticket);
+    std::lock_guard wait_for_delivery(state_->delivering);
+  }
+
+ private:
+  struct State {
+    State(store::Store& store, jobs::CursorHub& hub, ThreadPool& pool, int64_t job_id,
+          uint64_t cursor)
+        : store(store), hub(hub), pool(pool), job_id(job_id), cursor(cursor) {}
+    store::Store& store;
+    jobs::CursorHub& hub;
+    ThreadPool& pool;
+    const int64_t job_id;
+    uint64_t cursor;  // only the pool task of the one pending Next touches it
+    std::mutex mutex;
+    Callback pending;        // guarded by mutex
+    bool cancelled = false;  // guarded by mutex
+    uint64_t ticket = 0;     // the hub wait in progress; guarded by mutex
+    std::mutex delivering;   // held while a callback runs, so Cancel can wait it out
+  };
+
+  static void Fetch(std::shared_ptr<State> state) {
+    state->pool.Post([state] { Read(state); });
+  }
+
+  static void Read(const std::shared_ptr<State>& state) {
+    {
+      std::lock_guard lock(state->mutex);
+      if (state->cancelled) return;
+      state->ticket = 0;
+    }
+    absl::StatusOr<v1::JobUpdate> update =
+        state->store.ReadUpdate(state->job_id, state->cursor, kMaxEventsPerUpdate);
+    if (update.ok() && !HasContent(*update)) {
+      // Nothing new. A job that has ended has everything committed (its end is written in the
+      // same transaction as its last event), so a stream resumed past its end is told so.
+      absl::StatusOr<v1::Job> job = state->store.GetJob(state->job_id);
+      if (!job.ok()) {
+        update = job.status();
+      } else if (JobEnded(job->state())) {
+        update = state->store.ReadUpdate(state->job_id, state->cursor, kMaxEventsPerUpdate);
+        if (update.ok() && !HasContent(*update)) *update->mutable_job_finished()->mutable_job() = *job;
+      } else {
+        std::lock_guard lock(state->mutex);
+        if (state->cancelled) return;
+        state->ticket = state->hub.WaitAfter(state->job_id, state->cursor,
+                                             [state] { Fetch(state); });
+        return;
+      }
+    }
+    if (update.ok()) state->cursor = update->cursor();
+    Deliver(state, std::move(update));
+  }
+
+  static void Deliver(const std::shared_ptr<State>& state,
+                      absl::StatusOr<v1::JobUpdate> update) {
+    std::lock_guard delivering(state->delivering);
+    Callback done;
+    {
+      std::lock_guard lock(state->mutex);
+      if (state->cancelled) return;
+      done = std::move(state->pending);
+      state->pending = nullptr;
+    }
+    if (done) done(std::move(update));
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace
+
+AblationService::AblationService(store::Store& store, jobs::JobManager& jobs,
+                                 jobs::CursorHub& hub, ThreadPool& watch_pool)
+    : store_(store), jobs_(jobs), hub_(hub), watch_pool_(watch_pool) {}
+
+absl::StatusOr<v1::Job> AblationService::SubmitJob(const v1::SubmitJobRequest& request) {
+  absl::StatusOr<v1::JobSpec> spec = jobs::ResolveSpec(request.spec());
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<std::string> owner = jobs::ResolveOwner(request.owner());
+  if (!owner.ok()) return owner.status();
+  return jobs_.Submit(*spec, *owner);
+}
+
+absl::StatusOr<v1::Job> AblationService::GetJob(const v1::GetJobRequest& request) {
+  return store_.GetJob(request.job_id());
+}
+
+absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(
+    const v1::ListJobsRequest& request) {
+  absl::StatusOr<store::JobPage> page = store_.ListJobs(request);
+  if (!page.ok()) return page.status();
+  v1::ListJobsResponse response;
+  for (v1::Job& job : page->jobs) *response.add_jobs() = std::move(job);
+  response.set_next_page_token(page->next_page_token);
+  return response;
+}
+
+absl::StatusOr<std::unique_ptr<JobWatch>> AblationService::WatchJob(
+    const v1::WatchJobRequest& request) {
+  if (absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id()); !job.ok()) {
+    return job.status();
+  }
+  return std::make_unique<StoreJobWatch>(store_, hub_, watch_pool_, request.job_id(),
+                                         request.cursor());
+}
+
+absl::StatusOr<v1::GetTrajectoryResponse> AblationService::GetTrajectory(
+    const v1::GetTrajectoryRequest& request) {
+  const int max_points = request.max_points();
+  if (max_points != 0 && (max_points < kMinMaxPoints || max_points > kMaxMaxPoints)) {
+    return absl::InvalidArgumentError(absl::StrCat("max_points must be 0 (every step) or between ",
+                                                   kMinMaxPoints, " and ", kMaxMaxPoints,
+                                                   " (got ", max_points, ")."));
+  }
+  absl::StatusOr<store::Trajectory> trajectory = store_.GetTrajectory(request.run_id());
+  if (!trajectory.ok()) return trajectory.status();
+  v1::GetTrajectoryResponse response;
+  response.set_run_id(request.run_id());
+  response.set_steps_done(static_cast<int32_t>(trajectory->steps.size()));
+  for (int32_t i : DownsampleIndices(trajectory->losses, max_points)) {
+    response.add_steps(trajectory->steps[i]);
+    response.add_losses(trajectory->losses[i]);
+  }
+  if (std::optional<int> first = core::FirstNonFinite(trajectory->losses)) {
+    response.set_first_nonfinite_step(trajectory->steps[*first]);
+  }
+  for (v1::EvalResult& eval : trajectory->evals) *response.add_evals() = std::move(eval);
+  return response;
+}
+
+absl::StatusOr<store::Artifact> AblationService::GetArtifact(
+    const v1::GetArtifactRequest& request) {
+  absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id());
+  if (!job.ok()) return job.status();
+  if (!JobEnded(job->state())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "job ", request.job_id(), " has not finished; its files are built when it ends."));
+  }
+  return store_.GetArtifact(request.job_id(), request.name());
+}
+
+absl::StatusOr<v1::Job> AblationService::CancelJob(const v1::CancelJobRequest& request) {
+  return jobs_.Cancel(request.job_id());
+}
+
+}  // namespace ablate::service

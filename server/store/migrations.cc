@@ -1,0 +1,86 @@
+#include "server/store/migrations.h"
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace ablate::store {
+namespace {
+
+// schema.sql, embedded by CMake as a raw string literal (see CMakeLists.txt).
+constexpr char kSchemaV1[] =
+#include "server/store/schema_sql.inc"
+    ;
+
+// Appending is the only way to change the schema: a released migration is never edited, since
+// files in the field are already at its version. Each new entry gets the next version number
+// and, usually, a few ALTER TABLE / CREATE INDEX statements inline here. (A migration that
+// rebuilds a table must run with foreign keys off, which PRAGMA cannot change inside a
+// transaction: give the runner a flag for that when the first one is needed.)
+constexpr Migration kMigrations[] = {
+    {1, kSchemaV1},
+};
+
+absl::Status Check(Connection& conn, std::span<const Migration> migrations) {
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int>(i) + 1) {
+      return absl::InternalError(absl::StrCat("migration ", i, " has version ",
+                                              migrations[i].version, ", expected ", i + 1));
+    }
+  }
+  const int latest = static_cast<int>(migrations.size());
+  STORE_ASSIGN_OR_RETURN(int64_t app_id, conn.QueryInt("PRAGMA application_id"));
+  STORE_ASSIGN_OR_RETURN(int64_t version, conn.QueryInt("PRAGMA user_version"));
+  if (app_id != 0 && app_id != kApplicationId) {
+    return absl::FailedPreconditionError(
+        absl::StrFormat("%s is not an Ablate database (its application_id is 0x%08x)", conn.path(),
+                        static_cast<uint32_t>(app_id)));
+  }
+  if (version == 0) {
+    STORE_ASSIGN_OR_RETURN(int64_t tables, conn.QueryInt("SELECT count(*) FROM sqlite_schema"));
+    if (tables > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          conn.path(), " is not an Ablate database (it has tables but no Ablate schema version)"));
+    }
+  }
+  if (version > latest) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(conn.path(), " has schema version ", version, ", newer than version ", latest,
+                     " that this build of Ablate knows; open it with a newer ablate-server"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::span<const Migration> Migrations() { return kMigrations; }
+
+absl::Status Migrate(Connection& conn, std::span<const Migration> migrations) {
+  for (const Migration& migration : migrations) {
+    // The version is read again inside each write transaction: another process may have
+    // migrated the file since, and the write lock makes the check and the change one step.
+    Transaction txn(conn);
+    STORE_RETURN_IF_ERROR(txn.Begin(Transaction::Mode::kWrite));
+    STORE_RETURN_IF_ERROR(Check(conn, migrations));
+    STORE_ASSIGN_OR_RETURN(int64_t version, conn.QueryInt("PRAGMA user_version"));
+    if (migration.version <= version) continue;  // the destructor ends the empty transaction
+    if (absl::Status s = conn.Exec(migration.sql); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("migrating ", conn.path(), " to schema version ",
+                                                 migration.version, ": ", s.message()));
+    }
+    // PRAGMA takes no parameters; these are integers of our own, not outside input.
+    STORE_RETURN_IF_ERROR(
+        conn.Exec(absl::StrCat("PRAGMA user_version = ", migration.version).c_str()));
+    STORE_RETURN_IF_ERROR(
+        conn.Exec(absl::StrCat("PRAGMA application_id = ", kApplicationId).c_str()));
+    STORE_RETURN_IF_ERROR(txn.Commit());
+  }
+  // A file already at the latest version (or an empty list) still gets checked.
+  Transaction txn(conn);
+  STORE_RETURN_IF_ERROR(txn.Begin(Transaction::Mode::kRead));
+  STORE_RETURN_IF_ERROR(Check(conn, migrations));
+  return txn.Commit();
+}
+
+}  // namespace ablate::store

@@ -1,0 +1,174 @@
+// The store: jobs, runs, per-step trajectories, evaluations and artifacts in one SQLite
+// database, queryable with plain SQL (see schema.sql for the tables).
+//
+// Every change to a running job is an Event. The server's single writer thread appends events
+// in batches, one transaction per batch; the store gives each event the job's next sequence
+// number, so "everything after sequence N" is a well-defined, resumable slice of a job's
+// history (the cursor of WatchJob).
+#ifndef ABLATE_SERVER_STORE_STORE_H_
+#define ABLATE_SERVER_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "ablate/v1/ablate.pb.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace ablate::store {
+
+// --- Events -----------------------------------------------------------------------------------
+
+struct RunStartedEvent {
+  int64_t run_id = 0;
+  absl::Time at;
+};
+
+struct StepEvent {
+  int64_t run_id = 0;
+  int32_t step = 0;
+  float loss = 0;  // may be NaN or ±inf: stored so that it reads back as exactly that
+  float weight_grad_norm = 0;  // likewise
+  float seconds = 0;           // must be finite
+};
+
+struct EvalEvent {
+  int64_t run_id = 0;
+  int32_t step = 0;
+  float loss = 0;      // may be NaN or ±inf, like StepEvent::loss
+  float accuracy = 0;  // must be finite
+};
+
+// A run ended. `summary` carries state, outcome, steps_done, first_nonfinite_step,
+// flatline_step, final_loss, final_eval, init_stats, final_stats, seconds, steps_per_second and
+// finished_at; its id fields name the run. A run with recorded steps keeps the steps_done,
+// first_nonfinite_step and final_loss its steps give; a seconds or steps_per_second of 0 means
+// "not measured" and keeps the running value.
+struct RunFinishedEvent {
+  v1::Run summary;
+};
+
+// A job's first run started.
+struct JobStartedEvent {
+  int64_t job_id = 0;
+  absl::Time at;
+};
+
+// A job ended: state is SUCCEEDED, FAILED or CANCELLED. It is the job's last event.
+struct JobFinishedEvent {
+  int64_t job_id = 0;
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  std::string error;
+  absl::Time at;
+};
+
+using Event = std::variant<RunStartedEvent, StepEvent, EvalEvent, RunFinishedEvent,
+                           JobStartedEvent, JobFinishedEvent>;
+
+// The newest sequence number of one job after an Append.
+struct JobCursor {
+  int64_t job_id = 0;
+  uint64_t cursor = 0;
+};
+
+// --- Queries ----------------------------------------------------------------------------------
+
+struct JobPage {
+  std::vector<v1::Job> jobs;     // newest first, runs with summaries
+  std::string next_page_token;  // empty on the last page
+};
+
+struct Trajectory {
+  int64_t run_id = 0;
+  std::vector<int32_t> steps;  // ascending, every recorded step
+  std::vector<float> losses;   // exactly as recorded, NaN and ±inf included (NaN payload
+                               // bits are not kept)
+  std::vector<float> weight_grad_norms;
+  std::vector<float> step_seconds;
+  std::vector<v1::EvalResult> evals;  // ascending by step
+};
+
+struct Artifact {
+  std::string name;
+  std::string content_type;
+  std::string data;
+  std::string sha256;  // lowercase hex of data; PutArtifact fills it in when empty
+};
+
+// --- The store ----------------------------------------------------------------------------------
+
+// Thread-safe: any thread may call any method. Appends serialise on one write connection;
+// reads run concurrently with them (WAL mode) on a pool of read connections.
+class Store {
+ public:
+  // Opens the database at `path`, creating it and its schema if needed and applying every
+  // migration newer than the file's schema version, in WAL mode with foreign keys on.
+  // ":memory:" gives a private in-memory database (for tests). Returns an error naming the path
+  // when it cannot be opened or is not an Ablate database.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  virtual ~Store() = default;
+
+  // The schema version this build writes; Open migrates older files up to it.
+  static int SchemaVersion();
+
+  // Stores a job and its runs as queued. `spec` must be resolved (defaults filled, validated).
+  // Returns the job with its id, its runs' ids (in spec order) and created_at = now. Times are
+  // stored in whole milliseconds, here and everywhere.
+  virtual absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
+                                            absl::Time now) = 0;
+
+  // A job with its runs' summaries. NotFound names the id.
+  virtual absl::StatusOr<v1::Job> GetJob(int64_t job_id) = 0;
+  // A run's summary. NotFound names the id.
+  virtual absl::StatusOr<v1::Run> GetRun(int64_t run_id) = 0;
+
+  // Jobs matching the request's filters, newest (highest id) first; page_size 0 means 50.
+  // InvalidArgument for a malformed page token or a page_size outside 0–1000.
+  virtual absl::StatusOr<JobPage> ListJobs(const v1::ListJobsRequest& request) = 0;
+
+  // Ids of jobs that are queued or were running when the server stopped, oldest first: the
+  // work a starting server has to (re)schedule.
+  virtual absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() = 0;
+
+  // Appends events in one transaction, giving each the next sequence number of its job (events
+  // of one job keep their order). Returns each touched job's newest cursor, in the order the
+  // jobs first appear. Nothing is written when it fails. A failure because of an event is
+  // permanent (the same batch fails again): NotFound for an unknown job or run, AlreadyExists
+  // for a step or eval recorded before, InvalidArgument for a malformed event (negative step,
+  // non-finite seconds or accuracy, a non-final state in RunFinished or JobFinished), and
+  // FailedPrecondition for an event out of its lifecycle (a step or eval of a run that is not
+  // running, RunStarted or RunFinished of a run that has ended, anything after JobFinished).
+  // Unavailable (locked by another process) and ResourceExhausted (disk full) are transient.
+  virtual absl::StatusOr<std::vector<JobCursor>> Append(std::span<const Event> events) = 0;
+
+  // The job's newest sequence number (0 before its first event).
+  virtual absl::StatusOr<uint64_t> Cursor(int64_t job_id) = 0;
+
+  // Everything recorded for a job with a sequence number in (after, after + max_events], as
+  // one update whose cursor is the last sequence number included (== after when nothing
+  // new). Steps of a run are grouped into StepLosses of consecutive steps. RunFinished and
+  // JobFinished carry the run's / job's state as stored now. max_events must be at least 1.
+  virtual absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after,
+                                                   int max_events) = 0;
+
+  // A run's recorded steps and evaluations. NotFound names the id.
+  virtual absl::StatusOr<Trajectory> GetTrajectory(int64_t run_id) = 0;
+
+  // Stores (or replaces, keeping its place in the list) one of a job's files. An empty
+  // artifact.sha256 is computed; a given one must match the data (InvalidArgument otherwise).
+  virtual absl::Status PutArtifact(int64_t job_id, const Artifact& artifact) = 0;
+  // NotFound names the job and the file.
+  virtual absl::StatusOr<Artifact> GetArtifact(int64_t job_id, const std::string& name) = 0;
+  // Names of a job's stored files, in insertion order.
+  virtual absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) = 0;
+};
+
+}  // namespace ablate::store
+
+#endif  // ABLATE_SERVER_STORE_STORE_H_

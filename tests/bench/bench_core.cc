@@ -1,0 +1,458 @@
+// bench_core: how fast core::Trainer trains lab 1's model on one core, against this machine's
+// single-core sgemm rate at the step's own GEMM shapes (the "roofline") and against PyTorch.
+//
+// A benchmark, not a test: it prints numbers and asserts nothing about speed. The same source
+// builds bench_core (the core on Eigen's own kernels) and bench_core_blas (the core compiled
+// with EIGEN_USE_BLAS, so Eigen hands its GEMMs to OpenBLAS); see CMakeLists.txt beside it and
+// run-core-bench.sh for both at once.
+//
+//   bench_core [--steps N] [--repeats R] [--warmup W] [--no-torch]
+//
+// Single-threaded throughout: the core uses no threads (Eigen is not built with OpenMP) and
+// OpenBLAS is held to one thread for the roofline and for PyTorch.
+
+#include <cblas.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "core/config.h"
+#include "core/data.h"
+#include "core/model.h"
+#include "core/trainer.h"
+
+#ifndef ABLATE_TORCH_SCRIPT
+#error "ABLATE_TORCH_SCRIPT (the path of torch_lab.py) must be defined by the build"
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ablate::core::Matrix;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct Options {
+  int steps = 1000;
+  int repeats = 3;
+  int warmup = 100;
+  bool torch = true;
+};
+
+// Returns nothing after printing one sentence when an argument is not understood.
+std::optional<Options> ParseOptions(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto number = [&](int& field, int low, int high) {
+      if (i + 1 >= argc) return false;
+      char* end = nullptr;
+      const long value = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || value < low || value > high) return false;
+      field = static_cast<int>(value);
+      return true;
+    };
+    bool ok = true;
+    if (arg == "--steps") {
+      ok = number(o.steps, 1, ablate::core::kMaxSteps);
+    } else if (arg == "--repeats") {
+      ok = number(o.repeats, 1, 100);
+    } else if (arg == "--warmup") {
+      ok = number(o.warmup, 1, ablate::core::kMaxSteps);
+    } else if (arg == "--no-torch") {
+      o.torch = false;
+    } else {
+      ok = false;
+    }
+    if (!ok) {
+      std::fprintf(stderr,
+                   "bench_core: bad argument '%s'; usage: bench_core [--steps 1..%d] "
+                   "[--repeats 1..100] [--warmup 1..%d] [--no-torch]\n",
+                   arg.c_str(), ablate::core::kMaxSteps, ablate::core::kMaxSteps);
+      return std::nullopt;
+    }
+  }
+  return o;
+}
+
+std::string CpuModel() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  }
+  return "unknown";
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training throughput.
+
+// Sums the per-step wall times the trainer reports and fingerprints the loss trajectory, so two
+// builds (or two core revisions) can be compared bit for bit.
+class StepTimer : public ablate::core::RunObserver {
+ public:
+  void OnStep(const ablate::core::StepRecord& step) override {
+    step_seconds += step.seconds;
+    each_step.push_back(step.seconds);
+    uint32_t bits;
+    std::memcpy(&bits, &step.loss, sizeof bits);
+    for (int k = 0; k < 4; ++k) {  // FNV-1a over the loss's bytes
+      loss_hash = (loss_hash ^ ((bits >> (8 * k)) & 0xffu)) * 1099511628211ull;
+    }
+    std::memcpy(&bits, &step.weight_grad_norm, sizeof bits);
+    for (int k = 0; k < 4; ++k) {
+      loss_hash = (loss_hash ^ ((bits >> (8 * k)) & 0xffu)) * 1099511628211ull;
+    }
+  }
+  double step_seconds = 0;
+  std::vector<double> each_step;
+  uint64_t loss_hash = 14695981039346656037ull;
+};
+
+struct TrainTiming {
+  double step_seconds;  // sum of StepRecord::seconds: forward, loss, backward, grad norm, update
+  double run_seconds;   // all of Trainer::Run, with its evaluations and probe statistics
+  std::vector<double> each_step;
+  uint64_t loss_hash;
+  float final_loss;
+  std::string outcome;
+};
+
+TrainTiming TimeTraining(const ablate::core::ExperimentConfig& config,
+                         const ablate::core::Dataset& data, const ablate::core::InitConfig& init) {
+  ablate::core::Trainer trainer(config, data, init);
+  StepTimer timer;
+  const Clock::time_point start = Clock::now();
+  const ablate::core::RunResult result = trainer.Run(&timer);
+  const double run_seconds = SecondsSince(start);
+  return TrainTiming{.step_seconds = timer.step_seconds,
+                     .run_seconds = run_seconds,
+                     .each_step = std::move(timer.each_step),
+                     .loss_hash = timer.loss_hash,
+                     .final_loss = result.final_loss,
+                     .outcome = ablate::core::DescribeOutcome(result)};
+}
+
+// ---------------------------------------------------------------------------------------------
+// The GEMM roofline at the step's shapes.
+
+// One GEMM of the step, column-major C (m × n) = op(A) · op(B) with inner dimension k.
+struct GemmShape {
+  int m, n, k;
+  bool trans_a, trans_b;
+  std::string what;  // which products of the step have this shape
+  int count = 0;     // how many of them one step performs
+  double Flops() const { return 2.0 * m * n * k; }
+  auto Key() const { return std::tie(m, n, k, trans_a, trans_b); }
+};
+
+// The GEMMs of Linear::Forward and Linear::Backward for every layer (core/model.cc):
+//   forward       y  = W x      W (out × in), x (in × B)      m=out n=B  k=in
+//   weight grad   dW = dy xᵀ    dy (out × B), x (in × B)      m=out n=in k=B   (B transposed)
+//   input grad    dx = Wᵀ dy    W (out × in), dy (out × B)    m=in  n=B  k=out (A transposed)
+// The first layer computes no input gradient.
+std::vector<GemmShape> StepGemms(const ablate::core::Mlp& mlp, int batch) {
+  std::vector<GemmShape> shapes;
+  auto add = [&](GemmShape s) {
+    for (GemmShape& existing : shapes) {
+      if (existing.Key() == s.Key()) {
+        if (existing.what.find(s.what) == std::string::npos) existing.what += ", " + s.what;
+        ++existing.count;
+        return;
+      }
+    }
+    s.count = 1;
+    shapes.push_back(s);
+  };
+  const auto& layers = mlp.layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const int in = layers[i].in(), out = layers[i].out();
+    add({out, batch, in, false, false, "forward"});
+    add({out, in, batch, false, true, "weight grad"});
+    if (i > 0) add({in, batch, out, true, false, "input grad"});
+  }
+  return shapes;
+}
+
+// Calls per timing sample of `gemm` so that one sample lasts at least 10 ms.
+template <typename F>
+int CallsPerSample(F& gemm) {
+  for (int i = 0; i < 3; ++i) gemm();  // warm caches and any lazy initialisation
+  int calls = 1;
+  for (;;) {
+    const Clock::time_point start = Clock::now();
+    for (int i = 0; i < calls; ++i) gemm();
+    if (SecondsSince(start) >= 0.01) return calls;
+    calls *= 2;
+  }
+}
+
+template <typename F>
+double SampleGflops(double flops, int calls, F& gemm) {
+  const Clock::time_point start = Clock::now();
+  for (int i = 0; i < calls; ++i) gemm();
+  return flops * calls / SecondsSince(start) / 1e9;
+}
+
+struct GemmRates {
+  double openblas = 0, eigen = 0;
+  double best() const { return std::max(openblas, eigen); }
+};
+
+// The best of kGemmSamples samples per implementation, the two implementations alternating so
+// that both see the same machine (other load on it only ever lowers a sample).
+constexpr int kGemmSamples = 15;
+
+GemmRates MeasureGemm(const GemmShape& s) {
+  // Stored shapes: A is (m × k) or, transposed, (k × m); B is (k × n) or (n × k).
+  const Matrix a = Matrix::Random(s.trans_a ? s.k : s.m, s.trans_a ? s.m : s.k);
+  const Matrix b = Matrix::Random(s.trans_b ? s.n : s.k, s.trans_b ? s.k : s.n);
+  Matrix c = Matrix::Zero(s.m, s.n);
+  auto openblas = [&] {
+    cblas_sgemm(CblasColMajor, s.trans_a ? CblasTrans : CblasNoTrans,
+                s.trans_b ? CblasTrans : CblasNoTrans, s.m, s.n, s.k, 1.0f, a.data(),
+                static_cast<int>(a.rows()), b.data(), static_cast<int>(b.rows()), 0.0f, c.data(),
+                static_cast<int>(c.rows()));
+  };
+  // The same expressions as core/model.cc, so Eigen takes the same product path.
+  auto eigen = [&] {
+    if (s.trans_a) {
+      c.noalias() = a.transpose() * b;
+    } else if (s.trans_b) {
+      c.noalias() = a * b.transpose();
+    } else {
+      c.noalias() = a * b;
+    }
+  };
+  const int openblas_calls = CallsPerSample(openblas), eigen_calls = CallsPerSample(eigen);
+  GemmRates rates;
+  for (int sample = 0; sample < kGemmSamples; ++sample) {
+    rates.openblas = std::max(rates.openblas, SampleGflops(s.Flops(), openblas_calls, openblas));
+    rates.eigen = std::max(rates.eigen, SampleGflops(s.Flops(), eigen_calls, eigen));
+  }
+  return rates;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PyTorch.
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The first interpreter that can import torch: $ABLATE_BENCH_PYTHON if set, else python3 on the
+// PATH, else the system's /usr/bin/python3 (Debian's python3-torch installs there, and a pyenv
+// or venv python3 earlier on the PATH usually lacks it).
+std::optional<std::string> FindTorchPython(std::vector<std::string>& tried) {
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("ABLATE_BENCH_PYTHON"); env != nullptr && *env != '\0') {
+    candidates.push_back(env);
+  } else {
+    candidates = {"python3", "/usr/bin/python3"};
+  }
+  for (const std::string& python : candidates) {
+    tried.push_back(python);
+    const std::string command = Quote(python) + " -c 'import torch' >/dev/null 2>&1";
+    if (std::system(command.c_str()) == 0) return python;
+  }
+  return std::nullopt;
+}
+
+// Runs torch_lab.py, echoes its output indented, and returns its "key: value" lines.
+std::map<std::string, std::string> RunTorchScript(const std::string& python, const Options& o) {
+  const std::string command = "OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 " +
+                              Quote(python) + " " + Quote(ABLATE_TORCH_SCRIPT) + " --steps " +
+                              std::to_string(o.steps) + " --repeats " + std::to_string(o.repeats) +
+                              " --warmup " + std::to_string(o.warmup) + " 2>&1";
+  std::map<std::string, std::string> values;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return values;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
+    std::string line = buffer;
+    std::printf("  | %s", line.c_str());
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+    const size_t colon = line.find(": ");
+    if (colon != std::string::npos && line.find(' ') > colon) {
+      values[line.substr(0, colon)] = line.substr(colon + 2);
+    }
+  }
+  const int status = pclose(pipe);
+  if (status != 0) std::printf("  torch_lab.py exited with status %d\n", status);
+  return values;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::optional<Options> parsed = ParseOptions(argc, argv);
+  if (!parsed) return 2;
+  const Options& o = *parsed;
+  openblas_set_num_threads(1);
+
+#ifdef EIGEN_USE_BLAS
+  const char* variant = "bench_core_blas (core compiled with EIGEN_USE_BLAS, GEMMs in OpenBLAS)";
+  const bool use_blas = true;
+#else
+  const char* variant = "bench_core (core on Eigen's own kernels)";
+  const bool use_blas = false;
+#endif
+  std::printf("== Ablate core benchmark: %s\n", variant);
+  std::printf("cpu: %s; load average at start: %s\n", CpuModel().c_str(), LoadAverage().c_str());
+  std::printf("Eigen %d.%d.%d; SIMD in use: %s; EIGEN_USE_BLAS: %s\n", EIGEN_WORLD_VERSION,
+              EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(),
+              use_blas ? "on" : "off");
+  std::printf("OpenBLAS: %s; core %s; threads %d\n", openblas_get_config(), openblas_get_corename(),
+              openblas_get_num_threads());
+
+  ablate::core::ExperimentConfig config = ablate::core::LabExperiment();
+  config.train.steps = o.steps;
+  const ablate::core::InitConfig init{.scheme = "kaiming", .weight_seed = 103};
+  if (auto error = ablate::core::Validate(config)) {
+    std::fprintf(stderr, "bench_core: %s: %s\n", error->field.c_str(), error->message.c_str());
+    return 2;
+  }
+  const ablate::core::Dataset data =
+      ablate::core::MakeLabDataset(config.data, config.model.input_dim);
+  const ablate::core::Mlp mlp(config.model);
+  const int batch = config.train.batch;
+  const double step_flops = mlp.StepFlops(batch);
+  std::printf("model: depth %d, width %d, input %d, classes %d, batch %d: %.4f GFLOP per step\n",
+              config.model.depth, config.model.width, config.model.input_dim, config.model.classes,
+              batch, step_flops / 1e9);
+
+  // --- Training.
+  std::printf(
+      "\n-- training: core::Trainer, %s init, %d steps x %d repeats after a %d-step "
+      "warm-up\n",
+      init.scheme.c_str(), o.steps, o.repeats, o.warmup);
+  {
+    ablate::core::ExperimentConfig warm = config;
+    warm.train.steps = o.warmup;
+    TimeTraining(warm, data, init);
+  }
+  std::vector<double> step_rates, run_rates, all_steps;
+  std::vector<uint64_t> hashes;
+  std::printf("  %-6s %14s %18s %10s  %s\n", "repeat", "steps/s(step)", "steps/s(Run+eval)",
+              "GFLOP/s", "trajectory");
+  for (int r = 0; r < o.repeats; ++r) {
+    const TrainTiming t = TimeTraining(config, data, init);
+    step_rates.push_back(o.steps / t.step_seconds);
+    run_rates.push_back(o.steps / t.run_seconds);
+    hashes.push_back(t.loss_hash);
+    all_steps.insert(all_steps.end(), t.each_step.begin(), t.each_step.end());
+    std::printf("  %-6d %14.1f %18.1f %10.2f  %s, final loss %.6g, hash %016llx\n", r + 1,
+                step_rates.back(), run_rates.back(), step_rates.back() * step_flops / 1e9,
+                t.outcome.c_str(), t.final_loss, static_cast<unsigned long long>(t.loss_hash));
+  }
+  const double best_rate = *std::max_element(step_rates.begin(), step_rates.end());
+  const double median_rate = Median(step_rates);
+  const double achieved = best_rate * step_flops / 1e9;
+  const bool deterministic =
+      std::all_of(hashes.begin(), hashes.end(), [&](uint64_t h) { return h == hashes[0]; });
+  std::printf(
+      "  best %.1f steps/s (%.3f ms/step, %.2f GFLOP/s); median %.1f steps/s; "
+      "Run with evaluation: best %.1f steps/s\n",
+      best_rate, 1e3 / best_rate, achieved, median_rate,
+      *std::max_element(run_rates.begin(), run_rates.end()));
+  std::printf(
+      "  1 / median step time: %.1f steps/s (less sensitive to other load than the "
+      "totals)\n",
+      1.0 / Median(all_steps));
+  std::printf("  repeats bitwise identical: %s\n", deterministic ? "yes" : "NO");
+
+  // --- Roofline.
+  std::printf(
+      "\n-- roofline: single-core sgemm at the step's GEMM shapes (column-major, best of "
+      "%d samples of >= 10 ms each)\n",
+      kGemmSamples);
+  std::printf("  %-16s %-5s %5s  %-28s %9s %9s %9s\n", "m x n x k", "op", "count", "in the step",
+              "OpenBLAS", use_blas ? "Eigen>BLAS" : "Eigen", "best");
+  double roofline_seconds = 0, gemm_flops = 0;
+  for (const GemmShape& s : StepGemms(mlp, batch)) {
+    const GemmRates rates = MeasureGemm(s);
+    char dims[32], op[8];
+    std::snprintf(dims, sizeof dims, "%dx%dx%d", s.m, s.n, s.k);
+    std::snprintf(op, sizeof op, "%s%s", s.trans_a ? "T" : "N", s.trans_b ? "T" : "N");
+    std::printf("  %-16s %-5s %5d  %-28s %9.2f %9.2f %9.2f\n", dims, op, s.count, s.what.c_str(),
+                rates.openblas, rates.eigen, rates.best());
+    roofline_seconds += s.count * s.Flops() / (rates.best() * 1e9);
+    gemm_flops += s.count * s.Flops();
+  }
+  const double roofline = gemm_flops / roofline_seconds / 1e9;
+  std::printf("  GEMM flops per step %.4f G (StepFlops %.4f G)\n", gemm_flops / 1e9,
+              step_flops / 1e9);
+  std::printf(
+      "  roofline (flop-weighted over the step's GEMMs): %.2f GFLOP/s = %.3f ms/step = "
+      "%.1f steps/s\n",
+      roofline, roofline_seconds * 1e3, 1.0 / roofline_seconds);
+  std::printf("  achieved %.2f GFLOP/s = %.1f%% of roofline (goal 85%%)\n", achieved,
+              100.0 * achieved / roofline);
+
+  // --- PyTorch.
+  std::printf("\n-- PyTorch: %s\n", ABLATE_TORCH_SCRIPT);
+  if (!o.torch) {
+    std::printf("  skipped (--no-torch)\n");
+    return 0;
+  }
+  std::vector<std::string> tried;
+  const std::optional<std::string> python = FindTorchPython(tried);
+  if (!python) {
+    std::string list;
+    for (const std::string& p : tried) list += (list.empty() ? "" : ", ") + p;
+    std::printf(
+        "  skipped the comparison: no python that can 'import torch' (tried %s; set "
+        "ABLATE_BENCH_PYTHON)\n",
+        list.c_str());
+    return 0;
+  }
+  std::printf("  python: %s\n", python->c_str());
+  const auto values = RunTorchScript(*python, o);
+  auto ratio = [&](const char* key, double ablate_rate, const char* what) {
+    const auto it = values.find(key);
+    if (it == values.end()) {
+      std::printf("  no '%s' from torch_lab.py: no ratio\n", key);
+      return;
+    }
+    const double torch_rate = std::strtod(it->second.c_str(), nullptr);
+    std::printf("  Ablate / PyTorch = %.1f / %.1f steps/s = %.2fx  (%s)\n", ablate_rate, torch_rate,
+                ablate_rate / torch_rate, what);
+  };
+  std::printf("  goal: >= 1.00x; standing goal 1.25x\n");
+  ratio("torch_steps_per_s_best", best_rate, "best totals; PyTorch: the lab loop");
+  ratio("torch_gradnorm_steps_per_s_best", best_rate,
+        "best totals; PyTorch: lab loop + weight-grad norm, the work of Ablate's step");
+  ratio("torch_steps_per_s_median_step", 1.0 / Median(all_steps),
+        "1 / median step time; PyTorch: the lab loop");
+  return 0;
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Builds (if needed) and runs the core benchmarks, printing everything they print:
+#   bench_core       core::Trainer on Eigen's own GEMM kernels (the core the server links)
+#   bench_core_blas  the same core compiled with EIGEN_USE_BLAS (GEMMs in OpenBLAS)
+# then which of the two trained faster, and by how much. Each prints the training rate
+# (steps/s, GFLOP/s), the single-core sgemm roofline at the step's GEMM shapes and the fraction
+# of it achieved; bench_core also runs tests/bench/torch_lab.py (PyTorch, one thread) when a
+# python with torch is found, and prints Ablate's steps/s over PyTorch's.
+#
+# Usage: tests/bench/run-core-bench.sh [bench_core options]
+#   e.g. tests/bench/run-core-bench.sh --steps 1000 --repeats 3 --warmup 100
+#        tests/bench/run-core-bench.sh --no-torch
+# Environment:
+#   ABLATE_BUILD_DIR     build directory (default: <repo>/build); configured if it has no cache
+#   ABLATE_BENCH_PYTHON  the python that has torch (default: python3 on the PATH, then
+#                        /usr/bin/python3, where Debian's python3-torch lives)
+# A benchmark, not a test: numbers only, nothing asserted, not run by ctest. Run it on an idle
+# machine (the lab asks for the performance governor): other load shows up as lower, noisier
+# rates, and the load average is printed at the start of each run for that reason.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+build="${ABLATE_BUILD_DIR:-${repo}/build}"
+
+if [[ ! -f "${build}/CMakeCache.txt" ]]; then
+  cmake -S "${repo}" -B "${build}" -DCMAKE_BUILD_TYPE=Release -DABLATE_BUILD_TESTS=ON \
+    -DABLATE_BUILD_BENCH=ON
+fi
+cmake --build "${build}" --target bench_core bench_core_blas -j "$(nproc)"
+
+bench_dir="${build}/tests/bench"
+# OpenBLAS reads this before bench_core's openblas_set_num_threads(1): no idle worker pool.
+export OPENBLAS_NUM_THREADS=1
+
+out_eigen="$(mktemp)"
+out_blas="$(mktemp)"
+trap 'rm -f "${out_eigen}" "${out_blas}"' EXIT
+
+"${bench_dir}/bench_core" "$@" | tee "${out_eigen}"
+echo
+# The PyTorch comparison is the same for both variants: run it once.
+"${bench_dir}/bench_core_blas" "$@" --no-torch | tee "${out_blas}"
+
+best_rate() { sed -n 's/^  best \([0-9.]*\) steps\/s.*/\1/p' "$1"; }
+eigen="$(best_rate "${out_eigen}")"
+blas="$(best_rate "${out_blas}")"
+echo
+if [[ -n "${eigen}" && -n "${blas}" ]]; then
+  awk -v e="${eigen}" -v b="${blas}" 'BEGIN {
+    if (b > e) { name = "EIGEN_USE_BLAS (GEMMs in OpenBLAS)"; hi = b; lo = e }
+    else       { name = "Eigen'"'"'s own kernels"; hi = e; lo = b }
+    printf "== faster: %s, %.1f vs %.1f steps/s = %.2fx (+%.1f%%)\n", name, hi, lo, hi / lo,
+           100 * (hi / lo - 1)
+  }'
+else
+  echo "== could not read both training rates; see the output above"
+fi

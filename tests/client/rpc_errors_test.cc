@@ -1,0 +1,90 @@
+#include "client/rpc_errors.h"
+
+#include <grpcpp/support/status.h>
+#include <gtest/gtest.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace ablate::client {
+namespace {
+
+const CallSite kSite{"127.0.0.1:50051", absl::Seconds(10)};
+
+TEST(DescribeRpcError, UnreachableServerNamesTheAddress) {
+  const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                            "failed to connect to all addresses; last error: UNKNOWN: "
+                            "ipv4:127.0.0.1:50051: Failed to connect to remote host: Connection "
+                            "refused");
+  EXPECT_EQ(DescribeRpcError(status, kSite),
+            "cannot reach the Ablate server at 127.0.0.1:50051 (is ablate-server running?)");
+}
+
+TEST(DescribeRpcError, UnresolvableHostSaysSo) {
+  const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                            "DNS resolution failed for nosuch.invalid:50051: C-ares status is "
+                            "not ARES_SUCCESS");
+  EXPECT_EQ(DescribeRpcError(status, {"nosuch.invalid:50051", absl::Seconds(10)}),
+            "cannot reach the Ablate server at nosuch.invalid:50051: its host name does not "
+            "resolve");
+}
+
+TEST(DescribeRpcError, DeadlineNamesTheTimeoutAndTheFlag) {
+  const grpc::Status status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded");
+  EXPECT_EQ(DescribeRpcError(status, {"lab:50051", absl::Milliseconds(2500)}),
+            "the Ablate server at lab:50051 did not answer within 2.5 s (raise --timeout if it "
+            "is busy)");
+}
+
+TEST(DescribeRpcError, InvalidArgumentKeepsTheServersSentence) {
+  const grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "training.lr must be in (0, 10], got 20.");
+  EXPECT_EQ(DescribeRpcError(status, kSite),
+            "the server refused the request: training.lr must be in (0, 10], got 20");
+}
+
+TEST(DescribeRpcError, NotFoundAndPreconditionKeepTheMessage) {
+  EXPECT_EQ(
+      DescribeRpcError(grpc::Status(grpc::StatusCode::NOT_FOUND, "there is no job 99"), kSite),
+      "not found: there is no job 99");
+  EXPECT_EQ(
+      DescribeRpcError(
+          grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "job 3 has not finished"), kSite),
+      "not possible yet: job 3 has not finished");
+}
+
+TEST(DescribeRpcError, EmptyServerMessageLeavesNoDanglingColon) {
+  EXPECT_EQ(DescribeRpcError(grpc::Status(grpc::StatusCode::INTERNAL, ""), kSite),
+            "the server failed");
+  EXPECT_EQ(DescribeRpcError(grpc::Status(grpc::StatusCode::UNKNOWN, "boom"), kSite),
+            "the server failed: boom");
+}
+
+TEST(DescribeRpcError, UnimplementedPointsAtAVersionMismatch) {
+  EXPECT_EQ(DescribeRpcError(grpc::Status(grpc::StatusCode::UNIMPLEMENTED, ""), kSite),
+            "the server at 127.0.0.1:50051 does not support this request (is it an Ablate "
+            "server of the same version?)");
+}
+
+TEST(DescribeRpcError, MultiLineServerMessagesBecomeOneLine) {
+  const grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT, "  runs[3].init:\nunknown\n");
+  EXPECT_EQ(DescribeRpcError(status, kSite),
+            "the server refused the request: runs[3].init: unknown");
+}
+
+TEST(ToAbslStatus, KeepsTheCode) {
+  const absl::Status status =
+      ToAbslStatus(grpc::Status(grpc::StatusCode::NOT_FOUND, "no run 5"), kSite);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(status.message(), "not found: no run 5");
+  EXPECT_TRUE(ToAbslStatus(grpc::Status::OK, kSite).ok());
+}
+
+TEST(OneLine, TrimsAndJoins) {
+  EXPECT_EQ(OneLine("a\nb\r\nc."), "a b  c");
+  EXPECT_EQ(OneLine("  wait...  "), "wait...");
+  EXPECT_EQ(OneLine(""), "");
+}
+
+}  // namespace
+}  // namespace ablate::client

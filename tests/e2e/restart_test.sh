@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# A server stopped in the middle of a job: on restart the job completes, a watcher that was
+# streaming resumes from its cursor, and no step is lost or recorded twice.
+SERVER=$1
+CLI=$2
+source "$(dirname "$0")/lib.sh"
+
+start_server
+steps=2500
+job=$(must "$CLI" submit --name restart --steps $steps --init kaiming --init xavier)
+queued=$(must "$CLI" submit --name queued-behind --steps 50 --init kaiming)
+
+"$CLI" watch "$job" >"$work/watch.out" 2>"$work/watch.err" &
+watcher=$!
+sleep 2
+stop_server
+grep -q "resume at the next start" "$work/server.log" || fail "the server did not log a drain"
+sleep 1
+start_server  # same port: the watcher reconnects to it
+
+wait "$watcher" || fail "the watcher did not survive the restart: $(cat "$work/watch.err")"
+[[ $(job_field "$job" .state) == JOB_STATE_SUCCEEDED ]] || fail "the interrupted job did not finish"
+must "$CLI" watch "$queued" >/dev/null
+[[ $(job_field "$queued" .state) == JOB_STATE_SUCCEEDED ]] || fail "the queued job did not run"
+
+for run in $(job_field "$job" '.runs[].id'); do
+  must "$CLI" trajectory "$run" --csv | tail -n +2 | cut -d, -f1 >"$work/steps"
+  [[ $(wc -l <"$work/steps") == "$steps" ]] || fail "run $run has $(wc -l <"$work/steps") steps"
+  seq 0 $((steps - 1)) | cmp -s - "$work/steps" || fail "run $run has a gap or a repeat"
+done
+grep -q "resumes after a restart" "$work/server.log" || fail "the job was not resumed"
+echo "e2e restart: all checks passed"

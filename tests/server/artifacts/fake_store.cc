@@ -1,0 +1,89 @@
+#include "tests/server/artifacts/fake_store.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace ablate::artifacts::testing {
+
+void FakeStore::Add(const JobData& data) {
+  std::lock_guard lock(mutex_);
+  jobs_[data.job.id()] = data.job;
+  for (const store::Trajectory& t : data.trajectories) trajectories_[t.run_id] = t;
+}
+
+absl::StatusOr<v1::Job> FakeStore::CreateJob(const v1::JobSpec&, const std::string&, absl::Time) {
+  return absl::UnimplementedError("FakeStore::CreateJob");
+}
+
+absl::StatusOr<v1::Job> FakeStore::GetJob(int64_t job_id) {
+  std::lock_guard lock(mutex_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", job_id, "."));
+  return it->second;
+}
+
+absl::StatusOr<v1::Run> FakeStore::GetRun(int64_t run_id) {
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, job] : jobs_) {
+    for (const v1::Run& run : job.runs()) {
+      if (run.id() == run_id) return run;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no run ", run_id, "."));
+}
+
+absl::StatusOr<store::JobPage> FakeStore::ListJobs(const v1::ListJobsRequest&) {
+  return absl::UnimplementedError("FakeStore::ListJobs");
+}
+
+absl::StatusOr<std::vector<int64_t>> FakeStore::UnfinishedJobs() {
+  return absl::UnimplementedError("FakeStore::UnfinishedJobs");
+}
+
+absl::StatusOr<std::vector<store::JobCursor>> FakeStore::Append(std::span<const store::Event>) {
+  return absl::UnimplementedError("FakeStore::Append");
+}
+
+absl::StatusOr<uint64_t> FakeStore::Cursor(int64_t) {
+  return absl::UnimplementedError("FakeStore::Cursor");
+}
+
+absl::StatusOr<v1::JobUpdate> FakeStore::ReadUpdate(int64_t, uint64_t, int) {
+  return absl::UnimplementedError("FakeStore::ReadUpdate");
+}
+
+absl::StatusOr<store::Trajectory> FakeStore::GetTrajectory(int64_t run_id) {
+  std::lock_guard lock(mutex_);
+  auto it = trajectories_.find(run_id);
+  if (it == trajectories_.end()) return absl::NotFoundError(absl::StrCat("no run ", run_id, "."));
+  return it->second;
+}
+
+absl::Status FakeStore::PutArtifact(int64_t job_id, const store::Artifact& artifact) {
+  std::lock_guard lock(mutex_);
+  std::vector<store::Artifact>& files = artifacts_[job_id];
+  for (store::Artifact& f : files) {
+    if (f.name == artifact.name) {
+      f = artifact;
+      return absl::OkStatus();
+    }
+  }
+  files.push_back(artifact);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<store::Artifact> FakeStore::GetArtifact(int64_t job_id, const std::string& name) {
+  std::lock_guard lock(mutex_);
+  for (const store::Artifact& f : artifacts_[job_id]) {
+    if (f.name == name) return f;
+  }
+  return absl::NotFoundError(absl::StrCat("job ", job_id, " has no file ", name, "."));
+}
+
+absl::StatusOr<std::vector<std::string>> FakeStore::ListArtifacts(int64_t job_id) {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  for (const store::Artifact& f : artifacts_[job_id]) names.push_back(f.name);
+  return names;
+}
+
+}  // namespace ablate::artifacts::testing

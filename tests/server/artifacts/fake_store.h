@@ -1,0 +1,44 @@
+// An in-memory store::Store for the artifacts tests: holds jobs and trajectories handed to it
+// and records the artifacts written. Only what the artifacts library calls is implemented; the
+// rest returns Unimplemented. Thread-safe.
+#ifndef ABLATE_TESTS_SERVER_ARTIFACTS_FAKE_STORE_H_
+#define ABLATE_TESTS_SERVER_ARTIFACTS_FAKE_STORE_H_
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/artifacts/summary.h"
+#include "server/store/store.h"
+
+namespace ablate::artifacts::testing {
+
+class FakeStore : public store::Store {
+ public:
+  // Adds `data`'s job and its runs' trajectories.
+  void Add(const JobData& data);
+
+  absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec&, const std::string&, absl::Time) override;
+  absl::StatusOr<v1::Job> GetJob(int64_t job_id) override;
+  absl::StatusOr<v1::Run> GetRun(int64_t run_id) override;
+  absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest&) override;
+  absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override;
+  absl::StatusOr<std::vector<store::JobCursor>> Append(std::span<const store::Event>) override;
+  absl::StatusOr<uint64_t> Cursor(int64_t) override;
+  absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t, uint64_t, int) override;
+  absl::StatusOr<store::Trajectory> GetTrajectory(int64_t run_id) override;
+  absl::Status PutArtifact(int64_t job_id, const store::Artifact& artifact) override;
+  absl::StatusOr<store::Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
+  absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) override;
+
+ private:
+  std::mutex mutex_;
+  std::map<int64_t, v1::Job> jobs_;
+  std::map<int64_t, store::Trajectory> trajectories_;
+  std::map<int64_t, std::vector<store::Artifact>> artifacts_;
+};
+
+}  // namespace ablate::artifacts::testing
+
+#endif  // ABLATE_TESTS_SERVER_ARTIFACTS_FAKE_STORE_H_

@@ -1,0 +1,467 @@
+// Golden-structure tests of the files RenderJobArtifacts writes for a short synthetic job:
+// job.json, losses.json, manifest.json and README.md (the figures have plot_test.cc, the zip
+// zip_test.cc). Each JSON file is checked key by key for presence and type, and the README for
+// the manifest's numbers.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_format.h"
+#include "core/analysis.h"
+#include "core/init.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "nlohmann/json.hpp"
+#include "server/artifacts/artifacts.h"
+#include "server/artifacts/format.h"
+#include "server/artifacts/losses_json.h"
+#include "server/artifacts/manifest.h"
+#include "server/artifacts/sha256.h"
+#include "tests/server/artifacts/test_jobs.h"
+
+namespace ablate::artifacts {
+namespace {
+
+using nlohmann::json;
+using testing::Decay;
+using testing::FakeRun;
+using testing::LabSpec;
+using testing::MakeJobData;
+using testing::MakeRun;
+using testing::ThenNaN;
+
+HostInfo TestHost(std::optional<std::string> governor = "performance") {
+  HostInfo host;
+  host.hostname = "lab-pc";
+  host.os = "Linux 6.1.0 x86_64";
+  host.cpu_model = "Test CPU @ 3.0GHz";
+  host.logical_cpus = 8;
+  host.memory_bytes = int64_t{16} << 30;
+  host.cpu_governor = governor;
+  host.cpu_governor_source = "/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor";
+  if (!governor) host.cpu_governor_error = "scaling_governor cannot be read (No such file)";
+  return host;
+}
+
+BuildInfo TestBuild() {
+  BuildInfo build = ThisBuild();
+  build.git_commit = "0123456789abcdef0123456789abcdef01234567";
+  return build;
+}
+
+const absl::Time kGenerated = absl::FromUnixSeconds(1714568400);  // 2024-05-01T13:00:00Z
+
+// The files of `data`, by name.
+std::map<std::string, store::Artifact> Render(const JobData& data,
+                                              const HostInfo& host = TestHost()) {
+  absl::StatusOr<std::vector<store::Artifact>> files =
+      RenderJobArtifacts(data, TestBuild(), host, kGenerated);
+  EXPECT_TRUE(files.ok()) << files.status();
+  std::map<std::string, store::Artifact> by_name;
+  if (files.ok()) {
+    for (store::Artifact& f : *files) by_name[f.name] = std::move(f);
+  }
+  return by_name;
+}
+
+json Parse(const std::string& text) {
+  json value = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  EXPECT_FALSE(value.is_discarded()) << "not JSON: " << text.substr(0, 200);
+  return value;
+}
+
+// `value[key]` exists and has the given JSON type.
+#define EXPECT_KEY(value, key, type_check)                                            \
+  do {                                                                                \
+    ASSERT_TRUE((value).contains(key)) << "missing " << (key);                        \
+    EXPECT_TRUE((value)[key].type_check()) << (key) << " is " << (value)[key].dump(); \
+  } while (0)
+
+bool IntOrNull(const json& v) { return v.is_null() || v.is_number_integer(); }
+bool NumberOrNull(const json& v) { return v.is_null() || v.is_number(); }
+
+TEST(FilesTest, RendersEveryFileInOrderWithItsSha256) {
+  absl::StatusOr<std::vector<store::Artifact>> files =
+      RenderJobArtifacts(testing::LabLikeJob(), TestBuild(), TestHost(), kGenerated);
+  ASSERT_TRUE(files.ok()) << files.status();
+  std::vector<std::string> names;
+  for (const store::Artifact& f : *files) {
+    names.push_back(f.name);
+    EXPECT_EQ(f.sha256, Sha256Hex(f.data)) << f.name;
+    EXPECT_EQ(f.sha256.size(), 64u);
+    EXPECT_FALSE(f.content_type.empty());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"job.json", "losses.json", "loss_curves.png",
+                                             "loss_curves_linear.png", "loss_curves_log.png",
+                                             "README.md", "manifest.json", "bundle.zip"}));
+}
+
+TEST(FilesTest, Sha256IsTheStandardDigest) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(FilesTest, HeadlineFigureIsACopyOfTheMoreInformativeScale) {
+  // LabLikeJob's plotted losses span 1.5 decades: linear.
+  auto files = Render(testing::LabLikeJob());
+  EXPECT_EQ(files["loss_curves.png"].data, files["loss_curves_linear.png"].data);
+  EXPECT_NE(files["loss_curves.png"].data, files["loss_curves_log.png"].data);
+  EXPECT_EQ(Parse(files["manifest.json"].data)["plot"]["scale"], "linear");
+  // Kaiming down to 1e-4: four decades, log.
+  JobData wide = testing::LabLikeJob();
+  for (float& v : wide.trajectories[2].losses) v = v * v * v;
+  files = Render(wide);
+  EXPECT_EQ(files["loss_curves.png"].data, files["loss_curves_log.png"].data);
+  EXPECT_EQ(Parse(files["manifest.json"].data)["plot"]["scale"], "log");
+}
+
+TEST(JobJsonTest, IsTheResolvedSpecAsTheClientReadsIt) {
+  const JobData data = testing::LabLikeJob();
+  auto files = Render(data);
+  v1::JobSpec parsed;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = false;  // as `ablate submit --spec` parses it
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(files["job.json"].data, &parsed, options).ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, data.job.spec()))
+      << parsed.DebugString();
+}
+
+TEST(LossesJsonTest, HasTheDocumentedSchema) {
+  const JobData data = testing::LabLikeJob(7, 60, 2);
+  const json root = Parse(Render(data)["losses.json"].data);
+  EXPECT_EQ(root["schema"], kLossesSchema);
+  EXPECT_KEY(root, "format", is_string);
+  EXPECT_EQ(root["job_id"], 7);
+  EXPECT_KEY(root, "job_name", is_string);
+  EXPECT_EQ(root["steps_planned"], 60);
+  EXPECT_NEAR(root["chance_loss"].get<double>(), std::log(2.0), 1e-12);
+  ASSERT_TRUE(root["runs"].is_array());
+  ASSERT_EQ(root["runs"].size(), 3u);
+  std::set<std::string> labels;
+  for (size_t i = 0; i < 3; ++i) {
+    const json& run = root["runs"][i];
+    EXPECT_EQ(run["run_id"], data.job.runs(static_cast<int>(i)).id());
+    EXPECT_EQ(run["index"], i);
+    EXPECT_KEY(run, "label", is_string);
+    labels.insert(run["label"].get<std::string>());
+    EXPECT_KEY(run, "init", is_string);
+    EXPECT_KEY(run, "formula", is_string);
+    EXPECT_KEY(run, "weight_seed", is_number_unsigned);
+    EXPECT_KEY(run, "outcome", is_string);
+    EXPECT_KEY(run, "steps", is_number_integer);
+    EXPECT_KEY(run, "losses", is_array);
+    EXPECT_EQ(run["steps"], run["losses"].size());
+    for (const json& v : run["losses"]) EXPECT_TRUE(v.is_null() || v.is_number()) << v;
+    ASSERT_TRUE(run.contains("first_nonfinite_step"));
+    EXPECT_TRUE(IntOrNull(run["first_nonfinite_step"]));
+    EXPECT_KEY(run, "nonfinite", is_object);
+    for (const auto& [step, kind] : run["nonfinite"].items()) {
+      EXPECT_TRUE(kind == "nan" || kind == "inf" || kind == "-inf") << kind;
+      EXPECT_TRUE(run["losses"][std::stoi(step)].is_null());
+    }
+    ASSERT_TRUE(run.contains("flatline_step"));
+    EXPECT_TRUE(IntOrNull(run["flatline_step"]));
+    EXPECT_KEY(run, "evals", is_array);
+    for (const json& e : run["evals"]) {
+      EXPECT_KEY(e, "step", is_number_integer);
+      EXPECT_TRUE(NumberOrNull(e["loss"]));
+      EXPECT_TRUE(NumberOrNull(e["accuracy"]));
+    }
+  }
+  EXPECT_EQ(labels.size(), 3u);
+  const json& uniform = root["runs"][0];
+  EXPECT_EQ(uniform["init"], "uniform");
+  EXPECT_EQ(uniform["formula"], "U[-0.5, 0.5]");
+  EXPECT_EQ(uniform["first_nonfinite_step"], 2);
+  EXPECT_EQ(uniform["nonfinite"], json({{"2", "nan"}}));
+  EXPECT_TRUE(uniform["losses"][2].is_null());
+  EXPECT_EQ(uniform["losses"][0], 1e12);
+  EXPECT_TRUE(root["runs"][1]["first_nonfinite_step"].is_null());
+  EXPECT_EQ(root["runs"][1]["evals"].size(), 3u);  // steps 20, 40, 60
+}
+
+TEST(LossesJsonTest, ReadsBackAsExactlyTheRecordedFloats) {
+  const JobData data = testing::LabLikeJob(7, 200, 2);
+  const json root = Parse(Render(data)["losses.json"].data);
+  for (size_t r = 0; r < data.trajectories.size(); ++r) {
+    const std::vector<float>& losses = data.trajectories[r].losses;
+    const json& written = root["runs"][r]["losses"];
+    ASSERT_EQ(written.size(), losses.size());
+    for (size_t s = 0; s < losses.size(); ++s) {
+      if (!std::isfinite(losses[s])) continue;
+      const float back = static_cast<float>(written[s].get<double>());
+      EXPECT_EQ(std::memcmp(&back, &losses[s], sizeof(float)), 0)
+          << "run " << r << " step " << s << ": " << written[s] << " vs " << losses[s];
+    }
+  }
+}
+
+TEST(LossesJsonTest, KeepsEveryKindOfNonFiniteLossAndRepeatedInitsApart) {
+  v1::JobSpec spec = LabSpec(8);
+  spec.mutable_training()->set_stop_on_nonfinite(false);
+  std::vector<float> wild = {0.7f,          0.8f,           5.0f, testing::kInf,
+                             testing::kNaN, -testing::kInf, 3.0f, 2.0f};
+  const json root = Parse(Render(MakeJobData(
+      3, spec,
+      {MakeRun("kaiming", 1, wild), MakeRun("kaiming", 2, Decay(8, 0.7f, 0.5f))}))["losses.json"]
+                              .data);
+  const json& run = root["runs"][0];
+  EXPECT_EQ(run["label"], "kaiming (run 300)");
+  EXPECT_EQ(root["runs"][1]["label"], "kaiming (run 301)");
+  EXPECT_EQ(run["first_nonfinite_step"], 3);
+  EXPECT_EQ(run["nonfinite"], json({{"3", "inf"}, {"4", "nan"}, {"5", "-inf"}}));
+  EXPECT_EQ(run["steps"], 8);
+  EXPECT_EQ(run["losses"][6], 3.0);
+}
+
+TEST(ManifestTest, HasTheStandardFieldsWithTheirTypes) {
+  const JobData data = testing::LabLikeJob(7, 60, 2);
+  auto files = Render(data);
+  const json m = Parse(files["manifest.json"].data);
+  EXPECT_EQ(m["schema"], kManifestSchema);
+  EXPECT_EQ(m["generated_at"], "2024-05-01T13:00:00+00:00");
+  // The job, its owner and its times.
+  EXPECT_EQ(m["job"]["id"], 7);
+  EXPECT_EQ(m["job"]["owner"], "ada");
+  EXPECT_EQ(m["job"]["created_at"], "2024-05-01T12:00:00+00:00");
+  // Not finished in the store yet: the end of its last run.
+  EXPECT_EQ(m["job"]["finished_at"], "2024-05-01T12:00:04+00:00");
+  // Ablate and the build.
+  EXPECT_EQ(m["ablate"]["git_commit"], "0123456789abcdef0123456789abcdef01234567");
+  EXPECT_KEY(m["ablate"], "version", is_string);
+  EXPECT_FALSE(m["ablate"]["version"].get<std::string>().empty());
+  for (const char* key : {"compiler", "flags", "build_type", "eigen_version", "libraries"}) {
+    EXPECT_KEY(m["build"], key, is_string);
+  }
+  EXPECT_EQ(m["build"]["eigen_version"].get<std::string>().substr(0, 2), "3.");
+  // The host.
+  EXPECT_EQ(m["host"]["cpu_model"], "Test CPU @ 3.0GHz");
+  EXPECT_EQ(m["host"]["logical_cpus"], 8);
+  EXPECT_EQ(m["host"]["memory_bytes"], int64_t{16} << 30);
+  EXPECT_EQ(m["host"]["cpu_governor"], "performance");
+  EXPECT_TRUE(m["host"]["cpu_governor_error"].is_null());
+  EXPECT_EQ(m["warnings"], json::array());
+  // The full spec, and the seeds.
+  v1::JobSpec spec;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(m["spec"].dump(), &spec).ok());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(spec, data.job.spec()));
+  EXPECT_EQ(m["seeds"]["data"], 1);
+  EXPECT_EQ(m["seeds"]["weights"], json({{"700", 101}, {"701", 102}, {"702", 103}}));
+  // Per run: outcome, timing, per-layer init variance.
+  ASSERT_EQ(m["runs"].size(), 3u);
+  for (const json& run : m["runs"]) {
+    for (const char* key : {"run_id", "index", "weight_seed", "steps_recorded"}) {
+      EXPECT_KEY(run, key, is_number_integer);
+    }
+    for (const char* key : {"label", "init", "formula", "state", "outcome", "verdict"}) {
+      EXPECT_KEY(run, key, is_string);
+    }
+    const json& t = run["timing"];
+    for (const char* key : {"total_step_seconds", "median_step_seconds", "p95_step_seconds",
+                            "steps_per_second", "run_seconds"}) {
+      EXPECT_KEY(t, key, is_number);
+    }
+    EXPECT_LE(t["median_step_seconds"].get<double>(), t["p95_step_seconds"].get<double>());
+    ASSERT_EQ(run["init_stats"].size(), 12u);
+    for (const json& layer : run["init_stats"]) {
+      EXPECT_KEY(layer, "weight_variance", is_number);
+      EXPECT_KEY(layer, "expected_weight_variance", is_number);
+      EXPECT_KEY(layer, "fan_in", is_number_integer);
+    }
+    EXPECT_TRUE(run["init_stats"][11]["relu_variance_gain"].is_null());  // the last layer
+  }
+  EXPECT_EQ(m["runs"][0]["outcome"], "diverged at step 2");
+  EXPECT_NEAR(m["runs"][0]["init_stats"][0]["weight_variance"].get<double>(), 1.0 / 12, 1e-12);
+  EXPECT_NEAR(m["runs"][0]["init_stats"][0]["relu_variance_gain"].get<double>(), 256.0 / 24, 1e-12);
+  EXPECT_NEAR(m["runs"][1]["timing"]["median_step_seconds"].get<double>(), 0.010, 1e-6);
+  EXPECT_NEAR(m["runs"][1]["timing"]["p95_step_seconds"].get<double>(), 0.011, 1e-6);
+  // The checks, every one evaluated.
+  ASSERT_EQ(m["checks"].size(), 4u);
+  for (const json& c : m["checks"]) {
+    EXPECT_KEY(c, "id", is_string);
+    EXPECT_KEY(c, "criterion", is_string);
+    EXPECT_KEY(c, "fired", is_boolean);
+    EXPECT_FALSE(c["fired"].get<bool>()) << c.dump();
+  }
+  EXPECT_KEY(m, "definitions", is_object);
+}
+
+TEST(ManifestTest, ResultsSummaryHoldsTheLabsNumbers) {
+  const JobData data = testing::LabLikeJob(7, 300, 2);
+  const json r = Parse(Render(data)["manifest.json"].data)["results_summary"];
+  EXPECT_EQ(r["steps_to_nan_uniform"], 2);
+  EXPECT_TRUE(r["flatline_step_uniform"].is_null());
+  EXPECT_EQ(static_cast<float>(r["final_loss_xavier"].get<double>()),
+            data.trajectories[1].losses.back());
+  EXPECT_EQ(static_cast<float>(r["final_loss_kaiming"].get<double>()),
+            data.trajectories[2].losses.back());
+  EXPECT_DOUBLE_EQ(r["xavier_slope_last200"].get<double>(),
+                   *core::TailSlope(data.trajectories[1].losses, 200));
+  EXPECT_KEY(r, "xavier_status", is_string);
+  EXPECT_EQ(r["lab_expectation"]["met"], true);
+  ASSERT_EQ(r["runs"].size(), 3u);
+  EXPECT_TRUE(r["runs"][0]["final_val_loss"].is_null());  // diverged: no final validation
+  EXPECT_EQ(static_cast<float>(r["runs"][2]["final_val_loss"].get<double>()), 0.05f);
+  EXPECT_EQ(static_cast<float>(r["runs"][2]["final_val_accuracy"].get<double>()), 0.985f);
+  ASSERT_EQ(r["depth_prediction"].size(), 3u);
+  EXPECT_EQ(r["depth_prediction"][0]["regime"], "explodes");
+  EXPECT_EQ(r["depth_prediction"][1]["deeper_variance_ratio"], std::pow(0.5, 23));
+  EXPECT_EQ(r["notes"], json::array());
+}
+
+TEST(ManifestTest, Sha256sMatchTheOtherFiles) {
+  auto files = Render(testing::LabLikeJob());
+  const json listed = Parse(files["manifest.json"].data)["files"];
+  EXPECT_EQ(listed.size(), 6u);  // all but the manifest itself and the zip that holds it
+  for (const auto& [name, entry] : listed.items()) {
+    ASSERT_TRUE(files.count(name)) << name;
+    EXPECT_EQ(entry["sha256"], Sha256Hex(files[name].data)) << name;
+    EXPECT_EQ(entry["sha256"], files[name].sha256) << name;
+    EXPECT_EQ(entry["bytes"], files[name].data.size()) << name;
+  }
+  EXPECT_FALSE(listed.contains("manifest.json"));
+  EXPECT_FALSE(listed.contains("bundle.zip"));
+}
+
+TEST(ManifestTest, NullsWhatTheJobDoesNotHaveAndSaysWhy) {
+  {
+    const json r =
+        Parse(Render(testing::NothingDivergesJob())["manifest.json"].data)["results_summary"];
+    EXPECT_TRUE(r["steps_to_nan_uniform"].is_null());
+    EXPECT_EQ(r["flatline_step_uniform"], 12);
+    EXPECT_NE(r["notes"].dump().find("uniform run's losses are all finite"), std::string::npos)
+        << r["notes"];
+  }
+  {
+    const json r = Parse(Render(MakeJobData(
+        4, LabSpec(30), {MakeRun("kaiming", 1, Decay(30, 0.7f, 0.1f))}))["manifest.json"]
+                             .data)["results_summary"];
+    EXPECT_TRUE(r["steps_to_nan_uniform"].is_null());
+    EXPECT_TRUE(r["final_loss_xavier"].is_null());
+    EXPECT_TRUE(r["xavier_slope_last200"].is_null());
+    EXPECT_TRUE(r["lab_expectation"].is_null());
+    EXPECT_TRUE(r["final_loss_kaiming"].is_number());
+    EXPECT_NE(r["notes"].dump().find("no uniform run"), std::string::npos);
+    EXPECT_NE(r["notes"].dump().find("no xavier run"), std::string::npos);
+  }
+}
+
+TEST(ManifestTest, WarnsWhenTheGovernorIsNotPerformance) {
+  {
+    const json m =
+        Parse(Render(testing::LabLikeJob(), TestHost("powersave"))["manifest.json"].data);
+    EXPECT_EQ(m["host"]["cpu_governor"], "powersave");
+    ASSERT_EQ(m["warnings"].size(), 1u);
+    EXPECT_NE(m["warnings"][0].get<std::string>().find("\"powersave\", not \"performance\""),
+              std::string::npos);
+  }
+  {
+    auto files = Render(testing::LabLikeJob(), TestHost(std::nullopt));
+    const json m = Parse(files["manifest.json"].data);
+    EXPECT_TRUE(m["host"]["cpu_governor"].is_null());
+    EXPECT_EQ(m["host"]["cpu_governor_error"], "scaling_governor cannot be read (No such file)");
+    ASSERT_EQ(m["warnings"].size(), 1u);
+    EXPECT_NE(m["warnings"][0].get<std::string>().find("governor is unknown"), std::string::npos);
+    EXPECT_NE(files["README.md"].data.find("governor is unknown"), std::string::npos);
+  }
+}
+
+// --- README.md ------------------------------------------------------------------------------
+
+bool Contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(ReadmeTest, HoldsTheManifestsNumbers) {
+  auto files = Render(testing::LabLikeJob(7, 300, 2));
+  const std::string& readme = files["README.md"].data;
+  const json r = Parse(files["manifest.json"].data)["results_summary"];
+  // The answers' numbers, written exactly as the manifest writes them.
+  EXPECT_TRUE(Contains(readme, "first NaN came at **step 2**")) << readme;
+  EXPECT_TRUE(Contains(readme, "steps_to_nan_uniform = 2"));
+  EXPECT_TRUE(Contains(readme, "**" + r["final_loss_xavier"].dump() + "**")) << readme;
+  EXPECT_TRUE(Contains(readme, "**" + r["final_loss_kaiming"].dump() + "**")) << readme;
+  EXPECT_TRUE(Contains(
+      readme, absl::StrFormat("**%.3g per step**", r["xavier_slope_last200"].get<double>())))
+      << readme;
+  EXPECT_TRUE(Contains(readme, "Xavier is **" + r["xavier_status"].get<std::string>() + "**"));
+  EXPECT_TRUE(Contains(readme, "at step " + r["kaiming_step_at_xavier_final"].dump()));
+  // The four questions and the sections.
+  for (const char* part : {"## What was trained", "## What happened", "## Answers", "## Checks",
+                           "\n1. **", "\n2. **", "\n3. **", "\n4. **"}) {
+    EXPECT_TRUE(Contains(readme, part)) << part;
+  }
+  // What was trained: model, data, optimizer, seeds.
+  for (const char* part :
+       {"12-layer MLP", "256→256, 10 × 256→256, 256→2", "1000 training", "momentum 0.9",
+        "learning rate 0.001", "batch 64", "data seed 1", "uniform U[-0.5, 0.5] (seed 101)",
+        "xavier N(0, 1/n_in) (seed 102)", "kaiming N(0, 2/n_in) (seed 103)"}) {
+    EXPECT_TRUE(Contains(readme, part)) << part;
+  }
+  // The depth prediction, computed from the core's variance gains.
+  const core::InitConfig lab_uniform;
+  const double gain =
+      core::ReluVarianceGain(*core::FindInitScheme("uniform"), 256, 256, lab_uniform);
+  EXPECT_TRUE(Contains(
+      readme, absl::StrFormat("%.3g^23 ≈ %.3g", gain, core::StackedVarianceGain(gain, 23))))
+      << readme;
+  EXPECT_TRUE(Contains(readme, "0.5^23 ≈ 1.19e-07"));
+  EXPECT_TRUE(Contains(readme, "This is the outcome the lab expects"));
+  EXPECT_TRUE(Contains(readme, "None of the lab's pitfall checks fired"));
+}
+
+TEST(ReadmeTest, SaysSoWhenNothingDiverges) {
+  auto files = Render(testing::NothingDivergesJob());
+  const std::string& readme = files["README.md"].data;
+  EXPECT_TRUE(Contains(readme, "Uniform produced no NaN (steps_to_nan_uniform is null)")) << readme;
+  EXPECT_TRUE(Contains(readme, "From **step 12**"));
+  EXPECT_FALSE(Contains(readme, "first NaN came"));
+  EXPECT_FALSE(Contains(readme, "** diverged"));  // no run's outcome is divergence
+  EXPECT_FALSE(Contains(readme, "clipped"));
+}
+
+TEST(ReadmeTest, AnswersOnlyWhatTheJobCanAnswer) {
+  // Kaiming alone, and it did not learn.
+  FakeRun k = MakeRun("kaiming", 1, testing::Flat(30, 0.7f, 0.002f));
+  const std::string readme = Render(MakeJobData(4, LabSpec(30), {k}))["README.md"].data;
+  EXPECT_TRUE(Contains(readme, "One run of a 12-layer MLP")) << readme;
+  EXPECT_TRUE(Contains(readme, "no uniform run")) << readme;
+  EXPECT_TRUE(Contains(readme, "no xavier run to compare it with")) << readme;
+  EXPECT_TRUE(Contains(readme, "This job has no xavier run, so there is no slope")) << readme;
+  EXPECT_TRUE(Contains(readme, "**kaiming** did not learn")) << readme;
+  EXPECT_FALSE(Contains(readme, "outcome the lab expects"));
+  EXPECT_FALSE(Contains(readme, "xavier_slope_last200)"));
+}
+
+TEST(ReadmeTest, SaysWhenKaimingDidNotTrainAndReportsFiredChecks) {
+  const JobData data = MakeJobData(
+      5, LabSpec(30),
+      {MakeRun("uniform", 1, ThenNaN({1e6f})), MakeRun("xavier", 2, ThenNaN(Decay(5, 1, 90))),
+       MakeRun("kaiming", 3, ThenNaN(Decay(8, 1, 900)))});
+  auto files = Render(data);
+  const std::string& readme = files["README.md"].data;
+  EXPECT_TRUE(Contains(readme, "Kaiming did not train in this job (diverged)")) << readme;
+  EXPECT_TRUE(Contains(readme, "- **all_diverged**: Every run diverged")) << readme;
+  EXPECT_TRUE(Contains(readme, "to 0.0001"));
+  EXPECT_TRUE(Contains(readme, "Xavier diverged at step 5"));
+  EXPECT_TRUE(Contains(readme, "not quite the outcome the lab expects"));
+  const json m = Parse(files["manifest.json"].data);
+  EXPECT_EQ(m["checks"][1]["id"], "all_diverged");
+  EXPECT_EQ(m["checks"][1]["fired"], true);
+  EXPECT_TRUE(Contains(m["checks"][1]["message"].get<std::string>(), "0.0001"));
+}
+
+TEST(ReadmeTest, NamesTheNaNStepTheFigureMarks) {
+  auto files = Render(testing::LabLikeJob(7, 60, 5));
+  const json m = Parse(files["manifest.json"].data);
+  EXPECT_EQ(m["results_summary"]["steps_to_nan_uniform"], 5);
+  EXPECT_TRUE(Contains(files["README.md"].data, "first NaN came at **step 5**"));
+  EXPECT_TRUE(Contains(m["plot"]["annotations"].dump(), "NaN at step 5")) << m["plot"];
+}
+
+}  // namespace
+}  // namespace ablate::artifacts

@@ -1,0 +1,219 @@
+// Tests of server/artifacts/plot.h: the figure's size, colours, markers, clipping and scale.
+#include "server/artifacts/plot.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <thread>
+#include <vector>
+
+#include "tests/server/artifacts/png_reader.h"
+#include "tests/server/artifacts/test_jobs.h"
+
+namespace ablate::artifacts {
+namespace {
+
+using testing::CountColor;
+using testing::Decay;
+using testing::DecodePng;
+using testing::Image;
+using testing::PngSize;
+using testing::ThenNaN;
+
+constexpr uint32_t kUniformColor = kRunColors[0];
+constexpr uint32_t kXavierColor = kRunColors[1];
+constexpr uint32_t kKaimingColor = kRunColors[2];
+
+PlotSeries Series(std::string name, std::vector<float> losses, uint32_t rgb) {
+  PlotSeries s;
+  s.label = name + " (legend text)";
+  s.name = std::move(name);
+  s.losses = std::move(losses);
+  for (size_t i = 0; i < s.losses.size(); ++i) {
+    if (!std::isfinite(s.losses[i])) {
+      s.first_nonfinite_step = static_cast<int>(i);
+      break;
+    }
+  }
+  s.rgb = rgb;
+  return s;
+}
+
+// Lab 1 in miniature over 60 steps: uniform at 1e12 and 2e12, then NaN at step 2; xavier
+// crawling down from chance; kaiming falling to 0.02.
+PlotInput LabInput(int steps = 60) {
+  PlotInput input;
+  input.title = "Init ablation — job 7";
+  input.subtitle = "12-layer ReLU MLP, width 256";
+  input.steps = steps;
+  input.chance = std::log(2.0);
+  input.chance_label = "chance (ln 2)";
+  input.series.push_back(Series("uniform", ThenNaN({1e12f, 2e12f}), kUniformColor));
+  input.series.push_back(Series("xavier", Decay(steps, 0.693f, 0.6f), kXavierColor));
+  input.series.push_back(Series("kaiming", Decay(steps, 0.693f, 0.02f), kKaimingColor));
+  return input;
+}
+
+// Rows [top, bottom) of the lower part of the axes, below the annotations' band.
+std::pair<int, int> RowsBelowBand(const PlotLayout& layout) {
+  const double height = layout.box_bottom - layout.box_top;
+  return {static_cast<int>(layout.box_top + (layout.band + 0.05) * height),
+          static_cast<int>(layout.box_bottom) - 2};
+}
+
+TEST(PlotTest, IsAPngOfTheStatedSize) {
+  for (YScale scale : {YScale::kLinear, YScale::kLog}) {
+    const absl::StatusOr<PlotImage> plot = RenderPlot(LabInput(), scale);
+    ASSERT_TRUE(plot.ok()) << plot.status();
+    const auto size = PngSize(plot->png);
+    ASSERT_TRUE(size.has_value()) << "not a PNG";
+    EXPECT_EQ(size->first, 1600);
+    EXPECT_EQ(size->second, 1000);
+    const std::optional<Image> image = DecodePng(plot->png);
+    ASSERT_TRUE(image.has_value()) << "libpng cannot decode it";
+    EXPECT_EQ(image->width, kPlotWidth);
+    EXPECT_EQ(image->height, kPlotHeight);
+  }
+}
+
+TEST(PlotTest, DrawsEachCurveInItsOwnColour) {
+  const absl::StatusOr<PlotImage> plot = RenderPlot(LabInput(), YScale::kLinear);
+  ASSERT_TRUE(plot.ok()) << plot.status();
+  const std::optional<Image> image = DecodePng(plot->png);
+  ASSERT_TRUE(image.has_value());
+  const PlotLayout& l = plot->layout;
+  const auto [top, bottom] = RowsBelowBand(l);
+  // Inside the axes, below the band: the two long curves are 3 px wide across most of the
+  // 1460 px width; a legend sample alone would be ~70 × 3 px.
+  for (uint32_t color : {kXavierColor, kKaimingColor}) {
+    EXPECT_GT(CountColor(*image, color, static_cast<int>(l.box_left), static_cast<int>(l.box_right),
+                         top, bottom),
+              1500)
+        << std::hex << color;
+  }
+  EXPECT_GT(CountColor(*image, kUniformColor), 200);
+  // Nothing else in the figure uses a run's colour: an unused palette entry is absent.
+  EXPECT_EQ(CountColor(*image, kRunColors[4]), 0);
+}
+
+TEST(PlotTest, PutsTheNaNMarkerAtTheFirstNonFiniteStep) {
+  const absl::StatusOr<PlotImage> plot = RenderPlot(LabInput(), YScale::kLinear);
+  ASSERT_TRUE(plot.ok()) << plot.status();
+  const std::optional<Image> image = DecodePng(plot->png);
+  ASSERT_TRUE(image.has_value());
+  const PlotLayout& l = plot->layout;
+  const auto [top, bottom] = RowsBelowBand(l);
+  // The dotted vertical line at step 2 runs the height of the axes in uniform's colour; a
+  // column at step 30 has none of it.
+  const auto column = [&](double step) {
+    const int x = static_cast<int>(std::lround(l.XPixel(step)));
+    return CountColor(*image, kUniformColor, x - 3, x + 4, top, bottom);
+  };
+  EXPECT_GT(column(2), (bottom - top) / 4);
+  EXPECT_EQ(column(30), 0);
+  EXPECT_EQ(column(10), 0);
+  ASSERT_EQ(l.annotations.size(), 1u);
+  EXPECT_NE(l.annotations[0].find("✕ NaN at step 2"), std::string::npos) << l.annotations[0];
+}
+
+TEST(PlotTest, ClipsAHugeLossSoTheOtherCurvesKeepTheirRange) {
+  const absl::StatusOr<PlotImage> plot = RenderPlot(LabInput(), YScale::kLinear);
+  ASSERT_TRUE(plot.ok()) << plot.status();
+  const PlotLayout& l = plot->layout;
+  // The axis shows the finite losses of the other runs (up to about 0.7), not 1e12...
+  const PlotInput input = LabInput();
+  float others_max = 0;
+  for (size_t i = 1; i < 3; ++i) {
+    for (float v : input.series[i].losses) others_max = std::max(others_max, v);
+  }
+  EXPECT_DOUBLE_EQ(l.y_max, others_max);
+  ASSERT_TRUE(l.clip_at.has_value());
+  EXPECT_LT(*l.clip_at, 1.0);
+  ASSERT_EQ(l.clipped.size(), 1u);
+  EXPECT_EQ(l.clipped[0].name, "uniform");
+  EXPECT_EQ(l.clipped[0].points, 2);
+  EXPECT_EQ(l.clipped[0].peak_step, 1);
+  // ...says so on the figure...
+  EXPECT_NE(l.clip_note.find("y clipped at"), std::string::npos) << l.clip_note;
+  EXPECT_NE(l.clip_note.find("uniform reached 2e+12 at step 1"), std::string::npos) << l.clip_note;
+  EXPECT_NE(l.annotations[0].find("▲ 1e+12 at step 0, 2e+12 at step 1 (off scale)"),
+            std::string::npos)
+      << l.annotations[0];
+  // ...and kaiming's fall from 0.693 to 0.02 spans most of the axes' height in pixels.
+  const std::optional<Image> image = DecodePng(plot->png);
+  ASSERT_TRUE(image.has_value());
+  int first_row = -1, last_row = -1;
+  const int x0 = static_cast<int>(l.box_left) + 2, x1 = static_cast<int>(l.box_right) - 2;
+  for (int y = static_cast<int>(l.box_top); y < static_cast<int>(l.box_bottom); ++y) {
+    if (CountColor(*image, kKaimingColor, x0, x1, y, y + 1) > 0) {
+      if (first_row < 0) first_row = y;
+      last_row = y;
+    }
+  }
+  EXPECT_GT(last_row - first_row, 0.6 * (l.box_bottom - l.box_top));
+}
+
+TEST(PlotTest, ChoosesLogWhenTheLossesSpanMoreThanTwoDecades) {
+  std::string reason;
+  PlotInput narrow = LabInput();  // 0.02 to 0.7: 1.5 decades
+  EXPECT_EQ(ChooseScale(narrow, &reason), YScale::kLinear);
+  EXPECT_NE(reason.find(" decades, not more than 2"), std::string::npos) << reason;
+  PlotInput wide = LabInput();
+  wide.series[2].losses = Decay(60, 0.693f, 0.0005f);  // 3.2 decades
+  EXPECT_EQ(ChooseScale(wide, &reason), YScale::kLog);
+  EXPECT_NE(reason.find(" decades, more than 2"), std::string::npos) << reason;
+  // The outliers do not count: with the 1e12 the span would be 15 decades.
+  EXPECT_EQ(PlanPlot(wide, YScale::kLog).clipped.size(), 1u);
+}
+
+TEST(PlotTest, SaysNothingAboutClippingWhenNothingIsClipped) {
+  PlotInput input = LabInput();
+  input.series.erase(input.series.begin());
+  const PlotLayout layout = PlanPlot(input, YScale::kLinear);
+  EXPECT_FALSE(layout.clip_at.has_value());
+  EXPECT_TRUE(layout.clip_note.empty());
+  EXPECT_TRUE(layout.clipped.empty());
+  const absl::StatusOr<PlotImage> plot = RenderPlot(input, YScale::kLinear);
+  ASSERT_TRUE(plot.ok()) << plot.status();
+  EXPECT_TRUE(plot->layout.annotations.empty());
+}
+
+TEST(PlotTest, AnnotatesAFlatline) {
+  PlotInput input = LabInput();
+  input.series[0] = Series("uniform", testing::Flat(60, 0.6931472f, 0.0f), kUniformColor);
+  input.series[0].flatline_step = 20;
+  const absl::StatusOr<PlotImage> plot = RenderPlot(input, YScale::kLinear);
+  ASSERT_TRUE(plot.ok()) << plot.status();
+  ASSERT_EQ(plot->layout.annotations.size(), 1u);
+  EXPECT_NE(plot->layout.annotations[0].find("◆ flatline at chance from step 20"),
+            std::string::npos);
+}
+
+TEST(PlotTest, HandlesJobsWithNoFiniteLossOrNoRuns) {
+  PlotInput input = LabInput();
+  input.series = {Series("uniform", {testing::kNaN}, kUniformColor)};
+  EXPECT_TRUE(RenderPlot(input, YScale::kLog).ok());
+  EXPECT_TRUE(RenderPlot(input, YScale::kLinear).ok());
+  input.series.clear();
+  EXPECT_TRUE(RenderPlot(input, YScale::kLinear).ok());
+}
+
+TEST(PlotTest, IsDeterministicAndSafeToDrawFromSeveralThreads) {
+  const PlotInput input = LabInput();
+  const absl::StatusOr<PlotImage> reference = RenderPlot(input, YScale::kLog);
+  ASSERT_TRUE(reference.ok()) << reference.status();
+  std::vector<std::string> pngs(4);
+  {
+    std::vector<std::jthread> threads;
+    for (size_t i = 0; i < pngs.size(); ++i) {
+      threads.emplace_back([&, i] {
+        absl::StatusOr<PlotImage> plot = RenderPlot(input, YScale::kLog);
+        if (plot.ok()) pngs[i] = plot->png;
+      });
+    }
+  }
+  for (const std::string& png : pngs) EXPECT_TRUE(png == reference->png);
+}
+
+}  // namespace
+}  // namespace ablate::artifacts

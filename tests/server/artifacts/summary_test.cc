@@ -1,0 +1,255 @@
+// Tests of server/artifacts/summary.h: the numbers and judgements every file is written from.
+#include "server/artifacts/summary.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/analysis.h"
+#include "core/init.h"
+#include "tests/server/artifacts/test_jobs.h"
+
+namespace ablate::artifacts {
+namespace {
+
+using testing::Decay;
+using testing::FakeRun;
+using testing::Flat;
+using testing::kNaN;
+using testing::LabSpec;
+using testing::MakeJobData;
+using testing::MakeRun;
+using testing::ThenNaN;
+
+const Check& FindCheck(const JobSummary& s, const std::string& id) {
+  for (const Check& c : s.checks) {
+    if (c.id == id) return c;
+  }
+  ADD_FAILURE() << "no check " << id;
+  static const Check kNone;
+  return kNone;
+}
+
+TEST(SummarizeTest, AnswersTheLabsQuestionsForALabLikeJob) {
+  const JobData data = testing::LabLikeJob(7, 60, 2);
+  const absl::StatusOr<JobSummary> s = Summarize(data);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->runs.size(), 3u);
+  EXPECT_EQ(s->steps_to_nan_uniform, 2);
+  EXPECT_EQ(s->flatline_step_uniform, std::nullopt);
+  const std::vector<float>& x = data.trajectories[1].losses;
+  const std::vector<float>& k = data.trajectories[2].losses;
+  EXPECT_EQ(s->final_loss_xavier, x.back());
+  EXPECT_EQ(s->final_loss_kaiming, k.back());
+  EXPECT_EQ(s->xavier_slope_last200, core::TailSlope(x, 200));
+  EXPECT_DOUBLE_EQ(s->chance, std::log(2.0));
+
+  EXPECT_EQ(s->runs[0].verdict, Verdict::kDiverged);
+  EXPECT_EQ(s->runs[0].nonfinite.at(2), "nan");
+  EXPECT_EQ(s->runs[0].peak_step, 1);
+  EXPECT_EQ(s->runs[1].verdict, Verdict::kLearning);  // 0.693 -> 0.6: falls, stays above 0.35
+  EXPECT_EQ(s->runs[2].verdict, Verdict::kTrained);
+  EXPECT_EQ(s->uniform_failed, true);
+  EXPECT_EQ(s->kaiming_trained, true);
+  EXPECT_EQ(s->xavier_in_between, true);
+
+  // Kaiming's first step at or below Xavier's final loss, found independently.
+  int expected = -1;
+  for (size_t i = 0; i < k.size() && expected < 0; ++i) {
+    if (k[i] <= x.back()) expected = static_cast<int>(i);
+  }
+  EXPECT_EQ(s->kaiming_step_at_xavier_final, expected);
+
+  for (const Check& c : s->checks) EXPECT_FALSE(c.fired) << c.id << ": " << c.message;
+}
+
+TEST(SummarizeTest, UniformThatSaturatesHasNoNaNStepButAFlatlineStep) {
+  const absl::StatusOr<JobSummary> s = Summarize(testing::NothingDivergesJob());
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->steps_to_nan_uniform, std::nullopt);
+  EXPECT_EQ(s->flatline_step_uniform, 12);
+  EXPECT_EQ(s->runs[0].verdict, Verdict::kFlatlined);
+  EXPECT_EQ(s->uniform_failed, true);
+}
+
+TEST(SummarizeTest, AJobWithoutTheLabsInitsLeavesTheirAnswersEmpty) {
+  const JobData data =
+      MakeJobData(3, LabSpec(30), {MakeRun("orthogonal", 5, Decay(30, 0.69f, 0.3f))});
+  const absl::StatusOr<JobSummary> s = Summarize(data);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE(s->uniform.has_value());
+  EXPECT_FALSE(s->xavier.has_value());
+  EXPECT_FALSE(s->kaiming.has_value());
+  EXPECT_EQ(s->steps_to_nan_uniform, std::nullopt);
+  EXPECT_EQ(s->final_loss_xavier, std::nullopt);
+  EXPECT_EQ(s->final_loss_kaiming, std::nullopt);
+  EXPECT_EQ(s->xavier_slope_last200, std::nullopt);
+  EXPECT_EQ(s->uniform_failed, std::nullopt);
+  ASSERT_EQ(s->predictions.size(), 1u);
+  EXPECT_EQ(s->predictions[0].init, "orthogonal");
+  // Only checks that make sense for one run apply.
+  EXPECT_FALSE(FindCheck(*s, "all_diverged").applicable);
+  EXPECT_FALSE(FindCheck(*s, "all_trained").applicable);
+  EXPECT_FALSE(FindCheck(*s, "uniform_variance").applicable);
+}
+
+TEST(SummarizeTest, RepeatedInitsGetDistinctLabelsAndTheFirstAnswers) {
+  FakeRun a = MakeRun("uniform", 1, Decay(30, 0.69f, 0.5f));
+  FakeRun b = MakeRun("uniform", 2, ThenNaN(Decay(9, 0.69f, 50.f)));
+  FakeRun c = MakeRun("kaiming", 3, Decay(30, 0.69f, 0.1f));
+  const absl::StatusOr<JobSummary> s = Summarize(MakeJobData(4, LabSpec(30), {a, b, c}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->runs[0].label, "uniform (run 400)");
+  EXPECT_EQ(s->runs[1].label, "uniform (run 401)");
+  EXPECT_EQ(s->runs[2].label, "kaiming");
+  EXPECT_EQ(s->uniform_runs, 2);
+  EXPECT_EQ(s->uniform, 0u);
+  // The first uniform run did not diverge, so neither does steps_to_nan_uniform, although the
+  // second one did.
+  EXPECT_EQ(s->steps_to_nan_uniform, std::nullopt);
+  EXPECT_EQ(s->runs[1].first_nonfinite_step, 9);
+  // Same scheme and bounds: one prediction.
+  EXPECT_EQ(s->predictions.size(), 2u);
+}
+
+TEST(SummarizeTest, TailTrendSaysTrainingAlmostNotTrainingOrNotTraining) {
+  const int steps = 400;
+  // Falls 0.2 over the last 200 steps at a level near 0.5: 40%.
+  FakeRun fast = MakeRun("xavier", 1, Decay(steps, 0.9f, 0.3f, 0.0f));
+  // Falls 1% over the window.
+  std::vector<float> slow;
+  for (int i = 0; i < steps; ++i) slow.push_back(0.6f - 0.00003f * static_cast<float>(i));
+  FakeRun crawl = MakeRun("kaiming", 2, slow);
+  FakeRun flat = MakeRun("uniform", 3, Flat(steps, 0.6931472f, 0.0f));
+  const absl::StatusOr<JobSummary> s =
+      Summarize(MakeJobData(5, LabSpec(steps), {fast, crawl, flat}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(s->runs[0].tail && s->runs[1].tail && s->runs[2].tail);
+  EXPECT_EQ(s->runs[0].tail->status, "training");
+  EXPECT_EQ(s->runs[1].tail->status, "almost not training");
+  EXPECT_NEAR(s->runs[1].tail->slope, -0.00003, 1e-7);
+  EXPECT_NEAR(s->runs[1].tail->fitted_drop, 0.00003 * 199, 1e-5);
+  EXPECT_EQ(s->runs[2].tail->status, "not training");
+  EXPECT_EQ(s->runs[0].tail->first_step, steps - 200);
+  EXPECT_EQ(s->runs[0].tail->last_step, steps - 1);
+}
+
+TEST(SummarizeTest, PredictsDepthFromEachInitsReluVarianceGain) {
+  const absl::StatusOr<JobSummary> s = Summarize(testing::LabLikeJob());
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->predictions.size(), 3u);
+  const DepthPrediction& u = s->predictions[0];
+  const DepthPrediction& x = s->predictions[1];
+  const DepthPrediction& k = s->predictions[2];
+  // n_in · Var(w) / 2 with n_in = 256: uniform (1/12), xavier (1/256), kaiming (2/256).
+  EXPECT_NEAR(u.hidden_gain, 256.0 / 12 / 2, 1e-12);
+  EXPECT_DOUBLE_EQ(x.hidden_gain, 0.5);
+  EXPECT_DOUBLE_EQ(k.hidden_gain, 1.0);
+  EXPECT_EQ(u.depth, 12);
+  EXPECT_EQ(u.deeper_depth, 24);
+  // Eleven Linear+ReLU layers at depth 12, twenty-three at 24.
+  EXPECT_NEAR(u.ratio / std::pow(256.0 / 24, 11), 1, 1e-12);
+  EXPECT_NEAR(u.deeper_ratio / std::pow(256.0 / 24, 23), 1, 1e-12);
+  EXPECT_DOUBLE_EQ(x.deeper_ratio, std::pow(0.5, 23));
+  EXPECT_DOUBLE_EQ(k.deeper_ratio, 1.0);
+  EXPECT_EQ(u.regime, "explodes");
+  EXPECT_EQ(x.regime, "vanishes");
+  EXPECT_EQ(k.regime, "keeps its scale");
+  EXPECT_NE(u.text.find("10.7^23"), std::string::npos) << u.text;
+  EXPECT_NE(x.text.find("0.5^23 ≈ 1.19e-07"), std::string::npos) << x.text;
+  // Uniform's step-0 loss (1e12) scaled by the growth of the logits' standard deviation.
+  EXPECT_NE(u.text.find("step-0 loss near"), std::string::npos) << u.text;
+}
+
+TEST(ChecksTest, IdenticalCurvesFireOnlyForRunsThatShouldDiffer) {
+  const std::vector<float> same = Decay(30, 0.69f, 0.3f);
+  {
+    const absl::StatusOr<JobSummary> s = Summarize(
+        MakeJobData(1, LabSpec(30), {MakeRun("xavier", 1, same), MakeRun("kaiming", 2, same)}));
+    ASSERT_TRUE(s.ok());
+    const Check& c = FindCheck(*s, "curves_identical");
+    EXPECT_TRUE(c.fired);
+    EXPECT_NE(c.message.find("xavier and kaiming"), std::string::npos) << c.message;
+  }
+  {  // The same init and seed twice are meant to agree.
+    const absl::StatusOr<JobSummary> s = Summarize(
+        MakeJobData(1, LabSpec(30), {MakeRun("xavier", 1, same), MakeRun("xavier", 1, same)}));
+    ASSERT_TRUE(s.ok());
+    EXPECT_FALSE(FindCheck(*s, "curves_identical").fired);
+  }
+  {  // One differing bit in the first ten is enough to pass.
+    std::vector<float> other = same;
+    other[9] = std::nextafter(other[9], 1.0f);
+    const absl::StatusOr<JobSummary> s = Summarize(
+        MakeJobData(1, LabSpec(30), {MakeRun("xavier", 1, same), MakeRun("kaiming", 2, other)}));
+    ASSERT_TRUE(s.ok());
+    EXPECT_FALSE(FindCheck(*s, "curves_identical").fired);
+  }
+}
+
+TEST(ChecksTest, AllDivergedSuggestsATenfoldSmallerLearningRate) {
+  const absl::StatusOr<JobSummary> s = Summarize(MakeJobData(
+      1, LabSpec(30),
+      {MakeRun("uniform", 1, ThenNaN({1e6f})), MakeRun("xavier", 2, ThenNaN(Decay(5, 1, 90))),
+       MakeRun("kaiming", 3, ThenNaN(Decay(8, 1, 900)))}));
+  ASSERT_TRUE(s.ok());
+  const Check& c = FindCheck(*s, "all_diverged");
+  EXPECT_TRUE(c.fired);
+  EXPECT_NE(c.message.find("0.0001"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find("xavier at step 5"), std::string::npos) << c.message;
+  EXPECT_FALSE(FindCheck(*s, "all_trained").fired);
+}
+
+TEST(ChecksTest, AllTrainedSuggestsDoublingTheDepth) {
+  const absl::StatusOr<JobSummary> s = Summarize(MakeJobData(
+      1, LabSpec(30),
+      {MakeRun("uniform", 1, Decay(30, 0.7f, 0.05f)), MakeRun("xavier", 2, Decay(30, 0.7f, 0.1f)),
+       MakeRun("kaiming", 3, Decay(30, 0.7f, 0.01f))}));
+  ASSERT_TRUE(s.ok());
+  const Check& c = FindCheck(*s, "all_trained");
+  EXPECT_TRUE(c.fired);
+  EXPECT_NE(c.message.find("to 24"), std::string::npos) << c.message;
+  EXPECT_FALSE(FindCheck(*s, "all_diverged").fired);
+}
+
+TEST(ChecksTest, UniformVarianceFarFromItsBoundsFires) {
+  FakeRun wrong = MakeRun("uniform", 1, Decay(30, 0.7f, 0.5f));
+  wrong.weight_variances = {1.0 / 1200};  // U[-0.05, 0.05]'s, not U[-0.5, 0.5]'s
+  FakeRun right = MakeRun("uniform", 2, Decay(30, 0.7f, 0.5f));
+  right.weight_variances = {0.0829};  // 0.5% off 1/12: sampling noise
+  const absl::StatusOr<JobSummary> s =
+      Summarize(MakeJobData(1, LabSpec(30), {wrong, right, MakeRun("kaiming", 3, Flat(30, 0.5f))}));
+  ASSERT_TRUE(s.ok());
+  const Check& c = FindCheck(*s, "uniform_variance");
+  EXPECT_TRUE(c.applicable);
+  EXPECT_TRUE(c.fired);
+  EXPECT_NE(c.message.find("uniform (run 100) drew its first layer with variance 0.000833"),
+            std::string::npos)
+      << c.message;
+  EXPECT_EQ(c.message.find("run 101"), std::string::npos) << c.message;
+}
+
+TEST(SummarizeTest, RefusesATrajectoryWithAGap) {
+  JobData data = testing::LabLikeJob();
+  data.trajectories[1].steps[5] = 6;
+  const absl::StatusOr<JobSummary> s = Summarize(data);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.status().message().find("entry 5 is step 6"), std::string::npos) << s.status();
+}
+
+TEST(SummarizeTest, TimingComesFromTheRecordedStepTimes) {
+  const JobData data = testing::LabLikeJob(7, 60, 2);
+  const absl::StatusOr<JobSummary> s = Summarize(data);
+  ASSERT_TRUE(s.ok());
+  // MakeJobData records steps of 9, 10 and 11 ms in turn.
+  const StepTiming& t = s->runs[1].timing;
+  double total = 0;
+  for (float v : data.trajectories[1].step_seconds) total += v;
+  EXPECT_NEAR(t.total_seconds, total, 1e-9);
+  EXPECT_NEAR(t.median_seconds, 0.010, 1e-6);
+  EXPECT_NEAR(t.p95_seconds, 0.011, 1e-6);
+  EXPECT_DOUBLE_EQ(t.run_seconds, data.job.runs(1).seconds());
+}
+
+}  // namespace
+}  // namespace ablate::artifacts

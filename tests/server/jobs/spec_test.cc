@@ -1,0 +1,153 @@
+#include "server/jobs/spec.h"
+
+#include <gtest/gtest.h>
+
+#include "absl/status/status.h"
+#include "core/config.h"
+
+namespace ablate::jobs {
+namespace {
+
+TEST(ResolveSpecTest, EmptySpecIsLabOne) {
+  absl::StatusOr<v1::JobSpec> spec = ResolveSpec(v1::JobSpec());
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), kDefaultJobName);
+  EXPECT_EQ(spec->model().depth(), 12);
+  EXPECT_EQ(spec->model().width(), 256);
+  EXPECT_EQ(spec->training().steps(), 1000);
+  EXPECT_DOUBLE_EQ(spec->training().lr(), 1e-3);
+  EXPECT_DOUBLE_EQ(spec->training().momentum(), 0.9);
+  EXPECT_EQ(spec->training().batch(), 64);
+  EXPECT_TRUE(spec->training().stop_on_nonfinite());
+  EXPECT_EQ(spec->data().train_size(), 1000);
+  EXPECT_EQ(spec->data().val_size(), 200);
+  ASSERT_EQ(spec->runs_size(), 3);
+  const std::vector<core::InitConfig> lab = core::LabRuns();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(spec->runs(i).init(), lab[i].scheme);
+    EXPECT_EQ(spec->runs(i).weight_seed(), lab[i].weight_seed);
+    EXPECT_DOUBLE_EQ(spec->runs(i).uniform_low(), -0.5);
+    EXPECT_DOUBLE_EQ(spec->runs(i).uniform_high(), 0.5);
+  }
+}
+
+TEST(ResolveSpecTest, KeepsWhatIsSetIncludingZeros) {
+  v1::JobSpec in;
+  in.mutable_training()->set_momentum(0.0);
+  in.mutable_data()->set_seed(0);
+  in.add_runs()->set_init("kaiming");
+  in.mutable_runs(0)->set_weight_seed(0);
+  absl::StatusOr<v1::JobSpec> spec = ResolveSpec(in);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->training().momentum(), 0.0);
+  EXPECT_EQ(spec->data().seed(), 0u);
+  ASSERT_EQ(spec->runs_size(), 1);
+  EXPECT_EQ(spec->runs(0).weight_seed(), 0u);
+}
+
+TEST(ResolveSpecTest, ResolvingTwiceChangesNothing) {
+  absl::StatusOr<v1::JobSpec> once = ResolveSpec(v1::JobSpec());
+  ASSERT_TRUE(once.ok());
+  absl::StatusOr<v1::JobSpec> twice = ResolveSpec(*once);
+  ASSERT_TRUE(twice.ok());
+  EXPECT_EQ(once->SerializeAsString(), twice->SerializeAsString());
+}
+
+struct BadSpecCase {
+  const char* what;
+  std::function<void(v1::JobSpec&)> break_it;
+  const char* field;  // must appear in the message
+};
+
+class BadSpecTest : public testing::TestWithParam<BadSpecCase> {};
+
+TEST_P(BadSpecTest, IsRefusedNamingTheField) {
+  v1::JobSpec spec;
+  GetParam().break_it(spec);
+  absl::StatusOr<v1::JobSpec> resolved = ResolveSpec(spec);
+  ASSERT_FALSE(resolved.ok()) << GetParam().what;
+  EXPECT_EQ(resolved.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(resolved.status().message().find(GetParam().field), std::string::npos)
+      << resolved.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fields, BadSpecTest,
+    testing::Values(
+        BadSpecCase{"depth 0", [](v1::JobSpec& s) { s.mutable_model()->set_depth(0); },
+                    "model.depth must be between 1 and 64"},
+        BadSpecCase{"depth 65", [](v1::JobSpec& s) { s.mutable_model()->set_depth(65); },
+                    "model.depth"},
+        BadSpecCase{"width 0", [](v1::JobSpec& s) { s.mutable_model()->set_width(0); },
+                    "model.width must be between 1 and 4096"},
+        BadSpecCase{"steps 0", [](v1::JobSpec& s) { s.mutable_training()->set_steps(0); },
+                    "training.steps must be between 1 and 100000"},
+        BadSpecCase{"batch over train size",
+                    [](v1::JobSpec& s) { s.mutable_training()->set_batch(1001); },
+                    "training.batch must be between 1 and 1000"},
+        BadSpecCase{"lr 0", [](v1::JobSpec& s) { s.mutable_training()->set_lr(0); },
+                    "training.lr"},
+        BadSpecCase{"lr nan", [](v1::JobSpec& s) { s.mutable_training()->set_lr(NAN); },
+                    "training.lr"},
+        BadSpecCase{"momentum 1", [](v1::JobSpec& s) { s.mutable_training()->set_momentum(1); },
+                    "training.momentum"},
+        BadSpecCase{"unknown init", [](v1::JobSpec& s) { s.add_runs()->set_init("he"); },
+                    "runs[0].init must be one of"},
+        BadSpecCase{"second run unknown",
+                    [](v1::JobSpec& s) {
+                      s.add_runs()->set_init("kaiming");
+                      s.add_runs()->set_init("");
+                    },
+                    "runs[1].init"},
+        BadSpecCase{"uniform bounds",
+                    [](v1::JobSpec& s) {
+                      v1::RunSpec& r = *s.add_runs();
+                      r.set_init("uniform");
+                      r.set_uniform_low(1);
+                      r.set_uniform_high(-1);
+                    },
+                    "runs[0].uniform_low"},
+        BadSpecCase{"17 runs",
+                    [](v1::JobSpec& s) {
+                      for (int i = 0; i < 17; ++i) s.add_runs()->set_init("kaiming");
+                    },
+                    "runs must hold 1 to 16 runs"},
+        BadSpecCase{"name too long", [](v1::JobSpec& s) { s.set_name(std::string(201, 'x')); },
+                    "name must be 1 to 200"},
+        BadSpecCase{"control character in name", [](v1::JobSpec& s) { s.set_name("a\x1b[2Jb"); },
+                    "control characters"},
+        BadSpecCase{"label dims over input",
+                    [](v1::JobSpec& s) { s.mutable_data()->set_label_dims(257); },
+                    "data.label_dims must be between 1 and 256"}));
+
+TEST(ResolveOwnerTest, DefaultsAndLimits) {
+  EXPECT_EQ(*ResolveOwner(""), kDefaultOwner);
+  EXPECT_EQ(*ResolveOwner("ada"), "ada");
+  EXPECT_EQ(ResolveOwner(std::string(65, 'a')).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ResolveOwner("a\nb").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ToConfigTest, CarriesEveryField) {
+  v1::JobSpec in;
+  in.mutable_model()->set_depth(3);
+  in.mutable_training()->set_lr(0.5);
+  in.mutable_data()->set_seed(77);
+  v1::RunSpec& run = *in.add_runs();
+  run.set_init("uniform");
+  run.set_uniform_low(-2);
+  run.set_weight_seed(9);
+  const v1::JobSpec spec = *ResolveSpec(in);
+  const core::ExperimentConfig config = ToExperiment(spec);
+  EXPECT_EQ(config.model.depth, 3);
+  EXPECT_DOUBLE_EQ(config.train.lr, 0.5);
+  EXPECT_EQ(config.data.seed, 77u);
+  const core::InitConfig init = ToInit(spec.runs(0));
+  EXPECT_EQ(init.scheme, "uniform");
+  EXPECT_EQ(init.weight_seed, 9u);
+  EXPECT_DOUBLE_EQ(init.uniform_low, -2);
+  EXPECT_DOUBLE_EQ(init.uniform_high, 0.5);
+}
+
+}  // namespace
+}  // namespace ablate::jobs
