@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -105,6 +106,12 @@ struct UsageCase {
   std::string error;
 };
 
+// So test listings show the command line rather than the struct's bytes.
+void PrintTo(const UsageCase& c, std::ostream* os) {
+  *os << "ablate";
+  for (const std::string& arg : c.args) *os << ' ' << arg;
+}
+
 class UsageTest : public ::testing::TestWithParam<UsageCase> {};
 
 TEST_P(UsageTest, OneLineOnStderrAndExitCode2) {
@@ -156,7 +163,16 @@ INSTANTIATE_TEST_SUITE_P(
         UsageCase{{"list", "--timeout", "0"},
                   "ablate: --timeout: expected a number of seconds greater than 0, got '0'"},
         UsageCase{{"frobnicate"},
-                  "ablate: 'frobnicate' is not an ablate subcommand (see: ablate --help)"}));
+                  "ablate: 'frobnicate' is not an ablate subcommand (see: ablate --help)"}),
+    // Names the case by its command line, e.g. "submit_init_foo_bar".
+    [](const ::testing::TestParamInfo<UsageCase>& info) {
+      std::string name;
+      for (const std::string& arg : info.param.args) {
+        for (char c : arg) name += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+        name += '_';
+      }
+      return name + std::to_string(info.index);
+    });
 
 TEST(Cli, BadJsonSpecFileIsOneLineNamingTheFile) {
   TempDir dir;
