@@ -17,8 +17,11 @@ namespace ablate::client {
 namespace {
 
 // The codes that mean "the server is away", not "the server said no".
+// A server going away answers UNAVAILABLE, or CANCELLED for calls that reach it while it
+// shuts down; this client never cancels its own calls, so both mean "try again shortly".
 bool IsConnectionLoss(absl::StatusCode code) {
-  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
+  return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
+         code == absl::StatusCode::kCancelled;
 }
 
 std::string Seconds(absl::Duration d) { return absl::StrFormat("%g s", absl::ToDoubleSeconds(d)); }
@@ -95,11 +98,13 @@ absl::StatusOr<v1::Job> WatchJob(Connection& connection, int64_t job_id,
             absl::StrCat("the server ended the watch of job ", job_id,
                          " before the job finished (a server bug: please report it)"));
       }
-      if (!status.ok() && status.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      if (!status.ok() &&
+          !IsConnectionLoss(static_cast<absl::StatusCode>(status.error_code()))) {
         display.Abandon(state, absl::Now());
         return connection.Describe(status);
       }
-      // UNAVAILABLE, or a stream that ended early after some progress: resume from the cursor.
+      // A lost connection, or a stream that ended early after some progress: resume from the
+      // cursor.
       away_since = absl::Now();
       display.Notice(state,
                      absl::StrCat("lost the connection to ", server, "; reconnecting for up to ",

@@ -1,5 +1,6 @@
 // ablate-server: Ablate's experiment server. Owns the training core and the SQLite store,
-// and serves the ablate.v1.Ablation API over gRPC.
+// and serves the ablate.v1.Ablation API over gRPC and, with --http, the web page and the same API
+// as JSON and Server-Sent Events over HTTP.
 #include <csignal>
 #include <filesystem>
 #include <memory>
@@ -7,6 +8,7 @@
 #include <thread>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -15,6 +17,7 @@
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
 #include "server/jobs/local_executor.h"
+#include "server/http/gateway.h"
 #include "server/rpc/grpc_service.h"
 #include "server/service/service.h"
 #include "server/service/thread_pool.h"
@@ -32,6 +35,8 @@ constexpr auto kShutdownGrace = std::chrono::seconds(2);
 
 struct Options {
   std::string listen = "127.0.0.1:50051";
+  std::string http;  // empty: no HTTP front door
+  std::string web_dir = ablate::http::DefaultWebDir();
   std::string data_dir = "./ablate-data";
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 };
@@ -41,6 +46,20 @@ int Fail(const std::string& message) {
   return 1;
 }
 
+// "HOST:PORT" (HOST may be a bracketed IPv6 address) into its parts; false when malformed.
+bool SplitHostPort(const std::string& address, std::string& host, int& port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port) || port < 0 || port > 65535) {
+    return false;
+  }
+  host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -48,6 +67,11 @@ int main(int argc, char** argv) {
   Options options;
   CLI::App app{"ablate-server: Ablate's experiment server (gRPC API, SQLite store, trainer)"};
   app.add_option("--listen", options.listen, "gRPC address, HOST:PORT (port 0 picks a free one)")
+      ->capture_default_str();
+  app.add_option("--http", options.http,
+                 "HTTP address of the web page and the JSON/SSE API, HOST:PORT (port 0 picks a "
+                 "free one; 127.0.0.1:8080 is the usual); off unless given");
+  app.add_option("--web-dir", options.web_dir, "Directory of the web page's files")
       ->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "Directory of the SQLite database")
       ->capture_default_str();
@@ -103,6 +127,23 @@ int main(int argc, char** argv) {
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
 
+  // The HTTP gateway calls the same service; it starts before Recover, as gRPC does, so that a
+  // resumed job can be watched from its first step.
+  std::unique_ptr<http::HttpGateway> gateway;
+  if (!options.http.empty()) {
+    std::string http_host;
+    int http_port = 0;
+    if (!SplitHostPort(options.http, http_host, http_port)) {
+      return Fail("--http must be HOST:PORT with a port in 0-65535 (got \"" + options.http + "\")");
+    }
+    gateway = std::make_unique<http::HttpGateway>(service,
+                                                  http::GatewayOptions{.web_dir = options.web_dir});
+    absl::StatusOr<int> bound = gateway->Start(http_host, http_port);
+    if (!bound.ok()) return Fail(std::string(bound.status().message()));
+    spdlog::info("ablate-server serving the web page and HTTP API on http://{}:{}/",
+                 options.http.substr(0, options.http.rfind(':')), *bound);
+  }
+
   if (absl::Status s = jobs.Recover(); !s.ok()) {
     return Fail("cannot resume the stored jobs: " + std::string(s.message()));
   }
@@ -116,6 +157,7 @@ int main(int argc, char** argv) {
   // Order matters: stop the runs, close the front door, join the training threads (they
   // return within a step), and let the writer commit what they recorded.
   jobs.Shutdown();
+  if (gateway) gateway->Stop();  // ends the event streams, which wait on the stopped jobs
   grpc_service.EndStreams();
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   executor.reset();

@@ -1,0 +1,689 @@
+// The HTTP gateway end to end over a loopback socket, against a real in-process service: an
+// in-memory store, the writer, a local executor and the job manager, with short lab jobs.
+#include "server/http/gateway.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/struct.pb.h"
+#include "server/http/mapping.h"
+#include "server/jobs/event_writer.h"
+#include "server/jobs/local_executor.h"
+// Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
+#include "httplib.h"
+
+namespace ablate::http {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr char kPage[] = "<!doctype html><title>Ablate</title><p>the page</p>";
+// What the finish hook stores for every job (the real files are the artifacts library's; the
+// gateway only carries them).
+constexpr char kLossesJson[] = R"({"schema":"ablate.losses/1","runs":[]})";
+constexpr char kZipBytes[] = "PK\x03\x04 not really a zip";
+
+const std::string kZip(kZipBytes, sizeof(kZipBytes) - 1);
+
+// Lowercase hex SHA-256, as the store requires of every artifact.
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    absl::StrAppend(&hex, absl::Hex(digest[i], absl::kZeroPad2));
+  }
+  return hex;
+}
+
+// A short version of lab 1: same model shape, few steps.
+v1::JobSpec ShortLab(int steps) {
+  v1::JobSpec spec;
+  spec.set_name("short lab");
+  spec.mutable_training()->set_steps(steps);
+  spec.mutable_training()->set_eval_every(10);
+  spec.mutable_model()->set_depth(4);
+  spec.mutable_model()->set_width(32);
+  spec.mutable_model()->set_input_dim(32);
+  return spec;
+}
+
+struct SseEvent {
+  std::string id;
+  std::string event = "message";
+  std::string data;
+};
+
+// Takes the complete events off the front of `buffer` (the SSE format: fields up to a blank
+// line; lines starting with ':' are comments).
+std::vector<SseEvent> TakeEvents(std::string& buffer) {
+  std::vector<SseEvent> events;
+  size_t end;
+  while ((end = buffer.find("\n\n")) != std::string::npos) {
+    const std::string block = buffer.substr(0, end);
+    buffer.erase(0, end + 2);
+    SseEvent event;
+    bool any = false;
+    size_t start = 0;
+    while (start <= block.size()) {
+      size_t eol = block.find('\n', start);
+      if (eol == std::string::npos) eol = block.size();
+      const std::string line = block.substr(start, eol - start);
+      start = eol + 1;
+      if (line.empty() || line[0] == ':') continue;
+      const size_t colon = line.find(':');
+      const std::string field = line.substr(0, colon);
+      std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+      if (!value.empty() && value[0] == ' ') value.erase(0, 1);
+      if (field == "id") event.id = value, any = true;
+      if (field == "event") event.event = value, any = true;
+      if (field == "data") event.data += value, any = true;
+    }
+    if (any && (!event.data.empty() || event.event != "message")) events.push_back(event);
+  }
+  return events;
+}
+
+// Every step of every run in the order received, or a test failure when one is missing or
+// repeated.
+std::map<int64_t, std::vector<float>> CollectSteps(const std::vector<v1::JobUpdate>& updates) {
+  std::map<int64_t, std::vector<float>> losses;
+  uint64_t cursor = 0;
+  for (const v1::JobUpdate& u : updates) {
+    EXPECT_GT(u.cursor(), cursor);
+    cursor = u.cursor();
+    for (const v1::StepLosses& s : u.steps()) {
+      std::vector<float>& run = losses[s.run_id()];
+      EXPECT_EQ(s.first_step(), static_cast<int>(run.size())) << "run " << s.run_id();
+      run.insert(run.end(), s.losses().begin(), s.losses().end());
+    }
+  }
+  return losses;
+}
+
+bool SameFloats(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
+  }
+  return true;
+}
+
+class GatewayTest : public testing::Test {
+ protected:
+  void SetUp() override { Start(GatewayOptions{}); }
+
+  void Start(GatewayOptions options) {
+    web_dir_ = std::filesystem::temp_directory_path() /
+               absl::StrCat("ablate_http_test_", getpid(), "_", counter_++);
+    std::filesystem::create_directories(web_dir_);
+    std::ofstream(web_dir_ / "index.html") << kPage;
+
+    store_ = *store::Store::Open(":memory:");
+    writer_ = std::make_unique<jobs::EventWriter>(*store_, hub_);
+    executor_ = std::make_unique<jobs::LocalExecutor>(2);
+    jobs_ = std::make_unique<jobs::JobManager>(*store_, *writer_, *executor_,
+                                               [this](int64_t job_id) { return PutFiles(job_id); });
+    service_ = std::make_unique<service::AblationService>(*store_, *jobs_, hub_, pool_);
+    options.web_dir = web_dir_.string();
+    gateway_ = std::make_unique<HttpGateway>(*service_, options);
+    absl::StatusOr<int> port = gateway_->Start("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status();
+    port_ = *port;
+  }
+
+  // The finish hook: stores two files for every job that ends.
+  absl::Status PutFiles(int64_t job_id) {
+    absl::Status s = store_->PutArtifact(
+        job_id, {"losses.json", "application/json", kLossesJson, Sha256Hex(kLossesJson)});
+    if (!s.ok()) return s;
+    return store_->PutArtifact(job_id, {"bundle.zip", "application/zip", kZip, Sha256Hex(kZip)});
+  }
+
+  void TearDown() override {
+    jobs_->Shutdown();
+    gateway_->Stop();
+    executor_.reset();
+    std::filesystem::remove_all(web_dir_);
+  }
+
+  std::unique_ptr<httplib::Client> Client() {
+    auto client = std::make_unique<httplib::Client>("127.0.0.1", port_);
+    client->set_read_timeout(60, 0);
+    return client;
+  }
+
+  // POSTs `body` and returns the response; fails the test when there is none.
+  httplib::Response Post(const std::string& path, const std::string& body) {
+    httplib::Result result = Client()->Post(path, body, "application/json");
+    EXPECT_TRUE(result) << httplib::to_string(result.error());
+    return result ? *result : httplib::Response{};
+  }
+
+  httplib::Response Get(const std::string& path, const httplib::Headers& headers = {}) {
+    httplib::Result result = Client()->Get(path, headers);
+    EXPECT_TRUE(result) << httplib::to_string(result.error());
+    return result ? *result : httplib::Response{};
+  }
+
+  template <typename Message>
+  Message Parse(const httplib::Response& res) {
+    Message message;
+    const absl::Status s = JsonToMessage(res.body, message);
+    EXPECT_TRUE(s.ok()) << s << "\n" << res.body;
+    return message;
+  }
+
+  v1::Job Submit(const v1::JobSpec& spec, const std::string& owner = "tester") {
+    v1::SubmitJobRequest request;
+    *request.mutable_spec() = spec;
+    request.set_owner(owner);
+    const httplib::Response res = Post("/api/v1/jobs", MessageToJson(request));
+    EXPECT_EQ(res.status, 200) << res.body;
+    return Parse<v1::SubmitJobResponse>(res).job();
+  }
+
+  // Reads the job's event stream from `last_event_id` (none when empty) until it ends, or
+  // until `keep_reading` returns false for an update (which drops the connection).
+  std::vector<v1::JobUpdate> ReadEvents(
+      int64_t job_id, const std::string& last_event_id,
+      const std::function<bool(const v1::JobUpdate&)>& keep_reading = nullptr,
+      const std::string& query = "") {
+    httplib::Headers headers;
+    if (!last_event_id.empty()) headers.emplace("Last-Event-ID", last_event_id);
+    std::vector<v1::JobUpdate> updates;
+    std::string buffer;
+    std::string content_type;
+    Client()->Get(
+        absl::StrCat("/api/v1/jobs/", job_id, "/events", query), headers,
+        [&](const httplib::Response& res) {
+          content_type = res.get_header_value("Content-Type");
+          EXPECT_EQ(res.status, 200);
+          return res.status == 200;
+        },
+        [&](const char* data, size_t length) {
+          buffer.append(data, length);
+          for (const SseEvent& event : TakeEvents(buffer)) {
+            EXPECT_EQ(event.event, "message") << event.data;
+            v1::JobUpdate update;
+            EXPECT_TRUE(JsonToMessage(event.data, update).ok()) << event.data;
+            EXPECT_EQ(event.id, absl::StrCat(update.cursor()));
+            updates.push_back(update);
+            if (keep_reading && !keep_reading(update)) return false;
+          }
+          return true;
+        });
+    EXPECT_EQ(content_type, "text/event-stream");
+    return updates;
+  }
+
+  std::vector<v1::JobUpdate> WatchToEnd(int64_t job_id) {
+    std::vector<v1::JobUpdate> updates = ReadEvents(job_id, "");
+    EXPECT_FALSE(updates.empty());
+    if (!updates.empty()) {
+      EXPECT_TRUE(updates.back().has_job_finished());
+    }
+    return updates;
+  }
+
+  static inline std::atomic<int> counter_{0};
+  std::filesystem::path web_dir_;
+  jobs::CursorHub hub_;
+  service::ThreadPool pool_{2};
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<jobs::EventWriter> writer_;
+  std::unique_ptr<jobs::LocalExecutor> executor_;
+  std::unique_ptr<jobs::JobManager> jobs_;
+  std::unique_ptr<service::AblationService> service_;
+  std::unique_ptr<HttpGateway> gateway_;
+  int port_ = 0;
+};
+
+// The error body's parts, or empty strings when the body is not one.
+std::pair<std::string, std::string> ErrorOf(const httplib::Response& res) {
+  google::protobuf::Struct body;
+  if (!JsonToMessage(res.body, body).ok()) return {};
+  const auto& error = body.fields().at("error").struct_value().fields();
+  return {error.at("code").string_value(), error.at("message").string_value()};
+}
+
+TEST_F(GatewayTest, HealthzAnswers) {
+  const httplib::Response res = Get("/healthz");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, R"({"status":"ok"})");
+}
+
+TEST_F(GatewayTest, ServesThePageWithItsPolicyAndRefusesUnknownFiles) {
+  httplib::Response res = Get("/");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.body, kPage);
+  EXPECT_EQ(res.get_header_value("Content-Type"), "text/html");
+  EXPECT_NE(res.get_header_value("Content-Security-Policy").find("default-src 'self'"),
+            std::string::npos);
+  EXPECT_EQ(res.get_header_value("X-Content-Type-Options"), "nosniff");
+
+  res = Get("/no-such-file.js");
+  EXPECT_EQ(res.status, 404);
+  EXPECT_EQ(ErrorOf(res).first, "NOT_FOUND");
+  res = Get("/../../etc/passwd");
+  EXPECT_NE(res.status, 200);
+}
+
+TEST_F(GatewayTest, CompressesWithGzipEvenWhenBrotliIsOffered) {
+  // As every browser asks; httplib's Brotli (maximum quality) costs ten times gzip's time.
+  auto client = Client();
+  client->set_decompress(false);
+  httplib::Result res = client->Get("/api/v1/jobs", {{"Accept-Encoding", "gzip, deflate, br"}});
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Encoding"), "gzip");
+  res = client->Get("/api/v1/jobs", {{"Accept-Encoding", "br"}});
+  ASSERT_TRUE(res);
+  EXPECT_FALSE(res->has_header("Content-Encoding"));
+  EXPECT_EQ(res->body, R"({"jobs":[],"nextPageToken":""})");
+}
+
+TEST_F(GatewayTest, UnknownApiPathsAndWrongMethodsAre404WithAJsonError) {
+  for (const std::string path : {"/api/v1/nothing", "/api/v2/jobs", "/api/v1/jobs/1/nothing"}) {
+    const httplib::Response res = Get(path);
+    EXPECT_EQ(res.status, 404) << path;
+    EXPECT_EQ(res.get_header_value("Content-Type"), "application/json") << path;
+    const auto [code, message] = ErrorOf(res);
+    EXPECT_EQ(code, "NOT_FOUND") << path;
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+  }
+  EXPECT_EQ(Get("/api/v1/jobs/1:cancel").status, 404);  // cancel is a POST
+  EXPECT_EQ(Post("/api/v1/jobs/1", "{}").status, 404);
+}
+
+TEST_F(GatewayTest, SubmitReturnsTheStoredJobWithDefaultsFilled) {
+  const v1::Job job = Submit(ShortLab(20), "ada");
+  EXPECT_GT(job.id(), 0);
+  EXPECT_EQ(job.owner(), "ada");
+  EXPECT_EQ(job.name(), "short lab");
+  EXPECT_EQ(job.state(), v1::JOB_STATE_QUEUED);
+  ASSERT_EQ(job.runs_size(), 3);
+  EXPECT_EQ(job.runs(0).spec().init(), "uniform");
+  EXPECT_EQ(job.runs(2).spec().init(), "kaiming");
+  EXPECT_DOUBLE_EQ(job.spec().training().lr(), 0.001);  // the lab's default, filled in
+  EXPECT_EQ(job.spec().training().batch(), 64);
+
+  // An empty body is the empty request: lab 1 with every default.
+  const httplib::Response res = Post("/api/v1/jobs", "");
+  ASSERT_EQ(res.status, 200) << res.body;
+  const v1::Job lab = Parse<v1::SubmitJobResponse>(res).job();
+  EXPECT_EQ(lab.spec().model().depth(), 12);
+  EXPECT_EQ(lab.spec().model().width(), 256);
+  EXPECT_EQ(lab.spec().training().steps(), 1000);
+  EXPECT_EQ(lab.owner(), "anonymous");
+  Post(absl::StrCat("/api/v1/jobs/", lab.id(), ":cancel"), "");
+}
+
+TEST_F(GatewayTest, SubmitRefusesAnInvalidSpecNamingTheField) {
+  httplib::Response res = Post("/api/v1/jobs", R"({"spec":{"model":{"depth":0}}})");
+  EXPECT_EQ(res.status, 400);
+  auto [code, message] = ErrorOf(res);
+  EXPECT_EQ(code, "INVALID_ARGUMENT");
+  EXPECT_EQ(message.rfind("model.depth must be between 1 and 64", 0), 0u) << message;
+
+  res = Post("/api/v1/jobs", R"({"spec":{"runs":[{"init":"kaiming"},{"init":"zeros"}]}})");
+  EXPECT_EQ(res.status, 400);
+  std::tie(code, message) = ErrorOf(res);
+  EXPECT_EQ(message.rfind("runs[1].init must be one of", 0), 0u) << message;
+
+  res = Post("/api/v1/jobs", R"({"spec":{"training":{"lr":-1}}})");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_EQ(ErrorOf(res).second.rfind("training.lr", 0), 0u) << res.body;
+}
+
+TEST_F(GatewayTest, SubmitRefusesBadJsonNamingTheProblem) {
+  httplib::Response res = Post("/api/v1/jobs", R"({"spec": {"model": )");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_EQ(ErrorOf(res).first, "INVALID_ARGUMENT");
+  EXPECT_NE(ErrorOf(res).second.find("not a valid SubmitJobRequest"), std::string::npos)
+      << res.body;
+
+  res = Post("/api/v1/jobs", R"({"spec":{"model":{"depht":4}}})");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("depht"), std::string::npos) << res.body;
+
+  res = Post("/api/v1/jobs", R"({"spec":{"training":{"steps":"many"}}})");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("steps"), std::string::npos) << res.body;
+
+  res = Post("/api/v1/jobs", R"([1, 2])");
+  EXPECT_EQ(res.status, 400);
+}
+
+TEST_F(GatewayTest, PostsMustBeJson) {
+  // A cross-site HTML form can only send these types; none of them may change anything.
+  for (const std::string type : {"text/plain", "application/x-www-form-urlencoded"}) {
+    httplib::Result res = Client()->Post("/api/v1/jobs", "{}", type);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 415) << type;
+    EXPECT_NE(ErrorOf(*res).second.find("application/json"), std::string::npos) << res->body;
+    res = Client()->Post("/api/v1/jobs/1:cancel", "", type);
+    EXPECT_EQ(res->status, 415) << type;
+  }
+  // (httplib itself refuses a multipart body without a boundary, as a form would send it.)
+  httplib::Result res = Client()->Post("/api/v1/jobs", "{}", "multipart/form-data");
+  ASSERT_TRUE(res);
+  EXPECT_GE(res->status, 400);
+  EXPECT_EQ(Parse<v1::ListJobsResponse>(Get("/api/v1/jobs")).jobs_size(), 0);
+
+  res = Client()->Post("/api/v1/jobs", "{}", "Application/JSON; charset=utf-8");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200) << res->body;
+  Post(absl::StrCat("/api/v1/jobs/", Parse<v1::SubmitJobResponse>(*res).job().id(), ":cancel"), "");
+}
+
+TEST_F(GatewayTest, SubmitRefusesAnOversizedBody) {
+  const httplib::Response res =
+      Post("/api/v1/jobs", absl::StrCat(R"({"owner":")", std::string(2 << 20, 'x'), R"("})"));
+  EXPECT_EQ(res.status, 413);
+  EXPECT_NE(ErrorOf(res).second.find("larger than the limit"), std::string::npos) << res.body;
+}
+
+TEST_F(GatewayTest, GetJobReturnsItAnd404sUnknownIdsAnd400sMalformedOnes) {
+  const v1::Job job = Submit(ShortLab(10));
+  httplib::Response res = Get(absl::StrCat("/api/v1/jobs/", job.id()));
+  ASSERT_EQ(res.status, 200) << res.body;
+  const v1::Job got = Parse<v1::Job>(res);
+  EXPECT_EQ(got.id(), job.id());
+  EXPECT_EQ(got.runs_size(), 3);
+
+  res = Get("/api/v1/jobs/999999");
+  EXPECT_EQ(res.status, 404);
+  EXPECT_EQ(ErrorOf(res).first, "NOT_FOUND");
+
+  res = Get("/api/v1/jobs/abc");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("job id"), std::string::npos) << res.body;
+  EXPECT_EQ(Get("/api/v1/jobs/-3").status, 400);
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/jobs/", job.id(), "?job_id=4")).status, 400);
+}
+
+TEST_F(GatewayTest, ListFiltersAndPagesNewestFirst) {
+  v1::JobSpec a = ShortLab(10);
+  a.set_name("alpha run");
+  v1::JobSpec b = ShortLab(10);
+  b.set_name("beta run");
+  b.clear_runs();
+  b.add_runs()->set_init("kaiming");
+  const v1::Job first = Submit(a, "ada");
+  const v1::Job second = Submit(b, "bob");
+  const v1::Job third = Submit(a, "ada");
+  WatchToEnd(third.id());
+  WatchToEnd(second.id());
+  WatchToEnd(first.id());
+
+  auto list = [&](const std::string& query) {
+    const httplib::Response res = Get("/api/v1/jobs" + query);
+    EXPECT_EQ(res.status, 200) << query << ": " << res.body;
+    return Parse<v1::ListJobsResponse>(res);
+  };
+  auto ids = [](const v1::ListJobsResponse& r) {
+    std::vector<int64_t> out;
+    for (const v1::Job& j : r.jobs()) out.push_back(j.id());
+    return out;
+  };
+  EXPECT_EQ(ids(list("")), (std::vector<int64_t>{third.id(), second.id(), first.id()}));
+  EXPECT_EQ(ids(list("?owner=ada")), (std::vector<int64_t>{third.id(), first.id()}));
+  EXPECT_EQ(ids(list("?name_contains=beta")), (std::vector<int64_t>{second.id()}));
+  EXPECT_EQ(ids(list("?init=uniform")), (std::vector<int64_t>{third.id(), first.id()}));
+  EXPECT_EQ(ids(list("?states=succeeded")).size(), 3u);
+  EXPECT_TRUE(ids(list("?states=running,queued")).empty());
+  EXPECT_EQ(ids(list("?owner=ada&init=kaiming&states=JOB_STATE_SUCCEEDED")).size(), 2u);
+
+  const v1::ListJobsResponse page1 = list("?page_size=2");
+  EXPECT_EQ(ids(page1), (std::vector<int64_t>{third.id(), second.id()}));
+  ASSERT_FALSE(page1.next_page_token().empty());
+  const v1::ListJobsResponse page2 = list(
+      "?page_size=2&page_token=" + httplib::detail::encode_query_param(page1.next_page_token()));
+  EXPECT_EQ(ids(page2), (std::vector<int64_t>{first.id()}));
+  EXPECT_TRUE(page2.next_page_token().empty());
+
+  httplib::Response res = Get("/api/v1/jobs?colour=red");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("\"colour\""), std::string::npos) << res.body;
+  res = Get("/api/v1/jobs?page_size=lots");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("page"), std::string::npos) << res.body;
+  res = Get("/api/v1/jobs?page_size=5000");  // the store's range check, through the service
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("page_size"), std::string::npos) << res.body;
+  res = Get("/api/v1/jobs?states=sleeping");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("sleeping"), std::string::npos) << res.body;
+}
+
+TEST_F(GatewayTest, CancelStopsAJobInEitherUrlStyle) {
+  const v1::Job one = Submit(ShortLab(100000));
+  httplib::Response res = Post(absl::StrCat("/api/v1/jobs/", one.id(), ":cancel"), "");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(Parse<v1::CancelJobResponse>(res).job().state(), v1::JOB_STATE_CANCELLED);
+
+  const v1::Job two = Submit(ShortLab(100000));
+  res = Post(absl::StrCat("/api/v1/jobs/", two.id(), "/cancel"), "{}");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(Parse<v1::CancelJobResponse>(res).job().state(), v1::JOB_STATE_CANCELLED);
+
+  // Cancelling again changes nothing; an unknown job is 404.
+  res = Post(absl::StrCat("/api/v1/jobs/", two.id(), ":cancel"), "");
+  EXPECT_EQ(Parse<v1::CancelJobResponse>(res).job().state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Post("/api/v1/jobs/424242:cancel", "").status, 404);
+  EXPECT_EQ(Post("/api/v1/jobs/1:cancel", "{not json").status, 400);
+}
+
+TEST_F(GatewayTest, EventStreamCarriesEveryStepOnceAndEndsWithTheJob) {
+  const v1::Job job = Submit(ShortLab(60));
+  const std::vector<v1::JobUpdate> updates = WatchToEnd(job.id());
+  ASSERT_FALSE(updates.empty());
+  EXPECT_EQ(updates.back().job_finished().job().state(), v1::JOB_STATE_SUCCEEDED);
+
+  const auto streamed = CollectSteps(updates);
+  const v1::Job done = Parse<v1::Job>(Get(absl::StrCat("/api/v1/jobs/", job.id())));
+  ASSERT_EQ(done.runs_size(), 3);
+  for (const v1::Run& run : done.runs()) {
+    ASSERT_TRUE(streamed.contains(run.id()));
+    EXPECT_EQ(streamed.at(run.id()).size(), static_cast<size_t>(run.steps_done()));
+  }
+  EXPECT_EQ(done.runs(2).steps_done(), 60);  // kaiming: every step
+}
+
+TEST_F(GatewayTest, EventStreamResumesAfterADroppedConnectionLosingAndRepeatingNothing) {
+  const v1::Job job = Submit(ShortLab(400));
+  // Drop the connection after the first update with steps, as a closed laptop lid would.
+  std::vector<v1::JobUpdate> updates =
+      ReadEvents(job.id(), "", [](const v1::JobUpdate& u) { return u.steps_size() == 0; });
+  ASSERT_FALSE(updates.empty());
+  ASSERT_GT(updates.back().steps_size(), 0);
+  const uint64_t dropped_at = updates.back().cursor();
+
+  // Reconnect as a browser does: the last id received in Last-Event-ID.
+  for (v1::JobUpdate& u : ReadEvents(job.id(), absl::StrCat(dropped_at))) {
+    updates.push_back(std::move(u));
+  }
+  ASSERT_TRUE(updates.back().has_job_finished());
+  const auto streamed = CollectSteps(updates);  // fails on a step missing or repeated
+
+  // Compared bit for bit with the stored trajectories.
+  for (const v1::Run& run : updates.back().job_finished().job().runs()) {
+    const httplib::Response res = Get(absl::StrCat("/api/v1/runs/", run.id(), "/trajectory"));
+    ASSERT_EQ(res.status, 200) << res.body;
+    const auto trajectory = Parse<v1::GetTrajectoryResponse>(res);
+    const std::vector<float> stored(trajectory.losses().begin(), trajectory.losses().end());
+    ASSERT_TRUE(streamed.contains(run.id()));
+    EXPECT_TRUE(SameFloats(streamed.at(run.id()), stored)) << "run " << run.id();
+  }
+
+  // ?cursor= resumes the same way (for clients that cannot set headers), and Last-Event-ID
+  // wins over it (a reconnecting EventSource keeps its URL's cursor).
+  std::vector<v1::JobUpdate> by_query =
+      ReadEvents(job.id(), "", nullptr, absl::StrCat("?cursor=", dropped_at));
+  std::vector<v1::JobUpdate> by_header =
+      ReadEvents(job.id(), absl::StrCat(dropped_at), nullptr, "?cursor=0");
+  ASSERT_EQ(by_query.size(), by_header.size());
+  for (size_t i = 0; i < by_query.size(); ++i) {
+    EXPECT_EQ(by_query[i].SerializeAsString(), by_header[i].SerializeAsString());
+  }
+  ASSERT_FALSE(by_query.empty());
+  EXPECT_GT(by_query.front().cursor(), dropped_at);
+
+  // Resumed past its end, the stream says that the job ended, and ends.
+  const std::vector<v1::JobUpdate> after =
+      ReadEvents(job.id(), absl::StrCat(updates.back().cursor()));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_TRUE(after[0].has_job_finished());
+  EXPECT_EQ(after[0].steps_size(), 0);
+}
+
+TEST_F(GatewayTest, EventStreamRefusesUnknownJobsAndMalformedCursors) {
+  httplib::Response res = Get("/api/v1/jobs/77777/events");
+  EXPECT_EQ(res.status, 404);
+  EXPECT_EQ(ErrorOf(res).first, "NOT_FOUND");
+
+  const v1::Job job = Submit(ShortLab(10));
+  res = Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"), {{"Last-Event-ID", "soon"}});
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("Last-Event-ID"), std::string::npos) << res.body;
+  res = Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events?cursor=-1"));
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("cursor"), std::string::npos) << res.body;
+  WatchToEnd(job.id());
+}
+
+TEST_F(GatewayTest, TrajectoryIsLosslessKeepsNaNAndChecksMaxPoints) {
+  // Lab 1's own model, so that uniform init diverges (in a few steps).
+  v1::JobSpec spec;
+  spec.mutable_training()->set_steps(60);
+  const v1::Job job = Submit(spec);
+  const std::vector<v1::JobUpdate> updates = WatchToEnd(job.id());
+  const v1::Job done = updates.back().job_finished().job();
+  const v1::Run& uniform = done.runs(0);
+  ASSERT_TRUE(uniform.has_first_nonfinite_step());
+
+  httplib::Response res = Get(absl::StrCat("/api/v1/runs/", uniform.id(), "/trajectory"));
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_NE(res.body.find("\"NaN\""), std::string::npos);  // the JSON mapping's NaN
+  const auto trajectory = Parse<v1::GetTrajectoryResponse>(res);
+  EXPECT_EQ(trajectory.steps_size(), uniform.steps_done());
+  for (int i = 0; i < trajectory.steps_size(); ++i) EXPECT_EQ(trajectory.steps(i), i);
+  EXPECT_EQ(trajectory.first_nonfinite_step(), uniform.first_nonfinite_step());
+  EXPECT_TRUE(std::isnan(trajectory.losses(uniform.first_nonfinite_step())));
+
+  const v1::Run& kaiming = done.runs(2);
+  res = Get(absl::StrCat("/api/v1/runs/", kaiming.id(), "/trajectory?max_points=10"));
+  ASSERT_EQ(res.status, 200) << res.body;
+  const auto fewer = Parse<v1::GetTrajectoryResponse>(res);
+  EXPECT_LT(fewer.steps_size(), 60);
+  EXPECT_EQ(fewer.steps_done(), 60);
+  EXPECT_FALSE(fewer.evals().empty());
+
+  res = Get(absl::StrCat("/api/v1/runs/", kaiming.id(), "/trajectory?max_points=5"));
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("max_points"), std::string::npos) << res.body;
+  EXPECT_EQ(Get("/api/v1/runs/888888/trajectory").status, 404);
+  EXPECT_EQ(Get("/api/v1/runs/x/trajectory").status, 400);
+}
+
+TEST_F(GatewayTest, ArtifactsDownloadWithTypeNameAndETagOnceTheJobEnds) {
+  const v1::Job job = Submit(ShortLab(100000));
+  const std::string base = absl::StrCat("/api/v1/jobs/", job.id(), "/artifacts/");
+  httplib::Response res = Get(base + "losses.json");
+  EXPECT_EQ(res.status, 409);  // FAILED_PRECONDITION: still running
+  EXPECT_EQ(ErrorOf(res).first, "FAILED_PRECONDITION");
+  Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
+
+  res = Get(base + "losses.json");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(res.body, kLossesJson);
+  EXPECT_EQ(res.get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(res.get_header_value("Content-Disposition"), "attachment; filename=\"losses.json\"");
+  const std::string etag = res.get_header_value("ETag");
+  EXPECT_EQ(etag, absl::StrCat("\"", Sha256Hex(kLossesJson), "\""));
+  res = Get(base + "losses.json", {{"If-None-Match", etag}});
+  EXPECT_EQ(res.status, 304);
+  EXPECT_TRUE(res.body.empty());
+
+  res = Get(base + "bundle.zip");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_EQ(res.body, kZip);
+  EXPECT_EQ(res.get_header_value("Content-Type"), "application/zip");
+  EXPECT_EQ(res.get_header_value("Content-Disposition"), "attachment; filename=\"bundle.zip\"");
+
+  res = Get(base + "secrets.txt");
+  EXPECT_EQ(res.status, 404);
+  EXPECT_EQ(ErrorOf(res).first, "NOT_FOUND");
+  EXPECT_EQ(Get("/api/v1/jobs/99999/artifacts/losses.json").status, 404);
+}
+
+class SmallGatewayTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    GatewayOptions options;
+    options.max_streams = 1;
+    Start(options);
+  }
+};
+
+TEST_F(SmallGatewayTest, StreamsBeyondTheLimitGet503AndAClosedStreamFreesItsPlace) {
+  const v1::Job job = Submit(ShortLab(100000));
+  std::atomic<bool> first_open{false};
+  std::thread holder([&] {
+    ReadEvents(job.id(), "", [&](const v1::JobUpdate&) {
+      first_open = true;
+      return true;  // until the job is cancelled
+    });
+  });
+  while (!first_open) std::this_thread::sleep_for(10ms);
+
+  httplib::Response res = Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"));
+  EXPECT_EQ(res.status, 503);
+  EXPECT_EQ(ErrorOf(res).first, "UNAVAILABLE");
+  EXPECT_EQ(res.get_header_value("Retry-After"), "5");
+
+  Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
+  holder.join();  // the stream ended with the job
+  // Its place is free again once the server has let go of it (right after the last write).
+  std::vector<v1::JobUpdate> again;
+  for (int attempt = 0; attempt < 100 && again.empty(); ++attempt) {
+    std::this_thread::sleep_for(20ms);
+    httplib::Result probe = Client()->Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"));
+    if (probe && probe->status == 200) again = {v1::JobUpdate{}};
+  }
+  EXPECT_FALSE(again.empty());
+}
+
+TEST_F(GatewayTest, StopEndsOpenStreams) {
+  const v1::Job job = Submit(ShortLab(100000));
+  std::atomic<bool> open{false};
+  std::thread reader([&] {
+    httplib::Client client("127.0.0.1", port_);
+    client.Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"), [&](const char*, size_t) {
+      open = true;
+      return true;
+    });
+  });
+  while (!open) std::this_thread::sleep_for(10ms);
+  jobs_->Shutdown();  // as the server does: the runs stop, the stream waits for more
+  gateway_->Stop();   // returns only once the stream's connection is done
+  reader.join();
+}
+
+}  // namespace
+}  // namespace ablate::http

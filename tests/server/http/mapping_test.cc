@@ -1,0 +1,137 @@
+// The gateway's translations, without a socket.
+#include "server/http/mapping.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "ablate/v1/ablate.pb.h"
+
+namespace ablate::http {
+namespace {
+
+using Query = std::multimap<std::string, std::string>;
+
+TEST(HttpStatusFor, MapsEveryCodeTheServiceReturns) {
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kOk), 200);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kInvalidArgument), 400);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kOutOfRange), 400);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kNotFound), 404);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kFailedPrecondition), 409);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kAlreadyExists), 409);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kResourceExhausted), 429);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kUnavailable), 503);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kDeadlineExceeded), 504);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kUnimplemented), 501);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kInternal), 500);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kDataLoss), 500);
+  EXPECT_EQ(HttpStatusFor(absl::StatusCode::kCancelled), 499);
+}
+
+TEST(ErrorJson, CarriesTheCodeNameAndTheMessageEscaped) {
+  EXPECT_EQ(ErrorJson(absl::NotFoundError("job \"7\" not found")),
+            R"({"error":{"code":"NOT_FOUND","message":"job \"7\" not found"}})");
+}
+
+TEST(MessageToJson, PrintsEveryFieldOnOneLineAndNonFiniteLossesAsStrings) {
+  v1::StepLosses steps;
+  steps.set_run_id(12);
+  steps.add_losses(0.5f);
+  steps.add_losses(std::numeric_limits<float>::quiet_NaN());
+  steps.add_losses(std::numeric_limits<float>::infinity());
+  const std::string json = MessageToJson(steps);
+  EXPECT_EQ(json.find('\n'), std::string::npos);
+  EXPECT_NE(json.find(R"("runId":"12")"), std::string::npos) << json;   // int64 as a string
+  EXPECT_NE(json.find(R"("firstStep":0)"), std::string::npos) << json;  // zero printed
+  EXPECT_NE(json.find(R"("losses":[0.5,"NaN","Infinity"])"), std::string::npos) << json;
+  EXPECT_NE(json.find(R"("seconds":[])"), std::string::npos) << json;
+}
+
+TEST(JsonToMessage, RoundTripsAndTakesEitherFieldNaming) {
+  v1::SubmitJobRequest request;
+  ASSERT_TRUE(JsonToMessage(R"({"owner":"ada","spec":{"model":{"depth":4},
+      "training":{"stop_on_nonfinite":false},"runs":[{"init":"kaiming"}]}})",
+                            request)
+                  .ok());
+  EXPECT_EQ(request.owner(), "ada");
+  EXPECT_EQ(request.spec().model().depth(), 4);
+  EXPECT_TRUE(request.spec().training().has_stop_on_nonfinite());
+  EXPECT_FALSE(request.spec().training().stop_on_nonfinite());
+  EXPECT_EQ(request.spec().runs(0).init(), "kaiming");
+
+  v1::SubmitJobRequest again;
+  ASSERT_TRUE(JsonToMessage(MessageToJson(request), again).ok());
+  EXPECT_EQ(again.SerializeAsString(), request.SerializeAsString());
+}
+
+TEST(JsonToMessage, EmptyBodyIsTheEmptyMessage) {
+  v1::CancelJobRequest request;
+  request.set_job_id(3);
+  EXPECT_TRUE(JsonToMessage("  \n", request).ok());
+  EXPECT_EQ(request.job_id(), 0);
+}
+
+TEST(JsonToMessage, RefusalsNameTheProblem) {
+  v1::SubmitJobRequest request;
+  absl::Status s = JsonToMessage(R"({"spec":{"modle":{}}})", request);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("modle"), absl::string_view::npos) << s;
+
+  s = JsonToMessage(R"({"spec":{"model":{"depth":"deep"}}})", request);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("depth"), absl::string_view::npos) << s;
+
+  s = JsonToMessage(R"({"spec": )", request);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("SubmitJobRequest"), absl::string_view::npos) << s;
+}
+
+TEST(QueryToMessage, FillsScalarsEnumsAndRepeatedFields) {
+  v1::ListJobsRequest request;
+  ASSERT_TRUE(QueryToMessage({{"owner", "ada"},
+                              {"states", "running,JOB_STATE_QUEUED"},
+                              {"states", "Succeeded"},
+                              {"nameContains", "lab"},
+                              {"page_size", "20"},
+                              {"created_after", "2026-01-02T03:04:05Z"}},
+                             {}, request)
+                  .ok());
+  EXPECT_EQ(request.owner(), "ada");
+  ASSERT_EQ(request.states_size(), 3);
+  EXPECT_EQ(request.states(0), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(request.states(1), v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(request.states(2), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(request.name_contains(), "lab");
+  EXPECT_EQ(request.page_size(), 20);
+  EXPECT_EQ(request.created_after().seconds(), 1767323045);
+}
+
+TEST(QueryToMessage, RefusesUnknownReservedRepeatedAndMalformedParameters) {
+  v1::ListJobsRequest list;
+  absl::Status s = QueryToMessage({{"colour", "red"}}, {}, list);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("\"colour\""), absl::string_view::npos) << s;
+  EXPECT_NE(s.message().find("page_size"), absl::string_view::npos) << s;  // lists the keys
+
+  s = QueryToMessage({{"page_size", "many"}}, {}, list);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("page"), absl::string_view::npos) << s;
+
+  s = QueryToMessage({{"owner", "a"}, {"owner", "b"}}, {}, list);
+  EXPECT_NE(s.message().find("more than once"), absl::string_view::npos) << s;
+
+  s = QueryToMessage({{"states", "sleeping"}}, {}, list);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("sleeping"), absl::string_view::npos) << s;
+
+  v1::WatchJobRequest watch;
+  s = QueryToMessage({{"job_id", "4"}}, {"job_id"}, watch);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("takes cursor."), absl::string_view::npos) << s;
+  ASSERT_TRUE(QueryToMessage({{"cursor", "18446744073709551615"}}, {"job_id"}, watch).ok());
+  EXPECT_EQ(watch.cursor(), 18446744073709551615u);
+}
+
+}  // namespace
+}  // namespace ablate::http

@@ -1,0 +1,127 @@
+// The page's pure modules in node: merging the event stream, aligning trajectories, the
+// Markdown renderer's escaping, number formats.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { escapeHtml, formatLoss, stateName, toNumber } from '../../web/src/format.js';
+import { renderMarkdown } from '../../web/src/markdown.js';
+import { JobSeries, alignTables, trajectoryTable } from '../../web/src/series.js';
+
+const runs = [
+  { id: '7', index: 0, spec: { init: 'uniform' }, state: 'RUN_STATE_QUEUED' },
+  { id: '8', index: 1, spec: { init: 'kaiming' }, state: 'RUN_STATE_QUEUED' },
+];
+
+describe('JobSeries', () => {
+  it('merges steps in order, maps NaN to gaps and marks the first non-finite step', () => {
+    const s = new JobSeries(runs);
+    s.apply({ cursor: '3', runsStarted: [{ runId: '7', index: 0 }] });
+    assert.equal(s.run('7').summary.state, 'RUN_STATE_RUNNING');
+    s.apply({
+      cursor: '5',
+      steps: [{ runId: '7', firstStep: 0, losses: [2.5, 1e30, 'NaN'], seconds: [0.5, 0.5, 0.5] },
+        { runId: '8', firstStep: 0, losses: [0.7], seconds: [0.25] }],
+    });
+    assert.deepEqual(s.steps, [0, 1, 2]);
+    assert.deepEqual(s.data(false), [[0, 1, 2], [2.5, 1e30, null], [0.7]]);
+    assert.equal(s.run('7').firstNonFinite, 2);
+    assert.deepEqual(s.run('7').peak, { step: 1, loss: 1e30 });
+    assert.equal(s.stepsPerSecond('7'), 2);
+    assert.equal(s.totalSteps(), 4);
+    assert.equal(s.cursor, '5');
+  });
+
+  it('drops a repeated step and counts a missing one, so neither goes unnoticed', () => {
+    const s = new JobSeries(runs);
+    s.apply({ steps: [{ runId: '8', firstStep: 0, losses: [1, 2] }] });
+    s.apply({ steps: [{ runId: '8', firstStep: 1, losses: [2, 3] }] });
+    assert.equal(s.duplicates, 1);
+    s.apply({ steps: [{ runId: '8', firstStep: 5, losses: [6] }] });
+    assert.equal(s.gaps, 2);
+    assert.deepEqual(s.data(false)[2], [1, 2, 3, null, null, 6]);
+  });
+
+  it('takes the final summaries from runsFinished and jobFinished', () => {
+    const s = new JobSeries(runs);
+    s.apply({
+      runsFinished: [{ run: { id: '7', state: 'RUN_STATE_DIVERGED', outcome: 'diverged at step 2', stepsPerSecond: 40, firstNonfiniteStep: 2 } }],
+      jobFinished: { job: { runs: [{ id: '8', state: 'RUN_STATE_COMPLETED', outcome: 'flatlined at step 30', flatlineStep: 30 }] } },
+    });
+    assert.equal(s.run('7').summary.outcome, 'diverged at step 2');
+    assert.equal(s.stepsPerSecond('7'), 40);
+    const [m7, m8] = s.markers();
+    assert.equal(m7.nonFinite, 2);
+    assert.equal(m8.flatline, 30);
+  });
+
+  it('leaves non-positive losses out of the log view only', () => {
+    const s = new JobSeries(runs);
+    s.apply({ steps: [{ runId: '7', firstStep: 0, losses: [0, 1, '-Infinity'] }] });
+    assert.deepEqual(s.data(false)[1], [0, 1, null]);
+    assert.deepEqual(s.data(true)[1], [null, 1, null]);
+  });
+});
+
+describe('trajectories for the compare view', () => {
+  it('aligns runs of different lengths: a missing step is bridged (undefined), NaN is a gap (null)', () => {
+    const a = trajectoryTable({ steps: [0, 1, 2], losses: [1, 'NaN', 0.5], firstNonfiniteStep: 1 }, false);
+    const b = trajectoryTable({ steps: [0, 2, 4], losses: [3, 2, 1] }, false);
+    assert.equal(a.nonFinite, 1);
+    assert.equal(b.nonFinite, null);
+    assert.deepEqual(b.peak, { step: 0, loss: 3 });
+    const [x, ya, yb] = alignTables([a.table, b.table]);
+    assert.deepEqual(x, [0, 1, 2, 4]);
+    assert.deepEqual(ya, [1, null, 0.5, undefined]);
+    assert.deepEqual(yb, [3, undefined, 2, 1]);
+  });
+});
+
+describe('renderMarkdown', () => {
+  it('escapes every HTML character of the source', () => {
+    const html = renderMarkdown('# <script>alert(1)</script>\n\n<img src=x onerror=alert(1)> & "q"');
+    assert.ok(!html.includes('<script>'));
+    assert.ok(!html.includes('<img'));
+    assert.ok(html.includes('&lt;script&gt;'));
+    assert.ok(html.includes('&amp; &quot;q&quot;'));
+  });
+
+  it('renders the README\'s constructs', () => {
+    const md = [
+      '# Job 3: lab', '', '## Answers', '',
+      '1. **At what step?** At **step 2** (`steps_to_nan_uniform` = 2).',
+      '2. **Xavier** vs *Kaiming*.',
+      '4. **Depth?**',
+      '   - **uniform** (explodes): gain 10.7.',
+      '   - **xavier** (vanishes).',
+      '', '---', '', 'Written by Ablate; see `manifest.json`.',
+    ].join('\n');
+    const html = renderMarkdown(md).replaceAll('\n', '');
+    assert.ok(html.includes('<h1>Job 3: lab</h1>'));
+    assert.ok(html.includes('<h2>Answers</h2>'));
+    assert.ok(html.includes('<ol><li><strong>At what step?</strong> At <strong>step 2</strong> (<code>steps_to_nan_uniform</code> = 2).'));
+    assert.ok(html.includes('<em>Kaiming</em>'));
+    assert.ok(html.includes('<ul><li><strong>uniform</strong> (explodes): gain 10.7.'));
+    assert.ok(html.includes('</li></ul>'));
+    assert.ok(html.includes('<hr>'));
+    assert.ok(html.includes('<p>Written by Ablate; see <code>manifest.json</code>.</p>'));
+    assert.equal((html.match(/<ol/g) ?? []).length, 1);
+  });
+
+  it('links only http(s) URLs', () => {
+    assert.ok(renderMarkdown('[a](https://example.org/x?a=1&b=2)').includes(
+      '<a href="https://example.org/x?a=1&amp;b=2" rel="noopener noreferrer" target="_blank">a</a>'));
+    assert.ok(!renderMarkdown('[a](javascript:alert(1))').includes('<a'));
+  });
+});
+
+describe('format', () => {
+  it('reads the JSON mapping\'s strings and formats losses', () => {
+    assert.ok(Number.isNaN(toNumber('NaN')));
+    assert.equal(toNumber('Infinity'), Infinity);
+    assert.equal(toNumber('12'), 12);
+    assert.equal(formatLoss('NaN'), 'NaN');
+    assert.equal(formatLoss(0.693147), '0.6931');
+    assert.equal(formatLoss(367380.53), '3.67e+5');
+    assert.equal(stateName('JOB_STATE_SUCCEEDED'), 'succeeded');
+    assert.equal(escapeHtml('<a href="x">\'</a>'), '&lt;a href=&quot;x&quot;&gt;&#39;&lt;/a&gt;');
+  });
+});

@@ -1,0 +1,120 @@
+// The HTTP API (server/http/gateway.h): protobuf's JSON mapping of ablate.v1's messages.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function call(path, { method = 'GET', body } = {}) {
+  let response;
+  try {
+    response = await fetch(path, {
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, 'UNAVAILABLE', 'The server cannot be reached. Is ablate-server running?');
+  }
+  const text = await response.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { /* not JSON: reported below */ }
+  if (!response.ok) {
+    const error = json?.error;
+    throw new ApiError(response.status, error?.code ?? `HTTP_${response.status}`,
+      error?.message ?? `The server answered ${response.status} ${response.statusText}.`);
+  }
+  return json;
+}
+
+export const submitJob = (request) => call('/api/v1/jobs', { method: 'POST', body: request });
+export const getJob = (id) => call(`/api/v1/jobs/${encodeURIComponent(id)}`);
+export const cancelJob = (id) =>
+  call(`/api/v1/jobs/${encodeURIComponent(id)}:cancel`, { method: 'POST', body: {} });
+
+// filters: {owner, states: [...], init, name_contains, page_size, page_token}; empty ones are
+// left out.
+export function listJobs(filters) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(filters)) {
+    if (Array.isArray(value)) {
+      if (value.length) query.set(key, value.join(','));
+    } else if (value !== undefined && value !== null && value !== '') {
+      query.set(key, String(value));
+    }
+  }
+  const q = query.toString();
+  return call(`/api/v1/jobs${q ? `?${q}` : ''}`);
+}
+
+export const getTrajectory = (runId, maxPoints = 0) => call(
+  `/api/v1/runs/${encodeURIComponent(runId)}/trajectory${maxPoints ? `?max_points=${maxPoints}` : ''}`);
+
+export const artifactUrl = (jobId, name) =>
+  `/api/v1/jobs/${encodeURIComponent(jobId)}/artifacts/${encodeURIComponent(name)}`;
+
+export async function getArtifactText(jobId, name) {
+  const response = await fetch(artifactUrl(jobId, name));
+  if (!response.ok) {
+    let message = `${name}: HTTP ${response.status}`;
+    try { message = (await response.json()).error.message; } catch { /* keep the status */ }
+    throw new ApiError(response.status, 'ARTIFACT', message);
+  }
+  return response.text();
+}
+
+// Follows a job's updates as Server-Sent Events until the job ends. The browser reconnects a
+// dropped stream by itself, sending the last event's id (the WatchJob cursor) as Last-Event-ID,
+// so nothing is lost or repeated; when the server refuses a connection (503: too many streams)
+// this reconnects after a pause from the last cursor seen. Returns {close()}.
+export function watchJob(jobId, { onUpdate, onStatus, onError }) {
+  let source = null;
+  let cursor = '0';
+  let closed = false;
+  let retry = null;
+
+  const open = () => {
+    if (closed) return;
+    source = new EventSource(
+      `/api/v1/jobs/${encodeURIComponent(jobId)}/events?cursor=${encodeURIComponent(cursor)}`);
+    source.onopen = () => onStatus?.('live');
+    source.onmessage = (event) => {
+      if (event.lastEventId) cursor = event.lastEventId;
+      const update = JSON.parse(event.data);
+      onUpdate(update);
+      if (update.jobFinished) {
+        closed = true;
+        source.close();
+        onStatus?.('ended');
+      }
+    };
+    source.addEventListener('error', (event) => {
+      if (closed) return;
+      if (event.data) {  // the server's own error event: the watch failed
+        closed = true;
+        source.close();
+        let message = 'The live stream failed.';
+        try { message = JSON.parse(event.data).error.message; } catch { /* keep it */ }
+        onError?.(message);
+        return;
+      }
+      if (source.readyState === EventSource.CONNECTING) {
+        onStatus?.('reconnecting');
+      } else {  // refused (an HTTP error): the browser will not retry by itself
+        onStatus?.('reconnecting');
+        retry = setTimeout(open, 3000);
+      }
+    });
+  };
+  open();
+  return {
+    close() {
+      closed = true;
+      clearTimeout(retry);
+      source?.close();
+    },
+  };
+}

@@ -1,0 +1,81 @@
+// Small formatting and conversion helpers shared by the views. Pure functions (tested in node).
+
+// Okabe & Ito's colour-blind-safe palette, in the order runs take them: the same order as the
+// server's loss_curves.png (server/artifacts/plot.h), so a run has one colour everywhere.
+export const RUN_COLORS = ['#D55E00', '#0072B2', '#009E73', '#E69F00', '#CC79A7', '#56B4E9',
+  '#000000', '#F0E442'];
+// Dash patterns for a second and third pass through the palette (compare view, > 8 runs).
+export const RUN_DASHES = [[], [8, 4], [2, 3]];
+
+export function runColor(index) { return RUN_COLORS[index % RUN_COLORS.length]; }
+export function runDash(index) {
+  return RUN_DASHES[Math.floor(index / RUN_COLORS.length) % RUN_DASHES.length];
+}
+
+// Protobuf's JSON mapping writes NaN and infinities as strings, 64-bit integers as strings.
+export function toNumber(value) {
+  if (typeof value === 'number') return value;
+  if (value === undefined || value === null || value === '') return NaN;
+  return Number(value);
+}
+
+// A loss as people read it: 4 significant digits, exponent notation when large or tiny,
+// "NaN"/"+∞"/"−∞" for the non-finite.
+export function formatLoss(value) {
+  const v = toNumber(value);
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return '+∞';
+  if (v === -Infinity) return '−∞';
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e5 || a < 1e-3)) return v.toExponential(2);
+  return Number(v.toPrecision(4)).toString();
+}
+
+export function formatRate(stepsPerSecond) {
+  const v = toNumber(stepsPerSecond);
+  if (!Number.isFinite(v) || v <= 0) return '—';
+  return v >= 100 ? Math.round(v).toLocaleString('en') : v.toPrecision(3);
+}
+
+export function formatPercent(fraction) {
+  const v = toNumber(fraction);
+  return Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : '—';
+}
+
+// "2026-01-02T03:04:05Z" → "2 Jan 2026, 03:04" in the reader's time zone.
+export function formatTime(timestamp) {
+  if (!timestamp) return '—';
+  const d = new Date(timestamp);
+  if (Number.isNaN(d.getTime()) || d.getTime() === 0) return '—';
+  return d.toLocaleString('en-GB', {
+    day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit',
+  });
+}
+
+// JOB_STATE_RUNNING → "running"; RUN_STATE_DIVERGED → "diverged".
+export function stateName(state) {
+  if (!state) return 'unknown';
+  return String(state).replace(/^(JOB|RUN)_STATE_/, '').toLowerCase();
+}
+
+export function jobEnded(state) {
+  return ['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(state);
+}
+
+// The text of an HTML-escaped string, for building markup from data.
+export function escapeHtml(text) {
+  return String(text)
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;');
+}
+
+export function formatBytes(bytes) {
+  const n = toNumber(bytes);
+  if (!Number.isFinite(n)) return '';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}

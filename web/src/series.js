@@ -1,0 +1,177 @@
+// The data behind a job's live chart: every step of every run, merged from the event stream's
+// JobUpdates exactly once, in the form uPlot draws (one shared step axis; null where a loss is
+// not drawable, which uPlot shows as a gap). Pure data, no DOM (tested in node).
+import { toNumber } from './format.js';
+
+export class JobSeries {
+  // runs: the job's runs as the API returns them ({id, index, spec: {init}, ...}), in order.
+  constructor(runs) {
+    this.order = runs.map((r) => String(r.id));
+    this.runs = new Map();
+    for (const r of runs) {
+      this.runs.set(String(r.id), {
+        id: String(r.id),
+        index: r.index ?? 0,
+        init: r.spec?.init ?? '',
+        losses: [],          // every recorded step's loss (NaN and ±Infinity as numbers)
+        linear: [],          // what the linear chart draws: null where not finite
+        log: [],             // what the log chart draws: null where not finite or ≤ 0
+        seconds: 0,          // summed wall time of the recorded steps
+        firstNonFinite: null,
+        peak: null,          // {step, loss}: the largest finite loss
+        summary: r,          // the Run as last reported (state, outcome, flatlineStep, ...)
+      });
+    }
+    this.steps = [];         // the x axis: 0 .. longest run's steps - 1
+    this.cursor = '0';       // the last update's cursor
+    this.duplicates = 0;     // steps received twice (dropped; never expected)
+    this.gaps = 0;           // steps never received (never expected)
+    this.evals = new Map();  // run id → [{step, loss, accuracy}]
+  }
+
+  run(id) { return this.runs.get(String(id)); }
+
+  // Merges one JobUpdate (protobuf JSON). Returns the number of new steps.
+  apply(update) {
+    let added = 0;
+    if (update.cursor !== undefined) this.cursor = String(update.cursor);
+    for (const started of update.runsStarted ?? []) {
+      const r = this.run(started.runId);
+      if (r && (r.summary.state === 'RUN_STATE_QUEUED' || !r.summary.state)) {
+        r.summary = { ...r.summary, state: 'RUN_STATE_RUNNING', outcome: 'running' };
+      }
+    }
+    for (const block of update.steps ?? []) {
+      const r = this.run(block.runId);
+      if (!r) continue;
+      const first = toNumber(block.firstStep ?? 0);
+      const losses = block.losses ?? [];
+      const seconds = block.seconds ?? [];
+      for (let i = 0; i < losses.length; i++) {
+        const step = first + i;
+        if (step < r.losses.length) { this.duplicates++; continue; }
+        while (r.losses.length < step) {  // a hole: keep the axis right, count it
+          this.gaps++;
+          r.losses.push(NaN); r.linear.push(null); r.log.push(null);
+        }
+        const loss = toNumber(losses[i]);
+        r.losses.push(loss);
+        const finite = Number.isFinite(loss);
+        r.linear.push(finite ? loss : null);
+        r.log.push(finite && loss > 0 ? loss : null);
+        if (!finite && r.firstNonFinite === null) r.firstNonFinite = step;
+        if (finite && (r.peak === null || loss > r.peak.loss)) r.peak = { step, loss };
+        const s = toNumber(seconds[i]);
+        if (Number.isFinite(s)) r.seconds += s;
+        added++;
+      }
+      while (this.steps.length < r.losses.length) this.steps.push(this.steps.length);
+    }
+    for (const e of update.evals ?? []) {
+      const list = this.evals.get(String(e.runId)) ?? [];
+      list.push({ step: toNumber(e.step), loss: toNumber(e.loss), accuracy: toNumber(e.accuracy) });
+      this.evals.set(String(e.runId), list);
+    }
+    for (const finished of update.runsFinished ?? []) {
+      const r = this.run(finished.run?.id);
+      if (r) r.summary = finished.run;
+    }
+    if (update.jobFinished?.job) {
+      for (const run of update.jobFinished.job.runs ?? []) {
+        const r = this.run(run.id);
+        if (r) r.summary = run;
+      }
+    }
+    return added;
+  }
+
+  // Steps recorded across all runs.
+  totalSteps() {
+    let n = 0;
+    for (const r of this.runs.values()) n += r.losses.length;
+    return n;
+  }
+
+  // uPlot's data: [steps, run 0's values, run 1's, ...] for the given scale.
+  data(log) {
+    return [this.steps, ...this.order.map((id) => (log ? this.run(id).log : this.run(id).linear))];
+  }
+
+  // Training steps per second of a run: the server's figure once it ended, else from the
+  // per-step wall times received.
+  stepsPerSecond(id) {
+    const r = this.run(id);
+    const reported = toNumber(r.summary.stepsPerSecond);
+    if (Number.isFinite(reported) && reported > 0) return reported;
+    return r.seconds > 0 ? r.losses.length / r.seconds : NaN;
+  }
+
+  lastEval(id) {
+    const list = this.evals.get(String(id));
+    return list?.length ? list[list.length - 1] : null;
+  }
+
+  // What the chart annotates, per run in order: the first non-finite step, the flatline step,
+  // and the peak (for the clipped linear view).
+  markers() {
+    return this.order.map((id) => {
+      const r = this.run(id);
+      const flat = r.summary.flatlineStep;
+      return {
+        nonFinite: r.firstNonFinite ?? (r.summary.firstNonfiniteStep !== undefined
+          ? toNumber(r.summary.firstNonfiniteStep) : null),
+        flatline: flat !== undefined && flat !== null ? toNumber(flat) : null,
+        flatlineLoss: flat !== undefined && flat !== null ? r.linear[toNumber(flat)] ?? null : null,
+        peak: r.peak,
+      };
+    });
+  }
+}
+
+// One run's trajectory (GetTrajectoryResponse JSON) as an uPlot table [steps, values] for the
+// given scale, and its markers.
+export function trajectoryTable(trajectory, log) {
+  const steps = (trajectory.steps ?? []).map(toNumber);
+  const values = (trajectory.losses ?? []).map((v) => {
+    const x = toNumber(v);
+    if (!Number.isFinite(x)) return null;
+    return log && x <= 0 ? null : x;
+  });
+  let peak = null;
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] !== null && (peak === null || values[i] > peak.loss)) {
+      peak = { step: steps[i], loss: values[i] };
+    }
+  }
+  const first = trajectory.firstNonfiniteStep;
+  return {
+    table: [steps, values],
+    nonFinite: first !== undefined && first !== null ? toNumber(first) : null,
+    peak,
+  };
+}
+
+// Several [x, y] tables on one x axis (the union of their steps); a step a run does not have
+// is `undefined`, which uPlot bridges, while its own nulls (NaN) stay gaps. Equivalent to
+// uPlot.join for our case, in one pass over sorted inputs.
+export function alignTables(tables) {
+  const xs = new Set();
+  let sorted = true;
+  for (const [x] of tables) {
+    for (let i = 0; i < x.length; i++) {
+      xs.add(x[i]);
+      if (i > 0 && x[i] <= x[i - 1]) sorted = false;
+    }
+  }
+  if (!sorted) throw new Error('trajectory steps must ascend');
+  const axis = Float64Array.from(xs).sort();
+  const index = new Map();
+  for (let i = 0; i < axis.length; i++) index.set(axis[i], i);
+  const out = [Array.from(axis)];
+  for (const [x, y] of tables) {
+    const col = new Array(axis.length).fill(undefined);
+    for (let i = 0; i < x.length; i++) col[index.get(x[i])] = y[i];
+    out.push(col);
+  }
+  return out;
+}
