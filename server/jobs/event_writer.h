@@ -42,12 +42,13 @@ class EventWriter {
   store::Store& store_;
   CursorHub& hub_;
   std::mutex mutex_;
-  std::condition_variable posted_;     // an event arrived, or stopping_
+  std::condition_variable posted_;     // an event arrived, or stopping_, or flushing_
   std::condition_variable committed_;  // committed_count_ advanced
   std::vector<store::Event> pending_;  // guarded by mutex_
   uint64_t posted_count_ = 0;          // guarded by mutex_
   uint64_t committed_count_ = 0;       // guarded by mutex_
   bool stopping_ = false;              // guarded by mutex_
+  bool flushing_ = false;              // a Flush waits: commit without waiting; guarded by mutex_
   std::thread thread_;
 };
 

@@ -67,6 +67,7 @@ class StoreJobWatch final : public JobWatch {
     ThreadPool& pool;
     const int64_t job_id;
     uint64_t cursor;  // only the pool task of the one pending Next touches it
+    bool seen_running = false;  // a read found the job not ended; likewise
     std::mutex mutex;
     Callback pending;        // guarded by mutex
     bool cancelled = false;  // guarded by mutex
@@ -88,7 +89,14 @@ class StoreJobWatch final : public JobWatch {
         state->store.ReadUpdate(state->job_id, state->cursor, kMaxEventsPerUpdate);
     if (update.ok() && !HasContent(*update)) {
       // Nothing new. A job that has ended has everything committed (its end is written in the
-      // same transaction as its last event), so a stream resumed past its end is told so.
+      // same transaction as its last event), so a stream resumed past its end is told so. Once
+      // the job has been seen running, its end arrives as an event like any other, so later
+      // empty reads wait at once: GetJob (which parses the spec's JSON) after every update
+      // cost a watch more CPU than the rest of its work.
+      if (state->seen_running) {
+        Wait(state);
+        return;
+      }
       absl::StatusOr<v1::Job> job = state->store.GetJob(state->job_id);
       if (!job.ok()) {
         update = job.status();
@@ -96,15 +104,21 @@ class StoreJobWatch final : public JobWatch {
         update = state->store.ReadUpdate(state->job_id, state->cursor, kMaxEventsPerUpdate);
         if (update.ok() && !HasContent(*update)) *update->mutable_job_finished()->mutable_job() = *job;
       } else {
-        std::lock_guard lock(state->mutex);
-        if (state->cancelled) return;
-        state->ticket = state->hub.WaitAfter(state->job_id, state->cursor,
-                                             [state] { Fetch(state); });
+        state->seen_running = true;
+        Wait(state);
         return;
       }
     }
     if (update.ok()) state->cursor = update->cursor();
     Deliver(state, std::move(update));
+  }
+
+  // Reads again when the hub announces a commit after the cursor.
+  static void Wait(const std::shared_ptr<State>& state) {
+    std::lock_guard lock(state->mutex);
+    if (state->cancelled) return;
+    state->ticket =
+        state->hub.WaitAfter(state->job_id, state->cursor, [state] { Fetch(state); });
   }
 
   static void Deliver(const std::shared_ptr<State>& state,

@@ -26,6 +26,8 @@
 // service share the cores.
 
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -41,6 +43,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -103,6 +106,55 @@ std::string Summary(std::vector<double> values, const char* unit = "ms") {
   return line;
 }
 
+// Which thread does what, for the CPU-time breakdown: the first role a thread is seen in wins
+// (a training thread also reads the store when it builds the artifacts).
+class ThreadRoles {
+ public:
+  void Note(const char* role) {
+    const pid_t tid = gettid();
+    std::lock_guard lock(mutex_);
+    roles_.emplace(tid, role);
+  }
+  std::map<pid_t, std::string> Roles() {
+    std::lock_guard lock(mutex_);
+    return roles_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<pid_t, std::string> roles_;  // guarded by mutex_
+};
+ThreadRoles g_roles;
+
+// CPU seconds (user + system) each thread of this process has used, by thread id.
+std::map<pid_t, double> ThreadCpuSeconds() {
+  std::map<pid_t, double> cpu;
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream in(entry.path() / "stat");
+    std::string line;
+    std::getline(in, line);
+    // Fields after the parenthesised name: state is field 3, utime 14, stime 15.
+    const size_t close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) stime = std::stod(field);
+    }
+    cpu[std::stoi(entry.path().filename().string())] = (utime + stime) / ticks;
+  }
+  return cpu;
+}
+
+double ThreadCpuNow() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The decorators.
 
@@ -117,6 +169,7 @@ class TimingListener final : public jobs::RunListener {
   explicit TimingListener(jobs::RunListener* inner) : inner_(inner) {}
 
   void OnStarted() override {
+    g_roles.Note("training (LocalExecutor workers)");
     Stamp(started_);
     inner_->OnStarted();
   }
@@ -216,6 +269,7 @@ class TimingStore final : public store::Store {
 
   absl::StatusOr<std::vector<store::JobCursor>> Append(
       std::span<const store::Event> events) override {
+    g_roles.Note("EventWriter");
     const Clock::time_point start = Clock::now();
     absl::StatusOr<std::vector<store::JobCursor>> result = inner_->Append(events);
     const Clock::time_point end = Clock::now();
@@ -239,6 +293,7 @@ class TimingStore final : public store::Store {
 
   absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after,
                                            int max_events) override {
+    g_roles.Note("service pool (watch reads, unary calls)");
     const Clock::time_point start = Clock::now();
     absl::StatusOr<v1::JobUpdate> update = inner_->ReadUpdate(job_id, after, max_events);
     const double ms = Ms(Clock::now() - start);
@@ -251,7 +306,15 @@ class TimingStore final : public store::Store {
                                     absl::Time now) override {
     return inner_->CreateJob(spec, owner, now);
   }
-  absl::StatusOr<v1::Job> GetJob(int64_t job_id) override { return inner_->GetJob(job_id); }
+  absl::StatusOr<v1::Job> GetJob(int64_t job_id) override {
+    g_roles.Note("service pool (watch reads, unary calls)");
+    const Clock::time_point start = Clock::now();
+    absl::StatusOr<v1::Job> job = inner_->GetJob(job_id);
+    const double ms = Ms(Clock::now() - start);
+    std::lock_guard lock(mutex_);
+    get_job_ms_.push_back(ms);
+    return job;
+  }
   absl::StatusOr<v1::Run> GetRun(int64_t run_id) override { return inner_->GetRun(run_id); }
   absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest& request) override {
     return inner_->ListJobs(request);
@@ -287,6 +350,10 @@ class TimingStore final : public store::Store {
     std::lock_guard lock(mutex_);
     return read_ms_;
   }
+  std::vector<double> GetJobMs() {
+    std::lock_guard lock(mutex_);
+    return get_job_ms_;
+  }
   std::optional<Clock::time_point> JobFinishedCommitted() {
     std::lock_guard lock(mutex_);
     return job_finished_committed_;
@@ -298,6 +365,7 @@ class TimingStore final : public store::Store {
   std::map<int64_t, std::vector<Clock::time_point>> committed_;  // guarded by mutex_
   std::vector<Commit> commits_;                                   // guarded by mutex_
   std::vector<double> read_ms_;                                   // guarded by mutex_
+  std::vector<double> get_job_ms_;                                // guarded by mutex_
   std::optional<Clock::time_point> job_finished_committed_;       // guarded by mutex_
 };
 
@@ -317,6 +385,7 @@ struct WatcherResult {
   std::optional<Clock::time_point> opened;        // WatchJob called
   std::optional<Clock::time_point> job_finished;  // the update carrying job_finished arrived
   std::string error;                              // the stream's failure, if any
+  double cpu_seconds = 0;                         // this watcher thread's, at its end
 };
 
 // Waits for the job id, then watches it from cursor 0 to its end on its own connection.
@@ -351,6 +420,7 @@ void Watch(const std::shared_ptr<grpc::Channel>& channel, const int64_t& job_id,
   }
   const grpc::Status status = reader->Finish();
   if (!out.job_finished && !status.ok()) out.error = status.error_message();
+  out.cpu_seconds = ThreadCpuNow();
 }
 
 struct Options {
@@ -409,9 +479,12 @@ int main(int argc, char** argv) {
     auto executor = std::make_unique<TimingExecutor>(o.workers);
     const artifacts::BuildInfo build = artifacts::ThisBuild();
     std::optional<Clock::time_point> artifacts_start, artifacts_end;
+    double artifacts_cpu = 0;
     jobs::JobManager jobs(db, writer, *executor, [&](int64_t job_id) {
       artifacts_start = Clock::now();
+      const double cpu = ThreadCpuNow();
       absl::Status s = artifacts::BuildJobArtifacts(db, job_id, build);
+      artifacts_cpu = ThreadCpuNow() - cpu;
       artifacts_end = Clock::now();
       return s;
     });
@@ -530,7 +603,12 @@ int main(int argc, char** argv) {
         }
         ++it->second[a.step];
         const StepStamp& stamp = recorded[a.run_id][a.step];
-        if (std::bit_cast<uint32_t>(stamp.loss) != std::bit_cast<uint32_t>(a.loss)) ++mismatched;
+        // NaN payloads are not kept by the store (store.h): any NaN matches any NaN.
+        const bool same = std::isnan(stamp.loss)
+                              ? std::isnan(a.loss)
+                              : std::bit_cast<uint32_t>(stamp.loss) ==
+                                    std::bit_cast<uint32_t>(a.loss);
+        if (!same) ++mismatched;
         const double ms = Ms(a.at - stamp.at);
         latency_ms.push_back(ms);
         worst.emplace_back(ms, w, a.run_id, a.step);
@@ -586,7 +664,9 @@ int main(int argc, char** argv) {
     std::printf("\nwriter: %zu transactions; duration %s\n", commits.size(),
                 Summary(commit_ms).c_str());
     std::printf("  steps per transaction: %s\n", Summary(batch_steps, "steps").c_str());
-    std::printf("watch reads (ReadUpdate): %s\n", Summary(timing_store.ReadMs()).c_str());
+    // The service's reads, mostly the watches': ReadUpdate after each cursor, and GetJob.
+    std::printf("store reads: ReadUpdate %s\n", Summary(timing_store.ReadMs()).c_str());
+    std::printf("             GetJob     %s\n", Summary(timing_store.GetJobMs()).c_str());
 
     std::printf("\nwall time of the job:\n");
     std::printf("  SubmitJob call                      %8.1f ms\n", Ms(submit_end - submit_start));
@@ -620,6 +700,27 @@ int main(int argc, char** argv) {
                   Seconds(*last_job_finished - submit_start),
                   last_step ? Ms(*last_job_finished - *last_step) : 0.0);
     }
+
+    // Where the process's CPU time went, by thread role. The service's cost on a machine whose
+    // cores the training already fills is all of it except training and the client threads.
+    std::map<std::string, std::pair<double, int>> by_role;  // seconds, threads
+    const std::map<pid_t, std::string> roles = g_roles.Roles();
+    double total_cpu = 0;
+    for (const auto& [tid, seconds] : ThreadCpuSeconds()) {
+      auto it = roles.find(tid);
+      auto& [sum, count] = by_role[it == roles.end() ? "other (gRPC, main, idle pool)" : it->second];
+      sum += seconds;
+      ++count;
+      total_cpu += seconds;
+    }
+    std::printf("\nCPU time by thread (user + sys, whole process, %.2f s in all):\n", total_cpu);
+    for (const auto& [role, value] : by_role) {
+      std::printf("  %-42s %7.2f s  (%d threads)\n", role.c_str(), value.first, value.second);
+    }
+    std::printf("  of the training threads': building the artifacts %.2f s\n", artifacts_cpu);
+    double client_cpu = 0;
+    for (const WatcherResult& r : results) client_cpu += r.cpu_seconds;
+    std::printf("  the watchers' own threads (client side, ended): %.2f s in all\n", client_cpu);
     std::printf("load average at end: %s\n", LoadAverage().c_str());
 
     // --- Shutdown, in server/main.cc's order. ---
