@@ -1,6 +1,6 @@
 // A portable, specified random number generator.
 //
-// std::normal_distribution and std::uniform_*_distribution are implementation-defined: the same
+// The standard library's normal and uniform distributions are implementation-defined: the same
 // seed gives different numbers under libstdc++ and libc++. Every random number in Ablate comes
 // from this generator instead, so a job's trajectory is the same bit for bit on every build of
 // the same code and flags.
