@@ -27,6 +27,8 @@ class RunListener : public core::RunObserver {
 
 struct RunRequest {
   int64_t run_id = 0;
+  // Whose run it is: the fairness key of the queue (the job's owner).
+  std::string owner;
   core::ExperimentConfig config;  // validated
   core::InitConfig init;          // validated
   std::stop_token stop;           // stops the run within one step
@@ -36,7 +38,12 @@ struct RunRequest {
 class Executor {
  public:
   virtual ~Executor() = default;
-  // Queues a run and returns at once. Runs start in the order they were queued.
+  // Queues a run and returns at once. Runs are shared fairly between owners: each owner's runs
+  // start in the order they were queued, and owners with queued runs take turns (round robin
+  // by owner, not first come first served), so one owner's long queue cannot hold back
+  // another's first run. The turn is per run, not per job: a 3-run job of A interleaves with
+  // B's runs. A queued run whose stop is requested ends promptly (OnFinished, kCancelled),
+  // without waiting for a free worker.
   virtual void Execute(RunRequest request) = 0;
   // How many runs train at the same time.
   virtual int Workers() const = 0;

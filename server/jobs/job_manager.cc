@@ -201,6 +201,7 @@ absl::Status JobManager::Schedule(const v1::Job& job) {
     active->runs.push_back(std::make_unique<RunSupervisor>(*this, *active, run,
                                                            std::move(recorded)));
     requests.push_back(RunRequest{.run_id = run.id(),
+                                  .owner = job.owner(),
                                   .config = config,
                                   .init = ToInit(run.spec()),
                                   .stop = active->stop.get_token(),

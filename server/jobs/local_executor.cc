@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <utility>
 
 #include "core/data.h"
 
@@ -9,6 +10,7 @@ namespace ablate::jobs {
 
 LocalExecutor::LocalExecutor(int workers) {
   for (int i = 0; i < std::max(workers, 1); ++i) threads_.emplace_back([this] { WorkLoop(); });
+  reaper_ = std::thread([this] { ReapLoop(); });
 }
 
 LocalExecutor::~LocalExecutor() {
@@ -17,32 +19,67 @@ LocalExecutor::~LocalExecutor() {
     stopping_ = true;
   }
   wake_.notify_all();
+  reap_.notify_all();
   for (std::thread& thread : threads_) thread.join();
+  reaper_.join();
+  // No thread is left to take mutex_: the stop callbacks can go with the queue.
 }
 
 void LocalExecutor::Execute(RunRequest request) {
+  // Registered before the run is queued and outside mutex_: a stop already requested calls it
+  // here, at once, and it takes mutex_.
+  auto on_stop = std::make_unique<StopCallback>(request.stop, [this] {
+    {
+      std::lock_guard lock(mutex_);
+      reap_needed_ = true;
+    }
+    reap_.notify_one();
+  });
   {
     std::lock_guard lock(mutex_);
-    queue_.push_back(std::move(request));
+    // A stop that came before the push may have been reaped already, before the run was there.
+    if (request.stop.stop_requested()) reap_needed_ = true;
+    std::string owner = request.owner;
+    queues_[owner].push_back(Queued{std::move(request), std::move(on_stop)});
+    ++queued_;
   }
   wake_.notify_one();
+  reap_.notify_one();
+}
+
+LocalExecutor::Queued LocalExecutor::TakeNext() {
+  // Owners in turn: the first one after the last served, in name order, wrapping around.
+  auto it = queues_.upper_bound(last_owner_);
+  if (it == queues_.end()) it = queues_.begin();
+  Queued next = std::move(it->second.front());
+  it->second.pop_front();
+  --queued_;
+  // A run stopped while queued ends at once and does not start: its owner keeps the turn.
+  if (!next.request.stop.stop_requested()) last_owner_ = it->first;
+  if (it->second.empty()) queues_.erase(it);
+  return next;
+}
+
+void LocalExecutor::EndStopped(RunRequest& request) {
+  core::RunResult stopped_in_queue;
+  stopped_in_queue.outcome = core::Outcome::kCancelled;
+  request.listener->OnFinished(stopped_in_queue);
 }
 
 void LocalExecutor::WorkLoop() {
   for (;;) {
-    RunRequest request;
+    Queued queued;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      wake_.wait(lock, [this] { return stopping_ || queued_ > 0; });
       if (stopping_) return;
-      request = std::move(queue_.front());
-      queue_.pop_front();
+      queued = TakeNext();
     }
+    queued.on_stop.reset();  // without mutex_ (see Queued)
+    RunRequest& request = queued.request;
     RunListener& listener = *request.listener;
     if (request.stop.stop_requested()) {
-      core::RunResult stopped_in_queue;
-      stopped_in_queue.outcome = core::Outcome::kCancelled;
-      listener.OnFinished(stopped_in_queue);
+      EndStopped(request);
       continue;
     }
     // The data is regenerated per run from its seed rather than shared: runs stay independent
@@ -55,6 +92,38 @@ void LocalExecutor::WorkLoop() {
       listener.OnFinished(trainer.Run(&listener, request.stop));
     } catch (const std::exception& e) {
       listener.OnFailed(e.what());
+    }
+  }
+}
+
+// Without this thread a cancelled queued run would wait for a free worker to notice it, which
+// can be the length of another user's whole run: its job would stay "queued" (and count
+// against its owner's quota) long after the cancel.
+void LocalExecutor::ReapLoop() {
+  for (;;) {
+    std::vector<Queued> stopped;
+    {
+      std::unique_lock lock(mutex_);
+      reap_.wait(lock, [this] { return stopping_ || reap_needed_; });
+      if (stopping_) return;
+      reap_needed_ = false;
+      for (auto it = queues_.begin(); it != queues_.end();) {
+        std::deque<Queued>& queue = it->second;
+        for (auto q = queue.begin(); q != queue.end();) {
+          if (q->request.stop.stop_requested()) {
+            stopped.push_back(std::move(*q));
+            q = queue.erase(q);
+            --queued_;
+          } else {
+            ++q;
+          }
+        }
+        it = queue.empty() ? queues_.erase(it) : std::next(it);
+      }
+    }
+    for (Queued& queued : stopped) {
+      queued.on_stop.reset();
+      EndStopped(queued.request);
     }
   }
 }

@@ -4,7 +4,12 @@
 
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <stop_token>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -14,9 +19,14 @@ namespace ablate::jobs {
 
 // Each run is single-threaded: for these small GEMMs, three runs on two cores finish sooner
 // than one run at a time on two threads.
+//
+// Scheduling: one FIFO per owner; a free worker takes the head of the next owner, in owner
+// name order, after the owner it served last (wrapping around). One more thread, which never
+// trains, ends queued runs whose stop was requested, so a cancelled job ends while every
+// worker is busy.
 class LocalExecutor final : public Executor {
  public:
-  // Starts `workers` threads (at least 1).
+  // Starts `workers` threads (at least 1), plus the one that ends stopped queued runs.
   explicit LocalExecutor(int workers);
   // Stops taking queued runs, waits for the running ones (stop them first through their
   // stop tokens to return quickly), and joins the threads. Runs still queued are dropped
@@ -27,13 +37,32 @@ class LocalExecutor final : public Executor {
   int Workers() const override { return static_cast<int>(threads_.size()); }
 
  private:
+  using StopCallback = std::stop_callback<std::function<void()>>;
+  struct Queued {
+    RunRequest request;
+    // Wakes the reaper when the run is stopped while queued. Destroyed without mutex_ held:
+    // its destructor waits for a callback in progress, which takes mutex_.
+    std::unique_ptr<StopCallback> on_stop;
+  };
+
   void WorkLoop();
+  void ReapLoop();
+  // Takes the next run in turn; requires mutex_ held and a queued run. Stopped runs do not
+  // use up their owner's turn.
+  Queued TakeNext();
+  // Ends a run that was stopped before it started.
+  static void EndStopped(RunRequest& request);
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<RunRequest> queue_;  // guarded by mutex_
-  bool stopping_ = false;         // guarded by mutex_
+  std::condition_variable reap_;
+  std::map<std::string, std::deque<Queued>> queues_;  // by owner, never empty; guarded by mutex_
+  int queued_ = 0;                                    // runs in queues_; guarded by mutex_
+  std::string last_owner_;  // the owner whose run started last; guarded by mutex_
+  bool reap_needed_ = false;  // a queued run was stopped; guarded by mutex_
+  bool stopping_ = false;     // guarded by mutex_
   std::vector<std::thread> threads_;
+  std::thread reaper_;
 };
 
 }  // namespace ablate::jobs
