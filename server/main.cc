@@ -39,6 +39,7 @@ struct Options {
   std::string web_dir = ablate::http::DefaultWebDir();
   std::string data_dir = "./ablate-data";
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  ablate::service::ServiceOptions quotas;
 };
 
 int Fail(const std::string& message) {
@@ -78,6 +79,16 @@ int main(int argc, char** argv) {
   app.add_option("--workers", options.workers, "Runs trained at once, one thread each (1-256)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  app.add_option("--max-active-jobs-per-user", options.quotas.max_active_jobs_per_user,
+                 "Jobs one user may have queued or running at once; more are refused (0: no "
+                 "limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-job-compute", options.quotas.max_job_compute,
+                 "Largest job accepted, in multiply-adds: runs x steps x batch x the sum over "
+                 "layers of n_in x n_out (lab 1 is 1.4e11; 0: no limit)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   // SIGINT and SIGTERM are taken by sigwait below; every thread started from here inherits
@@ -107,7 +118,7 @@ int main(int argc, char** argv) {
     return artifacts::BuildJobArtifacts(**store, job_id, build);
   });
   service::ThreadPool service_pool(kServiceThreads);
-  service::AblationService service(**store, jobs, hub, service_pool);
+  service::AblationService service(**store, jobs, hub, service_pool, options.quotas);
   rpc::GrpcService grpc_service(service, service_pool);
 
   grpc::EnableDefaultHealthCheckService(true);

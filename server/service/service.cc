@@ -1,5 +1,6 @@
 #include "server/service/service.h"
 
+#include <cstdio>
 #include <mutex>
 
 #include "absl/status/status.h"
@@ -20,6 +21,18 @@ constexpr int kMaxMaxPoints = 100000;
 bool JobEnded(v1::JobState state) {
   return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
          state == v1::JOB_STATE_CANCELLED;
+}
+
+// 3.1e+12 as "3.1e12": three significant digits, as in the flag's help.
+std::string Scientific(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", value);
+  std::string out = text;
+  if (size_t e = out.find("e+"); e != std::string::npos) {
+    out.erase(e + 1, 1);
+    while (out.size() > e + 2 && out[e + 1] == '0') out.erase(e + 1, 1);
+  }
+  return out;
 }
 
 bool HasContent(const v1::JobUpdate& u) {
@@ -139,15 +152,51 @@ class StoreJobWatch final : public JobWatch {
 
 }  // namespace
 
+double JobMultiplyAdds(const v1::JobSpec& resolved) {
+  const v1::ModelSpec& m = resolved.model();
+  // In doubles: the largest spec (16 runs of 1e5 steps of a 1e5 batch through 1e8 weights)
+  // is about 1e25.
+  const double per_example =
+      m.depth() == 1 ? 1.0 * m.input_dim() * m.classes()
+                     : 1.0 * m.input_dim() * m.width() +
+                           (m.depth() - 2.0) * m.width() * m.width() +
+                           1.0 * m.width() * m.classes();
+  return 1.0 * resolved.runs_size() * resolved.training().steps() * resolved.training().batch() *
+         per_example;
+}
+
 AblationService::AblationService(store::Store& store, jobs::JobManager& jobs,
-                                 jobs::CursorHub& hub, ThreadPool& watch_pool)
-    : store_(store), jobs_(jobs), hub_(hub), watch_pool_(watch_pool) {}
+                                 jobs::CursorHub& hub, ThreadPool& watch_pool,
+                                 ServiceOptions options)
+    : store_(store), jobs_(jobs), hub_(hub), watch_pool_(watch_pool), options_(options) {}
 
 absl::StatusOr<v1::Job> AblationService::SubmitJob(const v1::SubmitJobRequest& request) {
   absl::StatusOr<v1::JobSpec> spec = jobs::ResolveSpec(request.spec());
   if (!spec.ok()) return spec.status();
   absl::StatusOr<std::string> owner = jobs::ResolveOwner(request.owner());
   if (!owner.ok()) return owner.status();
+  if (options_.max_job_compute > 0) {
+    const double need = JobMultiplyAdds(*spec);
+    if (need > options_.max_job_compute) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "this job needs ", Scientific(need),
+          " multiply-adds (runs × training.steps × training.batch × the sum over layers of "
+          "n_in × n_out), the limit per job is ",
+          Scientific(options_.max_job_compute),
+          " (--max-job-compute); lower the steps, batch, width or depth, or split the runs "
+          "into several jobs."));
+    }
+  }
+  if (options_.max_active_jobs_per_user <= 0) return jobs_.Submit(*spec, *owner);
+  std::lock_guard lock(submit_mutex_);
+  absl::StatusOr<int> active = store_.CountActiveJobs(*owner);
+  if (!active.ok()) return active.status();
+  if (*active >= options_.max_active_jobs_per_user) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        *owner, " already has ", *active, " jobs queued or running, the limit per user is ",
+        options_.max_active_jobs_per_user,
+        " (--max-active-jobs-per-user); wait for one to finish or cancel one."));
+  }
   return jobs_.Submit(*spec, *owner);
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
@@ -35,15 +36,33 @@ class JobWatch {
   virtual void Cancel() = 0;
 };
 
+// Limits that keep one user from starving the class; 0 turns a limit off.
+struct ServiceOptions {
+  // Jobs one owner may have queued or running at once (--max-active-jobs-per-user).
+  int max_active_jobs_per_user = 8;
+  // Multiply-adds one job may need, as JobMultiplyAdds counts them (--max-job-compute). The
+  // default is about 70 times lab 1's 1.4e11.
+  double max_job_compute = 1e13;
+};
+
+// The work a resolved spec asks for, in multiply-adds of its training forward passes:
+// runs × training.steps × training.batch × (the sum over layers of n_in × n_out), where the
+// layers are input_dim → width, depth − 2 times width → width, and width → classes (one
+// input_dim → classes layer when depth is 1). The backward pass costs about twice as much
+// again and evaluation a little more; both scale with the same product.
+double JobMultiplyAdds(const v1::JobSpec& resolved);
+
 // Thread-safe. Every method returns quickly except Cancel, which waits up to a few seconds
 // for the runs to stop.
 class AblationService {
  public:
   // Borrows everything, which must outlive the service.
   AblationService(store::Store& store, jobs::JobManager& jobs, jobs::CursorHub& hub,
-                  ThreadPool& watch_pool);
+                  ThreadPool& watch_pool, ServiceOptions options = {});
 
-  // InvalidArgument names the first bad field and its range.
+  // InvalidArgument names the first bad field and its range. ResourceExhausted, in one
+  // sentence naming the limit, its flag and the value, when the job needs more than
+  // max_job_compute or its owner already has max_active_jobs_per_user jobs queued or running.
   absl::StatusOr<v1::Job> SubmitJob(const v1::SubmitJobRequest& request);
   // NotFound for an unknown id.
   absl::StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request);
@@ -63,6 +82,10 @@ class AblationService {
   jobs::JobManager& jobs_;
   jobs::CursorHub& hub_;
   ThreadPool& watch_pool_;
+  const ServiceOptions options_;
+  // Held from counting an owner's active jobs to storing the new one, so that two submits at
+  // the limit cannot both pass.
+  std::mutex submit_mutex_;
 };
 
 }  // namespace ablate::service

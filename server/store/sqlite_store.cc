@@ -1010,6 +1010,18 @@ absl::StatusOr<std::vector<int64_t>> SqliteStore::UnfinishedJobs() {
   });
 }
 
+absl::StatusOr<int> SqliteStore::CountActiveJobs(const std::string& owner) {
+  return Read([&](Connection& conn) -> absl::StatusOr<int> {
+    // The owner's range of jobs_by_owner; a user has at most a few hundred jobs.
+    STORE_ASSIGN_OR_RETURN(Statement stmt,
+                           conn.Prepare("SELECT count(*) FROM jobs "
+                                        "WHERE owner = ?1 AND state IN ('queued', 'running')"));
+    stmt.BindText(1, owner);
+    STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row ? static_cast<int>(stmt.Int(0)) : 0;
+  });
+}
+
 absl::StatusOr<std::vector<JobCursor>> SqliteStore::Append(std::span<const Event> events) {
   return Write([&](Connection& conn) -> absl::StatusOr<std::vector<JobCursor>> {
     AppendBatch batch(conn);

@@ -31,6 +31,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<v1::Run> GetRun(int64_t run_id) override;
   absl::StatusOr<JobPage> ListJobs(const v1::ListJobsRequest& request) override;
   absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override;
+  absl::StatusOr<int> CountActiveJobs(const std::string& owner) override;
   absl::StatusOr<std::vector<JobCursor>> Append(std::span<const Event> events) override;
   absl::StatusOr<uint64_t> Cursor(int64_t job_id) override;
   absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after, int max_events) override;

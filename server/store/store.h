@@ -136,6 +136,10 @@ class Store {
   // work a starting server has to (re)schedule.
   virtual absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() = 0;
 
+  // How many of `owner`'s jobs are queued or running (the per-user quota counts them). The
+  // caller that needs the count to still hold at its next CreateJob serialises the two itself.
+  virtual absl::StatusOr<int> CountActiveJobs(const std::string& owner) = 0;
+
   // Appends events in one transaction, giving each the next sequence number of its job (events
   // of one job keep their order). Returns each touched job's newest cursor, in the order the
   // jobs first appear. Nothing is written when it fails. A failure because of an event is

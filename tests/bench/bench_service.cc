@@ -322,6 +322,9 @@ class TimingStore final : public store::Store {
   absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override {
     return inner_->UnfinishedJobs();
   }
+  absl::StatusOr<int> CountActiveJobs(const std::string& owner) override {
+    return inner_->CountActiveJobs(owner);
+  }
   absl::StatusOr<uint64_t> Cursor(int64_t job_id) override { return inner_->Cursor(job_id); }
   absl::StatusOr<store::Trajectory> GetTrajectory(int64_t run_id) override {
     return inner_->GetTrajectory(run_id);

@@ -39,6 +39,10 @@ absl::StatusOr<std::vector<int64_t>> FakeStore::UnfinishedJobs() {
   return absl::UnimplementedError("FakeStore::UnfinishedJobs");
 }
 
+absl::StatusOr<int> FakeStore::CountActiveJobs(const std::string&) {
+  return absl::UnimplementedError("FakeStore::CountActiveJobs");
+}
+
 absl::StatusOr<std::vector<store::JobCursor>> FakeStore::Append(std::span<const store::Event>) {
   return absl::UnimplementedError("FakeStore::Append");
 }

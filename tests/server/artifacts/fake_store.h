@@ -24,6 +24,7 @@ class FakeStore : public store::Store {
   absl::StatusOr<v1::Run> GetRun(int64_t run_id) override;
   absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest&) override;
   absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override;
+  absl::StatusOr<int> CountActiveJobs(const std::string&) override;
   absl::StatusOr<std::vector<store::JobCursor>> Append(std::span<const store::Event>) override;
   absl::StatusOr<uint64_t> Cursor(int64_t) override;
   absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t, uint64_t, int) override;

@@ -321,6 +321,21 @@ TEST_P(StoreTest, UnfinishedJobsAreQueuedOrRunningOldestFirst) {
   EXPECT_EQ(Millis(failed_now->finished_at()), 2);
 }
 
+TEST_P(StoreTest, CountActiveJobsCountsOneOwnersQueuedAndRunningJobs) {
+  const v1::Job queued = NewJob("a", "ada");
+  const v1::Job running = NewJob("b", "ada");
+  const v1::Job done = NewJob("c", "ada");
+  const v1::Job cancelled = NewJob("d", "ada");
+  NewJob("e", "bob");
+  MustAppend({JobStartedEvent{running.id(), T(1)}, JobStartedEvent{done.id(), T(1)},
+              JobFinishedEvent{done.id(), v1::JOB_STATE_SUCCEEDED, "", T(2)},
+              JobFinishedEvent{cancelled.id(), v1::JOB_STATE_CANCELLED, "", T(2)}});
+  EXPECT_EQ(*store_->CountActiveJobs("ada"), 2);
+  EXPECT_EQ(*store_->CountActiveJobs("bob"), 1);
+  EXPECT_EQ(*store_->CountActiveJobs("nobody"), 0);
+  EXPECT_EQ(*store_->CountActiveJobs("Ada"), 0);  // owners are compared exactly
+}
+
 // --- Exact floats ---------------------------------------------------------------------------
 
 // Values that a careless encoding would change: NaN (SQLite's NULL), both infinities, -0.0

@@ -1,0 +1,190 @@
+// Sharing the server between users, in process with a real store (in memory), writer, executor
+// and job manager: the per-user and per-job limits, and the fair order of real jobs.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "server/jobs/event_writer.h"
+#include "server/jobs/local_executor.h"
+#include "server/jobs/spec.h"
+#include "server/service/service.h"
+
+namespace ablate::service {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One run of a small model (4 layers of width 32): a few milliseconds for a few dozen steps;
+// 100000 steps keep it running until cancelled.
+v1::JobSpec SmallJob(int steps) {
+  v1::JobSpec spec;
+  spec.mutable_training()->set_steps(steps);
+  spec.mutable_training()->set_eval_every(10);
+  spec.mutable_model()->set_depth(4);
+  spec.mutable_model()->set_width(32);
+  spec.mutable_model()->set_input_dim(32);
+  spec.add_runs()->set_init("kaiming");
+  return spec;
+}
+
+bool Ended(v1::JobState state) {
+  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
+         state == v1::JOB_STATE_CANCELLED;
+}
+
+class QuotaTest : public testing::Test {
+ protected:
+  void Start(int workers, ServiceOptions options) {
+    store_ = *store::Store::Open(":memory:");
+    writer_ = std::make_unique<jobs::EventWriter>(*store_, hub_);
+    executor_ = std::make_unique<jobs::LocalExecutor>(workers);
+    jobs_ = std::make_unique<jobs::JobManager>(*store_, *writer_, *executor_, nullptr);
+    service_ = std::make_unique<AblationService>(*store_, *jobs_, hub_, pool_, options);
+  }
+  void TearDown() override {
+    if (jobs_) jobs_->Shutdown();
+    executor_.reset();
+  }
+
+  absl::StatusOr<v1::Job> TrySubmit(const v1::JobSpec& spec, const std::string& owner) {
+    v1::SubmitJobRequest request;
+    *request.mutable_spec() = spec;
+    request.set_owner(owner);
+    return service_->SubmitJob(request);
+  }
+  v1::Job Submit(const v1::JobSpec& spec, const std::string& owner) {
+    absl::StatusOr<v1::Job> job = TrySubmit(spec, owner);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? *job : v1::Job();
+  }
+  v1::Job Get(int64_t job_id) {
+    v1::GetJobRequest request;
+    request.set_job_id(job_id);
+    return *service_->GetJob(request);
+  }
+  v1::Job Cancel(int64_t job_id) {
+    v1::CancelJobRequest request;
+    request.set_job_id(job_id);
+    return *service_->CancelJob(request);
+  }
+  // Polls until the job is in a state `done` accepts; false after 60 s.
+  template <typename Done>
+  bool WaitFor(int64_t job_id, Done done) {
+    for (auto until = std::chrono::steady_clock::now() + 60s;
+         std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(2ms)) {
+      if (done(Get(job_id).state())) return true;
+    }
+    return false;
+  }
+
+  jobs::CursorHub hub_;
+  ThreadPool pool_{2};
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<jobs::EventWriter> writer_;
+  std::unique_ptr<jobs::LocalExecutor> executor_;
+  std::unique_ptr<jobs::JobManager> jobs_;
+  std::unique_ptr<AblationService> service_;
+};
+
+TEST(JobMultiplyAddsTest, CountsRunsStepsBatchAndEveryLayersWeights) {
+  // Lab 1: 3 runs × 1000 steps × batch 64 × (256·256 + 10·256·256 + 256·2).
+  const v1::JobSpec lab = *jobs::ResolveSpec(v1::JobSpec());
+  EXPECT_DOUBLE_EQ(JobMultiplyAdds(lab), 3.0 * 1000 * 64 * (65536 + 655360 + 512));
+  EXPECT_LT(JobMultiplyAdds(lab), ServiceOptions().max_job_compute / 50);
+
+  v1::JobSpec one_layer = SmallJob(10);
+  one_layer.mutable_model()->set_depth(1);
+  EXPECT_DOUBLE_EQ(JobMultiplyAdds(*jobs::ResolveSpec(one_layer)), 10.0 * 64 * 32 * 2);
+}
+
+TEST_F(QuotaTest, AJobAboveTheComputeLimitIsRefusedNamingItsNeedAndTheLimit) {
+  // SmallJob(10): 1 run × 10 steps × batch 64 × (32·32 + 2·32·32 + 32·2) = 2,007,040.
+  Start(1, ServiceOptions{.max_active_jobs_per_user = 0, .max_job_compute = 2'007'040});
+  EXPECT_TRUE(TrySubmit(SmallJob(10), "alice").ok()) << "a job exactly at the limit is accepted";
+
+  const absl::StatusOr<v1::Job> refused = TrySubmit(SmallJob(11), "alice");
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_EQ(refused.status().message(),
+            "this job needs 2.21e6 multiply-adds (runs × training.steps × training.batch × the "
+            "sum over layers of n_in × n_out), the limit per job is 2.01e6 (--max-job-compute); "
+            "lower the steps, batch, width or depth, or split the runs into several jobs.");
+}
+
+TEST_F(QuotaTest, AUsersJobBeyondTheActiveLimitIsRefusedUntilOneEnds) {
+  Start(1, ServiceOptions{.max_active_jobs_per_user = 2});
+  const v1::Job running = Submit(SmallJob(100000), "alice");
+  const v1::Job queued = Submit(SmallJob(100000), "alice");
+
+  const absl::StatusOr<v1::Job> refused = TrySubmit(SmallJob(10), "alice");
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_EQ(refused.status().message(),
+            "alice already has 2 jobs queued or running, the limit per user is 2 "
+            "(--max-active-jobs-per-user); wait for one to finish or cancel one.");
+  EXPECT_TRUE(TrySubmit(SmallJob(10), "bob").ok()) << "another user is not held back";
+
+  // Cancelling the queued job frees a place at once, though the only worker is still busy.
+  EXPECT_EQ(Cancel(queued.id()).state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_TRUE(TrySubmit(SmallJob(10), "alice").ok());
+  EXPECT_FALSE(Ended(Get(running.id()).state()));
+}
+
+TEST_F(QuotaTest, ConcurrentSubmitsAtTheLimitDoNotAllPass) {
+  constexpr int kLimit = 3;
+  constexpr int kSubmits = 8;
+  Start(1, ServiceOptions{.max_active_jobs_per_user = kLimit});
+  std::atomic<int> ready{0};
+  std::atomic<int> accepted{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSubmits; ++i) {
+    threads.emplace_back([&] {
+      ++ready;
+      while (ready < kSubmits) std::this_thread::yield();
+      absl::StatusOr<v1::Job> job = TrySubmit(SmallJob(100000), "alice");
+      if (job.ok()) {
+        ++accepted;
+      } else if (job.status().code() == absl::StatusCode::kResourceExhausted) {
+        ++refused;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(accepted, kLimit);
+  EXPECT_EQ(refused, kSubmits - kLimit);
+  EXPECT_EQ(*store_->CountActiveJobs("alice"), kLimit);
+}
+
+TEST_F(QuotaTest, ASecondUsersOneJobStartsBeforeTheFirstUsersQueuedTen) {
+  Start(1, ServiceOptions{.max_active_jobs_per_user = 0});
+  // alice's first job holds the only worker while the others queue behind it.
+  const v1::Job blocker = Submit(SmallJob(100000), "alice");
+  ASSERT_TRUE(WaitFor(blocker.id(), [](v1::JobState s) { return s == v1::JOB_STATE_RUNNING; }));
+  std::vector<v1::Job> alice;
+  for (int i = 0; i < 9; ++i) alice.push_back(Submit(SmallJob(30), "alice"));
+  const v1::Job bob = Submit(SmallJob(30), "bob");
+  Cancel(blocker.id());
+
+  for (const v1::Job& job : alice) {
+    ASSERT_TRUE(WaitFor(job.id(), Ended)) << "job " << job.id();
+  }
+  ASSERT_TRUE(WaitFor(bob.id(), Ended));
+  const v1::Job bob_done = Get(bob.id());
+  EXPECT_EQ(bob_done.state(), v1::JOB_STATE_SUCCEEDED);
+  // First come, first served would start bob's job after all nine of alice's.
+  for (const v1::Job& job : alice) {
+    const v1::Job done = Get(job.id());
+    EXPECT_EQ(done.state(), v1::JOB_STATE_SUCCEEDED);
+    EXPECT_LE(bob_done.started_at().seconds() * 1000 + bob_done.started_at().nanos() / 1'000'000,
+              done.started_at().seconds() * 1000 + done.started_at().nanos() / 1'000'000)
+        << "bob's job started after alice's job " << job.id();
+  }
+}
+
+}  // namespace
+}  // namespace ablate::service
