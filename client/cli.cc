@@ -48,6 +48,8 @@ constexpr int kMaxPageSize = 1000;
 struct GlobalArgs {
   std::string server = kDefaultServer;
   std::string timeout = kDefaultTimeout;
+  bool tls = false;
+  std::string tls_ca;  // a PEM file; implies tls
 };
 
 struct SubmitArgs {
@@ -183,7 +185,17 @@ absl::StatusOr<Connection*> Runner::Connect() {
   if (globals_.server.empty()) {
     return absl::InvalidArgumentError("--server: expected HOST:PORT, got an empty address");
   }
-  connection_.emplace(ConnectionOptions{globals_.server, *timeout});
+  ConnectionOptions options;
+  options.server = globals_.server;
+  options.timeout = *timeout;
+  options.tls = globals_.tls;
+  if (!globals_.tls_ca.empty()) {
+    absl::StatusOr<std::string> roots = ReadTlsRootCerts(globals_.tls_ca);
+    if (!roots.ok()) return roots.status();
+    options.tls = true;
+    options.tls_root_certs = *std::move(roots);
+  }
+  connection_.emplace(std::move(options));
   return &*connection_;
 }
 
@@ -555,6 +567,14 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   app.add_option("--timeout", globals.timeout,
                  "How long to wait for the server's answer to each request (default 10)")
       ->type_name("SECONDS");
+  app.add_flag("--tls", globals.tls,
+               "Talk to the server over TLS (it was started with --tls-cert), trusting the "
+               "system's certificate authorities unless --tls-ca is given");
+  app.add_option("--tls-ca", globals.tls_ca,
+                 "Talk to the server over TLS, trusting the PEM certificate(s) in FILE, e.g. "
+                 "the server's self-signed one (implies --tls)")
+      ->type_name("FILE")
+      ->envname("ABLATE_TLS_CA");
 
   const std::string user = DefaultOwner();
   const std::string owner_help =

@@ -1,10 +1,15 @@
 #include "client/connection.h"
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
 namespace ablate::client {
@@ -23,7 +28,7 @@ constexpr int kMaxReconnectBackoffMs = 2'000;
 
 }  // namespace
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server) {
+std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kKeepaliveTimeMs);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kKeepaliveTimeoutMs);
@@ -33,14 +38,35 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server) {
   args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
-  return grpc::CreateCustomChannel(server, grpc::InsecureChannelCredentials(), args);
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  if (options.tls) {
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = options.tls_root_certs;  // empty: gRPC's default roots
+    credentials = grpc::SslCredentials(ssl);
+  }
+  return grpc::CreateCustomChannel(options.server, credentials, args);
+}
+
+absl::StatusOr<std::string> ReadTlsRootCerts(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-ca: cannot read ", path, ": ", std::strerror(errno)));
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-ca: ", path, " holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+  }
+  return text.str();
 }
 
 Connection::Connection(ConnectionOptions options)
-    : Connection(options, v1::Ablation::NewStub(MakeChannel(options.server))) {}
+    : Connection(options, v1::Ablation::NewStub(MakeChannel(options))) {}
 
 Connection::Connection(ConnectionOptions options, std::unique_ptr<v1::Ablation::StubInterface> stub)
-    : site_{std::move(options.server), options.timeout}, stub_(std::move(stub)) {}
+    : site_{std::move(options.server), options.timeout, options.tls}, stub_(std::move(stub)) {}
 
 std::unique_ptr<grpc::ClientContext> Connection::UnaryContext() const {
   auto context = std::make_unique<grpc::ClientContext>();

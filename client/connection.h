@@ -30,12 +30,21 @@ struct ConnectionOptions {
   std::string server = "127.0.0.1:50051";
   // Deadline of each unary call, and of each artifact download.
   absl::Duration timeout = absl::Seconds(10);
+  // TLS, for a server started with --tls-cert. `tls_root_certs` holds the PEM certificates
+  // that sign the server's (e.g. its self-signed one); empty trusts the system's roots.
+  bool tls = false;
+  std::string tls_root_certs;
 };
 
-// The channel the CLI uses: insecure (the server listens on localhost or a lab network),
-// keepalive pings every 30 s on open calls (a peer silent for 10 s more is dead), and
-// reconnection backoff from 0.2 s to 2 s so a restarted server is found again quickly.
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& server);
+// The channel the CLI uses: plaintext (the server listens on localhost or a lab network) or,
+// with options.tls, TLS; keepalive pings every 30 s on open calls (a peer silent for 10 s more
+// is dead), and reconnection backoff from 0.2 s to 2 s so a restarted server is found again
+// quickly.
+std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options);
+
+// The PEM certificates of --tls-ca FILE; InvalidArgument naming the flag and the file when it
+// cannot be read or holds no certificate.
+absl::StatusOr<std::string> ReadTlsRootCerts(const std::string& path);
 
 class Connection {
  public:

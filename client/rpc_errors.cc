@@ -45,6 +45,22 @@ std::string DescribeRpcError(const grpc::Status& status, const CallSite& site) {
         return absl::StrCat("cannot reach the Ablate server at ", site.server,
                             ": its host name does not resolve");
       }
+      // TLS on one side only, or a certificate the client does not trust, fails the same way
+      // as a server that is down unless told apart here.
+      if (absl::StrContains(detail, "certificate verify failed")) {
+        return absl::StrCat("the Ablate server at ", site.server,
+                            " has a TLS certificate this client does not trust (give the "
+                            "certificate that signs it with --tls-ca FILE or ABLATE_TLS_CA)");
+      }
+      if (site.tls && absl::StrContains(detail, "Ssl handshake failed")) {
+        return absl::StrCat("cannot talk TLS with the Ablate server at ", site.server,
+                            " (was it started with --tls-cert? if not, drop --tls and --tls-ca)");
+      }
+      if (!site.tls && absl::StrContains(detail, "Socket closed")) {
+        return absl::StrCat("the Ablate server at ", site.server,
+                            " closed the connection (if it serves TLS, i.e. was started with "
+                            "--tls-cert, add --tls-ca FILE or --tls)");
+      }
       return absl::StrCat("cannot reach the Ablate server at ", site.server,
                           " (is ablate-server running?)");
     case grpc::StatusCode::DEADLINE_EXCEEDED:

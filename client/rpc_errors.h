@@ -21,6 +21,7 @@ namespace ablate::client {
 struct CallSite {
   std::string server;  // "host:port", as the user gave it
   absl::Duration timeout = absl::Seconds(10);
+  bool tls = false;  // the call went over TLS (--tls)
 };
 
 // The sentence for a failed call, without the "ablate: " prefix and without a trailing period.

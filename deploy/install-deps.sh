@@ -17,6 +17,7 @@ packages=(
   libcpp-httplib-dev libzip-dev libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev sqlite3 jq chromium
+  openssl curl  # the TLS test makes a certificate and fetches over HTTPS
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0)

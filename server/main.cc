@@ -1,14 +1,19 @@
 // ablate-server: Ablate's experiment server. Owns the training core and the SQLite store,
 // and serves the ablate.v1.Ablation API over gRPC and, with --http, the web page and the same API
 // as JSON and Server-Sent Events over HTTP.
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -40,11 +45,30 @@ struct Options {
   std::string data_dir = "./ablate-data";
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ablate::service::ServiceOptions quotas;
+  std::string tls_cert;  // PEM files; both empty: plaintext
+  std::string tls_key;
 };
 
 int Fail(const std::string& message) {
   spdlog::error("{}", message);
   return 1;
+}
+
+// The whole of a small file (a PEM certificate or key), or an error naming the flag and path.
+absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path,
+                                    const std::string& marker) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read ", flag, " ", path, ": ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  if (text.str().find(marker) == std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", path, " is not a PEM file holding a \"", marker, "\" block"));
+  }
+  return text.str();
 }
 
 // "HOST:PORT" (HOST may be a bracketed IPv6 address) into its parts; false when malformed.
@@ -89,7 +113,28 @@ int main(int argc, char** argv) {
                  "layers of n_in x n_out (lab 1 is 1.4e11; 0: no limit)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--tls-cert", options.tls_cert,
+                 "Serve gRPC and HTTP over TLS with this PEM certificate (chain); needs --tls-key")
+      ->type_name("FILE");
+  app.add_option("--tls-key", options.tls_key,
+                 "The PEM private key of --tls-cert; needs --tls-cert")
+      ->type_name("FILE");
   CLI11_PARSE(app, argc, argv);
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return Fail("--tls-cert and --tls-key go together: give both files, or neither to serve "
+                "without TLS");
+  }
+  const bool tls = !options.tls_cert.empty();
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
+  if (tls) {
+    absl::StatusOr<std::string> cert = ReadPem("--tls-cert", options.tls_cert, "CERTIFICATE");
+    if (!cert.ok()) return Fail(std::string(cert.status().message()));
+    absl::StatusOr<std::string> key = ReadPem("--tls-key", options.tls_key, "PRIVATE KEY");
+    if (!key.ok()) return Fail(std::string(key.status().message()));
+    tls_cert_pem = *std::move(cert);
+    tls_key_pem = *std::move(key);
+  }
 
   // SIGINT and SIGTERM are taken by sigwait below; every thread started from here inherits
   // the mask, so none of them is interrupted by them.
@@ -125,7 +170,13 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(), &port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (tls) {
+    grpc::SslServerCredentialsOptions ssl(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    ssl.pem_key_cert_pairs.push_back({.private_key = tls_key_pem, .cert_chain = tls_cert_pem});
+    credentials = grpc::SslServerCredentials(ssl);
+  }
+  builder.AddListeningPort(options.listen, credentials, &port);
   builder.RegisterService(&grpc_service);
   builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
   // A WatchJob stream can be quiet for minutes while its job waits in the queue; the CLI pings
@@ -133,8 +184,8 @@ int main(int argc, char** argv) {
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
-    return Fail("cannot listen on " + options.listen +
-                " (is the address valid and the port free?)");
+    return Fail("cannot listen on " + options.listen + " (is the address valid and the port free?" +
+                (tls ? " do --tls-cert and --tls-key belong together?)" : ")"));
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
 
@@ -147,19 +198,21 @@ int main(int argc, char** argv) {
     if (!SplitHostPort(options.http, http_host, http_port)) {
       return Fail("--http must be HOST:PORT with a port in 0-65535 (got \"" + options.http + "\")");
     }
-    gateway = std::make_unique<http::HttpGateway>(service,
-                                                  http::GatewayOptions{.web_dir = options.web_dir});
+    gateway = std::make_unique<http::HttpGateway>(
+        service, http::GatewayOptions{.web_dir = options.web_dir,
+                                      .tls_cert_file = options.tls_cert,
+                                      .tls_key_file = options.tls_key});
     absl::StatusOr<int> bound = gateway->Start(http_host, http_port);
     if (!bound.ok()) return Fail(std::string(bound.status().message()));
-    spdlog::info("ablate-server serving the web page and HTTP API on http://{}:{}/",
-                 options.http.substr(0, options.http.rfind(':')), *bound);
+    spdlog::info("ablate-server serving the web page and HTTP API on {}://{}:{}/",
+                 tls ? "https" : "http", options.http.substr(0, options.http.rfind(':')), *bound);
   }
 
   if (absl::Status s = jobs.Recover(); !s.ok()) {
     return Fail("cannot resume the stored jobs: " + std::string(s.message()));
   }
-  spdlog::info("ablate-server listening on {}:{} (gRPC), {} workers, database {}", host, port,
-               options.workers, db_path);
+  spdlog::info("ablate-server listening on {}:{} (gRPC{}), {} workers, database {}", host, port,
+               tls ? " over TLS" : "", options.workers, db_path);
 
   int signal = 0;
   sigwait(&stop_signals, &signal);

@@ -82,10 +82,27 @@ absl::StatusOr<int64_t> ParseId(const std::string& text, std::string_view what) 
 // listening socket to raise the backlog; httplib keeps the socket in a protected member.
 constexpr int kListenBacklog = 512;
 
-class Server final : public httplib::Server {
+// Base: httplib::Server or httplib::SSLServer.
+template <typename Base>
+class Server final : public Base {
  public:
-  bool RaiseBacklog(int backlog) { return ::listen(svr_sock_, backlog) == 0; }
+  using Base::Base;
+  bool RaiseBacklog(int backlog) { return ::listen(this->svr_sock_, backlog) == 0; }
 };
+
+bool RaiseBacklog(httplib::Server& server, bool tls, int backlog) {
+  return tls ? static_cast<Server<httplib::SSLServer>&>(server).RaiseBacklog(backlog)
+             : static_cast<Server<httplib::Server>&>(server).RaiseBacklog(backlog);
+}
+
+std::unique_ptr<httplib::Server> MakeServer(const GatewayOptions& options) {
+  if (options.tls_cert_file.empty() && options.tls_key_file.empty()) {
+    return std::make_unique<Server<httplib::Server>>();
+  }
+  // Loads both files now; is_valid() tells whether they made a usable pair.
+  return std::make_unique<Server<httplib::SSLServer>>(options.tls_cert_file.c_str(),
+                                                      options.tls_key_file.c_str());
+}
 
 // Accept-Encoding without "br". Debian's httplib prefers Brotli whenever a client accepts it
 // (every browser does) and compresses at Brotli's maximum quality: measured here, 25 ms for a
@@ -116,7 +133,7 @@ std::string AttachmentName(std::string_view name) {
 std::string DefaultWebDir() { return ABLATE_WEB_DIR; }
 
 HttpGateway::HttpGateway(service::AblationService& service, GatewayOptions options)
-    : service_(service), options_(std::move(options)), server_(std::make_unique<Server>()) {
+    : service_(service), options_(std::move(options)), server_(MakeServer(options_)) {
   Route();
 }
 
@@ -316,6 +333,12 @@ void HttpGateway::Route() {
 }
 
 absl::StatusOr<int> HttpGateway::Start(const std::string& host, int port) {
+  const bool tls = !options_.tls_cert_file.empty() || !options_.tls_key_file.empty();
+  if (!server_->is_valid()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot serve HTTPS with the certificate ", options_.tls_cert_file, " and the key ",
+        options_.tls_key_file, " (both must be readable PEM files, and the key the certificate's)."));
+  }
   if (!options_.web_dir.empty()) {
     std::error_code error;
     if (!std::filesystem::is_directory(options_.web_dir, error)) {
@@ -337,7 +360,7 @@ absl::StatusOr<int> HttpGateway::Start(const std::string& host, int port) {
         absl::StrCat("cannot listen on ", host, ":", port,
                      " for HTTP (is the address valid and the port free?)"));
   }
-  if (!static_cast<Server&>(*server_).RaiseBacklog(kListenBacklog)) {
+  if (!RaiseBacklog(*server_, tls, kListenBacklog)) {
     spdlog::warn("HTTP: cannot raise the listen backlog to {}; bursts of connections may wait",
                  kListenBacklog);
   }

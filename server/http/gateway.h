@@ -51,6 +51,9 @@ struct GatewayOptions {
   int keep_alive_seconds = 5;
   // Largest request body accepted (a JobSpec is a few hundred bytes).
   size_t max_body_bytes = 1 << 20;
+  // HTTPS with this PEM certificate (chain) and private key; both empty serves plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 // Start, then Stop (or destroy). Thread-safe after Start.
@@ -65,7 +68,7 @@ class HttpGateway {
 
   // Binds `host`:`port` (port 0 picks a free one) and serves on a thread of its own. Returns
   // the bound port; Unavailable naming the address when it cannot bind, InvalidArgument when
-  // web_dir is not a directory.
+  // web_dir is not a directory or the TLS certificate and key cannot be loaded together.
   absl::StatusOr<int> Start(const std::string& host, int port);
 
   // Stops accepting, ends the open event streams (within EventStream::kPoll) and waits for

@@ -193,7 +193,8 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const v1::SubmitJobRequest& r
   if (!active.ok()) return active.status();
   if (*active >= options_.max_active_jobs_per_user) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        *owner, " already has ", *active, " jobs queued or running, the limit per user is ",
+        *owner, " already has ", *active, *active == 1 ? " job" : " jobs",
+        " queued or running, the limit per user is ",
         options_.max_active_jobs_per_user,
         " (--max-active-jobs-per-user); wait for one to finish or cancel one."));
   }

@@ -29,6 +29,36 @@ TEST(DescribeRpcError, UnresolvableHostSaysSo) {
             "resolve");
 }
 
+// The details below are what gRPC 1.51 reports for each TLS mismatch.
+TEST(DescribeRpcError, PlaintextClientOfATlsServerIsToldToAddTls) {
+  const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                            "failed to connect to all addresses; last error: UNAVAILABLE: "
+                            "ipv4:127.0.0.1:50051: Socket closed");
+  EXPECT_EQ(DescribeRpcError(status, kSite),
+            "the Ablate server at 127.0.0.1:50051 closed the connection (if it serves TLS, i.e. "
+            "was started with --tls-cert, add --tls-ca FILE or --tls)");
+}
+
+TEST(DescribeRpcError, UntrustedCertificateNamesTlsCa) {
+  const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                            "failed to connect to all addresses; last error: UNKNOWN: "
+                            "ipv4:127.0.0.1:50051: Ssl handshake failed: SSL_ERROR_SSL: "
+                            "error:0A000086:SSL routines::certificate verify failed");
+  EXPECT_EQ(DescribeRpcError(status, {"127.0.0.1:50051", absl::Seconds(10), true}),
+            "the Ablate server at 127.0.0.1:50051 has a TLS certificate this client does not "
+            "trust (give the certificate that signs it with --tls-ca FILE or ABLATE_TLS_CA)");
+}
+
+TEST(DescribeRpcError, TlsClientOfAPlaintextServerIsToldToDropTls) {
+  const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                            "failed to connect to all addresses; last error: UNKNOWN: "
+                            "ipv4:127.0.0.1:50051: Ssl handshake failed: SSL_ERROR_SSL: "
+                            "error:0A00010B:SSL routines::wrong version number");
+  EXPECT_EQ(DescribeRpcError(status, {"127.0.0.1:50051", absl::Seconds(10), true}),
+            "cannot talk TLS with the Ablate server at 127.0.0.1:50051 (was it started with "
+            "--tls-cert? if not, drop --tls and --tls-ca)");
+}
+
 TEST(DescribeRpcError, DeadlineNamesTheTimeoutAndTheFlag) {
   const grpc::Status status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded");
   EXPECT_EQ(DescribeRpcError(status, {"lab:50051", absl::Milliseconds(2500)}),
