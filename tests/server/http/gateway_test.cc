@@ -333,6 +333,20 @@ TEST_F(GatewayTest, SubmitReturnsTheStoredJobWithDefaultsFilled) {
   Post(absl::StrCat("/api/v1/jobs/", lab.id(), ":cancel"), "");
 }
 
+TEST_F(GatewayTest, StartRefusesTlsFilesThatAreNotACertificateAndItsKey) {
+  // index.html is a readable file but no PEM: as refused as a missing one. (HTTPS that works
+  // is tested end to end, with a certificate openssl makes: tests/e2e/tls_test.sh.)
+  GatewayOptions options;
+  options.tls_cert_file = (web_dir_ / "index.html").string();
+  options.tls_key_file = (web_dir_ / "no-such-key.pem").string();
+  HttpGateway https(*service_, options);
+  const absl::StatusOr<int> port = https.Start("127.0.0.1", 0);
+  ASSERT_EQ(port.status().code(), absl::StatusCode::kInvalidArgument) << port.status();
+  EXPECT_NE(port.status().message().find(options.tls_cert_file), std::string::npos)
+      << port.status();
+  EXPECT_NE(port.status().message().find("no-such-key.pem"), std::string::npos) << port.status();
+}
+
 TEST_F(GatewayTest, SubmitRefusesAnInvalidSpecNamingTheField) {
   httplib::Response res = Post("/api/v1/jobs", R"({"spec":{"model":{"depth":0}}})");
   EXPECT_EQ(res.status, 400);
