@@ -6,8 +6,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -17,6 +17,10 @@
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
+#include "openssl/bio.h"
+#include "openssl/evp.h"
+#include "openssl/pem.h"
+#include "openssl/x509.h"
 #include "server/artifacts/artifacts.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/event_writer.h"
@@ -69,6 +73,38 @@ absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& 
         absl::StrCat(flag, " ", path, " is not a PEM file holding a \"", marker, "\" block"));
   }
   return text.str();
+}
+
+// Checks what gRPC would otherwise refuse later with a message naming neither file: that the
+// certificate and key parse, that the key is the certificate's, and that the certificate is
+// valid today.
+absl::Status CheckTlsPair(const std::string& cert_pem, const std::string& cert_path,
+                          const std::string& key_pem, const std::string& key_path) {
+  using Bio = std::unique_ptr<BIO, decltype(&BIO_free)>;
+  Bio cert_bio(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())), &BIO_free);
+  Bio key_bio(BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size())), &BIO_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr), &X509_free);
+  if (cert == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-cert ", cert_path, " does not hold a readable PEM certificate"));
+  }
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(
+      PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), &EVP_PKEY_free);
+  if (key == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls-key ", key_path, " does not hold a readable, unencrypted PEM private key"));
+  }
+  if (X509_check_private_key(cert.get(), key.get()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--tls-key ", key_path,
+                                                   " is not the private key of --tls-cert ",
+                                                   cert_path));
+  }
+  if (X509_cmp_current_time(X509_get0_notAfter(cert.get())) < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--tls-cert ", cert_path, " has expired; make or get a new certificate"));
+  }
+  return absl::OkStatus();
 }
 
 // "HOST:PORT" (HOST may be a bracketed IPv6 address) into its parts; false when malformed.
@@ -132,6 +168,9 @@ int main(int argc, char** argv) {
     if (!cert.ok()) return Fail(std::string(cert.status().message()));
     absl::StatusOr<std::string> key = ReadPem("--tls-key", options.tls_key, "PRIVATE KEY");
     if (!key.ok()) return Fail(std::string(key.status().message()));
+    if (absl::Status s = CheckTlsPair(*cert, options.tls_cert, *key, options.tls_key); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
     tls_cert_pem = *std::move(cert);
     tls_key_pem = *std::move(key);
   }

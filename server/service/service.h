@@ -38,8 +38,10 @@ class JobWatch {
 
 // Limits that keep one user from starving the class; 0 turns a limit off.
 struct ServiceOptions {
-  // Jobs one owner may have queued or running at once (--max-active-jobs-per-user).
-  int max_active_jobs_per_user = 8;
+  // Jobs one owner may have queued or running at once (--max-active-jobs-per-user). The
+  // scheduler already keeps a long queue from holding back others; this stops a runaway
+  // script, while a scripted sweep of a few dozen small jobs still fits.
+  int max_active_jobs_per_user = 32;
   // Multiply-adds one job may need, as JobMultiplyAdds counts them (--max-job-compute). The
   // default is about 70 times lab 1's 1.4e11.
   double max_job_compute = 1e13;

@@ -23,6 +23,9 @@ server_must_fail() {
 server_must_fail "--tls-cert and --tls-key go together" --tls-cert "$work/cert.pem"
 server_must_fail "cannot read --tls-key $work/missing.pem" --tls-cert "$work/cert.pem" --tls-key "$work/missing.pem"
 server_must_fail "is not a PEM file" --tls-cert "$work/key.pem" --tls-key "$work/key.pem"
+openssl genrsa -out "$work/other-key.pem" 2048 >/dev/null 2>&1 || fail "openssl could not make a key"
+server_must_fail "--tls-key $work/other-key.pem is not the private key of --tls-cert $work/cert.pem" \
+  --tls-cert "$work/cert.pem" --tls-key "$work/other-key.pem"
 
 start_server --http 127.0.0.1:0 --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
 https=$(grep -o 'HTTP API on https://127.0.0.1:[0-9]*' "$work/server.log" | tail -n 1)
