@@ -52,6 +52,11 @@ std::string DescribeRpcError(const grpc::Status& status, const CallSite& site) {
                             " has a TLS certificate this client does not trust (give the "
                             "certificate that signs it with --tls-ca FILE or ABLATE_TLS_CA)");
       }
+      if (absl::StrContains(detail, "is not in peer certificate")) {
+        return absl::StrCat("the TLS certificate of the Ablate server at ", site.server,
+                            " is not for that name (give --server a host name or IP address "
+                            "its certificate lists)");
+      }
       if (site.tls && absl::StrContains(detail, "Ssl handshake failed")) {
         return absl::StrCat("cannot talk TLS with the Ablate server at ", site.server,
                             " (was it started with --tls-cert? if not, drop --tls and --tls-ca)");

@@ -49,6 +49,15 @@ TEST(DescribeRpcError, UntrustedCertificateNamesTlsCa) {
             "trust (give the certificate that signs it with --tls-ca FILE or ABLATE_TLS_CA)");
 }
 
+TEST(DescribeRpcError, CertificateForAnotherNameSaysSo) {
+  const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                            "failed to connect to all addresses; last error: UNKNOWN: "
+                            "ipv4:127.0.0.1:50051: Peer name localhost is not in peer certificate");
+  EXPECT_EQ(DescribeRpcError(status, {"localhost:50051", absl::Seconds(10), true}),
+            "the TLS certificate of the Ablate server at localhost:50051 is not for that name "
+            "(give --server a host name or IP address its certificate lists)");
+}
+
 TEST(DescribeRpcError, TlsClientOfAPlaintextServerIsToldToDropTls) {
   const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
                             "failed to connect to all addresses; last error: UNKNOWN: "
