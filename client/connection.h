@@ -30,6 +30,8 @@ struct ConnectionOptions {
   std::string server = "127.0.0.1:50051";
   // Deadline of each unary call, and of each artifact download.
   absl::Duration timeout = absl::Seconds(10);
+  // The bearer token sent with every call (unary and streams); empty sends none.
+  std::string token;
 };
 
 // The channel the CLI uses: insecure (the server listens on localhost or a lab network),
@@ -48,6 +50,12 @@ class Connection {
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> CancelJob(int64_t job_id);
   absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(const v1::GetTrajectoryRequest& request);
+  absl::Status DeleteJob(int64_t job_id);
+  absl::StatusOr<v1::WhoAmIResponse> WhoAmI();
+
+  // Adds the token, if any, to a call's metadata ("authorization: Bearer <token>"). Every
+  // context this class makes has it; a stream's context made elsewhere must call this.
+  void Authorize(grpc::ClientContext& context) const;
 
   // A context for one unary call (or one artifact download): deadline `timeout` from now,
   // failing fast when the server is unreachable.
@@ -62,6 +70,7 @@ class Connection {
 
  private:
   CallSite site_;
+  std::string token_;
   std::unique_ptr<v1::Ablation::StubInterface> stub_;
 };
 

@@ -25,9 +25,10 @@ fail() {
   exit 1
 }
 
-# Starts the server on $port (0: a free one, which is then read from its log).
+# Starts the server on $port (0: a free one, which is then read from its log); arguments are
+# passed on to it.
 start_server() {
-  "$SERVER" --listen "127.0.0.1:$port" --data-dir "$work/data" --workers 2 \
+  "$SERVER" --listen "127.0.0.1:$port" --data-dir "$work/data" --workers 2 "$@" \
     >>"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
