@@ -118,8 +118,8 @@ int main(int argc, char** argv) {
         return Fail("refusing to listen on " + address +
                     " without authentication: the server has no users, so anyone who can reach "
                     "it could do anything. Create a class first (ablate-server admin add-class "
-                    "NAME --instructor YOU --data-dir " + options.data_dir +
-                    "), listen on 127.0.0.1, or pass --allow-unauthenticated.");
+                    "NAME --instructor YOU --data-dir " +
+                    options.data_dir + "), listen on 127.0.0.1, or pass --allow-unauthenticated.");
       }
     }
     spdlog::warn(

@@ -201,8 +201,9 @@ void HttpGateway::Route() {
     absl::StatusOr<auth::Caller> caller = service_.Authenticate(token);
     if (!caller.ok()) return SendError(res, caller.status());
     if (caller->has_value()) {
-      std::string cookie = absl::StrCat(kSessionCookie, "=", token, "; Max-Age=",
-                                        kSessionMaxAgeSeconds, "; Path=/; HttpOnly; SameSite=Strict");
+      std::string cookie =
+          absl::StrCat(kSessionCookie, "=", token, "; Max-Age=", kSessionMaxAgeSeconds,
+                       "; Path=/; HttpOnly; SameSite=Strict");
 #ifdef CPPHTTPLIB_OPENSSL_SUPPORT
       if (req.ssl != nullptr) cookie += "; Secure";
 #endif
@@ -212,8 +213,8 @@ void HttpGateway::Route() {
   });
 
   s.Delete("/api/v1/session", [](const httplib::Request&, httplib::Response& res) {
-    res.set_header("Set-Cookie", absl::StrCat(kSessionCookie,
-                                              "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"));
+    res.set_header("Set-Cookie",
+                   absl::StrCat(kSessionCookie, "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"));
     res.set_content("{}", kJson);
   });
 
@@ -312,7 +313,8 @@ void HttpGateway::Route() {
                                       "the server is already streaming to ", options_.max_streams,
                                       " clients; try again shortly.")));
           }
-          absl::StatusOr<std::unique_ptr<service::JobWatch>> watch = service_.WatchJob(*caller, request);
+          absl::StatusOr<std::unique_ptr<service::JobWatch>> watch =
+              service_.WatchJob(*caller, request);
           if (!watch.ok()) {
             open_streams_.fetch_sub(1);
             return SendError(res, watch.status());

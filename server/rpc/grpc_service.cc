@@ -243,8 +243,8 @@ grpc::ServerUnaryReactor* GrpcService::ListJobs(grpc::CallbackServerContext* con
       [response](v1::ListJobsResponse list) { *response = std::move(list); });
 }
 
-grpc::ServerWriteReactor<v1::JobUpdate>* GrpcService::WatchJob(
-    grpc::CallbackServerContext* context, const v1::WatchJobRequest* request) {
+grpc::ServerWriteReactor<v1::JobUpdate>* GrpcService::WatchJob(grpc::CallbackServerContext* context,
+                                                               const v1::WatchJobRequest* request) {
   return new WatchReactor(*this, TokenOf(context), *request);
 }
 
@@ -261,7 +261,9 @@ grpc::ServerUnaryReactor* GrpcService::GetTrajectory(grpc::CallbackServerContext
                                                      v1::GetTrajectoryResponse* response) {
   return Offload(
       context, service_, pool_,
-      [this, request](const auth::Caller& caller) { return service_.GetTrajectory(caller, *request); },
+      [this, request](const auth::Caller& caller) {
+        return service_.GetTrajectory(caller, *request);
+      },
       [response](v1::GetTrajectoryResponse t) { *response = std::move(t); });
 }
 

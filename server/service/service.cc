@@ -166,9 +166,9 @@ absl::Status AblationService::CheckManage(const auth::Caller& caller, int64_t jo
   absl::StatusOr<store::JobAccess> access = store_.GetJobAccess(job_id);
   if (!access.ok()) return access.status();
   if (access->owner != caller->name) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "job ", job_id, " belongs to ", access->owner, "; a student may ", verb,
-        " only their own jobs (the instructor may ", verb, " any job of the class)."));
+    return absl::PermissionDeniedError(
+        absl::StrCat("job ", job_id, " belongs to ", access->owner, "; a student may ", verb,
+                     " only their own jobs (the instructor may ", verb, " any job of the class)."));
   }
   return absl::OkStatus();
 }
@@ -179,9 +179,9 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
   if (!spec.ok()) return spec.status();
   if (caller) {
     if (!request.owner().empty() && request.owner() != caller->name) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "owner must be empty or your own name, ", caller->name,
-          ": jobs are submitted in the name of the token's user."));
+      return absl::PermissionDeniedError(
+          absl::StrCat("owner must be empty or your own name, ", caller->name,
+                       ": jobs are submitted in the name of the token's user."));
     }
     return jobs_.Submit(*spec, caller->name, caller->class_id);
   }
@@ -196,8 +196,8 @@ absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,
   return store_.GetJob(request.job_id());
 }
 
-absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(
-    const auth::Caller& caller, const v1::ListJobsRequest& request) {
+absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Caller& caller,
+                                                               const v1::ListJobsRequest& request) {
   absl::StatusOr<store::JobPage> page =
       store_.ListJobs(request, caller ? std::optional<int64_t>(caller->class_id) : std::nullopt);
   if (!page.ok()) return page.status();

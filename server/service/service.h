@@ -71,8 +71,8 @@ class AblationService {
   absl::StatusOr<std::unique_ptr<JobWatch>> WatchJob(const auth::Caller& caller,
                                                      const v1::WatchJobRequest& request);
   // NotFound for an unknown run; InvalidArgument for max_points outside 0 or 10–100000.
-  absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(
-      const auth::Caller& caller, const v1::GetTrajectoryRequest& request);
+  absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(const auth::Caller& caller,
+                                                          const v1::GetTrajectoryRequest& request);
   // FailedPrecondition while the job runs; NotFound for an unknown job or file name.
   absl::StatusOr<store::Artifact> GetArtifact(const auth::Caller& caller,
                                               const v1::GetArtifactRequest& request);

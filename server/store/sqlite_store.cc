@@ -1354,15 +1354,15 @@ absl::StatusOr<int64_t> SqliteStore::CreateClass(const std::string& name, absl::
     if (existing) {
       return absl::AlreadyExistsError(absl::StrCat("a class named \"", name, "\" already exists"));
     }
-    STORE_ASSIGN_OR_RETURN(
-        Statement stmt, conn.Prepare("INSERT INTO classes (name, created_at) VALUES (?1, ?2)"));
+    STORE_ASSIGN_OR_RETURN(Statement stmt,
+                           conn.Prepare("INSERT INTO classes (name, created_at) VALUES (?1, ?2)"));
     STORE_RETURN_IF_ERROR(stmt.BindText(1, name).Bind(2, ToMillis(now)).Run());
     return static_cast<int64_t>(sqlite3_last_insert_rowid(conn.db()));
   });
 }
 
-absl::StatusOr<User> SqliteStore::CreateUser(const std::string& class_name,
-                                             const std::string& name, Role role, absl::Time now) {
+absl::StatusOr<User> SqliteStore::CreateUser(const std::string& class_name, const std::string& name,
+                                             Role role, absl::Time now) {
   return Write([&](Connection& conn) -> absl::StatusOr<User> {
     STORE_ASSIGN_OR_RETURN(std::optional<int64_t> class_id, ClassId(conn, class_name));
     if (!class_id) {

@@ -43,8 +43,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<JobAccess> GetJobAccess(int64_t job_id) override;
   absl::Status DeleteJob(int64_t job_id) override;
   absl::StatusOr<int64_t> CreateClass(const std::string& name, absl::Time now) override;
-  absl::StatusOr<User> CreateUser(const std::string& class_name, const std::string& name,
-                                  Role role, absl::Time now) override;
+  absl::StatusOr<User> CreateUser(const std::string& class_name, const std::string& name, Role role,
+                                  absl::Time now) override;
   absl::Status AddToken(const std::string& user_name, const std::string& sha256_hex,
                         const std::string& prefix, absl::Time now) override;
   absl::StatusOr<int> RevokeTokens(const std::string& user_name, const std::string& prefix,

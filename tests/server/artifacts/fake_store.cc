@@ -11,7 +11,7 @@ void FakeStore::Add(const JobData& data) {
 }
 
 absl::StatusOr<v1::Job> FakeStore::CreateJob(const v1::JobSpec&, const std::string&, absl::Time,
-                                                     std::optional<int64_t>) {
+                                             std::optional<int64_t>) {
   return absl::UnimplementedError("FakeStore::CreateJob");
 }
 
@@ -91,7 +91,9 @@ absl::StatusOr<std::vector<std::string>> FakeStore::ListArtifacts(int64_t job_id
 absl::StatusOr<store::JobAccess> FakeStore::GetJobAccess(int64_t) {
   return absl::UnimplementedError("FakeStore::GetJobAccess");
 }
-absl::Status FakeStore::DeleteJob(int64_t) { return absl::UnimplementedError("FakeStore::DeleteJob"); }
+absl::Status FakeStore::DeleteJob(int64_t) {
+  return absl::UnimplementedError("FakeStore::DeleteJob");
+}
 absl::StatusOr<int64_t> FakeStore::CreateClass(const std::string&, absl::Time) {
   return absl::UnimplementedError("FakeStore::CreateClass");
 }

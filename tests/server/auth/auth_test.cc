@@ -56,8 +56,8 @@ TEST(NamesTest, NamesAreShortAndPlain) {
 }
 
 TEST(LoopbackTest, OnlyThisMachinesAddressesAreLoopback) {
-  for (const char* host : {"127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "::1",
-                           "unix:/tmp/ablate.sock"}) {
+  for (const char* host :
+       {"127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "::1", "unix:/tmp/ablate.sock"}) {
     EXPECT_TRUE(IsLoopbackHost(host)) << host;
   }
   for (const char* host : {"0.0.0.0", "::", "10.0.0.1", "192.168.1.2", "example.org", "",

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/struct.pb.h"
 #include "absl/time/clock.h"
+#include "google/protobuf/struct.pb.h"
 #include "server/auth/token.h"
 #include "server/http/mapping.h"
 #include "server/jobs/event_writer.h"
@@ -808,8 +808,7 @@ TEST_F(GatewayAuthTest, AnotherStudentsCancelAndDeleteGet403AndOtherClassesSeeNo
   httplib::Result own = Client()->Post(cancel, Bearer(ada_), "{}", "application/json");
   ASSERT_TRUE(own);
   EXPECT_EQ(own->status, 200) << own->body;
-  httplib::Result deleted =
-      Client()->Delete(absl::StrCat("/api/v1/jobs/", job.id()), Bearer(ada_));
+  httplib::Result deleted = Client()->Delete(absl::StrCat("/api/v1/jobs/", job.id()), Bearer(ada_));
   ASSERT_TRUE(deleted);
   EXPECT_EQ(deleted->status, 200) << deleted->body;
   EXPECT_EQ(Get(absl::StrCat("/api/v1/jobs/", job.id()), Bearer(ada_)).status, 404);

@@ -65,10 +65,9 @@ class AuthTest : public testing::Test {
   std::string AddUser(const std::string& class_name, const std::string& name, store::Role role) {
     EXPECT_TRUE(store_->CreateUser(class_name, name, role, absl::Now()).ok());
     const std::string token = *auth::NewToken();
-    EXPECT_TRUE(store_
-                    ->AddToken(name, auth::TokenHash(token), auth::VisiblePrefix(token),
-                               absl::Now())
-                    .ok());
+    EXPECT_TRUE(
+        store_->AddToken(name, auth::TokenHash(token), auth::VisiblePrefix(token), absl::Now())
+            .ok());
     return token;
   }
 

@@ -190,13 +190,15 @@ TEST_F(ServiceTest, UnknownIdsAreNotFoundAndBadSpecsInvalid) {
   EXPECT_EQ(service_->WatchJob(kNoAuth, watch).status().code(), absl::StatusCode::kNotFound);
   v1::GetTrajectoryRequest trajectory;
   trajectory.set_run_id(999);
-  EXPECT_EQ(service_->GetTrajectory(kNoAuth, trajectory).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(service_->GetTrajectory(kNoAuth, trajectory).status().code(),
+            absl::StatusCode::kNotFound);
   v1::CancelJobRequest cancel;
   cancel.set_job_id(999);
   EXPECT_EQ(service_->CancelJob(kNoAuth, cancel).status().code(), absl::StatusCode::kNotFound);
   v1::SubmitJobRequest submit;
   submit.mutable_spec()->mutable_model()->set_depth(0);
-  EXPECT_EQ(service_->SubmitJob(kNoAuth, submit).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->SubmitJob(kNoAuth, submit).status().code(),
+            absl::StatusCode::kInvalidArgument);
   trajectory.set_max_points(3);
   EXPECT_EQ(service_->GetTrajectory(kNoAuth, trajectory).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -192,8 +192,7 @@ TEST_F(UsersTest, DeleteJobRemovesEverythingOfAnEndedJobOnly) {
 
   ASSERT_TRUE(store_->DeleteJob(done.id()).ok());
   EXPECT_EQ(store_->GetJob(done.id()).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->GetTrajectory(done.runs(0).id()).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetTrajectory(done.runs(0).id()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->ReadUpdate(done.id(), 0, 10).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->GetArtifact(done.id(), "a.txt").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->DeleteJob(done.id()).code(), absl::StatusCode::kNotFound);
