@@ -50,6 +50,7 @@ struct GlobalArgs {
   std::string timeout = kDefaultTimeout;
   bool tls = false;
   std::string tls_ca;  // a PEM file; implies tls
+  std::string token;
 };
 
 struct SubmitArgs {
@@ -90,6 +91,10 @@ struct TrajectoryArgs {
 };
 
 struct CancelArgs {
+  std::string job;
+};
+
+struct DeleteArgs {
   std::string job;
 };
 
@@ -152,6 +157,8 @@ class Runner {
   int Show(const ShowArgs& args);
   int Trajectory(const TrajectoryArgs& args);
   int Cancel(const CancelArgs& args);
+  int Delete(const DeleteArgs& args);
+  int WhoAmI();
   int Download(const DownloadArgs& args);
   int Lab(const LabArgs& args);
 
@@ -195,6 +202,7 @@ absl::StatusOr<Connection*> Runner::Connect() {
     options.tls = true;
     options.tls_root_certs = *std::move(roots);
   }
+  options.token = globals_.token;
   connection_.emplace(std::move(options));
   return &*connection_;
 }
@@ -412,6 +420,32 @@ int Runner::Cancel(const CancelArgs& args) {
   return kExitOk;
 }
 
+int Runner::Delete(const DeleteArgs& args) {
+  absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
+  if (!job_id.ok()) return UsageError(job_id.status());
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  if (absl::Status s = (*connection)->DeleteJob(*job_id); !s.ok()) return Error(s);
+  out_ << "job " << *job_id << " deleted" << std::endl;
+  return kExitOk;
+}
+
+int Runner::WhoAmI() {
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<v1::WhoAmIResponse> who = (*connection)->WhoAmI();
+  if (!who.ok()) return Error(who.status());
+  if (!who->auth_enabled()) {
+    out_ << "the server at " << globals_.server
+         << " needs no token: it has no users, and anyone who reaches it can do anything"
+         << std::endl;
+  } else {
+    out_ << who->name() << " (" << who->role() << " of class " << who->class_name() << ")"
+         << std::endl;
+  }
+  return kExitOk;
+}
+
 int Runner::Download(const DownloadArgs& args) {
   absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
   if (!job_id.ok()) return UsageError(job_id.status());
@@ -575,6 +609,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
                  "the server's self-signed one (implies --tls)")
       ->type_name("FILE")
       ->envname("ABLATE_TLS_CA");
+  app.add_option("--token", globals.token,
+                 "Your token, sent with every request to a server that has users (setting "
+                 "ABLATE_TOKEN keeps it out of your shell history and the process list)")
+      ->type_name("TOKEN")
+      ->envname("ABLATE_TOKEN");
 
   const std::string user = DefaultOwner();
   const std::string owner_help =
@@ -770,6 +809,21 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "Prints \"job N cancelled\", or \"job N had already STATE; nothing to cancel\".\n"
       "Exit codes: 0 done (also when the job had already ended), 1 failed, 2 bad command line.");
 
+  // delete
+  DeleteArgs delete_args;
+  CLI::App* del = app.add_subcommand(
+      "delete",
+      "Delete a job that has ended, with its runs, losses and files\n"
+      "\n"
+      "A queued or running job must be cancelled first. On a server with users, students\n"
+      "delete their own jobs and the instructor any job of the class.\n");
+  del->add_option("JOB", delete_args.job, "The job's id")->type_name("")->required();
+  del->footer("Exit codes: 0 deleted, 1 failed, 2 bad command line.");
+
+  // whoami
+  CLI::App* whoami = app.add_subcommand(
+      "whoami", "Show who the server takes you to be (your token's user, class and role)\n");
+
   // download
   DownloadArgs download_args;
   CLI::App* download = app.add_subcommand(
@@ -801,6 +855,12 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
     return HandleParseError(app, error, env);
   }
 
+  // Under a token the server records the token's user as the owner and refuses another name:
+  // $USER, the default, is sent only when the user asked for it with --owner.
+  if (!globals.token.empty()) {
+    if (lab->get_option("--owner")->count() == 0) lab_args.owner.clear();
+    if (submit->get_option("--owner")->count() == 0) submit_args.owner.clear();
+  }
   Runner runner(env, globals);
   if (lab->parsed()) return runner.Lab(lab_args);
   if (submit->parsed()) return runner.Submit(submit_args);
@@ -810,6 +870,8 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   if (trajectory->parsed()) return runner.Trajectory(trajectory_args);
   if (cancel->parsed()) return runner.Cancel(cancel_args);
   if (download->parsed()) return runner.Download(download_args);
+  if (del->parsed()) return runner.Delete(delete_args);
+  if (whoami->parsed()) return runner.WhoAmI();
   *env.err << "ablate: no subcommand given (see: ablate --help)" << std::endl;
   return kExitUsage;
 }

@@ -66,12 +66,19 @@ Connection::Connection(ConnectionOptions options)
     : Connection(options, v1::Ablation::NewStub(MakeChannel(options))) {}
 
 Connection::Connection(ConnectionOptions options, std::unique_ptr<v1::Ablation::StubInterface> stub)
-    : site_{std::move(options.server), options.timeout, options.tls}, stub_(std::move(stub)) {}
+    : site_{std::move(options.server), options.timeout, options.tls, !options.token.empty()},
+      token_(std::move(options.token)),
+      stub_(std::move(stub)) {}
+
+void Connection::Authorize(grpc::ClientContext& context) const {
+  if (!token_.empty()) context.AddMetadata("authorization", "Bearer " + token_);
+}
 
 std::unique_ptr<grpc::ClientContext> Connection::UnaryContext() const {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + site_.timeout));
   context->set_wait_for_ready(false);
+  Authorize(*context);
   return context;
 }
 
@@ -116,6 +123,24 @@ absl::StatusOr<v1::GetTrajectoryResponse> Connection::GetTrajectory(
   v1::GetTrajectoryResponse response;
   auto context = UnaryContext();
   grpc::Status status = stub_->GetTrajectory(context.get(), request, &response);
+  if (!status.ok()) return Describe(status);
+  return response;
+}
+
+absl::Status Connection::DeleteJob(int64_t job_id) {
+  v1::DeleteJobRequest request;
+  request.set_job_id(job_id);
+  v1::DeleteJobResponse response;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->DeleteJob(context.get(), request, &response);
+  if (!status.ok()) return Describe(status);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::WhoAmIResponse> Connection::WhoAmI() {
+  v1::WhoAmIResponse response;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->WhoAmI(context.get(), v1::WhoAmIRequest(), &response);
   if (!status.ok()) return Describe(status);
   return response;
 }

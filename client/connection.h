@@ -34,6 +34,8 @@ struct ConnectionOptions {
   // that sign the server's (e.g. its self-signed one); empty trusts the system's roots.
   bool tls = false;
   std::string tls_root_certs;
+  // The bearer token sent with every call (unary and streams); empty sends none.
+  std::string token;
 };
 
 // The channel the CLI uses: plaintext (the server listens on localhost or a lab network) or,
@@ -57,6 +59,12 @@ class Connection {
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> CancelJob(int64_t job_id);
   absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(const v1::GetTrajectoryRequest& request);
+  absl::Status DeleteJob(int64_t job_id);
+  absl::StatusOr<v1::WhoAmIResponse> WhoAmI();
+
+  // Adds the token, if any, to a call's metadata ("authorization: Bearer <token>"). Every
+  // context this class makes has it; a stream's context made elsewhere must call this.
+  void Authorize(grpc::ClientContext& context) const;
 
   // A context for one unary call (or one artifact download): deadline `timeout` from now,
   // failing fast when the server is unreachable.
@@ -71,6 +79,7 @@ class Connection {
 
  private:
   CallSite site_;
+  std::string token_;
   std::unique_ptr<v1::Ablation::StubInterface> stub_;
 };
 

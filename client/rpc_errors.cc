@@ -84,7 +84,14 @@ std::string DescribeRpcError(const grpc::Status& status, const CallSite& site) {
     case grpc::StatusCode::PERMISSION_DENIED:
       return WithDetail("permission denied", detail);
     case grpc::StatusCode::UNAUTHENTICATED:
-      return WithDetail("not authenticated", detail);
+      // The server's sentence is for every client; this one says what to do with the CLI.
+      if (!site.has_token) {
+        return absl::StrCat("the server at ", site.server,
+                            " needs a token: pass --token or set ABLATE_TOKEN (your instructor "
+                            "issues tokens)");
+      }
+      return WithDetail(absl::StrCat("the server at ", site.server, " did not accept the token"),
+                        detail);
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return WithDetail("the server is at a limit", detail);
     case grpc::StatusCode::ABORTED:

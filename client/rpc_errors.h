@@ -22,6 +22,7 @@ struct CallSite {
   std::string server;  // "host:port", as the user gave it
   absl::Duration timeout = absl::Seconds(10);
   bool tls = false;  // the call went over TLS (--tls)
+  bool has_token = false;  // whether the call carried a token (--token or ABLATE_TOKEN)
 };
 
 // The sentence for a failed call, without the "ablate: " prefix and without a trailing period.

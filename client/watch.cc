@@ -65,6 +65,7 @@ absl::StatusOr<v1::Job> WatchJob(Connection& connection, int64_t job_id,
 
     if (!away_since.has_value()) {
       grpc::ClientContext context;  // no deadline: a job may train for hours
+      connection.Authorize(context);
       v1::WatchJobRequest request;
       request.set_job_id(job_id);
       request.set_cursor(state.cursor());

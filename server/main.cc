@@ -21,7 +21,9 @@
 #include "openssl/evp.h"
 #include "openssl/pem.h"
 #include "openssl/x509.h"
+#include "server/admin.h"
 #include "server/artifacts/artifacts.h"
+#include "server/auth/loopback.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
@@ -51,6 +53,7 @@ struct Options {
   ablate::service::ServiceOptions quotas;
   std::string tls_cert;  // PEM files; both empty: plaintext
   std::string tls_key;
+  bool allow_unauthenticated = false;
 };
 
 int Fail(const std::string& message) {
@@ -125,6 +128,8 @@ bool SplitHostPort(const std::string& address, std::string& host, int& port) {
 
 int main(int argc, char** argv) {
   using namespace ablate;
+  // `ablate-server admin ...` manages classes and tokens on the database, then exits.
+  if (argc > 1 && std::string(argv[1]) == "admin") return admin::Main(argc - 1, argv + 1);
   Options options;
   CLI::App app{"ablate-server: Ablate's experiment server (gRPC API, SQLite store, trainer)"};
   app.add_option("--listen", options.listen, "gRPC address, HOST:PORT (port 0 picks a free one)")
@@ -155,6 +160,10 @@ int main(int argc, char** argv) {
   app.add_option("--tls-key", options.tls_key,
                  "The PEM private key of --tls-cert; needs --tls-cert")
       ->type_name("FILE");
+  app.add_flag("--allow-unauthenticated", options.allow_unauthenticated,
+               "Listen on a non-loopback address although the server has no users, so that "
+               "anyone who can reach it can do anything (see `ablate-server admin --help`)");
+  app.footer("Classes, users and tokens: ablate-server admin --help");
   CLI11_PARSE(app, argc, argv);
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return Fail("--tls-cert and --tls-key go together: give both files, or neither to serve "
@@ -191,6 +200,31 @@ int main(int argc, char** argv) {
   const std::string db_path = (std::filesystem::path(options.data_dir) / kDatabaseFile).string();
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(db_path);
   if (!store.ok()) return Fail(std::string(store.status().message()));
+
+  // Authentication is on once the database holds a user (checked again on every call). Off,
+  // anyone who reaches a port can do anything: fine for one person on this machine, refused
+  // on an address others can reach unless explicitly allowed.
+  absl::StatusOr<bool> has_users = (*store)->HasUsers();
+  if (!has_users.ok()) return Fail(std::string(has_users.status().message()));
+  if (!*has_users) {
+    for (const std::string& address : {options.listen, options.http}) {
+      if (address.empty() || auth::IsLoopbackHost(auth::HostOf(address))) continue;
+      if (!options.allow_unauthenticated) {
+        return Fail("refusing to listen on " + address +
+                    " without authentication: the server has no users, so anyone who can reach "
+                    "it could do anything. Create a class first (ablate-server admin add-class "
+                    "NAME --instructor YOU --data-dir " +
+                    options.data_dir + "), listen on 127.0.0.1, or pass --allow-unauthenticated.");
+      }
+    }
+    spdlog::warn(
+        "authentication is off (the database has no users): anyone who can reach the server's "
+        "ports can do anything. This is meant for one person on loopback; to share the server "
+        "with a class, see `ablate-server admin --help`.{}",
+        options.allow_unauthenticated ? " --allow-unauthenticated was given." : "");
+  } else {
+    spdlog::info("authentication is on: every call needs a user's token");
+  }
 
   jobs::CursorHub hub;
   jobs::EventWriter writer(**store, hub);

@@ -9,11 +9,13 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/auth/token.h"
 #include "server/http/event_stream.h"
 #include "server/http/mapping.h"
 #include "spdlog/spdlog.h"
@@ -117,6 +119,40 @@ std::string WithoutBrotli(const std::string& accept_encoding) {
   return absl::StrJoin(kept, ", ");
 }
 
+// The session cookie: the page's token, for the requests that cannot carry a header
+// (EventSource, <a href> downloads). HttpOnly keeps it from scripts; SameSite=Strict keeps
+// other sites' pages from sending it.
+constexpr char kSessionCookie[] = "ablate_token";
+constexpr int kSessionMaxAgeSeconds = 30 * 24 * 3600;
+
+// The request's bearer token: the Authorization header's, else the session cookie's; empty
+// when it has neither.
+std::string TokenOf(const httplib::Request& req) {
+  if (req.has_header("Authorization")) {
+    return std::string(auth::BearerToken(req.get_header_value("Authorization")));
+  }
+  for (size_t i = 0, n = req.get_header_value_count("Cookie"); i < n; ++i) {
+    for (absl::string_view pair : absl::StrSplit(req.get_header_value("Cookie", i), ';')) {
+      pair = absl::StripAsciiWhitespace(pair);
+      const size_t eq = pair.find('=');
+      if (eq != absl::string_view::npos && pair.substr(0, eq) == kSessionCookie) {
+        return std::string(pair.substr(eq + 1));
+      }
+    }
+  }
+  return "";
+}
+
+// Text from a client, fit for a log line: escaped (no newline or control character can forge
+// a line) and cut to a length a person reads.
+std::string ForLog(std::string_view text) {
+  constexpr size_t kMax = 200;
+  const std::string_view kept = text.substr(0, kMax);
+  std::string out = absl::CHexEscape(absl::string_view(kept.data(), kept.size()));
+  if (text.size() > kMax) out += "...";
+  return out;
+}
+
 // A file name safe to put in a quoted header value.
 std::string AttachmentName(std::string_view name) {
   std::string out;
@@ -167,11 +203,45 @@ void HttpGateway::Route() {
     res.set_content(R"({"status":"ok"})", kJson);
   });
 
+  // Who am I: the session's (or the Authorization header's) user, or that no token is needed.
+  s.Get("/api/v1/session", [this](const httplib::Request& req, httplib::Response& res) {
+    absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(req));
+    if (!caller.ok()) return SendError(res, caller.status());
+    SendMessage(res, service::AblationService::WhoAmI(*caller));
+  });
+
+  // Signing in: the token comes in the Authorization header (never in a URL, which ends up in
+  // logs and histories) and goes back as the session cookie once it is valid. Another site
+  // cannot do this for a visitor: it cannot set the header without a CORS preflight.
+  s.Post("/api/v1/session", [this](const httplib::Request& req, httplib::Response& res) {
+    const std::string token(auth::BearerToken(req.get_header_value("Authorization")));
+    absl::StatusOr<auth::Caller> caller = service_.Authenticate(token);
+    if (!caller.ok()) return SendError(res, caller.status());
+    if (caller->has_value()) {
+      std::string cookie =
+          absl::StrCat(kSessionCookie, "=", token, "; Max-Age=", kSessionMaxAgeSeconds,
+                       "; Path=/; HttpOnly; SameSite=Strict");
+#ifdef CPPHTTPLIB_OPENSSL_SUPPORT
+      if (req.ssl != nullptr) cookie += "; Secure";
+#endif
+      res.set_header("Set-Cookie", cookie);
+    }
+    SendMessage(res, service::AblationService::WhoAmI(*caller));
+  });
+
+  s.Delete("/api/v1/session", [](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Set-Cookie",
+                   absl::StrCat(kSessionCookie, "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"));
+    res.set_content("{}", kJson);
+  });
+
   s.Post("/api/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
     if (!RequireJson(req, res)) return;
+    absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(req));
+    if (!caller.ok()) return SendError(res, caller.status());
     v1::SubmitJobRequest request;
     if (absl::Status s = JsonToMessage(req.body, request); !s.ok()) return SendError(res, s);
-    absl::StatusOr<v1::Job> job = service_.SubmitJob(request);
+    absl::StatusOr<v1::Job> job = service_.SubmitJob(*caller, request);
     if (!job.ok()) return SendError(res, job.status());
     v1::SubmitJobResponse response;
     *response.mutable_job() = *std::move(job);
@@ -179,14 +249,18 @@ void HttpGateway::Route() {
   });
 
   s.Get("/api/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
+    absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(req));
+    if (!caller.ok()) return SendError(res, caller.status());
     v1::ListJobsRequest request;
     if (absl::Status s = QueryToMessage(req.params, {}, request); !s.ok()) {
       return SendError(res, s);
     }
-    Reply(res, service_.ListJobs(request));
+    Reply(res, service_.ListJobs(*caller, request));
   });
 
   s.Get(R"(/api/v1/jobs/([^/:]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(req));
+    if (!caller.ok()) return SendError(res, caller.status());
     v1::GetJobRequest request;
     if (absl::Status s = QueryToMessage(req.params, {"job_id"}, request); !s.ok()) {
       return SendError(res, s);
@@ -194,13 +268,25 @@ void HttpGateway::Route() {
     absl::StatusOr<int64_t> id = ParseId(req.matches[1], "the job id");
     if (!id.ok()) return SendError(res, id.status());
     request.set_job_id(*id);
-    Reply(res, service_.GetJob(request));
+    Reply(res, service_.GetJob(*caller, request));
+  });
+
+  s.Delete(R"(/api/v1/jobs/([^/:]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(req));
+    if (!caller.ok()) return SendError(res, caller.status());
+    absl::StatusOr<int64_t> id = ParseId(req.matches[1], "the job id");
+    if (!id.ok()) return SendError(res, id.status());
+    v1::DeleteJobRequest request;
+    request.set_job_id(*id);
+    Reply(res, service_.DeleteJob(*caller, request));
   });
 
   // Google's custom-method style (":cancel") and the plainer "/cancel".
   s.Post(R"(/api/v1/jobs/([^/:]+)(?::|/)cancel)",
          [this](const httplib::Request& req, httplib::Response& res) {
            if (!RequireJson(req, res)) return;
+           absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(req));
+           if (!caller.ok()) return SendError(res, caller.status());
            absl::StatusOr<int64_t> id = ParseId(req.matches[1], "the job id");
            if (!id.ok()) return SendError(res, id.status());
            v1::CancelJobRequest request;
@@ -208,7 +294,7 @@ void HttpGateway::Route() {
              return SendError(res, s);
            }
            request.set_job_id(*id);
-           absl::StatusOr<v1::Job> job = service_.CancelJob(request);
+           absl::StatusOr<v1::Job> job = service_.CancelJob(*caller, request);
            if (!job.ok()) return SendError(res, job.status());
            v1::CancelJobResponse response;
            *response.mutable_job() = *std::move(job);
@@ -217,6 +303,8 @@ void HttpGateway::Route() {
 
   s.Get(R"(/api/v1/jobs/([^/:]+)/events)",
         [this](const httplib::Request& req, httplib::Response& res) {
+          absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(req));
+          if (!caller.ok()) return SendError(res, caller.status());
           absl::StatusOr<int64_t> id = ParseId(req.matches[1], "the job id");
           if (!id.ok()) return SendError(res, id.status());
           v1::WatchJobRequest request;
@@ -242,7 +330,8 @@ void HttpGateway::Route() {
                                       "the server is already streaming to ", options_.max_streams,
                                       " clients; try again shortly.")));
           }
-          absl::StatusOr<std::unique_ptr<service::JobWatch>> watch = service_.WatchJob(request);
+          absl::StatusOr<std::unique_ptr<service::JobWatch>> watch =
+              service_.WatchJob(*caller, request);
           if (!watch.ok()) {
             open_streams_.fetch_sub(1);
             return SendError(res, watch.status());
@@ -258,6 +347,8 @@ void HttpGateway::Route() {
 
   s.Get(R"(/api/v1/jobs/([^/:]+)/artifacts/([^/]+))",
         [this](const httplib::Request& req, httplib::Response& res) {
+          absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(req));
+          if (!caller.ok()) return SendError(res, caller.status());
           absl::StatusOr<int64_t> id = ParseId(req.matches[1], "the job id");
           if (!id.ok()) return SendError(res, id.status());
           v1::GetArtifactRequest request;
@@ -266,7 +357,7 @@ void HttpGateway::Route() {
           }
           request.set_job_id(*id);
           request.set_name(req.matches[2]);
-          absl::StatusOr<store::Artifact> artifact = service_.GetArtifact(request);
+          absl::StatusOr<store::Artifact> artifact = service_.GetArtifact(*caller, request);
           if (!artifact.ok()) return SendError(res, artifact.status());
           const std::string etag = absl::StrCat("\"", artifact->sha256, "\"");
           res.set_header("ETag", etag);
@@ -282,6 +373,8 @@ void HttpGateway::Route() {
 
   s.Get(R"(/api/v1/runs/([^/:]+)/trajectory)",
         [this](const httplib::Request& req, httplib::Response& res) {
+          absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(req));
+          if (!caller.ok()) return SendError(res, caller.status());
           absl::StatusOr<int64_t> id = ParseId(req.matches[1], "the run id");
           if (!id.ok()) return SendError(res, id.status());
           v1::GetTrajectoryRequest request;
@@ -289,7 +382,7 @@ void HttpGateway::Route() {
             return SendError(res, s);
           }
           request.set_run_id(*id);
-          Reply(res, service_.GetTrajectory(request));
+          Reply(res, service_.GetTrajectory(*caller, request));
         });
 
   // Everything unmatched (an unknown path, or a known one with the wrong method) and httplib's
@@ -300,7 +393,7 @@ void HttpGateway::Route() {
     std::string message;
     absl::StatusCode code = absl::StatusCode::kNotFound;
     if (res.status == 404) {
-      message = absl::StrCat("no such resource: ", req.method, " ", req.path, ".");
+      message = absl::StrCat("no such resource: ", req.method, " ", ForLog(req.path), ".");
     } else if (res.status == 413) {
       code = absl::StatusCode::kResourceExhausted;
       message = absl::StrCat("the request body is larger than the limit of ",
@@ -323,12 +416,12 @@ void HttpGateway::Route() {
           what = e.what();
         } catch (...) {
         }
-        spdlog::error("HTTP {} {} failed: {}", req.method, req.path, what);
+        spdlog::error("HTTP {} {} failed: {}", ForLog(req.method), ForLog(req.path), what);
         SendError(res, absl::InternalError("the server failed to answer this request."));
       });
 
   s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    spdlog::debug("HTTP {} {} -> {}", req.method, req.target, res.status);
+    spdlog::debug("HTTP {} {} -> {}", ForLog(req.method), ForLog(req.target), res.status);
   });
 }
 

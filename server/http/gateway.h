@@ -3,10 +3,15 @@
 // mapping of the ablate.v1 messages (mapping.h), so the two APIs cannot drift.
 //
 //   GET  /healthz                                   {"status": "ok"}
+//   GET    /api/v1/session                          -> WhoAmIResponse (who the token is)
+//   POST   /api/v1/session                          checks the Authorization header's token
+//          and sets it as the HttpOnly session cookie "ablate_token" -> WhoAmIResponse
+//   DELETE /api/v1/session                          clears the cookie (signing out)
 //   POST /api/v1/jobs                               SubmitJobRequest -> SubmitJobResponse
 //   GET  /api/v1/jobs?owner=&states=&init=&name_contains=&created_after=&created_before=
 //                    &page_size=&page_token=        ListJobsRequest  -> ListJobsResponse
 //   GET  /api/v1/jobs/{job_id}                      -> Job
+//   DELETE /api/v1/jobs/{job_id}                    DeleteJob -> DeleteJobResponse
 //   POST /api/v1/jobs/{job_id}:cancel  (or /cancel) -> CancelJobResponse
 //   GET  /api/v1/jobs/{job_id}/events?cursor=       WatchJob as text/event-stream
 //        (event_stream.h); the Last-Event-ID header, sent by a reconnecting browser, takes
@@ -17,6 +22,9 @@
 //   GET  /...                                       the page's static files (web_dir)
 //
 // POST bodies must be sent as Content-Type: application/json (415 otherwise; see gateway.cc).
+// Authentication: every /api/v1 call carries the token as "Authorization: Bearer <token>" or
+// the session cookie (the header wins); a server with users answers 401 without a valid one
+// and 403 for what the caller may not do (service.h has the rules).
 // Errors: the service's absl::Status as HTTP status (HttpStatusFor) and the body
 // {"error": {"code", "message"}}; unknown paths 404, bodies that are not the message's JSON
 // 400 naming the problem, more than max_streams live streams 503 with Retry-After.

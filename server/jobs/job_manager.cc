@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
@@ -173,14 +174,16 @@ absl::Status JobManager::Recover() {
 }
 
 absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& resolved_spec,
-                                           const std::string& owner) {
+                                           const std::string& owner,
+                                           std::optional<int64_t> class_id) {
   if (shutting_down_) {
     return absl::UnavailableError("the server is shutting down; submit the job again shortly.");
   }
-  absl::StatusOr<v1::Job> job = store_.CreateJob(resolved_spec, owner, absl::Now());
+  absl::StatusOr<v1::Job> job = store_.CreateJob(resolved_spec, owner, absl::Now(), class_id);
   if (!job.ok()) return job.status();
-  spdlog::info("job {} queued: \"{}\" by {}, {} runs", job->id(), job->name(), job->owner(),
-               job->runs_size());
+  // The name and owner are the client's text: escaped, so that neither can forge a log line.
+  spdlog::info("job {} queued: \"{}\" by {}, {} runs", job->id(), absl::CHexEscape(job->name()),
+               absl::CHexEscape(job->owner()), job->runs_size());
   if (absl::Status s = Schedule(*job); !s.ok()) return s;
   return job;
 }

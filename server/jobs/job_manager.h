@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "ablate/v1/ablate.pb.h"
@@ -41,8 +42,10 @@ class JobManager {
   // simply continues. Call once, before Submit.
   absl::Status Recover();
 
-  // Stores a resolved spec as a new queued job and schedules its runs.
-  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& resolved_spec, const std::string& owner);
+  // Stores a resolved spec as a new queued job of `owner` (in class `class_id`, when the server
+  // authenticates) and schedules its runs.
+  absl::StatusOr<v1::Job> Submit(const v1::JobSpec& resolved_spec, const std::string& owner,
+                                 std::optional<int64_t> class_id = std::nullopt);
 
   // Stops a job's runs (each within one step), waits up to `wait` for the job to be recorded
   // as cancelled, and returns it. A job that already ended is returned unchanged. NotFound for

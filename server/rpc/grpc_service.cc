@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <mutex>
 #include <string>
+#include <string_view>
+
+#include "server/auth/token.h"
 
 namespace ablate::rpc {
 
@@ -10,14 +13,30 @@ namespace {
 
 constexpr size_t kArtifactChunkBytes = 64 * 1024;
 
-// Runs `call` on the pool and finishes the unary reactor with its result; `fill` copies a
-// successful result into the response.
+// The bearer token of the call's "authorization" metadata; empty when there is none.
+std::string TokenOf(const grpc::CallbackServerContext* context) {
+  const auto& metadata = context->client_metadata();
+  auto it = metadata.find("authorization");
+  if (it == metadata.end()) return "";
+  return std::string(auth::BearerToken(std::string_view(it->second.data(), it->second.size())));
+}
+
+// Authenticates the call and runs `call(caller)` on the pool (the token lookup reads the
+// store), then finishes the unary reactor with its result; `fill` copies a successful result
+// into the response.
 template <typename Call, typename Fill>
 grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context,
-                                  service::ThreadPool& pool, Call call, Fill fill) {
+                                  service::AblationService& service, service::ThreadPool& pool,
+                                  Call call, Fill fill) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool.Post([reactor, call = std::move(call), fill = std::move(fill)]() mutable {
-    auto result = call();
+  pool.Post([reactor, &service, token = TokenOf(context), call = std::move(call),
+             fill = std::move(fill)]() mutable {
+    absl::StatusOr<auth::Caller> caller = service.Authenticate(token);
+    if (!caller.ok()) {
+      reactor->Finish(ToGrpcStatus(caller.status()));
+      return;
+    }
+    auto result = call(*caller);
     if (!result.ok()) {
       reactor->Finish(ToGrpcStatus(result.status()));
       return;
@@ -35,9 +54,11 @@ grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context,
 // never with a write in flight.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
  public:
-  WatchReactor(GrpcService& owner, const v1::WatchJobRequest& request) : owner_(owner) {
+  WatchReactor(GrpcService& owner, const std::string& token, const v1::WatchJobRequest& request)
+      : owner_(owner) {
+    absl::StatusOr<auth::Caller> caller = owner_.service_.Authenticate(token);
     absl::StatusOr<std::unique_ptr<service::JobWatch>> watch =
-        owner_.service_.WatchJob(request);
+        caller.ok() ? owner_.service_.WatchJob(*caller, request) : caller.status();
     if (!watch.ok()) {
       Finish(ToGrpcStatus(watch.status()));
       finished_ = true;
@@ -141,8 +162,11 @@ namespace {
 // Streams one file in chunks; the first carries its metadata.
 class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk> {
  public:
-  ArtifactReactor(service::AblationService& service, const v1::GetArtifactRequest& request) {
-    absl::StatusOr<store::Artifact> artifact = service.GetArtifact(request);
+  ArtifactReactor(service::AblationService& service, const std::string& token,
+                  const v1::GetArtifactRequest& request) {
+    absl::StatusOr<auth::Caller> caller = service.Authenticate(token);
+    absl::StatusOr<store::Artifact> artifact =
+        caller.ok() ? service.GetArtifact(*caller, request) : caller.status();
     if (!artifact.ok()) {
       Finish(ToGrpcStatus(artifact.status()));
       return;
@@ -196,7 +220,8 @@ grpc::ServerUnaryReactor* GrpcService::SubmitJob(grpc::CallbackServerContext* co
                                                  const v1::SubmitJobRequest* request,
                                                  v1::SubmitJobResponse* response) {
   return Offload(
-      context, pool_, [this, request] { return service_.SubmitJob(*request); },
+      context, service_, pool_,
+      [this, request](const auth::Caller& caller) { return service_.SubmitJob(caller, *request); },
       [response](v1::Job job) { *response->mutable_job() = std::move(job); });
 }
 
@@ -204,7 +229,8 @@ grpc::ServerUnaryReactor* GrpcService::GetJob(grpc::CallbackServerContext* conte
                                               const v1::GetJobRequest* request,
                                               v1::Job* response) {
   return Offload(
-      context, pool_, [this, request] { return service_.GetJob(*request); },
+      context, service_, pool_,
+      [this, request](const auth::Caller& caller) { return service_.GetJob(caller, *request); },
       [response](v1::Job job) { *response = std::move(job); });
 }
 
@@ -212,13 +238,14 @@ grpc::ServerUnaryReactor* GrpcService::ListJobs(grpc::CallbackServerContext* con
                                                 const v1::ListJobsRequest* request,
                                                 v1::ListJobsResponse* response) {
   return Offload(
-      context, pool_, [this, request] { return service_.ListJobs(*request); },
+      context, service_, pool_,
+      [this, request](const auth::Caller& caller) { return service_.ListJobs(caller, *request); },
       [response](v1::ListJobsResponse list) { *response = std::move(list); });
 }
 
-grpc::ServerWriteReactor<v1::JobUpdate>* GrpcService::WatchJob(
-    grpc::CallbackServerContext* /*context*/, const v1::WatchJobRequest* request) {
-  return new WatchReactor(*this, *request);
+grpc::ServerWriteReactor<v1::JobUpdate>* GrpcService::WatchJob(grpc::CallbackServerContext* context,
+                                                               const v1::WatchJobRequest* request) {
+  return new WatchReactor(*this, TokenOf(context), *request);
 }
 
 void GrpcService::EndStreams() {
@@ -233,21 +260,45 @@ grpc::ServerUnaryReactor* GrpcService::GetTrajectory(grpc::CallbackServerContext
                                                      const v1::GetTrajectoryRequest* request,
                                                      v1::GetTrajectoryResponse* response) {
   return Offload(
-      context, pool_, [this, request] { return service_.GetTrajectory(*request); },
+      context, service_, pool_,
+      [this, request](const auth::Caller& caller) {
+        return service_.GetTrajectory(caller, *request);
+      },
       [response](v1::GetTrajectoryResponse t) { *response = std::move(t); });
 }
 
 grpc::ServerWriteReactor<v1::ArtifactChunk>* GrpcService::GetArtifact(
-    grpc::CallbackServerContext* /*context*/, const v1::GetArtifactRequest* request) {
-  return new ArtifactReactor(service_, *request);
+    grpc::CallbackServerContext* context, const v1::GetArtifactRequest* request) {
+  return new ArtifactReactor(service_, TokenOf(context), *request);
 }
 
 grpc::ServerUnaryReactor* GrpcService::CancelJob(grpc::CallbackServerContext* context,
                                                  const v1::CancelJobRequest* request,
                                                  v1::CancelJobResponse* response) {
   return Offload(
-      context, pool_, [this, request] { return service_.CancelJob(*request); },
+      context, service_, pool_,
+      [this, request](const auth::Caller& caller) { return service_.CancelJob(caller, *request); },
       [response](v1::Job job) { *response->mutable_job() = std::move(job); });
+}
+
+grpc::ServerUnaryReactor* GrpcService::DeleteJob(grpc::CallbackServerContext* context,
+                                                 const v1::DeleteJobRequest* request,
+                                                 v1::DeleteJobResponse* response) {
+  return Offload(
+      context, service_, pool_,
+      [this, request](const auth::Caller& caller) { return service_.DeleteJob(caller, *request); },
+      [response](v1::DeleteJobResponse r) { *response = std::move(r); });
+}
+
+grpc::ServerUnaryReactor* GrpcService::WhoAmI(grpc::CallbackServerContext* context,
+                                              const v1::WhoAmIRequest* /*request*/,
+                                              v1::WhoAmIResponse* response) {
+  return Offload(
+      context, service_, pool_,
+      [](const auth::Caller& caller) {
+        return absl::StatusOr<v1::WhoAmIResponse>(service::AblationService::WhoAmI(caller));
+      },
+      [response](v1::WhoAmIResponse r) { *response = std::move(r); });
 }
 
 }  // namespace ablate::rpc

@@ -1,5 +1,6 @@
 // The gRPC front door: ablate.v1.Ablation on gRPC's callback API, translating each call to
-// the service layer and each absl::Status to a grpc::Status.
+// the service layer and each absl::Status to a grpc::Status. Every call is authenticated by
+// the bearer token in its "authorization" metadata ("Bearer <token>"), if any.
 #ifndef ABLATE_SERVER_RPC_GRPC_SERVICE_H_
 #define ABLATE_SERVER_RPC_GRPC_SERVICE_H_
 
@@ -48,6 +49,12 @@ class GrpcService final : public v1::Ablation::CallbackService {
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
                                       const v1::CancelJobRequest* request,
                                       v1::CancelJobResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* context,
+                                      const v1::DeleteJobRequest* request,
+                                      v1::DeleteJobResponse* response) override;
+  grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* context,
+                                   const v1::WhoAmIRequest* request,
+                                   v1::WhoAmIResponse* response) override;
 
  private:
   friend class WatchReactor;

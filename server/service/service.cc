@@ -168,13 +168,64 @@ double JobMultiplyAdds(const v1::JobSpec& resolved) {
 AblationService::AblationService(store::Store& store, jobs::JobManager& jobs,
                                  jobs::CursorHub& hub, ThreadPool& watch_pool,
                                  ServiceOptions options)
-    : store_(store), jobs_(jobs), hub_(hub), watch_pool_(watch_pool), options_(options) {}
+    : store_(store),
+      authenticator_(store),
+      jobs_(jobs),
+      hub_(hub),
+      watch_pool_(watch_pool),
+      options_(options) {}
 
-absl::StatusOr<v1::Job> AblationService::SubmitJob(const v1::SubmitJobRequest& request) {
+absl::StatusOr<auth::Caller> AblationService::Authenticate(std::string_view token) {
+  return authenticator_.Authenticate(token);
+}
+
+absl::Status AblationService::CheckRead(const auth::Caller& caller, int64_t job_id) {
+  if (!caller) return absl::OkStatus();
+  absl::StatusOr<store::JobAccess> access = store_.GetJobAccess(job_id);
+  if (!access.ok()) return access.status();
+  // The same words as for a job that does not exist: another class's ids reveal nothing.
+  if (access->class_id != caller->class_id) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AblationService::CheckManage(const auth::Caller& caller, int64_t job_id,
+                                          const char* verb) {
+  if (!caller) return absl::OkStatus();
+  if (absl::Status s = CheckRead(caller, job_id); !s.ok()) return s;
+  if (caller->role == auth::Role::kInstructor) return absl::OkStatus();
+  absl::StatusOr<store::JobAccess> access = store_.GetJobAccess(job_id);
+  if (!access.ok()) return access.status();
+  if (access->owner != caller->name) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("job ", job_id, " belongs to ", access->owner, "; a student may ", verb,
+                     " only their own jobs (the instructor may ", verb, " any job of the class)."));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
+                                                   const v1::SubmitJobRequest& request) {
   absl::StatusOr<v1::JobSpec> spec = jobs::ResolveSpec(request.spec());
   if (!spec.ok()) return spec.status();
-  absl::StatusOr<std::string> owner = jobs::ResolveOwner(request.owner());
-  if (!owner.ok()) return owner.status();
+  // Under authentication the job is the caller's, in the caller's class; without, it is whoever
+  // the request names. The quotas below apply to both.
+  std::string owner;
+  std::optional<int64_t> class_id;
+  if (caller) {
+    if (!request.owner().empty() && request.owner() != caller->name) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("owner must be empty or your own name, ", caller->name,
+                       ": jobs are submitted in the name of the token's user."));
+    }
+    owner = caller->name;
+    class_id = caller->class_id;
+  } else {
+    absl::StatusOr<std::string> requested = jobs::ResolveOwner(request.owner());
+    if (!requested.ok()) return requested.status();
+    owner = *std::move(requested);
+  }
   if (options_.max_job_compute > 0) {
     const double need = JobMultiplyAdds(*spec);
     if (need > options_.max_job_compute) {
@@ -187,27 +238,30 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const v1::SubmitJobRequest& r
           "into several jobs."));
     }
   }
-  if (options_.max_active_jobs_per_user <= 0) return jobs_.Submit(*spec, *owner);
+  if (options_.max_active_jobs_per_user <= 0) return jobs_.Submit(*spec, owner, class_id);
   std::lock_guard lock(submit_mutex_);
-  absl::StatusOr<int> active = store_.CountActiveJobs(*owner);
+  absl::StatusOr<int> active = store_.CountActiveJobs(owner);
   if (!active.ok()) return active.status();
   if (*active >= options_.max_active_jobs_per_user) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        *owner, " already has ", *active, *active == 1 ? " job" : " jobs",
+        owner, " already has ", *active, *active == 1 ? " job" : " jobs",
         " queued or running, the limit per user is ",
         options_.max_active_jobs_per_user,
         " (--max-active-jobs-per-user); wait for one to finish or cancel one."));
   }
-  return jobs_.Submit(*spec, *owner);
+  return jobs_.Submit(*spec, owner, class_id);
 }
 
-absl::StatusOr<v1::Job> AblationService::GetJob(const v1::GetJobRequest& request) {
+absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,
+                                                const v1::GetJobRequest& request) {
+  if (absl::Status s = CheckRead(caller, request.job_id()); !s.ok()) return s;
   return store_.GetJob(request.job_id());
 }
 
-absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(
-    const v1::ListJobsRequest& request) {
-  absl::StatusOr<store::JobPage> page = store_.ListJobs(request);
+absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Caller& caller,
+                                                               const v1::ListJobsRequest& request) {
+  absl::StatusOr<store::JobPage> page =
+      store_.ListJobs(request, caller ? std::optional<int64_t>(caller->class_id) : std::nullopt);
   if (!page.ok()) return page.status();
   v1::ListJobsResponse response;
   for (v1::Job& job : page->jobs) *response.add_jobs() = std::move(job);
@@ -216,7 +270,8 @@ absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(
 }
 
 absl::StatusOr<std::unique_ptr<JobWatch>> AblationService::WatchJob(
-    const v1::WatchJobRequest& request) {
+    const auth::Caller& caller, const v1::WatchJobRequest& request) {
+  if (absl::Status s = CheckRead(caller, request.job_id()); !s.ok()) return s;
   if (absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id()); !job.ok()) {
     return job.status();
   }
@@ -225,12 +280,19 @@ absl::StatusOr<std::unique_ptr<JobWatch>> AblationService::WatchJob(
 }
 
 absl::StatusOr<v1::GetTrajectoryResponse> AblationService::GetTrajectory(
-    const v1::GetTrajectoryRequest& request) {
+    const auth::Caller& caller, const v1::GetTrajectoryRequest& request) {
   const int max_points = request.max_points();
   if (max_points != 0 && (max_points < kMinMaxPoints || max_points > kMaxMaxPoints)) {
     return absl::InvalidArgumentError(absl::StrCat("max_points must be 0 (every step) or between ",
                                                    kMinMaxPoints, " and ", kMaxMaxPoints,
                                                    " (got ", max_points, ")."));
+  }
+  if (caller) {
+    absl::StatusOr<v1::Run> run = store_.GetRun(request.run_id());
+    if (!run.ok()) return run.status();
+    if (!CheckRead(caller, run->job_id()).ok()) {
+      return absl::NotFoundError(absl::StrCat("run ", request.run_id(), " not found"));
+    }
   }
   absl::StatusOr<store::Trajectory> trajectory = store_.GetTrajectory(request.run_id());
   if (!trajectory.ok()) return trajectory.status();
@@ -249,7 +311,8 @@ absl::StatusOr<v1::GetTrajectoryResponse> AblationService::GetTrajectory(
 }
 
 absl::StatusOr<store::Artifact> AblationService::GetArtifact(
-    const v1::GetArtifactRequest& request) {
+    const auth::Caller& caller, const v1::GetArtifactRequest& request) {
+  if (absl::Status s = CheckRead(caller, request.job_id()); !s.ok()) return s;
   absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id());
   if (!job.ok()) return job.status();
   if (!JobEnded(job->state())) {
@@ -259,8 +322,28 @@ absl::StatusOr<store::Artifact> AblationService::GetArtifact(
   return store_.GetArtifact(request.job_id(), request.name());
 }
 
-absl::StatusOr<v1::Job> AblationService::CancelJob(const v1::CancelJobRequest& request) {
+absl::StatusOr<v1::Job> AblationService::CancelJob(const auth::Caller& caller,
+                                                   const v1::CancelJobRequest& request) {
+  if (absl::Status s = CheckManage(caller, request.job_id(), "cancel"); !s.ok()) return s;
   return jobs_.Cancel(request.job_id());
+}
+
+absl::StatusOr<v1::DeleteJobResponse> AblationService::DeleteJob(
+    const auth::Caller& caller, const v1::DeleteJobRequest& request) {
+  if (absl::Status s = CheckManage(caller, request.job_id(), "delete"); !s.ok()) return s;
+  if (absl::Status s = store_.DeleteJob(request.job_id()); !s.ok()) return s;
+  return v1::DeleteJobResponse();
+}
+
+v1::WhoAmIResponse AblationService::WhoAmI(const auth::Caller& caller) {
+  v1::WhoAmIResponse response;
+  response.set_auth_enabled(caller.has_value());
+  if (caller) {
+    response.set_name(caller->name);
+    response.set_class_name(caller->class_name);
+    response.set_role(auth::RoleName(caller->role));
+  }
+  return response;
 }
 
 }  // namespace ablate::service

@@ -8,9 +8,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string_view>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
+#include "server/auth/authenticator.h"
+#include "server/auth/principal.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/job_manager.h"
 #include "server/service/thread_pool.h"
@@ -56,31 +59,61 @@ double JobMultiplyAdds(const v1::JobSpec& resolved);
 
 // Thread-safe. Every method returns quickly except Cancel, which waits up to a few seconds
 // for the runs to stop.
+//
+// Who may do what. Every method takes the caller, which the front door gets from
+// Authenticate(token). With no caller (a server without users) everything is allowed, as
+// before authentication existed. With one:
+// - a student submits jobs (owned by them, in their class), reads every job of their class
+//   (get, list, watch, trajectory, files) and cancels or deletes their own: PermissionDenied,
+//   naming the owner, for another's;
+// - the instructor does all of that for every job of their class;
+// - a job of another class, or one submitted before the server had users, is NotFound, with
+//   the same sentence as a job that does not exist; ListJobs shows only the caller's class.
 class AblationService {
  public:
   // Borrows everything, which must outlive the service.
   AblationService(store::Store& store, jobs::JobManager& jobs, jobs::CursorHub& hub,
                   ThreadPool& watch_pool, ServiceOptions options = {});
 
+  // The caller a request's bearer token (empty when it had none) stands for; see
+  // auth::Authenticator::Authenticate. Call it for every request.
+  absl::StatusOr<auth::Caller> Authenticate(std::string_view token);
+
   // InvalidArgument names the first bad field and its range. ResourceExhausted, in one
   // sentence naming the limit, its flag and the value, when the job needs more than
   // max_job_compute or its owner already has max_active_jobs_per_user jobs queued or running.
-  absl::StatusOr<v1::Job> SubmitJob(const v1::SubmitJobRequest& request);
+  absl::StatusOr<v1::Job> SubmitJob(const auth::Caller& caller,
+                                    const v1::SubmitJobRequest& request);
   // NotFound for an unknown id.
-  absl::StatusOr<v1::Job> GetJob(const v1::GetJobRequest& request);
-  absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
+  absl::StatusOr<v1::Job> GetJob(const auth::Caller& caller, const v1::GetJobRequest& request);
+  absl::StatusOr<v1::ListJobsResponse> ListJobs(const auth::Caller& caller,
+                                                const v1::ListJobsRequest& request);
   // NotFound for an unknown job.
-  absl::StatusOr<std::unique_ptr<JobWatch>> WatchJob(const v1::WatchJobRequest& request);
+  absl::StatusOr<std::unique_ptr<JobWatch>> WatchJob(const auth::Caller& caller,
+                                                     const v1::WatchJobRequest& request);
   // NotFound for an unknown run; InvalidArgument for max_points outside 0 or 10–100000.
-  absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(
-      const v1::GetTrajectoryRequest& request);
+  absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(const auth::Caller& caller,
+                                                          const v1::GetTrajectoryRequest& request);
   // FailedPrecondition while the job runs; NotFound for an unknown job or file name.
-  absl::StatusOr<store::Artifact> GetArtifact(const v1::GetArtifactRequest& request);
+  absl::StatusOr<store::Artifact> GetArtifact(const auth::Caller& caller,
+                                              const v1::GetArtifactRequest& request);
   // NotFound for an unknown id.
-  absl::StatusOr<v1::Job> CancelJob(const v1::CancelJobRequest& request);
+  absl::StatusOr<v1::Job> CancelJob(const auth::Caller& caller,
+                                    const v1::CancelJobRequest& request);
+  // FailedPrecondition while the job is queued or running; NotFound for an unknown id.
+  absl::StatusOr<v1::DeleteJobResponse> DeleteJob(const auth::Caller& caller,
+                                                  const v1::DeleteJobRequest& request);
+  // Who the caller is (auth_enabled false without a caller).
+  static v1::WhoAmIResponse WhoAmI(const auth::Caller& caller);
 
  private:
+  // OK when the caller may read job `job_id`; NotFound (as for an unknown job) otherwise.
+  absl::Status CheckRead(const auth::Caller& caller, int64_t job_id);
+  // OK when the caller may also cancel or delete it; `verb` words the refusal.
+  absl::Status CheckManage(const auth::Caller& caller, int64_t job_id, const char* verb);
+
   store::Store& store_;
+  auth::Authenticator authenticator_;
   jobs::JobManager& jobs_;
   jobs::CursorHub& hub_;
   ThreadPool& watch_pool_;

@@ -18,8 +18,54 @@ constexpr char kSchemaV1[] =
 // and, usually, a few ALTER TABLE / CREATE INDEX statements inline here. (A migration that
 // rebuilds a table must run with foreign keys off, which PRAGMA cannot change inside a
 // transaction: give the runner a flag for that when the first one is needed.)
+// Version 2: a class of users, their bearer tokens, and the class each job belongs to.
+// Conventions as in schema.sql. Tokens are stored as the SHA-256 of the token text only, so a
+// copy of the database does not give anyone a working token; `prefix` is the token's first
+// characters (not enough to guess the rest), so that a person can tell tokens apart and revoke
+// one by it.
+constexpr char kSchemaV2[] = R"sql(
+-- A class: one instructor and the students they issue tokens to.
+CREATE TABLE classes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+  created_at INTEGER NOT NULL
+) STRICT;
+
+-- A person. Names are unique server-wide: a job's owner is its user's name.
+CREATE TABLE users (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  class_id INTEGER NOT NULL REFERENCES classes (id),
+  name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+  role TEXT NOT NULL CHECK (role IN ('instructor', 'student')),
+  created_at INTEGER NOT NULL
+) STRICT;
+
+-- admin list: the users of a class.
+CREATE INDEX users_by_class ON users (class_id, name);
+
+-- A bearer token of a user. Every authenticated call looks its hash up in sha256's index.
+CREATE TABLE tokens (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  user_id INTEGER NOT NULL REFERENCES users (id),
+  sha256 TEXT NOT NULL UNIQUE CHECK (length(sha256) = 64),  -- lowercase hex of the token
+  prefix TEXT NOT NULL,                  -- the token's first characters, to name it by
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER                     -- NULL while the token works
+) STRICT;
+
+-- Revoking a user's tokens.
+CREATE INDEX tokens_by_user ON tokens (user_id);
+
+-- The class a job was submitted in; NULL for a job submitted while the server had no users.
+ALTER TABLE jobs ADD COLUMN class_id INTEGER REFERENCES classes (id);
+
+-- ListJobs within a class, newest first.
+CREATE INDEX jobs_by_class ON jobs (class_id, id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
+    {2, kSchemaV2},
 };
 
 absl::Status Check(Connection& conn, std::span<const Migration> migrations) {

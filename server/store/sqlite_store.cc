@@ -856,13 +856,14 @@ auto SqliteStore::Write(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
 }
 
 absl::StatusOr<v1::Job> SqliteStore::CreateJob(const v1::JobSpec& spec, const std::string& owner,
-                                               absl::Time now) {
+                                               absl::Time now, std::optional<int64_t> class_id) {
   STORE_ASSIGN_OR_RETURN(std::string spec_json, ToJson(spec, false));
   return Write([&](Connection& conn) -> absl::StatusOr<v1::Job> {
     STORE_ASSIGN_OR_RETURN(Statement insert_job,
-                           conn.Prepare("INSERT INTO jobs (name, owner, state, spec, created_at) "
-                                        "VALUES (?1, ?2, 'queued', ?3, ?4)"));
+                           conn.Prepare("INSERT INTO jobs (name, owner, state, spec, created_at, "
+                                        "class_id) VALUES (?1, ?2, 'queued', ?3, ?4, ?5)"));
     insert_job.BindText(1, spec.name()).BindText(2, owner).BindText(3, spec_json);
+    if (class_id) insert_job.Bind(5, *class_id);
     STORE_RETURN_IF_ERROR(insert_job.Bind(4, ToMillis(now)).Run());
     const int64_t job_id = sqlite3_last_insert_rowid(conn.db());
     for (int i = 0; i < spec.runs_size(); ++i) {
@@ -892,7 +893,8 @@ absl::StatusOr<v1::Run> SqliteStore::GetRun(int64_t run_id) {
   return Read([&](Connection& conn) { return LoadRun(conn, run_id); });
 }
 
-absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request) {
+absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request,
+                                              std::optional<int64_t> class_id) {
   // Validate everything before touching the database, so errors are about the request.
   const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
   if (page_size < 1 || page_size > kMaxPageSize) {
@@ -945,9 +947,10 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
   // The query is assembled from constant fragments, one per filter present, so that SQLite
   // plans each combination on its own (owner → jobs_by_owner, states → jobs_by_state, none →
   // the primary key walked downwards from the token); every value is a bound parameter. There
-  // are at most 2^7 such texts, each prepared once per connection.
+  // are at most 2^8 such texts, each prepared once per connection.
   std::string sql = "SELECT id FROM jobs WHERE 1";
   if (before_id) sql += " AND id < :before_id";
+  if (class_id) sql += " AND class_id = :class_id";
   if (!request.owner().empty()) sql += " AND owner = :owner";
   if (!states_json.empty()) sql += " AND state IN (SELECT value FROM json_each(:states))";
   // A job's runs are found through runs(job_id, idx): a handful of rows per job.
@@ -966,6 +969,7 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
       STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
       auto bind = [&stmt](const char* name) { return stmt.ParameterIndex(name); };
       if (before_id) stmt.Bind(bind(":before_id"), *before_id);
+      if (class_id) stmt.Bind(bind(":class_id"), *class_id);
       if (!request.owner().empty()) stmt.BindText(bind(":owner"), request.owner());
       if (!states_json.empty()) stmt.BindText(bind(":states"), states_json);
       if (!request.init().empty()) stmt.BindText(bind(":init"), request.init());
@@ -1269,6 +1273,204 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::ListArtifacts(int64_t job_
       names.push_back(stmt.Text(0));
     }
     return names;
+  });
+}
+
+// --- Job access and deletion ----------------------------------------------------------------
+
+absl::StatusOr<JobAccess> SqliteStore::GetJobAccess(int64_t job_id) {
+  return Read([&](Connection& conn) -> absl::StatusOr<JobAccess> {
+    STORE_ASSIGN_OR_RETURN(Statement stmt,
+                           conn.Prepare("SELECT owner, class_id, state FROM jobs WHERE id = ?1"));
+    stmt.Bind(1, job_id);
+    STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return NotFoundJob(job_id);
+    JobAccess access;
+    access.owner = stmt.Text(0);
+    if (!stmt.IsNull(1)) access.class_id = stmt.Int(1);
+    STORE_ASSIGN_OR_RETURN(access.state, JobStateFromName(stmt.Text(2)));
+    return access;
+  });
+}
+
+absl::Status SqliteStore::DeleteJob(int64_t job_id) {
+  return Write([&](Connection& conn) -> absl::Status {
+    {
+      STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT state FROM jobs WHERE id = ?1"));
+      stmt.Bind(1, job_id);
+      STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return NotFoundJob(job_id);
+      const std::string state = stmt.Text(0);
+      if (state == "queued" || state == "running") {
+        return absl::FailedPreconditionError(
+            absl::StrCat("job ", job_id, " is ", state, "; cancel it first, then delete it"));
+      }
+    }
+    // Children first: the foreign keys refuse the job's row while anything refers to it. Steps
+    // and evals are found through their primary keys' run_id prefix.
+    for (const char* sql :
+         {"DELETE FROM steps WHERE run_id IN (SELECT id FROM runs WHERE job_id = ?1)",
+          "DELETE FROM evals WHERE run_id IN (SELECT id FROM runs WHERE job_id = ?1)",
+          "DELETE FROM artifacts WHERE job_id = ?1", "DELETE FROM runs WHERE job_id = ?1",
+          "DELETE FROM jobs WHERE id = ?1"}) {
+      STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));
+      STORE_RETURN_IF_ERROR(stmt.Bind(1, job_id).Run());
+    }
+    return absl::OkStatus();
+  });
+}
+
+// --- Classes, users and tokens ------------------------------------------------------------------
+
+namespace {
+
+const char* RoleName(Role role) { return role == Role::kInstructor ? "instructor" : "student"; }
+
+// The users columns a User is made of, joined with the class's name.
+constexpr char kUserSelect[] =
+    "SELECT users.id, users.name, users.class_id, classes.name, users.role, users.created_at "
+    "FROM users JOIN classes ON classes.id = users.class_id";
+
+User UserFromRow(const Statement& row) {
+  User user;
+  user.id = row.Int(0);
+  user.name = row.Text(1);
+  user.class_id = row.Int(2);
+  user.class_name = row.Text(3);
+  user.role = row.Text(4) == "instructor" ? Role::kInstructor : Role::kStudent;
+  user.created_at = absl::FromUnixMillis(row.Int(5));
+  return user;
+}
+
+absl::StatusOr<int64_t> UserId(Connection& conn, const std::string& name) {
+  STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT id FROM users WHERE name = ?1"));
+  stmt.BindText(1, name);
+  STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return absl::NotFoundError(absl::StrCat("there is no user named \"", name, "\""));
+  return stmt.Int(0);
+}
+
+absl::StatusOr<std::optional<int64_t>> ClassId(Connection& conn, const std::string& name) {
+  STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT id FROM classes WHERE name = ?1"));
+  stmt.BindText(1, name);
+  STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<int64_t>();
+  return std::optional<int64_t>(stmt.Int(0));
+}
+
+}  // namespace
+
+absl::StatusOr<int64_t> SqliteStore::CreateClass(const std::string& name, absl::Time now) {
+  return Write([&](Connection& conn) -> absl::StatusOr<int64_t> {
+    STORE_ASSIGN_OR_RETURN(std::optional<int64_t> existing, ClassId(conn, name));
+    if (existing) {
+      return absl::AlreadyExistsError(absl::StrCat("a class named \"", name, "\" already exists"));
+    }
+    STORE_ASSIGN_OR_RETURN(Statement stmt,
+                           conn.Prepare("INSERT INTO classes (name, created_at) VALUES (?1, ?2)"));
+    STORE_RETURN_IF_ERROR(stmt.BindText(1, name).Bind(2, ToMillis(now)).Run());
+    return static_cast<int64_t>(sqlite3_last_insert_rowid(conn.db()));
+  });
+}
+
+absl::StatusOr<User> SqliteStore::CreateUser(const std::string& class_name, const std::string& name,
+                                             Role role, absl::Time now) {
+  return Write([&](Connection& conn) -> absl::StatusOr<User> {
+    STORE_ASSIGN_OR_RETURN(std::optional<int64_t> class_id, ClassId(conn, class_name));
+    if (!class_id) {
+      return absl::NotFoundError(absl::StrCat("there is no class named \"", class_name, "\""));
+    }
+    if (UserId(conn, name).ok()) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "a user named \"", name, "\" already exists (user names are unique on the server)"));
+    }
+    STORE_ASSIGN_OR_RETURN(Statement insert,
+                           conn.Prepare("INSERT INTO users (class_id, name, role, created_at) "
+                                        "VALUES (?1, ?2, ?3, ?4)"));
+    insert.Bind(1, *class_id).BindText(2, name).BindText(3, RoleName(role));
+    STORE_RETURN_IF_ERROR(insert.Bind(4, ToMillis(now)).Run());
+    const int64_t id = sqlite3_last_insert_rowid(conn.db());
+    static const std::string kSql = absl::StrCat(kUserSelect, " WHERE users.id = ?1");
+    STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(kSql));
+    stmt.Bind(1, id);
+    STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return absl::InternalError("a user just inserted cannot be read back");
+    return UserFromRow(stmt);
+  });
+}
+
+absl::Status SqliteStore::AddToken(const std::string& user_name, const std::string& sha256_hex,
+                                   const std::string& prefix, absl::Time now) {
+  return Write([&](Connection& conn) -> absl::Status {
+    STORE_ASSIGN_OR_RETURN(int64_t user_id, UserId(conn, user_name));
+    STORE_ASSIGN_OR_RETURN(Statement stmt,
+                           conn.Prepare("INSERT INTO tokens (user_id, sha256, prefix, created_at) "
+                                        "VALUES (?1, ?2, ?3, ?4)"));
+    stmt.Bind(1, user_id).BindText(2, sha256_hex).BindText(3, prefix);
+    return stmt.Bind(4, ToMillis(now)).Run();
+  });
+}
+
+absl::StatusOr<int> SqliteStore::RevokeTokens(const std::string& user_name,
+                                              const std::string& prefix, absl::Time now) {
+  return Write([&](Connection& conn) -> absl::StatusOr<int> {
+    STORE_ASSIGN_OR_RETURN(int64_t user_id, UserId(conn, user_name));
+    // substr, not LIKE: a prefix is compared as text, with no wildcard characters to escape.
+    STORE_ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn.Prepare("UPDATE tokens SET revoked_at = ?2 WHERE user_id = ?1 AND revoked_at IS NULL "
+                     "AND substr(prefix, 1, length(?3)) = ?3"));
+    stmt.Bind(1, user_id).Bind(2, ToMillis(now)).BindText(3, prefix);
+    STORE_RETURN_IF_ERROR(stmt.Run());
+    return static_cast<int>(sqlite3_changes(conn.db()));
+  });
+}
+
+absl::StatusOr<std::optional<User>> SqliteStore::UserByToken(const std::string& sha256_hex) {
+  return Read([&](Connection& conn) -> absl::StatusOr<std::optional<User>> {
+    static const std::string kSql =
+        absl::StrCat(kUserSelect,
+                     " JOIN tokens ON tokens.user_id = users.id "
+                     "WHERE tokens.sha256 = ?1 AND tokens.revoked_at IS NULL");
+    STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(kSql));
+    stmt.BindText(1, sha256_hex);
+    STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<User>();
+    return std::optional<User>(UserFromRow(stmt));
+  });
+}
+
+absl::StatusOr<bool> SqliteStore::HasUsers() {
+  return Read([&](Connection& conn) -> absl::StatusOr<bool> {
+    STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT EXISTS (SELECT 1 FROM users)"));
+    STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row && stmt.Int(0) != 0;
+  });
+}
+
+absl::StatusOr<std::vector<User>> SqliteStore::ListUsers(const std::string& class_name) {
+  return Read([&](Connection& conn) -> absl::StatusOr<std::vector<User>> {
+    if (!class_name.empty()) {
+      STORE_ASSIGN_OR_RETURN(std::optional<int64_t> class_id, ClassId(conn, class_name));
+      if (!class_id) {
+        return absl::NotFoundError(absl::StrCat("there is no class named \"", class_name, "\""));
+      }
+    }
+    static const std::string kSql = absl::StrCat(
+        "SELECT users.id, users.name, users.class_id, classes.name, users.role, users.created_at, "
+        "(SELECT count(*) FROM tokens WHERE tokens.user_id = users.id AND revoked_at IS NULL) "
+        "FROM users JOIN classes ON classes.id = users.class_id "
+        "WHERE ?1 = '' OR classes.name = ?1 ORDER BY classes.name, users.name");
+    STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(kSql));
+    stmt.BindText(1, class_name);
+    std::vector<User> users;
+    while (true) {
+      STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      users.push_back(UserFromRow(stmt));
+      users.back().live_tokens = static_cast<int>(stmt.Int(6));
+    }
+    return users;
   });
 }
 

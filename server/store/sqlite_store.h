@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,10 +27,11 @@ class SqliteStore final : public Store {
   ~SqliteStore() override = default;
 
   absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
-                                    absl::Time now) override;
+                                    absl::Time now, std::optional<int64_t> class_id) override;
   absl::StatusOr<v1::Job> GetJob(int64_t job_id) override;
   absl::StatusOr<v1::Run> GetRun(int64_t run_id) override;
-  absl::StatusOr<JobPage> ListJobs(const v1::ListJobsRequest& request) override;
+  absl::StatusOr<JobPage> ListJobs(const v1::ListJobsRequest& request,
+                                   std::optional<int64_t> class_id) override;
   absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override;
   absl::StatusOr<int> CountActiveJobs(const std::string& owner) override;
   absl::StatusOr<std::vector<JobCursor>> Append(std::span<const Event> events) override;
@@ -39,6 +41,18 @@ class SqliteStore final : public Store {
   absl::Status PutArtifact(int64_t job_id, const Artifact& artifact) override;
   absl::StatusOr<Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
   absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) override;
+  absl::StatusOr<JobAccess> GetJobAccess(int64_t job_id) override;
+  absl::Status DeleteJob(int64_t job_id) override;
+  absl::StatusOr<int64_t> CreateClass(const std::string& name, absl::Time now) override;
+  absl::StatusOr<User> CreateUser(const std::string& class_name, const std::string& name, Role role,
+                                  absl::Time now) override;
+  absl::Status AddToken(const std::string& user_name, const std::string& sha256_hex,
+                        const std::string& prefix, absl::Time now) override;
+  absl::StatusOr<int> RevokeTokens(const std::string& user_name, const std::string& prefix,
+                                   absl::Time now) override;
+  absl::StatusOr<std::optional<User>> UserByToken(const std::string& sha256_hex) override;
+  absl::StatusOr<bool> HasUsers() override;
+  absl::StatusOr<std::vector<User>> ListUsers(const std::string& class_name) override;
 
  private:
   // `readers` empty: reads share `writer` (":memory:", where every connection would open a

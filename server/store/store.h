@@ -94,6 +94,32 @@ struct Trajectory {
   std::vector<v1::EvalResult> evals;  // ascending by step
 };
 
+// --- Classes, users and tokens -------------------------------------------------------------------
+
+// What a user may do (see server/service/service.h for the rules).
+enum class Role {
+  kStudent,     // submits, cancels and deletes own jobs; reads every job of the class
+  kInstructor,  // also cancels and deletes every job of the class
+};
+
+// A user with their class, as the store returns them.
+struct User {
+  int64_t id = 0;
+  std::string name;
+  int64_t class_id = 0;
+  std::string class_name;
+  Role role = Role::kStudent;
+  absl::Time created_at;
+  int live_tokens = 0;  // tokens not revoked (ListUsers only; 0 elsewhere)
+};
+
+// Who a job belongs to: what the access rules need to know about it.
+struct JobAccess {
+  std::string owner;
+  std::optional<int64_t> class_id;  // none: submitted while the server had no users
+  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+};
+
 struct Artifact {
   std::string name;
   std::string content_type;
@@ -119,9 +145,11 @@ class Store {
 
   // Stores a job and its runs as queued. `spec` must be resolved (defaults filled, validated).
   // Returns the job with its id, its runs' ids (in spec order) and created_at = now. Times are
-  // stored in whole milliseconds, here and everywhere.
+  // stored in whole milliseconds, here and everywhere. `class_id` is the class of the user who
+  // submitted it (none without authentication); NotFound for an unknown class.
   virtual absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
-                                            absl::Time now) = 0;
+                                            absl::Time now,
+                                            std::optional<int64_t> class_id = std::nullopt) = 0;
 
   // A job with its runs' summaries. NotFound names the id.
   virtual absl::StatusOr<v1::Job> GetJob(int64_t job_id) = 0;
@@ -129,8 +157,10 @@ class Store {
   virtual absl::StatusOr<v1::Run> GetRun(int64_t run_id) = 0;
 
   // Jobs matching the request's filters, newest (highest id) first; page_size 0 means 50.
-  // InvalidArgument for a malformed page token or a page_size outside 0–1000.
-  virtual absl::StatusOr<JobPage> ListJobs(const v1::ListJobsRequest& request) = 0;
+  // With `class_id`, only that class's jobs. InvalidArgument for a malformed page token or a
+  // page_size outside 0–1000.
+  virtual absl::StatusOr<JobPage> ListJobs(const v1::ListJobsRequest& request,
+                                           std::optional<int64_t> class_id = std::nullopt) = 0;
 
   // Ids of jobs that are queued or were running when the server stopped, oldest first: the
   // work a starting server has to (re)schedule.
@@ -171,6 +201,38 @@ class Store {
   virtual absl::StatusOr<Artifact> GetArtifact(int64_t job_id, const std::string& name) = 0;
   // Names of a job's stored files, in insertion order.
   virtual absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) = 0;
+
+  // A job's owner, class and state, without its spec and runs. NotFound names the id.
+  virtual absl::StatusOr<JobAccess> GetJobAccess(int64_t job_id) = 0;
+
+  // Deletes a job that has ended, with its runs, steps, evaluations and artifacts. NotFound
+  // names the id; FailedPrecondition while the job is queued or running.
+  virtual absl::Status DeleteJob(int64_t job_id) = 0;
+
+  // --- Classes, users and tokens. Names are checked by the caller (server/auth/names.h); the
+  // database's UNIQUE constraints make AlreadyExists, which names the class or user.
+
+  // Creates a class; returns its id.
+  virtual absl::StatusOr<int64_t> CreateClass(const std::string& name, absl::Time now) = 0;
+  // Creates a user in an existing class (NotFound names the class).
+  virtual absl::StatusOr<User> CreateUser(const std::string& class_name, const std::string& name,
+                                          Role role, absl::Time now) = 0;
+  // Records a token of a user by its SHA-256 (lowercase hex) and its first characters.
+  // NotFound names the user.
+  virtual absl::Status AddToken(const std::string& user_name, const std::string& sha256_hex,
+                                const std::string& prefix, absl::Time now) = 0;
+  // Revokes a user's live tokens, or only those whose prefix starts with `prefix` when it is not
+  // empty. Returns how many were revoked. NotFound names the user.
+  virtual absl::StatusOr<int> RevokeTokens(const std::string& user_name, const std::string& prefix,
+                                           absl::Time now) = 0;
+  // The user a live (not revoked) token belongs to, looked up by the token's SHA-256; none for
+  // an unknown or revoked token.
+  virtual absl::StatusOr<std::optional<User>> UserByToken(const std::string& sha256_hex) = 0;
+  // Whether any user exists: authentication is required exactly when one does.
+  virtual absl::StatusOr<bool> HasUsers() = 0;
+  // Users of one class (every class when `class_name` is empty), by class then name, with
+  // live_tokens filled in. NotFound for an unknown class.
+  virtual absl::StatusOr<std::vector<User>> ListUsers(const std::string& class_name) = 0;
 };
 
 }  // namespace ablate::store

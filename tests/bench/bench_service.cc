@@ -303,8 +303,8 @@ class TimingStore final : public store::Store {
   }
 
   absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
-                                    absl::Time now) override {
-    return inner_->CreateJob(spec, owner, now);
+                                    absl::Time now, std::optional<int64_t> class_id) override {
+    return inner_->CreateJob(spec, owner, now, class_id);
   }
   absl::StatusOr<v1::Job> GetJob(int64_t job_id) override {
     g_roles.Note("service pool (watch reads, unary calls)");
@@ -316,8 +316,35 @@ class TimingStore final : public store::Store {
     return job;
   }
   absl::StatusOr<v1::Run> GetRun(int64_t run_id) override { return inner_->GetRun(run_id); }
-  absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest& request) override {
-    return inner_->ListJobs(request);
+  absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest& request,
+                                          std::optional<int64_t> class_id) override {
+    return inner_->ListJobs(request, class_id);
+  }
+  absl::StatusOr<store::JobAccess> GetJobAccess(int64_t job_id) override {
+    return inner_->GetJobAccess(job_id);
+  }
+  absl::Status DeleteJob(int64_t job_id) override { return inner_->DeleteJob(job_id); }
+  absl::StatusOr<int64_t> CreateClass(const std::string& name, absl::Time now) override {
+    return inner_->CreateClass(name, now);
+  }
+  absl::StatusOr<store::User> CreateUser(const std::string& class_name, const std::string& name,
+                                         store::Role role, absl::Time now) override {
+    return inner_->CreateUser(class_name, name, role, now);
+  }
+  absl::Status AddToken(const std::string& user_name, const std::string& sha256_hex,
+                        const std::string& prefix, absl::Time now) override {
+    return inner_->AddToken(user_name, sha256_hex, prefix, now);
+  }
+  absl::StatusOr<int> RevokeTokens(const std::string& user_name, const std::string& prefix,
+                                   absl::Time now) override {
+    return inner_->RevokeTokens(user_name, prefix, now);
+  }
+  absl::StatusOr<std::optional<store::User>> UserByToken(const std::string& sha256_hex) override {
+    return inner_->UserByToken(sha256_hex);
+  }
+  absl::StatusOr<bool> HasUsers() override { return inner_->HasUsers(); }
+  absl::StatusOr<std::vector<store::User>> ListUsers(const std::string& class_name) override {
+    return inner_->ListUsers(class_name);
   }
   absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override {
     return inner_->UnfinishedJobs();

@@ -269,6 +269,25 @@ TEST_F(CliServerTest, SubmitPrintsOnlyTheIdAndSendsAnEmptySpec) {
   EXPECT_EQ(service_.submits[0].spec().ByteSizeLong(), 0u);
 }
 
+TEST_F(CliServerTest, TokenGoesWithUnaryAndStreamCallsAndTheOwnerIsLeftToTheServer) {
+  ScriptJob17();
+  service_.jobs.clear();  // the submitted job becomes 17
+  Result result = Ablate({"--token", "abl_secret", "submit", "--watch"});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  ASSERT_EQ(service_.submits.size(), 1u);
+  // $USER is not sent under a token: the server takes the owner from the token.
+  EXPECT_EQ(service_.submits[0].owner(), "");
+  EXPECT_THAT(service_.authorizations, ElementsAre("Bearer abl_secret", "Bearer abl_secret"));
+  // An --owner given explicitly is sent (the server checks it is the token's user).
+  result = Ablate({"--token", "abl_secret", "submit", "--owner", "ada"});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_EQ(service_.submits[1].owner(), "ada");
+  // Without a token, no authorization metadata at all.
+  result = Ablate({"submit"});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_EQ(service_.authorizations.back(), "");
+}
+
 TEST_F(CliServerTest, SubmitSendsTheFlagsGiven) {
   const Result result =
       Ablate({"submit", "--depth", "24", "--lr", "1e-4", "--init", "kaiming:seed=7", "--init",

@@ -135,10 +135,20 @@ std::vector<v1::JobUpdate> TrainingHistory(const v1::Job& job, int steps, int pe
   return history;
 }
 
-grpc::Status FakeAblation::SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+namespace {
+std::string AuthorizationOf(const grpc::ServerContext& context) {
+  auto it = context.client_metadata().find("authorization");
+  return it == context.client_metadata().end() ? ""
+                                               : std::string(it->second.data(), it->second.size());
+}
+}  // namespace
+
+grpc::Status FakeAblation::SubmitJob(grpc::ServerContext* context,
+                                     const v1::SubmitJobRequest* request,
                                      v1::SubmitJobResponse* response) {
   std::lock_guard<std::mutex> lock(mutex);
   submits.push_back(*request);
+  authorizations.push_back(AuthorizationOf(*context));
   if (!submit_status.ok()) return submit_status;
   const int64_t id = jobs.empty() ? 17 : jobs.rbegin()->first + 1;
   v1::Job job = LabJob(id, v1::JOB_STATE_QUEUED);
@@ -194,6 +204,7 @@ grpc::Status FakeAblation::WatchJob(grpc::ServerContext* context,
     std::lock_guard<std::mutex> lock(mutex);
     call = watch_calls_++;
     watch_cursors.push_back(request->cursor());
+    authorizations.push_back(AuthorizationOf(*context));
     if (jobs.count(request->job_id()) == 0) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such job");
     }

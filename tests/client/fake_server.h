@@ -58,6 +58,8 @@ class FakeAblation final : public v1::Ablation::Service {
   std::vector<v1::ListJobsRequest> list_requests;
   std::vector<v1::GetTrajectoryRequest> trajectory_requests;
   std::vector<std::string> artifact_requests;
+  // The "authorization" metadata of each SubmitJob and WatchJob call ("" when none was sent).
+  std::vector<std::string> authorizations;
 
   std::mutex mutex;  // guards the records, as gRPC threads write them
   std::condition_variable watch_hung;

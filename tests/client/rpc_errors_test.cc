@@ -75,6 +75,18 @@ TEST(DescribeRpcError, DeadlineNamesTheTimeoutAndTheFlag) {
             "is busy)");
 }
 
+TEST(DescribeRpcError, UnauthenticatedSaysHowToPassAToken) {
+  const grpc::Status missing(grpc::StatusCode::UNAUTHENTICATED, "this server needs a token");
+  EXPECT_EQ(DescribeRpcError(missing, kSite),
+            "the server at 127.0.0.1:50051 needs a token: pass --token or set ABLATE_TOKEN (your "
+            "instructor issues tokens)");
+  const grpc::Status revoked(grpc::StatusCode::UNAUTHENTICATED,
+                             "the token is not valid (mistyped, or revoked).");
+  EXPECT_EQ(DescribeRpcError(revoked, {"lab:50051", absl::Seconds(10), true}),
+            "the server at lab:50051 did not accept the token: the token is not valid "
+            "(mistyped, or revoked)");
+}
+
 TEST(DescribeRpcError, InvalidArgumentKeepsTheServersSentence) {
   const grpc::Status status(grpc::StatusCode::INVALID_ARGUMENT,
                             "training.lr must be in (0, 10], got 20.");

@@ -1,14 +1,26 @@
 // Starts a real ablate-server for the browser tests and the benchmark: gRPC and HTTP on free
 // ports (port 0, read back from its log), a fresh data directory, the built page.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 
-export async function startServer({ binary, webDir, workers = 2 }) {
+// `admin`: argument lists of `ablate-server admin` commands run on the data directory first
+// (e.g. [['add-class', 'cs101', '--instructor', 'carol']]); the tokens they print are returned
+// as server.tokens, by user name.
+export async function startServer({ binary, webDir, workers = 2, admin = [] }) {
   if (!binary) throw new Error('ABLATE_SERVER (the ablate-server binary) is not set');
   const dataDir = mkdtempSync(join(tmpdir(), 'ablate-web-test-'));
+  const tokens = {};
+  for (const command of admin) {
+    const out = execFileSync(binary, ['admin', ...command, '--data-dir', dataDir],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    for (const line of out.split('\n')) {
+      const [name, token] = line.split('\t');
+      if (token) tokens[name] = token;
+    }
+  }
   const args = ['--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data-dir', dataDir,
     '--workers', String(workers)];
   if (webDir) args.push('--web-dir', webDir);
@@ -32,6 +44,7 @@ export async function startServer({ binary, webDir, workers = 2 }) {
     url,
     log,
     dataDir,
+    tokens,
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -44,10 +57,12 @@ export async function startServer({ binary, webDir, workers = 2 }) {
 }
 
 // JSON API helpers (the same routes the page uses).
-export async function api(url, path, { method = 'GET', body } = {}) {
+export async function api(url, path, { method = 'GET', body, token } = {}) {
+  const headers = body === undefined ? {} : { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(url + path, {
     method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const json = await response.json();
@@ -55,10 +70,10 @@ export async function api(url, path, { method = 'GET', body } = {}) {
   return json;
 }
 
-export async function waitForJob(url, id, timeoutMs = 120000) {
+export async function waitForJob(url, id, timeoutMs = 120000, token = undefined) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const job = await api(url, `/api/v1/jobs/${id}`);
+    const job = await api(url, `/api/v1/jobs/${id}`, { token });
     if (['JOB_STATE_SUCCEEDED', 'JOB_STATE_FAILED', 'JOB_STATE_CANCELLED'].includes(job.state)) return job;
     if (Date.now() > deadline) throw new Error(`job ${id} did not end within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 200));

@@ -8,7 +8,17 @@ export class ApiError extends Error {
   }
 }
 
-async function call(path, { method = 'GET', body } = {}) {
+// Signing in. A server with users answers 401 to a request without a valid token; call() then
+// asks the page for one (setTokenPrompt), once for all the requests that were refused at the
+// same time, and retries. Signing in stores the token as an HttpOnly cookie that the browser
+// sends with every request, EventSource streams and download links included, for 30 days.
+let promptForToken = null;  // async () => void: resolves once signed in
+let signingIn = null;       // the prompt on screen, shared by every refused request
+
+export function setTokenPrompt(prompt) { promptForToken = prompt; }
+
+async function call(path, options = {}, retried = false) {
+  const { method = 'GET', body } = options;
   let response;
   try {
     response = await fetch(path, {
@@ -18,6 +28,11 @@ async function call(path, { method = 'GET', body } = {}) {
     });
   } catch (e) {
     throw new ApiError(0, 'UNAVAILABLE', 'The server cannot be reached. Is ablate-server running?');
+  }
+  if (response.status === 401 && promptForToken && !retried) {
+    signingIn ??= promptForToken().finally(() => { signingIn = null; });
+    await signingIn;
+    return call(path, options, true);
   }
   const text = await response.text();
   let json = null;
@@ -29,6 +44,28 @@ async function call(path, { method = 'GET', body } = {}) {
   }
   return json;
 }
+
+// Checks `token` with the server, which then sets it as the session cookie. Returns who it is
+// ({authEnabled, name, className, role}); throws an ApiError for a refused token.
+export async function signIn(token) {
+  let response;
+  try {
+    response = await fetch('/api/v1/session', {
+      method: 'POST', headers: { Authorization: `Bearer ${token}` },
+    });
+  } catch (e) {
+    throw new ApiError(0, 'UNAVAILABLE', 'The server cannot be reached. Is ablate-server running?');
+  }
+  const json = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError(response.status, json?.error?.code ?? `HTTP_${response.status}`,
+      json?.error?.message ?? `The server answered ${response.status}.`);
+  }
+  return json ?? {};
+}
+export const getSession = () => call('/api/v1/session');
+export const signOut = () => call('/api/v1/session', { method: 'DELETE' });
+export const deleteJob = (id) => call(`/api/v1/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
 
 export const submitJob = (request) => call('/api/v1/jobs', { method: 'POST', body: request });
 export const getJob = (id) => call(`/api/v1/jobs/${encodeURIComponent(id)}`);

@@ -211,7 +211,9 @@ function setUpForm() {
   form.addEventListener('reset', () => {
     clearFormErrors(form);
     // The owner is the student's, not a lab default.
-    setTimeout(() => { form.elements.owner.value = localStorage.getItem('ablate.owner') ?? ''; });
+    setTimeout(() => {
+      form.elements.owner.value = me.authEnabled ? me.name : localStorage.getItem('ablate.owner') ?? '';
+    });
   });
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -366,6 +368,7 @@ function showJob(id) {
   $('#job-error').hidden = true;
   $('#job-results').hidden = true;
   $('#job-cancel').hidden = true;
+  $('#job-delete').hidden = true;
   $('#job-runs tbody').innerHTML = '';
   $('#job-meta').textContent = '';
   $('#job-live').textContent = '';
@@ -401,6 +404,9 @@ function showJob(id) {
     badge.className = `badge state-${stateName(state)}`;
     view.dataset.state = stateName(state);
     $('#job-cancel').hidden = jobEnded(state);
+    // Deleting: an ended job, by its owner or the class's instructor (or anyone without users).
+    const mine = !me.authEnabled || me.role === 'instructor' || job.owner === me.name;
+    $('#job-delete').hidden = !jobEnded(state) || !mine;
   };
 
   const draw = () => {
@@ -534,6 +540,20 @@ function showJob(id) {
     }
   };
   $('#job-cancel').addEventListener('click', cancel);
+  const remove = async () => {
+    if (!window.confirm(`Delete job ${id} with its runs, losses and files? This cannot be undone.`)) return;
+    $('#job-delete').disabled = true;
+    try {
+      await api.deleteJob(id);
+      jobCache.delete(String(id));
+      window.location.hash = '#/';
+    } catch (error) {
+      fail(error.message);
+    } finally {
+      $('#job-delete').disabled = false;
+    }
+  };
+  $('#job-delete').addEventListener('click', remove);
 
   leaveView = () => {
     left = true;
@@ -542,6 +562,7 @@ function showJob(id) {
     chart?.destroy();
     for (const input of scaleInputs) input.removeEventListener('change', onScale);
     $('#job-cancel').removeEventListener('click', cancel);
+    $('#job-delete').removeEventListener('click', remove);
   };
   start();
 }
@@ -707,7 +728,70 @@ function showCompare(runsParam) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Signing in (a server with users): who we are, the token prompt, signing out.
 
+// The server's answer to "who am I": {authEnabled, name, className, role}; {} until known.
+let me = {};
+
+function setMe(who) {
+  me = who ?? {};
+  const box = $('#who');
+  box.hidden = !me.authEnabled;
+  $('#who-text').textContent = me.authEnabled
+    ? `signed in as ${me.name} (${me.className}, ${me.role})` : '';
+  // Under a token the server records the token's user as the owner.
+  const owner = $('#submit-form').elements.owner;
+  if (me.authEnabled) owner.value = me.name;
+  owner.readOnly = Boolean(me.authEnabled);
+  document.body.dataset.signedIn = me.authEnabled ? me.name : '';
+}
+
+// Shows the token form until the server accepts a token; resolves then.
+function promptForToken() {
+  const dialog = $('#signin');
+  const form = $('#signin-form');
+  const input = $('#signin-token');
+  const error = $('#signin-error');
+  error.hidden = true;
+  input.value = '';
+  return new Promise((resolve) => {
+    const onSubmit = async (event) => {
+      event.preventDefault();
+      const token = input.value.trim();
+      if (!token) return;
+      $('#signin-button').disabled = true;
+      try {
+        setMe(await api.signIn(token));
+        form.removeEventListener('submit', onSubmit);
+        dialog.removeEventListener('cancel', keepOpen);
+        dialog.close();
+        resolve();
+      } catch (e) {
+        error.textContent = e.message;
+        error.hidden = false;
+      } finally {
+        $('#signin-button').disabled = false;
+      }
+    };
+    const keepOpen = (event) => event.preventDefault();  // Escape: nothing works without it
+    form.addEventListener('submit', onSubmit);
+    dialog.addEventListener('cancel', keepOpen);
+    if (!dialog.open) dialog.showModal();
+    input.focus();
+  });
+}
+
+function setUpSession() {
+  api.setTokenPrompt(promptForToken);
+  $('#sign-out').addEventListener('click', async () => {
+    try { await api.signOut(); } finally { window.location.reload(); }
+  });
+  api.getSession().then(setMe).catch(() => { /* the views say what failed */ });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+setUpSession();
 selection.load();
 setUpForm();
 setUpList();

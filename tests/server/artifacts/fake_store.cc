@@ -10,7 +10,8 @@ void FakeStore::Add(const JobData& data) {
   for (const store::Trajectory& t : data.trajectories) trajectories_[t.run_id] = t;
 }
 
-absl::StatusOr<v1::Job> FakeStore::CreateJob(const v1::JobSpec&, const std::string&, absl::Time) {
+absl::StatusOr<v1::Job> FakeStore::CreateJob(const v1::JobSpec&, const std::string&, absl::Time,
+                                             std::optional<int64_t>) {
   return absl::UnimplementedError("FakeStore::CreateJob");
 }
 
@@ -31,7 +32,8 @@ absl::StatusOr<v1::Run> FakeStore::GetRun(int64_t run_id) {
   return absl::NotFoundError(absl::StrCat("no run ", run_id, "."));
 }
 
-absl::StatusOr<store::JobPage> FakeStore::ListJobs(const v1::ListJobsRequest&) {
+absl::StatusOr<store::JobPage> FakeStore::ListJobs(const v1::ListJobsRequest&,
+                                                   std::optional<int64_t>) {
   return absl::UnimplementedError("FakeStore::ListJobs");
 }
 
@@ -88,6 +90,34 @@ absl::StatusOr<std::vector<std::string>> FakeStore::ListArtifacts(int64_t job_id
   std::vector<std::string> names;
   for (const store::Artifact& f : artifacts_[job_id]) names.push_back(f.name);
   return names;
+}
+
+absl::StatusOr<store::JobAccess> FakeStore::GetJobAccess(int64_t) {
+  return absl::UnimplementedError("FakeStore::GetJobAccess");
+}
+absl::Status FakeStore::DeleteJob(int64_t) {
+  return absl::UnimplementedError("FakeStore::DeleteJob");
+}
+absl::StatusOr<int64_t> FakeStore::CreateClass(const std::string&, absl::Time) {
+  return absl::UnimplementedError("FakeStore::CreateClass");
+}
+absl::StatusOr<store::User> FakeStore::CreateUser(const std::string&, const std::string&,
+                                                  store::Role, absl::Time) {
+  return absl::UnimplementedError("FakeStore::CreateUser");
+}
+absl::Status FakeStore::AddToken(const std::string&, const std::string&, const std::string&,
+                                 absl::Time) {
+  return absl::UnimplementedError("FakeStore::AddToken");
+}
+absl::StatusOr<int> FakeStore::RevokeTokens(const std::string&, const std::string&, absl::Time) {
+  return absl::UnimplementedError("FakeStore::RevokeTokens");
+}
+absl::StatusOr<std::optional<store::User>> FakeStore::UserByToken(const std::string&) {
+  return absl::UnimplementedError("FakeStore::UserByToken");
+}
+absl::StatusOr<bool> FakeStore::HasUsers() { return false; }
+absl::StatusOr<std::vector<store::User>> FakeStore::ListUsers(const std::string&) {
+  return absl::UnimplementedError("FakeStore::ListUsers");
 }
 
 }  // namespace ablate::artifacts::testing

@@ -19,10 +19,12 @@ class FakeStore : public store::Store {
   // Adds `data`'s job and its runs' trajectories.
   void Add(const JobData& data);
 
-  absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec&, const std::string&, absl::Time) override;
+  absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec&, const std::string&, absl::Time,
+                                    std::optional<int64_t>) override;
   absl::StatusOr<v1::Job> GetJob(int64_t job_id) override;
   absl::StatusOr<v1::Run> GetRun(int64_t run_id) override;
-  absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest&) override;
+  absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest&,
+                                          std::optional<int64_t>) override;
   absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override;
   absl::StatusOr<int> CountActiveJobs(const std::string&) override;
   absl::StatusOr<std::vector<store::JobCursor>> Append(std::span<const store::Event>) override;
@@ -32,6 +34,18 @@ class FakeStore : public store::Store {
   absl::Status PutArtifact(int64_t job_id, const store::Artifact& artifact) override;
   absl::StatusOr<store::Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
   absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) override;
+  // Classes, users and tokens: Unimplemented (the artifacts never need them).
+  absl::StatusOr<store::JobAccess> GetJobAccess(int64_t) override;
+  absl::Status DeleteJob(int64_t) override;
+  absl::StatusOr<int64_t> CreateClass(const std::string&, absl::Time) override;
+  absl::StatusOr<store::User> CreateUser(const std::string&, const std::string&, store::Role,
+                                         absl::Time) override;
+  absl::Status AddToken(const std::string&, const std::string&, const std::string&,
+                        absl::Time) override;
+  absl::StatusOr<int> RevokeTokens(const std::string&, const std::string&, absl::Time) override;
+  absl::StatusOr<std::optional<store::User>> UserByToken(const std::string&) override;
+  absl::StatusOr<bool> HasUsers() override;
+  absl::StatusOr<std::vector<store::User>> ListUsers(const std::string&) override;
 
  private:
   std::mutex mutex_;

@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "google/protobuf/struct.pb.h"
+#include "server/auth/token.h"
 #include "server/http/mapping.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/local_executor.h"
@@ -697,6 +699,150 @@ TEST_F(GatewayTest, StopEndsOpenStreams) {
   jobs_->Shutdown();  // as the server does: the runs stop, the stream waits for more
   gateway_->Stop();   // returns only once the stream's connection is done
   reader.join();
+}
+
+// --- Authentication ------------------------------------------------------------------------
+
+class GatewayAuthTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    GatewayTest::SetUp();
+    ASSERT_TRUE(store_->CreateClass("cs101", absl::Now()).ok());
+    ASSERT_TRUE(store_->CreateClass("cs102", absl::Now()).ok());
+    ada_ = AddUser("cs101", "ada");
+    bob_ = AddUser("cs101", "bob");
+    eve_ = AddUser("cs102", "eve");
+  }
+
+  std::string AddUser(const std::string& class_name, const std::string& name) {
+    EXPECT_TRUE(store_->CreateUser(class_name, name, store::Role::kStudent, absl::Now()).ok());
+    const std::string token = *auth::NewToken();
+    EXPECT_TRUE(
+        store_->AddToken(name, auth::TokenHash(token), auth::VisiblePrefix(token), absl::Now())
+            .ok());
+    return token;
+  }
+
+  static httplib::Headers Bearer(const std::string& token) {
+    return {{"Authorization", "Bearer " + token}};
+  }
+
+  v1::Job SubmitAs(const std::string& token, const v1::JobSpec& spec) {
+    v1::SubmitJobRequest request;
+    *request.mutable_spec() = spec;
+    httplib::Result res =
+        Client()->Post("/api/v1/jobs", Bearer(token), MessageToJson(request), "application/json");
+    EXPECT_TRUE(res);
+    if (!res) return v1::Job();
+    EXPECT_EQ(res->status, 200) << res->body;
+    return Parse<v1::SubmitJobResponse>(*res).job();
+  }
+
+  std::string ada_, bob_, eve_;
+};
+
+TEST_F(GatewayAuthTest, CallsWithoutAValidTokenGet401) {
+  const v1::Job job = SubmitAs(ada_, ShortLab(100000));
+  for (const std::string& path :
+       {std::string("/api/v1/jobs"), absl::StrCat("/api/v1/jobs/", job.id()),
+        absl::StrCat("/api/v1/jobs/", job.id(), "/events"),
+        absl::StrCat("/api/v1/jobs/", job.id(), "/artifacts/losses.json"),
+        absl::StrCat("/api/v1/runs/", job.runs(0).id(), "/trajectory"),
+        std::string("/api/v1/session")}) {
+    for (const httplib::Headers& headers :
+         {httplib::Headers{}, Bearer("abl_wrong"), httplib::Headers{{"Cookie", "ablate_token=x"}},
+          httplib::Headers{{"Authorization", "Basic YWRhOnB3"}}}) {
+      const httplib::Response res = Get(path, headers);
+      EXPECT_EQ(res.status, 401) << path;
+      EXPECT_EQ(ErrorOf(res).first, "UNAUTHENTICATED") << path << ": " << res.body;
+    }
+  }
+  httplib::Result post = Client()->Post("/api/v1/jobs", "{}", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 401);
+  EXPECT_EQ(Get("/api/v1/jobs", Bearer(ada_)).status, 200);
+  EXPECT_EQ(Get("/healthz").status, 200);  // not part of the API
+}
+
+TEST_F(GatewayAuthTest, SessionCookieSignsThePageIn) {
+  httplib::Result bad = Client()->Post("/api/v1/session", Bearer("abl_wrong"), "", "text/plain");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 401);
+  EXPECT_FALSE(bad->has_header("Set-Cookie"));
+
+  httplib::Result in = Client()->Post("/api/v1/session", Bearer(bob_), "", "text/plain");
+  ASSERT_TRUE(in);
+  ASSERT_EQ(in->status, 200) << in->body;
+  const std::string cookie = in->get_header_value("Set-Cookie");
+  EXPECT_NE(cookie.find("ablate_token=" + bob_ + ";"), std::string::npos) << cookie;
+  for (const char* attribute : {"HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="}) {
+    EXPECT_NE(cookie.find(attribute), std::string::npos) << attribute << " in " << cookie;
+  }
+  const v1::WhoAmIResponse who = Parse<v1::WhoAmIResponse>(*in);
+  EXPECT_TRUE(who.auth_enabled());
+  EXPECT_EQ(who.name(), "bob");
+  EXPECT_EQ(who.class_name(), "cs101");
+  EXPECT_EQ(who.role(), "student");
+
+  // The browser sends the cookie back (with other cookies around it).
+  const httplib::Headers with_cookie = {{"Cookie", "theme=dark; ablate_token=" + bob_}};
+  httplib::Response me = Get("/api/v1/session", with_cookie);
+  ASSERT_EQ(me.status, 200) << me.body;
+  EXPECT_EQ(Parse<v1::WhoAmIResponse>(me).name(), "bob");
+  EXPECT_EQ(Get("/api/v1/jobs", with_cookie).status, 200);
+
+  httplib::Result out = Client()->Delete("/api/v1/session", with_cookie);
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 200);
+  EXPECT_NE(out->get_header_value("Set-Cookie").find("ablate_token=; Max-Age=0"),
+            std::string::npos);
+}
+
+TEST_F(GatewayAuthTest, AnotherStudentsCancelAndDeleteGet403AndOtherClassesSeeNothing) {
+  const v1::Job job = SubmitAs(ada_, ShortLab(100000));
+  EXPECT_EQ(job.owner(), "ada");
+  const std::string cancel = absl::StrCat("/api/v1/jobs/", job.id(), ":cancel");
+  httplib::Result refused = Client()->Post(cancel, Bearer(bob_), "{}", "application/json");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_EQ(ErrorOf(*refused).first, "PERMISSION_DENIED");
+  EXPECT_NE(ErrorOf(*refused).second.find("belongs to ada"), std::string::npos);
+  httplib::Result refused_delete =
+      Client()->Delete(absl::StrCat("/api/v1/jobs/", job.id()), Bearer(bob_));
+  ASSERT_TRUE(refused_delete);
+  EXPECT_EQ(refused_delete->status, 403);
+
+  // Another class: 404, and an empty list.
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/jobs/", job.id()), Bearer(eve_)).status, 404);
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"), Bearer(eve_)).status, 404);
+  EXPECT_EQ(Parse<v1::ListJobsResponse>(Get("/api/v1/jobs", Bearer(eve_))).jobs_size(), 0);
+  EXPECT_EQ(Parse<v1::ListJobsResponse>(Get("/api/v1/jobs", Bearer(bob_))).jobs_size(), 1);
+
+  // The owner cancels, then deletes.
+  httplib::Result own = Client()->Post(cancel, Bearer(ada_), "{}", "application/json");
+  ASSERT_TRUE(own);
+  EXPECT_EQ(own->status, 200) << own->body;
+  httplib::Result deleted = Client()->Delete(absl::StrCat("/api/v1/jobs/", job.id()), Bearer(ada_));
+  ASSERT_TRUE(deleted);
+  EXPECT_EQ(deleted->status, 200) << deleted->body;
+  EXPECT_EQ(Get(absl::StrCat("/api/v1/jobs/", job.id()), Bearer(ada_)).status, 404);
+}
+
+TEST_F(GatewayAuthTest, RevokedTokenGets401OnTheNextCall) {
+  EXPECT_EQ(Get("/api/v1/jobs", Bearer(ada_)).status, 200);
+  ASSERT_EQ(*store_->RevokeTokens("ada", "", absl::Now()), 1);
+  EXPECT_EQ(Get("/api/v1/jobs", Bearer(ada_)).status, 401);
+  EXPECT_EQ(Get("/api/v1/jobs", {{"Cookie", "ablate_token=" + ada_}}).status, 401);
+}
+
+TEST_F(GatewayTest, SessionSaysWhenNoTokenIsNeeded) {
+  const httplib::Response res = Get("/api/v1/session");
+  ASSERT_EQ(res.status, 200) << res.body;
+  EXPECT_FALSE(Parse<v1::WhoAmIResponse>(res).auth_enabled());
+  httplib::Result in = Client()->Post("/api/v1/session", "", "text/plain");
+  ASSERT_TRUE(in);
+  EXPECT_EQ(in->status, 200);
+  EXPECT_FALSE(in->has_header("Set-Cookie"));  // nothing to remember
 }
 
 }  // namespace

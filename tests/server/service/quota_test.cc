@@ -56,7 +56,7 @@ class QuotaTest : public testing::Test {
     v1::SubmitJobRequest request;
     *request.mutable_spec() = spec;
     request.set_owner(owner);
-    return service_->SubmitJob(request);
+    return service_->SubmitJob(auth::Caller(), request);
   }
   v1::Job Submit(const v1::JobSpec& spec, const std::string& owner) {
     absl::StatusOr<v1::Job> job = TrySubmit(spec, owner);
@@ -66,12 +66,12 @@ class QuotaTest : public testing::Test {
   v1::Job Get(int64_t job_id) {
     v1::GetJobRequest request;
     request.set_job_id(job_id);
-    return *service_->GetJob(request);
+    return *service_->GetJob(auth::Caller(), request);
   }
   v1::Job Cancel(int64_t job_id) {
     v1::CancelJobRequest request;
     request.set_job_id(job_id);
-    return *service_->CancelJob(request);
+    return *service_->CancelJob(auth::Caller(), request);
   }
   // Polls until the job is in a state `done` accepts; false after 60 s.
   template <typename Done>

@@ -18,6 +18,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
+// The caller on a server without users.
+const auth::Caller kNoAuth;
+
 // A short version of lab 1: same model shape, few steps.
 v1::JobSpec ShortLab(int steps) {
   v1::JobSpec spec;
@@ -48,7 +51,7 @@ class ServiceTest : public testing::Test {
     v1::SubmitJobRequest request;
     *request.mutable_spec() = spec;
     request.set_owner("tester");
-    absl::StatusOr<v1::Job> job = service_->SubmitJob(request);
+    absl::StatusOr<v1::Job> job = service_->SubmitJob(kNoAuth, request);
     EXPECT_TRUE(job.ok()) << job.status();
     return *job;
   }
@@ -58,7 +61,7 @@ class ServiceTest : public testing::Test {
     v1::WatchJobRequest request;
     request.set_job_id(job_id);
     request.set_cursor(cursor);
-    std::unique_ptr<JobWatch> watch = *service_->WatchJob(request);
+    std::unique_ptr<JobWatch> watch = *service_->WatchJob(kNoAuth, request);
     std::vector<v1::JobUpdate> updates;
     while (static_cast<int>(updates.size()) < max_updates) {
       std::promise<absl::StatusOr<v1::JobUpdate>> next;
@@ -118,7 +121,7 @@ TEST_F(ServiceTest, SubmittedJobRunsToTheEndAndEveryStepIsWatched) {
   EXPECT_EQ(last.job_finished().job().state(), v1::JOB_STATE_SUCCEEDED);
 
   const auto losses = CollectSteps(updates);
-  const v1::Job done = *service_->GetJob([&] {
+  const v1::Job done = *service_->GetJob(kNoAuth, [&] {
     v1::GetJobRequest r;
     r.set_job_id(job.id());
     return r;
@@ -153,7 +156,7 @@ TEST_F(ServiceTest, TrajectoryRoundTripsTheWatchedLossesBitForBit) {
   for (const auto& [run_id, losses] : watched) {
     v1::GetTrajectoryRequest request;
     request.set_run_id(run_id);
-    absl::StatusOr<v1::GetTrajectoryResponse> t = service_->GetTrajectory(request);
+    absl::StatusOr<v1::GetTrajectoryResponse> t = service_->GetTrajectory(kNoAuth, request);
     ASSERT_TRUE(t.ok()) << t.status();
     ASSERT_EQ(t->losses_size(), static_cast<int>(losses.size()));
     for (int i = 0; i < t->losses_size(); ++i) {
@@ -169,7 +172,7 @@ TEST_F(ServiceTest, CancelStopsTheJob) {
   const v1::Job job = Submit(spec);
   v1::CancelJobRequest cancel;
   cancel.set_job_id(job.id());
-  absl::StatusOr<v1::Job> cancelled = service_->CancelJob(cancel);
+  absl::StatusOr<v1::Job> cancelled = service_->CancelJob(kNoAuth, cancel);
   ASSERT_TRUE(cancelled.ok()) << cancelled.status();
   EXPECT_EQ(cancelled->state(), v1::JOB_STATE_CANCELLED);
   EXPECT_EQ(cancelled->runs(0).state(), v1::RUN_STATE_CANCELLED);
@@ -181,21 +184,23 @@ TEST_F(ServiceTest, CancelStopsTheJob) {
 TEST_F(ServiceTest, UnknownIdsAreNotFoundAndBadSpecsInvalid) {
   v1::GetJobRequest get;
   get.set_job_id(999);
-  EXPECT_EQ(service_->GetJob(get).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(service_->GetJob(kNoAuth, get).status().code(), absl::StatusCode::kNotFound);
   v1::WatchJobRequest watch;
   watch.set_job_id(999);
-  EXPECT_EQ(service_->WatchJob(watch).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(service_->WatchJob(kNoAuth, watch).status().code(), absl::StatusCode::kNotFound);
   v1::GetTrajectoryRequest trajectory;
   trajectory.set_run_id(999);
-  EXPECT_EQ(service_->GetTrajectory(trajectory).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(service_->GetTrajectory(kNoAuth, trajectory).status().code(),
+            absl::StatusCode::kNotFound);
   v1::CancelJobRequest cancel;
   cancel.set_job_id(999);
-  EXPECT_EQ(service_->CancelJob(cancel).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(service_->CancelJob(kNoAuth, cancel).status().code(), absl::StatusCode::kNotFound);
   v1::SubmitJobRequest submit;
   submit.mutable_spec()->mutable_model()->set_depth(0);
-  EXPECT_EQ(service_->SubmitJob(submit).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(service_->SubmitJob(kNoAuth, submit).status().code(),
+            absl::StatusCode::kInvalidArgument);
   trajectory.set_max_points(3);
-  EXPECT_EQ(service_->GetTrajectory(trajectory).status().code(),
+  EXPECT_EQ(service_->GetTrajectory(kNoAuth, trajectory).status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
@@ -207,7 +212,7 @@ TEST_F(ServiceTest, ArtifactsWaitForTheJobToEnd) {
   v1::GetArtifactRequest request;
   request.set_job_id(job.id());
   request.set_name("losses.json");
-  EXPECT_EQ(service_->GetArtifact(request).status().code(),
+  EXPECT_EQ(service_->GetArtifact(kNoAuth, request).status().code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
