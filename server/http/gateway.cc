@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "server/http/event_stream.h"
 #include "server/http/mapping.h"
+#include "server/jobs/text.h"
 #include "spdlog/spdlog.h"
 // Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
 #include "httplib.h"
@@ -306,12 +307,15 @@ void HttpGateway::Route() {
           what = e.what();
         } catch (...) {
         }
-        spdlog::error("HTTP {} {} failed: {}", req.method, req.path, what);
+        spdlog::error("HTTP {} {} failed: {}", jobs::EscapeForLog(req.method),
+                      jobs::EscapeForLog(req.path), what);
         SendError(res, absl::InternalError("the server failed to answer this request."));
       });
 
   s.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    spdlog::debug("HTTP {} {} -> {}", req.method, req.target, res.status);
+    // Method and target are the client's bytes: escaped, so they cannot forge log lines.
+    spdlog::debug("HTTP {} {} -> {}", jobs::EscapeForLog(req.method),
+                  jobs::EscapeForLog(req.target), res.status);
   });
 }
 

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "server/jobs/spec.h"
+#include "server/jobs/text.h"
 #include "spdlog/spdlog.h"
 
 namespace ablate::jobs {
@@ -179,8 +180,9 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& resolved_spec,
   }
   absl::StatusOr<v1::Job> job = store_.CreateJob(resolved_spec, owner, absl::Now());
   if (!job.ok()) return job.status();
-  spdlog::info("job {} queued: \"{}\" by {}, {} runs", job->id(), job->name(), job->owner(),
-               job->runs_size());
+  // Validated names hold no control characters; escaped all the same, as all client text is.
+  spdlog::info("job {} queued: \"{}\" by {}, {} runs", job->id(), EscapeForLog(job->name()),
+               EscapeForLog(job->owner()), job->runs_size());
   if (absl::Status s = Schedule(*job); !s.ok()) return s;
   return job;
 }
