@@ -61,6 +61,16 @@ std::string NameTextProblem(std::string_view text) {
   return "";
 }
 
+bool IsUtf8(std::string_view text) {
+  for (size_t i = 0; i < text.size();) {
+    uint32_t code_point = 0;
+    const size_t length = DecodeUtf8(text, i, code_point);
+    if (length == 0) return false;
+    i += length;
+  }
+  return true;
+}
+
 std::string EscapeForLog(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -14,6 +14,10 @@ namespace ablate::jobs {
 // or "is not valid UTF-8 (byte 3)".
 std::string NameTextProblem(std::string_view text);
 
+// True when `text` is well-formed UTF-8 (RFC 3629: no overlong forms, surrogates, or code
+// points above U+10FFFF); control characters are allowed here.
+bool IsUtf8(std::string_view text);
+
 // `text` made safe for one log line: valid UTF-8 other than control characters is kept as it is;
 // control characters, bytes that are not valid UTF-8 and backslashes are written as \xNN
 // (\x5c for a backslash), so a client cannot end a log line early, forge the next one or drive

@@ -87,6 +87,27 @@ TEST(JsonToMessage, RefusalsNameTheProblem) {
   EXPECT_NE(s.message().find("SubmitJobRequest"), absl::string_view::npos) << s;
 }
 
+TEST(JsonToMessage, RepeatedFieldsMustBeLists) {
+  // Protobuf's parser alone would read these as lists of one.
+  v1::SubmitJobRequest request;
+  absl::Status s = JsonToMessage(R"({"spec":{"runs":{"init":"xavier"}}})", request);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("spec.runs must be a JSON list"), absl::string_view::npos) << s;
+  EXPECT_EQ(request.spec().runs_size(), 0);  // nothing half-parsed is left behind
+
+  v1::ListJobsRequest list;
+  s = JsonToMessage(R"({"states":"JOB_STATE_RUNNING"})", list);
+  EXPECT_NE(s.message().find("states must be a JSON list"), absl::string_view::npos) << s;
+
+  // Lists, nulls and either naming still parse.
+  ASSERT_TRUE(JsonToMessage(R"({"spec":{"runs":[{"init":"xavier"},{"init":"kaiming"}]}})",
+                            request).ok());
+  EXPECT_EQ(request.spec().runs_size(), 2);
+  ASSERT_TRUE(JsonToMessage(R"({"spec":{"runs":null,"name":"n"}})", request).ok());
+  ASSERT_TRUE(JsonToMessage(R"({"states":["JOB_STATE_RUNNING"],"page_size":3})", list).ok());
+  EXPECT_EQ(list.states_size(), 1);
+}
+
 TEST(QueryToMessage, FillsScalarsEnumsAndRepeatedFields) {
   v1::ListJobsRequest request;
   ASSERT_TRUE(QueryToMessage({{"owner", "ada"},
@@ -130,6 +151,11 @@ TEST(QueryToMessage, RefusesUnknownReservedRepeatedAndMalformedParameters) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("takes cursor."), absl::string_view::npos) << s;
   ASSERT_TRUE(QueryToMessage({{"cursor", "18446744073709551615"}}, {"job_id"}, watch).ok());
+
+  // Bytes that are not UTF-8 cannot travel through the JSON mapping: refused, not dropped.
+  s = QueryToMessage({{"page_token", "\xff\xfe"}}, {}, list);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("\"page_token\" is not valid UTF-8"), absl::string_view::npos) << s;
   EXPECT_EQ(watch.cursor(), 18446744073709551615u);
 }
 
