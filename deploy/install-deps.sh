@@ -17,6 +17,8 @@ packages=(
   libcpp-httplib-dev libzip-dev libssl-dev
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev sqlite3 jq chromium
+  # the libFuzzer targets (tests/fuzz/), built with clang beside the g++ build
+  clang-14 libclang-rt-14-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(python3-torch libopenblas0)

@@ -145,8 +145,12 @@ std::string ErrorJson(const absl::Status& status) {
     value.set_string_value(std::move(text));
     return MessageToJson(value);
   };
+  // A message can quote the client's bytes (the JSON parser's do), and protobuf's printer
+  // cannot print what is not UTF-8: such bytes are written as \xNN.
+  std::string message(status.message());
+  if (!jobs::IsUtf8(message)) message = jobs::EscapeForLog(message);
   return absl::StrCat(R"({"error":{"code":)", quoted(absl::StatusCodeToString(status.code())),
-                      R"(,"message":)", quoted(std::string(status.message())), "}}");
+                      R"(,"message":)", quoted(std::move(message)), "}}");
 }
 
 std::string MessageToJson(const pb::Message& message) {

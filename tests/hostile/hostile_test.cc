@@ -409,6 +409,8 @@ TEST_F(HostileInputTest, HttpMalformedJsonIs400WithAMessage) {
        }()},
       {"nested under a known field", R"({"spec":{"name":{"a":{"b":{"c":[[[[[]]]]]}}}}})"},
       {"not UTF-8", "{\"spec\":{\"name\":\"bad \xff\xfe\"}}"},
+      {"not UTF-8, quoted in the parser's message",  // found by gateway_json_fuzz
+       "\xff\x01/\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xc1\x8a\xb2\x01``\0\0ze\xfd" "2"s},
       {"NUL byte", "{\"spec\":{\0}}"s},
       {"lone surrogate escape", R"({"spec":{"name":"\ud800"}})"},
   };
