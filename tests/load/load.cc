@@ -7,8 +7,9 @@
 //   --submitters threads, each on its own channel, submit --jobs small jobs each
 //     (--steps steps, depth --depth, width --width, 1 to 3 runs by turns), one deadline per call;
 //   --watchers threads, each on its own channel, watch job (w mod jobs) from cursor 0 as soon
-//     as it exists, until its job_finished update. A stream that fails UNAVAILABLE is resumed
-//     from the last cursor received (the API's promise: nothing missed, nothing repeated).
+//     as it exists, until its job_finished update. A stream that fails UNAVAILABLE (or
+//     CANCELLED: a call reaching a server that shuts down) is resumed from the last cursor
+//     received (the API's promise: nothing missed, nothing repeated).
 // Then it stops the server with SIGTERM and prints:
 //   jobs submitted, accepted, jobs/s accepted (accepted / wall time of the submitting phase);
 //   steps delivered to watchers; lost, duplicated and out-of-order steps (each must be 0);
@@ -26,8 +27,14 @@
 // rounding. Steps that ended before the watcher's stream was opened (backlog read from cursor
 // 0) are not counted: they measure the queue, not delivery.
 //
+// With --restart-after-steps N it also stops the server (SIGTERM) once the watchers have
+// received N steps and starts it again on the same port and data directory: running jobs resume,
+// every open stream ends UNAVAILABLE, and each watcher must resume from its cursor losing and
+// repeating nothing (the run then fails unless some stream was resumed).
+//
 //   ablate_load --server PATH [--submitters 20] [--jobs 5] [--watchers 100] [--steps 200]
 //               [--depth 4] [--width 32] [--workers N] [--timeout 600]
+//               [--restart-after-steps N]
 
 #include <unistd.h>
 
@@ -66,9 +73,23 @@ struct Options {
   int width = 32;
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int timeout_seconds = 600;  // the whole run; every stream's deadline
+  long restart_after_steps = 0;  // restart the server once watchers received this many; 0: no
 };
 
 constexpr auto kCallDeadline = std::chrono::seconds(20);
+// Pause before a call is retried after UNAVAILABLE (the server restarting).
+constexpr auto kRetryPause = std::chrono::milliseconds(50);
+constexpr int kSubmitAttempts = 200;
+
+// "The server is away, try again": UNAVAILABLE, or CANCELLED for calls that reach a server while
+// it shuts down (as client/watch.cc treats them; this program never cancels its own calls).
+bool ServerAway(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         status.error_code() == grpc::StatusCode::CANCELLED;
+}
+
+// Steps received by all watchers so far (drives --restart-after-steps).
+std::atomic<long> g_delivered{0};
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -176,6 +197,7 @@ void Watch(const std::string& address, int index, JobBoard& board, Clock::time_p
     }
     grpc::ClientContext context;
     context.set_deadline(Wall::now() + (give_up - Clock::now()));
+    context.set_wait_for_ready(true);  // across a restart: wait for the server to be back
     v1::WatchJobRequest request;
     request.set_job_id(out.job_id);
     request.set_cursor(cursor);
@@ -204,6 +226,7 @@ void Watch(const std::string& address, int index, JobBoard& board, Clock::time_p
                 StepArrival{i < steps.seconds_size() ? steps.seconds(i) : 0.0f, now};
           }
           ++out.delivered;
+          g_delivered.fetch_add(1, std::memory_order_relaxed);
         }
       }
       for (const v1::RunFinished& finished : update.runs_finished()) {
@@ -221,7 +244,10 @@ void Watch(const std::string& address, int index, JobBoard& board, Clock::time_p
     }
     const grpc::Status status = reader->Finish();
     if (out.finished) break;
-    if (status.error_code() == grpc::StatusCode::UNAVAILABLE) continue;  // resume at cursor
+    if (ServerAway(status)) {  // resume at the cursor
+      std::this_thread::sleep_for(kRetryPause);
+      continue;
+    }
     out.error = "WatchJob ended without job_finished: " + std::to_string(status.error_code()) +
                 " " + status.error_message();
     return;
@@ -231,6 +257,7 @@ void Watch(const std::string& address, int index, JobBoard& board, Clock::time_p
 struct SubmitterResult {
   int accepted = 0;
   int refused = 0;
+  int retries = 0;  // calls repeated after UNAVAILABLE or CANCELLED
   std::string first_error;
   std::vector<double> call_ms;
 };
@@ -239,15 +266,24 @@ void Submit(const std::string& address, const Options& o, int index, JobBoard& b
             SubmitterResult& out) {
   auto stub = v1::Ablation::NewStub(OwnChannel(address, index));
   for (int j = 0; j < o.jobs; ++j) {
-    grpc::ClientContext context;
-    context.set_deadline(Wall::now() + kCallDeadline);
     v1::SubmitJobRequest request;
     *request.mutable_spec() = SmallJob(o, index, j);
     request.set_owner("load-" + std::to_string(index));
     v1::SubmitJobResponse response;
-    const Clock::time_point start = Clock::now();
-    const grpc::Status status = stub->SubmitJob(&context, request, &response);
-    out.call_ms.push_back(1000 * Seconds(Clock::now() - start));
+    grpc::Status status;
+    // The server is away only while it restarts (--restart-after-steps): submit again. A job
+    // the stopping server created but did not confirm is then submitted twice; harmless here.
+    for (int attempt = 0; attempt < kSubmitAttempts; ++attempt) {
+      grpc::ClientContext context;
+      context.set_deadline(Wall::now() + kCallDeadline);
+      context.set_wait_for_ready(true);
+      const Clock::time_point start = Clock::now();
+      status = stub->SubmitJob(&context, request, &response);
+      out.call_ms.push_back(1000 * Seconds(Clock::now() - start));
+      if (!ServerAway(status)) break;
+      ++out.retries;
+      std::this_thread::sleep_for(kRetryPause);
+    }
     if (status.ok()) {
       ++out.accepted;
       board.Add(response.job().id());
@@ -274,6 +310,10 @@ int main(int argc, char** argv) {
   app.add_option("--workers", o.workers, "The server's --workers")->check(CLI::Range(1, 256));
   app.add_option("--timeout", o.timeout_seconds, "Seconds the whole run may take")
       ->check(CLI::Range(1, 86400));
+  app.add_option("--restart-after-steps", o.restart_after_steps,
+                 "Restart the server (SIGTERM, then start it again on the same port and data) "
+                 "once the watchers have received this many steps; 0: never")
+      ->check(CLI::Range(0L, 1000000000L));
   CLI11_PARSE(app, argc, argv);
 
   std::printf("ablate_load: %d submitters x %d jobs (%d steps, depth %d, width %d, 1-3 runs), "
@@ -314,14 +354,38 @@ int main(int argc, char** argv) {
   // The peak RSS is read at the end (VmHWM keeps the maximum); VmRSS is sampled meanwhile to
   // show the resident set under load.
   std::atomic<bool> done{false};
+  std::mutex server_mutex;  // the sampler and the restarter share `server`
   long max_rss_kb = 0;
   std::thread sampler([&] {
     while (!done.load()) {
-      max_rss_kb = std::max(max_rss_kb, server.StatusKb("VmRSS"));
+      {
+        std::lock_guard lock(server_mutex);
+        max_rss_kb = std::max(max_rss_kb, server.StatusKb("VmRSS"));
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   });
+  // --restart-after-steps: stop the server in the middle of the jobs and start it again; every
+  // open stream ends UNAVAILABLE and its watcher resumes from its cursor.
+  std::optional<int> restart_exit_status;
+  std::optional<Wall::time_point> restarted_at;
+  std::string restart_error;
+  long delivered_at_restart = 0;
+  std::atomic<bool> watchers_done{false};
+  std::thread restarter([&] {
+    if (o.restart_after_steps <= 0) return;
+    while (!watchers_done.load() && g_delivered.load() < o.restart_after_steps) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (watchers_done.load()) return;
+    std::lock_guard lock(server_mutex);
+    delivered_at_restart = g_delivered.load();
+    restarted_at = Wall::now();
+    restart_error = server.Restart(restart_exit_status);
+  });
   for (std::thread& t : threads) t.join();
+  watchers_done = true;
+  restarter.join();
   const Clock::time_point watch_end = Clock::now();
 
   // Jobs nobody watched must still end before the server is stopped, or their steps would be
@@ -345,6 +409,7 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
+  stub.reset();  // closes its channel: the server is stopped with no client connected
   const long hwm_kb = server.StatusKb("VmHWM");
   done = true;
   sampler.join();
@@ -353,12 +418,13 @@ int main(int argc, char** argv) {
   const double stop_seconds = Seconds(Clock::now() - stop_start);
 
   // --- Figures and checks. ---
-  int accepted = 0, refused = 0;
+  int accepted = 0, refused = 0, submit_retries = 0;
   std::vector<double> call_ms;
   std::string submit_error;
   for (const SubmitterResult& r : submitted) {
     accepted += r.accepted;
     refused += r.refused;
+    submit_retries += r.retries;
     call_ms.insert(call_ms.end(), r.call_ms.begin(), r.call_ms.end());
     if (submit_error.empty()) submit_error = r.first_error;
   }
@@ -416,6 +482,9 @@ int main(int argc, char** argv) {
       for (size_t s = 0; s < seen.arrivals.size() && static_cast<int>(s) < steps_done; ++s) {
         end_ms += 1000.0 * seen.arrivals[s].seconds;
         if (seen.count[s] == 0 || end_ms < opened_ms) continue;
+        // A resumed run replays its recorded steps without timing them again: the estimate
+        // holds only before a restart.
+        if (restarted_at && seen.arrivals[s].arrived >= *restarted_at) continue;
         const double arrived_ms = std::chrono::duration<double, std::milli>(
                                       seen.arrivals[s].arrived.time_since_epoch()).count();
         latency_ms.push_back(arrived_ms - end_ms);
@@ -423,9 +492,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  std::printf("\njobs submitted      %d (accepted %d, refused %d%s%s)\n", accepted + refused,
-              accepted, refused, submit_error.empty() ? "" : "; first refusal: ",
-              submit_error.c_str());
+  std::printf("\njobs submitted      %d (accepted %d, refused %d, calls retried after "
+              "UNAVAILABLE/CANCELLED %d%s%s)\n",
+              accepted + refused, accepted, refused, submit_retries,
+              submit_error.empty() ? "" : "; first refusal: ", submit_error.c_str());
   std::printf("jobs/s accepted     %.1f  (%d in %.3f s, from the start to the last submitter's "
               "end)\n",
               submit_seconds > 0 ? accepted / submit_seconds : 0.0, accepted, submit_seconds);
@@ -441,8 +511,22 @@ int main(int argc, char** argv) {
                                  : test_support::Summary(latency_ms).c_str());
   std::printf("                    (arrival at a watcher - the step's estimated end: see the "
               "header of tests/load/load.cc)\n");
-  std::printf("server peak RSS     %.1f MiB (VmHWM; largest VmRSS sampled %.1f MiB)\n",
-              hwm_kb / 1024.0, max_rss_kb / 1024.0);
+  std::printf("server peak RSS     %.1f MiB (VmHWM%s; largest VmRSS sampled %.1f MiB)\n",
+              hwm_kb / 1024.0, restarted_at ? " of the restarted process" : "",
+              max_rss_kb / 1024.0);
+  const bool restart_clean = !restarted_at || (restart_error.empty() && restart_exit_status &&
+                                                WIFEXITED(*restart_exit_status) &&
+                                                WEXITSTATUS(*restart_exit_status) == 0);
+  if (o.restart_after_steps > 0) {
+    if (restarted_at) {
+      std::printf("restart             after %ld steps delivered: SIGTERM exit %s%s%s\n",
+                  delivered_at_restart, restart_clean ? "clean" : "NOT clean",
+                  restart_error.empty() ? "" : "; ", restart_error.c_str());
+    } else {
+      std::printf("restart             none: every watcher was done before %ld steps\n",
+                  o.restart_after_steps);
+    }
+  }
   std::printf("wall time           %.2f s watching, %.2f s in all; SIGTERM -> exit %.2f s, "
               "status %s\n",
               Seconds(watch_end - start), Seconds(stop_start - start), stop_seconds,
@@ -459,7 +543,9 @@ int main(int argc, char** argv) {
 
   const bool ok = refused == 0 && lost == 0 && duplicated == 0 && out_of_order == 0 &&
                   beyond_end == 0 && unfinished == 0 && watcher_errors == 0 &&
-                  runs_without_start == 0 && exit_status && WIFEXITED(*exit_status) &&
+                  runs_without_start == 0 && restart_clean &&
+                  (o.restart_after_steps == 0 || (restarted_at && resumed > 0)) &&
+                  exit_status && WIFEXITED(*exit_status) &&
                   WEXITSTATUS(*exit_status) == 0 && static_cast<int>(board.Ids().size()) == accepted;
   if (!ok) {
     std::printf("FAILED\n--- server log (tail) ---\n");

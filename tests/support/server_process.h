@@ -54,53 +54,17 @@ class ServerProcess {
     if (mkdtemp(pattern) == nullptr) return "cannot create a temporary directory";
     dir_ = pattern;
     log_path_ = dir_ / "server.log";
-    std::vector<std::string> args = {options.binary,
-                                     "--listen", "127.0.0.1:0",
-                                     "--data-dir", (dir_ / "data").string(),
-                                     "--workers", std::to_string(options.workers)};
-    if (options.http) {
-      args.push_back("--http");
-      args.push_back("127.0.0.1:0");
-    }
-    args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
-    std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
+    options_ = options;
+    return Launch("127.0.0.1:0", "127.0.0.1:0");
+  }
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    const int spawned = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (spawned != 0) {
-      pid_ = -1;
-      return "cannot start " + options.binary;
-    }
-
-    static const std::regex kGrpc(R"(listening on [0-9.]+:([0-9]+))");
-    static const std::regex kHttp(R"(HTTP API on http://[0-9.]+:([0-9]+)/)");
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < give_up) {
-      const std::string log = Log();
-      std::smatch match;
-      if (std::regex_search(log, match, kGrpc)) {
-        grpc_port_ = std::stoi(match[1]);
-        if (options.http) {
-          if (!std::regex_search(log, match, kHttp)) return "no HTTP port in the log:\n" + log;
-          http_port_ = std::stoi(match[1]);
-        }
-        return "";
-      }
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return "the server exited at start:\n" + log;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return "the server did not start listening within 20 s:\n" + Log();
+  // Stops the server with SIGTERM (its exit status, as Stop returns it, goes to `exit_status`)
+  // and starts it again on the same ports and data directory, as an operator's restart would.
+  // Returns what Start returns.
+  std::string Restart(std::optional<int>& exit_status) {
+    exit_status = Stop(std::chrono::seconds(30));
+    return Launch("127.0.0.1:" + std::to_string(grpc_port_),
+                  "127.0.0.1:" + std::to_string(http_port_));
   }
 
   // Sends SIGTERM and waits up to `grace` for the exit (then SIGKILL). Returns the exit status
@@ -158,6 +122,60 @@ class ServerProcess {
   int http_port() const { return http_port_; }
 
  private:
+  std::string Launch(const std::string& listen, const std::string& http_listen) {
+    std::vector<std::string> args = {options_.binary,
+                                     "--listen", listen,
+                                     "--data-dir", (dir_ / "data").string(),
+                                     "--workers", std::to_string(options_.workers)};
+    if (options_.http) {
+      args.push_back("--http");
+      args.push_back(http_listen);
+    }
+    args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    // The log is appended to, so a restarted server's log follows the first one's; only what
+    // this start wrote is searched for the ports.
+    const size_t log_start = Log().size();
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    const int spawned = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) {
+      pid_ = -1;
+      return "cannot start " + options_.binary;
+    }
+
+    static const std::regex kGrpc(R"(listening on [0-9.]+:([0-9]+))");
+    static const std::regex kHttp(R"(HTTP API on http://[0-9.]+:([0-9]+)/)");
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < give_up) {
+      const std::string log = Log().substr(log_start);
+      std::smatch match;
+      if (std::regex_search(log, match, kGrpc)) {
+        grpc_port_ = std::stoi(match[1]);
+        if (options_.http) {
+          if (!std::regex_search(log, match, kHttp)) return "no HTTP port in the log:\n" + log;
+          http_port_ = std::stoi(match[1]);
+        }
+        return "";
+      }
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return "the server exited at start:\n" + log;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return "the server did not start listening within 20 s:\n" + Log().substr(log_start);
+  }
+
+  ServerOptions options_;
   pid_t pid_ = -1;
   std::filesystem::path dir_;
   std::filesystem::path log_path_;
