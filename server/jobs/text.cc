@@ -33,8 +33,7 @@ size_t DecodeUtf8(std::string_view text, size_t i, uint32_t& code_point) {
     if ((byte(i + k) & 0xc0) != 0x80) return 0;
     code_point = (code_point << 6) | (byte(i + k) & 0x3f);
   }
-  if (code_point < min || code_point > 0x10ffff ||
-      (code_point >= 0xd800 && code_point <= 0xdfff)) {
+  if (code_point < min || code_point > 0x10ffff || (code_point >= 0xd800 && code_point <= 0xdfff)) {
     return 0;
   }
   return length;

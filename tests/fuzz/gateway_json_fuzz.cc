@@ -34,8 +34,7 @@ void CheckRefusal(const absl::Status& status, std::string_view input) {
         input);
   Check(!status.message().empty(), "a refusal says why", input);
   pb::Struct body;
-  Check(http::JsonToMessage(http::ErrorJson(status), body).ok(), "the error body is JSON",
-        input);
+  Check(http::JsonToMessage(http::ErrorJson(status), body).ok(), "the error body is JSON", input);
 }
 
 // Parses `body` as `message`; what is accepted prints and parses again.

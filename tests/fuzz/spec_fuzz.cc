@@ -6,8 +6,8 @@
 // again changes nothing.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "ablate/v1/ablate.pb.h"

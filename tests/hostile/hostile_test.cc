@@ -202,8 +202,7 @@ TEST_F(HostileInputTest, GrpcDeeplyWrongSpecsAreInvalidArgumentNamingTheField) {
        "training.steps"},
       {"huge steps", [&](v1::JobSpec& s) { s.mutable_training()->set_steps(int_max); },
        "training.steps"},
-      {"zero batch", [](v1::JobSpec& s) { s.mutable_training()->set_batch(0); },
-       "training.batch"},
+      {"zero batch", [](v1::JobSpec& s) { s.mutable_training()->set_batch(0); }, "training.batch"},
       {"negative eval_every", [](v1::JobSpec& s) { s.mutable_training()->set_eval_every(-7); },
        "training.eval_every"},
       {"NaN lr", [&](v1::JobSpec& s) { s.mutable_training()->set_lr(nan); }, "training.lr"},
@@ -263,7 +262,8 @@ TEST_F(HostileInputTest, GrpcDeeplyWrongSpecsAreInvalidArgumentNamingTheField) {
 }
 
 TEST_F(HostileInputTest, GrpcHugePageSizesAndBadPageTokensAreInvalidArgument) {
-  for (int page_size : {-1, 1001, std::numeric_limits<int>::max(), std::numeric_limits<int>::min()}) {
+  for (int page_size :
+       {-1, 1001, std::numeric_limits<int>::max(), std::numeric_limits<int>::min()}) {
     v1::ListJobsRequest request;
     request.set_page_size(page_size);
     const grpc::Status status = List(request);
@@ -272,9 +272,9 @@ TEST_F(HostileInputTest, GrpcHugePageSizesAndBadPageTokensAreInvalidArgument) {
               std::string::npos)
         << status.error_message();
   }
-  for (const std::string& token : {"garbage"s, "j"s, "j0"s, "j-1"s, "j12x"s,
-                                  "j99999999999999999999999"s, std::string(100000, 'j'),
-                                  "j1\n"s, "j\xff"s, "\0j1"s}) {
+  for (const std::string& token :
+       {"garbage"s, "j"s, "j0"s, "j-1"s, "j12x"s, "j99999999999999999999999"s,
+        std::string(100000, 'j'), "j1\n"s, "j\xff"s, "\0j1"s}) {
     v1::ListJobsRequest request;
     request.set_page_token(token);
     const grpc::Status status = List(request);
@@ -290,10 +290,17 @@ TEST_F(HostileInputTest, GrpcHugePageSizesAndBadPageTokensAreInvalidArgument) {
 }
 
 TEST_F(HostileInputTest, GrpcNamesWithControlCharactersAreRefusedNamingTheField) {
-  const std::vector<std::string> bad = {
-      "a\nforged line",  "a\rforged",      "tab\there",      "nul\0x"s,
-      "\x1b[2Jclear",    "del\x7f",        "nel\xc2\x85x",   "csi\xc2\x9b" "31m",
-      "\nforged",        "\rforged"};
+  const std::vector<std::string> bad = {"a\nforged line",
+                                        "a\rforged",
+                                        "tab\there",
+                                        "nul\0x"s,
+                                        "\x1b[2Jclear",
+                                        "del\x7f",
+                                        "nel\xc2\x85x",
+                                        "csi\xc2\x9b"
+                                        "31m",
+                                        "\nforged",
+                                        "\rforged"};
   for (const std::string& name : bad) {
     v1::JobSpec spec = Tiny();
     spec.set_name(name);
@@ -327,11 +334,13 @@ TEST_F(HostileInputTest, GrpcStringsThatAreNotUtf8AreRefusedBeforeTheService) {
 
 TEST_F(HostileInputTest, UnicodeNamesAreStoredIntact) {
   v1::Job job;
-  const grpc::Status status = Submit([] {
-    v1::JobSpec spec = Tiny();
-    spec.set_name(kUnicodeName);
-    return spec;
-  }(), "zoë 🚀", &job);
+  const grpc::Status status = Submit(
+      [] {
+        v1::JobSpec spec = Tiny();
+        spec.set_name(kUnicodeName);
+        return spec;
+      }(),
+      "zoë 🚀", &job);
   ASSERT_TRUE(status.ok()) << status.error_message();
   ++jobs_before_;  // this one is meant to exist
   Cancel(job.id());
@@ -410,7 +419,8 @@ TEST_F(HostileInputTest, HttpMalformedJsonIs400WithAMessage) {
       {"nested under a known field", R"({"spec":{"name":{"a":{"b":{"c":[[[[[]]]]]}}}}})"},
       {"not UTF-8", "{\"spec\":{\"name\":\"bad \xff\xfe\"}}"},
       {"not UTF-8, quoted in the parser's message",  // found by gateway_json_fuzz
-       "\xff\x01/\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xc1\x8a\xb2\x01``\0\0ze\xfd" "2"s},
+       "\xff\x01/\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xc1\x8a\xb2\x01``\0\0ze\xfd"
+       "2"s},
       {"NUL byte", "{\"spec\":{\0}}"s},
       {"lone surrogate escape", R"({"spec":{"name":"\ud800"}})"},
   };
@@ -428,8 +438,8 @@ TEST_F(HostileInputTest, HttpNamesWithControlCharactersAre400NamingTheField) {
   for (const std::string escaped :
        {R"(a\nforged)", R"(\rforged)", R"(tab\there)", R"(nul\u0000x)", R"(\u001b[2J)",
         R"(del\u007f)", R"(csi\u009b31m)", R"(nel\u0085)"}) {
-    httplib::Result res = Post(
-        "/api/v1/jobs", absl::StrCat(R"({"spec":{"name":")", escaped, R"("},"owner":"x"})"));
+    httplib::Result res =
+        Post("/api/v1/jobs", absl::StrCat(R"({"spec":{"name":")", escaped, R"("},"owner":"x"})"));
     ASSERT_TRUE(res);
     EXPECT_EQ(res->status, 400) << escaped;
     EXPECT_NE(ErrorOf(*res).second.find("name must be UTF-8 text without control characters"),
@@ -444,9 +454,9 @@ TEST_F(HostileInputTest, HttpNamesWithControlCharactersAre400NamingTheField) {
 
 TEST_F(HostileInputTest, HttpHugePageSizesAndBadQueriesAre400) {
   for (const std::string query :
-       {"page_size=1001", "page_size=-1", "page_size=99999999999", "page_size=1e9",
-        "pageSize=abc", "page_token=garbage", "page_token=j0", "page_token=%FF%FE",
-        "page_token=%0Aforged", "states=bogus", "created_after=yesterday", "nope=1"}) {
+       {"page_size=1001", "page_size=-1", "page_size=99999999999", "page_size=1e9", "pageSize=abc",
+        "page_token=garbage", "page_token=j0", "page_token=%FF%FE", "page_token=%0Aforged",
+        "states=bogus", "created_after=yesterday", "nope=1"}) {
     httplib::Result res = Get("/api/v1/jobs?" + query);
     ASSERT_TRUE(res) << query;
     EXPECT_EQ(res->status, 400) << query << ": " << res->body;
@@ -457,9 +467,8 @@ TEST_F(HostileInputTest, HttpHugePageSizesAndBadQueriesAre400) {
 }
 
 TEST_F(HostileInputTest, HttpPathsCannotForgeLogLines) {
-  for (const std::string path :
-       {"/api/v1/jobs/%0Aforged", "/api/v1/jobs/1%0D%0Aforged/events", "/%1B[2J",
-        "/api/v1/jobs/%FF%FE", "/api/v1/runs/-1/trajectory"}) {
+  for (const std::string path : {"/api/v1/jobs/%0Aforged", "/api/v1/jobs/1%0D%0Aforged/events",
+                                 "/%1B[2J", "/api/v1/jobs/%FF%FE", "/api/v1/runs/-1/trajectory"}) {
     httplib::Result res = Get(path);
     ASSERT_TRUE(res) << path;
     EXPECT_GE(res->status, 400) << path;

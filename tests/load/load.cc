@@ -72,7 +72,7 @@ struct Options {
   int depth = 4;
   int width = 32;
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int timeout_seconds = 600;  // the whole run; every stream's deadline
+  int timeout_seconds = 600;     // the whole run; every stream's deadline
   long restart_after_steps = 0;  // restart the server once watchers received this many; 0: no
 };
 
@@ -156,8 +156,8 @@ class JobBoard {
 };
 
 struct StepArrival {
-  float seconds = 0;              // the step's training time, from StepLosses
-  Wall::time_point arrived;       // when the watcher read it
+  float seconds = 0;         // the step's training time, from StepLosses
+  Wall::time_point arrived;  // when the watcher read it
 };
 
 struct RunSeen {
@@ -165,8 +165,8 @@ struct RunSeen {
   std::vector<StepArrival> arrivals;  // the first delivery of each step
   int next = 0;                       // the step expected next
   int out_of_order = 0;
-  int64_t started_ms = -1;            // run.started_at, from RunFinished
-  int steps_done = -1;                // from RunFinished
+  int64_t started_ms = -1;  // run.started_at, from RunFinished
+  int steps_done = -1;      // from RunFinished
 };
 
 struct WatcherResult {
@@ -316,14 +316,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0L, 1000000000L));
   CLI11_PARSE(app, argc, argv);
 
-  std::printf("ablate_load: %d submitters x %d jobs (%d steps, depth %d, width %d, 1-3 runs), "
-              "%d watchers, server --workers %d, %u cores, load average %s\n",
-              o.submitters, o.jobs, o.steps, o.depth, o.width, o.watchers, o.workers,
-              std::thread::hardware_concurrency(), test_support::LoadAverage().c_str());
+  std::printf(
+      "ablate_load: %d submitters x %d jobs (%d steps, depth %d, width %d, 1-3 runs), "
+      "%d watchers, server --workers %d, %u cores, load average %s\n",
+      o.submitters, o.jobs, o.steps, o.depth, o.width, o.watchers, o.workers,
+      std::thread::hardware_concurrency(), test_support::LoadAverage().c_str());
 
   test_support::ServerProcess server;
-  if (std::string error = server.Start({.binary = o.server, .workers = o.workers, .http = false, .extra_args = {}});
-      !error.empty()) {
+  const test_support::ServerOptions server_options{
+      .binary = o.server, .workers = o.workers, .http = false, .extra_args = {}};
+  if (std::string error = server.Start(server_options); !error.empty()) {
     std::fprintf(stderr, "ablate_load: %s\n", error.c_str());
     return 1;
   }
@@ -392,6 +394,7 @@ int main(int argc, char** argv) {
   // cut off by the shutdown (they would resume at the next start): wait for all of them.
   auto stub = v1::Ablation::NewStub(OwnChannel(address, -1));
   std::map<v1::JobState, int> states;
+  int not_ended = 0;  // jobs still queued or running at --timeout, or not readable
   for (int64_t id : board.Ids()) {
     for (;;) {
       grpc::ClientContext context;
@@ -404,6 +407,7 @@ int main(int argc, char** argv) {
                          job.state() != v1::JOB_STATE_RUNNING;
       if (ended || Clock::now() >= give_up) {
         ++states[status.ok() ? job.state() : v1::JOB_STATE_UNSPECIFIED];
+        if (!ended) ++not_ended;
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -477,28 +481,31 @@ int main(int argc, char** argv) {
         continue;
       }
       double end_ms = static_cast<double>(seen.started_ms);
-      const double opened_ms = std::chrono::duration<double, std::milli>(
-                                   w.opened.time_since_epoch()).count();
+      const double opened_ms =
+          std::chrono::duration<double, std::milli>(w.opened.time_since_epoch()).count();
       for (size_t s = 0; s < seen.arrivals.size() && static_cast<int>(s) < steps_done; ++s) {
         end_ms += 1000.0 * seen.arrivals[s].seconds;
         if (seen.count[s] == 0 || end_ms < opened_ms) continue;
         // A resumed run replays its recorded steps without timing them again: the estimate
         // holds only before a restart.
         if (restarted_at && seen.arrivals[s].arrived >= *restarted_at) continue;
-        const double arrived_ms = std::chrono::duration<double, std::milli>(
-                                      seen.arrivals[s].arrived.time_since_epoch()).count();
+        const double arrived_ms =
+            std::chrono::duration<double, std::milli>(seen.arrivals[s].arrived.time_since_epoch())
+                .count();
         latency_ms.push_back(arrived_ms - end_ms);
       }
     }
   }
 
-  std::printf("\njobs submitted      %d (accepted %d, refused %d, calls retried after "
-              "UNAVAILABLE/CANCELLED %d%s%s)\n",
-              accepted + refused, accepted, refused, submit_retries,
-              submit_error.empty() ? "" : "; first refusal: ", submit_error.c_str());
-  std::printf("jobs/s accepted     %.1f  (%d in %.3f s, from the start to the last submitter's "
-              "end)\n",
-              submit_seconds > 0 ? accepted / submit_seconds : 0.0, accepted, submit_seconds);
+  std::printf(
+      "\njobs submitted      %d (accepted %d, refused %d, calls retried after "
+      "UNAVAILABLE/CANCELLED %d%s%s)\n",
+      accepted + refused, accepted, refused, submit_retries,
+      submit_error.empty() ? "" : "; first refusal: ", submit_error.c_str());
+  std::printf(
+      "jobs/s accepted     %.1f  (%d in %.3f s, from the start to the last submitter's "
+      "end)\n",
+      submit_seconds > 0 ? accepted / submit_seconds : 0.0, accepted, submit_seconds);
   std::printf("SubmitJob call      %s\n", test_support::Summary(call_ms).c_str());
   std::printf("job final states   ");
   for (const auto& [state, count] : states) {
@@ -507,16 +514,16 @@ int main(int argc, char** argv) {
   std::printf("\nsteps delivered     %zu to %d watchers (%d resumed streams)\n", delivered,
               o.watchers, resumed);
   std::printf("step-event latency  %s\n",
-              latency_ms.empty() ? "(no samples)"
-                                 : test_support::Summary(latency_ms).c_str());
-  std::printf("                    (arrival at a watcher - the step's estimated end: see the "
-              "header of tests/load/load.cc)\n");
+              latency_ms.empty() ? "(no samples)" : test_support::Summary(latency_ms).c_str());
+  std::printf(
+      "                    (arrival at a watcher - the step's estimated end: see the "
+      "header of tests/load/load.cc)\n");
   std::printf("server peak RSS     %.1f MiB (VmHWM%s; largest VmRSS sampled %.1f MiB)\n",
               hwm_kb / 1024.0, restarted_at ? " of the restarted process" : "",
               max_rss_kb / 1024.0);
-  const bool restart_clean = !restarted_at || (restart_error.empty() && restart_exit_status &&
-                                                WIFEXITED(*restart_exit_status) &&
-                                                WEXITSTATUS(*restart_exit_status) == 0);
+  const bool restart_clean =
+      !restarted_at || (restart_error.empty() && restart_exit_status &&
+                        WIFEXITED(*restart_exit_status) && WEXITSTATUS(*restart_exit_status) == 0);
   if (o.restart_after_steps > 0) {
     if (restarted_at) {
       std::printf("restart             after %ld steps delivered: SIGTERM exit %s%s%s\n",
@@ -527,26 +534,27 @@ int main(int argc, char** argv) {
                   o.restart_after_steps);
     }
   }
-  std::printf("wall time           %.2f s watching, %.2f s in all; SIGTERM -> exit %.2f s, "
-              "status %s\n",
-              Seconds(watch_end - start), Seconds(stop_start - start), stop_seconds,
-              !exit_status                ? "killed (no exit within 30 s)"
-              : WIFEXITED(*exit_status)  ? std::to_string(WEXITSTATUS(*exit_status)).c_str()
-                                         : "signalled");
-  std::printf("lost %zu  duplicated %zu  out-of-order %zu  after the run's end %zu  "
-              "unfinished watchers %d  watcher errors %d%s%s\n",
-              lost, duplicated, out_of_order, beyond_end, unfinished, watcher_errors,
-              first_watch_error.empty() ? "" : " (first: ", first_watch_error.empty()
-                                                                ? ""
-                                                                : (first_watch_error + ")").c_str());
+  std::printf(
+      "wall time           %.2f s watching, %.2f s in all; SIGTERM -> exit %.2f s, "
+      "status %s\n",
+      Seconds(watch_end - start), Seconds(stop_start - start), stop_seconds,
+      !exit_status              ? "killed (no exit within 30 s)"
+      : WIFEXITED(*exit_status) ? std::to_string(WEXITSTATUS(*exit_status)).c_str()
+                                : "signalled");
+  std::printf(
+      "lost %zu  duplicated %zu  out-of-order %zu  after the run's end %zu  "
+      "unfinished watchers %d  watcher errors %d%s%s\n",
+      lost, duplicated, out_of_order, beyond_end, unfinished, watcher_errors,
+      first_watch_error.empty() ? "" : " (first: ",
+      first_watch_error.empty() ? "" : (first_watch_error + ")").c_str());
   std::printf("load average at end %s\n", test_support::LoadAverage().c_str());
 
   const bool ok = refused == 0 && lost == 0 && duplicated == 0 && out_of_order == 0 &&
                   beyond_end == 0 && unfinished == 0 && watcher_errors == 0 &&
-                  runs_without_start == 0 && restart_clean &&
-                  (o.restart_after_steps == 0 || (restarted_at && resumed > 0)) &&
-                  exit_status && WIFEXITED(*exit_status) &&
-                  WEXITSTATUS(*exit_status) == 0 && static_cast<int>(board.Ids().size()) == accepted;
+                  runs_without_start == 0 && restart_clean && not_ended == 0 &&
+                  (o.restart_after_steps == 0 || (restarted_at && resumed > 0)) && exit_status &&
+                  WIFEXITED(*exit_status) && WEXITSTATUS(*exit_status) == 0 &&
+                  static_cast<int>(board.Ids().size()) == accepted;
   if (!ok) {
     std::printf("FAILED\n--- server log (tail) ---\n");
     const std::string log = server.Log();

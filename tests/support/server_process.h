@@ -29,9 +29,9 @@ extern char** environ;
 namespace ablate::test_support {
 
 struct ServerOptions {
-  std::string binary;          // path of ablate-server
-  int workers = 2;             // --workers
-  bool http = false;           // also serve HTTP (--http 127.0.0.1:0)
+  std::string binary;  // path of ablate-server
+  int workers = 2;     // --workers
+  bool http = false;   // also serve HTTP (--http 127.0.0.1:0)
   std::vector<std::string> extra_args;
 };
 
@@ -104,7 +104,8 @@ class ServerProcess {
     std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
     std::string line;
     while (std::getline(in, line)) {
-      if (line.rfind(field + ":", 0) == 0) return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
+      if (line.rfind(field + ":", 0) == 0)
+        return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
     }
     return -1;
   }
@@ -124,9 +125,12 @@ class ServerProcess {
  private:
   std::string Launch(const std::string& listen, const std::string& http_listen) {
     std::vector<std::string> args = {options_.binary,
-                                     "--listen", listen,
-                                     "--data-dir", (dir_ / "data").string(),
-                                     "--workers", std::to_string(options_.workers)};
+                                     "--listen",
+                                     listen,
+                                     "--data-dir",
+                                     (dir_ / "data").string(),
+                                     "--workers",
+                                     std::to_string(options_.workers)};
     if (options_.http) {
       args.push_back("--http");
       args.push_back(http_listen);

@@ -28,8 +28,7 @@ inline std::string Summary(std::vector<double> values, const char* unit = "ms") 
   double sum = 0;
   for (double v : values) sum += v;
   char line[256];
-  std::snprintf(line, sizeof line,
-                "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f %s  (n=%zu)",
+  std::snprintf(line, sizeof line, "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f %s  (n=%zu)",
                 Percentile(values, 50), Percentile(values, 90), Percentile(values, 99),
                 values.back(), sum / static_cast<double>(values.size()), unit, values.size());
   return line;

@@ -24,15 +24,17 @@ TEST(NameTextProblemTest, NamesEachControlCharacter) {
   EXPECT_EQ(NameTextProblem("\x1b[2J"), "contains the control character U+001B");
   EXPECT_EQ(NameTextProblem("a\x7f"), "contains the control character U+007F");
   EXPECT_EQ(NameTextProblem("a\xc2\x85"), "contains the control character U+0085");  // NEL
-  EXPECT_EQ(NameTextProblem("\xc2\x9b" "2J"), "contains the control character U+009B");  // CSI
+  EXPECT_EQ(NameTextProblem("\xc2\x9b"
+                            "2J"),
+            "contains the control character U+009B");  // CSI
 }
 
 TEST(NameTextProblemTest, RefusesBytesThatAreNotUtf8) {
   EXPECT_EQ(NameTextProblem("ab\xff"), "is not valid UTF-8 (byte 3)");
-  EXPECT_EQ(NameTextProblem("\xc3"), "is not valid UTF-8 (byte 1)");             // cut short
-  EXPECT_EQ(NameTextProblem("\xc0\xaf"), "is not valid UTF-8 (byte 1)");         // overlong '/'
-  EXPECT_EQ(NameTextProblem("\xed\xa0\x80"), "is not valid UTF-8 (byte 1)");     // surrogate
-  EXPECT_EQ(NameTextProblem("\xf4\x90\x80\x80"), "is not valid UTF-8 (byte 1)"); // > U+10FFFF
+  EXPECT_EQ(NameTextProblem("\xc3"), "is not valid UTF-8 (byte 1)");              // cut short
+  EXPECT_EQ(NameTextProblem("\xc0\xaf"), "is not valid UTF-8 (byte 1)");          // overlong '/'
+  EXPECT_EQ(NameTextProblem("\xed\xa0\x80"), "is not valid UTF-8 (byte 1)");      // surrogate
+  EXPECT_EQ(NameTextProblem("\xf4\x90\x80\x80"), "is not valid UTF-8 (byte 1)");  // > U+10FFFF
   EXPECT_EQ(NameTextProblem("\xe5\x90"), "is not valid UTF-8 (byte 1)");
 }
 
@@ -40,7 +42,9 @@ TEST(EscapeForLogTest, KeepsPrintableUtf8AndEscapesEverythingElse) {
   EXPECT_EQ(EscapeForLog("Ünïcødé 名前 🚀"), "Ünïcødé 名前 🚀");
   EXPECT_EQ(EscapeForLog("a\n[info] forged"), "a\\x0a[info] forged");
   EXPECT_EQ(EscapeForLog("\x1b[2J\r\t\0"s), "\\x1b[2J\\x0d\\x09\\x00");
-  EXPECT_EQ(EscapeForLog("\xc2\x9b" "2J"), "\\xc2\\x9b2J");
+  EXPECT_EQ(EscapeForLog("\xc2\x9b"
+                         "2J"),
+            "\\xc2\\x9b2J");
   EXPECT_EQ(EscapeForLog("ab\xff\xfe"), "ab\\xff\\xfe");
   // A backslash is escaped too, so "\x0a" in the log always means an escaped byte.
   EXPECT_EQ(EscapeForLog("a\\x0ab"), "a\\x5cx0ab");
