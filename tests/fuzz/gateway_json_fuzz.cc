@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ablate/v1/ablate.pb.h"
+#include "google/protobuf/stubs/logging.h"
 #include "google/protobuf/struct.pb.h"
 #include "server/http/mapping.h"
 
@@ -71,6 +72,13 @@ void Query(std::string_view query, const std::set<std::string>& reserved, pb::Me
 }
 
 }  // namespace
+
+// Protobuf logs every string that is not UTF-8 it parses; thousands a second would bury the
+// fuzzer's own output.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "ablate/v1/ablate.pb.h"
+#include "google/protobuf/stubs/logging.h"
 #include "core/config.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/jobs/spec.h"
@@ -50,6 +51,13 @@ void Resolve(const v1::JobSpec& input) {
 }
 
 }  // namespace
+
+// Protobuf logs every string that is not UTF-8 it parses; thousands a second would bury the
+// fuzzer's own output.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   v1::JobSpec spec;

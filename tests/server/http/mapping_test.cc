@@ -91,15 +91,18 @@ TEST(JsonToMessage, RefusalsNameTheProblem) {
 TEST(ErrorJson, IsJsonEvenWhenTheMessageQuotesBytesThatAreNotUtf8) {
   // Found by gateway_json_fuzz: the JSON parser quotes the body, and the printer cannot print
   // bytes that are not UTF-8, so the error body lost its message and was not JSON.
-  const std::string body("\xff\x01/\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xc1\x8a\xb2\x01``\0\0ze\xfd" "2",
-                         25);
+  const std::string body(
+      "\xff\x01/\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xc1\x8a\xb2\x01``\0\0ze\xfd"
+      "2",
+      25);
   v1::SubmitJobRequest request;
   const absl::Status refused = JsonToMessage(body, request);
   ASSERT_FALSE(refused.ok());
   google::protobuf::Struct parsed;
   const std::string json = ErrorJson(refused);
   ASSERT_TRUE(JsonToMessage(json, parsed).ok()) << json;
-  EXPECT_FALSE(parsed.fields().at("error").struct_value().fields().at("message").string_value().empty());
+  const auto& error = parsed.fields().at("error").struct_value().fields();
+  EXPECT_FALSE(error.at("message").string_value().empty());
   EXPECT_EQ(ErrorJson(absl::InvalidArgumentError("bad \xff byte")),
             R"({"error":{"code":"INVALID_ARGUMENT","message":"bad \\xff byte"}})");
 }
