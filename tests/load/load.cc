@@ -300,6 +300,8 @@ void Submit(const std::string& address, const Options& o, int index, JobBoard& b
 int main(int argc, char** argv) {
   Options o;
   CLI::App app{"ablate_load: submitters and watchers against one ablate-server on 127.0.0.1"};
+  // A flag given twice takes its last value, so run-load.sh's defaults can be overridden.
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.add_option("--server", o.server, "Path of ablate-server")->required();
   app.add_option("--submitters", o.submitters, "Submitting clients")->check(CLI::Range(1, 1000));
   app.add_option("--jobs", o.jobs, "Jobs each submitter submits")->check(CLI::Range(1, 10000));
