@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -18,6 +17,7 @@
 #include "server/auth/token.h"
 #include "server/http/event_stream.h"
 #include "server/http/mapping.h"
+#include "server/jobs/text.h"
 #include "spdlog/spdlog.h"
 // Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
 #include "httplib.h"
@@ -147,8 +147,7 @@ std::string TokenOf(const httplib::Request& req) {
 // a line) and cut to a length a person reads.
 std::string ForLog(std::string_view text) {
   constexpr size_t kMax = 200;
-  const std::string_view kept = text.substr(0, kMax);
-  std::string out = absl::CHexEscape(absl::string_view(kept.data(), kept.size()));
+  std::string out = jobs::EscapeForLog(text.substr(0, kMax));
   if (text.size() > kMax) out += "...";
   return out;
 }

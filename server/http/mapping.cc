@@ -12,6 +12,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/jobs/text.h"
 
 namespace ablate::http {
 
@@ -63,6 +64,42 @@ std::string AcceptedKeys(const pb::Descriptor& descriptor, const std::set<std::s
   return keys.empty() ? "none" : absl::StrJoin(keys, ", ");
 }
 
+// Protobuf's JSON parser (3.21) reads a lone value given for a repeated field as a list of one,
+// which the JSON mapping does not allow: {"runs": {"init": "xavier"}} is a client's mistake
+// about the API, and is refused like any other wrong type. `value` is the body already parsed
+// as JSON and accepted by the parser for `descriptor`; `path` names it ("spec.").
+absl::Status CheckLists(const pb::Value& value, const pb::Descriptor& descriptor,
+                        const std::string& path) {
+  if (value.kind_case() != pb::Value::kStructValue) return absl::OkStatus();
+  for (const auto& [key, item] : value.struct_value().fields()) {
+    const pb::FieldDescriptor* field = descriptor.FindFieldByName(key);
+    for (int i = 0; field == nullptr && i < descriptor.field_count(); ++i) {
+      if (descriptor.field(i)->json_name() == key) field = descriptor.field(i);
+    }
+    if (field == nullptr || field->is_map()) continue;
+    if (item.kind_case() == pb::Value::kNullValue) continue;
+    const std::string name = absl::StrCat(path, field->name());
+    const pb::Descriptor* type = field->message_type();
+    // Well-known types (Timestamp, Struct, ...) have JSON forms of their own.
+    const bool nested = type != nullptr && !absl::StartsWith(type->full_name(), "google.protobuf.");
+    if (field->is_repeated()) {
+      if (item.kind_case() != pb::Value::kListValue) {
+        return absl::InvalidArgumentError(absl::StrCat(name, " must be a JSON list ([...])."));
+      }
+      if (!nested) continue;
+      for (int i = 0; i < item.list_value().values_size(); ++i) {
+        absl::Status s =
+            CheckLists(item.list_value().values(i), *type, absl::StrCat(name, "[", i, "]."));
+        if (!s.ok()) return s;
+      }
+    } else if (nested) {
+      absl::Status s = CheckLists(item, *type, absl::StrCat(name, "."));
+      if (!s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int HttpStatusFor(absl::StatusCode code) {
@@ -108,8 +145,12 @@ std::string ErrorJson(const absl::Status& status) {
     value.set_string_value(std::move(text));
     return MessageToJson(value);
   };
+  // A message can quote the client's bytes (the JSON parser's do), and protobuf's printer
+  // cannot print what is not UTF-8: such bytes are written as \xNN.
+  std::string message(status.message());
+  if (!jobs::IsUtf8(message)) message = jobs::EscapeForLog(message);
   return absl::StrCat(R"({"error":{"code":)", quoted(absl::StatusCodeToString(status.code())),
-                      R"(,"message":)", quoted(std::string(status.message())), "}}");
+                      R"(,"message":)", quoted(std::move(message)), "}}");
 }
 
 std::string MessageToJson(const pb::Message& message) {
@@ -128,10 +169,22 @@ absl::Status JsonToMessage(std::string_view json, pb::Message& message) {
   }
   const auto status = pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()),
                                                     &message, pb::util::JsonParseOptions());
-  if (status.ok()) return absl::OkStatus();
+  std::string problem;
+  if (status.ok()) {
+    // The parser accepted it, so it is JSON: read again as such to check what it lets pass.
+    pb::Value value;
+    if (pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), &value).ok()) {
+      if (absl::Status s = CheckLists(value, *message.GetDescriptor(), ""); !s.ok()) {
+        problem = std::string(s.message());
+      }
+    }
+    if (problem.empty()) return absl::OkStatus();
+    message.Clear();
+  } else {
+    problem = ParserMessage(status.message().as_string());
+  }
   return absl::InvalidArgumentError(absl::StrCat("the request body is not a valid ",
-                                                 message.GetDescriptor()->name(), ": ",
-                                                 ParserMessage(status.message().as_string())));
+                                                 message.GetDescriptor()->name(), ": ", problem));
 }
 
 absl::Status QueryToMessage(const std::multimap<std::string, std::string>& query,
@@ -140,6 +193,12 @@ absl::Status QueryToMessage(const std::multimap<std::string, std::string>& query
   pb::Struct object;
   auto& fields = *object.mutable_fields();
   for (const auto& [key, value] : query) {
+    // Protobuf cannot print a string that is not UTF-8 as JSON: refuse it here, naming it,
+    // rather than lose the parameter on the way.
+    if (!jobs::IsUtf8(key) || !jobs::IsUtf8(value)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "query parameter \"", jobs::EscapeForLog(key), "\" is not valid UTF-8 text."));
+    }
     const pb::FieldDescriptor* field = descriptor.FindFieldByName(key);
     if (field == nullptr) field = descriptor.FindFieldByLowercaseName(key);
     if (field == nullptr) field = descriptor.FindFieldByCamelcaseName(key);
@@ -178,7 +237,11 @@ absl::Status QueryToMessage(const std::multimap<std::string, std::string>& query
       }
     }
   }
-  const std::string json = MessageToJson(object);
+  std::string json;
+  pb::util::JsonPrintOptions print_options;
+  if (!pb::util::MessageToJsonString(object, &json, print_options).ok()) {
+    return absl::InvalidArgumentError("the query parameters could not be read as text.");
+  }
   message.Clear();
   const auto status = pb::util::JsonStringToMessage(json, &message, pb::util::JsonParseOptions());
   if (!status.ok()) {

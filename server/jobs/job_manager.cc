@@ -4,11 +4,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "google/protobuf/util/time_util.h"
 #include "server/jobs/spec.h"
+#include "server/jobs/text.h"
 #include "spdlog/spdlog.h"
 
 namespace ablate::jobs {
@@ -181,9 +181,9 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& resolved_spec,
   }
   absl::StatusOr<v1::Job> job = store_.CreateJob(resolved_spec, owner, absl::Now(), class_id);
   if (!job.ok()) return job.status();
-  // The name and owner are the client's text: escaped, so that neither can forge a log line.
-  spdlog::info("job {} queued: \"{}\" by {}, {} runs", job->id(), absl::CHexEscape(job->name()),
-               absl::CHexEscape(job->owner()), job->runs_size());
+  // Validated names hold no control characters; escaped all the same, as all client text is.
+  spdlog::info("job {} queued: \"{}\" by {}, {} runs", job->id(), EscapeForLog(job->name()),
+               EscapeForLog(job->owner()), job->runs_size());
   if (absl::Status s = Schedule(*job); !s.ok()) return s;
   return job;
 }

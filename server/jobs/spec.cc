@@ -1,10 +1,9 @@
 #include "server/jobs/spec.h"
 
-#include <cctype>
-
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "server/jobs/text.h"
 
 namespace ablate::jobs {
 
@@ -22,11 +21,20 @@ absl::Status ToStatus(const core::ConfigError& error, int run_index = -1) {
   return absl::InvalidArgumentError(ApiFieldNames(error.message, run_index));
 }
 
-bool IsPrintable(const std::string& text) {
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) return false;
+// "name" or "owner": 1 to `max` bytes of UTF-8 without control characters (text.h), since it
+// is shown in lists and terminals and written to the log.
+absl::Status CheckName(const char* field, const std::string& text, size_t max) {
+  if (text.size() > max) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " must be 1 to ", max,
+                                                   " bytes of UTF-8 (got ", text.size(),
+                                                   " bytes)."));
   }
-  return true;
+  if (std::string problem = NameTextProblem(text); !problem.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must be UTF-8 text without control characters (tab and newline included); it ",
+        problem, "."));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -34,11 +42,7 @@ bool IsPrintable(const std::string& text) {
 absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
   v1::JobSpec out = spec;
   if (out.name().empty()) out.set_name(kDefaultJobName);
-  if (out.name().size() > kMaxNameLength || !IsPrintable(out.name())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "name must be 1 to ", kMaxNameLength, " printable characters (got ", out.name().size(),
-        " characters", IsPrintable(out.name()) ? "" : " including control characters", ")."));
-  }
+  if (absl::Status s = CheckName("name", out.name(), kMaxNameLength); !s.ok()) return s;
 
   const core::ExperimentConfig lab = core::LabExperiment();
   v1::ModelSpec& m = *out.mutable_model();
@@ -83,11 +87,7 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
 
 absl::StatusOr<std::string> ResolveOwner(const std::string& owner) {
   if (owner.empty()) return std::string(kDefaultOwner);
-  if (owner.size() > kMaxOwnerLength || !IsPrintable(owner)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "owner must be 1 to ", kMaxOwnerLength, " printable characters (got ", owner.size(),
-        " characters", IsPrintable(owner) ? "" : " including control characters", ")."));
-  }
+  if (absl::Status s = CheckName("owner", owner, kMaxOwnerLength); !s.ok()) return s;
   return owner;
 }
 

@@ -22,7 +22,8 @@ inline constexpr uint64_t kFirstWeightSeed = 101;
 // "runs[1].init must be one of uniform, xavier, ... (got "foo")."
 absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec);
 
-// Validates an owner name: 1–64 printable characters. Empty means kDefaultOwner.
+// Validates an owner name: 1–64 bytes of UTF-8 without control characters (text.h), as the
+// spec's name (1–200 bytes). Empty means kDefaultOwner.
 absl::StatusOr<std::string> ResolveOwner(const std::string& owner);
 
 // Conversions of a resolved spec.

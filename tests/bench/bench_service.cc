@@ -65,10 +65,13 @@
 #include "server/service/thread_pool.h"
 #include "server/store/store.h"
 #include "spdlog/spdlog.h"
+#include "tests/support/stats.h"
 
 namespace {
 
 using namespace ablate;
+using ablate::test_support::LoadAverage;
+using ablate::test_support::Summary;
 using Clock = std::chrono::steady_clock;
 
 // As in server/main.cc.
@@ -77,34 +80,6 @@ constexpr char kDatabaseFile[] = "ablate.db";
 
 double Ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-std::string LoadAverage() {
-  std::ifstream in("/proc/loadavg");
-  std::string one, five, fifteen;
-  in >> one >> five >> fifteen;
-  return one + " " + five + " " + fifteen;
-}
-
-// Nearest-rank percentile of sorted values.
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
-  rank = std::clamp<size_t>(rank, 1, sorted.size());
-  return sorted[rank - 1];
-}
-
-std::string Summary(std::vector<double> values, const char* unit = "ms") {
-  if (values.empty()) return "(no samples)";
-  std::sort(values.begin(), values.end());
-  double sum = 0;
-  for (double v : values) sum += v;
-  char line[256];
-  std::snprintf(line, sizeof line,
-                "p50 %.2f  p90 %.2f  p99 %.2f  max %.2f  mean %.2f %s  (n=%zu)",
-                Percentile(values, 50), Percentile(values, 90), Percentile(values, 99),
-                values.back(), sum / static_cast<double>(values.size()), unit, values.size());
-  return line;
-}
 
 // Which thread does what, for the CPU-time breakdown: the first role a thread is seen in wins
 // (a training thread also reads the store when it builds the artifacts).

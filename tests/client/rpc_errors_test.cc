@@ -82,7 +82,7 @@ TEST(DescribeRpcError, UnauthenticatedSaysHowToPassAToken) {
             "instructor issues tokens)");
   const grpc::Status revoked(grpc::StatusCode::UNAUTHENTICATED,
                              "the token is not valid (mistyped, or revoked).");
-  EXPECT_EQ(DescribeRpcError(revoked, {"lab:50051", absl::Seconds(10), true}),
+  EXPECT_EQ(DescribeRpcError(revoked, {.server = "lab:50051", .has_token = true}),
             "the server at lab:50051 did not accept the token: the token is not valid "
             "(mistyped, or revoked)");
 }

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "ablate/v1/ablate.pb.h"
+#include "google/protobuf/struct.pb.h"
 
 namespace ablate::http {
 namespace {
@@ -87,6 +88,46 @@ TEST(JsonToMessage, RefusalsNameTheProblem) {
   EXPECT_NE(s.message().find("SubmitJobRequest"), absl::string_view::npos) << s;
 }
 
+TEST(ErrorJson, IsJsonEvenWhenTheMessageQuotesBytesThatAreNotUtf8) {
+  // Found by gateway_json_fuzz: the JSON parser quotes the body, and the printer cannot print
+  // bytes that are not UTF-8, so the error body lost its message and was not JSON.
+  const std::string body(
+      "\xff\x01/\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xc1\x8a\xb2\x01``\0\0ze\xfd"
+      "2",
+      25);
+  v1::SubmitJobRequest request;
+  const absl::Status refused = JsonToMessage(body, request);
+  ASSERT_FALSE(refused.ok());
+  google::protobuf::Struct parsed;
+  const std::string json = ErrorJson(refused);
+  ASSERT_TRUE(JsonToMessage(json, parsed).ok()) << json;
+  const auto& error = parsed.fields().at("error").struct_value().fields();
+  EXPECT_FALSE(error.at("message").string_value().empty());
+  EXPECT_EQ(ErrorJson(absl::InvalidArgumentError("bad \xff byte")),
+            R"({"error":{"code":"INVALID_ARGUMENT","message":"bad \\xff byte"}})");
+}
+
+TEST(JsonToMessage, RepeatedFieldsMustBeLists) {
+  // Protobuf's parser alone would read these as lists of one.
+  v1::SubmitJobRequest request;
+  absl::Status s = JsonToMessage(R"({"spec":{"runs":{"init":"xavier"}}})", request);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("spec.runs must be a JSON list"), absl::string_view::npos) << s;
+  EXPECT_EQ(request.spec().runs_size(), 0);  // nothing half-parsed is left behind
+
+  v1::ListJobsRequest list;
+  s = JsonToMessage(R"({"states":"JOB_STATE_RUNNING"})", list);
+  EXPECT_NE(s.message().find("states must be a JSON list"), absl::string_view::npos) << s;
+
+  // Lists, nulls and either naming still parse.
+  ASSERT_TRUE(JsonToMessage(R"({"spec":{"runs":[{"init":"xavier"},{"init":"kaiming"}]}})",
+                            request).ok());
+  EXPECT_EQ(request.spec().runs_size(), 2);
+  ASSERT_TRUE(JsonToMessage(R"({"spec":{"runs":null,"name":"n"}})", request).ok());
+  ASSERT_TRUE(JsonToMessage(R"({"states":["JOB_STATE_RUNNING"],"page_size":3})", list).ok());
+  EXPECT_EQ(list.states_size(), 1);
+}
+
 TEST(QueryToMessage, FillsScalarsEnumsAndRepeatedFields) {
   v1::ListJobsRequest request;
   ASSERT_TRUE(QueryToMessage({{"owner", "ada"},
@@ -130,6 +171,11 @@ TEST(QueryToMessage, RefusesUnknownReservedRepeatedAndMalformedParameters) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("takes cursor."), absl::string_view::npos) << s;
   ASSERT_TRUE(QueryToMessage({{"cursor", "18446744073709551615"}}, {"job_id"}, watch).ok());
+
+  // Bytes that are not UTF-8 cannot travel through the JSON mapping: refused, not dropped.
+  s = QueryToMessage({{"page_token", "\xff\xfe"}}, {}, list);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("\"page_token\" is not valid UTF-8"), absl::string_view::npos) << s;
   EXPECT_EQ(watch.cursor(), 18446744073709551615u);
 }
 

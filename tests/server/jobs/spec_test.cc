@@ -116,6 +116,46 @@ INSTANTIATE_TEST_SUITE_P(
                     "name must be 1 to 200"},
         BadSpecCase{"control character in name", [](v1::JobSpec& s) { s.set_name("a\x1b[2Jb"); },
                     "control characters"},
+        BadSpecCase{"newline in name", [](v1::JobSpec& s) { s.set_name("a\n[info] forged"); },
+                    "name must be UTF-8 text without control characters"},
+        BadSpecCase{"tab in name", [](v1::JobSpec& s) { s.set_name("a\tb"); }, "U+0009"},
+        BadSpecCase{"NUL in name", [](v1::JobSpec& s) { s.set_name(std::string("a\0b", 3)); },
+                    "U+0000"},
+        BadSpecCase{"DEL in name", [](v1::JobSpec& s) { s.set_name("a\x7f"); }, "U+007F"},
+        BadSpecCase{"C1 control in name", [](v1::JobSpec& s) { s.set_name("a\xc2\x9b" "2J"); },
+                    "U+009B"},
+        BadSpecCase{"name not UTF-8", [](v1::JobSpec& s) { s.set_name("a\xff"); },
+                    "name must be UTF-8"},
+        BadSpecCase{"negative depth", [](v1::JobSpec& s) { s.mutable_model()->set_depth(-1); },
+                    "model.depth"},
+        BadSpecCase{"huge width",
+                    [](v1::JobSpec& s) { s.mutable_model()->set_width(2'000'000'000); },
+                    "model.width"},
+        BadSpecCase{"too many parameters",
+                    [](v1::JobSpec& s) {
+                      s.mutable_model()->set_depth(64);
+                      s.mutable_model()->set_width(4096);
+                    },
+                    "model.width"},
+        BadSpecCase{"lr infinite",
+                    [](v1::JobSpec& s) { s.mutable_training()->set_lr(INFINITY); },
+                    "training.lr"},
+        BadSpecCase{"momentum nan",
+                    [](v1::JobSpec& s) { s.mutable_training()->set_momentum(NAN); },
+                    "training.momentum"},
+        BadSpecCase{"uniform bound infinite",
+                    [](v1::JobSpec& s) {
+                      v1::RunSpec& r = *s.add_runs();
+                      r.set_init("uniform");
+                      r.set_uniform_high(INFINITY);
+                    },
+                    "runs[0].uniform_high"},
+        BadSpecCase{"negative train size",
+                    [](v1::JobSpec& s) { s.mutable_data()->set_train_size(-5); },
+                    "data.train_size"},
+        BadSpecCase{"steps over the limit",
+                    [](v1::JobSpec& s) { s.mutable_training()->set_steps(100'001); },
+                    "training.steps"},
         BadSpecCase{"label dims over input",
                     [](v1::JobSpec& s) { s.mutable_data()->set_label_dims(257); },
                     "data.label_dims must be between 1 and 256"}));
@@ -126,6 +166,17 @@ TEST(ResolveOwnerTest, DefaultsAndLimits) {
   EXPECT_EQ(ResolveOwner(std::string(65, 'a')).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ResolveOwner("a\nb").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(ResolveOwner("a\xc2\x85").status().message().find("owner must be UTF-8"),
+            std::string::npos);
+  EXPECT_EQ(*ResolveOwner("zoë 🚀"), "zoë 🚀");
+}
+
+TEST(ResolveSpecTest, KeepsUnicodeNamesIntact) {
+  v1::JobSpec in;
+  in.set_name("Ünïcødé 名前 🚀");
+  absl::StatusOr<v1::JobSpec> spec = ResolveSpec(in);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name(), "Ünïcødé 名前 🚀");
 }
 
 TEST(ToConfigTest, CarriesEveryField) {

@@ -1055,6 +1055,9 @@ TEST_P(StoreTest, ReadersSeeConsistentSnapshotsWhileAWriterAppends) {
     bool finished = false;
     int iteration = 0;
     while (!finished) {
+      // Read before the update: a writer that ends between the read and this check would
+      // make an update taken from the older snapshot look stalled.
+      const bool writer_was_done = writer_done;
       auto update = store_->ReadUpdate(job.id(), cursor, max_events);
       if (!update.ok()) {
         ++*errors;
@@ -1067,7 +1070,7 @@ TEST_P(StoreTest, ReadersSeeConsistentSnapshotsWhileAWriterAppends) {
       }
       // Once the writer is done, a read that brings nothing new means nothing more will come:
       // stop rather than wait forever for a job_finished that was lost.
-      const bool stalled = writer_done && update->cursor() == cursor;
+      const bool stalled = writer_was_done && update->cursor() == cursor;
       cursor = update->cursor();
       for (const auto& group : update->steps()) {
         for (int i = 0; i < group.losses_size(); ++i) {
