@@ -90,9 +90,11 @@ class Statement {
 class Connection {
  public:
   // Opens (creating if needed) the database at `path`, with extended result codes and
-  // `busy_timeout_ms` of waiting for locks held by other connections.
+  // `busy_timeout_ms` of waiting for locks held by other connections. `read_only` opens an
+  // existing file without ever writing to it or beside it (see the .cc for WAL's files).
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path,
-                                                          int busy_timeout_ms);
+                                                          int busy_timeout_ms,
+                                                          bool read_only = false);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();  // finalizes the cached statements and closes the connection

@@ -22,7 +22,8 @@ class SqliteStore final : public Store {
   static constexpr int kBusyTimeoutMs = 5000;
 
   // What Store::Open does.
-  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
+                                                           const OpenOptions& options = {});
   ~SqliteStore() override = default;
 
   absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
@@ -38,11 +39,14 @@ class SqliteStore final : public Store {
   absl::Status PutArtifact(int64_t job_id, const Artifact& artifact) override;
   absl::StatusOr<Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
   absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) override;
+  absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() override;
 
  private:
   // `readers` empty: reads share `writer` (":memory:", where every connection would open a
   // separate database).
-  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers);
+  // `read_only`: every Write fails, naming `path`.
+  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers,
+              std::string path, bool read_only);
 
   // Runs `fn(Connection&)` inside a read transaction on a read connection (waiting for a free
   // one), or on the write connection under write_mu_ when there are no readers.
@@ -54,6 +58,8 @@ class SqliteStore final : public Store {
   auto Write(Fn&& fn) -> decltype(fn(std::declval<Connection&>()));
 
   const bool shared_connection_;
+  const std::string path_;
+  const bool read_only_;
 
   // Every write: one connection, one transaction at a time. SQLite allows one writer per
   // database anyway; serialising here keeps writers from waiting on SQLite's busy handler.

@@ -9,6 +9,7 @@
 #define ABLATE_SERVER_STORE_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -103,6 +104,19 @@ struct Artifact {
 
 // --- The store ----------------------------------------------------------------------------------
 
+// How Store::Open opens a database file.
+struct OpenOptions {
+  // The most the database may hold, in bytes (0: no limit), rounded down to whole pages and
+  // never below what it holds already. A write that would need more fails with
+  // ResourceExhausted, exactly as on a full disk: an operator's cap on the data directory, and
+  // the deterministic way to test a full disk.
+  int64_t max_bytes = 0;
+  // Opens the file read-only, for a data directory the server may not write to: reads work,
+  // every write fails with FailedPrecondition naming the file, and nothing on disk changes (no
+  // migration, no -wal or -shm file created). The file must exist and be at SchemaVersion().
+  bool read_only = false;
+};
+
 // Thread-safe: any thread may call any method. Appends serialise on one write connection;
 // reads run concurrently with them (WAL mode) on a pool of read connections.
 class Store {
@@ -112,6 +126,9 @@ class Store {
   // ":memory:" gives a private in-memory database (for tests). Returns an error naming the path
   // when it cannot be opened or is not an Ablate database.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  // The same, with options; a file that does not exist is an error when read_only.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
+                                                     const OpenOptions& options);
   virtual ~Store() = default;
 
   // The schema version this build writes; Open migrates older files up to it.
@@ -167,6 +184,12 @@ class Store {
   virtual absl::StatusOr<Artifact> GetArtifact(int64_t job_id, const std::string& name) = 0;
   // Names of a job's stored files, in insertion order.
   virtual absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) = 0;
+
+  // How many jobs are in each state (states without jobs are absent): what /metrics reports.
+  // Unimplemented for a store that cannot count (test doubles).
+  virtual absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() {
+    return absl::UnimplementedError("this store does not count jobs");
+  }
 };
 
 }  // namespace ablate::store
