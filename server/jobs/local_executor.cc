@@ -28,6 +28,11 @@ void LocalExecutor::Execute(RunRequest request) {
   wake_.notify_one();
 }
 
+int LocalExecutor::Queued() {
+  std::lock_guard lock(mutex_);
+  return static_cast<int>(queue_.size());
+}
+
 void LocalExecutor::WorkLoop() {
   for (;;) {
     RunRequest request;
