@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "server/http/event_stream.h"
 #include "server/http/mapping.h"
+#include "server/metrics/metrics.h"
 #include "spdlog/spdlog.h"
 // Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
 #include "httplib.h"
@@ -149,6 +150,12 @@ void HttpGateway::Route() {
   s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content(R"({"status":"ok"})", kJson);
   });
+
+  if (options_.metrics) {
+    s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(options_.metrics(), metrics::kContentType);
+    });
+  }
 
   s.Post("/api/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
     if (!RequireJson(req, res)) return;

@@ -3,6 +3,8 @@
 // mapping of the ablate.v1 messages (mapping.h), so the two APIs cannot drift.
 //
 //   GET  /healthz                                   {"status": "ok"}
+//   GET  /metrics                                   Prometheus text format (metrics.h), when
+//                                                   GatewayOptions::metrics is set
 //   POST /api/v1/jobs                               SubmitJobRequest -> SubmitJobResponse
 //   GET  /api/v1/jobs?owner=&states=&init=&name_contains=&created_after=&created_before=
 //                    &page_size=&page_token=        ListJobsRequest  -> ListJobsResponse
@@ -24,6 +26,7 @@
 #define ABLATE_SERVER_HTTP_GATEWAY_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -51,6 +54,8 @@ struct GatewayOptions {
   int keep_alive_seconds = 5;
   // Largest request body accepted (a JobSpec is a few hundred bytes).
   size_t max_body_bytes = 1 << 20;
+  // The body of GET /metrics (metrics::Render); empty: /metrics is 404.
+  std::function<std::string()> metrics;
 };
 
 // Start, then Stop (or destroy). Thread-safe after Start.
@@ -71,6 +76,9 @@ class HttpGateway {
   // Stops accepting, ends the open event streams (within EventStream::kPoll) and waits for
   // the requests in progress. Idempotent.
   void Stop();
+
+  // Event streams open now.
+  int OpenStreams() const { return open_streams_.load(); }
 
  private:
   void Route();
