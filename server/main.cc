@@ -172,6 +172,9 @@ int main(int argc, char** argv) {
                 " (is the address valid and the port free?)");
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  // The health service answers for the server ("") by itself; the API is named too, so that a
+  // check can ask for it (`ablate health --service ablate.v1.Ablation`).
+  server->GetHealthCheckService()->SetServingStatus(v1::Ablation::service_full_name(), true);
 
   // The HTTP gateway calls the same service; it starts before Recover, as gRPC does, so that a
   // resumed job can be watched from its first step.
@@ -217,8 +220,9 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal);
   spdlog::info("{} received: stopping; running jobs resume at the next start",
                signal == SIGINT ? "SIGINT" : "SIGTERM");
-  // Order matters: stop the runs, close the front door, join the training threads (they
-  // return within a step), and let the writer commit what they recorded.
+  // Order matters: tell health checks, stop the runs, close the front door, join the training
+  // threads (they return within a step), and let the writer commit what they recorded.
+  server->GetHealthCheckService()->Shutdown();  // NOT_SERVING from now on
   jobs.Shutdown();
   if (gateway) gateway->Stop();  // ends the event streams, which wait on the stopped jobs
   grpc_service.EndStreams();
