@@ -136,5 +136,18 @@ TEST(JobFaultsTest, RefusedChangesRefuseSubmitAndCancel) {
   EXPECT_TRUE(store->ListJobs({})->jobs.empty());
 }
 
+TEST(JobFaultsTest, SubmitDuringTheDrainIsUnavailable) {
+  std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
+  CursorHub hub;
+  EventWriter writer(*store, hub);
+  LocalExecutor executor(1);
+  JobManager jobs(*store, writer, executor, nullptr);
+  jobs.Shutdown();
+  absl::Status refused = jobs.Submit(LongTinyJob(), "ops").status();
+  EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("shutting down"));
+  EXPECT_TRUE(store->ListJobs({})->jobs.empty());
+}
+
 }  // namespace
 }  // namespace ablate::jobs
