@@ -6,6 +6,9 @@ set -euo pipefail
 work=$(mktemp -d)
 server_pid=""
 port=0
+data_dir="$work/data"  # start_server's --data-dir
+server_args=()         # more flags for start_server
+server_prefix=()       # a command that runs the server, e.g. (setpriv --reuid=65534 ...)
 
 cleanup() {
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
@@ -27,8 +30,8 @@ fail() {
 
 # Starts the server on $port (0: a free one, which is then read from its log).
 start_server() {
-  "$SERVER" --listen "127.0.0.1:$port" --data-dir "$work/data" --workers 2 \
-    >>"$work/server.log" 2>&1 &
+  "${server_prefix[@]}" "$SERVER" --listen "127.0.0.1:$port" --data-dir "$data_dir" --workers 2 \
+    "${server_args[@]}" >>"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
     local line
