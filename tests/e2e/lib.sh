@@ -30,12 +30,16 @@ fail() {
 
 # Starts the server on $port (0: a free one, which is then read from its log).
 start_server() {
+  # Only this server's lines count: an earlier one on the same port logged the same words.
+  local seen=0
+  if [[ -f "$work/server.log" ]]; then seen=$(wc -l <"$work/server.log"); fi
   "${server_prefix[@]}" "$SERVER" --listen "127.0.0.1:$port" --data-dir "$data_dir" --workers 2 \
     "${server_args[@]}" >>"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
     local line
-    line=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/server.log" | tail -n 1 || true)
+    line=$(tail -n +"$((seen + 1))" "$work/server.log" | grep -o 'listening on 127.0.0.1:[0-9]*' |
+      tail -n 1 || true)
     if [[ -n "$line" ]] && { [[ "$port" == 0 ]] || [[ "$line" == *":$port" ]]; }; then
       port=${line##*:}
       export ABLATE_SERVER="127.0.0.1:$port"
