@@ -774,5 +774,17 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
 
 TEST_F(GatewayTest, MetricsAreNotServedUnlessWired) { EXPECT_EQ(Get("/metrics").status, 404); }
 
+// Between SIGTERM and the gateway's Stop, a submit is told to come back, not failed.
+TEST_F(GatewayTest, SubmitDuringTheDrainIs503Unavailable) {
+  jobs_->Shutdown();
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = ShortLab(10);
+  const httplib::Response res = Post("/api/v1/jobs", MessageToJson(request));
+  EXPECT_EQ(res.status, 503);
+  EXPECT_EQ(ErrorOf(res).first, "UNAVAILABLE");
+  EXPECT_NE(ErrorOf(res).second.find("shutting down"), std::string::npos) << res.body;
+  EXPECT_EQ(Get("/healthz").status, 200);  // reads still answer until the gateway stops
+}
+
 }  // namespace
 }  // namespace ablate::http

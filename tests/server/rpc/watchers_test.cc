@@ -174,5 +174,37 @@ TEST_F(WatchersTest, AWatcherThatNeverReadsAndHangsUpIsForgotten) {
   EXPECT_EQ(store_->GetJob(job.id())->state(), v1::JOB_STATE_SUCCEEDED);
 }
 
+// SIGTERM's order in main.cc: the jobs stop (submits refused), then open streams end with
+// UNAVAILABLE telling the client to resume from its cursor.
+TEST_F(WatchersTest, TheDrainRefusesSubmitsAndEndsStreamsAsUnavailable) {
+  const v1::Job job = *jobs_->Submit(ManyStepsJob(100000), "tester");
+  v1::WatchJobRequest request;
+  request.set_job_id(job.id());
+  auto stub = Stub();
+  grpc::ClientContext watch_context;
+  auto watch = stub->WatchJob(&watch_context, request);
+  v1::JobUpdate update;
+  ASSERT_TRUE(watch->Read(&update));
+
+  jobs_->Shutdown();
+  v1::SubmitJobRequest submit;
+  *submit.mutable_spec() = ManyStepsJob(10);
+  v1::SubmitJobResponse response;
+  grpc::ClientContext submit_context;
+  const grpc::Status refused = stub->SubmitJob(&submit_context, submit, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(refused.error_message().find("shutting down"), std::string::npos)
+      << refused.error_message();
+
+  grpc_service_->EndStreams();
+  while (watch->Read(&update)) {
+  }
+  const grpc::Status ended = watch->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(ended.error_message().find("resume from your last cursor"), std::string::npos)
+      << ended.error_message();
+  EXPECT_TRUE(WaitForStreams(0));
+}
+
 }  // namespace
 }  // namespace ablate::rpc
