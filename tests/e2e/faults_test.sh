@@ -6,7 +6,8 @@
 #  - backup: `ablate-server backup` while a job trains gives a checked copy; a server on the
 #    restored copy serves the finished job and completes the one that was running.
 #  - read-only: a data directory the server's user cannot write is served read-only: reads
-#    work, submit and cancel are refused naming the directory, and no file there changes.
+#    work, submit and cancel are refused naming the directory, and no file there changes; both
+#    for a cleanly closed database and for one a SIGKILL left with its -wal and -shm files.
 SERVER=$1
 CLI=$2
 source "$(dirname "$0")/lib.sh"
@@ -82,6 +83,22 @@ stop_server
 echo "backup: taken mid-job, restored, served"
 
 # --- read-only data directory ---------------------------------------------------------------------
+# A second directory, left by a SIGKILL mid-job: its last commits are only in the -wal file,
+# which a read-only server must read without writing anything beside it.
+data_dir="$work/crashed"
+restart
+crashed=$(must "$CLI" submit --name killed --width 128 --depth 6 --input-dim 128 --steps 5000 \
+  --init kaiming)
+for _ in $(seq 1 200); do
+  [[ $(job_field "$crashed" .runs[0].stepsDone) -ge 300 ]] && break
+  sleep 0.05
+done
+kill -KILL "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+server_pid=""
+[[ -s "$data_dir/ablate.db-wal" ]] || fail "the killed server left no -wal file"
+in_wal=$(sql "$data_dir/ablate.db" "SELECT count(*) FROM steps")
+
 if [[ $(id -u) == 0 ]]; then
   # Permissions do not stop root: run the server as nobody on root's files. The binary is
   # copied where nobody may run it (the build may sit in a directory only root can enter).
@@ -91,24 +108,41 @@ if [[ $(id -u) == 0 ]]; then
   server_prefix=(setpriv --reuid=65534 --regid=65534 --clear-groups)
   setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$SERVER" \
     || fail "nobody cannot run $SERVER"
-else
-  chmod 0555 "$data_dir"
 fi
-chmod 0644 "$data_dir/ablate.db"
-ls -l --time-style=+%s.%N "$data_dir" >"$work/ro.before"
-sum_before=$(sha256sum <"$data_dir/ablate.db")
-restart
-grep -q "is read-only: serving reads only" "$work/server.log" || fail "the server did not say it is read-only"
+# Starts a server on directory $1, which it may not write to, and checks what every read-only
+# server must do; the caller reads on, then calls end_read_only.
+start_read_only() {
+  data_dir=$1
+  [[ $(id -u) == 0 ]] || chmod 0555 "$data_dir"
+  chmod 0644 "$data_dir"/ablate.db*
+  (cd "$data_dir" && ls -l --time-style=+%s.%N && sha256sum ablate.db*) >"$work/ro.before"
+  restart
+  grep -q "is read-only: serving reads only" "$work/server.log" \
+    || fail "the server did not say that $data_dir is read-only"
+  must "$CLI" list >/dev/null
+  must_fail 1 "$data_dir is read-only" "$CLI" submit "${tiny[@]}" --steps 10 --init kaiming
+}
+# Checks that cancel is refused and, after the server stopped, that nothing in the directory
+# changed and the database is sound.
+end_read_only() {
+  must_fail 1 "$data_dir is read-only" "$CLI" cancel "$1"
+  stop_server
+  (cd "$data_dir" && ls -l --time-style=+%s.%N && sha256sum ablate.db*) | cmp -s - "$work/ro.before" \
+    || fail "the read-only directory $data_dir changed"
+  [[ $(sql "$data_dir/ablate.db" "PRAGMA integrity_check") == ok ]] || fail "integrity_check"
+  [[ $(id -u) == 0 ]] || chmod 0755 "$data_dir"
+}
+
+start_read_only "$work/restored"  # a clean directory: the database file alone
 [[ $(job_field "$small" .state) == JOB_STATE_SUCCEEDED ]] || fail "read-only: cannot read job $small"
-must "$CLI" list >/dev/null
 must "$CLI" trajectory "$(job_field "$running" '.runs[0].id')" --csv >/dev/null
 must "$CLI" download "$small" --out "$work/small-ro" >/dev/null
-must_fail 1 "$data_dir is read-only" "$CLI" submit "${tiny[@]}" --steps 10 --init kaiming
-must_fail 1 "$data_dir is read-only" "$CLI" cancel "$small"
-stop_server
-ls -l --time-style=+%s.%N "$data_dir" | cmp -s - "$work/ro.before" || fail "the read-only directory changed"
-[[ $(sha256sum <"$data_dir/ablate.db") == "$sum_before" ]] || fail "the database changed"
-[[ $(sqlite3 "$data_dir/ablate.db" "PRAGMA integrity_check") == ok ]] || fail "integrity_check read-only"
-[[ $(id -u) == 0 ]] || chmod 0755 "$data_dir"
-echo "read-only: reads served, changes refused, nothing written"
+end_read_only "$small"
+
+start_read_only "$work/crashed"  # the database file, -wal and -shm of a killed server
+[[ $(job_field "$crashed" .state) == JOB_STATE_RUNNING ]] || fail "read-only: the killed job's state"
+[[ $(must "$CLI" trajectory "$(job_field "$crashed" '.runs[0].id')" --csv | tail -n +2 | wc -l) \
+  == "$in_wal" ]] || fail "read-only: the steps in the -wal file are not all served"
+end_read_only "$crashed"
+echo "read-only: reads served (clean, and after a crash with $in_wal steps in the WAL), changes refused, nothing written"
 echo "e2e faults: all checks passed"
