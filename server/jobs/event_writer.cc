@@ -27,6 +27,11 @@ constexpr auto kRateSample = std::chrono::seconds(1);
 // CPU they take from training) for at most 5 ms more latency to watchers.
 constexpr auto kCommitWindow = std::chrono::milliseconds(5);
 
+// No space, or no permission to write: a condition an operator has to fix.
+bool Unwritable(const absl::Status& status) {
+  return absl::IsResourceExhausted(status) || absl::IsPermissionDenied(status);
+}
+
 bool Transient(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsResourceExhausted(status) ||
          absl::IsInternal(status);
@@ -106,8 +111,9 @@ void EventWriter::MarkFull(const absl::Status& status) {
     if (!full_.ok()) return;
     full_ = status;
   }
-  spdlog::error("the database is full ({}): running jobs stop; new jobs are refused until "
-                "space is freed and the server restarted",
+  spdlog::error("the database {} ({}): running jobs stop; new jobs are refused until an "
+                "operator fixes that and restarts the server",
+                absl::IsPermissionDenied(status) ? "cannot be written" : "is full",
                 std::string(status.message()));
   std::lock_guard lock(handler_mutex_);
   if (full_handler_) full_handler_(status);
@@ -122,7 +128,7 @@ absl::Status EventWriter::Append(std::span<const store::Event> events) {
       hub_.Publish(*cursors);
       return absl::OkStatus();
     }
-    if (absl::IsResourceExhausted(cursors.status())) {
+    if (Unwritable(cursors.status())) {
       if (!StoreFull().ok()) return cursors.status();  // full already: one attempt only
       if (++full_attempts >= kFullAttempts) {
         MarkFull(cursors.status());
@@ -138,7 +144,11 @@ absl::Status EventWriter::Append(std::span<const store::Event> events) {
 }
 
 void EventWriter::CommitWhenFull(const std::vector<store::Event>& batch) {
-  const std::string why = absl::StrCat("the database is full (", StoreFull().message(), ")");
+  const absl::Status full = StoreFull();
+  const std::string why =
+      absl::StrCat(absl::IsPermissionDenied(full) ? "the database cannot be written ("
+                                                  : "the database is full (",
+                   full.message(), ")");
   int dropped = 0;
   for (store::Event event : batch) {
     // A run that lost steps cannot end as trained, nor its job as succeeded, whatever the
@@ -160,6 +170,12 @@ void EventWriter::CommitWhenFull(const std::vector<store::Event>& batch) {
         run->summary.set_state(v1::RUN_STATE_FAILED);
         run->summary.set_outcome(why);
       }
+      // What training reached is not what was recorded: let the store's steps speak.
+      run->summary.clear_steps_done();
+      run->summary.clear_final_loss();
+      run->summary.clear_first_nonfinite_step();
+      run->summary.clear_flatline_step();
+      run->summary.clear_final_eval();
     }
     if (auto* job = std::get_if<store::JobFinishedEvent>(&event);
         job != nullptr && truncated_jobs_.contains(job->job_id) &&
@@ -168,12 +184,12 @@ void EventWriter::CommitWhenFull(const std::vector<store::Event>& batch) {
       job->error = why;
     }
     if (absl::Status s = Append(std::span(&event, 1)); !s.ok()) {
-      spdlog::error("could not record a run's or job's end in the full database: {}",
+      spdlog::error("{}: could not record a run's or job's end either: {}", why,
                     std::string(s.message()));
     }
   }
   if (dropped > 0) {
-    spdlog::warn("the database is full: {} steps and evaluations not recorded", dropped);
+    spdlog::warn("{}: {} steps and evaluations not recorded", why, dropped);
   }
 }
 
@@ -181,7 +197,7 @@ void EventWriter::Commit(const std::vector<store::Event>& batch) {
   if (!StoreFull().ok()) return CommitWhenFull(batch);
   const absl::Status status = Append(batch);
   if (status.ok()) return;
-  if (absl::IsResourceExhausted(status)) return CommitWhenFull(batch);
+  if (Unwritable(status)) return CommitWhenFull(batch);
   // The store refused the batch for good: an event breaks one of its rules (a bug, never a
   // user's input). The others are committed one by one, so one bad event cannot stall every
   // job.

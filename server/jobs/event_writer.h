@@ -36,20 +36,21 @@ class EventWriter {
   // Blocks until every event posted before the call is committed (or dropped, see below).
   void Flush();
 
-  // A full store. Commits that fail with ResourceExhausted are retried for a few seconds (space
-  // may come back); then the store counts as full until the writer is destroyed: the writer
+  // A full store. Commits that fail with ResourceExhausted (no space) or PermissionDenied (the
+  // database became read-only) are retried for a few seconds (either may pass); then the store
+  // counts as full, that is unwritable, until the writer is destroyed: the writer
   // calls the handler once (on its own thread) and from then on drops every step and
   // evaluation without trying to record them, so a run's recorded trajectory stays a
   // contiguous prefix (and a restart re-runs and completes it). Lifecycle events (a run's or
   // job's start and end) are still tried, one at a time and once each: they update rows rather
   // than add them, and often fit where steps no longer do; the end of a run that lost steps
-  // is recorded as FAILED "the database is full (...)", and so is its job's. Committed data
-  // is never touched.
+  // is recorded as FAILED "the database is full (...)" (or "cannot be written"), and so is its
+  // job's. Committed data is never touched.
   using FullHandler = std::function<void(const absl::Status& full)>;
   // Sets (or, with nullptr, clears) the handler; when this returns, an old handler no longer
   // runs.
   void OnStoreFull(FullHandler handler);
-  // OK, or the ResourceExhausted failure that made the store count as full.
+  // OK, or the ResourceExhausted or PermissionDenied failure that made the store count as full.
   absl::Status StoreFull();
 
   // Steps committed since the writer started: /metrics' ablate_steps_recorded_total.

@@ -37,6 +37,12 @@ void CopyStats(const std::vector<core::LayerStats>& from,
 }
 
 absl::Status DataDirectoryFull(const absl::Status& cause) {
+  if (absl::IsPermissionDenied(cause)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the data directory cannot be written (", cause.message(),
+                     "); new jobs are refused until an operator fixes that and restarts the "
+                     "server."));
+  }
   return absl::ResourceExhaustedError(
       absl::StrCat("the data directory is full (", cause.message(),
                    "); new jobs are refused until an operator frees space and restarts the "
@@ -188,9 +194,10 @@ void JobManager::RefuseChanges(absl::Status why) {
 
 void JobManager::StoreFull(const absl::Status& full) {
   std::lock_guard lock(mutex_);
-  full_error_ = absl::ResourceExhaustedError(absl::StrCat(
-      "the database is full (", full.message(),
-      "); the job stopped with the steps recorded so far"));
+  full_error_ = absl::ResourceExhaustedError(
+      absl::StrCat(absl::IsPermissionDenied(full) ? "the database cannot be written ("
+                                                  : "the database is full (",
+                   full.message(), "); the job stopped with the steps recorded so far"));
   store_full_ = true;
   for (auto& [id, job] : active_) {
     {
@@ -224,7 +231,9 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& resolved_spec,
   }
   if (!writer_.StoreFull().ok()) return DataDirectoryFull(writer_.StoreFull());
   absl::StatusOr<v1::Job> job = store_.CreateJob(resolved_spec, owner, absl::Now());
-  if (absl::IsResourceExhausted(job.status())) return DataDirectoryFull(job.status());
+  if (absl::IsResourceExhausted(job.status()) || absl::IsPermissionDenied(job.status())) {
+    return DataDirectoryFull(job.status());
+  }
   if (!job.ok()) return job.status();
   spdlog::info("job {} queued: \"{}\" by {}, {} runs", job->id(), job->name(), job->owner(),
                job->runs_size());

@@ -64,7 +64,9 @@ class JobManager {
   // A full store (EventWriter::OnStoreFull calls this): every job still running ends FAILED
   // with "the database is full (...)" when the store can still record that, or else stays
   // running in the store and resumes at the next start; Submit refuses new jobs with
-  // ResourceExhausted "the data directory is full" until the server restarts.
+  // ResourceExhausted "the data directory is full" until the server restarts. A store that
+  // became read-only (`full` is PermissionDenied) is treated alike, in its own words, and
+  // Submit's refusal is FailedPrecondition.
   void StoreFull(const absl::Status& full);
 
  private:

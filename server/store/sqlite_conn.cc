@@ -21,6 +21,9 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context) {
       return absl::UnavailableError(message);
     case SQLITE_FULL:
       return absl::ResourceExhaustedError(message);
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return absl::PermissionDeniedError(message);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(message);

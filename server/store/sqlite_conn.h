@@ -41,7 +41,8 @@ namespace ablate::store {
 
 // The Status for SQLite result code `rc` on `db` (may be null): "<context>: <SQLite's message>",
 // with a code that says what a caller can do about it: kUnavailable for a busy or locked
-// database, kResourceExhausted for a full disk, kDataLoss for a corrupt or non-database file,
+// database, kResourceExhausted for a full disk, kPermissionDenied for a file or file system
+// that cannot be written (any more), kDataLoss for a corrupt or non-database file,
 // kAlreadyExists for a primary-key or unique conflict, kFailedPrecondition for other constraint
 // failures, kInternal otherwise.
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context);

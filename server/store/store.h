@@ -161,7 +161,8 @@ class Store {
   // non-finite seconds or accuracy, a non-final state in RunFinished or JobFinished), and
   // FailedPrecondition for an event out of its lifecycle (a step or eval of a run that is not
   // running, RunStarted or RunFinished of a run that has ended, anything after JobFinished).
-  // Unavailable (locked by another process) and ResourceExhausted (disk full) are transient.
+  // Unavailable (locked by another process) and ResourceExhausted (disk full) are transient;
+  // PermissionDenied (the file or its file system became read-only) may be.
   virtual absl::StatusOr<std::vector<JobCursor>> Append(std::span<const Event> events) = 0;
 
   // The job's newest sequence number (0 before its first event).

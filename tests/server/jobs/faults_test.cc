@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <variant>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -120,6 +121,91 @@ TEST(JobFaultsTest, FullStoreFailsTheRunningJobRefusesNewOnesAndKeepsReads) {
     executor.reset();
   }
   EXPECT_EQ(IntegrityCheck(path), "ok");
+}
+
+// A store whose file system turns read-only under it: from the Append that would take it past
+// `writable_steps` steps on, every Append fails as SQLite's SQLITE_READONLY does
+// (PermissionDenied); everything else is the real store's.
+class TurnsReadOnlyStore final : public store::Store {
+ public:
+  TurnsReadOnlyStore(std::unique_ptr<store::Store> inner, int writable_steps)
+      : inner_(std::move(inner)), writable_steps_(writable_steps) {}
+
+  absl::StatusOr<std::vector<store::JobCursor>> Append(
+      std::span<const store::Event> events) override {
+    int steps = 0;
+    for (const store::Event& e : events) steps += std::holds_alternative<store::StepEvent>(e);
+    if (steps_ + steps > writable_steps_) read_only_ = true;
+    if (read_only_) {
+      return absl::PermissionDeniedError("COMMIT: attempt to write a readonly database");
+    }
+    absl::StatusOr<std::vector<store::JobCursor>> result = inner_->Append(events);
+    if (result.ok()) steps_ += steps;
+    return result;
+  }
+  absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
+                                    absl::Time now) override {
+    return inner_->CreateJob(spec, owner, now);
+  }
+  absl::StatusOr<v1::Job> GetJob(int64_t id) override { return inner_->GetJob(id); }
+  absl::StatusOr<v1::Run> GetRun(int64_t id) override { return inner_->GetRun(id); }
+  absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest& r) override {
+    return inner_->ListJobs(r);
+  }
+  absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override {
+    return inner_->UnfinishedJobs();
+  }
+  absl::StatusOr<uint64_t> Cursor(int64_t id) override { return inner_->Cursor(id); }
+  absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t id, uint64_t after, int max) override {
+    return inner_->ReadUpdate(id, after, max);
+  }
+  absl::StatusOr<store::Trajectory> GetTrajectory(int64_t id) override {
+    return inner_->GetTrajectory(id);
+  }
+  absl::Status PutArtifact(int64_t id, const store::Artifact& a) override {
+    return inner_->PutArtifact(id, a);
+  }
+  absl::StatusOr<store::Artifact> GetArtifact(int64_t id, const std::string& name) override {
+    return inner_->GetArtifact(id, name);
+  }
+  absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t id) override {
+    return inner_->ListArtifacts(id);
+  }
+
+ private:
+  std::unique_ptr<store::Store> inner_;
+  const int writable_steps_;
+  int steps_ = 0;           // only the writer thread appends
+  bool read_only_ = false;  // likewise
+};
+
+TEST(JobFaultsTest, AStoreThatTurnsReadOnlyIsTreatedLikeAFullOne) {
+  TurnsReadOnlyStore store(*store::Store::Open(":memory:"), 500);
+  CursorHub hub;
+  EventWriter writer(store, hub);
+  auto executor = std::make_unique<LocalExecutor>(1);
+  JobManager jobs(store, writer, *executor, nullptr);
+  absl::StatusOr<v1::Job> job = jobs.Submit(LongTinyJob(), "ops");
+  ASSERT_TRUE(job.ok()) << job.status();
+  for (int i = 0; i < 600 && jobs.ActiveJobs() > 0; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(jobs.ActiveJobs(), 0) << "the writer kept retrying";
+  EXPECT_TRUE(absl::IsPermissionDenied(writer.StoreFull())) << writer.StoreFull();
+  // Its end could not be recorded either: the job stays unfinished in the store (queued or
+  // running, as far as its start was recorded), and resumes at the next start.
+  absl::StatusOr<v1::Job> now = store.GetJob(job->id());
+  ASSERT_TRUE(now.ok());
+  EXPECT_TRUE(now->state() == v1::JOB_STATE_QUEUED || now->state() == v1::JOB_STATE_RUNNING)
+      << v1::JobState_Name(now->state());
+  EXPECT_EQ(*store.UnfinishedJobs(), std::vector<int64_t>{job->id()});
+  absl::StatusOr<store::Trajectory> trajectory = store.GetTrajectory(job->runs(0).id());
+  ASSERT_TRUE(trajectory.ok());
+  EXPECT_LE(trajectory->steps.size(), 500u);
+  EXPECT_EQ(now->runs(0).steps_done(), static_cast<int>(trajectory->steps.size()));
+  absl::Status refused = jobs.Submit(LongTinyJob(), "ops").status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("the data directory cannot be written"));
+  jobs.Shutdown();
+  executor.reset();
 }
 
 TEST(JobFaultsTest, RefusedChangesRefuseSubmitAndCancel) {
