@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
       "safe while a server is running on the data directory");
   backup->add_option("--data-dir", options.data_dir, "Directory of the SQLite database")
       ->capture_default_str();
-  backup->add_option("out", backup_out, "The copy's file (replaced atomically if it exists)")
+  backup->add_option("OUT", backup_out, "The copy's file (replaced atomically if it exists)")
       ->required();
   CLI11_PARSE(app, argc, argv);
   if (*backup) {
