@@ -11,11 +11,11 @@ namespace ablate::jobs {
 
 namespace {
 
-// A commit that failed for a passing reason (database locked, disk full) is retried, never
-// dropped: training goes on in memory and its steps land once the store accepts them again.
+// A commit that failed for a passing reason (database locked by another process) is retried,
+// never dropped: training goes on in memory and its steps land once the store accepts them.
 constexpr auto kRetryDelay = std::chrono::milliseconds(500);
-// ...except a full store, which is retried this many times (2 s) before it counts as full: a
-// disk that stays full would otherwise hold every event in memory and retry forever.
+// A full or read-only store is retried this many times (2 s) before it counts as full: one
+// that stays so would otherwise hold every event in memory and be retried forever.
 constexpr int kFullAttempts = 5;
 // StepsPerSecond's window and the spacing of its samples.
 constexpr auto kRateWindow = std::chrono::seconds(60);
@@ -33,8 +33,7 @@ bool Unwritable(const absl::Status& status) {
 }
 
 bool Transient(const absl::Status& status) {
-  return absl::IsUnavailable(status) || absl::IsResourceExhausted(status) ||
-         absl::IsInternal(status);
+  return absl::IsUnavailable(status) || absl::IsInternal(status);
 }
 
 }  // namespace
