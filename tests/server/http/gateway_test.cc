@@ -709,6 +709,8 @@ class MetricsGatewayTest : public GatewayTest {
           .steps_per_second = [this] { return writer_->StepsPerSecond(); },
           .run_queue_depth = [this] { return executor_->Queued(); },
           .watchers = [this] { return gateway_->OpenStreams(); },
+          .store_full = [this] { return !writer_->StoreFull().ok(); },
+          .store_files = {},  // an in-memory store has none
           .workers = 2,
           .start_time = absl::FromUnixSeconds(1700000000)});
     };
@@ -750,6 +752,8 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
   EXPECT_EQ(before.at("ablate_watchers"), 0);
   EXPECT_EQ(before.at("ablate_workers"), 2);
   EXPECT_EQ(before.at("process_start_time_seconds"), 1700000000);
+  EXPECT_EQ(before.at("ablate_store_full"), 0);
+  EXPECT_FALSE(before.contains("ablate_store_bytes"));
 
   // While a stream is open it is counted.
   const v1::Job job = Submit(ShortLab(40));
