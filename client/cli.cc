@@ -22,6 +22,7 @@
 #include "client/artifacts.h"
 #include "client/connection.h"
 #include "client/format.h"
+#include "client/health.h"
 #include "client/progress.h"
 #include "client/rpc_errors.h"
 #include "client/spec_flags.h"
@@ -161,6 +162,7 @@ class Runner {
   int WhoAmI();
   int Download(const DownloadArgs& args);
   int Lab(const LabArgs& args);
+  int Health(const std::string& service);
 
  private:
   // Prints "ablate: <message>" and returns `code`.
@@ -444,6 +446,21 @@ int Runner::WhoAmI() {
          << std::endl;
   }
   return kExitOk;
+}
+
+int Runner::Health(const std::string& service) {
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  std::unique_ptr<grpc::ClientContext> context = (*connection)->UnaryContext();
+  absl::StatusOr<ServingStatus> health =
+      CheckHealth((*connection)->channel(), service, *context);
+  if (!health.ok()) {
+    return Error((*connection)->Describe(
+        grpc::Status(static_cast<grpc::StatusCode>(health.status().code()),
+                     std::string(health.status().message()))));
+  }
+  out_ << ServingStatusName(*health) << std::endl;
+  return *health == ServingStatus::kServing ? kExitOk : kExitError;
 }
 
 int Runner::Download(const DownloadArgs& args) {
@@ -841,6 +858,21 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "Exit codes: 0 downloaded, 1 failed (job unknown or unfinished, a file missing its\n"
       "checksum, disk errors), 2 bad command line.");
 
+  // health
+  std::optional<std::string> health_service;
+  CLI::App* health = app.add_subcommand(
+      "health",
+      "Check that the server is up and serving\n"
+      "\n"
+      "Calls the standard gRPC health service (grpc.health.v1.Health/Check) and prints the\n"
+      "server's answer: SERVING, or NOT_SERVING while it shuts down.\n");
+  AddText(health, "--service", &health_service,
+          "Ask about one service, e.g. ablate.v1.Ablation (default: the server as a whole)",
+          "NAME");
+  health->footer(
+      "For container health checks and load balancers.\n"
+      "Exit codes: 0 serving, 1 not serving or unreachable, 2 bad command line.");
+
   // CLI11 wants argv-style input.
   std::vector<const char*> argv;
   argv.reserve(args.size());
@@ -872,6 +904,7 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   if (download->parsed()) return runner.Download(download_args);
   if (del->parsed()) return runner.Delete(delete_args);
   if (whoami->parsed()) return runner.WhoAmI();
+  if (health->parsed()) return runner.Health(health_service.value_or(""));
   *env.err << "ablate: no subcommand given (see: ablate --help)" << std::endl;
   return kExitUsage;
 }

@@ -62,8 +62,10 @@ absl::StatusOr<std::string> ReadTlsRootCerts(const std::string& path) {
   return text.str();
 }
 
-Connection::Connection(ConnectionOptions options)
-    : Connection(options, v1::Ablation::NewStub(MakeChannel(options))) {}
+Connection::Connection(ConnectionOptions options) : Connection(options, nullptr) {
+  channel_ = MakeChannel(options);
+  stub_ = v1::Ablation::NewStub(channel_);
+}
 
 Connection::Connection(ConnectionOptions options, std::unique_ptr<v1::Ablation::StubInterface> stub)
     : site_{std::move(options.server), options.timeout, options.tls, !options.token.empty()},

@@ -72,6 +72,9 @@ class Connection {
 
   // The stub, for the streaming calls.
   v1::Ablation::StubInterface& stub() { return *stub_; }
+  // The channel, for calls to the server's other services (the health check); null when the
+  // Connection was made from a stub.
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   // For error wording: the address and the unary timeout.
   const CallSite& site() const { return site_; }
   // `status` worded for people (see rpc_errors.h), the code kept.
@@ -80,6 +83,7 @@ class Connection {
  private:
   CallSite site_;
   std::string token_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Ablation::StubInterface> stub_;
 };
 

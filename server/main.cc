@@ -2,6 +2,8 @@
 // and serves the ablate.v1.Ablation API over gRPC and, with --http, the web page and the same API
 // as JSON and Server-Sent Events over HTTP.
 #include <cerrno>
+#include <unistd.h>
+
 #include <csignal>
 #include <cstring>
 #include <filesystem>
@@ -29,9 +31,11 @@
 #include "server/jobs/job_manager.h"
 #include "server/jobs/local_executor.h"
 #include "server/http/gateway.h"
+#include "server/metrics/metrics.h"
 #include "server/rpc/grpc_service.h"
 #include "server/service/service.h"
 #include "server/service/thread_pool.h"
+#include "server/store/backup.h"
 #include "server/store/store.h"
 #include "spdlog/spdlog.h"
 
@@ -54,6 +58,7 @@ struct Options {
   std::string tls_cert;  // PEM files; both empty: plaintext
   std::string tls_key;
   bool allow_unauthenticated = false;
+  int64_t max_store_mib = 0;  // 0: no cap
 };
 
 int Fail(const std::string& message) {
@@ -163,8 +168,32 @@ int main(int argc, char** argv) {
   app.add_flag("--allow-unauthenticated", options.allow_unauthenticated,
                "Listen on a non-loopback address although the server has no users, so that "
                "anyone who can reach it can do anything (see `ablate-server admin --help`)");
+  app.add_option("--max-store-size", options.max_store_mib,
+                 "Most the database may grow to, in MiB (0: no limit); beyond it the server "
+                 "behaves as on a full disk: running jobs fail, new ones are refused, reads go on")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24))
+      ->capture_default_str();
   app.footer("Classes, users and tokens: ablate-server admin --help");
+
+  // `ablate-server backup`: an online copy of the database, for operators.
+  std::string backup_out;
+  CLI::App* backup = app.add_subcommand(
+      "backup",
+      "Copy the database to OUT as one consistent snapshot, checked with PRAGMA integrity_check; "
+      "safe while a server is running on the data directory");
+  backup->add_option("--data-dir", options.data_dir, "Directory of the SQLite database")
+      ->capture_default_str();
+  backup->add_option("OUT", backup_out, "The copy's file (replaced atomically if it exists)")
+      ->required();
   CLI11_PARSE(app, argc, argv);
+  if (*backup) {
+    const std::string from = (std::filesystem::path(options.data_dir) / kDatabaseFile).string();
+    if (absl::Status s = store::BackupDatabase(from, backup_out); !s.ok()) {
+      return Fail(std::string(s.message()));
+    }
+    spdlog::info("backed up {} to {} (integrity_check ok)", from, backup_out);
+    return 0;
+  }
   if (options.tls_cert.empty() != options.tls_key.empty()) {
     return Fail("--tls-cert and --tls-key go together: give both files, or neither to serve "
                 "without TLS");
@@ -198,7 +227,18 @@ int main(int argc, char** argv) {
     return Fail("cannot create the data directory " + options.data_dir + ": " + error.message());
   }
   const std::string db_path = (std::filesystem::path(options.data_dir) / kDatabaseFile).string();
-  absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(db_path);
+  // A data directory the server may not write to (a read-only mount, a restored backup being
+  // inspected, wrong ownership) is served read-only rather than refused: jobs and files stay
+  // readable, and SQLite is kept from writing anything there (store.h, OpenOptions).
+  const bool db_exists = std::filesystem::exists(db_path, error);
+  const bool read_only = access(options.data_dir.c_str(), W_OK) != 0 ||
+                         (db_exists && access(db_path.c_str(), W_OK) != 0);
+  if (read_only && !db_exists) {
+    return Fail("the data directory " + options.data_dir +
+                " is read-only and holds no database: give a writable --data-dir");
+  }
+  absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(
+      db_path, {.max_bytes = options.max_store_mib << 20, .read_only = read_only});
   if (!store.ok()) return Fail(std::string(store.status().message()));
 
   // Authentication is on once the database holds a user (checked again on every call). Off,
@@ -235,6 +275,12 @@ int main(int argc, char** argv) {
   jobs::JobManager jobs(**store, writer, *executor, [&store, &build](int64_t job_id) {
     return artifacts::BuildJobArtifacts(**store, job_id, build);
   });
+  if (read_only) {
+    jobs.RefuseChanges(absl::FailedPreconditionError(
+        "the data directory " + options.data_dir +
+        " is read-only: this server serves reads only, and jobs cannot be submitted or "
+        "cancelled until it is writable again and the server restarted."));
+  }
   service::ThreadPool service_pool(kServiceThreads);
   service::AblationService service(**store, jobs, hub, service_pool, options.quotas);
   rpc::GrpcService grpc_service(service, service_pool);
@@ -261,6 +307,9 @@ int main(int argc, char** argv) {
                 (tls ? " do --tls-cert and --tls-key belong together?)" : ")"));
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  // The health service answers for the server ("") by itself; the API is named too, so that a
+  // check can ask for it (`ablate health --service ablate.v1.Ablation`).
+  server->GetHealthCheckService()->SetServingStatus(v1::Ablation::service_full_name(), true);
 
   // The HTTP gateway calls the same service; it starts before Recover, as gRPC does, so that a
   // resumed job can be watched from its first step.
@@ -271,17 +320,34 @@ int main(int argc, char** argv) {
     if (!SplitHostPort(options.http, http_host, http_port)) {
       return Fail("--http must be HOST:PORT with a port in 0-65535 (got \"" + options.http + "\")");
     }
+    metrics::Sources sources{
+        .jobs_by_state = [&store] { return (*store)->CountJobs(); },
+        .steps_recorded = [&writer] { return writer.StepsRecorded(); },
+        .steps_per_second = [&writer] { return writer.StepsPerSecond(); },
+        .run_queue_depth = [&executor] { return executor->QueuedRuns(); },
+        .watchers = [&grpc_service, &gateway] {
+          return grpc_service.OpenStreams() + (gateway ? gateway->OpenStreams() : 0);
+        },
+        .store_full = [&writer] { return !writer.StoreFull().ok(); },
+        .store_files = {db_path, db_path + "-wal"},
+        .workers = options.workers,
+        .start_time = absl::Now()};
     gateway = std::make_unique<http::HttpGateway>(
         service, http::GatewayOptions{.web_dir = options.web_dir,
                                       .tls_cert_file = options.tls_cert,
-                                      .tls_key_file = options.tls_key});
+                                      .tls_key_file = options.tls_key,
+                                      .metrics = [sources] { return metrics::Render(sources); }});
     absl::StatusOr<int> bound = gateway->Start(http_host, http_port);
     if (!bound.ok()) return Fail(std::string(bound.status().message()));
     spdlog::info("ablate-server serving the web page and HTTP API on {}://{}:{}/",
                  tls ? "https" : "http", options.http.substr(0, options.http.rfind(':')), *bound);
   }
 
-  if (absl::Status s = jobs.Recover(); !s.ok()) {
+  if (read_only) {
+    spdlog::warn("the data directory {} is read-only: serving reads only (no job is resumed, "
+                 "submitted or cancelled)",
+                 options.data_dir);
+  } else if (absl::Status s = jobs.Recover(); !s.ok()) {
     return Fail("cannot resume the stored jobs: " + std::string(s.message()));
   }
   spdlog::info("ablate-server listening on {}:{} (gRPC{}), {} workers, database {}", host, port,
@@ -291,8 +357,9 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal);
   spdlog::info("{} received: stopping; running jobs resume at the next start",
                signal == SIGINT ? "SIGINT" : "SIGTERM");
-  // Order matters: stop the runs, close the front door, join the training threads (they
-  // return within a step), and let the writer commit what they recorded.
+  // Order matters: tell health checks, stop the runs, close the front door, join the training
+  // threads (they return within a step), and let the writer commit what they recorded.
+  server->GetHealthCheckService()->Shutdown();  // NOT_SERVING from now on
   jobs.Shutdown();
   if (gateway) gateway->Stop();  // ends the event streams, which wait on the stopped jobs
   grpc_service.EndStreams();

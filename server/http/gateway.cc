@@ -18,6 +18,7 @@
 #include "server/http/event_stream.h"
 #include "server/http/mapping.h"
 #include "server/jobs/text.h"
+#include "server/metrics/metrics.h"
 #include "spdlog/spdlog.h"
 // Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
 #include "httplib.h"
@@ -233,6 +234,11 @@ void HttpGateway::Route() {
                    absl::StrCat(kSessionCookie, "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"));
     res.set_content("{}", kJson);
   });
+  if (options_.metrics) {
+    s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(options_.metrics(), metrics::kContentType);
+    });
+  }
 
   s.Post("/api/v1/jobs", [this](const httplib::Request& req, httplib::Response& res) {
     if (!RequireJson(req, res)) return;

@@ -7,6 +7,8 @@
 //   POST   /api/v1/session                          checks the Authorization header's token
 //          and sets it as the HttpOnly session cookie "ablate_token" -> WhoAmIResponse
 //   DELETE /api/v1/session                          clears the cookie (signing out)
+//   GET  /metrics                                   Prometheus text format (metrics.h), when
+//                                                   GatewayOptions::metrics is set
 //   POST /api/v1/jobs                               SubmitJobRequest -> SubmitJobResponse
 //   GET  /api/v1/jobs?owner=&states=&init=&name_contains=&created_after=&created_before=
 //                    &page_size=&page_token=        ListJobsRequest  -> ListJobsResponse
@@ -32,6 +34,7 @@
 #define ABLATE_SERVER_HTTP_GATEWAY_H_
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -62,6 +65,8 @@ struct GatewayOptions {
   // HTTPS with this PEM certificate (chain) and private key; both empty serves plain HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // The body of GET /metrics (metrics::Render); empty: /metrics is 404.
+  std::function<std::string()> metrics;
 };
 
 // Start, then Stop (or destroy). Thread-safe after Start.
@@ -82,6 +87,9 @@ class HttpGateway {
   // Stops accepting, ends the open event streams (within EventStream::kPoll) and waits for
   // the requests in progress. Idempotent.
   void Stop();
+
+  // Event streams open now.
+  int OpenStreams() const { return open_streams_.load(); }
 
  private:
   void Route();

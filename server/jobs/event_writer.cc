@@ -1,16 +1,25 @@
 #include "server/jobs/event_writer.h"
 
 #include <chrono>
+#include <string>
+#include <variant>
 
+#include "absl/strings/str_cat.h"
 #include "spdlog/spdlog.h"
 
 namespace ablate::jobs {
 
 namespace {
 
-// A commit that failed for a passing reason (database locked, disk full) is retried, never
-// dropped: training goes on in memory and its steps land once the store accepts them again.
+// A commit that failed for a passing reason (database locked by another process) is retried,
+// never dropped: training goes on in memory and its steps land once the store accepts them.
 constexpr auto kRetryDelay = std::chrono::milliseconds(500);
+// A full or read-only store is retried this many times (2 s) before it counts as full: one
+// that stays so would otherwise hold every event in memory and be retried forever.
+constexpr int kFullAttempts = 5;
+// StepsPerSecond's window and the spacing of its samples.
+constexpr auto kRateWindow = std::chrono::seconds(60);
+constexpr auto kRateSample = std::chrono::seconds(1);
 
 // Group commit: a batch's first event waits this long for others before the transaction. A
 // lab step takes a few milliseconds per run, so a commit then carries a step of each run or
@@ -18,9 +27,13 @@ constexpr auto kRetryDelay = std::chrono::milliseconds(500);
 // CPU they take from training) for at most 5 ms more latency to watchers.
 constexpr auto kCommitWindow = std::chrono::milliseconds(5);
 
+// No space, or no permission to write: a condition an operator has to fix.
+bool Unwritable(const absl::Status& status) {
+  return absl::IsResourceExhausted(status) || absl::IsPermissionDenied(status);
+}
+
 bool Transient(const absl::Status& status) {
-  return absl::IsUnavailable(status) || absl::IsResourceExhausted(status) ||
-         absl::IsInternal(status);
+  return absl::IsUnavailable(status) || absl::IsInternal(status);
 }
 
 }  // namespace
@@ -55,22 +68,135 @@ void EventWriter::Flush() {
   committed_.wait(lock, [&] { return committed_count_ >= target; });
 }
 
+void EventWriter::OnStoreFull(FullHandler handler) {
+  std::lock_guard lock(handler_mutex_);
+  full_handler_ = std::move(handler);
+}
+
+absl::Status EventWriter::StoreFull() {
+  std::lock_guard lock(mutex_);
+  return full_;
+}
+
+double EventWriter::StepsPerSecond() {
+  const Clock::time_point now = Clock::now();
+  std::lock_guard lock(mutex_);
+  while (!step_samples_.empty() && now - step_samples_.front().first > kRateWindow) {
+    step_samples_.pop_front();
+  }
+  if (step_samples_.empty()) return 0;
+  // From the oldest sample of the window to now, so that a quiet spell lowers the rate.
+  const auto& [since, count_then] = step_samples_.front();
+  const double seconds = std::chrono::duration<double>(now - since).count();
+  const uint64_t steps = steps_recorded_.load(std::memory_order_relaxed) - count_then;
+  return seconds >= 1 ? static_cast<double>(steps) / seconds : 0;
+}
+
+void EventWriter::CountSteps(std::span<const store::Event> events) {
+  uint64_t steps = 0;
+  for (const store::Event& event : events) steps += std::holds_alternative<store::StepEvent>(event);
+  const uint64_t total = steps_recorded_.fetch_add(steps, std::memory_order_relaxed) + steps;
+  const Clock::time_point now = Clock::now();
+  std::lock_guard lock(mutex_);
+  if (step_samples_.empty() || now - step_samples_.back().first >= kRateSample) {
+    step_samples_.emplace_back(now, total);
+  }
+  while (now - step_samples_.front().first > kRateWindow) step_samples_.pop_front();
+}
+
+void EventWriter::MarkFull(const absl::Status& status) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!full_.ok()) return;
+    full_ = status;
+  }
+  spdlog::error("the database {} ({}): running jobs stop; new jobs are refused until an "
+                "operator fixes that and restarts the server",
+                absl::IsPermissionDenied(status) ? "cannot be written" : "is full",
+                std::string(status.message()));
+  std::lock_guard lock(handler_mutex_);
+  if (full_handler_) full_handler_(status);
+}
+
 absl::Status EventWriter::Append(std::span<const store::Event> events) {
+  int full_attempts = 0;
   for (;;) {
     absl::StatusOr<std::vector<store::JobCursor>> cursors = store_.Append(events);
     if (cursors.ok()) {
+      CountSteps(events);
       hub_.Publish(*cursors);
       return absl::OkStatus();
     }
-    if (!Transient(cursors.status())) return cursors.status();
+    if (Unwritable(cursors.status())) {
+      if (!StoreFull().ok()) return cursors.status();  // full already: one attempt only
+      if (++full_attempts >= kFullAttempts) {
+        MarkFull(cursors.status());
+        return cursors.status();
+      }
+    } else if (!Transient(cursors.status())) {
+      return cursors.status();
+    }
     spdlog::error("could not record {} events, retrying: {}", events.size(),
                   std::string(cursors.status().message()));
     std::this_thread::sleep_for(kRetryDelay);
   }
 }
 
+void EventWriter::CommitWhenFull(const std::vector<store::Event>& batch) {
+  const absl::Status full = StoreFull();
+  const std::string why =
+      absl::StrCat(absl::IsPermissionDenied(full) ? "the database cannot be written ("
+                                                  : "the database is full (",
+                   full.message(), ")");
+  int dropped = 0;
+  for (store::Event event : batch) {
+    // A run that lost steps cannot end as trained, nor its job as succeeded, whatever the
+    // training thread reported: their recorded trajectory stops short.
+    if (const auto* step = std::get_if<store::StepEvent>(&event)) {
+      truncated_runs_.insert(step->run_id);
+      ++dropped;
+      continue;
+    }
+    if (const auto* eval = std::get_if<store::EvalEvent>(&event)) {
+      truncated_runs_.insert(eval->run_id);
+      ++dropped;
+      continue;
+    }
+    if (auto* run = std::get_if<store::RunFinishedEvent>(&event);
+        run != nullptr && truncated_runs_.contains(run->summary.id())) {
+      truncated_jobs_.insert(run->summary.job_id());
+      if (run->summary.state() != v1::RUN_STATE_FAILED) {
+        run->summary.set_state(v1::RUN_STATE_FAILED);
+        run->summary.set_outcome(why);
+      }
+      // What training reached is not what was recorded: let the store's steps speak.
+      run->summary.clear_steps_done();
+      run->summary.clear_final_loss();
+      run->summary.clear_first_nonfinite_step();
+      run->summary.clear_flatline_step();
+      run->summary.clear_final_eval();
+    }
+    if (auto* job = std::get_if<store::JobFinishedEvent>(&event);
+        job != nullptr && truncated_jobs_.contains(job->job_id) &&
+        job->state != v1::JOB_STATE_FAILED) {
+      job->state = v1::JOB_STATE_FAILED;
+      job->error = why;
+    }
+    if (absl::Status s = Append(std::span(&event, 1)); !s.ok()) {
+      spdlog::error("{}: could not record a run's or job's end either: {}", why,
+                    std::string(s.message()));
+    }
+  }
+  if (dropped > 0) {
+    spdlog::warn("{}: {} steps and evaluations not recorded", why, dropped);
+  }
+}
+
 void EventWriter::Commit(const std::vector<store::Event>& batch) {
-  if (Append(batch).ok()) return;
+  if (!StoreFull().ok()) return CommitWhenFull(batch);
+  const absl::Status status = Append(batch);
+  if (status.ok()) return;
+  if (Unwritable(status)) return CommitWhenFull(batch);
   // The store refused the batch for good: an event breaks one of its rules (a bug, never a
   // user's input). The others are committed one by one, so one bad event cannot stall every
   // job.

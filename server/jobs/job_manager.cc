@@ -37,6 +37,19 @@ void CopyStats(const std::vector<core::LayerStats>& from,
   }
 }
 
+absl::Status DataDirectoryFull(const absl::Status& cause) {
+  if (absl::IsPermissionDenied(cause)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the data directory cannot be written (", cause.message(),
+                     "); new jobs are refused until an operator fixes that and restarts the "
+                     "server."));
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("the data directory is full (", cause.message(),
+                   "); new jobs are refused until an operator frees space and restarts the "
+                   "server."));
+}
+
 bool Ended(v1::RunState state) {
   return state == v1::RUN_STATE_COMPLETED || state == v1::RUN_STATE_DIVERGED ||
          state == v1::RUN_STATE_CANCELLED || state == v1::RUN_STATE_FAILED;
@@ -100,6 +113,10 @@ class JobManager::RunSupervisor final : public RunListener {
     if (result.outcome == core::Outcome::kCancelled && manager_.shutting_down_) {
       return;  // interrupted, not cancelled: the run resumes at the next start
     }
+    if (result.outcome == core::Outcome::kCancelled && manager_.store_full_) {
+      OnFailed(manager_.FullError());  // stopped because nothing more can be recorded
+      return;
+    }
     if (mismatch_) {
       OnFailed("the resumed run did not reproduce the steps recorded before the restart");
       return;
@@ -157,9 +174,40 @@ class JobManager::RunSupervisor final : public RunListener {
 
 JobManager::JobManager(store::Store& store, EventWriter& writer, Executor& executor,
                        FinishHook on_finish)
-    : store_(store), writer_(writer), executor_(executor), on_finish_(std::move(on_finish)) {}
+    : store_(store), writer_(writer), executor_(executor), on_finish_(std::move(on_finish)) {
+  writer_.OnStoreFull([this](const absl::Status& full) { StoreFull(full); });
+}
 
-JobManager::~JobManager() { Shutdown(); }
+JobManager::~JobManager() {
+  writer_.OnStoreFull(nullptr);
+  Shutdown();
+}
+
+std::string JobManager::FullError() {
+  std::lock_guard lock(mutex_);
+  return std::string(full_error_.message());
+}
+
+void JobManager::RefuseChanges(absl::Status why) {
+  std::lock_guard lock(mutex_);
+  refuse_changes_ = std::move(why);
+}
+
+void JobManager::StoreFull(const absl::Status& full) {
+  std::lock_guard lock(mutex_);
+  full_error_ = absl::ResourceExhaustedError(
+      absl::StrCat(absl::IsPermissionDenied(full) ? "the database cannot be written ("
+                                                  : "the database is full (",
+                   full.message(), "); the job stopped with the steps recorded so far"));
+  store_full_ = true;
+  for (auto& [id, job] : active_) {
+    {
+      std::lock_guard job_lock(job->mutex);
+      if (job->failure.empty()) job->failure = std::string(full_error_.message());
+    }
+    job->stop.request_stop();
+  }
+}
 
 absl::Status JobManager::Recover() {
   absl::StatusOr<std::vector<int64_t>> ids = store_.UnfinishedJobs();
@@ -179,7 +227,15 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& resolved_spec,
   if (shutting_down_) {
     return absl::UnavailableError("the server is shutting down; submit the job again shortly.");
   }
+  {
+    std::lock_guard lock(mutex_);
+    if (!refuse_changes_.ok()) return refuse_changes_;
+  }
+  if (!writer_.StoreFull().ok()) return DataDirectoryFull(writer_.StoreFull());
   absl::StatusOr<v1::Job> job = store_.CreateJob(resolved_spec, owner, absl::Now(), class_id);
+  if (absl::IsResourceExhausted(job.status()) || absl::IsPermissionDenied(job.status())) {
+    return DataDirectoryFull(job.status());
+  }
   if (!job.ok()) return job.status();
   // Validated names hold no control characters; escaped all the same, as all client text is.
   spdlog::info("job {} queued: \"{}\" by {}, {} runs", job->id(), EscapeForLog(job->name()),
@@ -237,7 +293,8 @@ void JobManager::FinishJob(ActiveJob& job) {
         job.stop.stop_requested() ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_SUCCEEDED;
     std::string error = job.failure;
     if (!error.empty()) state = v1::JOB_STATE_FAILED;
-    if (on_finish_) {
+    // A full store has no room for the deliverables; the job's failure says why.
+    if (on_finish_ && !store_full_) {
       if (absl::Status s = on_finish_(job.id); !s.ok()) {
         state = v1::JOB_STATE_FAILED;
         error = absl::StrCat("could not build the job's files: ", s.message());
@@ -261,6 +318,10 @@ void JobManager::FinishJob(ActiveJob& job) {
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(int64_t job_id, std::chrono::milliseconds wait) {
+  {
+    std::lock_guard lock(mutex_);
+    if (!refuse_changes_.ok()) return refuse_changes_;
+  }
   {
     std::unique_lock lock(mutex_);
     auto it = active_.find(job_id);

@@ -60,6 +60,18 @@ class JobManager {
   // Jobs that have not ended.
   int ActiveJobs();
 
+  // For a store that cannot be written (a read-only data directory): Submit and Cancel return
+  // `why` from now on. Call instead of Recover.
+  void RefuseChanges(absl::Status why);
+
+  // A full store (EventWriter::OnStoreFull calls this): every job still running ends FAILED
+  // with "the database is full (...)" when the store can still record that, or else stays
+  // running in the store and resumes at the next start; Submit refuses new jobs with
+  // ResourceExhausted "the data directory is full" until the server restarts. A store that
+  // became read-only (`full` is PermissionDenied) is treated alike, in its own words, and
+  // Submit's refusal is FailedPrecondition.
+  void StoreFull(const absl::Status& full);
+
  private:
   struct ActiveJob;
   class RunSupervisor;
@@ -69,12 +81,17 @@ class JobManager {
   void RunEnded(ActiveJob& job);
   // Builds the deliverables, records the job's end, and forgets it.
   void FinishJob(ActiveJob& job);
+  // The error of a run stopped by a full store.
+  std::string FullError();
 
   store::Store& store_;
   EventWriter& writer_;
   Executor& executor_;
   FinishHook on_finish_;
   std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> store_full_{false};
+  absl::Status full_error_;    // the job error when the store is full; guarded by mutex_
+  absl::Status refuse_changes_;  // guarded by mutex_
   std::mutex mutex_;
   std::condition_variable job_ended_;
   std::map<int64_t, std::unique_ptr<ActiveJob>> active_;  // guarded by mutex_

@@ -66,6 +66,11 @@ void LocalExecutor::EndStopped(RunRequest& request) {
   request.listener->OnFinished(stopped_in_queue);
 }
 
+int LocalExecutor::QueuedRuns() {
+  std::lock_guard lock(mutex_);
+  return queued_;
+}
+
 void LocalExecutor::WorkLoop() {
   for (;;) {
     Queued queued;

@@ -35,6 +35,8 @@ class LocalExecutor final : public Executor {
 
   void Execute(RunRequest request) override;
   int Workers() const override { return static_cast<int>(threads_.size()); }
+  // Runs waiting for a free worker: /metrics' ablate_run_queue_depth.
+  int QueuedRuns();
 
  private:
   using StopCallback = std::stop_callback<std::function<void()>>;

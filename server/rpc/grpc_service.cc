@@ -248,6 +248,11 @@ grpc::ServerWriteReactor<v1::JobUpdate>* GrpcService::WatchJob(grpc::CallbackSer
   return new WatchReactor(*this, TokenOf(context), *request);
 }
 
+int GrpcService::OpenStreams() {
+  std::lock_guard lock(streams_mutex_);
+  return static_cast<int>(streams_.size());
+}
+
 void GrpcService::EndStreams() {
   std::lock_guard lock(streams_mutex_);
   ending_ = true;

@@ -45,6 +45,8 @@ class GrpcService final : public v1::Ablation::CallbackService {
   // Ends every open WatchJob stream with UNAVAILABLE, so that watchers reconnect and resume
   // from their cursor, and refuses new ones. Call before grpc::Server::Shutdown.
   void EndStreams();
+  // WatchJob streams open now.
+  int OpenStreams();
 
   grpc::ServerUnaryReactor* CancelJob(grpc::CallbackServerContext* context,
                                       const v1::CancelJobRequest* request,

@@ -23,6 +23,14 @@ namespace ablate::service {
 
 // One client's stream of a job's updates. Pull-driven, so a slow client holds back only
 // itself: ask for the next update when ready for it.
+//
+// Why there is no per-watcher buffer: a watch reads the store after its cursor when asked,
+// so the server holds at most one update per watcher (the write in flight, at most a few
+// thousand events), and the stream's HTTP/2 flow-control window bounds what sits in the
+// network. A watcher that stops reading stops being asked for more; training, the writer and
+// other watchers never wait on it (tests/server/rpc/watchers_test.cc). Nor can a watcher fall
+// out of a buffer: every committed event stays in the store, so a slow or reconnecting client
+// simply resumes from its cursor, which is the normal path, not a recovery.
 class JobWatch {
  public:
   using Callback = std::function<void(absl::StatusOr<v1::JobUpdate>)>;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <filesystem>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,9 @@ absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context) {
       return absl::UnavailableError(message);
     case SQLITE_FULL:
       return absl::ResourceExhaustedError(message);
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return absl::PermissionDeniedError(message);
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return absl::DataLossError(message);
@@ -134,11 +138,41 @@ std::string Statement::Blob(int column) const {
 
 // --- Connection -------------------------------------------------------------------------------
 
+namespace {
+
+// `path` as a file: URI with `query`, escaping what a URI would read as syntax.
+std::string FileUri(const std::string& path, absl::string_view query) {
+  std::string uri = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      absl::StrAppend(&uri, "%", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+    } else {
+      uri += c;
+    }
+  }
+  return absl::StrCat(uri, "?", query);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
-                                                             int busy_timeout_ms) {
+                                                             int busy_timeout_ms, bool read_only) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  std::string name = path;
+  if (read_only) {
+    flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;
+    // A WAL database is read through its -shm index, which SQLite creates beside the file when
+    // it is missing (https://sqlite.org/wal.html#readonly) - impossible in a read-only
+    // directory. A server that stopped cleanly left no -wal file, so the database file alone
+    // is the whole database and "immutable" tells SQLite to read it without -shm or locks.
+    // After a crash the -wal file (and its -shm) hold committed transactions: then SQLite
+    // opens them read-only and reads them too.
+    std::error_code error;
+    name = std::filesystem::exists(path + "-wal", error) ? FileUri(path, "mode=ro")
+                                                          : FileUri(path, "immutable=1");
+  }
+  int rc = sqlite3_open_v2(name.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status status = SqliteError(db, rc, absl::StrCat("cannot open ", path));
     sqlite3_close(db);  // sqlite3_open_v2 allocates a handle even when it fails

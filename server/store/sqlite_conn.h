@@ -41,7 +41,8 @@ namespace ablate::store {
 
 // The Status for SQLite result code `rc` on `db` (may be null): "<context>: <SQLite's message>",
 // with a code that says what a caller can do about it: kUnavailable for a busy or locked
-// database, kResourceExhausted for a full disk, kDataLoss for a corrupt or non-database file,
+// database, kResourceExhausted for a full disk, kPermissionDenied for a file or file system
+// that cannot be written (any more), kDataLoss for a corrupt or non-database file,
 // kAlreadyExists for a primary-key or unique conflict, kFailedPrecondition for other constraint
 // failures, kInternal otherwise.
 absl::Status SqliteError(sqlite3* db, int rc, absl::string_view context);
@@ -90,9 +91,11 @@ class Statement {
 class Connection {
  public:
   // Opens (creating if needed) the database at `path`, with extended result codes and
-  // `busy_timeout_ms` of waiting for locks held by other connections.
+  // `busy_timeout_ms` of waiting for locks held by other connections. `read_only` opens an
+  // existing file without ever writing to it or beside it (see the .cc for WAL's files).
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path,
-                                                          int busy_timeout_ms);
+                                                          int busy_timeout_ms,
+                                                          bool read_only = false);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();  // finalizes the cached statements and closes the connection

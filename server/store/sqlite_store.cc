@@ -26,6 +26,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <optional>
 #include <unordered_map>
@@ -42,7 +43,12 @@
 namespace ablate::store {
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
-  STORE_ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store, SqliteStore::Open(path));
+  return Open(path, OpenOptions{});
+}
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path,
+                                                   const OpenOptions& options) {
+  STORE_ASSIGN_OR_RETURN(std::unique_ptr<SqliteStore> store, SqliteStore::Open(path, options));
   return std::unique_ptr<Store>(std::move(store));
 }
 
@@ -772,12 +778,44 @@ auto InTransaction(Connection& conn, Transaction::Mode mode, Fn& fn)
 
 // --- SqliteStore ------------------------------------------------------------------------------
 
-absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path,
+                                                               const OpenOptions& options) {
   if (path.empty()) {
     return absl::InvalidArgumentError(
         "the store's path is empty: give a database file or \":memory:\"");
   }
   const bool in_memory = path == ":memory:";
+  if (options.read_only) {
+    if (in_memory) {
+      return absl::InvalidArgumentError("an in-memory store cannot be opened read-only");
+    }
+    std::error_code error;
+    if (!std::filesystem::exists(path, error)) {
+      return absl::NotFoundError(
+          absl::StrCat("cannot open ", path, " read-only: the file does not exist"));
+    }
+    std::vector<std::unique_ptr<Connection>> connections;
+    for (int i = 0; i <= kReadConnections; ++i) {
+      STORE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
+                             Connection::Open(path, kBusyTimeoutMs, /*read_only=*/true));
+      STORE_RETURN_IF_ERROR(conn->Exec("PRAGMA foreign_keys = ON; PRAGMA query_only = ON"));
+      connections.push_back(std::move(conn));
+    }
+    std::unique_ptr<Connection> first = std::move(connections.back());
+    connections.pop_back();
+    auto version = first->QueryInt("PRAGMA user_version");
+    if (!version.ok()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is not an Ablate database: ", version.status().message()));
+    }
+    if (*version != SchemaVersion()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          path, " has schema version ", *version, " and this server needs ", SchemaVersion(),
+          "; a read-only database cannot be migrated (open it once writable)"));
+    }
+    return std::unique_ptr<SqliteStore>(
+        new SqliteStore(std::move(first), std::move(connections), path, /*read_only=*/true));
+  }
   STORE_ASSIGN_OR_RETURN(std::unique_ptr<Connection> writer,
                          Connection::Open(path, kBusyTimeoutMs));
   // The first read of the file is where SQLite notices that it is not a database at all.
@@ -800,6 +838,13 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   }
   STORE_RETURN_IF_ERROR(writer->Exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"));
   STORE_RETURN_IF_ERROR(Migrate(*writer, Migrations()));
+  if (options.max_bytes > 0) {
+    // max_page_count belongs to the connection, and only the writer grows the file.
+    STORE_ASSIGN_OR_RETURN(int64_t page_size, writer->QueryInt("PRAGMA page_size"));
+    const int64_t pages = std::max<int64_t>(1, options.max_bytes / page_size);
+    const std::string pragma = absl::StrCat("PRAGMA max_page_count = ", pages);
+    STORE_RETURN_IF_ERROR(writer->Exec(pragma.c_str()));
+  }
 
   std::vector<std::unique_ptr<Connection>> readers;
   if (!in_memory) {
@@ -811,12 +856,16 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
       readers.push_back(std::move(reader));
     }
   }
-  return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(writer), std::move(readers)));
+  return std::unique_ptr<SqliteStore>(
+      new SqliteStore(std::move(writer), std::move(readers), path, /*read_only=*/false));
 }
 
 SqliteStore::SqliteStore(std::unique_ptr<Connection> writer,
-                         std::vector<std::unique_ptr<Connection>> readers)
+                         std::vector<std::unique_ptr<Connection>> readers, std::string path,
+                         bool read_only)
     : shared_connection_(readers.empty()),
+      path_(std::move(path)),
+      read_only_(read_only),
       writer_(std::move(writer)),
       idle_readers_(std::move(readers)) {}
 
@@ -851,6 +900,10 @@ auto SqliteStore::Read(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
 
 template <typename Fn>
 auto SqliteStore::Write(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
+  if (read_only_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the database ", path_, " is open read-only; nothing can be changed"));
+  }
   std::lock_guard lock(write_mu_);
   return InTransaction(*writer_, Transaction::Mode::kWrite, fn);
 }
@@ -1471,6 +1524,22 @@ absl::StatusOr<std::vector<User>> SqliteStore::ListUsers(const std::string& clas
       users.back().live_tokens = static_cast<int>(stmt.Int(6));
     }
     return users;
+  });
+}
+
+absl::StatusOr<std::map<v1::JobState, int64_t>> SqliteStore::CountJobs() {
+  return Read([](Connection& conn) -> absl::StatusOr<std::map<v1::JobState, int64_t>> {
+    // jobs_by_state makes this an index scan, not a table scan.
+    STORE_ASSIGN_OR_RETURN(Statement stmt,
+                           conn.Prepare("SELECT state, count(*) FROM jobs GROUP BY state"));
+    std::map<v1::JobState, int64_t> counts;
+    while (true) {
+      STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      STORE_ASSIGN_OR_RETURN(v1::JobState state, JobStateFromName(stmt.Text(0)));
+      counts[state] = stmt.Int(1);
+    }
+    return counts;
   });
 }
 

@@ -23,7 +23,8 @@ class SqliteStore final : public Store {
   static constexpr int kBusyTimeoutMs = 5000;
 
   // What Store::Open does.
-  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path,
+                                                           const OpenOptions& options = {});
   ~SqliteStore() override = default;
 
   absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
@@ -53,11 +54,14 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::optional<User>> UserByToken(const std::string& sha256_hex) override;
   absl::StatusOr<bool> HasUsers() override;
   absl::StatusOr<std::vector<User>> ListUsers(const std::string& class_name) override;
+  absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() override;
 
  private:
   // `readers` empty: reads share `writer` (":memory:", where every connection would open a
   // separate database).
-  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers);
+  // `read_only`: every Write fails, naming `path`.
+  SqliteStore(std::unique_ptr<Connection> writer, std::vector<std::unique_ptr<Connection>> readers,
+              std::string path, bool read_only);
 
   // Runs `fn(Connection&)` inside a read transaction on a read connection (waiting for a free
   // one), or on the write connection under write_mu_ when there are no readers.
@@ -69,6 +73,8 @@ class SqliteStore final : public Store {
   auto Write(Fn&& fn) -> decltype(fn(std::declval<Connection&>()));
 
   const bool shared_connection_;
+  const std::string path_;
+  const bool read_only_;
 
   // Every write: one connection, one transaction at a time. SQLite allows one writer per
   // database anyway; serialising here keeps writers from waiting on SQLite's busy handler.

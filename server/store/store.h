@@ -9,6 +9,7 @@
 #define ABLATE_SERVER_STORE_STORE_H_
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -129,6 +130,19 @@ struct Artifact {
 
 // --- The store ----------------------------------------------------------------------------------
 
+// How Store::Open opens a database file.
+struct OpenOptions {
+  // The most the database may hold, in bytes (0: no limit), rounded down to whole pages and
+  // never below what it holds already. A write that would need more fails with
+  // ResourceExhausted, exactly as on a full disk: an operator's cap on the data directory, and
+  // the deterministic way to test a full disk.
+  int64_t max_bytes = 0;
+  // Opens the file read-only, for a data directory the server may not write to: reads work,
+  // every write fails with FailedPrecondition naming the file, and nothing on disk changes (no
+  // migration, no -wal or -shm file created). The file must exist and be at SchemaVersion().
+  bool read_only = false;
+};
+
 // Thread-safe: any thread may call any method. Appends serialise on one write connection;
 // reads run concurrently with them (WAL mode) on a pool of read connections.
 class Store {
@@ -138,6 +152,9 @@ class Store {
   // ":memory:" gives a private in-memory database (for tests). Returns an error naming the path
   // when it cannot be opened or is not an Ablate database.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
+  // The same, with options; a file that does not exist is an error when read_only.
+  static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path,
+                                                     const OpenOptions& options);
   virtual ~Store() = default;
 
   // The schema version this build writes; Open migrates older files up to it.
@@ -178,7 +195,8 @@ class Store {
   // non-finite seconds or accuracy, a non-final state in RunFinished or JobFinished), and
   // FailedPrecondition for an event out of its lifecycle (a step or eval of a run that is not
   // running, RunStarted or RunFinished of a run that has ended, anything after JobFinished).
-  // Unavailable (locked by another process) and ResourceExhausted (disk full) are transient.
+  // Unavailable (locked by another process) and ResourceExhausted (disk full) are transient;
+  // PermissionDenied (the file or its file system became read-only) may be.
   virtual absl::StatusOr<std::vector<JobCursor>> Append(std::span<const Event> events) = 0;
 
   // The job's newest sequence number (0 before its first event).
@@ -233,6 +251,11 @@ class Store {
   // Users of one class (every class when `class_name` is empty), by class then name, with
   // live_tokens filled in. NotFound for an unknown class.
   virtual absl::StatusOr<std::vector<User>> ListUsers(const std::string& class_name) = 0;
+  // How many jobs are in each state (states without jobs are absent): what /metrics reports.
+  // Unimplemented for a store that cannot count (test doubles).
+  virtual absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() {
+    return absl::UnimplementedError("this store does not count jobs");
+  }
 };
 
 }  // namespace ablate::store

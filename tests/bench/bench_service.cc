@@ -65,6 +65,7 @@
 #include "server/service/thread_pool.h"
 #include "server/store/store.h"
 #include "spdlog/spdlog.h"
+#include "tests/support/forwarding_store.h"
 #include "tests/support/stats.h"
 
 namespace {
@@ -231,9 +232,9 @@ class TimingExecutor final : public jobs::Executor {
 
 // Forwards to the SQLite store, stamping when each step's transaction committed and how long
 // each transaction and each watcher's read took.
-class TimingStore final : public store::Store {
+class TimingStore final : public test_support::ForwardingStore {
  public:
-  explicit TimingStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
+  using ForwardingStore::ForwardingStore;
 
   struct Commit {
     size_t events = 0;
@@ -246,7 +247,7 @@ class TimingStore final : public store::Store {
       std::span<const store::Event> events) override {
     g_roles.Note("EventWriter");
     const Clock::time_point start = Clock::now();
-    absl::StatusOr<std::vector<store::JobCursor>> result = inner_->Append(events);
+    absl::StatusOr<std::vector<store::JobCursor>> result = inner().Append(events);
     const Clock::time_point end = Clock::now();
     if (result.ok()) {
       std::lock_guard lock(mutex_);
@@ -270,75 +271,21 @@ class TimingStore final : public store::Store {
                                            int max_events) override {
     g_roles.Note("service pool (watch reads, unary calls)");
     const Clock::time_point start = Clock::now();
-    absl::StatusOr<v1::JobUpdate> update = inner_->ReadUpdate(job_id, after, max_events);
+    absl::StatusOr<v1::JobUpdate> update = inner().ReadUpdate(job_id, after, max_events);
     const double ms = Ms(Clock::now() - start);
     std::lock_guard lock(mutex_);
     read_ms_.push_back(ms);
     return update;
   }
 
-  absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
-                                    absl::Time now, std::optional<int64_t> class_id) override {
-    return inner_->CreateJob(spec, owner, now, class_id);
-  }
   absl::StatusOr<v1::Job> GetJob(int64_t job_id) override {
     g_roles.Note("service pool (watch reads, unary calls)");
     const Clock::time_point start = Clock::now();
-    absl::StatusOr<v1::Job> job = inner_->GetJob(job_id);
+    absl::StatusOr<v1::Job> job = inner().GetJob(job_id);
     const double ms = Ms(Clock::now() - start);
     std::lock_guard lock(mutex_);
     get_job_ms_.push_back(ms);
     return job;
-  }
-  absl::StatusOr<v1::Run> GetRun(int64_t run_id) override { return inner_->GetRun(run_id); }
-  absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest& request,
-                                          std::optional<int64_t> class_id) override {
-    return inner_->ListJobs(request, class_id);
-  }
-  absl::StatusOr<store::JobAccess> GetJobAccess(int64_t job_id) override {
-    return inner_->GetJobAccess(job_id);
-  }
-  absl::Status DeleteJob(int64_t job_id) override { return inner_->DeleteJob(job_id); }
-  absl::StatusOr<int64_t> CreateClass(const std::string& name, absl::Time now) override {
-    return inner_->CreateClass(name, now);
-  }
-  absl::StatusOr<store::User> CreateUser(const std::string& class_name, const std::string& name,
-                                         store::Role role, absl::Time now) override {
-    return inner_->CreateUser(class_name, name, role, now);
-  }
-  absl::Status AddToken(const std::string& user_name, const std::string& sha256_hex,
-                        const std::string& prefix, absl::Time now) override {
-    return inner_->AddToken(user_name, sha256_hex, prefix, now);
-  }
-  absl::StatusOr<int> RevokeTokens(const std::string& user_name, const std::string& prefix,
-                                   absl::Time now) override {
-    return inner_->RevokeTokens(user_name, prefix, now);
-  }
-  absl::StatusOr<std::optional<store::User>> UserByToken(const std::string& sha256_hex) override {
-    return inner_->UserByToken(sha256_hex);
-  }
-  absl::StatusOr<bool> HasUsers() override { return inner_->HasUsers(); }
-  absl::StatusOr<std::vector<store::User>> ListUsers(const std::string& class_name) override {
-    return inner_->ListUsers(class_name);
-  }
-  absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override {
-    return inner_->UnfinishedJobs();
-  }
-  absl::StatusOr<int> CountActiveJobs(const std::string& owner) override {
-    return inner_->CountActiveJobs(owner);
-  }
-  absl::StatusOr<uint64_t> Cursor(int64_t job_id) override { return inner_->Cursor(job_id); }
-  absl::StatusOr<store::Trajectory> GetTrajectory(int64_t run_id) override {
-    return inner_->GetTrajectory(run_id);
-  }
-  absl::Status PutArtifact(int64_t job_id, const store::Artifact& artifact) override {
-    return inner_->PutArtifact(job_id, artifact);
-  }
-  absl::StatusOr<store::Artifact> GetArtifact(int64_t job_id, const std::string& name) override {
-    return inner_->GetArtifact(job_id, name);
-  }
-  absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) override {
-    return inner_->ListArtifacts(job_id);
   }
 
   std::optional<Clock::time_point> Committed(int64_t run_id, int step) {
@@ -365,7 +312,6 @@ class TimingStore final : public store::Store {
   }
 
  private:
-  std::unique_ptr<store::Store> inner_;
   std::mutex mutex_;
   std::map<int64_t, std::vector<Clock::time_point>> committed_;  // guarded by mutex_
   std::vector<Commit> commits_;                                   // guarded by mutex_

@@ -6,6 +6,9 @@ set -euo pipefail
 work=$(mktemp -d)
 server_pid=""
 port=0
+data_dir="$work/data"  # start_server's --data-dir
+server_args=()         # more flags for start_server
+server_prefix=()       # a command that runs the server, e.g. (setpriv --reuid=65534 ...)
 
 cleanup() {
   if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
@@ -28,12 +31,16 @@ fail() {
 # Starts the server on $port (0: a free one, which is then read from its log), with any further
 # flags given.
 start_server() {
-  "$SERVER" --listen "127.0.0.1:$port" --data-dir "$work/data" --workers 2 "$@" \
-    >>"$work/server.log" 2>&1 &
+  # Only this server's lines count: an earlier one on the same port logged the same words.
+  local seen=0
+  if [[ -f "$work/server.log" ]]; then seen=$(wc -l <"$work/server.log"); fi
+  "${server_prefix[@]}" "$SERVER" --listen "127.0.0.1:$port" --data-dir "$data_dir" --workers 2 \
+    "${server_args[@]}" "$@" >>"$work/server.log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 100); do
     local line
-    line=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$work/server.log" | tail -n 1 || true)
+    line=$(tail -n +"$((seen + 1))" "$work/server.log" | grep -o 'listening on 127.0.0.1:[0-9]*' |
+      tail -n 1 || true)
     if [[ -n "$line" ]] && { [[ "$port" == 0 ]] || [[ "$line" == *":$port" ]]; }; then
       port=${line##*:}
       export ABLATE_SERVER="127.0.0.1:$port"

@@ -13,8 +13,17 @@ queued=$(must "$CLI" submit --name queued-behind --steps 50 --init kaiming)
 "$CLI" watch "$job" >"$work/watch.out" 2>"$work/watch.err" &
 watcher=$!
 sleep 2
+[[ $(must "$CLI" health) == SERVING ]] || fail "the server is not SERVING"
+# SIGTERM drains: the runs stop within a step, the writer commits what they recorded, and the
+# server exits 0 within the bound a service manager allows it (TimeoutStopSec=15 in
+# deploy/ablate-server.service).
+before_stop=$(date +%s%N)
 stop_server
+stop_ms=$((($(date +%s%N) - before_stop) / 1000000))
+((stop_ms < 15000)) || fail "the server took $stop_ms ms to stop on SIGTERM"
+echo "SIGTERM to exit: $stop_ms ms"
 grep -q "resume at the next start" "$work/server.log" || fail "the server did not log a drain"
+"$CLI" health >/dev/null 2>&1 && fail "ablate health succeeded with the server stopped"
 sleep 1
 start_server  # same port: the watcher reconnects to it
 

@@ -13,17 +13,22 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/struct.pb.h"
 #include "server/auth/token.h"
 #include "server/http/mapping.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/local_executor.h"
+#include "server/metrics/metrics.h"
 // Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
 #include "httplib.h"
 
@@ -843,6 +848,106 @@ TEST_F(GatewayTest, SessionSaysWhenNoTokenIsNeeded) {
   ASSERT_TRUE(in);
   EXPECT_EQ(in->status, 200);
   EXPECT_FALSE(in->has_header("Set-Cookie"));  // nothing to remember
+}
+
+}  // namespace
+}  // namespace ablate::http
+
+namespace ablate::http {
+namespace {
+
+// /metrics with the sources main.cc wires in, parsed as Prometheus' text format 0.0.4: every
+// sample's family is announced by # HELP and # TYPE first, and the values follow the store.
+class MetricsGatewayTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    GatewayOptions options;
+    options.metrics = [this] {
+      return metrics::Render(metrics::Sources{
+          .jobs_by_state = [this] { return store_->CountJobs(); },
+          .steps_recorded = [this] { return writer_->StepsRecorded(); },
+          .steps_per_second = [this] { return writer_->StepsPerSecond(); },
+          .run_queue_depth = [this] { return executor_->QueuedRuns(); },
+          .watchers = [this] { return gateway_->OpenStreams(); },
+          .store_full = [this] { return !writer_->StoreFull().ok(); },
+          .store_files = {},  // an in-memory store has none
+          .workers = 2,
+          .start_time = absl::FromUnixSeconds(1700000000)});
+    };
+    Start(options);
+  }
+
+  // name{labels} -> value, checking the format on the way.
+  std::map<std::string, double> Scrape() {
+    const httplib::Response res = Get("/metrics");
+    EXPECT_EQ(res.status, 200);
+    EXPECT_EQ(res.get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+    std::map<std::string, double> samples;
+    std::set<std::string> helped, typed;
+    for (absl::string_view line : absl::StrSplit(res.body, '\n', absl::SkipEmpty())) {
+      std::vector<std::string> words = absl::StrSplit(line, ' ');
+      if (absl::StartsWith(line, "# HELP ")) {
+        helped.insert(words[2]);
+      } else if (absl::StartsWith(line, "# TYPE ")) {
+        EXPECT_TRUE(words[3] == "gauge" || words[3] == "counter") << line;
+        EXPECT_TRUE(helped.contains(words[2])) << "TYPE before HELP: " << line;
+        typed.insert(words[2]);
+      } else {
+        EXPECT_EQ(words.size(), 2u) << line;
+        const std::string family = words[0].substr(0, words[0].find('{'));
+        EXPECT_TRUE(typed.contains(family)) << "sample before its # TYPE: " << line;
+        double value = 0;
+        EXPECT_TRUE(absl::SimpleAtod(words[1], &value)) << line;
+        samples[words[0]] = value;
+      }
+    }
+    return samples;
+  }
+};
+
+TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
+  std::map<std::string, double> before = Scrape();
+  EXPECT_EQ(before.at("ablate_jobs{state=\"succeeded\"}"), 0);
+  EXPECT_EQ(before.at("ablate_steps_recorded_total"), 0);
+  EXPECT_EQ(before.at("ablate_watchers"), 0);
+  EXPECT_EQ(before.at("ablate_workers"), 2);
+  EXPECT_EQ(before.at("process_start_time_seconds"), 1700000000);
+  EXPECT_EQ(before.at("ablate_store_full"), 0);
+  EXPECT_FALSE(before.contains("ablate_store_bytes"));
+
+  // While a stream is open it is counted.
+  const v1::Job job = Submit(ShortLab(40));
+  std::map<std::string, double> during;
+  ReadEvents(job.id(), "", [&](const v1::JobUpdate&) {
+    if (during.empty()) during = Scrape();
+    return true;
+  });
+  EXPECT_EQ(during.at("ablate_watchers"), 1);
+
+  std::map<std::string, double> after = Scrape();
+  EXPECT_EQ(after.at("ablate_jobs{state=\"succeeded\"}"), 1);
+  EXPECT_EQ(after.at("ablate_jobs{state=\"running\"}"), 0);
+  EXPECT_EQ(after.at("ablate_steps_recorded_total"), 40 * job.runs_size());
+  EXPECT_GE(after.at("ablate_steps_per_second"), 0);
+  EXPECT_EQ(after.at("ablate_run_queue_depth"), 0);
+  for (int i = 0; i < 100 && Scrape().at("ablate_watchers") != 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(Scrape().at("ablate_watchers"), 0);
+}
+
+TEST_F(GatewayTest, MetricsAreNotServedUnlessWired) { EXPECT_EQ(Get("/metrics").status, 404); }
+
+// Between SIGTERM and the gateway's Stop, a submit is told to come back, not failed.
+TEST_F(GatewayTest, SubmitDuringTheDrainIs503Unavailable) {
+  jobs_->Shutdown();
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = ShortLab(10);
+  const httplib::Response res = Post("/api/v1/jobs", MessageToJson(request));
+  EXPECT_EQ(res.status, 503);
+  EXPECT_EQ(ErrorOf(res).first, "UNAVAILABLE");
+  EXPECT_NE(ErrorOf(res).second.find("shutting down"), std::string::npos) << res.body;
+  EXPECT_EQ(Get("/healthz").status, 200);  // reads still answer until the gateway stops
 }
 
 }  // namespace

@@ -1,0 +1,84 @@
+#include "server/metrics/metrics.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace ablate::metrics {
+
+namespace {
+
+void Family(std::string& out, const char* name, const char* type, const char* help) {
+  absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+}
+
+// Prometheus reads Go's float syntax; %.17g round-trips a double and prints integers plainly.
+std::string Number(double value) { return absl::StrFormat("%.17g", value); }
+
+}  // namespace
+
+std::string Render(const Sources& sources) {
+  std::string out;
+  if (sources.jobs_by_state) {
+    if (absl::StatusOr<std::map<v1::JobState, int64_t>> counts = sources.jobs_by_state();
+        counts.ok()) {
+      Family(out, "ablate_jobs", "gauge", "Jobs in the store, by state.");
+      static constexpr std::pair<v1::JobState, const char*> kStates[] = {
+          {v1::JOB_STATE_QUEUED, "queued"},       {v1::JOB_STATE_RUNNING, "running"},
+          {v1::JOB_STATE_SUCCEEDED, "succeeded"}, {v1::JOB_STATE_FAILED, "failed"},
+          {v1::JOB_STATE_CANCELLED, "cancelled"}};
+      for (const auto& [state, name] : kStates) {
+        auto it = counts->find(state);
+        absl::StrAppend(&out, "ablate_jobs{state=\"", name, "\"} ",
+                        it == counts->end() ? 0 : it->second, "\n");
+      }
+    }
+  }
+  if (sources.steps_recorded) {
+    Family(out, "ablate_steps_recorded_total", "counter",
+           "Training steps committed to the store since the server started.");
+    absl::StrAppend(&out, "ablate_steps_recorded_total ", sources.steps_recorded(), "\n");
+  }
+  if (sources.steps_per_second) {
+    Family(out, "ablate_steps_per_second", "gauge",
+           "Training steps committed per second over about the last minute.");
+    absl::StrAppend(&out, "ablate_steps_per_second ", Number(sources.steps_per_second()), "\n");
+  }
+  if (sources.run_queue_depth) {
+    Family(out, "ablate_run_queue_depth", "gauge", "Runs waiting for a free worker.");
+    absl::StrAppend(&out, "ablate_run_queue_depth ", sources.run_queue_depth(), "\n");
+  }
+  if (sources.workers > 0) {
+    Family(out, "ablate_workers", "gauge", "Runs the server trains at once.");
+    absl::StrAppend(&out, "ablate_workers ", sources.workers, "\n");
+  }
+  if (sources.watchers) {
+    Family(out, "ablate_watchers", "gauge", "Open job watch streams (gRPC and HTTP).");
+    absl::StrAppend(&out, "ablate_watchers ", sources.watchers(), "\n");
+  }
+  if (!sources.store_files.empty()) {
+    uintmax_t bytes = 0;
+    for (const std::string& file : sources.store_files) {
+      std::error_code error;
+      const uintmax_t size = std::filesystem::file_size(file, error);
+      if (!error) bytes += size;
+    }
+    Family(out, "ablate_store_bytes", "gauge", "Size of the database's files (database and WAL).");
+    absl::StrAppend(&out, "ablate_store_bytes ", bytes, "\n");
+  }
+  if (sources.store_full) {
+    Family(out, "ablate_store_full", "gauge",
+           "1 once writes fail for lack of space (until the server restarts), else 0.");
+    absl::StrAppend(&out, "ablate_store_full ", sources.store_full() ? 1 : 0, "\n");
+  }
+  if (sources.start_time != absl::InfinitePast()) {
+    Family(out, "process_start_time_seconds", "gauge",
+           "Start time of the process since the Unix epoch, in seconds.");
+    absl::StrAppend(&out, "process_start_time_seconds ",
+                    Number(absl::ToUnixMillis(sources.start_time) / 1000.0), "\n");
+  }
+  return out;
+}
+
+}  // namespace ablate::metrics

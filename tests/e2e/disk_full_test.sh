@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# A real full disk: the data directory on a small tmpfs that a job fills. The server says so,
+# refuses new jobs, keeps answering reads, stops cleanly, and leaves a sound database; once the
+# file system has room again, a restart resumes or keeps every job as recorded. Needs root and
+# a kernel that lets it mount tmpfs; exits 77 (skipped) otherwise.
+SERVER=$1
+CLI=$2
+source "$(dirname "$0")/lib.sh"
+
+mnt="$work/mnt"
+mkdir "$mnt"
+if [[ $(id -u) != 0 ]] || ! mount -t tmpfs -o size=3m tmpfs "$mnt" 2>/dev/null; then
+  echo "skipped: cannot mount a tmpfs here (needs root and permission to mount)"
+  exit 77
+fi
+trap 'cleanup_mount' EXIT
+cleanup_mount() {
+  if [[ -n "$server_pid" ]] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -TERM "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
+  umount "$mnt" 2>/dev/null || true
+  rm -rf "$work"
+}
+
+data_dir="$mnt/data"
+tiny=(--width 8 --depth 2 --input-dim 8 --label-dims 4 --train-size 64 --val-size 16 --batch 8)
+start_server
+job=$(must "$CLI" submit --name fills-the-disk "${tiny[@]}" --steps 100000 --eval-every 100000 \
+  --init kaiming)
+for _ in $(seq 1 300); do
+  grep -q "the database is full" "$work/server.log" && break
+  sleep 0.1
+done
+grep -q "the database is full" "$work/server.log" || fail "the server did not report a full disk"
+sleep 0.5  # the job's end is tried once more
+must_fail 1 "the data directory is full" "$CLI" submit "${tiny[@]}" --steps 10 --init kaiming
+state=$(job_field "$job" .state)
+[[ $state == JOB_STATE_FAILED || $state == JOB_STATE_RUNNING ]] || fail "the job is $state"
+recorded=$(job_field "$job" '.runs[0].stepsDone')
+((recorded > 0 && recorded < 100000)) || fail "the job recorded $recorded steps"
+must "$CLI" list >/dev/null
+must "$CLI" trajectory "$(job_field "$job" '.runs[0].id')" --csv >/dev/null
+stop_server
+[[ $(sqlite3 "$data_dir/ablate.db" "PRAGMA integrity_check") == ok ]] || fail "integrity_check"
+echo "full disk: job $state with $recorded steps; submits refused; reads served"
+
+# Room again: the job, if it could not even record its failure, resumes and completes.
+mount -o remount,size=64m "$mnt"
+start_server
+if [[ $state == JOB_STATE_RUNNING ]]; then
+  must "$CLI" watch "$job" >/dev/null
+  [[ $(job_field "$job" .state) == JOB_STATE_SUCCEEDED ]] || fail "the resumed job did not finish"
+fi
+must "$CLI" watch "$(must "$CLI" submit "${tiny[@]}" --steps 50 --init kaiming)" >/dev/null
+echo "e2e disk full: all checks passed"

@@ -1,0 +1,215 @@
+// Watchers that misbehave, over real gRPC on a loopback socket against the real service: one
+// opens a stream and never reads, one disconnects mid-stream, while a third receives every
+// step exactly once and the job trains to its end at full speed. The bound on what the server
+// holds for a watcher is one update (service.h, JobWatch): nothing here can make it buffer
+// more, so nothing here can hold back training.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "ablate/v1/ablate.grpc.pb.h"
+#include "server/jobs/event_writer.h"
+#include "server/jobs/job_manager.h"
+#include "server/jobs/local_executor.h"
+#include "server/jobs/spec.h"
+#include "server/rpc/grpc_service.h"
+#include "server/service/service.h"
+
+namespace ablate::rpc {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A tiny model trained for many steps: far more updates than a stalled stream's window holds.
+v1::JobSpec ManyStepsJob(int steps) {
+  v1::JobSpec spec;
+  spec.set_name("watched");
+  spec.mutable_model()->set_depth(2);
+  spec.mutable_model()->set_width(8);
+  spec.mutable_model()->set_input_dim(8);
+  spec.mutable_data()->set_label_dims(4);
+  spec.mutable_data()->set_train_size(64);
+  spec.mutable_data()->set_val_size(16);
+  spec.mutable_training()->set_batch(8);
+  spec.mutable_training()->set_steps(steps);
+  spec.mutable_training()->set_eval_every(steps);
+  spec.add_runs()->set_init("kaiming");
+  return *jobs::ResolveSpec(spec);
+}
+
+class WatchersTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = *store::Store::Open(":memory:");
+    writer_ = std::make_unique<jobs::EventWriter>(*store_, hub_);
+    executor_ = std::make_unique<jobs::LocalExecutor>(1);
+    jobs_ = std::make_unique<jobs::JobManager>(*store_, *writer_, *executor_, nullptr);
+    service_ = std::make_unique<service::AblationService>(*store_, *jobs_, hub_, pool_);
+    grpc_service_ = std::make_unique<GrpcService>(*service_, pool_);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(grpc_service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    address_ = "127.0.0.1:" + std::to_string(port);
+  }
+  void TearDown() override {
+    jobs_->Shutdown();
+    grpc_service_->EndStreams();
+    server_->Shutdown(std::chrono::system_clock::now() + 2s);
+    executor_.reset();
+  }
+
+  // A channel of its own per watcher. `window` > 0 pins the HTTP/2 receive window to that many
+  // bytes (no BDP probing to grow it), so a reader that stops reading stalls the stream soon.
+  std::unique_ptr<v1::Ablation::Stub> Stub(int window = 0) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.channel_id", ++channels_);  // a separate connection per watcher
+    if (window > 0) {
+      args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+      args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, window);
+    }
+    return v1::Ablation::NewStub(
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  }
+
+  // Polls until the server has `n` open watch streams; false after 10 s.
+  bool WaitForStreams(int n) {
+    for (int i = 0; i < 1000; ++i) {
+      if (grpc_service_->OpenStreams() == n) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+  jobs::CursorHub hub_;
+  service::ThreadPool pool_{4};
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<jobs::EventWriter> writer_;
+  std::unique_ptr<jobs::LocalExecutor> executor_;
+  std::unique_ptr<jobs::JobManager> jobs_;
+  std::unique_ptr<service::AblationService> service_;
+  std::unique_ptr<GrpcService> grpc_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  int channels_ = 0;
+};
+
+// Reads a stream to its end; checks that every step arrives once, in order, from step 0.
+// Returns the bytes the stream carried.
+size_t ExpectEveryStepOnce(grpc::ClientReaderInterface<v1::JobUpdate>& reader, int steps) {
+  v1::JobUpdate update;
+  int next = 0;
+  bool finished = false;
+  size_t bytes = 0;
+  while (reader.Read(&update)) {
+    bytes += update.ByteSizeLong();
+    for (const v1::StepLosses& s : update.steps()) {
+      EXPECT_EQ(s.first_step(), next);
+      next += s.losses_size();
+    }
+    finished = update.has_job_finished();
+  }
+  EXPECT_EQ(next, steps);
+  EXPECT_TRUE(finished);
+  return bytes;
+}
+
+TEST_F(WatchersTest, StalledAndVanishingWatchersHoldBackNeitherTrainingNorOthers) {
+  constexpr int kSteps = 60000;
+  const v1::Job job = *jobs_->Submit(ManyStepsJob(kSteps), "tester");
+  v1::WatchJobRequest request;
+  request.set_job_id(job.id());
+
+  // 1. Opens the stream and does not read until the job has ended.
+  auto stalled_stub = Stub(/*window=*/4096);
+  grpc::ClientContext stalled_context;
+  auto stalled = stalled_stub->WatchJob(&stalled_context, request);
+
+  // 2. Reads a few updates and hangs up.
+  auto leaving_stub = Stub();
+  grpc::ClientContext leaving_context;
+  auto leaving = leaving_stub->WatchJob(&leaving_context, request);
+  v1::JobUpdate update;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(leaving->Read(&update));
+  leaving_context.TryCancel();
+
+  // 3. Reads everything.
+  auto reader_stub = Stub();
+  grpc::ClientContext reader_context;
+  auto reader = reader_stub->WatchJob(&reader_context, request);
+  ExpectEveryStepOnce(*reader, kSteps);
+  EXPECT_TRUE(reader->Finish().ok());
+
+  // Training ended while the stalled watcher had read nothing.
+  absl::StatusOr<v1::Job> ended = store_->GetJob(job.id());
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(ended->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(ended->runs(0).steps_done(), kSteps);
+  EXPECT_EQ(leaving->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(WaitForStreams(1)) << grpc_service_->OpenStreams() << " streams open";
+
+  // The stalled watcher, reading at last, misses nothing and repeats nothing; what it was sent
+  // is far more than its window, so the server had to stop and wait for it.
+  EXPECT_GT(ExpectEveryStepOnce(*stalled, kSteps), 100u * 4096);
+  EXPECT_TRUE(stalled->Finish().ok());
+  EXPECT_TRUE(WaitForStreams(0)) << grpc_service_->OpenStreams() << " streams open";
+}
+
+TEST_F(WatchersTest, AWatcherThatNeverReadsAndHangsUpIsForgotten) {
+  const v1::Job job = *jobs_->Submit(ManyStepsJob(20000), "tester");
+  v1::WatchJobRequest request;
+  request.set_job_id(job.id());
+  auto stub = Stub(/*window=*/4096);
+  auto context = std::make_unique<grpc::ClientContext>();
+  auto stalled = stub->WatchJob(context.get(), request);
+  ASSERT_TRUE(WaitForStreams(1));
+  context->TryCancel();
+  EXPECT_EQ(stalled->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(WaitForStreams(0)) << grpc_service_->OpenStreams() << " streams open";
+  // The job trains on, unwatched, to its end.
+  for (int i = 0; i < 1000 && store_->GetJob(job.id())->state() != v1::JOB_STATE_SUCCEEDED; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(store_->GetJob(job.id())->state(), v1::JOB_STATE_SUCCEEDED);
+}
+
+// SIGTERM's order in main.cc: the jobs stop (submits refused), then open streams end with
+// UNAVAILABLE telling the client to resume from its cursor.
+TEST_F(WatchersTest, TheDrainRefusesSubmitsAndEndsStreamsAsUnavailable) {
+  const v1::Job job = *jobs_->Submit(ManyStepsJob(100000), "tester");
+  v1::WatchJobRequest request;
+  request.set_job_id(job.id());
+  auto stub = Stub();
+  grpc::ClientContext watch_context;
+  auto watch = stub->WatchJob(&watch_context, request);
+  v1::JobUpdate update;
+  ASSERT_TRUE(watch->Read(&update));
+
+  jobs_->Shutdown();
+  v1::SubmitJobRequest submit;
+  *submit.mutable_spec() = ManyStepsJob(10);
+  v1::SubmitJobResponse response;
+  grpc::ClientContext submit_context;
+  const grpc::Status refused = stub->SubmitJob(&submit_context, submit, &response);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(refused.error_message().find("shutting down"), std::string::npos)
+      << refused.error_message();
+
+  grpc_service_->EndStreams();
+  while (watch->Read(&update)) {
+  }
+  const grpc::Status ended = watch->Finish();
+  EXPECT_EQ(ended.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_NE(ended.error_message().find("resume from your last cursor"), std::string::npos)
+      << ended.error_message();
+  EXPECT_TRUE(WaitForStreams(0));
+}
+
+}  // namespace
+}  // namespace ablate::rpc
