@@ -99,7 +99,8 @@ void EventWriter::CountSteps(std::span<const store::Event> events) {
   const Clock::time_point now = Clock::now();
   std::lock_guard lock(mutex_);
   if (step_samples_.empty() || now - step_samples_.back().first >= kRateSample) {
-    step_samples_.emplace_back(now, total);
+    // The count before this batch: its steps fall within the window that starts now.
+    step_samples_.emplace_back(now, total - steps);
   }
   while (now - step_samples_.front().first > kRateWindow) step_samples_.pop_front();
 }

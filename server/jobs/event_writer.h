@@ -90,7 +90,8 @@ class EventWriter {
   std::set<int64_t> truncated_jobs_;
   std::atomic<uint64_t> steps_recorded_{0};
   using Clock = std::chrono::steady_clock;
-  // (time, StepsRecorded()) about once a second, the last minute's; guarded by mutex_
+  // (time, StepsRecorded() just before a batch committed at that time), about once a second
+  // over the last minute; guarded by mutex_
   std::deque<std::pair<Clock::time_point, uint64_t>> step_samples_;
   std::thread thread_;
 };
