@@ -1,9 +1,6 @@
 // The job manager when the store fails for good: a full database (through the store's size
 // cap, which fails writes exactly as a full disk does) and a read-only data directory.
-#include <sqlite3.h>
-
 #include <chrono>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -14,9 +11,10 @@
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
 #include "server/jobs/local_executor.h"
-#include "server/jobs/spec.h"
 #include "server/store/store.h"
 #include "tests/support/forwarding_store.h"
+#include "tests/support/job_specs.h"
+#include "tests/support/sqlite_files.h"
 
 namespace ablate::jobs {
 namespace {
@@ -24,55 +22,14 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
+using test_support::IntegrityCheck;
+using test_support::TempDir;
+
 // A tiny model trained for long: steps arrive far faster than the cap allows them to be kept.
-v1::JobSpec LongTinyJob() {
-  v1::JobSpec spec;
-  spec.set_name("fills the disk");
-  spec.mutable_model()->set_depth(2);
-  spec.mutable_model()->set_width(8);
-  spec.mutable_model()->set_input_dim(8);
-  spec.mutable_data()->set_label_dims(4);
-  spec.mutable_data()->set_train_size(64);
-  spec.mutable_data()->set_val_size(16);
-  spec.mutable_training()->set_batch(8);
-  spec.mutable_training()->set_steps(100000);
-  spec.mutable_training()->set_eval_every(100000);
-  spec.add_runs()->set_init("kaiming");
-  return *ResolveSpec(spec);
-}
-
-std::string IntegrityCheck(const std::string& path) {
-  sqlite3* db = nullptr;
-  std::string verdict = "cannot open";
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      verdict = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return verdict;
-}
-
-class TempDir {
- public:
-  TempDir()
-      : path_(std::filesystem::temp_directory_path() /
-              ("ablate_jobs_faults_" + std::to_string(getpid()))) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+v1::JobSpec LongTinyJob() { return test_support::ManyStepsSpec(100000, "fills the disk"); }
 
 TEST(JobFaultsTest, FullStoreFailsTheRunningJobRefusesNewOnesAndKeepsReads) {
-  TempDir dir;
+  TempDir dir("ablate_jobs_faults");
   const std::string path = dir.File("ablate.db");
   int64_t job_id = 0;
   {
