@@ -1,6 +1,6 @@
-// The server's service layer in process, as main.cc wires it minus the network: a real store,
-// the cursor hub, the event writer, a local executor, the job manager, the watch pool and the
-// AblationService; plus the checks tests make on what a job streams.
+// The server's service layer in process, as main.cc wires it minus the network: the watch
+// pool, a real store, the training side (job_stack.h) and the AblationService; plus the checks
+// tests make on what a job streams.
 #ifndef ABLATE_TESTS_SUPPORT_SERVICE_STACK_H_
 #define ABLATE_TESTS_SUPPORT_SERVICE_STACK_H_
 
@@ -18,49 +18,48 @@
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
-#include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
-#include "server/jobs/local_executor.h"
 #include "server/service/service.h"
 #include "server/store/store.h"
+#include "tests/support/job_stack.h"
 
 namespace ablate::test_support {
 
 // Owns the stack; its members are public for tests to reach into. Destroying it stops the jobs
-// first (their runs end and the writer drains), then the executor's workers, then the rest in
-// reverse order of construction, as the server does.
+// first (their runs end and the writer drains), then the executor's workers, then the service
+// and the rest in reverse order of construction, as the server does.
 struct ServiceStack {
   // `workers` runs train at once; `on_finish` is the job manager's finish hook (none when
   // empty); `watch_threads` serve the watchers.
   explicit ServiceStack(int workers, service::ServiceOptions options = {},
                         const std::string& store_path = ":memory:",
                         jobs::FinishHook on_finish = nullptr, int watch_threads = 2)
-      : pool(watch_threads) {
-    absl::StatusOr<std::unique_ptr<store::Store>> opened = store::Store::Open(store_path);
-    if (!opened.ok()) {
-      ADD_FAILURE() << "cannot open the store " << store_path << ": " << opened.status();
-      std::abort();  // nothing below can work without it
-    }
-    store = std::move(*opened);
-    writer = std::make_unique<jobs::EventWriter>(*store, hub);
-    executor = std::make_unique<jobs::LocalExecutor>(workers);
-    jobs = std::make_unique<jobs::JobManager>(*store, *writer, *executor, std::move(on_finish));
-    service = std::make_unique<service::AblationService>(*store, *jobs, hub, pool, options);
-  }
+      : pool(watch_threads),
+        store(OpenStore(store_path)),
+        training(*store, workers, std::move(on_finish)),
+        service(std::make_unique<service::AblationService>(*store, *training.jobs, training.hub,
+                                                           pool, options)) {}
   ~ServiceStack() {
-    jobs->Shutdown();  // may already have been called: a second call does nothing
-    executor.reset();
+    training.jobs->Shutdown();  // before the service goes, as in the server's drain
+    training.executor.reset();
   }
   ServiceStack(const ServiceStack&) = delete;
   ServiceStack& operator=(const ServiceStack&) = delete;
 
-  jobs::CursorHub hub;
   service::ThreadPool pool;
   std::unique_ptr<store::Store> store;
-  std::unique_ptr<jobs::EventWriter> writer;
-  std::unique_ptr<jobs::LocalExecutor> executor;  // reset early by tests that stop it first
-  std::unique_ptr<jobs::JobManager> jobs;
+  JobStack training;  // hub, writer, executor, job manager
   std::unique_ptr<service::AblationService> service;
+
+ private:
+  static std::unique_ptr<store::Store> OpenStore(const std::string& path) {
+    absl::StatusOr<std::unique_ptr<store::Store>> opened = store::Store::Open(path);
+    if (!opened.ok()) {
+      ADD_FAILURE() << "cannot open the store " << path << ": " << opened.status();
+      std::abort();  // nothing in the stack can work without it
+    }
+    return std::move(*opened);
+  }
 };
 
 // Whether a job in `state` has ended (succeeded, failed or cancelled).

@@ -118,8 +118,8 @@ class GatewayTest : public testing::Test {
         /*workers=*/2, service::ServiceOptions{}, ":memory:",
         [this](int64_t job_id) { return PutFiles(job_id); });
     store_ = stack_->store.get();
-    writer_ = stack_->writer.get();
-    jobs_ = stack_->jobs.get();
+    writer_ = stack_->training.writer.get();
+    jobs_ = stack_->training.jobs.get();
     service_ = stack_->service.get();
     options.web_dir = web_dir_.string();
     gateway_ = std::make_unique<HttpGateway>(*service_, options);
@@ -139,7 +139,7 @@ class GatewayTest : public testing::Test {
   void TearDown() override {
     jobs_->Shutdown();
     gateway_->Stop();
-    stack_->executor.reset();
+    stack_->training.executor.reset();
     std::filesystem::remove_all(web_dir_);
   }
 
@@ -840,7 +840,7 @@ class MetricsGatewayTest : public GatewayTest {
           .jobs_by_state = [this] { return store_->CountJobs(); },
           .steps_recorded = [this] { return writer_->StepsRecorded(); },
           .steps_per_second = [this] { return writer_->StepsPerSecond(); },
-          .run_queue_depth = [this] { return stack_->executor->QueuedRuns(); },
+          .run_queue_depth = [this] { return stack_->training.executor->QueuedRuns(); },
           .watchers = [this] { return gateway_->OpenStreams(); },
           .store_full = [this] { return !writer_->StoreFull().ok(); },
           .store_files = {},  // an in-memory store has none

@@ -10,10 +10,10 @@
 #include "gtest/gtest.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
-#include "server/jobs/local_executor.h"
 #include "server/store/store.h"
 #include "tests/support/forwarding_store.h"
 #include "tests/support/job_specs.h"
+#include "tests/support/job_stack.h"
 #include "tests/support/sqlite_files.h"
 
 namespace ablate::jobs {
@@ -34,14 +34,13 @@ TEST(JobFaultsTest, FullStoreFailsTheRunningJobRefusesNewOnesAndKeepsReads) {
   int64_t job_id = 0;
   {
     std::unique_ptr<store::Store> store = *store::Store::Open(path, {.max_bytes = 512 << 10});
-    CursorHub hub;
-    EventWriter writer(*store, hub);
-    auto executor = std::make_unique<LocalExecutor>(1);
     bool built = false;
-    JobManager jobs(*store, writer, *executor, [&](int64_t) {
+    test_support::JobStack stack(*store, /*workers=*/1, [&](int64_t) {
       built = true;
       return absl::OkStatus();
     });
+    JobManager& jobs = *stack.jobs;
+    EventWriter& writer = *stack.writer;
     absl::StatusOr<v1::Job> job = jobs.Submit(LongTinyJob(), "ops");
     ASSERT_TRUE(job.ok()) << job.status();
     job_id = job->id();
@@ -76,7 +75,7 @@ TEST(JobFaultsTest, FullStoreFailsTheRunningJobRefusesNewOnesAndKeepsReads) {
     EXPECT_TRUE(store->ListJobs({}).ok());
     EXPECT_EQ(jobs.ActiveJobs(), 0);
     jobs.Shutdown();
-    executor.reset();
+    stack.executor.reset();
   }
   EXPECT_EQ(IntegrityCheck(path), "ok");
 }
@@ -110,10 +109,9 @@ class TurnsReadOnlyStore final : public test_support::ForwardingStore {
 
 TEST(JobFaultsTest, AStoreThatTurnsReadOnlyIsTreatedLikeAFullOne) {
   TurnsReadOnlyStore store(*store::Store::Open(":memory:"), 500);
-  CursorHub hub;
-  EventWriter writer(store, hub);
-  auto executor = std::make_unique<LocalExecutor>(1);
-  JobManager jobs(store, writer, *executor, nullptr);
+  test_support::JobStack stack(store, /*workers=*/1);
+  JobManager& jobs = *stack.jobs;
+  EventWriter& writer = *stack.writer;
   absl::StatusOr<v1::Job> job = jobs.Submit(LongTinyJob(), "ops");
   ASSERT_TRUE(job.ok()) << job.status();
   for (int i = 0; i < 600 && jobs.ActiveJobs() > 0; ++i) std::this_thread::sleep_for(50ms);
@@ -134,15 +132,13 @@ TEST(JobFaultsTest, AStoreThatTurnsReadOnlyIsTreatedLikeAFullOne) {
   EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
   EXPECT_THAT(refused.message(), HasSubstr("the data directory cannot be written"));
   jobs.Shutdown();
-  executor.reset();
+  stack.executor.reset();
 }
 
 TEST(JobFaultsTest, RefusedChangesRefuseSubmitAndCancel) {
   std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
-  CursorHub hub;
-  EventWriter writer(*store, hub);
-  LocalExecutor executor(1);
-  JobManager jobs(*store, writer, executor, nullptr);
+  test_support::JobStack stack(*store, /*workers=*/1);
+  JobManager& jobs = *stack.jobs;
   jobs.RefuseChanges(absl::FailedPreconditionError("the data directory /d is read-only"));
   absl::Status submit = jobs.Submit(LongTinyJob(), "ops").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(submit)) << submit;
@@ -153,10 +149,8 @@ TEST(JobFaultsTest, RefusedChangesRefuseSubmitAndCancel) {
 
 TEST(JobFaultsTest, SubmitDuringTheDrainIsUnavailable) {
   std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
-  CursorHub hub;
-  EventWriter writer(*store, hub);
-  LocalExecutor executor(1);
-  JobManager jobs(*store, writer, executor, nullptr);
+  test_support::JobStack stack(*store, /*workers=*/1);
+  JobManager& jobs = *stack.jobs;
   jobs.Shutdown();
   absl::Status refused = jobs.Submit(LongTinyJob(), "ops").status();
   EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;

@@ -41,7 +41,7 @@ class WatchersTest : public testing::Test {
     jobs_->Shutdown();
     grpc_service_->EndStreams();
     server_->Shutdown(std::chrono::system_clock::now() + 2s);
-    stack_.executor.reset();
+    stack_.training.executor.reset();
   }
 
   // A channel of its own per watcher. `window` > 0 pins the HTTP/2 receive window to that many
@@ -69,7 +69,7 @@ class WatchersTest : public testing::Test {
   test_support::ServiceStack stack_{/*workers=*/1, {}, ":memory:", nullptr,
                                     /*watch_threads=*/4};
   store::Store* const store_ = stack_.store.get();
-  jobs::JobManager* const jobs_ = stack_.jobs.get();
+  jobs::JobManager* const jobs_ = stack_.training.jobs.get();
   std::unique_ptr<GrpcService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;

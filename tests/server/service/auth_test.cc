@@ -158,8 +158,8 @@ TEST_F(AuthTest, JobsAreOwnedByTheCallerAndOwnerCannotBeForged) {
 
 // The quotas count the token's user, whatever owner the request names.
 TEST_F(AuthTest, QuotasCountTheAuthenticatedUser) {
-  AblationService limited(*stack_.store, *stack_.jobs, stack_.hub, stack_.pool,
-                          ServiceOptions{.max_active_jobs_per_user = 1});
+  AblationService limited(*stack_.store, *stack_.training.jobs, stack_.training.hub,
+                          stack_.pool, ServiceOptions{.max_active_jobs_per_user = 1});
   v1::SubmitJobRequest request;
   *request.mutable_spec() = Tiny(100000);
   ASSERT_TRUE(limited.SubmitJob(ada_, request).ok());
@@ -171,8 +171,8 @@ TEST_F(AuthTest, QuotasCountTheAuthenticatedUser) {
   *request.mutable_spec() = Tiny();
   request.mutable_spec()->mutable_training()->set_steps(100000);
   request.mutable_spec()->mutable_model()->set_width(1024);
-  AblationService small_budget(*stack_.store, *stack_.jobs, stack_.hub, stack_.pool,
-                               ServiceOptions{.max_job_compute = 1e9});
+  AblationService small_budget(*stack_.store, *stack_.training.jobs, stack_.training.hub,
+                               stack_.pool, ServiceOptions{.max_job_compute = 1e9});
   absl::StatusOr<v1::Job> too_big = small_budget.SubmitJob(eve_, request);
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(too_big.status().message(), HasSubstr("--max-job-compute"));
