@@ -26,9 +26,9 @@
 #include "google/protobuf/struct.pb.h"
 #include "server/auth/token.h"
 #include "server/http/mapping.h"
-#include "server/jobs/event_writer.h"
-#include "server/jobs/local_executor.h"
 #include "server/metrics/metrics.h"
+#include "tests/support/job_specs.h"
+#include "tests/support/service_stack.h"
 // Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
 #include "httplib.h"
 
@@ -57,17 +57,8 @@ std::string Sha256Hex(const std::string& data) {
   return hex;
 }
 
-// A short version of lab 1: same model shape, few steps.
-v1::JobSpec ShortLab(int steps) {
-  v1::JobSpec spec;
-  spec.set_name("short lab");
-  spec.mutable_training()->set_steps(steps);
-  spec.mutable_training()->set_eval_every(10);
-  spec.mutable_model()->set_depth(4);
-  spec.mutable_model()->set_width(32);
-  spec.mutable_model()->set_input_dim(32);
-  return spec;
-}
+using test_support::CollectSteps;
+using test_support::ShortLab;
 
 struct SseEvent {
   std::string id;
@@ -105,23 +96,6 @@ std::vector<SseEvent> TakeEvents(std::string& buffer) {
   return events;
 }
 
-// Every step of every run in the order received, or a test failure when one is missing or
-// repeated.
-std::map<int64_t, std::vector<float>> CollectSteps(const std::vector<v1::JobUpdate>& updates) {
-  std::map<int64_t, std::vector<float>> losses;
-  uint64_t cursor = 0;
-  for (const v1::JobUpdate& u : updates) {
-    EXPECT_GT(u.cursor(), cursor);
-    cursor = u.cursor();
-    for (const v1::StepLosses& s : u.steps()) {
-      std::vector<float>& run = losses[s.run_id()];
-      EXPECT_EQ(s.first_step(), static_cast<int>(run.size())) << "run " << s.run_id();
-      run.insert(run.end(), s.losses().begin(), s.losses().end());
-    }
-  }
-  return losses;
-}
-
 bool SameFloats(const std::vector<float>& a, const std::vector<float>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -140,12 +114,13 @@ class GatewayTest : public testing::Test {
     std::filesystem::create_directories(web_dir_);
     std::ofstream(web_dir_ / "index.html") << kPage;
 
-    store_ = *store::Store::Open(":memory:");
-    writer_ = std::make_unique<jobs::EventWriter>(*store_, hub_);
-    executor_ = std::make_unique<jobs::LocalExecutor>(2);
-    jobs_ = std::make_unique<jobs::JobManager>(*store_, *writer_, *executor_,
-                                               [this](int64_t job_id) { return PutFiles(job_id); });
-    service_ = std::make_unique<service::AblationService>(*store_, *jobs_, hub_, pool_);
+    stack_ = std::make_unique<test_support::ServiceStack>(
+        /*workers=*/2, service::ServiceOptions{}, ":memory:",
+        [this](int64_t job_id) { return PutFiles(job_id); });
+    store_ = stack_->store.get();
+    writer_ = stack_->training.writer.get();
+    jobs_ = stack_->training.jobs.get();
+    service_ = stack_->service.get();
     options.web_dir = web_dir_.string();
     gateway_ = std::make_unique<HttpGateway>(*service_, options);
     absl::StatusOr<int> port = gateway_->Start("127.0.0.1", 0);
@@ -164,7 +139,7 @@ class GatewayTest : public testing::Test {
   void TearDown() override {
     jobs_->Shutdown();
     gateway_->Stop();
-    executor_.reset();
+    stack_->training.executor.reset();
     std::filesystem::remove_all(web_dir_);
   }
 
@@ -249,13 +224,11 @@ class GatewayTest : public testing::Test {
 
   static inline std::atomic<int> counter_{0};
   std::filesystem::path web_dir_;
-  jobs::CursorHub hub_;
-  service::ThreadPool pool_{2};
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<jobs::EventWriter> writer_;
-  std::unique_ptr<jobs::LocalExecutor> executor_;
-  std::unique_ptr<jobs::JobManager> jobs_;
-  std::unique_ptr<service::AblationService> service_;
+  std::unique_ptr<test_support::ServiceStack> stack_;  // by Start
+  store::Store* store_ = nullptr;  // stack_'s, for short
+  jobs::EventWriter* writer_ = nullptr;
+  jobs::JobManager* jobs_ = nullptr;
+  service::AblationService* service_ = nullptr;
   std::unique_ptr<HttpGateway> gateway_;
   int port_ = 0;
 };
@@ -867,7 +840,7 @@ class MetricsGatewayTest : public GatewayTest {
           .jobs_by_state = [this] { return store_->CountJobs(); },
           .steps_recorded = [this] { return writer_->StepsRecorded(); },
           .steps_per_second = [this] { return writer_->StepsPerSecond(); },
-          .run_queue_depth = [this] { return executor_->QueuedRuns(); },
+          .run_queue_depth = [this] { return stack_->training.executor->QueuedRuns(); },
           .watchers = [this] { return gateway_->OpenStreams(); },
           .store_full = [this] { return !writer_->StoreFull().ok(); },
           .store_files = {},  // an in-memory store has none

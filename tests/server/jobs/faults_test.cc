@@ -1,9 +1,6 @@
 // The job manager when the store fails for good: a full database (through the store's size
 // cap, which fails writes exactly as a full disk does) and a read-only data directory.
-#include <sqlite3.h>
-
 #include <chrono>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,10 +10,11 @@
 #include "gtest/gtest.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
-#include "server/jobs/local_executor.h"
-#include "server/jobs/spec.h"
 #include "server/store/store.h"
 #include "tests/support/forwarding_store.h"
+#include "tests/support/job_specs.h"
+#include "tests/support/job_stack.h"
+#include "tests/support/sqlite_files.h"
 
 namespace ablate::jobs {
 namespace {
@@ -24,67 +22,25 @@ namespace {
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
 
+using test_support::IntegrityCheck;
+using test_support::TempDir;
+
 // A tiny model trained for long: steps arrive far faster than the cap allows them to be kept.
-v1::JobSpec LongTinyJob() {
-  v1::JobSpec spec;
-  spec.set_name("fills the disk");
-  spec.mutable_model()->set_depth(2);
-  spec.mutable_model()->set_width(8);
-  spec.mutable_model()->set_input_dim(8);
-  spec.mutable_data()->set_label_dims(4);
-  spec.mutable_data()->set_train_size(64);
-  spec.mutable_data()->set_val_size(16);
-  spec.mutable_training()->set_batch(8);
-  spec.mutable_training()->set_steps(100000);
-  spec.mutable_training()->set_eval_every(100000);
-  spec.add_runs()->set_init("kaiming");
-  return *ResolveSpec(spec);
-}
-
-std::string IntegrityCheck(const std::string& path) {
-  sqlite3* db = nullptr;
-  std::string verdict = "cannot open";
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK) {
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, nullptr) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW) {
-      verdict = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-    }
-    sqlite3_finalize(stmt);
-  }
-  sqlite3_close(db);
-  return verdict;
-}
-
-class TempDir {
- public:
-  TempDir()
-      : path_(std::filesystem::temp_directory_path() /
-              ("ablate_jobs_faults_" + std::to_string(getpid()))) {
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+v1::JobSpec LongTinyJob() { return test_support::ManyStepsSpec(100000, "fills the disk"); }
 
 TEST(JobFaultsTest, FullStoreFailsTheRunningJobRefusesNewOnesAndKeepsReads) {
-  TempDir dir;
+  TempDir dir("ablate_jobs_faults");
   const std::string path = dir.File("ablate.db");
   int64_t job_id = 0;
   {
     std::unique_ptr<store::Store> store = *store::Store::Open(path, {.max_bytes = 512 << 10});
-    CursorHub hub;
-    EventWriter writer(*store, hub);
-    auto executor = std::make_unique<LocalExecutor>(1);
     bool built = false;
-    JobManager jobs(*store, writer, *executor, [&](int64_t) {
+    test_support::JobStack stack(*store, /*workers=*/1, [&](int64_t) {
       built = true;
       return absl::OkStatus();
     });
+    JobManager& jobs = *stack.jobs;
+    EventWriter& writer = *stack.writer;
     absl::StatusOr<v1::Job> job = jobs.Submit(LongTinyJob(), "ops");
     ASSERT_TRUE(job.ok()) << job.status();
     job_id = job->id();
@@ -119,7 +75,7 @@ TEST(JobFaultsTest, FullStoreFailsTheRunningJobRefusesNewOnesAndKeepsReads) {
     EXPECT_TRUE(store->ListJobs({}).ok());
     EXPECT_EQ(jobs.ActiveJobs(), 0);
     jobs.Shutdown();
-    executor.reset();
+    stack.executor.reset();
   }
   EXPECT_EQ(IntegrityCheck(path), "ok");
 }
@@ -153,10 +109,9 @@ class TurnsReadOnlyStore final : public test_support::ForwardingStore {
 
 TEST(JobFaultsTest, AStoreThatTurnsReadOnlyIsTreatedLikeAFullOne) {
   TurnsReadOnlyStore store(*store::Store::Open(":memory:"), 500);
-  CursorHub hub;
-  EventWriter writer(store, hub);
-  auto executor = std::make_unique<LocalExecutor>(1);
-  JobManager jobs(store, writer, *executor, nullptr);
+  test_support::JobStack stack(store, /*workers=*/1);
+  JobManager& jobs = *stack.jobs;
+  EventWriter& writer = *stack.writer;
   absl::StatusOr<v1::Job> job = jobs.Submit(LongTinyJob(), "ops");
   ASSERT_TRUE(job.ok()) << job.status();
   for (int i = 0; i < 600 && jobs.ActiveJobs() > 0; ++i) std::this_thread::sleep_for(50ms);
@@ -177,15 +132,13 @@ TEST(JobFaultsTest, AStoreThatTurnsReadOnlyIsTreatedLikeAFullOne) {
   EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
   EXPECT_THAT(refused.message(), HasSubstr("the data directory cannot be written"));
   jobs.Shutdown();
-  executor.reset();
+  stack.executor.reset();
 }
 
 TEST(JobFaultsTest, RefusedChangesRefuseSubmitAndCancel) {
   std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
-  CursorHub hub;
-  EventWriter writer(*store, hub);
-  LocalExecutor executor(1);
-  JobManager jobs(*store, writer, executor, nullptr);
+  test_support::JobStack stack(*store, /*workers=*/1);
+  JobManager& jobs = *stack.jobs;
   jobs.RefuseChanges(absl::FailedPreconditionError("the data directory /d is read-only"));
   absl::Status submit = jobs.Submit(LongTinyJob(), "ops").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(submit)) << submit;
@@ -196,10 +149,8 @@ TEST(JobFaultsTest, RefusedChangesRefuseSubmitAndCancel) {
 
 TEST(JobFaultsTest, SubmitDuringTheDrainIsUnavailable) {
   std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
-  CursorHub hub;
-  EventWriter writer(*store, hub);
-  LocalExecutor executor(1);
-  JobManager jobs(*store, writer, executor, nullptr);
+  test_support::JobStack stack(*store, /*workers=*/1);
+  JobManager& jobs = *stack.jobs;
   jobs.Shutdown();
   absl::Status refused = jobs.Submit(LongTinyJob(), "ops").status();
   EXPECT_TRUE(absl::IsUnavailable(refused)) << refused;

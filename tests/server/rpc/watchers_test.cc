@@ -12,12 +12,10 @@
 #include <vector>
 
 #include "ablate/v1/ablate.grpc.pb.h"
-#include "server/jobs/event_writer.h"
-#include "server/jobs/job_manager.h"
-#include "server/jobs/local_executor.h"
-#include "server/jobs/spec.h"
 #include "server/rpc/grpc_service.h"
 #include "server/service/service.h"
+#include "tests/support/job_specs.h"
+#include "tests/support/service_stack.h"
 
 namespace ablate::rpc {
 namespace {
@@ -25,31 +23,12 @@ namespace {
 using namespace std::chrono_literals;
 
 // A tiny model trained for many steps: far more updates than a stalled stream's window holds.
-v1::JobSpec ManyStepsJob(int steps) {
-  v1::JobSpec spec;
-  spec.set_name("watched");
-  spec.mutable_model()->set_depth(2);
-  spec.mutable_model()->set_width(8);
-  spec.mutable_model()->set_input_dim(8);
-  spec.mutable_data()->set_label_dims(4);
-  spec.mutable_data()->set_train_size(64);
-  spec.mutable_data()->set_val_size(16);
-  spec.mutable_training()->set_batch(8);
-  spec.mutable_training()->set_steps(steps);
-  spec.mutable_training()->set_eval_every(steps);
-  spec.add_runs()->set_init("kaiming");
-  return *jobs::ResolveSpec(spec);
-}
+v1::JobSpec ManyStepsJob(int steps) { return test_support::ManyStepsSpec(steps, "watched"); }
 
 class WatchersTest : public testing::Test {
  protected:
   void SetUp() override {
-    store_ = *store::Store::Open(":memory:");
-    writer_ = std::make_unique<jobs::EventWriter>(*store_, hub_);
-    executor_ = std::make_unique<jobs::LocalExecutor>(1);
-    jobs_ = std::make_unique<jobs::JobManager>(*store_, *writer_, *executor_, nullptr);
-    service_ = std::make_unique<service::AblationService>(*store_, *jobs_, hub_, pool_);
-    grpc_service_ = std::make_unique<GrpcService>(*service_, pool_);
+    grpc_service_ = std::make_unique<GrpcService>(*stack_.service, stack_.pool);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -62,7 +41,7 @@ class WatchersTest : public testing::Test {
     jobs_->Shutdown();
     grpc_service_->EndStreams();
     server_->Shutdown(std::chrono::system_clock::now() + 2s);
-    executor_.reset();
+    stack_.training.executor.reset();
   }
 
   // A channel of its own per watcher. `window` > 0 pins the HTTP/2 receive window to that many
@@ -87,13 +66,10 @@ class WatchersTest : public testing::Test {
     return false;
   }
 
-  jobs::CursorHub hub_;
-  service::ThreadPool pool_{4};
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<jobs::EventWriter> writer_;
-  std::unique_ptr<jobs::LocalExecutor> executor_;
-  std::unique_ptr<jobs::JobManager> jobs_;
-  std::unique_ptr<service::AblationService> service_;
+  test_support::ServiceStack stack_{/*workers=*/1, {}, ":memory:", nullptr,
+                                    /*watch_threads=*/4};
+  store::Store* const store_ = stack_.store.get();
+  jobs::JobManager* const jobs_ = stack_.training.jobs.get();
   std::unique_ptr<GrpcService> grpc_service_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
@@ -173,9 +149,7 @@ TEST_F(WatchersTest, AWatcherThatNeverReadsAndHangsUpIsForgotten) {
   EXPECT_EQ(stalled->Finish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(WaitForStreams(0)) << grpc_service_->OpenStreams() << " streams open";
   // The job trains on, unwatched, to its end.
-  for (int i = 0; i < 1000 && store_->GetJob(job.id())->state() != v1::JOB_STATE_SUCCEEDED; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  EXPECT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
   EXPECT_EQ(store_->GetJob(job.id())->state(), v1::JOB_STATE_SUCCEEDED);
 }
 

@@ -12,9 +12,9 @@
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "server/auth/token.h"
-#include "server/jobs/event_writer.h"
-#include "server/jobs/local_executor.h"
 #include "server/service/service.h"
+#include "tests/support/job_specs.h"
+#include "tests/support/service_stack.h"
 
 namespace ablate::service {
 namespace {
@@ -24,26 +24,12 @@ using ::testing::HasSubstr;
 
 // A few steps of a tiny model: done in milliseconds.
 v1::JobSpec Tiny(int steps = 5) {
-  v1::JobSpec spec;
-  spec.set_name("tiny");
-  spec.mutable_training()->set_steps(steps);
-  spec.mutable_training()->set_eval_every(5);
-  spec.mutable_model()->set_depth(3);
-  spec.mutable_model()->set_width(16);
-  spec.mutable_model()->set_input_dim(16);
-  spec.clear_runs();
-  spec.add_runs()->set_init("kaiming");
-  return spec;
+  return test_support::TinySpec(steps, {.depth = 3, .width = 16, .eval_every = 5, .name = "tiny"});
 }
 
 class AuthTest : public testing::Test {
  protected:
   void SetUp() override {
-    store_ = *store::Store::Open(":memory:");
-    writer_ = std::make_unique<jobs::EventWriter>(*store_, hub_);
-    executor_ = std::make_unique<jobs::LocalExecutor>(2);
-    jobs_ = std::make_unique<jobs::JobManager>(*store_, *writer_, *executor_, nullptr);
-    service_ = std::make_unique<AblationService>(*store_, *jobs_, hub_, pool_);
     ASSERT_TRUE(store_->CreateClass("cs101", absl::Now()).ok());
     ASSERT_TRUE(store_->CreateClass("cs102", absl::Now()).ok());
     carol_token_ = AddUser("cs101", "carol", store::Role::kInstructor);
@@ -57,11 +43,6 @@ class AuthTest : public testing::Test {
     dan_ = Caller(dan_token_);
     eve_ = Caller(eve_token_);
   }
-  void TearDown() override {
-    jobs_->Shutdown();
-    executor_.reset();
-  }
-
   std::string AddUser(const std::string& class_name, const std::string& name, store::Role role) {
     EXPECT_TRUE(store_->CreateUser(class_name, name, role, absl::Now()).ok());
     const std::string token = *auth::NewToken();
@@ -119,23 +100,9 @@ class AuthTest : public testing::Test {
     return ids;
   }
 
-  void WaitUntilEnded(int64_t id) {
-    for (int i = 0; i < 6000; ++i) {
-      absl::StatusOr<v1::Job> job = store_->GetJob(id);
-      ASSERT_TRUE(job.ok()) << job.status();
-      if (job->state() != v1::JOB_STATE_QUEUED && job->state() != v1::JOB_STATE_RUNNING) return;
-      std::this_thread::sleep_for(10ms);
-    }
-    FAIL() << "job " << id << " did not end within 60 s";
-  }
-
-  jobs::CursorHub hub_;
-  ThreadPool pool_{2};
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<jobs::EventWriter> writer_;
-  std::unique_ptr<jobs::LocalExecutor> executor_;
-  std::unique_ptr<jobs::JobManager> jobs_;
-  std::unique_ptr<AblationService> service_;
+  test_support::ServiceStack stack_{/*workers=*/2};
+  store::Store* const store_ = stack_.store.get();
+  AblationService* const service_ = stack_.service.get();
   std::string carol_token_, ada_token_, bob_token_, dan_token_, eve_token_;
   auth::Caller carol_, ada_, bob_, dan_, eve_;
 };
@@ -191,8 +158,8 @@ TEST_F(AuthTest, JobsAreOwnedByTheCallerAndOwnerCannotBeForged) {
 
 // The quotas count the token's user, whatever owner the request names.
 TEST_F(AuthTest, QuotasCountTheAuthenticatedUser) {
-  AblationService limited(*store_, *jobs_, hub_, pool_,
-                          ServiceOptions{.max_active_jobs_per_user = 1});
+  AblationService limited(*stack_.store, *stack_.training.jobs, stack_.training.hub,
+                          stack_.pool, ServiceOptions{.max_active_jobs_per_user = 1});
   v1::SubmitJobRequest request;
   *request.mutable_spec() = Tiny(100000);
   ASSERT_TRUE(limited.SubmitJob(ada_, request).ok());
@@ -204,8 +171,8 @@ TEST_F(AuthTest, QuotasCountTheAuthenticatedUser) {
   *request.mutable_spec() = Tiny();
   request.mutable_spec()->mutable_training()->set_steps(100000);
   request.mutable_spec()->mutable_model()->set_width(1024);
-  AblationService small_budget(*store_, *jobs_, hub_, pool_,
-                               ServiceOptions{.max_job_compute = 1e9});
+  AblationService small_budget(*stack_.store, *stack_.training.jobs, stack_.training.hub,
+                               stack_.pool, ServiceOptions{.max_job_compute = 1e9});
   absl::StatusOr<v1::Job> too_big = small_budget.SubmitJob(eve_, request);
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(too_big.status().message(), HasSubstr("--max-job-compute"));
@@ -232,7 +199,7 @@ TEST_F(AuthTest, StudentsCancelOnlyTheirOwnJobsAndTheInstructorAny) {
 TEST_F(AuthTest, StudentsDeleteOnlyTheirOwnEndedJobs) {
   const v1::Job adas = Submit(ada_);
   const v1::Job running = SubmitLong(ada_);
-  WaitUntilEnded(adas.id());
+  ASSERT_TRUE(test_support::WaitUntilEnded(*store_, adas.id()));
 
   absl::Status refused = Delete(bob_, adas.id());
   EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied);
@@ -255,7 +222,7 @@ TEST_F(AuthTest, StudentsDeleteOnlyTheirOwnEndedJobs) {
 TEST_F(AuthTest, EveryJobOfTheClassIsReadableButNoneOfAnotherClass) {
   const v1::Job adas = Submit(ada_);
   const v1::Job eves = SubmitLong(eve_);
-  WaitUntilEnded(adas.id());
+  ASSERT_TRUE(test_support::WaitUntilEnded(*store_, adas.id()));
 
   // Within the class: a student reads a classmate's job.
   EXPECT_TRUE(Get(bob_, adas.id()).ok());

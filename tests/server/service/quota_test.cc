@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "server/jobs/event_writer.h"
-#include "server/jobs/local_executor.h"
 #include "server/jobs/spec.h"
 #include "server/service/service.h"
+#include "tests/support/job_specs.h"
+#include "tests/support/service_stack.h"
 
 namespace ablate::service {
 namespace {
@@ -21,35 +21,16 @@ namespace {
 using namespace std::chrono_literals;
 
 // One run of a small model (4 layers of width 32): a few milliseconds for a few dozen steps;
-// 100000 steps keep it running until cancelled.
-v1::JobSpec SmallJob(int steps) {
-  v1::JobSpec spec;
-  spec.mutable_training()->set_steps(steps);
-  spec.mutable_training()->set_eval_every(10);
-  spec.mutable_model()->set_depth(4);
-  spec.mutable_model()->set_width(32);
-  spec.mutable_model()->set_input_dim(32);
-  spec.add_runs()->set_init("kaiming");
-  return spec;
-}
+// 100000 steps keep it running until cancelled. The compute limits below are computed from it.
+v1::JobSpec SmallJob(int steps) { return test_support::TinySpec(steps); }
 
-bool Ended(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
+using test_support::JobEnded;
 
 class QuotaTest : public testing::Test {
  protected:
   void Start(int workers, ServiceOptions options) {
-    store_ = *store::Store::Open(":memory:");
-    writer_ = std::make_unique<jobs::EventWriter>(*store_, hub_);
-    executor_ = std::make_unique<jobs::LocalExecutor>(workers);
-    jobs_ = std::make_unique<jobs::JobManager>(*store_, *writer_, *executor_, nullptr);
-    service_ = std::make_unique<AblationService>(*store_, *jobs_, hub_, pool_, options);
-  }
-  void TearDown() override {
-    if (jobs_) jobs_->Shutdown();
-    executor_.reset();
+    stack_ = std::make_unique<test_support::ServiceStack>(workers, options);
+    service_ = stack_->service.get();
   }
 
   absl::StatusOr<v1::Job> TrySubmit(const v1::JobSpec& spec, const std::string& owner) {
@@ -76,20 +57,11 @@ class QuotaTest : public testing::Test {
   // Polls until the job is in a state `done` accepts; false after 60 s.
   template <typename Done>
   bool WaitFor(int64_t job_id, Done done) {
-    for (auto until = std::chrono::steady_clock::now() + 60s;
-         std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(2ms)) {
-      if (done(Get(job_id).state())) return true;
-    }
-    return false;
+    return test_support::WaitForJob(*stack_->store, job_id, done);
   }
 
-  jobs::CursorHub hub_;
-  ThreadPool pool_{2};
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<jobs::EventWriter> writer_;
-  std::unique_ptr<jobs::LocalExecutor> executor_;
-  std::unique_ptr<jobs::JobManager> jobs_;
-  std::unique_ptr<AblationService> service_;
+  std::unique_ptr<test_support::ServiceStack> stack_;  // by Start
+  AblationService* service_ = nullptr;
 };
 
 TEST(JobMultiplyAddsTest, CountsRunsStepsBatchAndEveryLayersWeights) {
@@ -131,7 +103,7 @@ TEST_F(QuotaTest, AUsersJobBeyondTheActiveLimitIsRefusedUntilOneEnds) {
   // Cancelling the queued job frees a place at once, though the only worker is still busy.
   EXPECT_EQ(Cancel(queued.id()).state(), v1::JOB_STATE_CANCELLED);
   EXPECT_TRUE(TrySubmit(SmallJob(10), "alice").ok());
-  EXPECT_FALSE(Ended(Get(running.id()).state()));
+  EXPECT_FALSE(JobEnded(Get(running.id()).state()));
 }
 
 TEST_F(QuotaTest, ConcurrentSubmitsAtTheLimitDoNotAllPass) {
@@ -157,7 +129,7 @@ TEST_F(QuotaTest, ConcurrentSubmitsAtTheLimitDoNotAllPass) {
   for (std::thread& thread : threads) thread.join();
   EXPECT_EQ(accepted, kLimit);
   EXPECT_EQ(refused, kSubmits - kLimit);
-  EXPECT_EQ(*store_->CountActiveJobs("alice"), kLimit);
+  EXPECT_EQ(*stack_->store->CountActiveJobs("alice"), kLimit);
 }
 
 TEST_F(QuotaTest, ASecondUsersOneJobStartsBeforeTheFirstUsersQueuedTen) {
@@ -171,9 +143,9 @@ TEST_F(QuotaTest, ASecondUsersOneJobStartsBeforeTheFirstUsersQueuedTen) {
   Cancel(blocker.id());
 
   for (const v1::Job& job : alice) {
-    ASSERT_TRUE(WaitFor(job.id(), Ended)) << "job " << job.id();
+    ASSERT_TRUE(WaitFor(job.id(), JobEnded)) << "job " << job.id();
   }
-  ASSERT_TRUE(WaitFor(bob.id(), Ended));
+  ASSERT_TRUE(WaitFor(bob.id(), JobEnded));
   const v1::Job bob_done = Get(bob.id());
   EXPECT_EQ(bob_done.state(), v1::JOB_STATE_SUCCEEDED);
   // First come, first served would start bob's job after all nine of alice's.

@@ -10,8 +10,8 @@
 #include <memory>
 
 #include "absl/status/status.h"
-#include "server/jobs/event_writer.h"
-#include "server/jobs/local_executor.h"
+#include "tests/support/job_specs.h"
+#include "tests/support/service_stack.h"
 
 namespace ablate::service {
 namespace {
@@ -21,32 +21,11 @@ using namespace std::chrono_literals;
 // The caller on a server without users.
 const auth::Caller kNoAuth;
 
-// A short version of lab 1: same model shape, few steps.
-v1::JobSpec ShortLab(int steps) {
-  v1::JobSpec spec;
-  spec.set_name("short lab");
-  spec.mutable_training()->set_steps(steps);
-  spec.mutable_training()->set_eval_every(10);
-  spec.mutable_model()->set_depth(4);
-  spec.mutable_model()->set_width(32);
-  spec.mutable_model()->set_input_dim(32);
-  return spec;
-}
+using test_support::CollectSteps;
+using test_support::ShortLab;
 
 class ServiceTest : public testing::Test {
  protected:
-  void SetUp() override {
-    store_ = *store::Store::Open(":memory:");
-    writer_ = std::make_unique<jobs::EventWriter>(*store_, hub_);
-    executor_ = std::make_unique<jobs::LocalExecutor>(2);
-    jobs_ = std::make_unique<jobs::JobManager>(*store_, *writer_, *executor_, nullptr);
-    service_ = std::make_unique<AblationService>(*store_, *jobs_, hub_, pool_);
-  }
-  void TearDown() override {
-    jobs_->Shutdown();
-    executor_.reset();
-  }
-
   v1::Job Submit(const v1::JobSpec& spec) {
     v1::SubmitJobRequest request;
     *request.mutable_spec() = spec;
@@ -82,30 +61,9 @@ class ServiceTest : public testing::Test {
     return updates;
   }
 
-  jobs::CursorHub hub_;
-  ThreadPool pool_{2};
-  std::unique_ptr<store::Store> store_;
-  std::unique_ptr<jobs::EventWriter> writer_;
-  std::unique_ptr<jobs::LocalExecutor> executor_;
-  std::unique_ptr<jobs::JobManager> jobs_;
-  std::unique_ptr<AblationService> service_;
+  test_support::ServiceStack stack_{/*workers=*/2};
+  AblationService* const service_ = stack_.service.get();
 };
-
-// Every step of every run, in order, exactly once, or a test failure.
-std::map<int64_t, std::vector<float>> CollectSteps(const std::vector<v1::JobUpdate>& updates) {
-  std::map<int64_t, std::vector<float>> losses;
-  uint64_t cursor = 0;
-  for (const v1::JobUpdate& u : updates) {
-    EXPECT_GT(u.cursor(), cursor);
-    cursor = u.cursor();
-    for (const v1::StepLosses& s : u.steps()) {
-      std::vector<float>& run = losses[s.run_id()];
-      EXPECT_EQ(s.first_step(), static_cast<int>(run.size())) << "run " << s.run_id();
-      run.insert(run.end(), s.losses().begin(), s.losses().end());
-    }
-  }
-  return losses;
-}
 
 TEST_F(ServiceTest, SubmittedJobRunsToTheEndAndEveryStepIsWatched) {
   v1::JobSpec spec = ShortLab(60);

@@ -1,7 +1,6 @@
 // The store under faults an operator meets: a full disk (through OpenOptions::max_bytes, which
 // fails writes exactly as a full disk does), a read-only data directory, and an online backup
 // taken while the database is being written.
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +13,7 @@
 #include "server/store/backup.h"
 #include "server/store/store.h"
 #include "tests/server/store/test_util.h"
+#include "tests/support/sqlite_files.h"
 
 namespace ablate::store {
 namespace {
@@ -23,24 +23,7 @@ using testing::ResolvedSpec;
 using testing::Step;
 using testing::T;
 using testing::TempDir;
-
-// PRAGMA integrity_check of a database file, read with a connection of its own.
-std::string IntegrityCheck(const std::string& path) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return "cannot open";
-  }
-  sqlite3_stmt* stmt = nullptr;
-  std::string verdict = "no answer";
-  if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, nullptr) == SQLITE_OK &&
-      sqlite3_step(stmt) == SQLITE_ROW) {
-    verdict = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return verdict;
-}
+using test_support::IntegrityCheck;
 
 // A job with one started run, ready for steps.
 v1::Job StartedJob(Store& store) {

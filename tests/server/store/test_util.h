@@ -2,42 +2,22 @@
 #ifndef ABLATE_TESTS_SERVER_STORE_TEST_UTIL_H_
 #define ABLATE_TESTS_SERVER_STORE_TEST_UTIL_H_
 
-#include <unistd.h>
-
-#include <atomic>
 #include <bit>
 #include <cstdint>
-#include <filesystem>
 #include <string>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "server/store/store.h"
+#include "tests/support/sqlite_files.h"
 
 namespace ablate::store::testing {
 
 // A fresh directory under the system's temp dir, removed with everything in it.
-class TempDir {
+class TempDir : public test_support::TempDir {
  public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            absl::StrCat("ablate_store_test_", getpid(), "_", counter++);
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
+  TempDir() : test_support::TempDir("ablate_store_test") {}
 };
 
 inline uint32_t Bits(float f) { return std::bit_cast<uint32_t>(f); }
