@@ -888,19 +888,34 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
   EXPECT_EQ(before.at("ablate_store_full"), 0);
   EXPECT_FALSE(before.contains("ablate_store_bytes"));
 
-  // While a stream is open it is counted.
-  const v1::Job job = Submit(ShortLab(40));
+  // While a stream is open it is counted. The job trains until cancelled, so its stream is
+  // surely still open when the first update arrives (a short job's could have ended already).
+  const v1::Job endless = Submit(ShortLab(100000));
   std::map<std::string, double> during;
-  ReadEvents(job.id(), "", [&](const v1::JobUpdate&) {
-    if (during.empty()) during = Scrape();
+  ReadEvents(endless.id(), "", [&](const v1::JobUpdate&) {
+    if (during.empty()) {
+      during = Scrape();
+      const httplib::Response res = Post(absl::StrCat("/api/v1/jobs/", endless.id(), ":cancel"), "");
+      EXPECT_EQ(res.status, 200) << res.body;
+    }
     return true;
   });
   EXPECT_EQ(during.at("ablate_watchers"), 1);
+  EXPECT_EQ(during.at("ablate_jobs{state=\"running\"}"), 1);
 
+  const v1::Job job = Submit(ShortLab(40));
+  ASSERT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
   std::map<std::string, double> after = Scrape();
   EXPECT_EQ(after.at("ablate_jobs{state=\"succeeded\"}"), 1);
+  EXPECT_EQ(after.at("ablate_jobs{state=\"cancelled\"}"), 1);
   EXPECT_EQ(after.at("ablate_jobs{state=\"running\"}"), 0);
-  EXPECT_EQ(after.at("ablate_steps_recorded_total"), 40 * job.runs_size());
+  int64_t steps = 0;
+  for (const int64_t id : {endless.id(), job.id()}) {
+    const absl::StatusOr<v1::Job> stored = store_->GetJob(id);
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    for (const v1::Run& run : stored->runs()) steps += run.steps_done();
+  }
+  EXPECT_EQ(after.at("ablate_steps_recorded_total"), steps);  // every step, counted once
   EXPECT_GE(after.at("ablate_steps_per_second"), 0);
   EXPECT_EQ(after.at("ablate_run_queue_depth"), 0);
   for (int i = 0; i < 100 && Scrape().at("ablate_watchers") != 0; ++i) {
