@@ -18,6 +18,17 @@ std::string Cat(const Parts&... parts) {
   return out.str();
 }
 
+// A value the user gave, quoted back in an error: whole when short, otherwise its first
+// kShownBytes bytes, cut between UTF-8 characters, and "...". A scheme name is a word, and an
+// error that echoed a megabyte back would bury the sentence around it.
+std::string Shown(const std::string& text) {
+  constexpr size_t kShownBytes = 40;
+  if (text.size() <= kShownBytes) return text;
+  size_t end = kShownBytes;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end) + "...";
+}
+
 std::optional<ConfigError> CheckRange(const char* field, long long value, long long low,
                                       long long high) {
   if (value >= low && value <= high) return std::nullopt;
@@ -89,7 +100,7 @@ std::optional<ConfigError> Validate(const InitConfig& init) {
       known += s.name;
     }
     return ConfigError{"init.scheme", Cat("init.scheme must be one of ", known, " (got \"",
-                                                  init.scheme, "\").")};
+                                                  Shown(init.scheme), "\").")};
   }
   if (init.scheme != "uniform") return std::nullopt;  // the bounds are the uniform scheme's alone
   for (const auto& [field, value] : {std::pair{"init.uniform_low", init.uniform_low},

@@ -222,6 +222,19 @@ INSTANTIATE_TEST_SUITE_P(
                     "init.uniform_low", "1000"}),
     [](const testing::TestParamInfo<BadInitCase>& info) { return info.param.name; });
 
+TEST(ConfigTest, AnUnknownSchemeIsQuotedShort) {
+  // 39 ASCII bytes, then "é" (2 bytes) across the 40-byte cut, then a megabyte more.
+  const std::string long_name = std::string(39, 'x') + "\xc3\xa9" + std::string(1 << 20, 'y');
+  const std::optional<ConfigError> error = Validate(InitConfig{.scheme = long_name});
+  ASSERT_TRUE(error.has_value());
+  EXPECT_NE(error->message.find("(got \"" + std::string(39, 'x') + "...\")."), std::string::npos)
+      << error->message.substr(0, 200);
+  EXPECT_LT(error->message.size(), 300u);
+  const std::optional<ConfigError> short_name = Validate(InitConfig{.scheme = "he"});
+  ASSERT_TRUE(short_name.has_value());
+  EXPECT_NE(short_name->message.find("(got \"he\")."), std::string::npos) << short_name->message;
+}
+
 TEST(ConfigTest, AValidRunOfEverySchemeIsAccepted) {
   for (const char* scheme :
        {"uniform", "xavier", "kaiming", "xavier_uniform", "kaiming_uniform", "orthogonal"}) {
