@@ -9,33 +9,15 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "tests/support/temp_dir.h"
 
 namespace ablate::client {
 namespace {
 
 using ::testing::HasSubstr;
+using test_support::ReadFile;
+using test_support::TempDir;
 
-// A fresh directory under the system's temporary directory, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "ablate_client_test.XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 size_t Entries(const std::filesystem::path& dir) {
   return std::distance(std::filesystem::directory_iterator(dir),

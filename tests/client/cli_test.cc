@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "tests/client/fake_server.h"
+#include "tests/support/temp_dir.h"
 
 namespace ablate::client {
 namespace {
@@ -38,6 +39,8 @@ using testing::LabJob;
 using ::testing::Not;
 using ::testing::StartsWith;
 using testing::TrainingHistory;
+using test_support::ReadFile;
+using test_support::TempDir;
 
 struct Result {
   int code = -1;
@@ -78,26 +81,6 @@ int UnusedPort() {
   return ntohs(address.sin_port);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern =
-        (std::filesystem::temp_directory_path() / "ablate_cli_test.XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 // --- Without a server ---------------------------------------------------------------------
 

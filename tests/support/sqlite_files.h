@@ -1,43 +1,15 @@
-// Database files for tests that need them on disk: a temporary directory removed with
-// everything in it, and SQLite's own verdict on a file. Link SQLite::SQLite3.
+// SQLite's own verdict on a database file, for tests that keep one on disk (in a TempDir,
+// which this header brings along). Link SQLite::SQLite3.
 #ifndef ABLATE_TESTS_SUPPORT_SQLITE_FILES_H_
 #define ABLATE_TESTS_SUPPORT_SQLITE_FILES_H_
 
 #include <sqlite3.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <filesystem>
 #include <string>
-#include <system_error>
 
-#include "absl/strings/str_cat.h"
+#include "tests/support/temp_dir.h"
 
 namespace ablate::test_support {
-
-// A fresh directory under the system's temp dir named `prefix`_<pid>_<n>, removed with
-// everything in it.
-class TempDir {
- public:
-  explicit TempDir(const std::string& prefix = "ablate_test") {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            absl::StrCat(prefix, "_", getpid(), "_", counter++);
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // PRAGMA integrity_check of a database file, read with a read-only connection of its own:
 // "ok" for a sound file, else SQLite's first complaint ("cannot open" when it cannot).
