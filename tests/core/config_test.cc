@@ -77,6 +77,16 @@ TEST(ConfigTest, ModelsTooBigForMemoryAreRefused) {
   EXPECT_NE(error->message.find("at most 100000000"), std::string::npos) << error->message;
 }
 
+// A refusal names the field (in `field` and in its one-sentence message) and what is allowed.
+void ExpectRefused(const std::optional<ConfigError>& error, const std::string& name,
+                   const std::string& field, const std::string& allowed) {
+  ASSERT_TRUE(error.has_value()) << name << " was accepted";
+  EXPECT_EQ(error->field, field);
+  EXPECT_NE(error->message.find(field), std::string::npos) << error->message;
+  EXPECT_NE(error->message.find(allowed), std::string::npos) << error->message;
+  EXPECT_EQ(error->message.back(), '.') << "one sentence: " << error->message;
+}
+
 struct BadExperimentCase {
   std::string name;
   std::function<void(ExperimentConfig&)> mutate;
@@ -93,11 +103,7 @@ TEST_P(BadExperimentTest, IsRefusedWithFieldAndAllowedRange) {
   ExperimentConfig config = LabExperiment();
   c.mutate(config);
   const std::optional<ConfigError> error = Validate(config);
-  ASSERT_TRUE(error.has_value()) << c.name << " was accepted";
-  EXPECT_EQ(error->field, c.field);
-  EXPECT_NE(error->message.find(c.field), std::string::npos) << error->message;
-  EXPECT_NE(error->message.find(c.allowed), std::string::npos) << error->message;
-  EXPECT_EQ(error->message.back(), '.') << "one sentence: " << error->message;
+  ExpectRefused(error, c.name, c.field, c.allowed);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -188,11 +194,7 @@ class BadInitTest : public testing::TestWithParam<BadInitCase> {};
 TEST_P(BadInitTest, IsRefusedWithFieldAndAllowedRange) {
   const BadInitCase& c = GetParam();
   const std::optional<ConfigError> error = Validate(c.init);
-  ASSERT_TRUE(error.has_value()) << c.name << " was accepted";
-  EXPECT_EQ(error->field, c.field);
-  EXPECT_NE(error->message.find(c.field), std::string::npos) << error->message;
-  EXPECT_NE(error->message.find(c.allowed), std::string::npos) << error->message;
-  EXPECT_EQ(error->message.back(), '.') << "one sentence: " << error->message;
+  ExpectRefused(error, c.name, c.field, c.allowed);
 }
 
 INSTANTIATE_TEST_SUITE_P(
