@@ -16,18 +16,23 @@ live_pid() {
   return 0
 }
 
-# SIGTERM the given pids, SIGKILL those still alive after 10 s, and wait until they are gone.
+# Sends SIGTERM (unless GRACE_S is 0) to the given pids, SIGKILL to those still alive after
+# GRACE_S seconds, and waits until they are gone (at most 5 s more).
+#   stop_pids GRACE_S PID...
 stop_pids() {
-  local pids=("$@") pid alive i
+  local grace=$(($1 * 10)) pid alive i
+  shift
+  local pids=("$@")
   ((${#pids[@]})) || return 0
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  for ((i = 0; i < 200; i++)); do
+  ((grace > 0)) && kill -TERM "${pids[@]}" 2>/dev/null
+  for ((i = 0; i <= grace + 50; i++)); do
     alive=()
     for pid in "${pids[@]}"; do [[ -e "/proc/$pid" ]] && alive+=("$pid"); done
     ((${#alive[@]})) || return 0
-    ((i == 100)) && kill -KILL "${alive[@]}" 2>/dev/null
+    ((i == grace)) && kill -KILL "${alive[@]}" 2>/dev/null
     sleep 0.1
   done
+  return 0
 }
 
 # The slurmstepd processes of this cluster's jobs. They outlive slurmd (a job survives a slurmd
@@ -39,4 +44,17 @@ cluster_steps() {
     [[ "$(ls -l "$p/fd" 2>/dev/null)" == *"-> $dir/log/"* ]] && echo "${p#/proc/}"
   done
   return 0
+}
+
+# One start or stop at a time per DIR. The lock is held on descriptor 9, which every daemon must
+# be started without (9>&-), or it would hold the lock for as long as it runs. A script that
+# runs another under its lock (start runs stop) passes SLURM_ONE_NODE_LOCKED=1 down.
+lock_dir() {
+  [[ "${SLURM_ONE_NODE_LOCKED:-}" == 1 ]] && return 0
+  exec 9>>"$dir/.lock"
+  if ! flock -w 60 9; then
+    echo "$(basename "$0"): another start or stop in $dir has held its lock for 60 s." >&2
+    exit 1
+  fi
+  export SLURM_ONE_NODE_LOCKED=1
 }

@@ -10,6 +10,9 @@
 # the controller's state, slurmd's spool, the logs, the pid files, and DIR/jobcomp.log (one line
 # per finished job). The node is "localhost", in partition "debug" (the default).
 #
+# It returns once slurmd has registered and the node answers (about 0.3-1.5 s). slurmctld's
+# first scheduling pass comes about 3 s after it starts: a job submitted before waits for it.
+#
 # Starting again in the same DIR keeps the controller's state: job ids go on from the last one,
 # so ids recorded elsewhere never name a different job. A fresh DIR is a fresh cluster.
 #
@@ -54,6 +57,7 @@ dir="$(realpath -m "$1")"
 mkdir -p "$dir"
 script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 source "$script_dir/one-node-lib.sh"
+lock_dir
 export SLURM_CONF="$dir/slurm.conf"
 
 # The node's state as sinfo prints it: "idle", "mixed" or "allocated" once it answers;
@@ -92,7 +96,7 @@ tail_log() { [[ -f "$1" ]] && { echo "--- last lines of $1:" >&2; tail -n 15 "$1
 # --force: munged otherwise refuses a key or socket under directories that other users can
 # write to (such as /tmp), which is where a test cluster lives.
 munged --force -S "$sock" --key-file="$dir/munge/munge.key" --pid-file="$dir/munged.pid" \
-  --log-file="$dir/log/munged.log" --seed-file="$dir/munge/munged.seed" ||
+  --log-file="$dir/log/munged.log" --seed-file="$dir/munge/munged.seed" 9>&- ||
   { tail_log "$dir/log/munged.log"; die "munged did not start."; }
 # Fail fast: with a broken munge every Slurm command retries for minutes before it gives up.
 if ! timeout 10 munge -S "$sock" -n </dev/null | timeout 10 unmunge -S "$sock" >/dev/null; then
@@ -159,10 +163,10 @@ for attempt in 1 2 3 4 5; do
   write_conf "$port" "$((port + 1))"
   rm -f "$dir/slurmctld.pid" "$dir/slurmd.pid"
   # -i: start even if some saved state cannot be read (e.g. after a crash mid-write).
-  slurmctld -i || { tail_log "$dir/log/slurmctld.log"; die "slurmctld did not start."; }
+  slurmctld -i 9>&- || { tail_log "$dir/log/slurmctld.log"; die "slurmctld did not start."; }
   slurmd_launched=$(date +%s)
   # Without -N, slurmd dies unless this machine's hostname resolves to the NodeName.
-  slurmd -N localhost || { tail_log "$dir/log/slurmd.log"; die "slurmd did not start."; }
+  slurmd -N localhost 9>&- || { tail_log "$dir/log/slurmd.log"; die "slurmd did not start."; }
 
   deadline=$((SECONDS + wait_s))
   while ((SECONDS < deadline)); do

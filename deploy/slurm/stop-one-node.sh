@@ -14,6 +14,7 @@ if [[ "${1:-}" == "--keep-munge" ]]; then keep_munge=1; shift; fi
 dir="$(cd "$1" && pwd -P)"
 export SLURM_CONF="$dir/slurm.conf"
 source "$(dirname "${BASH_SOURCE[0]}")/one-node-lib.sh"
+lock_dir
 
 ctld="$(live_pid slurmctld slurmctld)"
 slurmd="$(live_pid slurmd slurmd)"
@@ -37,7 +38,9 @@ if ((${#steps[@]})); then
   for s in "${steps[@]}"; do
     children+=($(cat "/proc/$s/task/"*/children 2>/dev/null || true))
   done
-  stop_pids "${children[@]}" "${steps[@]}"
+  stop_pids 10 "${children[@]}"
+  # A slurmstepd exits once its job has, after telling slurmd; without slurmd it would retry.
+  stop_pids 2 "${steps[@]}"
 fi
 
 # The three daemons at once: each takes 1-2 s to exit on SIGTERM, and none needs another to.
@@ -48,6 +51,6 @@ if [[ -z "$keep_munge" ]]; then
   munged="$(live_pid munged munged)"
   [[ -n "$munged" ]] && pids+=("$munged")
 fi
-stop_pids "${pids[@]}"
+stop_pids 10 "${pids[@]}"
 rm -f "$dir/env"  # what start-one-node.sh wrote once the cluster answered
 echo "stop-one-node: stopped in $dir"
