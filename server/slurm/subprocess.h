@@ -44,7 +44,8 @@ struct CommandResult {
 // only when it could not be run to the end: InvalidArgument (a bad Command), FailedPrecondition
 // (the program cannot be started, e.g. missing), DeadlineExceeded (killed at the timeout),
 // ResourceExhausted (killed for output over the limit), Internal (a system call failed).
-// Thread-safe: every call has its own child and descriptors.
+// Thread-safe: every call has its own child and descriptors. Requires that nothing else in the
+// process reaps children it did not start (SIGCHLD not ignored, no waitpid(-1)).
 absl::StatusOr<CommandResult> RunCommand(const Command& command);
 
 }  // namespace ablate::slurm

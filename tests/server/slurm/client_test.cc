@@ -195,6 +195,20 @@ TEST_F(FakeSlurm, PollReturnsOnlyTheJobsAskedFor) {
   EXPECT_TRUE(Client()->Poll({})->empty());
 }
 
+TEST_F(FakeSlurm, PollSplitsManyIdsIntoSeveralCalls) {
+  // Each call prints all eight captured jobs; only those of its own chunk count.
+  Behave("out=" + Escaped(Fixture("squeue_states.txt")));
+  SlurmOptions options;
+  options.max_ids_per_poll = 2;
+  absl::StatusOr<absl::flat_hash_map<JobId, JobStatus>> states =
+      Client(options)->Poll({18, 14, 15, 16, 17, 14, 999});
+  ASSERT_TRUE(states.ok()) << states.status();
+  std::vector<JobId> ids;
+  for (const auto& [id, status] : *states) ids.push_back(id);
+  EXPECT_THAT(ids, UnorderedElementsAre(14, 15, 16, 17, 18));
+  EXPECT_EQ(Client()->Poll({0}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(FakeSlurm, PollOfOneJobSlurmHasForgottenIsEmpty) {
   Behave("exit=1\nerr=" + Escaped(Fixture("squeue_invalid_id.stderr")));
   absl::StatusOr<absl::flat_hash_map<JobId, JobStatus>> states = Client()->Poll({999999});
