@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -91,9 +92,14 @@ int main(int argc, char** argv) {
     return r;
   };
 
-  // One job at a time, so that each start is measured on an idle node.
+  // One job at a time, so that each start is measured on an idle node, each after a pause of
+  // 0-1 s: slurmctld allocates on a once-a-second tick, and submitting right after the last job
+  // ended would always land at the same point of it.
   std::vector<double> sbatch_ms, start_ms;
+  std::mt19937 random(12345);
+  std::uniform_int_distribution<int> pause_ms(0, 999);
   for (int i = 0; i < submissions; ++i) {
+    absl::SleepFor(absl::Milliseconds(pause_ms(random)));
     const std::string name = absl::StrCat("start", i);
     const absl::Time before = absl::Now();
     absl::StatusOr<JobId> id = (*client)->Submit(request(name));
