@@ -18,6 +18,9 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev sqlite3 jq chromium
   openssl curl  # the TLS test makes a certificate and fetches over HTTPS
+  # the Slurm driver's tests start a one-node cluster (deploy/slurm/start-one-node.sh):
+  # slurmctld + slurmd, the client tools (sbatch, squeue, scontrol, scancel, sinfo), munge
+  slurm-wlm slurm-client munge
   # the libFuzzer targets (tests/fuzz/), built with clang beside the g++ build
   clang-14 libclang-rt-14-dev
 )
