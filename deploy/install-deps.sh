@@ -18,6 +18,7 @@ packages=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev libpng-dev sqlite3 jq chromium
   openssl curl  # the TLS test makes a certificate and fetches over HTTPS
+  systemd       # systemd-analyze verifies the service unit
   # the libFuzzer targets (tests/fuzz/), built with clang beside the g++ build
   clang-14 libclang-rt-14-dev
 )
