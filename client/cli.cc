@@ -528,8 +528,9 @@ CLI::Option* AddText(CLI::App* app, const std::string& name, std::optional<std::
 CLI::Option* AddReconnectTimeout(CLI::App* app, std::string* value) {
   return app
       ->add_option("--reconnect-timeout", *value,
-                   "If the connection drops (e.g. the server restarts), keep trying to "
-                   "reconnect for this long (default 60)")
+                   absl::StrCat("If the connection drops (e.g. the server restarts), keep "
+                                "trying to reconnect for this long (default ",
+                                kDefaultReconnectTimeout, ")"))
       ->type_name("SECONDS");
 }
 

@@ -21,6 +21,7 @@ packages=(
   # the Slurm driver's tests start a one-node cluster (deploy/slurm/start-one-node.sh):
   # slurmctld + slurmd, the client tools (sbatch, squeue, scontrol, scancel, sinfo), munge
   slurm-wlm slurm-client munge
+  systemd       # systemd-analyze verifies the service unit
   # the libFuzzer targets (tests/fuzz/), built with clang beside the g++ build
   clang-14 libclang-rt-14-dev
 )

@@ -59,6 +59,7 @@ struct Options {
   std::string tls_key;
   bool allow_unauthenticated = false;
   int64_t max_store_mib = 0;  // 0: no cap
+  std::string log_level = "info";
 };
 
 int Fail(const std::string& message) {
@@ -173,6 +174,11 @@ int main(int argc, char** argv) {
                  "behaves as on a full disk: running jobs fail, new ones are refused, reads go on")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24))
       ->capture_default_str();
+  app.add_option("--log-level", options.log_level,
+                 "Least severe log lines written: debug (also every HTTP request line), info, "
+                 "warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
   app.footer("Classes, users and tokens: ablate-server admin --help");
 
   // `ablate-server backup`: an online copy of the database, for operators.
@@ -186,6 +192,7 @@ int main(int argc, char** argv) {
   backup->add_option("OUT", backup_out, "The copy's file (replaced atomically if it exists)")
       ->required();
   CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(options.log_level));
   if (*backup) {
     const std::string from = (std::filesystem::path(options.data_dir) / kDatabaseFile).string();
     if (absl::Status s = store::BackupDatabase(from, backup_out); !s.ok()) {

@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
+#include <sstream>
+#include <string>
+
 #include "absl/time/time.h"
+#include "client/cli.h"
 
 // WatchJob itself runs against a fake server in cli_test.cc (resumption, restarts, giving up).
 
@@ -27,9 +32,32 @@ TEST(Backoff, ResetStartsOver) {
   EXPECT_EQ(backoff.Next(), absl::Milliseconds(200));
 }
 
+// The default that `ablate COMMAND --help` states for --reconnect-timeout, in seconds, with the
+// help's line wrapping undone; -1 when the help states none.
+int HelpedReconnectTimeout(const std::string& command) {
+  std::ostringstream out, err;
+  CliEnvironment env;
+  env.out = &out;
+  env.err = &err;
+  if (RunCli({"ablate", command, "--help"}, env) != 0) return -1;
+  const std::string help = std::regex_replace(out.str(), std::regex(R"(\s+)"), " ");
+  std::smatch match;
+  if (!std::regex_search(help, match,
+                         std::regex(R"(--reconnect-timeout SECONDS [^-]*\(default ([0-9]+)\))"))) {
+    ADD_FAILURE() << "no default for --reconnect-timeout in `ablate " << command << " --help`:\n"
+                  << out.str();
+    return -1;
+  }
+  return std::stoi(match[1]);
+}
+
 TEST(WatchOptions, DefaultsMatchTheHelp) {
+  // Every command that follows a job states the same reconnection default as WatchOptions has.
   const WatchOptions options;
-  EXPECT_EQ(options.reconnect_timeout, absl::Seconds(60));
+  for (const std::string command : {"watch", "submit", "lab"}) {
+    EXPECT_EQ(absl::Seconds(HelpedReconnectTimeout(command)), options.reconnect_timeout) << command;
+  }
+  // The backoff is not a flag (the help does not mention it): the header states it.
   EXPECT_EQ(options.initial_backoff, absl::Milliseconds(200));
   EXPECT_EQ(options.max_backoff, absl::Seconds(2));
 }

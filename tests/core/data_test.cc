@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -207,6 +208,50 @@ TEST_F(BatchSamplerTest, FullBatchSeesEveryExampleEveryStep) {
     const std::vector<int> drawn = Draw(sampler, 40, 1);
     EXPECT_EQ(std::set<int>(drawn.begin(), drawn.end()).size(), 40u) << "step " << step;
   }
+}
+
+// The shuffle must draw every order with equal probability (Fisher–Yates), each epoch afresh.
+// A classic slip, Sattolo's variant (j drawn from [0, i) instead of [0, i]), draws only the
+// (n−1)! orders that are one n-cycle away from the last: no example ever keeps its place and,
+// for n = 4, only 6 of the 24 relative orders (and, from the identity, only even ones) appear.
+// With 4 examples and batches of 4, every step is one epoch, so each batch is one draw.
+TEST_F(BatchSamplerTest, EveryOrderOfASmallSetIsEquallyLikely) {
+  constexpr int kN = 4, kEpochs = 24000;
+  SetUpData(kN);
+  BatchSampler sampler(set_, kN, /*seed=*/6);
+  // A permutation of 0..3 as a base-4 number, to count them.
+  auto code = [](const std::vector<int>& p) { return ((p[0] * 4 + p[1]) * 4 + p[2]) * 4 + p[3]; };
+  std::map<int, int> orders, shuffles;   // the epoch's order; the shuffle from the last order
+  int kept_in_place = 0;                 // examples the shuffle left where they were
+  std::vector<int> last = {0, 1, 2, 3};  // the sampler starts from the identity
+  for (int epoch = 0; epoch < kEpochs; ++epoch) {
+    const std::vector<int> order = Draw(sampler, kN, 1);
+    ASSERT_EQ(std::set<int>(order.begin(), order.end()).size(), 4u) << "epoch " << epoch;
+    // shuffle[k] = where the example now at position k was before.
+    std::vector<int> shuffle(kN);
+    for (int k = 0; k < kN; ++k) {
+      shuffle[k] = static_cast<int>(std::find(last.begin(), last.end(), order[k]) - last.begin());
+      kept_in_place += shuffle[k] == k;
+    }
+    ++orders[code(order)];
+    ++shuffles[code(shuffle)];
+    last = order;
+  }
+  // Each of the 24 orders (and shuffles) ~1000 times. Pearson's chi-square with 23 degrees of
+  // freedom exceeds 66 with probability 1e-6; Sattolo's variant scores over 20000.
+  auto chi_square = [&](const std::map<int, int>& counts) {
+    const double expected = kEpochs / 24.0;
+    double chi2 = (24 - static_cast<double>(counts.size())) * expected;  // orders never drawn
+    for (const auto& [order, count] : counts)
+      chi2 += (count - expected) * (count - expected) / expected;
+    return chi2;
+  };
+  EXPECT_EQ(orders.size(), 24u);
+  EXPECT_EQ(shuffles.size(), 24u);
+  EXPECT_LT(chi_square(orders), 66.0);
+  EXPECT_LT(chi_square(shuffles), 66.0);
+  // A uniform shuffle leaves one example in place on average (variance 1): 24000 ± 155.
+  EXPECT_NEAR(kept_in_place, kEpochs, 800);
 }
 
 }  // namespace

@@ -123,6 +123,19 @@ TEST(InitTest, OrthogonalRectangularHasOrthonormalShortSide) {
   EXPECT_LT((tall.transpose() * tall - Matrix::Identity(32, 32)).cwiseAbs().maxCoeff(), 1e-5f);
 }
 
+TEST(InitTest, OrthogonalVarianceIsOneOverTheLargerFan) {
+  // A matrix with orthonormal rows (or columns) along its short side k has Σw² = k exactly, so
+  // the mean square of its k·K entries is 1/K, K the larger fan: 1/256, 1/512, 1/512. The mean
+  // of the entries is ~0 (its square is ~1e-8 of that), so the variance is 1/K too.
+  const InitScheme& orthogonal = *FindInitScheme("orthogonal");
+  EXPECT_DOUBLE_EQ(orthogonal.variance(256, 256, InitConfig{}), 1.0 / 256);
+  EXPECT_DOUBLE_EQ(orthogonal.variance(512, 128, InitConfig{}), 1.0 / 512);
+  EXPECT_DOUBLE_EQ(orthogonal.variance(128, 512, InitConfig{}), 1.0 / 512);
+  EXPECT_NEAR(Variance(Fill("orthogonal", 256, 256, InitConfig{}, 12)), 1.0 / 256, 1e-3 / 256);
+  EXPECT_NEAR(Variance(Fill("orthogonal", 128, 512, InitConfig{}, 13)), 1.0 / 512, 1e-3 / 512);
+  EXPECT_NEAR(Variance(Fill("orthogonal", 512, 128, InitConfig{}, 14)), 1.0 / 512, 1e-3 / 512);
+}
+
 TEST(InitTest, OrthogonalIsNotTheTrivialIdentity) {
   // The sign fix (Mezzadri 2007) must not collapse the draw onto I or a permutation.
   const Matrix w = Fill("orthogonal", 64, 64, InitConfig{}, 9);

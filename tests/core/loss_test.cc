@@ -132,5 +132,18 @@ TEST(AccuracyTest, CountsColumnsWhoseArgmaxIsTheLabel) {
   EXPECT_FLOAT_EQ(Accuracy(logits, std::vector<int32_t>{1, 0, 0, 2}), 0.0f);
 }
 
+TEST(AccuracyTest, AColumnWithANanIsWrongWhateverItsLabel) {
+  // A diverged network's logits are all NaN. Their argmax would be index 0 (every comparison
+  // with NaN is false), so without the guard every example labelled 0 would count as right.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Matrix all_nan = Matrix::Constant(2, 4, nan);
+  EXPECT_EQ(Accuracy(all_nan, std::vector<int32_t>{0, 0, 0, 0}), 0.0f);
+  EXPECT_EQ(Accuracy(all_nan, std::vector<int32_t>{0, 1, 0, 1}), 0.0f);
+  // One NaN spoils its column only: columns 1 and 3 are finite and right (argmax 1 and 0).
+  const Matrix some_nan = Logits(2, 4, {nan, 1, 0, 1, 5, nan, 2, -1});
+  EXPECT_EQ(Accuracy(some_nan, std::vector<int32_t>{1, 1, 0, 0}), 0.5f);
+  EXPECT_EQ(Accuracy(some_nan, std::vector<int32_t>{0, 1, 0, 0}), 0.5f);
+}
+
 }  // namespace
 }  // namespace ablate::core

@@ -174,6 +174,30 @@ TEST(MlpTest, WeightGradNormIgnoresBiases) {
   EXPECT_DOUBLE_EQ(mlp.WeightGradNorm(), 5.0);
 }
 
+TEST(MlpTest, WeightGradNormSumsEveryElementOfLargeLayers) {
+  // Layers large enough for the vectorised sum (whole blocks of lanes plus a tail: 37·29 = 1073
+  // and 2·37 = 74 elements, and the lab's 256·256), against a plain sum of squares in long
+  // double. Every element has magnitude about 1, so losing any one lane, block or tail element
+  // moves the norm by far more than rounding does (~1e-15 relative).
+  for (const ModelConfig config : {ModelConfig{.depth = 2, .width = 37, .input_dim = 29},
+                                   ModelConfig{.depth = 3, .width = 256, .input_dim = 256},
+                                   ModelConfig{.depth = 2, .width = 5, .input_dim = 3}}) {
+    SCOPED_TRACE(config.width);
+    Mlp mlp(config);
+    Rng rng(25);
+    long double expected = 0;
+    for (Linear& layer : mlp.layers()) {
+      for (float& g : layer.weight_grad.reshaped()) {
+        g = (rng.Uniform01() < 0.5f ? -1.0f : 1.0f) * (0.5f + rng.Uniform01());
+        expected += static_cast<long double>(g) * g;
+      }
+      layer.bias_grad.setConstant(100.0f);
+    }
+    const double norm = mlp.WeightGradNorm();
+    EXPECT_NEAR(norm, std::sqrt(static_cast<double>(expected)), 1e-12 * norm);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // ReLU.
 

@@ -210,20 +210,31 @@ TEST(TrainerTest, ChunkedEvaluationMatchesOnePassOverTheValidationSet) {
 }
 
 TEST(TrainerTest, ShortRunLearnsTheLabelRule) {
-  // Convergence: a 3-layer Kaiming net learns the rule on 16-dim inputs in 300 steps.
+  // Convergence: a 3-layer Kaiming net learns the rule on 16-dim inputs in 300 steps, whatever
+  // its weight seed. (Its validation loss may rise again late in the run as it overfits 512
+  // examples, so only accuracy and training loss are asserted.)
   ExperimentConfig config;
   config.model = {.depth = 3, .width = 32, .input_dim = 16, .classes = 2};
   config.data = {.train_size = 512, .val_size = 300, .label_dims = 4, .seed = 7};
   config.train.steps = 300;
   config.train.batch = 32;
   config.train.lr = 0.05;
-  Job job(config, InitConfig{.scheme = "kaiming", .weight_seed = 9});
-  const RunResult result = job.Run();
-  ASSERT_EQ(result.outcome, Outcome::kCompleted);
-  ASSERT_TRUE(result.final_eval.has_value());
-  EXPECT_GT(result.final_eval->accuracy, 0.9f);
-  EXPECT_LT(result.final_eval->loss, job.recorder.evals.front().loss);
-  EXPECT_LT(result.final_loss, 0.2f);
+  double accuracy_sum = 0;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    SCOPED_TRACE("weight seed " + std::to_string(seed));
+    Job job(config, InitConfig{.scheme = "kaiming", .weight_seed = seed});
+    const RunResult result = job.Run();
+    ASSERT_EQ(result.outcome, Outcome::kCompleted);
+    ASSERT_TRUE(result.final_eval.has_value());
+    // Measured over seeds 1-8: final validation accuracy 0.940-0.973 (mean 0.955), validation
+    // loss 0.087-0.199, training loss under 0.002 from about 0.7 at step 0.
+    EXPECT_GT(result.final_eval->accuracy, 0.9f);
+    EXPECT_LT(result.final_eval->loss, 0.5 * std::numbers::ln2);  // half of chance
+    EXPECT_LT(result.final_loss, 0.05f);
+    EXPECT_LT(result.final_loss, job.recorder.steps.front().loss / 10);
+    accuracy_sum += result.final_eval->accuracy;
+  }
+  EXPECT_GT(accuracy_sum / 8, 0.93);
 }
 
 TEST(TrainerTest, SmallestValidConfigurationsRun) {

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # deploy/ablate-server.service passes `systemd-analyze verify` (directives, sandboxing options,
 # ExecStart), with ExecStart pointed at the built binary since the unit names the installed
-# one. Exits 77 (skipped) where systemd-analyze is not installed.
+# one. Without systemd-analyze: skipped, or under CI (CI=true) failed (tests/support/skip.sh).
 #   systemd_unit_test.sh UNIT SERVER
 set -euo pipefail
+source "$(dirname "$0")/../support/skip.sh"
 unit=$1
 server=$2
 if ! command -v systemd-analyze >/dev/null; then
-  echo "skipped: systemd-analyze is not installed"
-  exit 77
+  skip_missing_tool systemd-analyze "package systemd"
 fi
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

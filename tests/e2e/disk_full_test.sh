@@ -2,16 +2,20 @@
 # A real full disk: the data directory on a small tmpfs that a job fills. The server says so,
 # refuses new jobs, keeps answering reads, stops cleanly, and leaves a sound database; once the
 # file system has room again, a restart resumes or keeps every job as recorded. Needs root and
-# a kernel that lets it mount tmpfs; exits 77 (skipped) otherwise.
+# a kernel that lets it mount tmpfs; skipped otherwise (a capability the machine may lack, even
+# under CI).
 SERVER=$1
 CLI=$2
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../support/skip.sh"
 
 mnt="$work/mnt"
 mkdir "$mnt"
-if [[ $(id -u) != 0 ]] || ! mount -t tmpfs -o size=3m tmpfs "$mnt" 2>/dev/null; then
-  echo "skipped: cannot mount a tmpfs here (needs root and permission to mount)"
-  exit 77
+if [[ $(id -u) != 0 ]]; then
+  skip_capability "not running as root, so it cannot mount the tmpfs it fills"
+fi
+if ! mount -t tmpfs -o size=3m tmpfs "$mnt" 2>/dev/null; then
+  skip_capability "mounting a tmpfs is not permitted here (a container without CAP_SYS_ADMIN?)"
 fi
 trap 'cleanup_mount' EXIT
 cleanup_mount() {

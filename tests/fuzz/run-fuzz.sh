@@ -10,25 +10,31 @@
 #
 # ctest runs these as fuzz.build, fuzz.spec and fuzz.gateway_json. The seed corpus is copied to
 # a scratch directory first, so the inputs a run discovers never change the repository.
-# Without clang++ (Debian: clang-14, libclang-rt-14-dev) it exits 77, which ctest shows as
-# skipped.
+# The compiler is $ABLATE_FUZZ_CXX when set (ctest sets it to what CMake found), else clang++-14
+# or clang++ on the PATH. Without one (Debian: clang-14, libclang-rt-14-dev) the test is skipped,
+# or under CI (CI=true) failed (tests/support/skip.sh).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "${here}/../support/skip.sh"
 mode="${1:-}"
 build="${2:-}"
 if [[ -z "${mode}" || -z "${build}" ]]; then
-  sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 
 compiler=""
-for c in clang++-14 clang++; do
-  if command -v "${c}" >/dev/null; then compiler="$(command -v "${c}")"; break; fi
-done
+if [[ -n "${ABLATE_FUZZ_CXX:-}" ]]; then
+  [[ -x "${ABLATE_FUZZ_CXX}" ]] && compiler="${ABLATE_FUZZ_CXX}"
+else
+  for c in clang++-14 clang++; do
+    if command -v "${c}" >/dev/null; then compiler="$(command -v "${c}")"; break; fi
+  done
+fi
 if [[ -z "${compiler}" ]]; then
-  echo "run-fuzz.sh: no clang++ (install clang-14 and libclang-rt-14-dev): skipped" >&2
-  exit 77
+  skip_missing_tool "clang++ ${ABLATE_FUZZ_CXX:+(${ABLATE_FUZZ_CXX}) }for the libFuzzer targets" \
+    "packages clang-14 and libclang-rt-14-dev"
 fi
 
 case "${mode}" in

@@ -3,7 +3,11 @@
 // bad page tokens, malformed JSON, names with unicode and with control characters. Each must get
 // its own error, one sentence naming the field or the problem, and nothing else may happen: no
 // job is created, the server still answers, and no client text reaches the log unescaped.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -11,6 +15,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ablate/v1/ablate.grpc.pb.h"
@@ -39,8 +44,12 @@ class HostileInputTest : public testing::Test {
  protected:
   static void SetUpTestSuite() {
     server_ = new test_support::ServerProcess();
-    const std::string error = server_->Start(
-        {.binary = ABLATE_SERVER_BINARY, .workers = 1, .http = true, .extra_args = {}});
+    // At debug level the server logs every HTTP request line, with the client's target in it:
+    // what a forged line would ride on.
+    const std::string error = server_->Start({.binary = ABLATE_SERVER_BINARY,
+                                              .workers = 1,
+                                              .http = true,
+                                              .extra_args = {"--log-level", "debug"}});
     ASSERT_EQ(error, "");
     stub_ = v1::Ablation::NewStub(
         grpc::CreateChannel(server_->GrpcAddress(), grpc::InsecureChannelCredentials()));
@@ -466,7 +475,34 @@ TEST_F(HostileInputTest, HttpHugePageSizesAndBadQueriesAre400) {
   }
 }
 
+// Sends `request` as is over a new connection to the HTTP port and returns the status line of
+// the answer (empty when none came).
+std::string RawHttpStatusLine(int port, const std::string& request) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  timeval timeout{.tv_sec = 20, .tv_usec = 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+      send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(request.size())) {
+    char buffer[4096];
+    ssize_t n;
+    while (answer.find("\r\n") == std::string::npos &&
+           (n = recv(fd, buffer, sizeof buffer, 0)) > 0) {
+      answer.append(buffer, static_cast<size_t>(n));
+    }
+  }
+  close(fd);
+  return answer.substr(0, answer.find("\r\n"));
+}
+
 TEST_F(HostileInputTest, HttpPathsCannotForgeLogLines) {
+  // Percent-encoded: the decoded path holds the control characters.
   for (const std::string path : {"/api/v1/jobs/%0Aforged", "/api/v1/jobs/1%0D%0Aforged/events",
                                  "/%1B[2J", "/api/v1/jobs/%FF%FE", "/api/v1/runs/-1/trajectory"}) {
     httplib::Result res = Get(path);
@@ -474,6 +510,27 @@ TEST_F(HostileInputTest, HttpPathsCannotForgeLogLines) {
     EXPECT_GE(res->status, 400) << path;
     EXPECT_LT(res->status, 500) << path << ": " << res->body;
   }
+  // Raw: a carriage return and an escape sequence inside the request line itself, which HTTP
+  // parsers take as part of the target, and the server's request log writes out.
+  const std::string raw_targets[] = {"/api/v1/jobs/1\rforged", "/api/v1/\x1b[2Jforged-screen"};
+  for (const std::string& target : raw_targets) {
+    const std::string status =
+        RawHttpStatusLine(server_->http_port(), "GET " + target +
+                                                    " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                                    "Connection: close\r\n\r\n");
+    EXPECT_TRUE(status.starts_with("HTTP/1.1 4")) << jobs::EscapeForLog(target) << ": " << status;
+  }
+  // The request lines reached the log, escaped (TearDown checks that no raw forged line or
+  // escape character did). Lines are written as requests end: wait for the last one.
+  std::string log;
+  for (int i = 0; i < 100; ++i) {
+    log = server_->Log();
+    if (log.find("\\x1b[2Jforged-screen") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(log.find("GET /api/v1/jobs/1\\x0dforged"), std::string::npos) << log;
+  EXPECT_NE(log.find("GET /api/v1/\\x1b[2Jforged-screen"), std::string::npos) << log;
+  EXPECT_NE(log.find("GET /api/v1/jobs/%0Aforged"), std::string::npos) << log;
 }
 
 }  // namespace

@@ -9,8 +9,10 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <memory>
 #include <set>
@@ -665,18 +667,66 @@ TEST_F(SmallGatewayTest, StreamsBeyondTheLimitGet503AndAClosedStreamFreesItsPlac
 
 TEST_F(GatewayTest, StopEndsOpenStreams) {
   const v1::Job job = Submit(ShortLab(100000));
-  std::atomic<bool> open{false};
+  std::atomic<size_t> received_bytes{0};
+  std::string received;            // the reader's until it signals `reader_done`
+  std::promise<bool> reader_done;  // whether the reader's request came back with a response
   std::thread reader([&] {
     httplib::Client client("127.0.0.1", port_);
-    client.Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"), [&](const char*, size_t) {
-      open = true;
-      return true;
-    });
+    client.set_read_timeout(60, 0);
+    httplib::Result result = client.Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"),
+                                        [&](const char* data, size_t length) {
+                                          received.append(data, length);
+                                          received_bytes += length;
+                                          return true;
+                                        });
+    reader_done.set_value(static_cast<bool>(result));
   });
-  while (!open) std::this_thread::sleep_for(10ms);
-  jobs_->Shutdown();  // as the server does: the runs stop, the stream waits for more
-  gateway_->Stop();   // returns only once the stream's connection is done
+  std::future<bool> reader_result = reader_done.get_future();
+  // The threads cannot be joined while something is stuck: such a failure ends the process.
+  auto fail_now = [](const std::string& what) {
+    ADD_FAILURE() << what;
+    std::fflush(stdout);
+    std::_Exit(1);
+  };
+  for (int i = 0; i < 3000 && received_bytes == 0; ++i) std::this_thread::sleep_for(10ms);
+  if (received_bytes == 0) fail_now("the stream sent nothing in 30 s");
+  EXPECT_EQ(gateway_->OpenStreams(), 1);
+
+  // As the server does: the runs stop, and the stream, once it has sent their last steps, waits
+  // for more that will not come. Stop must end it there, not only between two updates.
+  jobs_->Shutdown();
+  for (size_t seen = 0; seen != received_bytes;) {  // until it has been quiet for half a second
+    seen = received_bytes;
+    std::this_thread::sleep_for(500ms);
+  }
+  std::promise<void> stopped;
+  std::thread stopper([&] {
+    gateway_->Stop();  // must end the stream, and return once its connection is done
+    stopped.set_value();
+  });
+  const bool stop_returned = stopped.get_future().wait_for(30s) == std::future_status::ready;
+  const bool reader_returned = reader_result.wait_for(30s) == std::future_status::ready;
+  if (!stop_returned || !reader_returned) {
+    fail_now(absl::StrCat(stop_returned ? "" : "Stop() did not return in 30 s; ",
+                          reader_returned ? "" : "the open stream did not end in 30 s"));
+  }
+  stopper.join();
   reader.join();
+  EXPECT_EQ(gateway_->OpenStreams(), 0);
+  // What arrived was a well-formed stream of the running job, cut short: updates, none of them
+  // the job's end.
+  EXPECT_TRUE(absl::StartsWith(received, "retry: 2000\n\n")) << received.substr(0, 200);
+  const std::vector<SseEvent> events = TakeEvents(received);
+  EXPECT_FALSE(events.empty());
+  for (const SseEvent& event : events) {
+    v1::JobUpdate update;
+    ASSERT_TRUE(JsonToMessage(event.data, update).ok()) << event.data;
+    EXPECT_FALSE(update.has_job_finished());
+  }
+  // The port no longer answers.
+  httplib::Client probe("127.0.0.1", port_);
+  probe.set_connection_timeout(2, 0);
+  EXPECT_FALSE(probe.Get("/healthz"));
 }
 
 // --- Authentication ------------------------------------------------------------------------
@@ -879,6 +929,7 @@ class MetricsGatewayTest : public GatewayTest {
 };
 
 TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
+  const auto start = std::chrono::steady_clock::now();  // before any step (none run yet)
   std::map<std::string, double> before = Scrape();
   EXPECT_EQ(before.at("ablate_jobs{state=\"succeeded\"}"), 0);
   EXPECT_EQ(before.at("ablate_steps_recorded_total"), 0);
@@ -916,8 +967,21 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
     for (const v1::Run& run : stored->runs()) steps += run.steps_done();
   }
   EXPECT_EQ(after.at("ablate_steps_recorded_total"), steps);  // every step, counted once
-  EXPECT_GE(after.at("ablate_steps_per_second"), 0);
   EXPECT_EQ(after.at("ablate_run_queue_depth"), 0);
+  // ablate_steps_per_second is the steps recorded since the window's oldest sample (the first
+  // commit of a step, within the last minute) over the time since that sample; 0 until a
+  // second has passed. Every step was recorded after `start` and before `ended`, so, a second
+  // after the end, the rate lies between the steps over the longest and the shortest span the
+  // window can have.
+  const auto ended = std::chrono::steady_clock::now();
+  std::this_thread::sleep_until(ended + 1100ms);
+  const auto scrape_start = std::chrono::steady_clock::now();
+  const double rate = Scrape().at("ablate_steps_per_second");
+  const auto scrape_end = std::chrono::steady_clock::now();
+  auto seconds = [](auto span) { return std::chrono::duration<double>(span).count(); };
+  EXPECT_GE(rate, steps / seconds(scrape_end - start));
+  EXPECT_LE(rate, steps / seconds(scrape_start - ended));
+  EXPECT_GT(rate, 0);
   for (int i = 0; i < 100 && Scrape().at("ablate_watchers") != 0; ++i) {
     std::this_thread::sleep_for(10ms);
   }

@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "tests/support/job_specs.h"
 #include "tests/support/service_stack.h"
 
@@ -162,16 +163,57 @@ TEST_F(ServiceTest, UnknownIdsAreNotFoundAndBadSpecsInvalid) {
             absl::StatusCode::kInvalidArgument);
 }
 
-TEST_F(ServiceTest, ArtifactsWaitForTheJobToEnd) {
+// A stack whose finish hook stores one file per job, as the server's builds the deliverables;
+// the hook also asks for the file it has just stored, before the job's end is recorded.
+class ServiceArtifactsTest : public testing::Test {
+ protected:
+  static constexpr char kLosses[] = R"({"schema":"ablate.losses/1"})";
+
+  absl::Status PutFiles(int64_t job_id) {
+    const store::Artifact file{"losses.json", "application/json", kLosses, ""};
+    if (absl::Status s = stack_.store->PutArtifact(job_id, file); !s.ok()) return s;
+    v1::GetArtifactRequest request;
+    request.set_job_id(job_id);
+    request.set_name("losses.json");
+    hook_saw_ = stack_.service->GetArtifact(kNoAuth, request).status();
+    return absl::OkStatus();
+  }
+
+  absl::Status hook_saw_ = absl::UnknownError("the finish hook did not run");
+  test_support::ServiceStack stack_{/*workers=*/2, ServiceOptions{}, ":memory:",
+                                    [this](int64_t job_id) { return PutFiles(job_id); }};
+};
+
+TEST_F(ServiceArtifactsTest, ArtifactsWaitForTheJobToEnd) {
+  AblationService& service = *stack_.service;
   v1::JobSpec spec = ShortLab(100000);
   spec.clear_runs();
   spec.add_runs()->set_init("kaiming");
-  const v1::Job job = Submit(spec);
+  v1::SubmitJobRequest submit;
+  *submit.mutable_spec() = spec;
+  const absl::StatusOr<v1::Job> job = service.SubmitJob(kNoAuth, submit);
+  ASSERT_TRUE(job.ok()) << job.status();
   v1::GetArtifactRequest request;
-  request.set_job_id(job.id());
+  request.set_job_id(job->id());
   request.set_name("losses.json");
-  EXPECT_EQ(service_->GetArtifact(kNoAuth, request).status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  // While it runs: refused, with a sentence.
+  absl::StatusOr<store::Artifact> early = service.GetArtifact(kNoAuth, request);
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      early.status().message(),
+      absl::StrCat("job ", job->id(), " has not finished; its files are built when it ends."));
+
+  v1::CancelJobRequest cancel;
+  cancel.set_job_id(job->id());
+  ASSERT_TRUE(service.CancelJob(kNoAuth, cancel).ok());
+  ASSERT_TRUE(test_support::WaitUntilEnded(*stack_.store, job->id()));
+  // Stored by the hook, but not served until the job's end was recorded...
+  EXPECT_EQ(hook_saw_.code(), absl::StatusCode::kFailedPrecondition) << hook_saw_;
+  // ...and served once it was.
+  absl::StatusOr<store::Artifact> file = service.GetArtifact(kNoAuth, request);
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->data, kLosses);
+  EXPECT_EQ(file->content_type, "application/json");
 }
 
 }  // namespace
