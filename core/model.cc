@@ -82,8 +82,6 @@ void Mlp::Backward(const Matrix& x, const Matrix& dlogits, Workspace& ws) {
   }
 }
 
-namespace {
-
 // Σ v[i]² in double precision over n floats. kLanes independent partial sums, combined at the
 // end, let the compiler keep them in vector registers: cast<double>().squaredNorm() compiles to
 // a scalar loop that waits on one dependent add per element (0.6 ms of a 4.5 ms lab step).
@@ -103,8 +101,6 @@ double SquaredSum(const float* v, Eigen::Index n) {
   for (double p : partial) sum += p;
   return sum;
 }
-
-}  // namespace
 
 double Mlp::WeightGradNorm() const {
   double sum = 0;

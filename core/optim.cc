@@ -33,13 +33,15 @@ void Update(float* p, float* v, const float* g, Eigen::Index n, float lr, float 
 
 void SgdMomentum::Step() {
   auto& layers = model_.layers();
-  for (size_t i = 0; i < layers.size(); ++i) {
-    Linear& layer = layers[i];
-    Update(layer.weight.data(), weight_velocity_[i].data(), layer.weight_grad.data(),
-           layer.weight.size(), lr_, momentum_);
-    Update(layer.bias.data(), bias_velocity_[i].data(), layer.bias_grad.data(),
-           layer.bias.size(), lr_, momentum_);
-  }
+  for (size_t i = 0; i < layers.size(); ++i) StepLayer(i, layers[i].weight_grad.data());
+}
+
+void SgdMomentum::StepLayer(size_t index, const float* weight_grad) {
+  Linear& layer = model_.layers()[index];
+  Update(layer.weight.data(), weight_velocity_[index].data(), weight_grad, layer.weight.size(), lr_,
+         momentum_);
+  Update(layer.bias.data(), bias_velocity_[index].data(), layer.bias_grad.data(), layer.bias.size(),
+         lr_, momentum_);
 }
 
 }  // namespace ablate::core

@@ -1,0 +1,157 @@
+#include "core/train_step.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/loss.h"
+
+namespace ablate::core {
+
+std::string_view StepPhaseName(StepPhase phase) {
+  switch (phase) {
+    case StepPhase::kForwardGemm:
+      return "forward GEMMs";
+    case StepPhase::kForwardElementwise:
+      return "forward elementwise (bias, ReLU)";
+    case StepPhase::kForward:
+      return "forward (GEMMs and elementwise)";
+    case StepPhase::kLoss:
+      return "loss (softmax cross-entropy)";
+    case StepPhase::kBackwardGemm:
+      return "backward GEMMs";
+    case StepPhase::kBackwardElementwise:
+      return "backward elementwise (bias grad, ReLU mask)";
+    case StepPhase::kBackward:
+      return "backward (GEMMs and elementwise)";
+    case StepPhase::kNorm:
+      return "weight-gradient norm";
+    case StepPhase::kUpdate:
+      return "update (SGD momentum)";
+  }
+  return "unknown";
+}
+
+TrainStep::TrainStep(Mlp& model, SgdMomentum& optimizer, Workspace& ws, StepPath path)
+    : model_(model),
+      optimizer_(optimizer),
+      ws_(ws),
+      path_(path),
+      squared_sums_(model.layers().size()) {
+  if (path_ == StepPath::kFused) {
+    Eigen::Index largest = 0;
+    for (const Linear& layer : model.layers()) largest = std::max(largest, layer.weight.size());
+    weight_grad_.resize(largest);
+  }
+}
+
+void TrainStep::Start() {
+  if (profile_ != nullptr) mark_ = Clock::now();
+}
+
+void TrainStep::Mark(StepPhase phase) {
+  if (profile_ == nullptr) return;
+  const Clock::time_point now = Clock::now();
+  (*profile_)[phase] += std::chrono::duration<double>(now - mark_).count();
+  mark_ = now;
+}
+
+float TrainStep::ForwardAndLoss(const Matrix& x, std::span<const int32_t> labels) {
+  Start();
+  const Matrix* logits;
+  if (path_ == StepPath::kFused) {
+    logits = &ForwardFused(x);
+  } else {
+    logits = &model_.Forward(x, ws_);
+    Mark(StepPhase::kForward);
+  }
+  const float loss = SoftmaxCrossEntropy(*logits, labels, &ws_.dlogits);
+  Mark(StepPhase::kLoss);
+  return loss;
+}
+
+double TrainStep::BackwardAndUpdate(const Matrix& x) {
+  Start();
+  if (path_ == StepPath::kFused) return BackwardAndUpdateFused(x);
+  model_.Backward(x, ws_.dlogits, ws_);
+  Mark(StepPhase::kBackward);
+  const double norm = model_.WeightGradNorm();
+  Mark(StepPhase::kNorm);
+  optimizer_.Step();
+  Mark(StepPhase::kUpdate);
+  return norm;
+}
+
+// The fused path. Against the reference (Mlp::Forward and Mlp::Backward in model.cc, then
+// Mlp::WeightGradNorm and SgdMomentum::Step), every float goes through the same operations in
+// the same order, so the results are the same bits; what changes is when each pass runs and
+// which buffer it writes:
+//   - the GEMMs are the same Eigen products with the same shapes, so the same BLAS calls;
+//   - bias and ReLU are one pass, in place, over the GEMM's output: no pre-activation is kept
+//     for hidden layers, because ReLU's mask (pre > 0) equals (post > 0) for every float,
+//     NaN and -0 included (max(NaN, 0) is NaN in Eigen, as in std::max);
+//   - a layer's dW goes to one scratch buffer that the norm and the update read right away,
+//     while it is in L2, instead of 3 MB of per-layer gradients written during the backward
+//     pass and read back twice from farther away;
+//   - the norm's per-layer sums are kept and added up in layer order, as WeightGradNorm does;
+//   - a layer's update runs after its input-gradient product, the last use of its weights.
+
+// x: (input_dim, B) → logits (classes, B).  For each layer i:
+//   hidden:  post[i] = max(W_i · in + b_i·1ᵀ, 0)   (width, B)
+//   last:    pre[last] = W · in + b·1ᵀ             (classes, B)
+const Matrix& TrainStep::ForwardFused(const Matrix& x) {
+  auto& layers = model_.layers();
+  const size_t last = layers.size() - 1;
+  const Matrix* input = &x;
+  for (size_t i = 0; i < last; ++i) {
+    const Linear& layer = layers[i];
+    Matrix& post = ws_.post[i];
+    post.noalias() = layer.weight * *input;
+    Mark(StepPhase::kForwardGemm);
+    for (Eigen::Index b = 0; b < post.cols(); ++b) {
+      post.col(b) = (post.col(b) + layer.bias).cwiseMax(0.0f);
+    }
+    Mark(StepPhase::kForwardElementwise);
+    input = &post;
+  }
+  Matrix& logits = ws_.pre[last];
+  logits.noalias() = layers[last].weight * *input;
+  Mark(StepPhase::kForwardGemm);
+  logits.colwise() += layers[last].bias;
+  Mark(StepPhase::kForwardElementwise);
+  return logits;
+}
+
+// Top-down over the layers, with dy = dL/dpre[i] (out, B) and in = post[i-1] or x (in, B):
+//   dW = dy · inᵀ (out, in) into the scratch;  db = dy · 1 (out)
+//   dx = W_iᵀ · dy (in, B) into pre[i-1], then masked in place: dL/dpre[i-1] = dx ⊙ [post > 0]
+//   Σ dW² for the norm, then the update of layer i from the scratch
+double TrainStep::BackwardAndUpdateFused(const Matrix& x) {
+  auto& layers = model_.layers();
+  const Matrix* dy = &ws_.dlogits;
+  for (size_t i = layers.size(); i-- > 0;) {
+    Linear& layer = layers[i];
+    const Matrix& input = i == 0 ? x : ws_.post[i - 1];
+    Eigen::Map<Matrix> weight_grad(weight_grad_.data(), layer.out(), layer.in());
+    weight_grad.noalias() = *dy * input.transpose();
+    Mark(StepPhase::kBackwardGemm);
+    layer.bias_grad.noalias() = dy->rowwise().sum();
+    Mark(StepPhase::kBackwardElementwise);
+    if (i > 0) {
+      Matrix& dx = ws_.pre[i - 1];
+      dx.noalias() = layer.weight.transpose() * *dy;
+      Mark(StepPhase::kBackwardGemm);
+      dx = (input.array() > 0.0f).select(dx, 0.0f);
+      Mark(StepPhase::kBackwardElementwise);
+      dy = &dx;
+    }
+    squared_sums_[i] = SquaredSum(weight_grad.data(), weight_grad.size());
+    Mark(StepPhase::kNorm);
+    optimizer_.StepLayer(i, weight_grad.data());
+    Mark(StepPhase::kUpdate);
+  }
+  double sum = 0;
+  for (double s : squared_sums_) sum += s;
+  return std::sqrt(sum);
+}
+
+}  // namespace ablate::core
