@@ -22,6 +22,9 @@ class SgdMomentum {
   // out × in floats, column-major) instead of the layer's weight_grad; its bias gradient from
   // the layer's bias_grad. Step() is this for every layer, so the arithmetic is the same.
   void StepLayer(size_t index, const float* weight_grad);
+  // StepLayer, returning SquaredSum(weight_grad, out × in) (core/model.h) computed in the same
+  // pass over the gradient: the fused step's norm term for the layer.
+  double StepLayerAndSquaredSum(size_t index, const float* weight_grad);
 
  private:
   Mlp& model_;

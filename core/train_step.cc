@@ -27,6 +27,8 @@ std::string_view StepPhaseName(StepPhase phase) {
       return "weight-gradient norm";
     case StepPhase::kUpdate:
       return "update (SGD momentum)";
+    case StepPhase::kUpdateAndNorm:
+      return "update and weight-gradient norm";
   }
   return "unknown";
 }
@@ -131,23 +133,22 @@ double TrainStep::BackwardAndUpdateFused(const Matrix& x) {
   for (size_t i = layers.size(); i-- > 0;) {
     Linear& layer = layers[i];
     const Matrix& input = i == 0 ? x : ws_.post[i - 1];
+    Matrix* dx = i > 0 ? &ws_.pre[i - 1] : nullptr;
+    if (dx != nullptr) {
+      dx->noalias() = layer.weight.transpose() * *dy;
+      Mark(StepPhase::kBackwardGemm);
+    }
     Eigen::Map<Matrix> weight_grad(weight_grad_.data(), layer.out(), layer.in());
     weight_grad.noalias() = *dy * input.transpose();
     Mark(StepPhase::kBackwardGemm);
     layer.bias_grad.noalias() = dy->rowwise().sum();
-    Mark(StepPhase::kBackwardElementwise);
-    if (i > 0) {
-      Matrix& dx = ws_.pre[i - 1];
-      dx.noalias() = layer.weight.transpose() * *dy;
-      Mark(StepPhase::kBackwardGemm);
-      dx = (input.array() > 0.0f).select(dx, 0.0f);
-      Mark(StepPhase::kBackwardElementwise);
-      dy = &dx;
+    if (dx != nullptr) {
+      *dx = (input.array() > 0.0f).select(*dx, 0.0f);
+      dy = dx;
     }
-    squared_sums_[i] = SquaredSum(weight_grad.data(), weight_grad.size());
-    Mark(StepPhase::kNorm);
-    optimizer_.StepLayer(i, weight_grad.data());
-    Mark(StepPhase::kUpdate);
+    Mark(StepPhase::kBackwardElementwise);
+    squared_sums_[i] = optimizer_.StepLayerAndSquaredSum(i, weight_grad.data());
+    Mark(StepPhase::kUpdateAndNorm);
   }
   double sum = 0;
   for (double s : squared_sums_) sum += s;

@@ -34,19 +34,20 @@ enum class StepPath {
 // changes speed only.
 inline constexpr StepPath kDefaultStepPath = StepPath::kFused;
 
-// The parts of a step that StepProfile times.
+// The parts of a step that StepProfile times. Each path reports its own subset.
 enum class StepPhase {
-  kForwardGemm,          // the forward pass's matrix products (fused path)
-  kForwardElementwise,   // bias and ReLU after them (fused path)
-  kForward,              // the whole forward pass (reference path: not split)
-  kLoss,                 // softmax cross-entropy and its gradient
-  kBackwardGemm,         // weight- and input-gradient products (fused path)
-  kBackwardElementwise,  // bias gradients and the ReLU mask (fused path)
-  kBackward,             // the whole backward pass (reference path: not split)
-  kNorm,                 // the weight-gradient norm
-  kUpdate,               // the optimizer
+  kForwardGemm,          // fused: the forward pass's matrix products
+  kForwardElementwise,   // fused: bias and ReLU after them
+  kForward,              // reference: the whole forward pass
+  kLoss,                 // both: softmax cross-entropy and its gradient
+  kBackwardGemm,         // fused: weight- and input-gradient products
+  kBackwardElementwise,  // fused: bias gradients and the ReLU mask
+  kBackward,             // reference: the whole backward pass
+  kNorm,                 // reference: the weight-gradient norm
+  kUpdate,               // reference: the optimizer
+  kUpdateAndNorm,        // fused: the optimizer and the norm, in one pass per layer
 };
-inline constexpr int kStepPhaseCount = 9;
+inline constexpr int kStepPhaseCount = 10;
 
 // "forward GEMMs", "update", …
 std::string_view StepPhaseName(StepPhase phase);
