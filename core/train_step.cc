@@ -91,11 +91,13 @@ double TrainStep::BackwardAndUpdate(const Matrix& x) {
 //   - bias and ReLU are one pass, in place, over the GEMM's output: no pre-activation is kept
 //     for hidden layers, because ReLU's mask (pre > 0) equals (post > 0) for every float,
 //     NaN and -0 included (max(NaN, 0) is NaN in Eigen, as in std::max);
-//   - a layer's dW goes to one scratch buffer that the norm and the update read right away,
-//     while it is in L2, instead of 3 MB of per-layer gradients written during the backward
-//     pass and read back twice from farther away;
+//   - a layer's dW goes to one scratch buffer that one pass (SgdMomentum::StepLayerAndSquaredSum,
+//     the same kernels as WeightGradNorm and Step) sums and applies right away, while it is in
+//     L2, instead of 3 MB of per-layer gradients written during the backward pass and read
+//     back twice from farther away;
 //   - the norm's per-layer sums are kept and added up in layer order, as WeightGradNorm does;
-//   - a layer's update runs after its input-gradient product, the last use of its weights.
+//   - a layer's input gradient (the last use of its weights) is computed before its weight
+//     gradient, so that dW is the freshest data in L2 when the update reads it.
 
 // x: (input_dim, B) → logits (classes, B).  For each layer i:
 //   hidden:  post[i] = max(W_i · in + b_i·1ᵀ, 0)   (width, B)
@@ -124,9 +126,10 @@ const Matrix& TrainStep::ForwardFused(const Matrix& x) {
 }
 
 // Top-down over the layers, with dy = dL/dpre[i] (out, B) and in = post[i-1] or x (in, B):
+//   dx = W_iᵀ · dy (in, B) into pre[i-1]   (not for the first layer)
 //   dW = dy · inᵀ (out, in) into the scratch;  db = dy · 1 (out)
-//   dx = W_iᵀ · dy (in, B) into pre[i-1], then masked in place: dL/dpre[i-1] = dx ⊙ [post > 0]
-//   Σ dW² for the norm, then the update of layer i from the scratch
+//   dL/dpre[i-1] = dx ⊙ [post[i-1] > 0], in place
+//   update of layer i from the scratch, and Σ dW² for the norm, in one pass
 double TrainStep::BackwardAndUpdateFused(const Matrix& x) {
   auto& layers = model_.layers();
   const Matrix* dy = &ws_.dlogits;

@@ -10,7 +10,9 @@
 // with EIGEN_USE_BLAS, so Eigen hands its GEMMs to OpenBLAS); see CMakeLists.txt beside it and
 // run-core-bench.sh for both at once.
 //
-//   bench_core [--steps N] [--repeats R] [--warmup W] [--no-torch]
+//   bench_core [--steps N] [--repeats R] [--warmup W] [--no-torch] [--roofline-only]
+//
+// --roofline-only measures and prints the roofline alone (run-lab-bench.sh uses it).
 //
 // Single-threaded throughout: the core uses no threads (Eigen is not built with OpenMP) and
 // OpenBLAS is held to one thread for the roofline and for PyTorch.
@@ -67,6 +69,7 @@ struct Options {
   int repeats = 3;
   int warmup = 100;
   bool torch = true;
+  bool roofline_only = false;
 };
 
 // Returns nothing after printing one sentence when an argument is not understood.
@@ -91,13 +94,15 @@ std::optional<Options> ParseOptions(int argc, char** argv) {
       ok = number(o.warmup, 1, ablate::core::kMaxSteps);
     } else if (arg == "--no-torch") {
       o.torch = false;
+    } else if (arg == "--roofline-only") {
+      o.roofline_only = true;
     } else {
       ok = false;
     }
     if (!ok) {
       std::fprintf(stderr,
                    "bench_core: bad argument '%s'; usage: bench_core [--steps 1..%d] "
-                   "[--repeats 1..100] [--warmup 1..%d] [--no-torch]\n",
+                   "[--repeats 1..100] [--warmup 1..%d] [--no-torch] [--roofline-only]\n",
                    arg.c_str(), ablate::core::kMaxSteps, ablate::core::kMaxSteps);
       return std::nullopt;
     }
@@ -544,6 +549,19 @@ int main(int argc, char** argv) {
   const std::vector<GemmShape> gemms = StepGemms(mlp, batch);
   std::vector<GemmRates> gemm_rates;
   for (const GemmShape& s : gemms) gemm_rates.push_back(MeasureGemm(s));
+
+  if (o.roofline_only) {
+    double seconds = 0, flops = 0;
+    for (size_t i = 0; i < gemms.size(); ++i) {
+      seconds += gemms[i].count * gemms[i].Flops() / (gemm_rates[i].best() * 1e9);
+      flops += gemms[i].count * gemms[i].Flops();
+    }
+    std::printf(
+        "  roofline (flop-weighted over the step's GEMMs): %.2f GFLOP/s = %.3f ms/step = "
+        "%.1f steps/s\n",
+        flops / seconds / 1e9, seconds * 1e3, 1.0 / seconds);
+    return 0;
+  }
 
   // --- Training.
   using ablate::core::StepPath;
