@@ -71,7 +71,8 @@ class Mlp {
   void Backward(const Matrix& x, const Matrix& dlogits, Workspace& ws);
 
   // The L2 norm of all weight gradients (biases excluded: a bias-only gradient cannot make a
-  // network with dead units learn, so the flatline test ignores it).
+  // network with dead units learn, so the flatline test ignores it): the square root of the
+  // sum, over layers in order from the first, of SquaredSum(layer.weight_grad), in double.
   double WeightGradNorm() const;
 
   std::vector<Linear>& layers() { return layers_; }
@@ -83,6 +84,10 @@ class Mlp {
  private:
   std::vector<Linear> layers_;
 };
+
+// Σ v[i]² over n floats, in double precision and in a fixed order (so the same floats always
+// give the same bits): the per-layer term of Mlp::WeightGradNorm.
+double SquaredSum(const float* v, Eigen::Index n);
 
 }  // namespace ablate::core
 

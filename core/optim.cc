@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/kernels.h"
+
 namespace ablate::core {
 
 SgdMomentum::SgdMomentum(Mlp& model, double lr, double momentum)
@@ -19,27 +21,50 @@ namespace {
 // from L2/L3. Each element sees the same two expressions as the two-pass form, so the result is
 // the same bit for bit.
 void Update(float* p, float* v, const float* g, Eigen::Index n, float lr, float momentum) {
-  constexpr Eigen::Index kChunk = 1024;  // 3 arrays × 4 KiB
-  for (Eigen::Index start = 0; start < n; start += kChunk) {
-    const Eigen::Index len = std::min(kChunk, n - start);
-    Eigen::Map<Eigen::ArrayXf> velocity(v + start, len), param(p + start, len);
-    Eigen::Map<const Eigen::ArrayXf> grad(g + start, len);
-    velocity = momentum * velocity + grad;
-    param -= lr * velocity;
+  for (Eigen::Index start = 0; start < n; start += kernels::kUpdateChunk) {
+    const Eigen::Index len = std::min(kernels::kUpdateChunk, n - start);
+    kernels::MomentumChunk(p + start, v + start, g + start, len, lr, momentum);
   }
+}
+
+// Update(), and SquaredSum(g, n) summed chunk by chunk in the same pass: the gradient is read
+// once, and the squares (bound by float-to-double conversions) overlap the update (bound by
+// memory). The same kernels in the same order per lane as SquaredSum, so the same bits.
+double UpdateAndSquaredSum(float* p, float* v, const float* g, Eigen::Index n, float lr,
+                           float momentum) {
+  double partial[kernels::kSquareLanes] = {};
+  for (Eigen::Index start = 0; start < n; start += kernels::kUpdateChunk) {
+    const Eigen::Index len = std::min(kernels::kUpdateChunk, n - start);
+    kernels::AddSquares(g + start, len / kernels::kSquareLanes, partial);
+    kernels::MomentumChunk(p + start, v + start, g + start, len, lr, momentum);
+  }
+  const Eigen::Index done = n / kernels::kSquareLanes * kernels::kSquareLanes;
+  return kernels::FinishSquares(g + done, n - done, partial);
 }
 
 }  // namespace
 
 void SgdMomentum::Step() {
   auto& layers = model_.layers();
-  for (size_t i = 0; i < layers.size(); ++i) {
-    Linear& layer = layers[i];
-    Update(layer.weight.data(), weight_velocity_[i].data(), layer.weight_grad.data(),
-           layer.weight.size(), lr_, momentum_);
-    Update(layer.bias.data(), bias_velocity_[i].data(), layer.bias_grad.data(),
-           layer.bias.size(), lr_, momentum_);
-  }
+  for (size_t i = 0; i < layers.size(); ++i) StepLayer(i, layers[i].weight_grad.data());
+}
+
+double SgdMomentum::StepLayerAndSquaredSum(size_t index, const float* weight_grad) {
+  Linear& layer = model_.layers()[index];
+  const double squared_sum =
+      UpdateAndSquaredSum(layer.weight.data(), weight_velocity_[index].data(), weight_grad,
+                          layer.weight.size(), lr_, momentum_);
+  Update(layer.bias.data(), bias_velocity_[index].data(), layer.bias_grad.data(), layer.bias.size(),
+         lr_, momentum_);
+  return squared_sum;
+}
+
+void SgdMomentum::StepLayer(size_t index, const float* weight_grad) {
+  Linear& layer = model_.layers()[index];
+  Update(layer.weight.data(), weight_velocity_[index].data(), weight_grad, layer.weight.size(), lr_,
+         momentum_);
+  Update(layer.bias.data(), bias_velocity_[index].data(), layer.bias_grad.data(), layer.bias.size(),
+         lr_, momentum_);
 }
 
 }  // namespace ablate::core

@@ -2,6 +2,7 @@
 #ifndef ABLATE_CORE_OPTIM_H_
 #define ABLATE_CORE_OPTIM_H_
 
+#include <cstddef>
 #include <vector>
 
 #include "core/model.h"
@@ -17,6 +18,13 @@ class SgdMomentum {
   SgdMomentum(Mlp& model, double lr, double momentum);
   // Applies one update from the gradients the model holds.
   void Step();
+  // Step() for layer `index` alone, its weight gradient read from `weight_grad` (the layer's
+  // out × in floats, column-major) instead of the layer's weight_grad; its bias gradient from
+  // the layer's bias_grad. Step() is this for every layer, so the arithmetic is the same.
+  void StepLayer(size_t index, const float* weight_grad);
+  // StepLayer, returning SquaredSum(weight_grad, out × in) (core/model.h) computed in the same
+  // pass over the gradient: the fused step's norm term for the layer.
+  double StepLayerAndSquaredSum(size_t index, const float* weight_grad);
 
  private:
   Mlp& model_;

@@ -74,13 +74,14 @@ std::string DescribeOutcome(const RunResult& result) {
 }
 
 struct Trainer::State {
-  State(const ExperimentConfig& config, const Dataset& data, const InitConfig& init)
+  State(const ExperimentConfig& config, const Dataset& data, const InitConfig& init, StepPath path)
       : config(config),
         data(data),
         model(config.model),
         optimizer(model, config.train.lr, config.train.momentum),
         sampler(data, config.train.batch, config.data.seed),
         train_ws(config.model, config.train.batch),
+        train_step(model, optimizer, train_ws, path),
         batch_x(config.model.input_dim, config.train.batch),
         batch_y(config.train.batch),
         probe_ws(config.model, std::min(config.train.batch, config.data.val_size)),
@@ -147,6 +148,7 @@ struct Trainer::State {
   SgdMomentum optimizer;
   BatchSampler sampler;
   Workspace train_ws;
+  TrainStep train_step;
   Matrix batch_x;
   std::vector<int32_t> batch_y;
   Workspace probe_ws;
@@ -156,7 +158,11 @@ struct Trainer::State {
 };
 
 Trainer::Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init)
-    : state_(std::make_unique<State>(config, data, init)) {
+    : Trainer(config, data, init, kDefaultStepPath) {}
+
+Trainer::Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init,
+                 StepPath path)
+    : state_(std::make_unique<State>(config, data, init, path)) {
   UseOneBlasThread();
 }
 
@@ -185,16 +191,13 @@ RunResult Trainer::Run(RunObserver* observer, std::stop_token stop) {
     {
       [[maybe_unused]] NoAllocationScope no_allocation;
       s.sampler.Next(s.batch_x, s.batch_y);
-      const Matrix& logits = s.model.Forward(s.batch_x, s.train_ws);
-      record.loss = SoftmaxCrossEntropy(logits, s.batch_y, &s.train_ws.dlogits);
+      record.loss = s.train_step.ForwardAndLoss(s.batch_x, s.batch_y);
       if (!std::isfinite(record.loss) && !result.first_nonfinite_step) {
         result.first_nonfinite_step = step;
       }
       diverged = !std::isfinite(record.loss) && t.stop_on_nonfinite;
       if (!diverged) {
-        s.model.Backward(s.batch_x, s.train_ws.dlogits, s.train_ws);
-        record.weight_grad_norm = static_cast<float>(s.model.WeightGradNorm());
-        s.optimizer.Step();
+        record.weight_grad_norm = static_cast<float>(s.train_step.BackwardAndUpdate(s.batch_x));
       } else {
         record.weight_grad_norm = std::numeric_limits<float>::quiet_NaN();
       }

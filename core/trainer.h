@@ -11,6 +11,7 @@
 
 #include "core/config.h"
 #include "core/data.h"
+#include "core/train_step.h"
 
 namespace ablate::core {
 
@@ -71,6 +72,10 @@ class Trainer {
   // Requires: Validate(config) and Validate(init) found nothing. Borrows `data`, which must
   // outlive the trainer and be MakeLabDataset(config.data, config.model.input_dim).
   Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init);
+  // The same, stepping with `path` instead of kDefaultStepPath (core/train_step.h): the results
+  // are the same bits either way.
+  Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init,
+          StepPath path);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;

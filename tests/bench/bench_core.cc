@@ -1,12 +1,18 @@
 // bench_core: how fast core::Trainer trains lab 1's model on one core, against this machine's
 // single-core sgemm rate at the step's own GEMM shapes (the "roofline") and against PyTorch.
 //
+// It also times each phase of the step (core/train_step.h's StepProfile) on both step paths, and
+// prints where the time goes against the roofline: the GEMMs' shortfall from roofline speed and
+// everything else, phase by phase.
+//
 // A benchmark, not a test: it prints numbers and asserts nothing about speed. The same source
 // builds bench_core (the core on Eigen's own kernels) and bench_core_blas (the core compiled
 // with EIGEN_USE_BLAS, so Eigen hands its GEMMs to OpenBLAS); see CMakeLists.txt beside it and
 // run-core-bench.sh for both at once.
 //
-//   bench_core [--steps N] [--repeats R] [--warmup W] [--no-torch]
+//   bench_core [--steps N] [--repeats R] [--warmup W] [--no-torch] [--roofline-only]
+//
+// --roofline-only measures and prints the roofline alone (run-lab-bench.sh uses it).
 //
 // Single-threaded throughout: the core uses no threads (Eigen is not built with OpenMP) and
 // OpenBLAS is held to one thread for the roofline and for PyTorch.
@@ -15,6 +21,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -22,7 +29,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <tuple>
@@ -32,6 +41,8 @@
 #include "core/config.h"
 #include "core/data.h"
 #include "core/model.h"
+#include "core/optim.h"
+#include "core/train_step.h"
 #include "core/trainer.h"
 
 #ifndef ABLATE_TORCH_SCRIPT
@@ -58,6 +69,7 @@ struct Options {
   int repeats = 3;
   int warmup = 100;
   bool torch = true;
+  bool roofline_only = false;
 };
 
 // Returns nothing after printing one sentence when an argument is not understood.
@@ -82,13 +94,15 @@ std::optional<Options> ParseOptions(int argc, char** argv) {
       ok = number(o.warmup, 1, ablate::core::kMaxSteps);
     } else if (arg == "--no-torch") {
       o.torch = false;
+    } else if (arg == "--roofline-only") {
+      o.roofline_only = true;
     } else {
       ok = false;
     }
     if (!ok) {
       std::fprintf(stderr,
                    "bench_core: bad argument '%s'; usage: bench_core [--steps 1..%d] "
-                   "[--repeats 1..100] [--warmup 1..%d] [--no-torch]\n",
+                   "[--repeats 1..100] [--warmup 1..%d] [--no-torch] [--roofline-only]\n",
                    arg.c_str(), ablate::core::kMaxSteps, ablate::core::kMaxSteps);
       return std::nullopt;
     }
@@ -115,26 +129,36 @@ std::string LoadAverage() {
 // ---------------------------------------------------------------------------------------------
 // Training throughput.
 
-// Sums the per-step wall times the trainer reports and fingerprints the loss trajectory, so two
-// builds (or two core revisions) can be compared bit for bit.
+// FNV-1a over the bytes of each step's loss and weight-gradient norm: a fingerprint of a
+// trajectory, so that two builds, two core revisions or two step paths compare bit for bit.
+class TrajectoryHash {
+ public:
+  void Add(float loss, float weight_grad_norm) {
+    Mix(loss);
+    Mix(weight_grad_norm);
+  }
+  uint64_t value() const { return hash_; }
+
+ private:
+  void Mix(float f) {
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    for (int k = 0; k < 4; ++k) hash_ = (hash_ ^ ((bits >> (8 * k)) & 0xffu)) * 1099511628211ull;
+  }
+  uint64_t hash_ = 14695981039346656037ull;
+};
+
+// Sums the per-step wall times the trainer reports and fingerprints the trajectory.
 class StepTimer : public ablate::core::RunObserver {
  public:
   void OnStep(const ablate::core::StepRecord& step) override {
     step_seconds += step.seconds;
     each_step.push_back(step.seconds);
-    uint32_t bits;
-    std::memcpy(&bits, &step.loss, sizeof bits);
-    for (int k = 0; k < 4; ++k) {  // FNV-1a over the loss's bytes
-      loss_hash = (loss_hash ^ ((bits >> (8 * k)) & 0xffu)) * 1099511628211ull;
-    }
-    std::memcpy(&bits, &step.weight_grad_norm, sizeof bits);
-    for (int k = 0; k < 4; ++k) {
-      loss_hash = (loss_hash ^ ((bits >> (8 * k)) & 0xffu)) * 1099511628211ull;
-    }
+    hash.Add(step.loss, step.weight_grad_norm);
   }
   double step_seconds = 0;
   std::vector<double> each_step;
-  uint64_t loss_hash = 14695981039346656037ull;
+  TrajectoryHash hash;
 };
 
 struct TrainTiming {
@@ -147,8 +171,9 @@ struct TrainTiming {
 };
 
 TrainTiming TimeTraining(const ablate::core::ExperimentConfig& config,
-                         const ablate::core::Dataset& data, const ablate::core::InitConfig& init) {
-  ablate::core::Trainer trainer(config, data, init);
+                         const ablate::core::Dataset& data, const ablate::core::InitConfig& init,
+                         ablate::core::StepPath path) {
+  ablate::core::Trainer trainer(config, data, init, path);
   StepTimer timer;
   const Clock::time_point start = Clock::now();
   const ablate::core::RunResult result = trainer.Run(&timer);
@@ -156,7 +181,7 @@ TrainTiming TimeTraining(const ablate::core::ExperimentConfig& config,
   return TrainTiming{.step_seconds = timer.step_seconds,
                      .run_seconds = run_seconds,
                      .each_step = std::move(timer.each_step),
-                     .loss_hash = timer.loss_hash,
+                     .loss_hash = timer.hash.value(),
                      .final_loss = result.final_loss,
                      .outcome = ablate::core::DescribeOutcome(result)};
 }
@@ -262,6 +287,173 @@ GemmRates MeasureGemm(const GemmShape& s) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Where a step's time goes.
+
+// Phase index for data gathering, after the core's own phases.
+constexpr int kDataPhase = ablate::core::kStepPhaseCount;
+constexpr int kPhaseSlots = ablate::core::kStepPhaseCount + 1;
+
+struct PhaseTimes {
+  std::vector<std::array<double, kPhaseSlots>> per_step;  // seconds of each phase, each step
+  std::vector<double> step_seconds;                       // each whole step
+  uint64_t hash = 0;
+};
+
+// The trainer's step (core/trainer.cc: BatchSampler::Next, then TrainStep) rebuilt from the same
+// parts with a StepProfile attached, so that each phase is timed where it runs. Its trajectory
+// hash equals the trainer's when it computed the same thing.
+PhaseTimes TimePhases(const ablate::core::ExperimentConfig& config,
+                      const ablate::core::Dataset& data, const ablate::core::InitConfig& init,
+                      ablate::core::StepPath path) {
+  using namespace ablate::core;
+  const int batch = config.train.batch;
+  Mlp model(config.model);
+  model.Initialize(*FindInitScheme(init.scheme), init);
+  SgdMomentum optimizer(model, config.train.lr, config.train.momentum);
+  BatchSampler sampler(data, batch, config.data.seed);
+  Workspace ws(config.model, batch);
+  TrainStep step(model, optimizer, ws, path);
+  Matrix x(config.model.input_dim, batch);
+  std::vector<int32_t> y(batch);
+  StepProfile profile;
+  step.set_profile(&profile);
+  PhaseTimes times;
+  times.per_step.reserve(config.train.steps);
+  times.step_seconds.reserve(config.train.steps);
+  TrajectoryHash hash;
+  for (int i = 0; i < config.train.steps; ++i) {
+    profile = {};
+    const Clock::time_point start = Clock::now();
+    sampler.Next(x, y);
+    const double data_seconds = SecondsSince(start);
+    const float loss = step.ForwardAndLoss(x, y);
+    float norm = std::numeric_limits<float>::quiet_NaN();
+    if (std::isfinite(loss)) norm = static_cast<float>(step.BackwardAndUpdate(x));
+    times.step_seconds.push_back(SecondsSince(start));
+    std::array<double, kPhaseSlots> phases{};
+    std::copy(profile.seconds.begin(), profile.seconds.end(), phases.begin());
+    phases[kDataPhase] = data_seconds;
+    times.per_step.push_back(phases);
+    hash.Add(loss, norm);
+    if (!std::isfinite(loss)) break;
+  }
+  times.hash = hash.value();
+  return times;
+}
+
+double PhaseMedian(const PhaseTimes& t, int phase) {
+  std::vector<double> v;
+  for (const auto& step : t.per_step) v.push_back(step[phase]);
+  return Median(v);
+}
+
+double PhaseMean(const PhaseTimes& t, int phase) {
+  double sum = 0;
+  for (const auto& step : t.per_step) sum += step[phase];
+  return sum / static_cast<double>(t.per_step.size());
+}
+
+double PhaseMin(const PhaseTimes& t, int phase) {
+  double min = std::numeric_limits<double>::infinity();
+  for (const auto& step : t.per_step) min = std::min(min, step[phase]);
+  return min;
+}
+
+// What the roofline says about the GEMM phases.
+struct GemmPhaseRoofline {
+  double forward_seconds = 0, backward_seconds = 0;  // per step, at roofline speed
+  double forward_flops = 0, backward_flops = 0;      // per step
+};
+
+struct PhaseRow {
+  std::string name;
+  int slot;             // a StepPhase, or kDataPhase
+  double flops = 0;     // GEMM rows: flops per step
+  double roof_seconds;  // GEMM rows: the same flops at roofline speed
+};
+
+// One table per path: each phase's median, minimum and mean per step, its share of the sum of
+// medians and, for GEMM phases, the rate and the fraction of the roofline. Returns the sum of
+// the medians.
+double PrintPhaseTable(const char* path, const PhaseTimes& t, const std::vector<PhaseRow>& rows) {
+  double total = 0;
+  for (const PhaseRow& row : rows) total += PhaseMedian(t, row.slot);
+  std::printf("  %-48s %9s %8s %8s %6s %8s %7s\n", path, "median ms", "min ms", "mean ms", "share",
+              "GFLOP/s", "of roof");
+  double total_min = 0, total_mean = 0;
+  for (const PhaseRow& row : rows) {
+    const double median = PhaseMedian(t, row.slot), min = PhaseMin(t, row.slot),
+                 mean = PhaseMean(t, row.slot);
+    total_min += min;
+    total_mean += mean;
+    std::printf("    %-46s %9.3f %8.3f %8.3f %5.1f%%", row.name.c_str(), median * 1e3, min * 1e3,
+                mean * 1e3, 100 * median / total);
+    if (row.flops > 0) {
+      std::printf(" %8.2f %6.1f%%", row.flops / median / 1e9, 100 * row.roof_seconds / median);
+    }
+    std::printf("\n");
+  }
+  std::printf("    %-46s %9.3f %8.3f %8.3f\n", "sum of the phases", total * 1e3, total_min * 1e3,
+              total_mean * 1e3);
+  std::printf("    %-46s %9.3f %8.3f %8.3f\n", "whole step, timed around it",
+              Median(t.step_seconds) * 1e3,
+              *std::min_element(t.step_seconds.begin(), t.step_seconds.end()) * 1e3,
+              std::accumulate(t.step_seconds.begin(), t.step_seconds.end(), 0.0) /
+                  static_cast<double>(t.step_seconds.size()) * 1e3);
+  return total;
+}
+
+void PrintBreakdown(const PhaseTimes& fused, const PhaseTimes& reference,
+                    const GemmPhaseRoofline& roof, double eval_seconds_per_step,
+                    double roofline_step_seconds) {
+  using ablate::core::StepPhase;
+  auto row = [](StepPhase p, double flops = 0, double roof_seconds = 0) {
+    return PhaseRow{std::string(ablate::core::StepPhaseName(p)), static_cast<int>(p), flops,
+                    roof_seconds};
+  };
+  const PhaseRow data{"data gathering (batch copy)", kDataPhase, 0, 0};
+  const std::vector<PhaseRow> fused_rows = {
+      data,
+      row(StepPhase::kForwardGemm, roof.forward_flops, roof.forward_seconds),
+      row(StepPhase::kForwardElementwise),
+      row(StepPhase::kLoss),
+      row(StepPhase::kBackwardGemm, roof.backward_flops, roof.backward_seconds),
+      row(StepPhase::kBackwardElementwise),
+      row(StepPhase::kUpdateAndNorm),
+  };
+  const std::vector<PhaseRow> reference_rows = {
+      data,
+      row(StepPhase::kForward),
+      row(StepPhase::kLoss),
+      row(StepPhase::kBackward),
+      row(StepPhase::kNorm),
+      row(StepPhase::kUpdate),
+  };
+  const double fused_total = PrintPhaseTable("fused path", fused, fused_rows);
+  const double reference_total = PrintPhaseTable("reference path", reference, reference_rows);
+  std::printf("  fused / reference, sums of the medians: %.2fx\n", reference_total / fused_total);
+  std::printf(
+      "  evaluation and probe statistics: %.3f ms per step (Trainer::Run minus its steps; "
+      "not in steps/s)\n",
+      eval_seconds_per_step * 1e3);
+  auto median = [&](StepPhase p) { return PhaseMedian(fused, static_cast<int>(p)); };
+  const double gemm = median(StepPhase::kForwardGemm) + median(StepPhase::kBackwardGemm);
+  const double roof_gemm = roof.forward_seconds + roof.backward_seconds;
+  const double other = fused_total - gemm;
+  const double goal = roofline_step_seconds / 0.9;
+  std::printf(
+      "  fused, medians: GEMMs %.3f ms = %.1f%% of roofline speed (%.3f ms at roofline); "
+      "everything else %.3f ms = %.1f%% of the step\n",
+      gemm * 1e3, 100 * roof_gemm / gemm, roof_gemm * 1e3, other * 1e3, 100 * other / fused_total);
+  std::printf(
+      "  90%% of the roofline is a %.3f ms step; this one is %.3f ms: %.3f ms over, of which "
+      "GEMMs below roofline speed %.3f ms and everything else beyond its %.3f ms allowance "
+      "%.3f ms\n",
+      goal * 1e3, fused_total * 1e3, (fused_total - goal) * 1e3, (gemm - roof_gemm) * 1e3,
+      (goal - roof_gemm) * 1e3, (other - (goal - roof_gemm)) * 1e3);
+}
+
+// ---------------------------------------------------------------------------------------------
 // PyTorch.
 
 std::string Quote(const std::string& s) {
@@ -351,29 +543,64 @@ int main(int argc, char** argv) {
               config.model.depth, config.model.width, config.model.input_dim, config.model.classes,
               batch, step_flops / 1e9);
 
+  // The roofline is measured before the training and again after it, and each shape keeps its
+  // best rate: other load on the machine only ever lowers a sample, so the roofline that the
+  // training is held against comes from the quietest moment of the run.
+  const std::vector<GemmShape> gemms = StepGemms(mlp, batch);
+  std::vector<GemmRates> gemm_rates;
+  for (const GemmShape& s : gemms) gemm_rates.push_back(MeasureGemm(s));
+
+  if (o.roofline_only) {
+    double seconds = 0, flops = 0;
+    for (size_t i = 0; i < gemms.size(); ++i) {
+      seconds += gemms[i].count * gemms[i].Flops() / (gemm_rates[i].best() * 1e9);
+      flops += gemms[i].count * gemms[i].Flops();
+    }
+    std::printf(
+        "  roofline (flop-weighted over the step's GEMMs): %.2f GFLOP/s = %.3f ms/step = "
+        "%.1f steps/s\n",
+        flops / seconds / 1e9, seconds * 1e3, 1.0 / seconds);
+    return 0;
+  }
+
   // --- Training.
+  using ablate::core::StepPath;
+  const StepPath trainer_path = ablate::core::kDefaultStepPath;
+  const StepPath other_path =
+      trainer_path == StepPath::kFused ? StepPath::kReference : StepPath::kFused;
+  auto path_name = [](StepPath p) { return p == StepPath::kFused ? "fused" : "reference"; };
   std::printf(
-      "\n-- training: core::Trainer, %s init, %d steps x %d repeats after a %d-step "
-      "warm-up\n",
-      init.scheme.c_str(), o.steps, o.repeats, o.warmup);
+      "\n-- training: core::Trainer, %s init, %d steps x %d repeats after a %d-step warm-up; "
+      "the trainer's path (%s) and the other (%s) alternate\n",
+      init.scheme.c_str(), o.steps, o.repeats, o.warmup, path_name(trainer_path),
+      path_name(other_path));
   {
     ablate::core::ExperimentConfig warm = config;
     warm.train.steps = o.warmup;
-    TimeTraining(warm, data, init);
+    TimeTraining(warm, data, init, trainer_path);
+    TimeTraining(warm, data, init, other_path);
   }
-  std::vector<double> step_rates, run_rates, all_steps;
+  std::vector<double> step_rates, run_rates, all_steps, other_rates, eval_seconds;
   std::vector<uint64_t> hashes;
-  std::printf("  %-6s %14s %18s %10s  %s\n", "repeat", "steps/s(step)", "steps/s(Run+eval)",
-              "GFLOP/s", "trajectory");
+  std::printf("  %-6s %-9s %14s %18s %10s  %s\n", "repeat", "path", "steps/s(step)",
+              "steps/s(Run+eval)", "GFLOP/s", "trajectory");
   for (int r = 0; r < o.repeats; ++r) {
-    const TrainTiming t = TimeTraining(config, data, init);
-    step_rates.push_back(o.steps / t.step_seconds);
-    run_rates.push_back(o.steps / t.run_seconds);
-    hashes.push_back(t.loss_hash);
-    all_steps.insert(all_steps.end(), t.each_step.begin(), t.each_step.end());
-    std::printf("  %-6d %14.1f %18.1f %10.2f  %s, final loss %.6g, hash %016llx\n", r + 1,
-                step_rates.back(), run_rates.back(), step_rates.back() * step_flops / 1e9,
-                t.outcome.c_str(), t.final_loss, static_cast<unsigned long long>(t.loss_hash));
+    for (StepPath path : {trainer_path, other_path}) {
+      const TrainTiming t = TimeTraining(config, data, init, path);
+      const double rate = o.steps / t.step_seconds;
+      if (path == trainer_path) {
+        step_rates.push_back(rate);
+        run_rates.push_back(o.steps / t.run_seconds);
+        all_steps.insert(all_steps.end(), t.each_step.begin(), t.each_step.end());
+        eval_seconds.push_back((t.run_seconds - t.step_seconds) / o.steps);
+      } else {
+        other_rates.push_back(rate);
+      }
+      hashes.push_back(t.loss_hash);
+      std::printf("  %-6d %-9s %14.1f %18.1f %10.2f  %s, final loss %.6g, hash %016llx\n", r + 1,
+                  path_name(path), rate, o.steps / t.run_seconds, rate * step_flops / 1e9,
+                  t.outcome.c_str(), t.final_loss, static_cast<unsigned long long>(t.loss_hash));
+    }
   }
   const double best_rate = *std::max_element(step_rates.begin(), step_rates.end());
   const double median_rate = Median(step_rates);
@@ -382,32 +609,50 @@ int main(int argc, char** argv) {
       std::all_of(hashes.begin(), hashes.end(), [&](uint64_t h) { return h == hashes[0]; });
   std::printf(
       "  best %.1f steps/s (%.3f ms/step, %.2f GFLOP/s); median %.1f steps/s; "
-      "Run with evaluation: best %.1f steps/s\n",
+      "Run with evaluation: best %.1f steps/s  [%s path, the trainer's]\n",
       best_rate, 1e3 / best_rate, achieved, median_rate,
-      *std::max_element(run_rates.begin(), run_rates.end()));
+      *std::max_element(run_rates.begin(), run_rates.end()), path_name(trainer_path));
   std::printf(
       "  1 / median step time: %.1f steps/s (less sensitive to other load than the "
       "totals)\n",
       1.0 / Median(all_steps));
-  std::printf("  repeats bitwise identical: %s\n", deterministic ? "yes" : "NO");
+  const double other_best = *std::max_element(other_rates.begin(), other_rates.end());
+  std::printf("  %s path: best %.1f steps/s; %s / %s = %.2fx\n", path_name(other_path), other_best,
+              path_name(trainer_path), path_name(other_path), best_rate / other_best);
+  std::printf("  repeats and paths bitwise identical: %s\n", deterministic ? "yes" : "NO");
+
+  // --- Where the time goes (timed now, printed after the roofline it is compared with).
+  const PhaseTimes fused_phases = TimePhases(config, data, init, StepPath::kFused);
+  const PhaseTimes reference_phases = TimePhases(config, data, init, StepPath::kReference);
 
   // --- Roofline.
+  for (size_t i = 0; i < gemms.size(); ++i) {
+    const GemmRates again = MeasureGemm(gemms[i]);
+    gemm_rates[i].openblas = std::max(gemm_rates[i].openblas, again.openblas);
+    gemm_rates[i].eigen = std::max(gemm_rates[i].eigen, again.eigen);
+  }
   std::printf(
       "\n-- roofline: single-core sgemm at the step's GEMM shapes (column-major, best of "
-      "%d samples of >= 10 ms each)\n",
+      "2 x %d samples of >= 10 ms each, before and after the training)\n",
       kGemmSamples);
   std::printf("  %-16s %-5s %5s  %-28s %9s %9s %9s\n", "m x n x k", "op", "count", "in the step",
               "OpenBLAS", use_blas ? "Eigen>BLAS" : "Eigen", "best");
   double roofline_seconds = 0, gemm_flops = 0;
-  for (const GemmShape& s : StepGemms(mlp, batch)) {
-    const GemmRates rates = MeasureGemm(s);
+  GemmPhaseRoofline phase_roofline;
+  for (size_t i = 0; i < gemms.size(); ++i) {
+    const GemmShape& s = gemms[i];
+    const GemmRates& rates = gemm_rates[i];
     char dims[32], op[8];
     std::snprintf(dims, sizeof dims, "%dx%dx%d", s.m, s.n, s.k);
     std::snprintf(op, sizeof op, "%s%s", s.trans_a ? "T" : "N", s.trans_b ? "T" : "N");
     std::printf("  %-16s %-5s %5d  %-28s %9.2f %9.2f %9.2f\n", dims, op, s.count, s.what.c_str(),
                 rates.openblas, rates.eigen, rates.best());
-    roofline_seconds += s.count * s.Flops() / (rates.best() * 1e9);
+    const double seconds = s.count * s.Flops() / (rates.best() * 1e9);
+    roofline_seconds += seconds;
     gemm_flops += s.count * s.Flops();
+    const bool forward = !s.trans_a && !s.trans_b;
+    (forward ? phase_roofline.forward_seconds : phase_roofline.backward_seconds) += seconds;
+    (forward ? phase_roofline.forward_flops : phase_roofline.backward_flops) += s.count * s.Flops();
   }
   const double roofline = gemm_flops / roofline_seconds / 1e9;
   std::printf("  GEMM flops per step %.4f G (StepFlops %.4f G)\n", gemm_flops / 1e9,
@@ -416,8 +661,22 @@ int main(int argc, char** argv) {
       "  roofline (flop-weighted over the step's GEMMs): %.2f GFLOP/s = %.3f ms/step = "
       "%.1f steps/s\n",
       roofline, roofline_seconds * 1e3, 1.0 / roofline_seconds);
-  std::printf("  achieved %.2f GFLOP/s = %.1f%% of roofline (goal 85%%)\n", achieved,
+  std::printf("  achieved %.2f GFLOP/s = %.1f%% of roofline (goal 90%%)\n", achieved,
               100.0 * achieved / roofline);
+  const double achieved_median = step_flops / Median(all_steps) / 1e9;
+  std::printf("  by 1 / median step time: %.2f GFLOP/s = %.1f%% of roofline\n", achieved_median,
+              100.0 * achieved_median / roofline);
+
+  std::printf(
+      "\n-- where the time goes: the trainer's step rebuilt with a StepProfile, %d steps per "
+      "path (median, min and mean per step)\n",
+      o.steps);
+  const bool same_computation =
+      fused_phases.hash == hashes[0] && reference_phases.hash == hashes[0];
+  std::printf("  trajectory hashes equal the trainer's: %s\n", same_computation ? "yes" : "NO");
+  PrintBreakdown(fused_phases, reference_phases, phase_roofline, Median(eval_seconds),
+                 roofline_seconds);
+  std::printf("  load average at end: %s\n", LoadAverage().c_str());
 
   // --- PyTorch.
   std::printf("\n-- PyTorch: %s\n", ABLATE_TORCH_SCRIPT);

@@ -34,7 +34,8 @@ TEST(NoAllocationDeathTest, EigenAbortsOnAForbiddenAllocation) {
 }
 
 // Trains `steps` steps at the given shapes; any Eigen allocation inside a step aborts.
-RunResult TrainAt(int depth, int width, int batch, int steps, const InitConfig& init) {
+RunResult TrainAt(int depth, int width, int batch, int steps, const InitConfig& init,
+                  StepPath path = kDefaultStepPath) {
   ExperimentConfig config = LabExperiment();
   config.model.depth = depth;
   config.model.width = width;
@@ -43,13 +44,20 @@ RunResult TrainAt(int depth, int width, int batch, int steps, const InitConfig& 
   config.train.eval_every = 2;  // evaluation runs outside the step scope, but exercise it too
   EXPECT_FALSE(Validate(config).has_value());
   const Dataset data = MakeLabDataset(config.data, config.model.input_dim);
-  Trainer trainer(config, data, init);
+  Trainer trainer(config, data, init, path);
   return trainer.Run(nullptr);
 }
 
 TEST(NoAllocationTest, LabShapesTrainWithoutAllocating) {
   // Depth 12, width 256, batch 64: the lab's Kaiming run.
   const RunResult result = TrainAt(12, 256, 64, 5, LabRuns()[2]);
+  EXPECT_EQ(result.outcome, Outcome::kCompleted);
+  EXPECT_EQ(result.steps_run, 5);
+}
+
+TEST(NoAllocationTest, ReferenceStepTrainsWithoutAllocating) {
+  // The default path is the fused one; the reference path must not allocate either.
+  const RunResult result = TrainAt(12, 256, 64, 5, LabRuns()[2], StepPath::kReference);
   EXPECT_EQ(result.outcome, Outcome::kCompleted);
   EXPECT_EQ(result.steps_run, 5);
 }
