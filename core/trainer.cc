@@ -2,19 +2,15 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cfenv>
 #include <cmath>
 #include <limits>
-#include <mutex>
 #include <string>
 
 #include "core/init.h"
 #include "core/loss.h"
 #include "core/model.h"
 #include "core/optim.h"
-
-#ifdef EIGEN_USE_BLAS
-extern "C" void openblas_set_num_threads(int threads);
-#endif
 
 namespace ablate::core {
 
@@ -46,14 +42,23 @@ class NoAllocationScope {
 #endif
 };
 
-// Each run trains on one thread (the server runs several runs side by side); OpenBLAS's
-// threaded build would otherwise split every product of these sizes over all cores.
-void UseOneBlasThread() {
-#ifdef EIGEN_USE_BLAS
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-#endif
-}
+// The C++ default floating-point environment (round to nearest, no flush-to-zero, no
+// denormals-are-zero) for the scope's duration. The environment belongs to the thread, and a
+// thread may inherit another from whoever created it; a run's numbers must not depend on which
+// thread trains it.
+class DefaultFloatingPoint {
+ public:
+  DefaultFloatingPoint() {
+    std::fegetenv(&saved_);
+    std::fesetenv(FE_DFL_ENV);
+  }
+  ~DefaultFloatingPoint() { std::fesetenv(&saved_); }
+  DefaultFloatingPoint(const DefaultFloatingPoint&) = delete;
+  DefaultFloatingPoint& operator=(const DefaultFloatingPoint&) = delete;
+
+ private:
+  std::fenv_t saved_;
+};
 
 }  // namespace
 
@@ -155,14 +160,15 @@ struct Trainer::State {
   int flat_steps = 0;
 };
 
-Trainer::Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init)
-    : state_(std::make_unique<State>(config, data, init)) {
-  UseOneBlasThread();
+Trainer::Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init) {
+  [[maybe_unused]] DefaultFloatingPoint fp;  // the init draws and the probe use floats too
+  state_ = std::make_unique<State>(config, data, init);
 }
 
 Trainer::~Trainer() = default;
 
 RunResult Trainer::Run(RunObserver* observer, std::stop_token stop) {
+  [[maybe_unused]] DefaultFloatingPoint fp;
   State& s = *state_;
   const TrainConfig& t = s.config.train;
   const Clock::time_point run_start = Clock::now();

@@ -30,7 +30,7 @@ struct EvalRecord {
 // One layer's statistics on a fixed probe batch (the first `batch` validation examples): the
 // lab's "hint of last resort", recorded for every run at init and at the end.
 struct LayerStats {
-  double weight_variance = 0;  // sample variance of the layer's weights
+  double weight_variance = 0;  // population variance (divided by n) of the layer's weights
   double activation_mean = 0;  // of its output: post-ReLU, or the logits for the last layer
   double activation_std = 0;
 };
