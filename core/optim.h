@@ -18,6 +18,13 @@ class SgdMomentum {
   // Applies one update from the gradients the model holds.
   void Step();
 
+  // The momentum buffers, one per layer, shaped like its weight and bias (checkpoints read and
+  // restore them).
+  std::vector<Matrix>& weight_velocity() { return weight_velocity_; }
+  std::vector<Vector>& bias_velocity() { return bias_velocity_; }
+  const std::vector<Matrix>& weight_velocity() const { return weight_velocity_; }
+  const std::vector<Vector>& bias_velocity() const { return bias_velocity_; }
+
  private:
   Mlp& model_;
   float lr_;
