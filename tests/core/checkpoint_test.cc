@@ -13,6 +13,7 @@
 
 #include "core/fingerprint.h"
 #include "core/init.h"
+#include "core/run.h"
 #include "core/trainer.h"
 
 namespace ablate::core {
@@ -56,25 +57,25 @@ ExperimentConfig SmallExperiment() {
   return config;
 }
 
-struct Outcome {
+struct Trained {
   Recorder recorder;
   RunResult result;
 };
 
 // Trains from step 0, handing out a checkpoint every `every` steps.
-Outcome TrainWhole(const ExperimentConfig& config, const InitConfig& init, int every) {
+Trained TrainWhole(const ExperimentConfig& config, const InitConfig& init, int every) {
   const Dataset data = MakeLabDataset(config.data, config.model.input_dim);
-  Outcome out;
+  Trained out;
   Trainer trainer(config, data, init);
   out.result = trainer.Run(&out.recorder, {}, CheckpointPolicy{.every_steps = every});
   return out;
 }
 
 // A fresh trainer (as in a new process) restored from `checkpoint`.
-Outcome TrainResumed(const ExperimentConfig& config, const InitConfig& init,
+Trained TrainResumed(const ExperimentConfig& config, const InitConfig& init,
                      const std::string& checkpoint) {
   const Dataset data = MakeLabDataset(config.data, config.model.input_dim);
-  Outcome out;
+  Trained out;
   Trainer trainer(config, data, init);
   std::string error;
   EXPECT_TRUE(trainer.Restore(checkpoint, &error)) << error;
@@ -83,7 +84,7 @@ Outcome TrainResumed(const ExperimentConfig& config, const InitConfig& init,
 }
 
 // Every step, eval and result field of `resumed` equals the uninterrupted run's from `from` on.
-void ExpectContinues(const Outcome& whole, const Outcome& resumed, int from) {
+void ExpectContinues(const Trained& whole, const Trained& resumed, int from) {
   std::map<int, std::vector<uint32_t>> tail(whole.recorder.steps.lower_bound(from),
                                             whole.recorder.steps.end());
   EXPECT_EQ(resumed.recorder.steps, tail);
@@ -111,7 +112,7 @@ class ResumeTest : public testing::TestWithParam<std::string> {};
 TEST_P(ResumeTest, ContinuesBitForBitFromEveryCheckpoint) {
   const ExperimentConfig config = SmallExperiment();
   const InitConfig init{.scheme = GetParam(), .weight_seed = 11};
-  const Outcome whole = TrainWhole(config, init, 10);
+  const Trained whole = TrainWhole(config, init, 10);
   ASSERT_EQ(whole.result.steps_run, 45);
   ASSERT_EQ(whole.recorder.checkpoints.size(), 4u);  // at steps 10, 20, 30, 40
   for (const auto& [step, checkpoint] : whole.recorder.checkpoints) {
@@ -135,7 +136,7 @@ TEST(CheckpointTest, ResumeAfterTheFirstNonFiniteLossKeepsIt) {
   config.train.steps = 12;
   config.train.stop_on_nonfinite = false;
   const InitConfig init = LabRuns()[0];  // uniform: non-finite within a few steps
-  const Outcome whole = TrainWhole(config, init, 5);
+  const Trained whole = TrainWhole(config, init, 5);
   ASSERT_TRUE(whole.result.first_nonfinite_step.has_value());
   ASSERT_LT(*whole.result.first_nonfinite_step, 10);
   ExpectContinues(whole, TrainResumed(config, init, whole.recorder.checkpoints.at(10)), 10);
@@ -151,7 +152,7 @@ TEST(CheckpointTest, ResumeInsideAFlatlineWindowStillFindsIt) {
   config.train.batch = 64;
   const InitConfig dead{
       .scheme = "uniform", .weight_seed = 5, .uniform_low = -0.5, .uniform_high = -0.4};
-  const Outcome whole = TrainWhole(config, dead, 10);
+  const Trained whole = TrainWhole(config, dead, 10);
   ASSERT_EQ(whole.result.flatline_step, 0);
   ExpectContinues(whole, TrainResumed(config, dead, whole.recorder.checkpoints.at(10)), 10);
 }
@@ -175,7 +176,7 @@ TEST(CheckpointTest, PolicyBySecondsAndNeverAtTheStartOrTheEnd) {
 TEST(CheckpointTest, HeaderSaysStepFingerprintAndRun) {
   const ExperimentConfig config = SmallExperiment();
   const InitConfig init{.scheme = "xavier", .weight_seed = 4};
-  const Outcome whole = TrainWhole(config, init, 20);
+  const Trained whole = TrainWhole(config, init, 20);
   std::string error;
   const std::optional<CheckpointHeader> header =
       ReadCheckpointHeader(whole.recorder.checkpoints.at(20), &error);
@@ -286,6 +287,50 @@ TEST(DataTest, StoppedGenerationGivesNothing) {
   stop.request_stop();
   EXPECT_FALSE(MakeLabDataset(data, 256, stop.get_token()).has_value());
   EXPECT_TRUE(MakeLabDataset(data, 256, std::stop_token()).has_value());
+}
+
+TEST(TrainRunTest, ResumesFromThePlansCheckpoint) {
+  const ExperimentConfig config = SmallExperiment();
+  const InitConfig init{.scheme = "orthogonal", .weight_seed = 6};
+  const Trained whole = TrainWhole(config, init, 10);
+  Recorder resumed;
+  std::string error;
+  RunPlan plan;
+  plan.config = config;
+  plan.init = init;
+  plan.resume_from = whole.recorder.checkpoints.at(30);
+  const std::optional<RunResult> result = TrainRun(plan, &resumed, {}, &error);
+  ASSERT_TRUE(result.has_value()) << error;
+  EXPECT_EQ(resumed.steps.begin()->first, 30);
+  EXPECT_EQ(resumed.steps, decltype(resumed.steps)(whole.recorder.steps.lower_bound(30),
+                                                   whole.recorder.steps.end()));
+  EXPECT_EQ(result->steps_run, 45);
+}
+
+TEST(TrainRunTest, RefusedCheckpointSaysWhy) {
+  const ExperimentConfig config = SmallExperiment();
+  std::string error;
+  RunPlan plan;
+  plan.config = config;
+  plan.init.scheme = "kaiming";
+  plan.resume_from = "garbage";
+  EXPECT_FALSE(TrainRun(plan, nullptr, {}, &error).has_value());
+  EXPECT_NE(error.find("not an Ablate checkpoint"), std::string::npos) << error;
+}
+
+TEST(TrainRunTest, StopDuringDataGenerationCancelsWithoutAStep) {
+  std::stop_source stop;
+  stop.request_stop();
+  Recorder recorder;
+  std::string error;
+  RunPlan plan;
+  plan.config = SmallExperiment();
+  plan.init.scheme = "kaiming";
+  const std::optional<RunResult> result = TrainRun(plan, &recorder, stop.get_token(), &error);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->outcome, Outcome::kCancelled);
+  EXPECT_EQ(result->steps_run, 0);
+  EXPECT_TRUE(recorder.steps.empty());
 }
 
 }  // namespace
