@@ -40,7 +40,7 @@ struct ConnectionOptions {
 
 // The channel the CLI uses: plaintext (the server listens on localhost or a lab network) or,
 // with options.tls, TLS; keepalive pings every 30 s on open calls (a peer silent for 10 s more
-// is dead), and reconnection backoff from 0.2 s to 2 s so a restarted server is found again
+// is dead), and reconnection backoff from 0.1 s to 0.4 s so a restarted server is found again
 // quickly.
 std::shared_ptr<grpc::Channel> MakeChannel(const ConnectionOptions& options);
 

@@ -53,6 +53,9 @@ absl::StatusOr<v1::Job> WatchJob(Connection& connection, int64_t job_id,
       absl::StatusOr<v1::Job> probe = connection.GetJob(job_id);
       if (probe.ok()) {
         away_since.reset();
+        // Back: the next loss starts waiting from the first step again, whether or not this
+        // stream brings an update (a resumed job may be quiet while it replays).
+        backoff.Reset();
         display.Notice(
             state,
             absl::StrCat("reconnected to ", server, "; resuming after update ", state.cursor()),
@@ -99,8 +102,7 @@ absl::StatusOr<v1::Job> WatchJob(Connection& connection, int64_t job_id,
             absl::StrCat("the server ended the watch of job ", job_id,
                          " before the job finished (a server bug: please report it)"));
       }
-      if (!status.ok() &&
-          !IsConnectionLoss(static_cast<absl::StatusCode>(status.error_code()))) {
+      if (!status.ok() && !IsConnectionLoss(static_cast<absl::StatusCode>(status.error_code()))) {
         display.Abandon(state, absl::Now());
         return connection.Describe(status);
       }
@@ -121,7 +123,7 @@ absl::StatusOr<v1::Job> WatchJob(Connection& connection, int64_t job_id,
                                                  Seconds(options.reconnect_timeout),
                                                  "; resume with: ablate watch ", job_id));
     }
-    absl::SleepFor(std::min(backoff.Next(), options.reconnect_timeout - away));
+    options.sleep(std::min(backoff.Next(), options.reconnect_timeout - away));
   }
 }
 

@@ -11,6 +11,7 @@
 #define ABLATE_CLIENT_WATCH_H_
 
 #include <cstdint>
+#include <functional>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
@@ -23,9 +24,14 @@ namespace ablate::client {
 struct WatchOptions {
   // How long the server may stay unreachable before the watch gives up.
   absl::Duration reconnect_timeout = absl::Seconds(60);
-  // Waits between reconnection attempts: doubling from the first to the last.
-  absl::Duration initial_backoff = absl::Milliseconds(200);
-  absl::Duration max_backoff = absl::Seconds(2);
+  // Waits between reconnection attempts while the server is away: doubling from the first to
+  // the last, and back to the first once it answers again. A restarted server (it answers
+  // within a fraction of a second) is seen again within max_backoff plus one round trip; an
+  // attempt on a server that is down costs a refused connection.
+  absl::Duration initial_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Milliseconds(400);
+  // How the watch waits between attempts (tests record the waits).
+  std::function<void(absl::Duration)> sleep = [](absl::Duration d) { absl::SleepFor(d); };
 };
 
 // Exponential backoff: initial, 2x, 4x, ... capped at max.

@@ -26,6 +26,13 @@ class SgdMomentum {
   // pass over the gradient: the fused step's norm term for the layer.
   double StepLayerAndSquaredSum(size_t index, const float* weight_grad);
 
+  // The momentum buffers, one per layer, shaped like its weight and bias (checkpoints read and
+  // restore them).
+  std::vector<Matrix>& weight_velocity() { return weight_velocity_; }
+  std::vector<Vector>& bias_velocity() { return bias_velocity_; }
+  const std::vector<Matrix>& weight_velocity() const { return weight_velocity_; }
+  const std::vector<Vector>& bias_velocity() const { return bias_velocity_; }
+
  private:
   Mlp& model_;
   float lr_;

@@ -16,6 +16,15 @@ namespace ablate::core {
 // to uniform floats, bounded integers and normals. Not thread-safe: one generator per thread.
 class Rng {
  public:
+  // Everything that decides the numbers to come: a generator restored from it continues the
+  // sequence exactly (checkpoints).
+  struct State {
+    uint64_t state = 0;
+    uint64_t increment = 0;
+    bool has_spare_normal = false;
+    double spare_normal = 0.0;
+  };
+
   // `stream` selects one of 2^63 independent sequences for the same seed, so one seed can feed
   // several purposes (data, shuffling) without their numbers overlapping.
   explicit Rng(uint64_t seed, uint64_t stream = 0);
@@ -35,6 +44,15 @@ class Rng {
   // Standard normal N(0, 1), by the Box–Muller transform in double precision; the second value
   // of each pair is kept for the next call.
   float Normal();
+
+  State GetState() const { return {state_, increment_, has_spare_normal_, spare_normal_}; }
+  // Requires a state from GetState (its increment is odd).
+  void SetState(const State& s) {
+    state_ = s.state;
+    increment_ = s.increment;
+    has_spare_normal_ = s.has_spare_normal;
+    spare_normal_ = s.spare_normal;
+  }
 
  private:
   uint64_t state_;

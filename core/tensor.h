@@ -5,6 +5,8 @@
 
 #include <Eigen/Core>
 
+#include "core/blas.h"  // the BLAS runs products on one thread (see there)
+
 namespace ablate::core {
 
 using Matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;

@@ -1,20 +1,18 @@
 #include "core/trainer.h"
 
 #include <algorithm>
+#include <cfenv>
 #include <chrono>
 #include <cmath>
 #include <limits>
-#include <mutex>
 #include <string>
 
+#include "core/checkpoint.h"
+#include "core/fingerprint.h"
 #include "core/init.h"
 #include "core/loss.h"
 #include "core/model.h"
 #include "core/optim.h"
-
-#ifdef EIGEN_USE_BLAS
-extern "C" void openblas_set_num_threads(int threads);
-#endif
 
 namespace ablate::core {
 
@@ -46,14 +44,23 @@ class NoAllocationScope {
 #endif
 };
 
-// Each run trains on one thread (the server runs several runs side by side); OpenBLAS's
-// threaded build would otherwise split every product of these sizes over all cores.
-void UseOneBlasThread() {
-#ifdef EIGEN_USE_BLAS
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-#endif
-}
+// The C++ default floating-point environment (round to nearest, no flush-to-zero, no
+// denormals-are-zero) for the scope's duration. The environment belongs to the thread, and a
+// thread may inherit another from whoever created it; a run's numbers must not depend on which
+// thread trains it.
+class DefaultFloatingPoint {
+ public:
+  DefaultFloatingPoint() {
+    std::fegetenv(&saved_);
+    std::fesetenv(FE_DFL_ENV);
+  }
+  ~DefaultFloatingPoint() { std::fesetenv(&saved_); }
+  DefaultFloatingPoint(const DefaultFloatingPoint&) = delete;
+  DefaultFloatingPoint& operator=(const DefaultFloatingPoint&) = delete;
+
+ private:
+  std::fenv_t saved_;
+};
 
 }  // namespace
 
@@ -76,6 +83,7 @@ std::string DescribeOutcome(const RunResult& result) {
 struct Trainer::State {
   State(const ExperimentConfig& config, const Dataset& data, const InitConfig& init, StepPath path)
       : config(config),
+        run_digest(RunDigest(config, init)),
         data(data),
         model(config.model),
         optimizer(model, config.train.lr, config.train.momentum),
@@ -131,18 +139,87 @@ struct Trainer::State {
   }
 
   // Tracks consecutive steps at chance with vanishing weight gradients.
-  void TrackFlatline(int step, float loss, double grad_norm, RunResult& result) {
+  void TrackFlatline(int step, float loss, double grad_norm) {
     const TrainConfig& t = config.train;
     const double chance = std::log(static_cast<double>(config.model.classes));
-    const bool flat = std::abs(loss - chance) < t.flatline_tolerance &&
-                      grad_norm < t.flatline_grad_norm;
+    const bool flat =
+        std::abs(loss - chance) < t.flatline_tolerance && grad_norm < t.flatline_grad_norm;
     flat_steps = flat ? flat_steps + 1 : 0;
-    if (flat_steps == t.flatline_window && !result.flatline_step) {
-      result.flatline_step = step - t.flatline_window + 1;
+    if (flat_steps == t.flatline_window && !flatline_step) {
+      flatline_step = step - t.flatline_window + 1;
     }
   }
 
+  TrainerSnapshot Snapshot() const {
+    TrainerSnapshot snap;
+    snap.header = {
+        .step = step, .fingerprint = ThisBuildFingerprint().id, .run_digest = run_digest};
+    snap.seconds = seconds;
+    snap.flat_steps = flat_steps;
+    snap.first_nonfinite_step = first_nonfinite_step;
+    snap.flatline_step = flatline_step;
+    snap.sampler = sampler.GetState();
+    snap.init_stats = init_stats.value_or(std::vector<LayerStats>());
+    for (const Linear& layer : model.layers()) {
+      snap.weights.push_back(layer.weight);
+      snap.biases.push_back(layer.bias);
+    }
+    snap.weight_velocity = optimizer.weight_velocity();
+    snap.bias_velocity = optimizer.bias_velocity();
+    return snap;
+  }
+
+  // Checks everything before changing anything, so a refused checkpoint leaves the state as
+  // constructed.
+  bool Restore(TrainerSnapshot snap, std::string* error) {
+    auto fail = [error](std::string message) {
+      if (error != nullptr) *error = std::move(message);
+      return false;
+    };
+    const std::string& here = ThisBuildFingerprint().id;
+    if (snap.header.fingerprint != here) {
+      return fail("the checkpoint was written by a build with fingerprint " +
+                  snap.header.fingerprint + ", this build's is " + here +
+                  ": it would not continue the run bit for bit");
+    }
+    if (snap.header.run_digest != run_digest) {
+      return fail("the checkpoint belongs to another run (its configuration differs)");
+    }
+    if (snap.header.step > config.train.steps) {
+      return fail("the checkpoint is at step " + std::to_string(snap.header.step) +
+                  ", past the run's " + std::to_string(config.train.steps) + " steps");
+    }
+    auto& layers = model.layers();
+    bool fits = snap.weights.size() == layers.size() && snap.init_stats.size() == layers.size();
+    for (size_t i = 0; fits && i < layers.size(); ++i) {
+      const Linear& l = layers[i];
+      fits =
+          snap.weights[i].rows() == l.weight.rows() && snap.weights[i].cols() == l.weight.cols() &&
+          snap.weight_velocity[i].rows() == l.weight.rows() &&
+          snap.weight_velocity[i].cols() == l.weight.cols() &&
+          snap.biases[i].size() == l.bias.size() && snap.bias_velocity[i].size() == l.bias.size();
+    }
+    if (!fits) return fail("the checkpoint's layers do not fit the run's model");
+    if (!sampler.SetState(snap.sampler)) {
+      return fail("the checkpoint's batch order does not fit the run's training set");
+    }
+    for (size_t i = 0; i < layers.size(); ++i) {
+      layers[i].weight = std::move(snap.weights[i]);
+      layers[i].bias = std::move(snap.biases[i]);
+      optimizer.weight_velocity()[i] = std::move(snap.weight_velocity[i]);
+      optimizer.bias_velocity()[i] = std::move(snap.bias_velocity[i]);
+    }
+    step = snap.header.step;
+    seconds = snap.seconds;
+    flat_steps = snap.flat_steps;
+    first_nonfinite_step = snap.first_nonfinite_step;
+    flatline_step = snap.flatline_step;
+    init_stats = std::move(snap.init_stats);
+    return true;
+  }
+
   const ExperimentConfig config;
+  const uint64_t run_digest;
   const Dataset& data;
   Mlp model;
   SgdMomentum optimizer;
@@ -154,36 +231,65 @@ struct Trainer::State {
   Workspace probe_ws;
   Matrix probe_x;
   std::vector<EvalChunk> eval_chunks;
+  // Where the run stands; a checkpoint holds these with the weights, momentum and sampler.
+  int step = 0;        // steps run: the updates applied, unless the last step diverged
+  double seconds = 0;  // training wall time before `step`
   int flat_steps = 0;
+  std::optional<int> first_nonfinite_step;
+  std::optional<int> flatline_step;
+  std::optional<std::vector<LayerStats>> init_stats;  // taken when Run starts at step 0
 };
 
 Trainer::Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init)
     : Trainer(config, data, init, kDefaultStepPath) {}
 
 Trainer::Trainer(const ExperimentConfig& config, const Dataset& data, const InitConfig& init,
-                 StepPath path)
-    : state_(std::make_unique<State>(config, data, init, path)) {
-  UseOneBlasThread();
+                 StepPath path) {
+  [[maybe_unused]] DefaultFloatingPoint fp;  // the init draws and the probe use floats too
+  state_ = std::make_unique<State>(config, data, init, path);
 }
 
 Trainer::~Trainer() = default;
 
-RunResult Trainer::Run(RunObserver* observer, std::stop_token stop) {
+bool Trainer::Restore(std::string_view checkpoint, std::string* error) {
+  std::optional<TrainerSnapshot> snap = DecodeCheckpoint(checkpoint, error);
+  return snap && state_->Restore(*std::move(snap), error);
+}
+
+std::string Trainer::Checkpoint() const { return EncodeCheckpoint(state_->Snapshot()); }
+
+RunResult Trainer::Run(RunObserver* observer, std::stop_token stop,
+                       const CheckpointPolicy& checkpoints) {
+  [[maybe_unused]] DefaultFloatingPoint fp;
   State& s = *state_;
   const TrainConfig& t = s.config.train;
   const Clock::time_point run_start = Clock::now();
+  const double seconds_before = s.seconds;
+  const int first_step = s.step;
+  Clock::time_point last_checkpoint = run_start;
   RunResult result;
-  result.init_stats = s.ProbeStats();
+  if (!s.init_stats) s.init_stats = s.ProbeStats();
   auto report_eval = [&](int step) {
     const EvalRecord eval = s.Evaluate(step);
     if (observer != nullptr) observer->OnEval(eval);
     return eval;
   };
+  auto checkpoint_due = [&](int step) {
+    if (observer == nullptr || step == first_step) return false;
+    if (checkpoints.every_steps > 0 && step % checkpoints.every_steps == 0) return true;
+    return checkpoints.every_seconds > 0 &&
+           SecondsSince(last_checkpoint) >= checkpoints.every_seconds;
+  };
 
-  for (int step = 0; step < t.steps; ++step) {
+  for (int step = first_step; step < t.steps; ++step) {
     if (stop.stop_requested()) {
       result.outcome = Outcome::kCancelled;
       break;
+    }
+    if (checkpoint_due(step)) {
+      s.seconds = seconds_before + SecondsSince(run_start);
+      observer->OnCheckpoint(step, Checkpoint());
+      last_checkpoint = Clock::now();
     }
     const Clock::time_point step_start = Clock::now();
     StepRecord record{.step = step};
@@ -192,8 +298,8 @@ RunResult Trainer::Run(RunObserver* observer, std::stop_token stop) {
       [[maybe_unused]] NoAllocationScope no_allocation;
       s.sampler.Next(s.batch_x, s.batch_y);
       record.loss = s.train_step.ForwardAndLoss(s.batch_x, s.batch_y);
-      if (!std::isfinite(record.loss) && !result.first_nonfinite_step) {
-        result.first_nonfinite_step = step;
+      if (!std::isfinite(record.loss) && !s.first_nonfinite_step) {
+        s.first_nonfinite_step = step;
       }
       diverged = !std::isfinite(record.loss) && t.stop_on_nonfinite;
       if (!diverged) {
@@ -203,22 +309,27 @@ RunResult Trainer::Run(RunObserver* observer, std::stop_token stop) {
       }
     }
     record.seconds = SecondsSince(step_start);
-    result.steps_run = step + 1;
+    s.step = step + 1;
     result.final_loss = record.loss;
     if (observer != nullptr) observer->OnStep(record);
     if (diverged) {
       result.outcome = Outcome::kDiverged;
       break;
     }
-    s.TrackFlatline(step, record.loss, record.weight_grad_norm, result);
+    s.TrackFlatline(step, record.loss, record.weight_grad_norm);
     const int updates = step + 1;
     if (updates % t.eval_every == 0 || updates == t.steps) {
       const EvalRecord eval = report_eval(updates);
       if (updates == t.steps) result.final_eval = eval;
     }
   }
+  result.steps_run = s.step;
+  result.first_nonfinite_step = s.first_nonfinite_step;
+  result.flatline_step = s.flatline_step;
+  result.init_stats = *s.init_stats;
   if (result.steps_run > 0) result.final_stats = s.ProbeStats();
-  result.seconds = SecondsSince(run_start);
+  s.seconds = seconds_before + SecondsSince(run_start);
+  result.seconds = s.seconds;
   return result;
 }
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/config.h"
@@ -31,7 +32,7 @@ struct EvalRecord {
 // One layer's statistics on a fixed probe batch (the first `batch` validation examples): the
 // lab's "hint of last resort", recorded for every run at init and at the end.
 struct LayerStats {
-  double weight_variance = 0;  // sample variance of the layer's weights
+  double weight_variance = 0;  // population variance (divided by n) of the layer's weights
   double activation_mean = 0;  // of its output: post-ReLU, or the logits for the last layer
   double activation_std = 0;
 };
@@ -50,7 +51,7 @@ struct RunResult {
   float final_loss = 0;                     // loss of the last step run
   std::optional<EvalRecord> final_eval;     // after the last step, unless diverged/cancelled
   std::vector<LayerStats> init_stats;
-  std::vector<LayerStats> final_stats;      // empty when no step ran
+  std::vector<LayerStats> final_stats;  // empty when no step ran
   double seconds = 0;
 };
 
@@ -65,6 +66,17 @@ class RunObserver {
   virtual ~RunObserver() = default;
   virtual void OnStep(const StepRecord& /*step*/) {}
   virtual void OnEval(const EvalRecord& /*eval*/) {}
+  // A checkpoint (core/checkpoint.h) of the run after `step` updates, taken between two steps
+  // as the CheckpointPolicy asks. The bytes are valid during the call only.
+  virtual void OnCheckpoint(int /*step*/, std::string_view /*checkpoint*/) {}
+};
+
+// When Run hands the observer a checkpoint: after every `every_steps` updates, or when
+// `every_seconds` have passed since the last one (or the start), whichever comes first; 0 turns
+// either off. Never at the step a run started or resumed from, nor after its last step.
+struct CheckpointPolicy {
+  int every_steps = 0;
+  double every_seconds = 0;
 };
 
 class Trainer {
@@ -80,10 +92,22 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  // Trains for config.train.steps steps on the calling thread, reporting each to `observer`
-  // (may be null). Checks `stop` before every step and returns within one step of a request.
-  // Call once.
-  RunResult Run(RunObserver* observer, std::stop_token stop = {});
+  // Continues from `checkpoint` instead of step 0: Run then starts with the checkpoint's step,
+  // and the run's steps from there are bit-identical to those of a run never interrupted.
+  // Returns false, changing nothing, with one sentence in *error, when the checkpoint is not
+  // intact, belongs to another run (RunDigest) or another build (core/fingerprint.h), or does
+  // not fit the model. Call before Run.
+  bool Restore(std::string_view checkpoint, std::string* error);
+
+  // Trains until config.train.steps steps have run (from step 0, or from a restored
+  // checkpoint's step) on the calling thread, reporting each to `observer` (may be null), with
+  // checkpoints as `checkpoints` asks. Checks `stop` before every step and returns within one
+  // step of a request. Call once.
+  RunResult Run(RunObserver* observer, std::stop_token stop = {},
+                const CheckpointPolicy& checkpoints = {});
+
+  // The state after the updates applied so far, encoded (core/checkpoint.h). Between steps only.
+  std::string Checkpoint() const;
 
  private:
   struct State;

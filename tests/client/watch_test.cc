@@ -2,12 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "client/cli.h"
+#include "fake_server.h"
 
 // WatchJob itself runs against a fake server in cli_test.cc (resumption, restarts, giving up).
 
@@ -58,8 +61,32 @@ TEST(WatchOptions, DefaultsMatchTheHelp) {
     EXPECT_EQ(absl::Seconds(HelpedReconnectTimeout(command)), options.reconnect_timeout) << command;
   }
   // The backoff is not a flag (the help does not mention it): the header states it.
-  EXPECT_EQ(options.initial_backoff, absl::Milliseconds(200));
-  EXPECT_EQ(options.max_backoff, absl::Seconds(2));
+  EXPECT_EQ(options.initial_backoff, absl::Milliseconds(100));
+  EXPECT_EQ(options.max_backoff, absl::Milliseconds(400));
+}
+
+// A server that drops the stream again and again, answering in between (a server killed and
+// restarted in a loop): each loss starts waiting from the first step, because the server answered
+// since the last one, even though no update came through.
+TEST(WatchJob, EveryReconnectStartsTheBackoffOver) {
+  testing::FakeAblation service;
+  const v1::Job job = testing::LabJob(17, v1::JOB_STATE_SUCCEEDED);
+  service.jobs[17] = job;
+  service.history = testing::TrainingHistory(job, 4, 1, v1::JOB_STATE_SUCCEEDED);
+  service.cut_after = {{0, 0}, {1, 0}, {2, 0}, {3, 0}};
+  testing::FakeServer server(&service);
+  ConnectionOptions connection_options;
+  connection_options.server = server.address();
+  Connection connection(connection_options);
+  std::vector<absl::Duration> waits;
+  WatchOptions options;
+  options.sleep = [&waits](absl::Duration d) { waits.push_back(d); };
+  std::ostringstream out;
+  ProgressDisplay display(out, ProgressDisplay::Mode::kLog);
+  const absl::StatusOr<v1::Job> watched = WatchJob(connection, 17, options, display);
+  ASSERT_TRUE(watched.ok()) << watched.status();
+  EXPECT_EQ(watched->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(waits, std::vector<absl::Duration>(4, options.initial_backoff));
 }
 
 }  // namespace
