@@ -124,7 +124,7 @@ class GatewayTest : public testing::Test {
     jobs_ = stack_->training.jobs.get();
     service_ = stack_->service.get();
     options.web_dir = web_dir_.string();
-    gateway_ = std::make_unique<HttpGateway>(*service_, options);
+    gateway_ = std::make_unique<HttpGateway>(*service_, stack_->pool, options);
     absl::StatusOr<int> port = gateway_->Start("127.0.0.1", 0);
     ASSERT_TRUE(port.ok()) << port.status();
     port_ = *port;
@@ -321,7 +321,7 @@ TEST_F(GatewayTest, StartRefusesTlsFilesThatAreNotACertificateAndItsKey) {
   GatewayOptions options;
   options.tls_cert_file = (web_dir_ / "index.html").string();
   options.tls_key_file = (web_dir_ / "no-such-key.pem").string();
-  HttpGateway https(*service_, options);
+  HttpGateway https(*service_, stack_->pool, options);
   const absl::StatusOr<int> port = https.Start("127.0.0.1", 0);
   ASSERT_EQ(port.status().code(), absl::StatusCode::kInvalidArgument) << port.status();
   EXPECT_NE(port.status().message().find(options.tls_cert_file), std::string::npos)
