@@ -47,6 +47,10 @@ constexpr char kDatabaseFile[] = "ablate.db";
 constexpr int kMaxReceiveBytes = 1 << 20;
 // Threads for unary calls and watch reads: store work, never training.
 constexpr int kServiceThreads = 4;
+// Threads for the HTTP API's calls into the service: a pool of their own, so that a class's
+// worth of event streams, each reading the store on every commit, cannot queue the page's
+// requests behind their reads.
+constexpr int kHttpServiceThreads = 4;
 constexpr auto kShutdownGrace = std::chrono::seconds(2);
 
 struct Options {
@@ -362,6 +366,7 @@ int main(int argc, char** argv) {
         "cancelled until it is writable again and the server restarted."));
   }
   service::ThreadPool service_pool(kServiceThreads);
+  service::ThreadPool http_pool(kHttpServiceThreads);
   service::AblationService service(**store, jobs, hub, service_pool, options.quotas);
   rpc::GrpcService grpc_service(service, service_pool);
 
@@ -421,7 +426,7 @@ int main(int argc, char** argv) {
     web.tls_key_file = options.tls_key;
     web.metrics = [sources] { return metrics::Render(sources); };
     RaiseFileLimit(web.limits.max_connections);
-    gateway = std::make_unique<http::HttpGateway>(service, service_pool, std::move(web));
+    gateway = std::make_unique<http::HttpGateway>(service, http_pool, std::move(web));
     absl::StatusOr<int> bound = gateway->Start(http_host, http_port);
     if (!bound.ok()) return Fail(std::string(bound.status().message()));
     spdlog::info("ablate-server serving the web page and HTTP API on {}://{}:{}/",

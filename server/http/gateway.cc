@@ -52,9 +52,8 @@ Response WithDefaults(Response response) {
 }
 
 Response Error(const absl::Status& status) {
-  return Response{.status = HttpStatusFor(status.code()),
-                  .content_type = kJson,
-                  .body = ErrorJson(status)};
+  return Response{
+      .status = HttpStatusFor(status.code()), .content_type = kJson, .body = ErrorJson(status)};
 }
 
 Response Message(const google::protobuf::Message& message) {
@@ -85,9 +84,9 @@ std::optional<Response> RequireJson(const Request& request) {
 absl::StatusOr<int64_t> ParseId(const std::string& text, std::string_view what) {
   int64_t id = 0;
   if (!absl::SimpleAtoi(text, &id) || id <= 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(what), " must be a positive integer (got \"",
-                     jobs::EscapeForLog(text.substr(0, 40)), "\")."));
+    return absl::InvalidArgumentError(absl::StrCat(std::string(what),
+                                                   " must be a positive integer (got \"",
+                                                   jobs::EscapeForLog(text.substr(0, 40)), "\")."));
   }
   return id;
 }
@@ -231,8 +230,8 @@ void HttpGateway::Handle(Request request, Responder respond) {
   }
   if (request.path == "/api/v1/session" && request.method == "DELETE") {
     Response out{.content_type = kJson, .body = "{}"};
-    out.SetHeader("Set-Cookie", absl::StrCat(kSessionCookie,
-                                             "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"));
+    out.SetHeader("Set-Cookie",
+                  absl::StrCat(kSessionCookie, "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"));
     return respond.Reply(WithDefaults(std::move(out)));
   }
   if (request.method == "POST") {
@@ -295,29 +294,29 @@ void HttpGateway::AddRoutes() {
   // The shape most routes share (Call above); `serve` gets the caller and the filled message.
   auto api = [this]<typename In, typename Serve>(const char* method, const char* pattern,
                                                  Call<In> call, Serve serve) {
-    routes_.push_back(Route{
-        method, std::regex(pattern),
-        [this, call = std::move(call), serve = std::move(serve)](
-            const Request& request, const Captures& captures, const Responder&) -> Response {
-          absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(request));
-          if (!caller.ok()) return Error(caller.status());
-          In in;
-          absl::Status parsed =
-              call.from_body ? JsonToMessage(request.body, in, options_.max_json_depth)
-                             : QueryToMessage(request.query, call.reserved, in);
-          if (parsed.ok() && call.from_path) parsed = call.from_path(captures, in);
-          if (!parsed.ok()) return Error(parsed);
-          Response out = serve(*caller, in);
-          // An artifact's ETag is its content's hash, so a match means the same bytes; checked
-          // only after the service has said that the caller may read it.
-          const std::string etag = out.Header("ETag");
-          if (out.status == 200 && !etag.empty() && request.Header("If-None-Match") == etag) {
-            out.status = 304;
-            out.body.clear();
-            out.content_type.clear();
-          }
-          return out;
-        }});
+    routes_.push_back(
+        Route{method, std::regex(pattern),
+              [this, call = std::move(call), serve = std::move(serve)](
+                  const Request& request, const Captures& captures, const Responder&) -> Response {
+                absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(request));
+                if (!caller.ok()) return Error(caller.status());
+                In in;
+                absl::Status parsed = call.from_body
+                                          ? JsonToMessage(request.body, in, options_.max_json_depth)
+                                          : QueryToMessage(request.query, call.reserved, in);
+                if (parsed.ok() && call.from_path) parsed = call.from_path(captures, in);
+                if (!parsed.ok()) return Error(parsed);
+                Response out = serve(*caller, in);
+                // An artifact's ETag is its content's hash, so a match means the same bytes;
+                // checked only after the service has said that the caller may read it.
+                const std::string etag = out.Header("ETag");
+                if (out.status == 200 && !etag.empty() && request.Header("If-None-Match") == etag) {
+                  out.status = 304;
+                  out.body.clear();
+                  out.content_type.clear();
+                }
+                return out;
+              }});
   };
 
   // Who am I: the session's (or the Authorization header's) user, or that no token is needed.
@@ -340,10 +339,10 @@ void HttpGateway::AddRoutes() {
         if (!caller.ok()) return Error(caller.status());
         Response out = Message(service::AblationService::WhoAmI(*caller));
         if (caller->has_value()) {
-          out.SetHeader("Set-Cookie",
-                        absl::StrCat(kSessionCookie, "=", token, "; Max-Age=",
-                                     kSessionMaxAgeSeconds, "; Path=/; HttpOnly; SameSite=Strict",
-                                     request.tls ? "; Secure" : ""));
+          out.SetHeader(
+              "Set-Cookie",
+              absl::StrCat(kSessionCookie, "=", token, "; Max-Age=", kSessionMaxAgeSeconds,
+                           "; Path=/; HttpOnly; SameSite=Strict", request.tls ? "; Secure" : ""));
         }
         return out;
       }});
@@ -363,9 +362,8 @@ void HttpGateway::AddRoutes() {
       });
 
   api("GET", "/api/v1/jobs/([^/:]+)",
-      Call<v1::GetJobRequest>{
-          .reserved = {"job_id"},
-          .from_path = IdAt1("the job id", &v1::GetJobRequest::set_job_id)},
+      Call<v1::GetJobRequest>{.reserved = {"job_id"},
+                              .from_path = IdAt1("the job id", &v1::GetJobRequest::set_job_id)},
       [this](const auth::Caller& caller, const v1::GetJobRequest& in) {
         return Reply(service_.GetJob(caller, in));
       });
@@ -381,8 +379,7 @@ void HttpGateway::AddRoutes() {
   // Google's custom-method style (":cancel") and the plainer "/cancel".
   api("POST", "/api/v1/jobs/([^/:]+)(?::|/)cancel",
       Call<v1::CancelJobRequest>{
-          .from_body = true,
-          .from_path = IdAt1("the job id", &v1::CancelJobRequest::set_job_id)},
+          .from_body = true, .from_path = IdAt1("the job id", &v1::CancelJobRequest::set_job_id)},
       [this](const auth::Caller& caller, const v1::CancelJobRequest& in) {
         absl::StatusOr<v1::Job> job = service_.CancelJob(caller, in);
         if (!job.ok()) return Error(job.status());
@@ -392,16 +389,16 @@ void HttpGateway::AddRoutes() {
       });
 
   api("GET", "/api/v1/jobs/([^/:]+)/artifacts/([^/]+)",
-      Call<v1::GetArtifactRequest>{
-          .reserved = {"job_id", "name"},
-          .from_path =
-              [](const Captures& captures, v1::GetArtifactRequest& in) {
-                absl::StatusOr<int64_t> id = ParseId(captures[1], "the job id");
-                if (!id.ok()) return id.status();
-                in.set_job_id(*id);
-                in.set_name(captures[2]);
-                return absl::OkStatus();
-              }},
+      Call<v1::GetArtifactRequest>{.reserved = {"job_id", "name"},
+                                   .from_path =
+                                       [](const Captures& captures, v1::GetArtifactRequest& in) {
+                                         absl::StatusOr<int64_t> id =
+                                             ParseId(captures[1], "the job id");
+                                         if (!id.ok()) return id.status();
+                                         in.set_job_id(*id);
+                                         in.set_name(captures[2]);
+                                         return absl::OkStatus();
+                                       }},
       [this](const auth::Caller& caller, const v1::GetArtifactRequest& in) {
         absl::StatusOr<store::Artifact> artifact = service_.GetArtifact(caller, in);
         if (!artifact.ok()) return Error(artifact.status());
@@ -422,32 +419,31 @@ void HttpGateway::AddRoutes() {
         return Reply(service_.GetTrajectory(caller, in));
       });
 
-  routes_.push_back(Route{
-      "GET", std::regex("/api/v1/jobs/([^/:]+)/events"),
-      [this](const Request& request, const Captures& captures, const Responder& respond) {
-        absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(request));
-        if (!caller.ok()) return Error(caller.status());
-        absl::StatusOr<int64_t> id = ParseId(captures[1], "the job id");
-        if (!id.ok()) return Error(id.status());
-        v1::WatchJobRequest in;
-        if (absl::Status s = QueryToMessage(request.query, {"job_id"}, in); !s.ok()) {
-          return Error(s);
-        }
-        in.set_job_id(*id);
-        if (request.HasHeader("Last-Event-ID")) {
-          const std::string last = request.Header("Last-Event-ID");
-          uint64_t cursor = 0;
-          if (!absl::SimpleAtoi(last, &cursor)) {
-            return Error(absl::InvalidArgumentError(
-                absl::StrCat("the Last-Event-ID header must be a cursor from this stream, a "
-                             "non-negative integer (got \"",
-                             ForLog(last), "\").")));
-          }
-          in.set_cursor(cursor);
-        }
-        return Watch(*caller, in, respond);
-      }});
-
+  routes_.push_back(
+      Route{"GET", std::regex("/api/v1/jobs/([^/:]+)/events"),
+            [this](const Request& request, const Captures& captures, const Responder& respond) {
+              absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(request));
+              if (!caller.ok()) return Error(caller.status());
+              absl::StatusOr<int64_t> id = ParseId(captures[1], "the job id");
+              if (!id.ok()) return Error(id.status());
+              v1::WatchJobRequest in;
+              if (absl::Status s = QueryToMessage(request.query, {"job_id"}, in); !s.ok()) {
+                return Error(s);
+              }
+              in.set_job_id(*id);
+              if (request.HasHeader("Last-Event-ID")) {
+                const std::string last = request.Header("Last-Event-ID");
+                uint64_t cursor = 0;
+                if (!absl::SimpleAtoi(last, &cursor)) {
+                  return Error(absl::InvalidArgumentError(
+                      absl::StrCat("the Last-Event-ID header must be a cursor from this stream, a "
+                                   "non-negative integer (got \"",
+                                   ForLog(last), "\").")));
+                }
+                in.set_cursor(cursor);
+              }
+              return Watch(*caller, in, respond);
+            }});
 }
 
 Response HttpGateway::Watch(const auth::Caller& caller, const v1::WatchJobRequest& in,
@@ -457,9 +453,9 @@ Response HttpGateway::Watch(const auth::Caller& caller, const v1::WatchJobReques
   {
     std::lock_guard lock(streams_mutex_);
     if (static_cast<int>(streams_.size()) >= options_.max_streams) {
-      Response busy = Error(absl::UnavailableError(absl::StrCat(
-          "the server is already streaming to ", options_.max_streams,
-          " clients, its limit (--http-max-streams); try again shortly.")));
+      Response busy = Error(absl::UnavailableError(
+          absl::StrCat("the server is already streaming to ", options_.max_streams,
+                       " clients, its limit (--http-max-streams); try again shortly.")));
       busy.SetHeader("Retry-After", "5");
       return busy;
     }

@@ -104,8 +104,7 @@ struct GatewayOptions {
 class HttpGateway {
  public:
   // Borrows the service and the pool that runs its calls, which must outlive the gateway.
-  HttpGateway(service::AblationService& service, service::ThreadPool& pool,
-              GatewayOptions options);
+  HttpGateway(service::AblationService& service, service::ThreadPool& pool, GatewayOptions options);
   // Calls Stop().
   ~HttpGateway();
   HttpGateway(const HttpGateway&) = delete;
@@ -132,8 +131,7 @@ class HttpGateway {
   void Handle(Request request, Responder respond);
   // Runs `work` on the pool and replies with its response, compressed when the client allows;
   // a response with status 0 means that `work` answered with a stream.
-  void Offload(Request request, Responder respond,
-               std::function<Response(const Request&)> work);
+  void Offload(Request request, Responder respond, std::function<Response(const Request&)> work);
   // Opens the event stream of `in` within the stream limits; the refusal otherwise.
   Response Watch(const auth::Caller& caller, const v1::WatchJobRequest& in,
                  const Responder& respond);

@@ -14,8 +14,7 @@
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>, which GCC 12
 // in C++20 mode does not bring in on its own.
-#include <utility>
-
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
@@ -24,7 +23,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <array>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -32,6 +30,7 @@
 #include <optional>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -69,8 +68,8 @@ std::string ReasonOf(int status) {
 
 // The status line and headers of `response`, ending with the blank line.
 std::string HeadText(const Response& response, const std::string& extra) {
-  std::string head = absl::StrCat("HTTP/1.1 ", response.status, " ", ReasonOf(response.status),
-                                  "\r\n");
+  std::string head =
+      absl::StrCat("HTTP/1.1 ", response.status, " ", ReasonOf(response.status), "\r\n");
   if (!response.content_type.empty()) {
     absl::StrAppend(&head, "Content-Type: ", response.content_type, "\r\n");
   }
@@ -111,9 +110,9 @@ struct Shared {
     const ServerLimits& limits = options.limits;
     if (stopping) return std::make_pair(503, std::string("the server is shutting down."));
     if (open >= limits.max_connections) {
-      return std::make_pair(
-          503, absl::StrCat("the server has ", open, " connections open, its limit "
-                            "(--http-max-connections); try again shortly."));
+      return std::make_pair(503, absl::StrCat("the server has ", open,
+                                              " connections open, its limit "
+                                              "(--http-max-connections); try again shortly."));
     }
     int& mine = per_address[peer];
     if (mine >= limits.max_connections_per_address) {
@@ -202,8 +201,8 @@ class Refusal : public std::enable_shared_from_this<Refusal> {
 };
 
 std::string RefusalText(const Shared& shared, int status, const std::string& message) {
-  const absl::StatusCode code = status == 429 ? absl::StatusCode::kResourceExhausted
-                                              : absl::StatusCode::kUnavailable;
+  const absl::StatusCode code =
+      status == 429 ? absl::StatusCode::kResourceExhausted : absl::StatusCode::kUnavailable;
   Response response{.status = status,
                     .content_type = "application/json",
                     .body = shared.error_body(absl::Status(code, message))};
@@ -296,20 +295,19 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     // The handshake's time counts toward the headers' deadline.
     if (!after_handshake) SetDeadline(limits_.header_timeout, Phase::kHeader);
     phase_ = Phase::kHeader;
-    bhttp::async_read_header(stream_, buffer_, *parser_,
-                             [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                               self->OnHeader(ec);
-                             });
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
   }
 
   void OnHeader(beast::error_code ec) {
     if (closed_) return;
     if (timed_out_ == Phase::kHeader || timed_out_ == Phase::kHandshake) {
       if (!parser_->got_some() && buffer_.size() == 0) return Close();  // an idle keep-alive
-      return Refuse(408, absl::StatusCode::kDeadlineExceeded,
-                    absl::StrCat("the request's headers did not arrive within ",
-                                 Seconds(limits_.header_timeout),
-                                 ", the limit (--http-header-timeout)."));
+      return Refuse(
+          408, absl::StatusCode::kDeadlineExceeded,
+          absl::StrCat("the request's headers did not arrive within ",
+                       Seconds(limits_.header_timeout), ", the limit (--http-header-timeout)."));
     }
     if (ec) return OnReadError(ec);
     const auto& header = parser_->get();
@@ -357,8 +355,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     if (ec == bhttp::error::header_limit) {
       return Refuse(431, absl::StatusCode::kResourceExhausted,
                     absl::StrCat("the request's headers are larger than the limit of ",
-                                 limits_.max_header_bytes,
-                                 " bytes (--http-max-header-bytes)."));
+                                 limits_.max_header_bytes, " bytes (--http-max-header-bytes)."));
     }
     if (ec == bhttp::error::body_limit) {
       return Refuse(413, absl::StatusCode::kResourceExhausted,
@@ -428,12 +425,12 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   }
 
   void Drain() {
-    stream_.async_read_some(asio::buffer(discard_), [self = this->shared_from_this()](
-                                                        beast::error_code ec, size_t n) {
-      self->drained_ += n;
-      if (ec || self->drained_ > kLingerBytes) return self->Close();
-      self->Drain();
-    });
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kLingerBytes) return self->Close();
+                              self->Drain();
+                            });
   }
 
   // While a stream is open: a read that notices the client closing. Whatever a client sends
@@ -545,8 +542,9 @@ class ExchangeImpl final : public Responder::Exchange {
   ~ExchangeImpl() override {
     if (!answered_.exchange(true)) {
       Response response{.status = 500, .content_type = "application/json"};
-      response.body = "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the request was not "
-                      "answered.\"}}";
+      response.body =
+          "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the request was not "
+          "answered.\"}}";
       Post(std::move(response));
     }
   }
@@ -559,11 +557,10 @@ class ExchangeImpl final : public Responder::Exchange {
   std::shared_ptr<ResponseStream> Stream(Response head, StreamOptions options) override {
     if (answered_.exchange(true)) return nullptr;
     auto stream = std::make_shared<StreamImpl<Socket>>(connection_);
-    asio::post(connection_->executor(),
-               [connection = connection_, stream, head = std::move(head),
-                options = std::move(options)]() mutable {
-                 connection->StartStream(stream, std::move(head), std::move(options));
-               });
+    asio::post(connection_->executor(), [connection = connection_, stream, head = std::move(head),
+                                         options = std::move(options)]() mutable {
+      connection->StartStream(stream, std::move(head), std::move(options));
+    });
     return stream;
   }
 
@@ -691,13 +688,11 @@ struct HttpServer::Impl {
   explicit Impl(std::shared_ptr<Shared> shared) : shared(std::move(shared)) {}
 
   void Accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec,
-                                                         tcp::socket socket) {
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (ec) {
         // Out of file descriptors, most likely: the connections in the backlog wait.
-        spdlog::warn("HTTP: cannot accept a connection ({}); trying again shortly",
-                     ec.message());
+        spdlog::warn("HTTP: cannot accept a connection ({}); trying again shortly", ec.message());
         backoff.expires_after(kAcceptBackoff);
         backoff.async_wait([this](beast::error_code ec) {
           if (!ec) Accept();
@@ -758,8 +753,7 @@ absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
   if (!options.tls_cert_file.empty() || !options.tls_key_file.empty()) {
     ssl::context& context = impl_->tls.emplace(ssl::context::tls_server);
     context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
-                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
-                        ssl::context::no_tlsv1_1);
+                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
     // An idle stream then holds no TLS read and write buffers (about 34 KiB each).
     SSL_CTX_set_mode(context.native_handle(), SSL_MODE_RELEASE_BUFFERS);
     beast::error_code cert_error;
@@ -768,17 +762,16 @@ absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
     context.use_private_key_file(options.tls_key_file, ssl::context::pem, key_error);
     if (cert_error || key_error || SSL_CTX_check_private_key(context.native_handle()) != 1) {
       impl_->tls.reset();
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot serve HTTPS with the certificate ", options.tls_cert_file, " and the key ",
-          options.tls_key_file,
-          " (both must be readable PEM files, and the key the certificate's)."));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot serve HTTPS with the certificate ", options.tls_cert_file,
+                       " and the key ", options.tls_key_file,
+                       " (both must be readable PEM files, and the key the certificate's)."));
     }
   }
   beast::error_code ec;
   tcp::resolver resolver(impl_->ioc);
-  const auto endpoints = resolver.resolve(host, std::to_string(port),
-                                          tcp::resolver::passive | tcp::resolver::numeric_service,
-                                          ec);
+  const auto endpoints = resolver.resolve(
+      host, std::to_string(port), tcp::resolver::passive | tcp::resolver::numeric_service, ec);
   tcp::acceptor& acceptor = impl_->acceptor;
   if (!ec && !endpoints.empty()) {
     const tcp::endpoint endpoint = endpoints.begin()->endpoint();

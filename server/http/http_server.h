@@ -38,7 +38,7 @@ struct ServerLimits {
   // that stops reading is dropped.
   std::chrono::milliseconds write_timeout{30'000};
   // Connections open at once from one address (429), and in all (503).
-  int max_connections_per_address = 256;
+  int max_connections_per_address = 1024;
   int max_connections = 8192;
 };
 

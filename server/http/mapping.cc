@@ -190,9 +190,9 @@ absl::Status JsonToMessage(std::string_view json, pb::Message& message, int max_
     return absl::OkStatus();
   }
   if (!JsonDepthWithin(json, max_depth)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the request body nests JSON arrays and objects more than ", max_depth,
-        " levels deep, the limit (--http-max-json-depth)."));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request body nests JSON arrays and objects more than ", max_depth,
+                     " levels deep, the limit (--http-max-json-depth)."));
   }
   const auto status = pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()),
                                                     &message, pb::util::JsonParseOptions());
@@ -223,8 +223,8 @@ absl::Status QueryToMessage(const std::multimap<std::string, std::string>& query
     // Protobuf cannot print a string that is not UTF-8 as JSON: refuse it here, naming it,
     // rather than lose the parameter on the way.
     if (!jobs::IsUtf8(key) || !jobs::IsUtf8(value)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "query parameter \"", jobs::EscapeForLog(key), "\" is not valid UTF-8 text."));
+      return absl::InvalidArgumentError(absl::StrCat("query parameter \"", jobs::EscapeForLog(key),
+                                                     "\" is not valid UTF-8 text."));
     }
     const pb::FieldDescriptor* field = descriptor.FindFieldByName(key);
     if (field == nullptr) field = descriptor.FindFieldByLowercaseName(key);

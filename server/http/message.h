@@ -15,14 +15,14 @@ namespace ablate::http {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // as sent: the path and the query
-  std::string path;    // the target's path, percent-decoded
+  std::string method;                             // "GET", "POST", ...
+  std::string target;                             // as sent: the path and the query
+  std::string path;                               // the target's path, percent-decoded
   std::multimap<std::string, std::string> query;  // decoded; '+' is a space
-  Headers headers;     // in the order received
-  std::string body;    // complete (chunked bodies are joined)
-  bool tls = false;    // arrived over TLS
-  std::string peer;    // the client's address
+  Headers headers;                                // in the order received
+  std::string body;                               // complete (chunked bodies are joined)
+  bool tls = false;                               // arrived over TLS
+  std::string peer;                               // the client's address
 
   // The first value of header `name` (case-insensitive), or "" without one.
   std::string Header(std::string_view name) const;

@@ -14,12 +14,12 @@ namespace fs = std::filesystem;
 
 std::string ContentTypeFor(const fs::path& path) {
   static const std::map<std::string, std::string> kTypes = {
-      {".html", "text/html"},         {".js", "text/javascript"},
-      {".mjs", "text/javascript"},    {".css", "text/css"},
-      {".json", "application/json"},  {".map", "application/json"},
-      {".svg", "image/svg+xml"},      {".png", "image/png"},
-      {".ico", "image/x-icon"},       {".txt", "text/plain; charset=utf-8"},
-      {".woff2", "font/woff2"},       {".md", "text/markdown; charset=utf-8"}};
+      {".html", "text/html"},        {".js", "text/javascript"},
+      {".mjs", "text/javascript"},   {".css", "text/css"},
+      {".json", "application/json"}, {".map", "application/json"},
+      {".svg", "image/svg+xml"},     {".png", "image/png"},
+      {".ico", "image/x-icon"},      {".txt", "text/plain; charset=utf-8"},
+      {".woff2", "font/woff2"},      {".md", "text/markdown; charset=utf-8"}};
   const auto type = kTypes.find(absl::AsciiStrToLower(path.extension().string()));
   return type == kTypes.end() ? "application/octet-stream" : type->second;
 }

@@ -8,14 +8,13 @@
 // seconds. ABLATE_SERVER_BINARY in the environment runs the tests against another build.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -207,9 +206,9 @@ TEST_F(HttpLimitsTest, BodyOverTheLimitIs413WithContentLengthAndChunked) {
 
 TEST_F(HttpLimitsTest, HeadersOverTheLimitAre431) {
   StartServer({"--http-max-header-bytes", "2048"});
-  const std::string response = Ask(absl::StrCat(
-      "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: ", std::string(4000, 'x'),
-      "\r\n\r\n"));
+  const std::string response = Ask(
+      absl::StrCat("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: ", std::string(4000, 'x'),
+                   "\r\n\r\n"));
   EXPECT_EQ(StatusOf(response), 431) << response;
   EXPECT_NE(response.find("--http-max-header-bytes"), std::string::npos) << response;
   EXPECT_TRUE(Healthy());
@@ -379,7 +378,8 @@ TEST_F(HttpLimitsTest, SigtermStopsTheServerWithinTenSecondsWhateverIsInFlight) 
   ASSERT_EQ(StatusOf(submitted), 200) << submitted;
   const size_t id_at = submitted.find("\"id\":\"");
   ASSERT_NE(id_at, std::string::npos) << submitted;
-  const std::string job_id = submitted.substr(id_at + 6, submitted.find('"', id_at + 6) - id_at - 6);
+  const std::string job_id =
+      submitted.substr(id_at + 6, submitted.find('"', id_at + 6) - id_at - 6);
   std::vector<Socket> open;
   for (int i = 0; i < 200; ++i) {
     open.emplace_back(port_);
@@ -390,9 +390,9 @@ TEST_F(HttpLimitsTest, SigtermStopsTheServerWithinTenSecondsWhateverIsInFlight) 
     ASSERT_TRUE(open.back().Send("GET /healthz HTTP/1.1\r\nX-Slow: "));
   }
   open.emplace_back(port_);
-  ASSERT_TRUE(open.back().Send(
-      "POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-      "Content-Length: 100000\r\n\r\n{\"spec\":"));
+  ASSERT_TRUE(
+      open.back().Send("POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                       "Content-Length: 100000\r\n\r\n{\"spec\":"));
   ASSERT_TRUE(open[0].Readable(5000ms)) << "the first stream did not start";
 
   const auto start = Clock::now();
