@@ -246,9 +246,7 @@ void HttpGateway::Handle(Request request, Responder respond) {
     if (files_ != nullptr && (request.method == "GET" || request.method == "HEAD")) {
       file = files_->Serve(request);
     }
-    Response out = file ? *std::move(file) : NotFound(request);
-    if (request.method == "HEAD") out.body.clear();
-    return respond.Reply(WithDefaults(std::move(out)));
+    return respond.Reply(WithDefaults(file ? *std::move(file) : NotFound(request)));
   }
   if (request.path == "/metrics") {
     if (!options_.metrics || request.method != "GET") {

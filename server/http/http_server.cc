@@ -376,6 +376,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     // An open stream keeps its connection for hours: hold no read buffer meanwhile.
     if (buffer_.size() == 0) buffer_.shrink_to_fit();
     keep_alive_ = message.keep_alive();
+    head_only_ = message.method() == bhttp::verb::head;
     Request request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -394,6 +395,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   // A refusal ends the connection: what follows the refused request cannot be found reliably.
   void Refuse(int status, absl::StatusCode code, const std::string& message) {
     keep_alive_ = false;
+    head_only_ = false;
     parser_.reset();
     Response response{.status = status,
                       .content_type = "application/json",
@@ -484,6 +486,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   Phase timed_out_ = Phase::kNone;
   uint64_t deadline_generation_ = 0;
   bool keep_alive_ = false;
+  bool head_only_ = false;  // a HEAD request: its response's headers only
   bool closed_ = false;
 
   // Streaming.
@@ -493,7 +496,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   std::deque<std::pair<std::string, std::function<void(bool)>>> queue_;
   std::function<void()> on_end_;
   StreamOptions stream_options_;
-  bool wrote_since_heartbeat_ = false;
+  Clock::time_point last_write_ = Clock::now();
   std::shared_ptr<StreamImpl<Socket>> stream_object_;  // to mark it ended on Close
 };
 
@@ -590,7 +593,7 @@ void Connection<Socket>::Send(Response response) {
   if (!bodiless) extra = absl::StrCat("Content-Length: ", response.body.size(), "\r\n");
   if (!keep_alive) extra += "Connection: close\r\n";
   std::string text = HeadText(response, extra);
-  if (!bodiless) text += response.body;
+  if (!bodiless && !head_only_) text += response.body;
   Write(std::move(text), [self = this->shared_from_this(), keep_alive](beast::error_code ec) {
     if (ec || self->closed_) return self->Close();
     if (!keep_alive) return self->Linger();
@@ -649,7 +652,7 @@ void Connection<Socket>::WriteNextChunk() {
       if (written) written(false);
       return self->Close();
     }
-    self->wrote_since_heartbeat_ = true;
+    self->last_write_ = Clock::now();
     if (written) written(true);
     self->WriteNextChunk();
   });
@@ -658,13 +661,14 @@ void Connection<Socket>::WriteNextChunk() {
 template <typename Socket>
 void Connection<Socket>::ArmHeartbeat() {
   if (closed_ || stream_options_.heartbeat.empty()) return;
-  heartbeat_timer_.expires_after(stream_options_.heartbeat_after);
+  heartbeat_timer_.expires_at(last_write_ + stream_options_.heartbeat_after);
   heartbeat_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
     if (ec || self->closed_) return;
-    if (!self->wrote_since_heartbeat_ && !self->writing_ && self->queue_.empty()) {
+    const bool quiet = Clock::now() - self->last_write_ >= self->stream_options_.heartbeat_after;
+    if (quiet && !self->writing_ && self->queue_.empty()) {
+      self->last_write_ = Clock::now();  // queued now; the timer restarts from here
       self->QueueChunk(Chunk(self->stream_options_.heartbeat), nullptr);
     }
-    self->wrote_since_heartbeat_ = false;
     self->ArmHeartbeat();
   });
 }

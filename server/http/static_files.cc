@@ -49,7 +49,9 @@ std::shared_ptr<const StaticFiles::File> StaticFiles::Load(const fs::path& path)
   file->size = size;
   file->content_type = ContentTypeFor(path);
   file->data = text.str();
-  file->etag = absl::StrCat("\"", size, "-", time.time_since_epoch().count(), "\"");
+  file->etag =
+      absl::StrCat("\"", absl::Hex(size), "-",
+                   absl::Hex(static_cast<uint64_t>(time.time_since_epoch().count())), "\"");
   if (Compressible(file->content_type)) file->gzip = Gzip(file->data, 9);
   std::lock_guard lock(mutex_);
   files_[path.string()] = file;

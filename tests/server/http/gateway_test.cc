@@ -665,6 +665,61 @@ TEST_F(SmallGatewayTest, StreamsBeyondTheLimitGet503AndAClosedStreamFreesItsPlac
   EXPECT_FALSE(again.empty());
 }
 
+// The seams for what comes later: a stream can be ended from outside (a revoked token's), and
+// each stream is admitted by a hook beside the global cap (a per-user cap shared with gRPC).
+class RecordingAdmission : public StreamAdmission {
+ public:
+  absl::Status Admit(const auth::Caller&) override {
+    if (refuse) {
+      return absl::ResourceExhaustedError("you already watch too many jobs (--test-limit).");
+    }
+    ++admitted;
+    return absl::OkStatus();
+  }
+  void Release(const auth::Caller&) override { ++released; }
+  std::atomic<bool> refuse{false};
+  std::atomic<int> admitted{0};
+  std::atomic<int> released{0};
+};
+
+class HookedGatewayTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    GatewayOptions options;
+    options.admission = &admission_;
+    Start(options);
+  }
+  RecordingAdmission admission_;
+};
+
+TEST_F(HookedGatewayTest, EndStreamsEndsTheChosenOpenStreamsAndAdmissionSeesEach) {
+  const v1::Job job = Submit(ShortLab(100000));
+  std::atomic<bool> open{false};
+  std::thread reader([&] {
+    ReadEvents(job.id(), "", [&](const v1::JobUpdate&) {
+      open = true;
+      return true;  // until the server ends the stream
+    });
+  });
+  while (!open) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(gateway_->OpenStreams(), 1);
+  EXPECT_EQ(admission_.admitted, 1);
+  EXPECT_EQ(gateway_->EndStreams([&](const StreamInfo& s) { return s.job_id != job.id(); }), 0);
+  EXPECT_EQ(gateway_->EndStreams([&](const StreamInfo& s) { return s.job_id == job.id(); }), 1);
+  reader.join();  // the stream ended while its job still trains
+  for (int i = 0; i < 100 && gateway_->OpenStreams() != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(gateway_->OpenStreams(), 0);
+  EXPECT_EQ(admission_.released, 1);
+
+  admission_.refuse = true;
+  const httplib::Response res = Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"));
+  EXPECT_EQ(res.status, 429);
+  EXPECT_EQ(ErrorOf(res).second, "you already watch too many jobs (--test-limit).");
+  EXPECT_EQ(res.get_header_value("Retry-After"), "5");
+  EXPECT_EQ(gateway_->OpenStreams(), 0);
+  Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
+}
+
 TEST_F(GatewayTest, StopEndsOpenStreams) {
   const v1::Job job = Submit(ShortLab(100000));
   std::atomic<size_t> received_bytes{0};
