@@ -26,9 +26,11 @@ using test_support::StatusOf;
 
 class HttpServerTest : public testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(ServerLimits{}); }
+
+  void Start(ServerLimits limits) {
     server_ = std::make_unique<HttpServer>(
-        ServerOptions{.io_threads = 2, .limits = {}, .tls_cert_file = "", .tls_key_file = ""},
+        ServerOptions{.io_threads = 2, .limits = limits, .tls_cert_file = "", .tls_key_file = ""},
         [this](Request request, Responder respond) { Handle(std::move(request), respond); },
         [](const absl::Status& status) { return ErrorJson(status); });
     absl::StatusOr<int> port = server_->Start("127.0.0.1", 0);
@@ -135,6 +137,29 @@ TEST_F(HttpServerTest, AStreamEndsWhenItsClientGoes) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(server_->OpenConnections(), 0);
+}
+
+TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsDroppedAfterTheWriteTimeout) {
+  server_->Stop();
+  ServerLimits limits;
+  limits.write_timeout = 300ms;
+  Start(limits);
+  Socket socket(port_);
+  ASSERT_TRUE(socket.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::shared_ptr<ResponseStream> stream = Stream();
+  ASSERT_NE(stream, nullptr);
+  // The client reads nothing: once the socket buffers are full, a write waits, and ends the
+  // stream when the timeout passes.
+  const std::string chunk(1 << 20, 'x');
+  std::atomic<int> failed{0};
+  for (int i = 0; i < 200 && !ended_; ++i) {
+    stream->Write(chunk, [&failed](bool ok) { failed += ok ? 0 : 1; });
+    std::this_thread::sleep_for(10ms);
+  }
+  for (int i = 0; i < 300 && !ended_; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(ended_) << "a stream nobody reads was kept open";
+  EXPECT_GT(failed, 0);
+  EXPECT_FALSE(stream->Write("data: more\n\n", nullptr));
 }
 
 TEST_F(HttpServerTest, ARequestItsHandlerDroppedIsAnswered500) {
