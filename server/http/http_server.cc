@@ -302,7 +302,8 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
 
   void OnHeader(beast::error_code ec) {
     if (closed_) return;
-    if (timed_out_ == Phase::kHeader || timed_out_ == Phase::kHandshake) {
+    // A read that completed just as the deadline passed stands.
+    if (ec && (timed_out_ == Phase::kHeader || timed_out_ == Phase::kHandshake)) {
       if (!parser_->got_some() && buffer_.size() == 0) return Close();  // an idle keep-alive
       return Refuse(
           408, absl::StatusCode::kDeadlineExceeded,
@@ -334,7 +335,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     bhttp::async_read(stream_, buffer_, *parser_,
                       [self = this->shared_from_this()](beast::error_code ec, size_t) {
                         if (self->closed_) return;
-                        if (self->timed_out_ == Phase::kBody) {
+                        if (ec && self->timed_out_ == Phase::kBody) {
                           return self->Refuse(
                               408, absl::StatusCode::kDeadlineExceeded,
                               absl::StrCat("the request's body did not arrive within ",
