@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/jobs/text.h"
 #include "spdlog/spdlog.h"
 
 namespace ablate::http {
@@ -395,6 +396,19 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
 
   // A refusal ends the connection: what follows the refused request cannot be found reliably.
   void Refuse(int status, absl::StatusCode code, const std::string& message) {
+    // The request as far as it came: its method and target once the headers are in, else the
+    // first line of what arrived; escaped, so that no byte of it can forge a log line.
+    std::string line;
+    if (parser_.has_value() && parser_->is_header_done()) {
+      line = absl::StrCat(std::string(parser_->get().method_string()), " ",
+                          std::string(parser_->get().target()));
+    } else {
+      const auto data = buffer_.data();
+      const std::string_view text(static_cast<const char*>(data.data()), data.size());
+      line = std::string(text.substr(0, std::min(text.find('\n'), size_t{200})));
+    }
+    spdlog::debug("HTTP {} {} from {}: {}", status, jobs::EscapeForLog(line.substr(0, 200)),
+                  peer_.to_string(), message);
     keep_alive_ = false;
     head_only_ = false;
     parser_.reset();
