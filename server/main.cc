@@ -2,6 +2,7 @@
 // and serves the ablate.v1.Ablation API over gRPC and, with --http, the web page and the same API
 // as JSON and Server-Sent Events over HTTP.
 #include <cerrno>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -46,6 +47,10 @@ constexpr char kDatabaseFile[] = "ablate.db";
 constexpr int kMaxReceiveBytes = 1 << 20;
 // Threads for unary calls and watch reads: store work, never training.
 constexpr int kServiceThreads = 4;
+// Threads for the HTTP API's calls into the service: a pool of their own, so that a class's
+// worth of event streams, each reading the store on every commit, cannot queue the page's
+// requests behind their reads.
+constexpr int kHttpServiceThreads = 4;
 constexpr auto kShutdownGrace = std::chrono::seconds(2);
 
 struct Options {
@@ -60,7 +65,31 @@ struct Options {
   bool allow_unauthenticated = false;
   int64_t max_store_mib = 0;  // 0: no cap
   std::string log_level = "info";
+  ablate::http::GatewayOptions http_options;
+  double http_header_timeout_s = 10;
+  double http_body_timeout_s = 30;
+  double http_write_timeout_s = 30;
 };
+
+std::chrono::milliseconds Millis(double seconds) {
+  return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+}
+
+// Lets the process hold as many sockets as the system allows it: an idle event stream is one
+// file descriptor, and the soft limit is often 1024.
+void RaiseFileLimit(int wanted) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < static_cast<rlim_t>(wanted) + 256) {
+    spdlog::warn("the process may open {} files, fewer than --http-max-connections ({}) needs; "
+                 "raise it (ulimit -n, or LimitNOFILE= in the service unit)",
+                 limit.rlim_cur, wanted);
+  }
+}
 
 int Fail(const std::string& message) {
   spdlog::error("{}", message);
@@ -179,6 +208,54 @@ int main(int argc, char** argv) {
                  "warn or error")
       ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
       ->capture_default_str();
+  // The HTTP front door's limits: every request is bounded (README, "Limits").
+  http::GatewayOptions& web = options.http_options;
+  app.add_option("--http-threads", web.io_threads,
+                 "I/O threads of the HTTP server (they parse and write; the API's work runs on "
+                 "the service's threads)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--http-max-streams", web.max_streams,
+                 "Live event streams (browsers watching a job) served at once; more get 503")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--http-max-connections", web.limits.max_connections,
+                 "HTTP connections open at once; more get 503")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--http-max-connections-per-address", web.limits.max_connections_per_address,
+                 "HTTP connections one client address may hold open; more get 429 (raise it when "
+                 "a class reaches the server through one NAT address or a proxy)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--http-max-body-bytes", web.limits.max_body_bytes,
+                 "Largest HTTP request body, enforced while it arrives (chunked too), before "
+                 "authentication; larger gets 413")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--http-max-header-bytes", web.limits.max_header_bytes,
+                 "Largest HTTP request line and headers; larger gets 431")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--http-max-json-depth", web.max_json_depth,
+                 "Deepest nesting of JSON arrays and objects in a request body; deeper gets 400")
+      ->check(CLI::Range(4, 1000))
+      ->capture_default_str();
+  app.add_option("--http-header-timeout", options.http_header_timeout_s,
+                 "Seconds a client has to send a request's headers, from connecting (or from "
+                 "the previous response) to the blank line; then 408 and the connection closes")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--http-body-timeout", options.http_body_timeout_s,
+                 "Seconds a client has to send a request's body once its headers are in; "
+                 "then 408")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--http-write-timeout", options.http_write_timeout_s,
+                 "Seconds a client has to take one response (or one event of a stream) before "
+                 "its connection is dropped")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
   app.footer("Classes, users and tokens: ablate-server admin --help");
 
   // `ablate-server backup`: an online copy of the database, for operators.
@@ -289,6 +366,7 @@ int main(int argc, char** argv) {
         "cancelled until it is writable again and the server restarted."));
   }
   service::ThreadPool service_pool(kServiceThreads);
+  service::ThreadPool http_pool(kHttpServiceThreads);
   service::AblationService service(**store, jobs, hub, service_pool, options.quotas);
   rpc::GrpcService grpc_service(service, service_pool);
 
@@ -339,11 +417,16 @@ int main(int argc, char** argv) {
         .store_files = {db_path, db_path + "-wal"},
         .workers = options.workers,
         .start_time = absl::Now()};
-    gateway = std::make_unique<http::HttpGateway>(
-        service, http::GatewayOptions{.web_dir = options.web_dir,
-                                      .tls_cert_file = options.tls_cert,
-                                      .tls_key_file = options.tls_key,
-                                      .metrics = [sources] { return metrics::Render(sources); }});
+    http::GatewayOptions web = options.http_options;
+    web.web_dir = options.web_dir;
+    web.limits.header_timeout = Millis(options.http_header_timeout_s);
+    web.limits.body_timeout = Millis(options.http_body_timeout_s);
+    web.limits.write_timeout = Millis(options.http_write_timeout_s);
+    web.tls_cert_file = options.tls_cert;
+    web.tls_key_file = options.tls_key;
+    web.metrics = [sources] { return metrics::Render(sources); };
+    RaiseFileLimit(web.limits.max_connections);
+    gateway = std::make_unique<http::HttpGateway>(service, http_pool, std::move(web));
     absl::StatusOr<int> bound = gateway->Start(http_host, http_port);
     if (!bound.ok()) return Fail(std::string(bound.status().message()));
     spdlog::info("ablate-server serving the web page and HTTP API on {}://{}:{}/",

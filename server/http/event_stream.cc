@@ -1,11 +1,9 @@
 #include "server/http/event_stream.h"
 
-#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "server/http/mapping.h"
-// Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
-#include "httplib.h"
 
 namespace ablate::http {
 
@@ -16,60 +14,62 @@ constexpr int kRetryMillis = 2000;
 
 }  // namespace
 
-EventStream::EventStream(std::unique_ptr<service::JobWatch> watch, std::atomic<int>& open_streams)
-    : watch_(std::move(watch)), open_streams_(open_streams) {}
+StreamOptions EventStream::Options() {
+  return StreamOptions{.heartbeat = ": keep-alive\n\n",
+                       .heartbeat_after = std::chrono::milliseconds(kHeartbeat)};
+}
 
-EventStream::~EventStream() {
+EventStream::EventStream(std::unique_ptr<service::JobWatch> watch,
+                         std::shared_ptr<ResponseStream> out, std::function<void()> on_end)
+    : watch_(std::move(watch)), out_(std::move(out)), on_end_(std::move(on_end)) {}
+
+std::shared_ptr<EventStream> EventStream::Start(std::unique_ptr<service::JobWatch> watch,
+                                                std::shared_ptr<ResponseStream> out,
+                                                std::function<void()> on_end) {
+  auto stream = std::make_shared<EventStream>(std::move(watch), out, std::move(on_end));
+  // The connection holds the stream until it ends; the watch's callbacks hold it only weakly,
+  // so a stream whose client is gone is released without waiting for its job's next step.
+  out->OnEnd([stream] { stream->Finish(); });
+  out->Write(absl::StrCat("retry: ", kRetryMillis, "\n\n"),
+             [weak = std::weak_ptr<EventStream>(stream)](bool written) {
+               auto self = weak.lock();
+               if (written && self != nullptr) self->Ask();
+             });
+  return stream;
+}
+
+void EventStream::Ask() {
+  watch_->Next([weak = weak_from_this()](absl::StatusOr<v1::JobUpdate> update) {
+    // On a pool thread: the JSON is written here, not on an I/O thread.
+    if (auto self = weak.lock()) self->Deliver(std::move(update));
+  });
+}
+
+void EventStream::Deliver(absl::StatusOr<v1::JobUpdate> update) {
+  if (!update.ok()) {
+    out_->Write(absl::StrCat("event: error\ndata: ", ErrorJson(update.status()), "\n\n"), nullptr);
+    out_->End();
+    return;
+  }
+  const bool last = update->has_job_finished();
+  out_->Write(absl::StrCat("id: ", update->cursor(), "\ndata: ", MessageToJson(*update), "\n\n"),
+              [weak = weak_from_this(), last](bool written) {
+                auto self = weak.lock();
+                if (!written || self == nullptr || last) return;
+                self->Ask();
+              });
+  if (last) out_->End();
+}
+
+void EventStream::End() { out_->End(); }
+
+void EventStream::Finish() {
   watch_->Cancel();
-  open_streams_.fetch_sub(1);
-}
-
-bool EventStream::Write(httplib::DataSink& sink, const std::string& text) {
-  last_write_ = std::chrono::steady_clock::now();
-  return sink.write(text.data(), text.size());
-}
-
-bool EventStream::Provide(httplib::DataSink& sink) {
-  if (!started_) {
-    started_ = true;
-    if (!Write(sink, absl::StrCat("retry: ", kRetryMillis, "\n\n"))) return false;
+  if (on_end_) {
+    auto on_end = std::move(on_end_);
+    on_end_ = nullptr;
+    on_end();
   }
-  if (!asked_) {
-    asked_ = true;
-    // The callback only hands the update over: Cancel (in the destructor) waits for a running
-    // callback, so `this` outlives every call.
-    watch_->Next([this](absl::StatusOr<v1::JobUpdate> update) {
-      std::lock_guard lock(mutex_);
-      update_ = std::move(update);
-      arrived_.notify_one();
-    });
-  }
-
-  std::optional<absl::StatusOr<v1::JobUpdate>> update;
-  {
-    std::unique_lock lock(mutex_);
-    if (!arrived_.wait_for(lock, kPoll, [this] { return update_.has_value(); })) {
-      lock.unlock();
-      if (std::chrono::steady_clock::now() - last_write_ >= kHeartbeat) {
-        return Write(sink, ": keep-alive\n\n");
-      }
-      return true;  // httplib calls again unless the server is stopping
-    }
-    update.swap(update_);
-  }
-  asked_ = false;
-
-  if (!update->ok()) {
-    Write(sink, absl::StrCat("event: error\ndata: ", ErrorJson(update->status()), "\n\n"));
-    sink.done();
-    return true;
-  }
-  const v1::JobUpdate& u = **update;
-  if (!Write(sink, absl::StrCat("id: ", u.cursor(), "\ndata: ", MessageToJson(u), "\n\n"))) {
-    return false;
-  }
-  if (u.has_job_finished()) sink.done();
-  return true;
 }
 
 }  // namespace ablate::http

@@ -1,5 +1,5 @@
-// A job's updates as Server-Sent Events (text/event-stream), written by httplib's chunked
-// content provider from a pull-driven JobWatch.
+// A job's updates as Server-Sent Events (text/event-stream), pushed from a pull-driven JobWatch
+// into a server's ResponseStream.
 //
 // The stream (https://html.spec.whatwg.org/multipage/server-sent-events.html):
 //   retry: 2000                        once, first: the browser's reconnection delay in ms
@@ -13,60 +13,52 @@
 #ifndef ABLATE_SERVER_HTTP_EVENT_STREAM_H_
 #define ABLATE_SERVER_HTTP_EVENT_STREAM_H_
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
+#include <functional>
 #include <memory>
-#include <mutex>
-#include <optional>
+#include <string>
 
-#include "absl/status/statusor.h"
+#include "server/http/http_server.h"
 #include "server/service/service.h"
-
-namespace httplib {
-class DataSink;
-}
 
 namespace ablate::http {
 
-// One client's stream. Lives on one connection thread of httplib; the watch's callbacks
-// arrive on the service's pool and only hand the update over. Memory per client is bounded
-// by one JobUpdate: the next is asked for only after the previous one is written, so a slow
-// client slows only its own watch, and a client that stops reading is dropped by httplib's
-// write timeout.
-class EventStream {
+// One client's stream. Holds no thread: the watch's callbacks arrive on the service's pool,
+// where the update is written as JSON and handed to the connection. Memory per client is
+// bounded by one JobUpdate: the next is asked for only after the previous one has been taken
+// by the client, so a slow client slows only its own watch, and one that stops reading is
+// dropped by the server's write timeout.
+class EventStream : public std::enable_shared_from_this<EventStream> {
  public:
-  // How long one Provide call waits for an update before returning to httplib (which checks
-  // for server shutdown between calls).
-  static constexpr std::chrono::milliseconds kPoll{250};
   // Silence after which a comment is written: keeps proxies from closing an idle stream and
   // notices a closed connection (its write fails).
   static constexpr std::chrono::seconds kHeartbeat{5};
+  // What the server writes after kHeartbeat of silence (StreamOptions::heartbeat).
+  static StreamOptions Options();
 
-  // Takes the watch. `open_streams` is decremented when the stream is destroyed (the
-  // gateway's count of streams in progress); it must outlive the stream.
-  EventStream(std::unique_ptr<service::JobWatch> watch, std::atomic<int>& open_streams);
-  // Cancels the watch: no callback runs after it returns.
-  ~EventStream();
+  // Starts feeding `out` from `watch` and returns at once. `on_end` runs once, on an I/O
+  // thread, when the stream has ended for any reason, after the watch is cancelled (no
+  // callback of it runs after that).
+  static std::shared_ptr<EventStream> Start(std::unique_ptr<service::JobWatch> watch,
+                                            std::shared_ptr<ResponseStream> out,
+                                            std::function<void()> on_end);
+
+  // Ends the stream from outside, as if the client had gone. Thread-safe, idempotent.
+  void End();
+
+  EventStream(std::unique_ptr<service::JobWatch> watch, std::shared_ptr<ResponseStream> out,
+              std::function<void()> on_end);
   EventStream(const EventStream&) = delete;
   EventStream& operator=(const EventStream&) = delete;
 
-  // httplib's ContentProviderWithoutLength: writes at most one event and returns true, or
-  // calls sink.done() after the last; false when the connection can no longer be written.
-  bool Provide(httplib::DataSink& sink);
-
  private:
-  bool Write(httplib::DataSink& sink, const std::string& text);
+  void Ask();
+  void Deliver(absl::StatusOr<v1::JobUpdate> update);
+  void Finish();
 
-  std::unique_ptr<service::JobWatch> watch_;
-  std::atomic<int>& open_streams_;
-  std::mutex mutex_;
-  std::condition_variable arrived_;
-  std::optional<absl::StatusOr<v1::JobUpdate>> update_;  // guarded by mutex_
-  // The rest belongs to the connection thread.
-  bool started_ = false;
-  bool asked_ = false;  // a Next is pending
-  std::chrono::steady_clock::time_point last_write_;
+  const std::unique_ptr<service::JobWatch> watch_;
+  const std::shared_ptr<ResponseStream> out_;
+  std::function<void()> on_end_;  // touched only by Finish, which the server runs once
 };
 
 }  // namespace ablate::http

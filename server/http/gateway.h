@@ -28,77 +28,129 @@
 // the session cookie (the header wins); a server with users answers 401 without a valid one
 // and 403 for what the caller may not do (service.h has the rules).
 // Errors: the service's absl::Status as HTTP status (HttpStatusFor) and the body
-// {"error": {"code", "message"}}; unknown paths 404, bodies that are not the message's JSON
-// 400 naming the problem, more than max_streams live streams 503 with Retry-After.
+// {"error": {"code", "message"}}; unknown paths 404; bodies that are not the message's JSON, or
+// that nest deeper than max_json_depth, 400 naming the problem; more than max_streams live
+// streams 503 with Retry-After; the transport's limits (http_server.h) 408, 413, 431 and 429.
+//
+// Threads: the server's few I/O threads parse, route and write; every handler that calls the
+// service (which may read SQLite) runs on the service's thread pool and posts its response
+// back, so no I/O thread ever waits for the store.
 #ifndef ABLATE_SERVER_HTTP_GATEWAY_H_
 #define ABLATE_SERVER_HTTP_GATEWAY_H_
 
-#include <atomic>
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
+#include "server/auth/principal.h"
+#include "server/http/http_server.h"
 #include "server/service/service.h"
-
-namespace httplib {
-class Server;
-}
+#include "server/service/thread_pool.h"
 
 namespace ablate::http {
+
+class EventStream;
+class StaticFiles;
 
 // Where the build put the page (CMake's build dir/web): the default of --web-dir.
 std::string DefaultWebDir();
 
+// Decides whether a caller may open one more live stream, beside the gateway's own global cap;
+// the place for a per-user cap shared with gRPC. Thread-safe; Release is called once for every
+// Admit that returned OK, when that stream ends.
+class StreamAdmission {
+ public:
+  virtual ~StreamAdmission() = default;
+  // OK, or the refusal (ResourceExhausted, one sentence naming the limit and its flag).
+  virtual absl::Status Admit(const auth::Caller& caller) = 0;
+  virtual void Release(const auth::Caller& caller) = 0;
+};
+
+// An open event stream, as EndStreams' predicate sees it.
+struct StreamInfo {
+  std::string user;  // the caller's name; empty on a server without users
+  int64_t job_id = 0;
+};
+
 struct GatewayOptions {
   // The page's files; empty serves the API only. Must exist when not empty.
   std::string web_dir;
-  // Connection threads. Each open event stream holds one for its lifetime, and each idle
-  // keep-alive connection one for up to keep_alive_seconds.
-  int threads = 64;
-  // Event streams served at once; more get 503 (leaves threads for the other requests).
-  int max_streams = 48;
-  int keep_alive_seconds = 5;
-  // Largest request body accepted (a JobSpec is a few hundred bytes).
-  size_t max_body_bytes = 1 << 20;
+  // I/O threads (--http-threads). They only parse and write, so two serve thousands of
+  // connections; the service work runs on the pool.
+  int io_threads = 2;
+  // The transport's bounds (--http-max-body-bytes and the rest).
+  ServerLimits limits;
+  // Event streams served at once (--http-max-streams); more get 503. An idle stream costs
+  // memory only (about 10 KiB, README), and each stream's watch reads the store once per
+  // commit, which is what bounds it.
+  int max_streams = 1000;
+  // Deepest nesting of JSON arrays and objects in a request body (--http-max-json-depth),
+  // checked before protobuf's parser, whose time grows faster than linearly with it.
+  int max_json_depth = 32;
   // HTTPS with this PEM certificate (chain) and private key; both empty serves plain HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
-  // The body of GET /metrics (metrics::Render); empty: /metrics is 404.
+  // The body of GET /metrics (metrics::Render), run on the pool; empty: /metrics is 404.
   std::function<std::string()> metrics;
+  // Borrowed; null: only max_streams applies.
+  StreamAdmission* admission = nullptr;
 };
 
 // Start, then Stop (or destroy). Thread-safe after Start.
 class HttpGateway {
  public:
-  // Borrows the service, which must outlive the gateway.
-  HttpGateway(service::AblationService& service, GatewayOptions options);
+  // Borrows the service and the pool that runs its calls, which must outlive the gateway.
+  HttpGateway(service::AblationService& service, service::ThreadPool& pool, GatewayOptions options);
   // Calls Stop().
   ~HttpGateway();
   HttpGateway(const HttpGateway&) = delete;
   HttpGateway& operator=(const HttpGateway&) = delete;
 
-  // Binds `host`:`port` (port 0 picks a free one) and serves on a thread of its own. Returns
-  // the bound port; Unavailable naming the address when it cannot bind, InvalidArgument when
+  // Binds `host`:`port` (port 0 picks a free one) and serves on the I/O threads. Returns the
+  // bound port; Unavailable naming the address when it cannot bind, InvalidArgument when
   // web_dir is not a directory or the TLS certificate and key cannot be loaded together.
   absl::StatusOr<int> Start(const std::string& host, int port);
 
-  // Stops accepting, ends the open event streams (within EventStream::kPoll) and waits for
-  // the requests in progress. Idempotent.
+  // Stops accepting, ends the open event streams and closes every connection, waits for the
+  // requests in progress on the pool, and joins the I/O threads. Idempotent.
   void Stop();
 
   // Event streams open now.
-  int OpenStreams() const { return open_streams_.load(); }
+  int OpenStreams() const;
+
+  // Ends every open event stream for which `which` is true (a revoked token's, say); each ends
+  // as if its client had closed it. Returns how many. Thread-safe.
+  int EndStreams(const std::function<bool(const StreamInfo&)>& which);
 
  private:
-  void Route();
+  struct Route;
+  void Handle(Request request, Responder respond);
+  // Runs `work` on the pool and replies with its response, compressed when the client allows;
+  // a response with status 0 means that `work` answered with a stream.
+  void Offload(Request request, Responder respond, std::function<Response(const Request&)> work);
+  // Opens the event stream of `in` within the stream limits; the refusal otherwise.
+  Response Watch(const auth::Caller& caller, const v1::WatchJobRequest& in,
+                 const Responder& respond);
+  void AddRoutes();
 
   service::AblationService& service_;
+  service::ThreadPool& pool_;
   const GatewayOptions options_;
-  std::unique_ptr<httplib::Server> server_;
-  std::thread thread_;
-  std::atomic<int> open_streams_{0};
+  std::unique_ptr<StaticFiles> files_;
+  std::unique_ptr<HttpServer> server_;
+  std::vector<Route> routes_;
+
+  mutable std::mutex streams_mutex_;
+  uint64_t next_stream_ = 1;  // guarded by streams_mutex_
+  struct Open {
+    std::weak_ptr<EventStream> stream{};
+    StreamInfo info{};
+  };
+  std::map<uint64_t, Open> streams_;  // guarded by streams_mutex_
 };
 
 }  // namespace ablate::http

@@ -162,10 +162,37 @@ std::string MessageToJson(const pb::Message& message) {
   return json;
 }
 
-absl::Status JsonToMessage(std::string_view json, pb::Message& message) {
+bool JsonDepthWithin(std::string_view json, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < json.size(); ++i) {
+    const char c = json[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // whatever is escaped, it neither ends the string nor nests
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;  // unbalanced text is the parser's to refuse
+    }
+  }
+  return true;
+}
+
+absl::Status JsonToMessage(std::string_view json, pb::Message& message, int max_depth) {
   message.Clear();
   if (absl::StripAsciiWhitespace(absl::string_view(json.data(), json.size())).empty()) {
     return absl::OkStatus();
+  }
+  if (!JsonDepthWithin(json, max_depth)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the request body nests JSON arrays and objects more than ", max_depth,
+                     " levels deep, the limit (--http-max-json-depth)."));
   }
   const auto status = pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()),
                                                     &message, pb::util::JsonParseOptions());
@@ -196,8 +223,8 @@ absl::Status QueryToMessage(const std::multimap<std::string, std::string>& query
     // Protobuf cannot print a string that is not UTF-8 as JSON: refuse it here, naming it,
     // rather than lose the parameter on the way.
     if (!jobs::IsUtf8(key) || !jobs::IsUtf8(value)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "query parameter \"", jobs::EscapeForLog(key), "\" is not valid UTF-8 text."));
+      return absl::InvalidArgumentError(absl::StrCat("query parameter \"", jobs::EscapeForLog(key),
+                                                     "\" is not valid UTF-8 text."));
     }
     const pb::FieldDescriptor* field = descriptor.FindFieldByName(key);
     if (field == nullptr) field = descriptor.FindFieldByLowercaseName(key);

@@ -61,4 +61,19 @@ if curl -sS --max-time 10 "$https/healthz" >/dev/null 2>&1; then
 fi
 
 stop_server
+
+# With users, signing in over HTTPS sets a Secure session cookie: a browser never sends it back
+# over plain HTTP.
+token=$("$SERVER" admin add-class cs101 --instructor carol --data-dir "$data_dir" |
+  awk -F'\t' '$1 == "carol" { print $2 }')
+[[ -n "$token" ]] || fail "admin add-class printed no token for carol"
+start_server --http 127.0.0.1:0 --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
+https=$(grep -o 'HTTP API on https://127.0.0.1:[0-9]*' "$work/server.log" | tail -n 1)
+https=${https#HTTP API on }
+cookie=$(curl -sS --cacert "$work/cert.pem" -o /dev/null -D - -X POST \
+  -H "Authorization: Bearer $token" "$https/api/v1/session" | grep -i '^set-cookie:' || true)
+[[ "$cookie" == *"ablate_token=$token;"* ]] || fail "no session cookie over HTTPS: '$cookie'"
+[[ "$cookie" == *"; Secure"* ]] || fail "the session cookie over HTTPS is not Secure: '$cookie'"
+
+stop_server
 echo "PASS"

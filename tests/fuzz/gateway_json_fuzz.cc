@@ -47,7 +47,7 @@ void Body(std::string_view body, pb::Message& message) {
         "an accepted body prints as JSON that parses again", body);
 }
 
-// "k=v&k2=v2" into the multimap httplib would hand the gateway (already percent-decoded).
+// "k=v&k2=v2" into the multimap the HTTP server hands the gateway (already percent-decoded).
 std::multimap<std::string, std::string> SplitQuery(std::string_view query) {
   std::multimap<std::string, std::string> params;
   size_t start = 0;

@@ -33,6 +33,9 @@ struct ServerOptions {
   int workers = 2;     // --workers
   bool http = false;   // also serve HTTP (--http 127.0.0.1:0)
   std::vector<std::string> extra_args;
+  // `ablate-server admin` commands run on the data directory before the server starts (e.g.
+  // {"add-class", "cs101", "--instructor", "carol"} to turn authentication on).
+  std::vector<std::vector<std::string>> admin = {};
 };
 
 class ServerProcess {
@@ -55,6 +58,15 @@ class ServerProcess {
     dir_ = pattern;
     log_path_ = dir_ / "server.log";
     options_ = options;
+    for (const std::vector<std::string>& command : options.admin) {
+      std::vector<std::string> args = {options.binary, "admin"};
+      args.insert(args.end(), command.begin(), command.end());
+      args.push_back("--data-dir");
+      args.push_back((dir_ / "data").string());
+      if (const int status = Run(args); status != 0) {
+        return "ablate-server admin " + command.front() + " failed:\n" + Log();
+      }
+    }
     return Launch("127.0.0.1:0", "127.0.0.1:0");
   }
 
@@ -123,6 +135,25 @@ class ServerProcess {
   int http_port() const { return http_port_; }
 
  private:
+  // Runs `args` to its end with its output in the log; its exit status, or -1.
+  int Run(std::vector<std::string> args) const {
+    std::vector<char*> argv;
+    for (std::string& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path_.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    pid_t pid = -1;
+    const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) return -1;
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
   std::string Launch(const std::string& listen, const std::string& http_listen) {
     std::vector<std::string> args = {options_.binary,
                                      "--listen",

@@ -124,7 +124,7 @@ class GatewayTest : public testing::Test {
     jobs_ = stack_->training.jobs.get();
     service_ = stack_->service.get();
     options.web_dir = web_dir_.string();
-    gateway_ = std::make_unique<HttpGateway>(*service_, options);
+    gateway_ = std::make_unique<HttpGateway>(*service_, stack_->pool, options);
     absl::StatusOr<int> port = gateway_->Start("127.0.0.1", 0);
     ASSERT_TRUE(port.ok()) << port.status();
     port_ = *port;
@@ -321,7 +321,7 @@ TEST_F(GatewayTest, StartRefusesTlsFilesThatAreNotACertificateAndItsKey) {
   GatewayOptions options;
   options.tls_cert_file = (web_dir_ / "index.html").string();
   options.tls_key_file = (web_dir_ / "no-such-key.pem").string();
-  HttpGateway https(*service_, options);
+  HttpGateway https(*service_, stack_->pool, options);
   const absl::StatusOr<int> port = https.Start("127.0.0.1", 0);
   ASSERT_EQ(port.status().code(), absl::StatusCode::kInvalidArgument) << port.status();
   EXPECT_NE(port.status().message().find(options.tls_cert_file), std::string::npos)
@@ -663,6 +663,61 @@ TEST_F(SmallGatewayTest, StreamsBeyondTheLimitGet503AndAClosedStreamFreesItsPlac
     if (probe && probe->status == 200) again = {v1::JobUpdate{}};
   }
   EXPECT_FALSE(again.empty());
+}
+
+// The seams for what comes later: a stream can be ended from outside (a revoked token's), and
+// each stream is admitted by a hook beside the global cap (a per-user cap shared with gRPC).
+class RecordingAdmission : public StreamAdmission {
+ public:
+  absl::Status Admit(const auth::Caller&) override {
+    if (refuse) {
+      return absl::ResourceExhaustedError("you already watch too many jobs (--test-limit).");
+    }
+    ++admitted;
+    return absl::OkStatus();
+  }
+  void Release(const auth::Caller&) override { ++released; }
+  std::atomic<bool> refuse{false};
+  std::atomic<int> admitted{0};
+  std::atomic<int> released{0};
+};
+
+class HookedGatewayTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    GatewayOptions options;
+    options.admission = &admission_;
+    Start(options);
+  }
+  RecordingAdmission admission_;
+};
+
+TEST_F(HookedGatewayTest, EndStreamsEndsTheChosenOpenStreamsAndAdmissionSeesEach) {
+  const v1::Job job = Submit(ShortLab(100000));
+  std::atomic<bool> open{false};
+  std::thread reader([&] {
+    ReadEvents(job.id(), "", [&](const v1::JobUpdate&) {
+      open = true;
+      return true;  // until the server ends the stream
+    });
+  });
+  while (!open) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(gateway_->OpenStreams(), 1);
+  EXPECT_EQ(admission_.admitted, 1);
+  EXPECT_EQ(gateway_->EndStreams([&](const StreamInfo& s) { return s.job_id != job.id(); }), 0);
+  EXPECT_EQ(gateway_->EndStreams([&](const StreamInfo& s) { return s.job_id == job.id(); }), 1);
+  reader.join();  // the stream ended while its job still trains
+  for (int i = 0; i < 100 && gateway_->OpenStreams() != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(gateway_->OpenStreams(), 0);
+  EXPECT_EQ(admission_.released, 1);
+
+  admission_.refuse = true;
+  const httplib::Response res = Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"));
+  EXPECT_EQ(res.status, 429);
+  EXPECT_EQ(ErrorOf(res).second, "you already watch too many jobs (--test-limit).");
+  EXPECT_EQ(res.get_header_value("Retry-After"), "5");
+  EXPECT_EQ(gateway_->OpenStreams(), 0);
+  Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
 }
 
 TEST_F(GatewayTest, StopEndsOpenStreams) {
