@@ -50,12 +50,15 @@ queued=$(must "$CLI" submit --name queued "${small[@]}" --steps 200 --init kaimi
 "$CLI" watch "$job" --reconnect-timeout 60 >"$work/watch.out" 2>"$work/watch.err" &
 watcher=$!
 
-# Kill once both runs have committed a few hundred steps.
+# Kill once both runs have committed a few hundred steps and the watcher is following the job
+# (it has printed its first line: on a loaded machine it may start late, and a watch that never
+# reached the server fails at once, as it should, instead of waiting to reconnect).
 for _ in $(seq 1 300); do
   n=$(sql "SELECT count(*) FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.job_id = $job")
-  ((n >= 400)) && break
+  ((n >= 400)) && [[ -s "$work/watch.out" ]] && break
   sleep 0.05
 done
+[[ -s "$work/watch.out" ]] || fail "the watcher printed nothing before the kill: $(cat "$work/watch.err")"
 kill -KILL "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=""
