@@ -13,11 +13,17 @@
 namespace ablate::jobs {
 
 // A run's progress. Called on the executor's threads, one run at a time per listener; calls
-// must return quickly (the run waits).
+// must return quickly (the run waits). Checkpoints come back through
+// core::RunObserver::OnCheckpoint(step, bytes), as the executor's CheckpointPolicy asks.
 class RunListener : public core::RunObserver {
  public:
   // The run begins training (not called when it was stopped while still queued).
   virtual void OnStarted() = 0;
+  // Called just before the run trains, on the thread (or for the worker) that will train it, with
+  // the fingerprint id of the build that will train it (core::ThisBuildFingerprint().id locally).
+  // Returns the checkpoint (core/checkpoint.h bytes) to continue from, or empty to start at step 0.
+  // (A checkpoint the trainer refuses ends the run with OnFailed, saying why.)
+  virtual std::string OnStarting(const std::string& fingerprint) = 0;
   // The run ended: trained, diverged, or stopped (also while queued: outcome kCancelled with
   // no step). Exactly one of OnFinished and OnFailed is called, last.
   virtual void OnFinished(const core::RunResult& result) = 0;
@@ -32,6 +38,8 @@ struct RunRequest {
   core::ExperimentConfig config;  // validated
   core::InitConfig init;          // validated
   std::stop_token stop;           // stops the run within one step
+  // When the run hands its listener checkpoints (OnCheckpoint); the default never does.
+  core::CheckpointPolicy checkpoints;
   RunListener* listener = nullptr;  // borrowed: must outlive the run's last callback
 };
 

@@ -89,6 +89,9 @@ class JobManager::RunSupervisor final : public RunListener {
     manager_.writer_.Post(store::RunStartedEvent{run_.id(), absl::Now()});
   }
 
+  // Every run trains from step 0 for now; a resumed run replays its recorded steps.
+  std::string OnStarting(const std::string& /*fingerprint*/) override { return {}; }
+
   void OnStep(const core::StepRecord& step) override {
     if (step.step < static_cast<int>(recorded_.losses.size())) {
       // A resumed run replays the steps recorded before the restart: they must match bit for
@@ -264,6 +267,7 @@ absl::Status JobManager::Schedule(const v1::Job& job) {
                                   .config = config,
                                   .init = ToInit(run.spec()),
                                   .stop = active->stop.get_token(),
+                                  .checkpoints = {},
                                   .listener = active->runs.back().get()});
   }
   active->runs_left = static_cast<int>(requests.size());

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <utility>
 
-#include "core/data.h"
+#include "core/fingerprint.h"
+#include "core/run.h"
 
 namespace ablate::jobs {
 
@@ -87,14 +89,19 @@ void LocalExecutor::WorkLoop() {
       EndStopped(request);
       continue;
     }
-    // The data is regenerated per run from its seed rather than shared: runs stay independent
-    // of where they execute, and generation costs milliseconds against seconds of training.
     try {
       listener.OnStarted();
-      const core::Dataset data =
-          core::MakeLabDataset(request.config.data, request.config.model.input_dim);
-      core::Trainer trainer(request.config, data, request.init);
-      listener.OnFinished(trainer.Run(&listener, request.stop));
+      const core::RunPlan plan{.config = request.config,
+                               .init = request.init,
+                               .resume_from = listener.OnStarting(core::ThisBuildFingerprint().id),
+                               .checkpoints = request.checkpoints};
+      std::string error;
+      std::optional<core::RunResult> result = core::TrainRun(plan, &listener, request.stop, &error);
+      if (result) {
+        listener.OnFinished(*result);
+      } else {
+        listener.OnFailed(error);
+      }
     } catch (const std::exception& e) {
       listener.OnFailed(e.what());
     }

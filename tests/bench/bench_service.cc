@@ -149,6 +149,12 @@ class TimingListener final : public jobs::RunListener {
     Stamp(started_);
     inner_->OnStarted();
   }
+  std::string OnStarting(const std::string& fingerprint) override {
+    return inner_->OnStarting(fingerprint);
+  }
+  void OnCheckpoint(int step, std::string_view checkpoint) override {
+    inner_->OnCheckpoint(step, checkpoint);
+  }
   void OnStep(const core::StepRecord& step) override {
     const Clock::time_point at = Clock::now();
     {

@@ -48,6 +48,7 @@ class Listener final : public RunListener {
     log_.changed.notify_all();
     if (gate_.valid()) gate_.wait();
   }
+  std::string OnStarting(const std::string& /*fingerprint*/) override { return {}; }
   void OnFinished(const core::RunResult& result) override {
     std::lock_guard lock(log_.mutex);
     if (result.outcome == core::Outcome::kCancelled && result.steps_run == 0) {
