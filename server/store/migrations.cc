@@ -4,6 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "google/protobuf/util/json_util.h"
+#include "server/store/numbers.h"
 
 namespace ablate::store {
 namespace {
@@ -63,9 +65,69 @@ ALTER TABLE jobs ADD COLUMN class_id INTEGER REFERENCES classes (id);
 CREATE INDEX jobs_by_class ON jobs (class_id, id);
 )sql";
 
+// Version 3: numbers that survive the round trip. Until version 2 the spec was read back from
+// its JSON, and layer statistics were protobuf's JSON, whose non-finite numbers are the strings
+// "NaN", "Infinity" and "-Infinity" and whose -0.0 reads back as 0. Now:
+// * jobs.spec_proto holds the spec as binary protobuf (v1.JobSpec), the only copy read back;
+//   jobs.spec stays, unchanged, as a JSON view for SQL and people (where -0.0 reads as 0).
+// * runs.init_stats and runs.final_stats write a non-finite number as the columns do: null,
+//   with "<field>_class": "nan", "inf" or "-inf" beside it (numbers.h), so that
+//   json_extract(init_stats, '$[0].activation_std') is a number or NULL, never a string.
+// RewriteV3 converts the rows written before.
+constexpr char kSchemaV3[] = R"sql(
+ALTER TABLE jobs ADD COLUMN spec_proto BLOB NOT NULL DEFAULT x'';
+)sql";
+
+absl::Status Corrupt(absl::string_view what, const google::protobuf::util::Status& status) {
+  return absl::DataLossError(
+      absl::StrCat(what, " in the database is not valid JSON of its message: ", status.ToString()));
+}
+
+absl::Status RewriteV3(Connection& conn) {
+  {
+    STORE_ASSIGN_OR_RETURN(Statement jobs, conn.Prepare("SELECT id, spec FROM jobs"));
+    for (;;) {
+      STORE_ASSIGN_OR_RETURN(bool row, jobs.Step());
+      if (!row) break;
+      const int64_t id = jobs.Int(0);
+      const std::string json = jobs.Text(1);
+      v1::JobSpec spec;
+      if (auto s = google::protobuf::util::JsonStringToMessage(json, &spec); !s.ok()) {
+        return Corrupt(absl::StrCat("the spec of job ", id), s);
+      }
+      STORE_ASSIGN_OR_RETURN(Statement update,
+                             conn.Prepare("UPDATE jobs SET spec_proto = ?2 WHERE id = ?1"));
+      STORE_RETURN_IF_ERROR(update.Bind(1, id).BindBlob(2, spec.SerializeAsString()).Run());
+    }
+  }
+  STORE_ASSIGN_OR_RETURN(Statement runs, conn.Prepare("SELECT id, init_stats, final_stats FROM runs "
+                                                      "WHERE init_stats <> '[]' OR "
+                                                      "final_stats <> '[]'"));
+  for (;;) {
+    STORE_ASSIGN_OR_RETURN(bool row, runs.Step());
+    if (!row) break;
+    const int64_t id = runs.Int(0);
+    // Protobuf parses messages, not arrays: each array is parsed as a Run's init_stats.
+    v1::Run init, last;
+    auto s = google::protobuf::util::JsonStringToMessage(
+        absl::StrCat("{\"init_stats\":", runs.Text(1), "}"), &init);
+    if (!s.ok()) return Corrupt(absl::StrCat("init_stats of run ", id), s);
+    s = google::protobuf::util::JsonStringToMessage(
+        absl::StrCat("{\"init_stats\":", runs.Text(2), "}"), &last);
+    if (!s.ok()) return Corrupt(absl::StrCat("final_stats of run ", id), s);
+    STORE_ASSIGN_OR_RETURN(
+        Statement update,
+        conn.Prepare("UPDATE runs SET init_stats = ?2, final_stats = ?3 WHERE id = ?1"));
+    update.Bind(1, id).BindText(2, StatsToJson(init.init_stats()));
+    STORE_RETURN_IF_ERROR(update.BindText(3, StatsToJson(last.init_stats())).Run());
+  }
+  return absl::OkStatus();
+}
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
+    {3, kSchemaV3, &RewriteV3},
 };
 
 absl::Status Check(Connection& conn, std::span<const Migration> migrations) {
@@ -111,7 +173,9 @@ absl::Status Migrate(Connection& conn, std::span<const Migration> migrations) {
     STORE_RETURN_IF_ERROR(Check(conn, migrations));
     STORE_ASSIGN_OR_RETURN(int64_t version, conn.QueryInt("PRAGMA user_version"));
     if (migration.version <= version) continue;  // the destructor ends the empty transaction
-    if (absl::Status s = conn.Exec(migration.sql); !s.ok()) {
+    absl::Status s = conn.Exec(migration.sql);
+    if (s.ok() && migration.rewrite != nullptr) s = migration.rewrite(conn);
+    if (!s.ok()) {
       return absl::Status(s.code(), absl::StrCat("migrating ", conn.path(), " to schema version ",
                                                  migration.version, ": ", s.message()));
     }

@@ -19,6 +19,9 @@ inline constexpr int32_t kApplicationId = 0x41626c74;
 struct Migration {
   int version;      // the schema version after this migration: 1, 2, 3, ... in order
   const char* sql;  // constant SQL; may hold several statements
+  // Runs after `sql`, in the same transaction, for a change SQL cannot make (rewriting values
+  // that only C++ can parse); none when null.
+  absl::Status (*rewrite)(Connection& conn) = nullptr;
 };
 
 // This build's migrations, oldest first; the last one's version is Store::SchemaVersion().

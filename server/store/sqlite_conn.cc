@@ -1,6 +1,9 @@
 #include "server/store/sqlite_conn.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <utility>
@@ -171,6 +174,17 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(const std::string& 
     std::error_code error;
     name = std::filesystem::exists(path + "-wal", error) ? FileUri(path, "mode=ro")
                                                           : FileUri(path, "immutable=1");
+  }
+  if (!read_only && path != ":memory:") {
+    // A database holds every user's jobs and (hashed) tokens: only the server's user may read
+    // it. SQLite would create the file 0644 less the umask; created here first, it is 0600
+    // whatever the umask, and SQLite gives its -wal and -shm files the database's mode. An
+    // existing file keeps the mode its operator gave it.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      ::fchmod(fd, 0600);  // a umask that takes the owner's bits away does not apply either
+      ::close(fd);
+    }
   }
   int rc = sqlite3_open_v2(name.c_str(), &db, flags, nullptr);
   if (rc != SQLITE_OK) {

@@ -92,7 +92,8 @@ class Connection {
  public:
   // Opens (creating if needed) the database at `path`, with extended result codes and
   // `busy_timeout_ms` of waiting for locks held by other connections. `read_only` opens an
-  // existing file without ever writing to it or beside it (see the .cc for WAL's files).
+  // existing file without ever writing to it or beside it (see the .cc for WAL's files). A file
+  // it creates is 0600 (owner only, whatever the umask), and so are its -wal and -shm files.
   static absl::StatusOr<std::unique_ptr<Connection>> Open(const std::string& path,
                                                           int busy_timeout_ms,
                                                           bool read_only = false);

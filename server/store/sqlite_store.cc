@@ -31,6 +31,7 @@
 #include <optional>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -39,6 +40,7 @@
 #include "absl/strings/string_view.h"
 #include "google/protobuf/util/json_util.h"
 #include "server/store/migrations.h"
+#include "server/store/numbers.h"
 
 namespace ablate::store {
 
@@ -157,13 +159,7 @@ absl::StatusOr<int64_t> ProtoToMillisCeil(const google::protobuf::Timestamp& ts,
   return seconds * 1000 + (ts.nanos() + 999999) / 1000000;
 }
 
-// --- Floats that may be non-finite: a finite value, or NULL and its class (see schema.sql) ------
-
-const char* NonFiniteClass(float value) {
-  if (std::isnan(value)) return "nan";
-  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
-  return nullptr;
-}
+// --- Floats that may be non-finite: a finite value, or NULL and its class (numbers.h) ---------
 
 void BindFloat(Statement& stmt, int value_index, int class_index, float value) {
   if (const char* cls = NonFiniteClass(value); cls != nullptr) {
@@ -174,13 +170,11 @@ void BindFloat(Statement& stmt, int value_index, int class_index, float value) {
 }
 
 // The float a (value, class) column pair holds. Both NULL only where the pair is optional;
-// callers check IsNull on both first.
+// callers check IsNull on both first. (The CHECKs keep the class to the three names.)
 float ColumnFloat(const Statement& stmt, int value_column, int class_column) {
   if (stmt.IsNull(class_column)) return static_cast<float>(stmt.Double(value_column));
-  std::string cls = stmt.Text(class_column);
-  if (cls == "inf") return std::numeric_limits<float>::infinity();
-  if (cls == "-inf") return -std::numeric_limits<float>::infinity();
-  return std::numeric_limits<float>::quiet_NaN();
+  return static_cast<float>(
+      NonFiniteValue(stmt.Text(class_column)).value_or(std::numeric_limits<double>::quiet_NaN()));
 }
 
 bool PairIsNull(const Statement& stmt, int value_column, int class_column) {
@@ -191,87 +185,28 @@ absl::Status NotFinite(float value, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(what, " must be finite, got ", value));
 }
 
-// --- JSON (protobuf's JSON mapping) ------------------------------------------------------------
+// --- The job's spec: binary protobuf, with a JSON view ----------------------------------------
 
-// Protobuf 3.21 prints -0.0 as "-0", which its own parser (and SQLite's json functions) read
-// back as the integer 0, losing the sign. Written as "-0.0" it survives both. Strings are
-// skipped, so text such as a name "x-0" is left alone.
-std::string KeepNegativeZeros(const std::string& json) {
-  std::string out;
-  out.reserve(json.size() + 8);
-  bool in_string = false;
-  for (size_t i = 0; i < json.size(); ++i) {
-    const char c = json[i];
-    out += c;
-    if (in_string) {
-      if (c == '\\' && i + 1 < json.size()) {
-        out += json[++i];
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '-' && i + 1 < json.size() && json[i + 1] == '0') {
-      const char after = i + 2 < json.size() ? json[i + 2] : ',';
-      if (after != '.' && after != 'e' && after != 'E') {
-        out += "0.0";
-        ++i;
-      }
-    }
-  }
-  return out;
-}
-
-// Proto field names (not lowerCamelCase) so that SQL paths match the .proto:
-// json_extract(spec, '$.training.steps').
-absl::StatusOr<std::string> ToJson(const google::protobuf::Message& message,
-                                   bool always_print_primitive_fields) {
+// jobs.spec_proto (binary protobuf) is the spec; GetJob reads nothing else, so every number
+// comes back with its bits. jobs.spec is a view for people and SQL, protobuf's JSON mapping
+// with proto field names (json_extract(spec, '$.training.steps')); nothing reads it back.
+absl::StatusOr<std::string> SpecJsonView(const v1::JobSpec& spec) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = always_print_primitive_fields;
   std::string json;
-  auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
+  auto status = google::protobuf::util::MessageToJsonString(spec, &json, options);
   if (!status.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("cannot convert ", message.GetTypeName(), " to JSON: ", status.ToString()));
+        absl::StrCat("cannot convert the job's spec to JSON: ", status.ToString()));
   }
-  return KeepNegativeZeros(json);
-}
-
-absl::Status FromJson(absl::string_view json, google::protobuf::Message* message,
-                      absl::string_view what) {
-  auto status = google::protobuf::util::JsonStringToMessage(
-      google::protobuf::StringPiece(json.data(), json.size()), message);
-  if (!status.ok()) {
-    return absl::DataLossError(absl::StrCat(what, " in the database is not a valid ",
-                                            message->GetTypeName(), ": ", status.ToString()));
-  }
-  return absl::OkStatus();
-}
-
-// Layer statistics as a JSON array of LayerStats objects. Every field is printed (a variance
-// of 0 is a value, not an absence) so that SQL can read any of them.
-absl::StatusOr<std::string> StatsToJson(
-    const google::protobuf::RepeatedPtrField<v1::LayerStats>& stats) {
-  std::string json = "[";
-  for (int i = 0; i < stats.size(); ++i) {
-    STORE_ASSIGN_OR_RETURN(std::string item, ToJson(stats[i], true));
-    absl::StrAppend(&json, i == 0 ? "" : ",", item);
-  }
-  json += "]";
   return json;
 }
 
-// The inverse of StatsToJson. Protobuf parses messages, not arrays, so the array is parsed as
-// the init_stats field of a Run.
-absl::Status StatsFromJson(const std::string& json,
-                           google::protobuf::RepeatedPtrField<v1::LayerStats>* stats,
-                           absl::string_view what) {
-  stats->Clear();
-  if (json == "[]") return absl::OkStatus();  // every unfinished run; the parser is not cheap
-  v1::Run holder;
-  STORE_RETURN_IF_ERROR(FromJson(absl::StrCat("{\"init_stats\":", json, "}"), &holder, what));
-  stats->Swap(holder.mutable_init_stats());
+absl::Status SpecFromProto(const std::string& bytes, int64_t job_id, v1::JobSpec* spec) {
+  if (bytes.empty() || !spec->ParseFromString(bytes)) {
+    return absl::DataLossError(
+        absl::StrCat("the spec of job ", job_id, " in the database is not a valid JobSpec"));
+  }
   return absl::OkStatus();
 }
 
@@ -395,8 +330,8 @@ absl::StatusOr<v1::Job> LoadJob(Connection& conn, int64_t job_id) {
   {
     STORE_ASSIGN_OR_RETURN(
         Statement stmt,
-        conn.Prepare("SELECT id, name, owner, state, spec, error, created_at, started_at, "
-                     "finished_at FROM jobs WHERE id = ?1"));
+        conn.Prepare("SELECT id, name, owner, state, spec_proto, error, created_at, "
+                     "started_at, finished_at FROM jobs WHERE id = ?1"));
     stmt.Bind(1, job_id);
     STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return NotFoundJob(job_id);
@@ -405,8 +340,7 @@ absl::StatusOr<v1::Job> LoadJob(Connection& conn, int64_t job_id) {
     job.set_owner(stmt.Text(2));
     STORE_ASSIGN_OR_RETURN(v1::JobState state, JobStateFromName(stmt.Text(3)));
     job.set_state(state);
-    STORE_RETURN_IF_ERROR(
-        FromJson(stmt.Text(4), job.mutable_spec(), absl::StrCat("the spec of job ", job_id)));
+    STORE_RETURN_IF_ERROR(SpecFromProto(stmt.Blob(4), job_id, job.mutable_spec()));
     job.set_error(stmt.Text(5));
     *job.mutable_created_at() = MillisToProto(stmt.Int(6));
     if (!stmt.IsNull(7)) *job.mutable_started_at() = MillisToProto(stmt.Int(7));
@@ -632,8 +566,8 @@ class AppendBatch {
     // Fold this batch's steps in first: the UPDATE below reads them.
     STORE_RETURN_IF_ERROR(FlushSteps(s.id(), *run));
     STORE_ASSIGN_OR_RETURN(int64_t seq, NextSeq(run->job_id));
-    STORE_ASSIGN_OR_RETURN(std::string init_stats, StatsToJson(s.init_stats()));
-    STORE_ASSIGN_OR_RETURN(std::string final_stats, StatsToJson(s.final_stats()));
+    const std::string init_stats = StatsToJson(s.init_stats());
+    const std::string final_stats = StatsToJson(s.final_stats());
     // The summary is the run's final account, except for what the recorded steps already say:
     // steps_done, first_nonfinite_step and final_loss describe the rows in steps, so a run
     // with rows keeps the values Append derived from them (a summary built without them, such
@@ -691,11 +625,44 @@ class AppendBatch {
           absl::StrCat("JobFinished for job ", e.job_id, " has state ", v1::JobState_Name(e.state),
                        "; it must be SUCCEEDED, FAILED or CANCELLED"));
     }
+    STORE_ASSIGN_OR_RETURN(JobInfo * job, Job(e.job_id));
+    if (job->finished) return NextSeq(e.job_id).status();  // names the job
+    // A job never ends while one of its runs has not (its end was lost): such a run ends here,
+    // with its own event before the job's, failed (cancelled, in a cancelled job), and a job
+    // reported as succeeded fails.
+    v1::JobState state = e.state;
+    std::string error = e.error;
+    STORE_ASSIGN_OR_RETURN(
+        Statement unended,
+        conn_.Prepare("SELECT id, idx FROM runs WHERE job_id = ?1 AND "
+                      "(state = 'queued' OR state = 'running') ORDER BY idx"));
+    unended.Bind(1, e.job_id);
+    std::vector<std::pair<int64_t, int64_t>> runs;  // (id, idx)
+    for (;;) {
+      STORE_ASSIGN_OR_RETURN(bool row, unended.Step());
+      if (!row) break;
+      runs.emplace_back(unended.Int(0), unended.Int(1));
+    }
+    for (const auto& [run_id, idx] : runs) {
+      const bool cancelled = e.state == v1::JOB_STATE_CANCELLED;
+      const std::string outcome = cancelled ? "cancelled with its job"
+                                            : "its end was never recorded before its job ended";
+      RunFinishedEvent end;
+      end.summary.set_id(run_id);
+      end.summary.set_state(cancelled ? v1::RUN_STATE_CANCELLED : v1::RUN_STATE_FAILED);
+      end.summary.set_outcome(outcome);
+      *end.summary.mutable_finished_at() = MillisToProto(ToMillis(e.at));
+      STORE_RETURN_IF_ERROR(On(end));
+      if (state == v1::JOB_STATE_SUCCEEDED) {
+        state = v1::JOB_STATE_FAILED;
+        error = absl::StrCat("run ", idx, ": ", outcome);
+      }
+    }
     STORE_ASSIGN_OR_RETURN(int64_t seq, NextSeq(e.job_id));
     STORE_ASSIGN_OR_RETURN(Statement stmt,
                            conn_.Prepare("UPDATE jobs SET state = ?2, error = ?3, "
                                          "finished_at = ?4, finished_seq = ?5 WHERE id = ?1"));
-    stmt.Bind(1, e.job_id).BindText(2, NameOf(e.state)).BindText(3, e.error);
+    stmt.Bind(1, e.job_id).BindText(2, NameOf(state)).BindText(3, error);
     STORE_RETURN_IF_ERROR(stmt.Bind(4, ToMillis(e.at)).Bind(5, seq).Run());
     jobs_.at(e.job_id).finished = true;
     return absl::OkStatus();
@@ -910,12 +877,18 @@ auto SqliteStore::Write(Fn&& fn) -> decltype(fn(std::declval<Connection&>())) {
 
 absl::StatusOr<v1::Job> SqliteStore::CreateJob(const v1::JobSpec& spec, const std::string& owner,
                                                absl::Time now, std::optional<int64_t> class_id) {
-  STORE_ASSIGN_OR_RETURN(std::string spec_json, ToJson(spec, false));
+  STORE_ASSIGN_OR_RETURN(std::string spec_json, SpecJsonView(spec));
+  std::string spec_proto;
+  if (!spec.SerializeToString(&spec_proto)) {
+    return absl::InvalidArgumentError("cannot serialise the job's spec");
+  }
   return Write([&](Connection& conn) -> absl::StatusOr<v1::Job> {
-    STORE_ASSIGN_OR_RETURN(Statement insert_job,
-                           conn.Prepare("INSERT INTO jobs (name, owner, state, spec, created_at, "
-                                        "class_id) VALUES (?1, ?2, 'queued', ?3, ?4, ?5)"));
+    STORE_ASSIGN_OR_RETURN(
+        Statement insert_job,
+        conn.Prepare("INSERT INTO jobs (name, owner, state, spec, spec_proto, created_at, "
+                     "class_id) VALUES (?1, ?2, 'queued', ?3, ?6, ?4, ?5)"));
     insert_job.BindText(1, spec.name()).BindText(2, owner).BindText(3, spec_json);
+    insert_job.BindBlob(6, spec_proto);
     if (class_id) insert_job.Bind(5, *class_id);
     STORE_RETURN_IF_ERROR(insert_job.Bind(4, ToMillis(now)).Run());
     const int64_t job_id = sqlite3_last_insert_rowid(conn.db());

@@ -61,7 +61,11 @@ struct JobStartedEvent {
   absl::Time at;
 };
 
-// A job ended: state is SUCCEEDED, FAILED or CANCELLED. It is the job's last event.
+// A job ended: state is SUCCEEDED, FAILED or CANCELLED. It is the job's last event. A job
+// never ends while one of its runs has not: each run still queued or running ends first, with
+// a RunFinished of its own, FAILED and an outcome that says its end was never recorded
+// (CANCELLED in a cancelled job), and a job given as SUCCEEDED is recorded as FAILED with an
+// error naming the run.
 struct JobFinishedEvent {
   int64_t job_id = 0;
   v1::JobState state = v1::JOB_STATE_UNSPECIFIED;

@@ -4,7 +4,9 @@
 
 #include <sqlite3.h>
 
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -150,6 +152,58 @@ TEST(SchemaTest, UnopenablePathIsNamed) {
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.status().message(), HasSubstr(path));
   EXPECT_EQ(Store::Open("").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Version 3 reads the spec from binary protobuf and writes non-finite statistics as null with
+// a class. A file written by version 2 (spec and statistics in protobuf's JSON, -0.0 written
+// "-0.0", non-finite numbers as strings) keeps every value, bit for bit.
+TEST(SchemaTest, Version3KeepsEveryNumberOfAVersion2File) {
+  TempDir dir;
+  const std::string path = dir.File("ablate.db");
+  {
+    auto conn = Connection::Open(path, 1000);
+    ASSERT_TRUE(conn.ok()) << conn.status();
+    ASSERT_TRUE(Migrate(**conn, Migrations().first(2)).ok());
+  }
+  {
+    RawDb db(path);
+    ASSERT_EQ(db.Int("PRAGMA user_version"), 2);
+    db.Exec(R"sql(INSERT INTO jobs (id, name, owner, state, spec, created_at) VALUES (7, 'old',
+        'ada', 'succeeded', '{"name":"old","model":{"depth":3},"training":{"lr":0.30000000000000004,
+        "momentum":-0.0},"runs":[{"init":"uniform","uniform_low":-0.0,"uniform_high":1e+30}]}',
+        1000))sql");
+    db.Exec(R"sql(INSERT INTO runs (id, job_id, idx, init, state, outcome, init_stats,
+        final_stats) VALUES (70, 7, 0, 'uniform', 'completed', 'completed',
+        '[{"weight_variance":-0.0,"activation_mean":"NaN","activation_std":"Infinity"}]',
+        '[{"weight_variance":4.9406564584124654e-324,"activation_mean":"-Infinity",
+           "activation_std":0.083333333333333329}]'))sql");
+  }
+  auto store = Store::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto job = (*store)->GetJob(7);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->spec().model().depth(), 3);
+  EXPECT_EQ(job->spec().training().lr(), 0.1 + 0.2);
+  EXPECT_TRUE(std::signbit(job->spec().training().momentum()));
+  EXPECT_TRUE(std::signbit(job->spec().runs(0).uniform_low()));
+  EXPECT_EQ(job->spec().runs(0).uniform_high(), 1e+30);
+  ASSERT_EQ(job->runs_size(), 1);
+  const v1::Run& run = job->runs(0);
+  ASSERT_EQ(run.init_stats_size(), 1);
+  EXPECT_EQ(run.init_stats(0).weight_variance(), 0.0);
+  EXPECT_TRUE(std::signbit(run.init_stats(0).weight_variance()));
+  EXPECT_TRUE(std::isnan(run.init_stats(0).activation_mean()));
+  EXPECT_EQ(run.init_stats(0).activation_std(), std::numeric_limits<double>::infinity());
+  ASSERT_EQ(run.final_stats_size(), 1);
+  EXPECT_EQ(run.final_stats(0).weight_variance(), std::numeric_limits<double>::denorm_min());
+  EXPECT_EQ(run.final_stats(0).activation_mean(), -std::numeric_limits<double>::infinity());
+  EXPECT_EQ(run.final_stats(0).activation_std(), 1.0 / 12);
+  RawDb db(path);
+  EXPECT_EQ(db.Int("PRAGMA user_version"), Store::SchemaVersion());
+  EXPECT_EQ(db.Text("SELECT json_extract(init_stats, '$[0].activation_mean_class') FROM runs"),
+            "nan");
+  EXPECT_EQ(db.Int("SELECT json_type(init_stats, '$[0].activation_mean') = 'null' FROM runs"), 1);
+  EXPECT_EQ(db.Int("SELECT json_extract(spec, '$.model.depth') FROM jobs"), 3);  // the view
 }
 
 // --- The runner, on lists of its own --------------------------------------------------------

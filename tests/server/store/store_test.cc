@@ -2,6 +2,7 @@
 #include "server/store/store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 
 #include <atomic>
 #include <cfloat>
@@ -302,6 +303,46 @@ TEST_P(StoreTest, ARestartedRunKeepsItsFirstStartAndIsAnnouncedAgain) {
   EXPECT_EQ(all->steps(0).losses_size(), 3);
 }
 
+// A job never ends while one of its runs has not: whatever lost a run's end, the job's end
+// ends it first, with an event of its own and a reason, and a "succeeded" job fails.
+TEST_P(StoreTest, AJobsEndEndsEveryRunThatHasNot) {
+  const v1::Job job = NewJob();
+  const int64_t done = job.runs(0).id();
+  const int64_t running = job.runs(1).id();
+  v1::Run completed = Summary(done, v1::RUN_STATE_COMPLETED, 1, 5000);
+  MustAppend({JobStartedEvent{job.id(), T(1000)}, RunStartedEvent{done, T(1000)},
+              Step(done, 0, 0.5f), RunFinishedEvent{completed}, RunStartedEvent{running, T(2000)},
+              Step(running, 0, 0.7f),
+              JobFinishedEvent{job.id(), v1::JOB_STATE_SUCCEEDED, "", T(6000)}});
+  auto got = store_->GetJob(job.id());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->runs(0).state(), v1::RUN_STATE_COMPLETED);
+  for (int i : {1, 2}) {
+    EXPECT_EQ(got->runs(i).state(), v1::RUN_STATE_FAILED) << i;
+    EXPECT_EQ(got->runs(i).outcome(), "its end was never recorded before its job ended") << i;
+    EXPECT_EQ(Millis(got->runs(i).finished_at()), 6000) << i;
+  }
+  EXPECT_EQ(got->runs(1).steps_done(), 1) << "the recorded step stays";
+  EXPECT_EQ(got->state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(got->error(), "run 1: its end was never recorded before its job ended");
+  // Watchers hear of each run's end before the job's.
+  auto update = store_->ReadUpdate(job.id(), 0, 100);
+  ASSERT_TRUE(update.ok()) << update.status();
+  EXPECT_EQ(update->runs_finished_size(), 3);
+  EXPECT_TRUE(update->has_job_finished());
+
+  // In a cancelled job, a run that never ended is cancelled with it; the job stays cancelled.
+  const v1::Job other = NewJob("other");
+  MustAppend({JobFinishedEvent{other.id(), v1::JOB_STATE_CANCELLED, "", T(7000)}});
+  got = store_->GetJob(other.id());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->state(), v1::JOB_STATE_CANCELLED);
+  for (const v1::Run& run : got->runs()) {
+    EXPECT_EQ(run.state(), v1::RUN_STATE_CANCELLED);
+    EXPECT_EQ(run.outcome(), "cancelled with its job");
+  }
+}
+
 TEST_P(StoreTest, UnfinishedJobsAreQueuedOrRunningOldestFirst) {
   const v1::Job queued = NewJob("a");
   const v1::Job running = NewJob("b");
@@ -467,6 +508,99 @@ TEST_P(StoreTest, SummaryWithNonFiniteValuesRoundTripsExactly) {
       EXPECT_TRUE(SameDouble(want.activation_std(), have.activation_std())) << i;
     }
   }
+}
+
+// Every number form, through every JSON the store keeps: the spec's JSON view and the runs'
+// init_stats and final_stats. Each reads back with its bits, and each column stays JSON that
+// SQL can read (a text patch once turned 1e-05 into 1e-0.05, which SQLite's CHECK refused).
+TEST_P(StoreTest, EveryNumberFormRoundTripsThroughTheJsonTheStoreKeeps) {
+  const std::vector<double> forms = {-0.0,
+                                     1e-05,
+                                     1e-320,
+                                     1e+30,
+                                     std::numeric_limits<double>::quiet_NaN(),
+                                     std::numeric_limits<double>::infinity(),
+                                     -std::numeric_limits<double>::infinity(),
+                                     1.25e-7,
+                                     -3e-05};
+  for (double form : forms) {
+    SCOPED_TRACE(form);
+    v1::JobSpec spec = ResolvedSpec();
+    spec.mutable_training()->set_lr(form);
+    spec.mutable_training()->set_momentum(form);
+    spec.mutable_runs(0)->set_uniform_low(form);
+    auto job = store_->CreateJob(spec, "ada", T(1000));
+    ASSERT_TRUE(job.ok()) << job.status();
+    const int64_t run = job->runs(0).id();
+    auto got_job = store_->GetJob(job->id());
+    ASSERT_TRUE(got_job.ok()) << got_job.status();
+    EXPECT_TRUE(SameDouble(form, got_job->spec().training().lr()));
+    EXPECT_TRUE(SameDouble(form, got_job->spec().training().momentum()));
+    EXPECT_TRUE(SameDouble(form, got_job->spec().runs(0).uniform_low()));
+
+    v1::Run summary = Summary(run, v1::RUN_STATE_COMPLETED, 0, 2000);
+    for (int layer = 0; layer < 2; ++layer) {
+      v1::LayerStats* init = summary.add_init_stats();
+      init->set_weight_variance(form);
+      init->set_activation_mean(-form);
+      init->set_activation_std(layer == 0 ? form : 0.5);
+      *summary.add_final_stats() = *init;
+    }
+    MustAppend({RunStartedEvent{run, T(1500)}, RunFinishedEvent{summary}});
+    auto got = store_->GetRun(run);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->init_stats_size(), 2);
+    ASSERT_EQ(got->final_stats_size(), 2);
+    for (int layer = 0; layer < 2; ++layer) {
+      for (const v1::LayerStats* have : {&got->init_stats(layer), &got->final_stats(layer)}) {
+        EXPECT_TRUE(SameDouble(form, have->weight_variance()));
+        EXPECT_TRUE(SameDouble(-form, have->activation_mean()));
+        EXPECT_TRUE(SameDouble(layer == 0 ? form : 0.5, have->activation_std()));
+      }
+    }
+  }
+  if (GetParam() != Backend::kFile) return;
+  // What a person with the sqlite3 shell sees: valid JSON everywhere, finite numbers as
+  // numbers (with their sign), non-finite ones as null beside a class, as in the columns.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+  auto text = [db](const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    std::vector<std::string> rows;
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* t = sqlite3_column_text(stmt, 0);
+      rows.push_back(t == nullptr ? "NULL" : reinterpret_cast<const char*>(t));
+    }
+    sqlite3_finalize(stmt);
+    return rows;
+  };
+  EXPECT_THAT(text("SELECT count(*) FROM jobs WHERE NOT json_valid(spec)"), ElementsAre("0"));
+  EXPECT_THAT(text("SELECT count(*) FROM runs WHERE NOT json_valid(init_stats) OR "
+                   "NOT json_valid(final_stats)"),
+              ElementsAre("0"));
+  EXPECT_THAT(text("SELECT json_extract(spec, '$.training.lr') FROM jobs WHERE id = 2"),
+              ElementsAre("1.0e-05"));
+  EXPECT_THAT(
+      text("SELECT typeof(json_extract(init_stats, '$[0].weight_variance')) || ' ' || "
+           "coalesce(json_extract(init_stats, '$[0].weight_variance_class'), '-') FROM runs "
+           "WHERE init_stats <> '[]' ORDER BY id"),
+      ElementsAre("real -", "real -", "real -", "real -", "null nan", "null inf", "null -inf",
+                  "real -", "real -"));
+  // SQL reads the finite ones with their bits, -0.0's sign and the subnormal included.
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT json_extract(init_stats, '$[0].weight_variance') FROM runs "
+                               "WHERE init_stats <> '[]' ORDER BY id",
+                               -1, &stmt, nullptr),
+            SQLITE_OK);
+  for (double form : forms) {
+    ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+    if (std::isfinite(form)) EXPECT_EQ(Bits(sqlite3_column_double(stmt, 0)), Bits(form)) << form;
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
 }
 
 // --- ReadUpdate -----------------------------------------------------------------------------
@@ -1135,6 +1269,23 @@ TEST(MemoryStoreTest, EachMemoryStoreIsItsOwnDatabase) {
 }
 
 // --- Plain SQL --------------------------------------------------------------------------------
+
+// The database holds every user's jobs and hashed tokens: it is created for its owner only,
+// with its -wal and -shm files, whatever the umask.
+TEST(FileStoreTest, TheDatabaseAndItsWalFilesAreCreatedOwnerOnly) {
+  TempDir dir;
+  const std::string path = dir.File("ablate.db");
+  const mode_t old_umask = ::umask(0);
+  auto store = Store::Open(path);
+  ::umask(old_umask);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->CreateJob(ResolvedSpec(), "ada", T(1000)).ok());
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    struct stat st {};
+    ASSERT_EQ(::stat(file.c_str(), &st), 0) << file;
+    EXPECT_EQ(st.st_mode & 0777, 0600u) << file;
+  }
+}
 
 TEST(FileStoreTest, TheDatabaseAnswersPlainSql) {
   TempDir dir;

@@ -230,7 +230,7 @@ TEST(UsersMigrationTest, Version1FileMigratesToVersion2) {
   {
     auto conn = Connection::Open(path, 1000);
     ASSERT_TRUE(conn.ok());
-    EXPECT_EQ((*conn)->QueryInt("PRAGMA user_version").value(), 2);
+    EXPECT_EQ((*conn)->QueryInt("PRAGMA user_version").value(), Store::SchemaVersion());
   }
 }
 
