@@ -193,18 +193,108 @@ void EventWriter::CommitWhenFull(const std::vector<store::Event>& batch) {
   }
 }
 
-void EventWriter::Commit(const std::vector<store::Event>& batch) {
-  if (!StoreFull().ok()) return CommitWhenFull(batch);
+namespace {
+
+// What an event is, for a run's outcome: "step 12", "its end", ...
+std::string Describe(const store::Event& event) {
+  if (const auto* step = std::get_if<store::StepEvent>(&event)) {
+    return absl::StrCat("step ", step->step);
+  }
+  if (const auto* eval = std::get_if<store::EvalEvent>(&event)) {
+    return absl::StrCat("the evaluation at step ", eval->step);
+  }
+  if (std::holds_alternative<store::RunStartedEvent>(event)) return "its start";
+  if (std::holds_alternative<store::RunFinishedEvent>(event)) return "its end";
+  if (std::holds_alternative<store::JobStartedEvent>(event)) return "the job's start";
+  return "the job's end";
+}
+
+// The run an event belongs to; 0 for a job's events.
+int64_t RunOf(const store::Event& event) {
+  if (const auto* e = std::get_if<store::StepEvent>(&event)) return e->run_id;
+  if (const auto* e = std::get_if<store::EvalEvent>(&event)) return e->run_id;
+  if (const auto* e = std::get_if<store::RunStartedEvent>(&event)) return e->run_id;
+  if (const auto* e = std::get_if<store::RunFinishedEvent>(&event)) return e->summary.id();
+  return 0;
+}
+
+// A failed run's end, for a run whose own end cannot be recorded as it was: only what a
+// failure needs, so that no value of the refused summary can be refused again.
+store::RunFinishedEvent FailedEnd(const v1::Run& summary, const std::string& why) {
+  v1::Run failed;
+  failed.set_id(summary.id());
+  failed.set_job_id(summary.job_id());
+  failed.set_state(v1::RUN_STATE_FAILED);
+  failed.set_outcome(why);
+  *failed.mutable_finished_at() = summary.finished_at();
+  return store::RunFinishedEvent{std::move(failed)};
+}
+
+}  // namespace
+
+void EventWriter::Refused(const store::Event& event, const absl::Status& status) {
+  spdlog::error("the store refused an event ({}): {}", Describe(event),
+                std::string(status.message()));
+  const int64_t run_id = RunOf(event);
+  if (run_id == 0) return;  // a job's start or end: the job stays unfinished and resumes
+  const std::string why =
+      absl::StrCat("the database refused ", Describe(event), ": ", status.message());
+  if (const auto* end = std::get_if<store::RunFinishedEvent>(&event)) {
+    const store::Event failed = FailedEnd(end->summary, why);
+    if (absl::Status s = Append(std::span(&failed, 1)); !s.ok()) {
+      // The store's own rule then ends the run when its job ends (store.h, JobFinished).
+      spdlog::error("could not record run {} as failed either: {}", run_id,
+                    std::string(s.message()));
+    }
+    refused_runs_.erase(run_id);
+    return;
+  }
+  refused_runs_.emplace(run_id, why);  // the first refusal is the reason
+}
+
+std::vector<store::Event> EventWriter::AfterRefusals(const std::vector<store::Event>& batch) {
+  std::vector<store::Event> kept;
+  kept.reserve(batch.size());
+  for (const store::Event& event : batch) {
+    auto refused = refused_runs_.find(RunOf(event));
+    if (refused == refused_runs_.end()) {
+      kept.push_back(event);
+      continue;
+    }
+    // A run with a hole in its record fails rather than records around it: steps and
+    // evaluations after the hole are dropped (the run's trajectory stays a prefix), and its
+    // end is a failure with the first refusal's reason.
+    if (const auto* end = std::get_if<store::RunFinishedEvent>(&event)) {
+      kept.push_back(FailedEnd(end->summary, refused->second));
+      refused_runs_.erase(refused);
+    }
+  }
+  return kept;
+}
+
+void EventWriter::Commit(const std::vector<store::Event>& given) {
+  if (!StoreFull().ok()) return CommitWhenFull(given);
+  const std::vector<store::Event> batch =
+      refused_runs_.empty() ? given : AfterRefusals(given);
   const absl::Status status = Append(batch);
   if (status.ok()) return;
   if (Unwritable(status)) return CommitWhenFull(batch);
   // The store refused the batch for good: an event breaks one of its rules (a bug, never a
   // user's input). The others are committed one by one, so one bad event cannot stall every
-  // job.
+  // job; the run of the bad one fails with the store's reason (Refused).
   for (const store::Event& event : batch) {
-    if (absl::Status s = Append(std::span(&event, 1)); !s.ok()) {
-      spdlog::error("dropped an event the store refused: {}", std::string(s.message()));
+    if (auto refused = refused_runs_.find(RunOf(event)); refused != refused_runs_.end()) {
+      if (const auto* end = std::get_if<store::RunFinishedEvent>(&event)) {
+        const store::Event failed = FailedEnd(end->summary, refused->second);
+        refused_runs_.erase(refused);
+        if (absl::Status s = Append(std::span(&failed, 1)); !s.ok()) {
+          spdlog::error("could not record run {} as failed either: {}", end->summary.id(),
+                        std::string(s.message()));
+        }
+      }
+      continue;
     }
+    if (absl::Status s = Append(std::span(&event, 1)); !s.ok()) Refused(event, s);
   }
 }
 

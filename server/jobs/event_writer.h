@@ -10,8 +10,10 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
+#include <string>
 #include <span>
 #include <thread>
 #include <vector>
@@ -31,6 +33,10 @@ class EventWriter {
   EventWriter& operator=(const EventWriter&) = delete;
 
   // Queues an event; returns at once. Events posted by one thread are committed in order.
+  // An event the store refuses for good is never dropped silently: its run ends FAILED with
+  // "the database refused <what>: <the store's reason>", and none of the run's later steps or
+  // evaluations are recorded, so its trajectory stays a prefix of what it trained. (The job
+  // manager fails the job of a failed run.)
   void Post(store::Event event);
 
   // Blocks until every event posted before the call is committed (or dropped, see below).
@@ -65,6 +71,12 @@ class EventWriter {
   absl::Status Append(std::span<const store::Event> events);
   // Commits a batch; when the store refuses it for good, every event it accepts alone.
   void Commit(const std::vector<store::Event>& batch);
+  // An event the store refused for good (it breaks one of the store's rules): logged, and its
+  // run fails with the store's reason (see Post).
+  void Refused(const store::Event& event, const absl::Status& status);
+  // `batch` without the later steps and evaluations of runs with a refused event, and with
+  // those runs' ends turned into failures.
+  std::vector<store::Event> AfterRefusals(const std::vector<store::Event>& batch);
   // Commits a batch's lifecycle events one by one, dropping its steps and evaluations.
   void CommitWhenFull(const std::vector<store::Event>& batch);
   // Records that the store is full and tells the handler.
@@ -88,6 +100,9 @@ class EventWriter {
   // Runs that lost steps to a full store, and their jobs; only the writer thread touches them.
   std::set<int64_t> truncated_runs_;
   std::set<int64_t> truncated_jobs_;
+  // Runs with an event the store refused, and the first refusal's reason; only the writer
+  // thread touches it.
+  std::map<int64_t, std::string> refused_runs_;
   std::atomic<uint64_t> steps_recorded_{0};
   using Clock = std::chrono::steady_clock;
   // (time, StepsRecorded() just before a batch committed at that time), about once a second

@@ -290,12 +290,47 @@ void JobManager::RunEnded(ActiveJob& job) {
   FinishJob(job);
 }
 
+std::string JobManager::EndRuns(int64_t job_id) {
+  absl::StatusOr<v1::Job> stored = store_.GetJob(job_id);
+  if (!stored.ok()) {
+    spdlog::error("job {}: cannot read its runs to end it: {}", job_id,
+                  std::string(stored.status().message()));
+    return "";
+  }
+  std::string failure;
+  bool posted = false;
+  for (const v1::Run& run : stored->runs()) {
+    std::string outcome = run.outcome();
+    if (!Ended(run.state())) {
+      // Its end was lost (the store refused it, and its failure too): the job cannot end
+      // while it has not.
+      outcome = "its end was never recorded";
+      v1::Run failed;
+      failed.set_id(run.id());
+      failed.set_job_id(job_id);
+      failed.set_state(v1::RUN_STATE_FAILED);
+      failed.set_outcome(outcome);
+      *failed.mutable_finished_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+      writer_.Post(store::RunFinishedEvent{std::move(failed)});
+      posted = true;
+    } else if (run.state() != v1::RUN_STATE_FAILED) {
+      continue;
+    }
+    if (failure.empty()) failure = absl::StrCat("run ", run.index(), ": ", outcome);
+  }
+  if (posted) writer_.Flush();
+  return failure;
+}
+
 void JobManager::FinishJob(ActiveJob& job) {
   if (!shutting_down_) {
     writer_.Flush();  // the deliverables are built from the store: every step must be in it
     v1::JobState state =
         job.stop.stop_requested() ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_SUCCEEDED;
-    std::string error = job.failure;
+    // The stored runs decide, not this process's memory: a run failure committed before a
+    // restart fails the job too, and so does a run whose end the store refused.
+    const std::string stored_failure = EndRuns(job.id);
+    std::string error = job.failure.empty() ? stored_failure : job.failure;
     if (!error.empty()) state = v1::JOB_STATE_FAILED;
     // A full store has no room for the deliverables; the job's failure says why.
     if (on_finish_ && !store_full_) {

@@ -39,7 +39,8 @@ class JobManager {
   // Schedules every job the store holds as queued or running, oldest first. A run that was
   // interrupted trains again from step 0: its trajectory is bit-identical, so the steps
   // already recorded are checked against the new ones and not recorded twice, and the run
-  // simply continues. Call once, before Submit.
+  // simply continues. A job whose run failed before the restart ends failed, with that run's
+  // error. Call once, before Submit.
   absl::Status Recover();
 
   // Stores a resolved spec as a new queued job of `owner` (in class `class_id`, when the server
@@ -79,8 +80,12 @@ class JobManager {
   absl::Status Schedule(const v1::Job& job);
   // Counts a run of `job` as ended; the last one finishes the job.
   void RunEnded(ActiveJob& job);
-  // Builds the deliverables, records the job's end, and forgets it.
+  // Builds the deliverables, records the job's end, and forgets it. The job fails when one of
+  // its runs is stored as failed (also one that failed before a restart).
   void FinishJob(ActiveJob& job);
+  // Records every run of the job that the store does not hold as ended as FAILED, and returns
+  // the first failed run's error ("run 2: why"), or "" when none failed.
+  std::string EndRuns(int64_t job_id);
   // The error of a run stopped by a full store.
   std::string FullError();
 

@@ -1,0 +1,163 @@
+// How a job ends: as its runs ended, as the store holds them. An event the store refuses
+// fails its run (never silently dropped), a job never ends while a run has not, and a run's
+// failure recorded before a restart fails its job after it.
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/jobs/job_manager.h"
+#include "server/jobs/spec.h"
+#include "server/store/store.h"
+#include "tests/support/forwarding_store.h"
+#include "tests/support/job_specs.h"
+#include "tests/support/job_stack.h"
+#include "tests/support/temp_dir.h"
+
+namespace ablate::jobs {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+// Refuses, for good, every batch holding an event `refuse` picks, as SQLite refuses a row that
+// breaks a CHECK constraint.
+class RefusingStore : public test_support::ForwardingStore {
+ public:
+  using Picker = std::function<bool(const store::Event&)>;
+  RefusingStore(std::unique_ptr<store::Store> inner, Picker refuse)
+      : ForwardingStore(std::move(inner)), refuse_(std::move(refuse)) {}
+
+  absl::StatusOr<std::vector<store::JobCursor>> Append(
+      std::span<const store::Event> events) override {
+    for (const store::Event& event : events) {
+      if (refuse_(event)) {
+        return absl::FailedPreconditionError("CHECK constraint failed: json_valid(init_stats)");
+      }
+    }
+    return inner().Append(events);
+  }
+
+ private:
+  Picker refuse_;
+};
+
+// The job once it has ended (fails the test after 60 s).
+v1::Job WaitForEnd(store::Store& store, int64_t job_id) {
+  for (int i = 0; i < 1200; ++i) {
+    absl::StatusOr<v1::Job> job = store.GetJob(job_id);
+    EXPECT_TRUE(job.ok()) << job.status();
+    if (!job.ok()) return {};
+    if (job->state() == v1::JOB_STATE_SUCCEEDED || job->state() == v1::JOB_STATE_FAILED ||
+        job->state() == v1::JOB_STATE_CANCELLED) {
+      return *job;
+    }
+    std::this_thread::sleep_for(50ms);
+  }
+  ADD_FAILURE() << "job " << job_id << " did not end";
+  return {};
+}
+
+v1::JobSpec TwoRuns(int steps) {
+  v1::JobSpec spec = test_support::TinySpec(steps);
+  spec.add_runs()->set_init("xavier");
+  return *ResolveSpec(spec);
+}
+
+TEST(JobEndTest, ARunWhoseEndTheStoreRefusesFailsAndSoDoesItsJob) {
+  RefusingStore store(*store::Store::Open(":memory:"), [](const store::Event& event) {
+    const auto* end = std::get_if<store::RunFinishedEvent>(&event);
+    return end != nullptr && end->summary.index() == 1 &&
+           end->summary.state() != v1::RUN_STATE_FAILED;
+  });
+  test_support::JobStack stack(store, /*workers=*/2);
+  absl::StatusOr<v1::Job> job = stack.jobs->Submit(TwoRuns(30), "ada");
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::Job ended = WaitForEnd(store, job->id());
+  ASSERT_EQ(ended.runs_size(), 2);
+  EXPECT_EQ(ended.runs(0).state(), v1::RUN_STATE_COMPLETED);
+  EXPECT_EQ(ended.runs(1).state(), v1::RUN_STATE_FAILED);
+  EXPECT_THAT(ended.runs(1).outcome(), StartsWith("the database refused its end: "));
+  EXPECT_THAT(ended.runs(1).outcome(), HasSubstr("json_valid(init_stats)"));
+  EXPECT_EQ(ended.runs(1).steps_done(), 30) << "the recorded steps stay";
+  EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(ended.error(), "run 1: " + ended.runs(1).outcome());
+}
+
+TEST(JobEndTest, ARefusedStepFailsItsRunAndKeepsItsTrajectoryAPrefix) {
+  RefusingStore store(*store::Store::Open(":memory:"), [](const store::Event& event) {
+    const auto* step = std::get_if<store::StepEvent>(&event);
+    return step != nullptr && step->step == 7;
+  });
+  test_support::JobStack stack(store, /*workers=*/1);
+  absl::StatusOr<v1::Job> job = stack.jobs->Submit(*ResolveSpec(test_support::TinySpec(40)), "ada");
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::Job ended = WaitForEnd(store, job->id());
+  ASSERT_EQ(ended.runs_size(), 1);
+  EXPECT_EQ(ended.runs(0).state(), v1::RUN_STATE_FAILED);
+  EXPECT_THAT(ended.runs(0).outcome(), StartsWith("the database refused step 7: "));
+  absl::StatusOr<store::Trajectory> trajectory = store.GetTrajectory(ended.runs(0).id());
+  ASSERT_TRUE(trajectory.ok()) << trajectory.status();
+  EXPECT_THAT(trajectory->steps, ::testing::ElementsAre(0, 1, 2, 3, 4, 5, 6));
+  EXPECT_TRUE(trajectory->evals.empty() || trajectory->evals.back().step() < 7);
+  EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
+  EXPECT_THAT(ended.error(), StartsWith("run 0: the database refused step 7"));
+}
+
+// The store refuses a run's end and then its failure too: the job manager still does not end
+// the job with the run unended.
+TEST(JobEndTest, ARunWhoseEveryEndIsRefusedStillEndsBeforeItsJob) {
+  RefusingStore store(*store::Store::Open(":memory:"), [](const store::Event& event) {
+    const auto* end = std::get_if<store::RunFinishedEvent>(&event);
+    // Its trained end and the writer's failure; the job manager's is let through.
+    return end != nullptr && end->summary.outcome() != "its end was never recorded";
+  });
+  test_support::JobStack stack(store, /*workers=*/1);
+  absl::StatusOr<v1::Job> job = stack.jobs->Submit(*ResolveSpec(test_support::TinySpec(10)), "ada");
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::Job ended = WaitForEnd(store, job->id());
+  EXPECT_EQ(ended.runs(0).state(), v1::RUN_STATE_FAILED);
+  EXPECT_EQ(ended.runs(0).outcome(), "its end was never recorded");
+  EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(ended.error(), "run 0: its end was never recorded");
+}
+
+// A run failed and that was committed; the server died before the job ended. After the
+// restart the other run trains, and the job ends failed with the first run's reason: the
+// failure is read from the store, not remembered.
+TEST(JobEndTest, ARunFailureCommittedBeforeACrashFailsTheJobAfterIt) {
+  test_support::TempDir dir("ablate_job_end");
+  const std::string path = dir.File("ablate.db");
+  int64_t job_id = 0;
+  {
+    std::unique_ptr<store::Store> store = *store::Store::Open(path);
+    absl::StatusOr<v1::Job> job = store->CreateJob(TwoRuns(20), "ada", absl::Now());
+    ASSERT_TRUE(job.ok()) << job.status();
+    job_id = job->id();
+    v1::Run failed;
+    failed.set_id(job->runs(0).id());
+    failed.set_state(v1::RUN_STATE_FAILED);
+    failed.set_outcome("std::bad_alloc");
+    const std::vector<store::Event> before_the_crash = {
+        store::JobStartedEvent{job_id, absl::Now()},
+        store::RunStartedEvent{job->runs(0).id(), absl::Now()},
+        store::RunFinishedEvent{failed},
+    };
+    ASSERT_TRUE(store->Append(before_the_crash).ok());
+  }  // the process "dies": nothing of the job is left in memory
+  std::unique_ptr<store::Store> store = *store::Store::Open(path);
+  test_support::JobStack stack(*store, /*workers=*/1);
+  ASSERT_TRUE(stack.jobs->Recover().ok());
+  const v1::Job ended = WaitForEnd(*store, job_id);
+  EXPECT_EQ(ended.runs(1).state(), v1::RUN_STATE_COMPLETED);
+  EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
+  EXPECT_EQ(ended.error(), "run 0: std::bad_alloc");
+}
+
+}  // namespace
+}  // namespace ablate::jobs
