@@ -413,11 +413,22 @@ int Runner::Cancel(const CancelArgs& args) {
   if (!connection.ok()) return UsageError(connection.status());
   absl::StatusOr<v1::Job> job = (*connection)->CancelJob(*job_id);
   if (!job.ok()) return Error(job.status());
-  if (job->state() == v1::JOB_STATE_CANCELLED) {
-    out_ << "job " << job->id() << " cancelled" << std::endl;
-  } else {
-    out_ << "job " << job->id() << " had already " << JobStateName(job->state())
-         << "; nothing to cancel" << std::endl;
+  switch (job->state()) {
+    case v1::JOB_STATE_CANCELLED:
+      out_ << "job " << job->id() << " cancelled" << std::endl;
+      break;
+    case v1::JOB_STATE_SUCCEEDED:
+    case v1::JOB_STATE_FAILED:
+      out_ << "job " << job->id() << " had already " << JobStateName(job->state())
+           << "; nothing to cancel" << std::endl;
+      break;
+    default:
+      // The server stops the runs within a step but answers after a bounded wait: a job still
+      // queued or running then is on its way to cancelled, and cancelling again changes nothing.
+      out_ << "job " << job->id() << " is stopping (still " << JobStateName(job->state())
+           << "); `ablate show " << job->id() << "` will say cancelled once its runs stop"
+           << std::endl;
+      break;
   }
   return kExitOk;
 }
@@ -824,7 +835,8 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "Its runs stop within one step each. A job that already ended is left as it is.\n");
   cancel->add_option("JOB", cancel_args.job, "The job's id")->type_name("")->required();
   cancel->footer(
-      "Prints \"job N cancelled\", or \"job N had already STATE; nothing to cancel\".\n"
+      "Prints \"job N cancelled\", \"job N had already STATE; nothing to cancel\", or, when\n"
+      "its runs have not stopped yet, \"job N is stopping (still STATE); ...\".\n"
       "Exit codes: 0 done (also when the job had already ended), 1 failed, 2 bad command line.");
 
   // delete

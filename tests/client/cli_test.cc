@@ -404,6 +404,15 @@ TEST_F(CliServerTest, CancelSaysWhatHappened) {
   const Result done = Ablate({"cancel", "17"});
   EXPECT_EQ(done.code, kExitOk);
   EXPECT_EQ(done.out, "job 17 had already succeeded; nothing to cancel\n");
+  // The server answered before the runs stopped (a run still generating its data, say): the
+  // cancel is under way, which is not "nothing to cancel".
+  service_.jobs[19] = LabJob(19, v1::JOB_STATE_RUNNING);
+  service_.cancel_still_running = true;
+  const Result stopping = Ablate({"cancel", "19"});
+  EXPECT_EQ(stopping.code, kExitOk);
+  EXPECT_EQ(stopping.out,
+            "job 19 is stopping (still running); `ablate show 19` will say cancelled once its "
+            "runs stop\n");
 }
 
 TEST_F(CliServerTest, WatchToTheEnd) {

@@ -284,7 +284,9 @@ grpc::Status FakeAblation::CancelJob(grpc::ServerContext*, const v1::CancelJobRe
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("there is no job ", request->job_id()));
   }
-  if (!Finished(it->second.state())) it->second.set_state(v1::JOB_STATE_CANCELLED);
+  if (!Finished(it->second.state()) && !cancel_still_running) {
+    it->second.set_state(v1::JOB_STATE_CANCELLED);
+  }
   *response->mutable_job() = it->second;
   return grpc::Status::OK;
 }

@@ -46,6 +46,9 @@ class FakeAblation final : public v1::Ablation::Service {
   // Pause before each update, to watch a live display by hand.
   std::chrono::milliseconds update_interval{0};
   std::map<std::string, std::string> artifacts;   // GetArtifact by name
+  // CancelJob answers with the job unchanged, as a server whose runs had not stopped yet when
+  // it answered.
+  bool cancel_still_running = false;
   bool corrupt_artifacts = false;                 // announce a wrong SHA-256
   size_t chunk_size = 7;                          // bytes per ArtifactChunk
   int list_page_size = 2;                         // jobs per ListJobs page, newest first

@@ -176,3 +176,45 @@ TEST_F(LocalExecutorTest, ARunStoppedBeforeItIsQueuedNeverStarts) {
 
 }  // namespace
 }  // namespace ablate::jobs
+
+namespace ablate::jobs {
+namespace {
+
+// Stops its run from OnStarted, the moment before the run's data is generated, and keeps what
+// the run reported at its end.
+class StopAtStart final : public RunListener {
+ public:
+  explicit StopAtStart(std::stop_source& stop) : stop_(stop) {}
+  void OnStarted() override { stop_.request_stop(); }
+  void OnFinished(const core::RunResult& result) override { ended_.set_value(result); }
+  void OnFailed(const std::string& error) override { ADD_FAILURE() << error; }
+  std::future<core::RunResult> Ended() { return ended_.get_future(); }
+
+ private:
+  std::stop_source& stop_;
+  std::promise<core::RunResult> ended_;
+};
+
+// Generating a large data set takes seconds, longer than a cancel waits for its job to end: a
+// cancel that came during it must end the run there, before any model is built (a model built
+// is one whose statistics at init were measured).
+TEST(LocalExecutorStopTest, ARunStoppedWhileItsDataIsGeneratedEndsBeforeTraining) {
+  std::stop_source stop;
+  StopAtStart listener(stop);
+  std::future<core::RunResult> ended = listener.Ended();
+  {
+    LocalExecutor executor(1);
+    RunRequest request = TinyRun("ada", &listener, stop.get_token());
+    request.config.data.train_size = 100000;
+    request.config.model.input_dim = 256;
+    executor.Execute(std::move(request));
+    ASSERT_EQ(ended.wait_for(60s), std::future_status::ready);
+  }
+  const core::RunResult result = ended.get();
+  EXPECT_EQ(result.outcome, core::Outcome::kCancelled);
+  EXPECT_EQ(result.steps_run, 0);
+  EXPECT_TRUE(result.init_stats.empty()) << "the model was built and measured";
+}
+
+}  // namespace
+}  // namespace ablate::jobs
