@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -25,6 +26,7 @@
 #include "openssl/pem.h"
 #include "openssl/x509.h"
 #include "server/admin.h"
+#include "server/data_dir.h"
 #include "server/artifacts/artifacts.h"
 #include "server/auth/loopback.h"
 #include "server/jobs/cursor_hub.h"
@@ -306,9 +308,8 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::error_code error;
-  std::filesystem::create_directories(options.data_dir, error);
-  if (error) {
-    return Fail("cannot create the data directory " + options.data_dir + ": " + error.message());
+  if (absl::Status s = CreateDataDir(options.data_dir); !s.ok()) {
+    return Fail(std::string(s.message()));
   }
   const std::string db_path = (std::filesystem::path(options.data_dir) / kDatabaseFile).string();
   // A data directory the server may not write to (a read-only mount, a restored backup being
@@ -320,6 +321,15 @@ int main(int argc, char** argv) {
   if (read_only && !db_exists) {
     return Fail("the data directory " + options.data_dir +
                 " is read-only and holds no database: give a writable --data-dir");
+  }
+  // One server per data directory: a second one would train the same jobs twice, and a cancel
+  // sent to one would not stop the other's runs. Held until the process exits. (A read-only
+  // server writes nothing, so it needs no lock, and could not create one.)
+  std::optional<DataDirLock> data_dir_lock;
+  if (!read_only) {
+    absl::StatusOr<DataDirLock> lock = DataDirLock::Acquire(options.data_dir);
+    if (!lock.ok()) return Fail(std::string(lock.status().message()));
+    data_dir_lock.emplace(*std::move(lock));
   }
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(
       db_path, {.max_bytes = options.max_store_mib << 20, .read_only = read_only});
