@@ -14,6 +14,7 @@
 #include "server/auth/names.h"
 #include "server/auth/principal.h"
 #include "server/auth/token.h"
+#include "server/data_dir.h"
 #include "server/store/store.h"
 
 namespace ablate::admin {
@@ -136,9 +137,7 @@ int Main(int argc, char** argv) {
     if (absl::Status s = auth::CheckName(what, name); !s.ok()) return Fail(s);
   }
 
-  std::error_code error;
-  std::filesystem::create_directories(data_dir, error);
-  if (error) return Fail("cannot create the data directory " + data_dir + ": " + error.message());
+  if (absl::Status s = CreateDataDir(data_dir); !s.ok()) return Fail(s);
   const std::string db_path = (std::filesystem::path(data_dir) / kDatabaseFile).string();
   absl::StatusOr<std::unique_ptr<store::Store>> opened = store::Store::Open(db_path);
   if (!opened.ok()) return Fail(opened.status());
