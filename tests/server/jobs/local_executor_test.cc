@@ -186,6 +186,7 @@ class StopAtStart final : public RunListener {
  public:
   explicit StopAtStart(std::stop_source& stop) : stop_(stop) {}
   void OnStarted() override { stop_.request_stop(); }
+  std::string OnStarting(const std::string& /*fingerprint*/) override { return {}; }
   void OnFinished(const core::RunResult& result) override { ended_.set_value(result); }
   void OnFailed(const std::string& error) override { ADD_FAILURE() << error; }
   std::future<core::RunResult> Ended() { return ended_.get_future(); }
