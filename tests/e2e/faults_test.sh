@@ -113,7 +113,9 @@ fi
 # server must do; the caller reads on, then calls end_read_only.
 start_read_only() {
   data_dir=$1
-  [[ $(id -u) == 0 ]] || chmod 0555 "$data_dir"
+  # Readable by the server's user (the directory is created 0700), writable by nobody but root,
+  # who runs the server as another user here.
+  chmod 0555 "$data_dir"
   chmod 0644 "$data_dir"/ablate.db*
   (cd "$data_dir" && ls -l --time-style=+%s.%N && sha256sum ablate.db*) >"$work/ro.before"
   restart
