@@ -1,6 +1,7 @@
 #include "server/artifacts/artifacts.h"
 
 #include <cmath>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -43,7 +44,8 @@ PlotInput MakePlotInput(const JobSummary& s) {
   const v1::JobSpec& spec = job.spec();
   PlotInput input;
   input.title =
-      absl::StrCat("Init ablation: training loss per step — job ", job.id(), " (", job.name(), ")");
+      absl::StrCat("Init ablation: training and validation loss — job ", job.id(), " (",
+                   job.name(), ")");
   input.subtitle = absl::StrCat(
       spec.model().depth(), "-layer ReLU MLP, width ", spec.model().width(), " · SGD lr ",
       Sig(spec.training().lr(), 6), ", momentum ", Sig(spec.training().momentum(), 6), " · batch ",
@@ -61,9 +63,18 @@ PlotInput MakePlotInput(const JobSummary& s) {
     } else if (r.flatline_step) {
       result = absl::StrCat("flatline from step ", *r.flatline_step);
     } else if (r.final_loss) {
-      result = absl::StrCat("final loss ", Sig(*r.final_loss, 3));
+      result = absl::StrCat("train ", Sig(*r.final_loss, 3));
     } else {
       result = "no steps";
+    }
+    if (r.last_eval) {
+      absl::StrAppend(&result, " · val ", Sig(r.last_eval->loss(), 3), ", acc ",
+                      Percent(r.last_eval->accuracy(), 3));
+      if (r.generalisation == Generalisation::kMemorises) absl::StrAppend(&result, " (memorises)");
+    }
+    for (const v1::EvalResult& e : r.evals) {
+      series.val_steps.push_back(e.step());
+      series.val_losses.push_back(e.loss());
     }
     series.name = r.label;
     series.label = absl::StrCat(r.label, "  ", r.formula, ", seed ", r.weight_seed, " — ", result);
@@ -76,7 +87,59 @@ PlotInput MakePlotInput(const JobSummary& s) {
   return input;
 }
 
+// The first run of each init (and bounds): the runs the README's answers describe.
+LayerPlotInput MakeLayerPlotInput(const JobSummary& s) {
+  const v1::JobSpec& spec = s.job->spec();
+  LayerPlotInput input;
+  input.title = absl::StrCat("Init ablation: the signal per layer — job ", s.job->id(), " (",
+                             s.job->name(), ")");
+  input.subtitle = absl::StrCat(
+      spec.model().depth(), "-layer ReLU MLP, width ", spec.model().width(),
+      " · activations on the first ", spec.training().batch(),
+      " validation examples at init · gradient norms on the first training batch");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < s.runs.size(); ++i) {
+    const RunSummary& r = s.runs[i];
+    if (!seen.insert(absl::StrCat(r.init, "/", r.formula)).second) continue;
+    LayerSeries series;
+    series.rgb = kRunColors[i % std::size(kRunColors)];
+    std::optional<size_t> bad_activation, missing_norm;
+    for (size_t l = 0; l < r.layers.size(); ++l) {
+      const LayerInit& layer = r.layers[l];
+      series.activation_std.push_back(layer.activation_std);
+      series.grad_norm.push_back(layer.first_step_grad_norm);
+      if (!bad_activation && !(std::isfinite(layer.activation_std) && layer.activation_std > 0)) {
+        bad_activation = l;
+      }
+      const bool drawable = layer.first_step_grad_norm &&
+                            std::isfinite(*layer.first_step_grad_norm) &&
+                            *layer.first_step_grad_norm > 0;
+      if (!missing_norm && !drawable) missing_norm = l;
+    }
+    series.label = absl::StrCat(r.label, " ", r.formula);
+    if (bad_activation) {
+      absl::StrAppend(&series.label, " · activations 0 or non-finite from layer ",
+                      *bad_activation + 1);
+    }
+    if (missing_norm && r.layers.empty()) {
+      absl::StrAppend(&series.label, " · no layer statistics");
+    } else if (missing_norm) {
+      absl::StrAppend(&series.label,
+                      r.layers[*missing_norm].first_step_grad_norm
+                          ? absl::StrCat(" · gradient 0 or non-finite from layer ",
+                                         *missing_norm + 1)
+                          : std::string(" · no step-0 gradient (step 0 was non-finite)"));
+    }
+    input.series.push_back(std::move(series));
+  }
+  return input;
+}
+
 }  // namespace
+
+const char* PlotFileFor(YScale scale) {
+  return scale == YScale::kLog ? kPlotLogFile : kPlotLinearFile;
+}
 
 absl::StatusOr<std::vector<store::Artifact>> RenderJobArtifacts(const JobData& data,
                                                                 const BuildInfo& build,
@@ -91,23 +154,26 @@ absl::StatusOr<std::vector<store::Artifact>> RenderJobArtifacts(const JobData& d
   files.push_back(MakeArtifact(kJobFile, "application/json", *std::move(job_json)));
   files.push_back(MakeArtifact(kLossesFile, "application/json", RenderLossesJson(*summary)));
 
-  // The headline is a copy of the more informative scale; both scales are kept.
+  // The headline on the more informative scale, and the other scale under its own name (no
+  // copy of the headline under a second name).
   const PlotInput input = MakePlotInput(*summary);
   const YScale headline_scale = ChooseScale(input);
-  absl::StatusOr<PlotImage> linear = RenderPlot(input, YScale::kLinear);
-  if (!linear.ok()) return linear.status();
-  absl::StatusOr<PlotImage> log = RenderPlot(input, YScale::kLog);
-  if (!log.ok()) return log.status();
-  const PlotImage& headline = headline_scale == YScale::kLog ? *log : *linear;
-  files.push_back(MakeArtifact(kPlotFile, "image/png", headline.png));
-  files.push_back(MakeArtifact(kPlotLinearFile, "image/png", linear->png));
-  files.push_back(MakeArtifact(kPlotLogFile, "image/png", log->png));
+  const YScale other_scale = headline_scale == YScale::kLog ? YScale::kLinear : YScale::kLog;
+  absl::StatusOr<PlotImage> headline = RenderPlot(input, headline_scale);
+  if (!headline.ok()) return headline.status();
+  absl::StatusOr<PlotImage> other = RenderPlot(input, other_scale);
+  if (!other.ok()) return other.status();
+  files.push_back(MakeArtifact(kPlotFile, "image/png", headline->png));
+  files.push_back(MakeArtifact(PlotFileFor(other_scale), "image/png", other->png));
+  absl::StatusOr<std::string> layers = RenderLayerStats(MakeLayerPlotInput(*summary));
+  if (!layers.ok()) return layers.status();
+  files.push_back(MakeArtifact(kLayerStatsFile, "image/png", *std::move(layers)));
 
   files.push_back(MakeArtifact(kReadmeFile, "text/markdown; charset=utf-8",
-                               RenderReadme(*summary, headline.layout, host, build)));
+                               RenderReadme(*summary, headline->layout, host, build)));
   files.push_back(
       MakeArtifact(kManifestFile, "application/json",
-                   RenderManifest(*summary, build, host, headline.layout, files, generated_at)));
+                   RenderManifest(*summary, build, host, headline->layout, files, generated_at)));
 
   std::vector<ZipEntry> entries;
   for (const store::Artifact& f : files) entries.push_back(ZipEntry{f.name, f.data});
