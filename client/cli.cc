@@ -547,6 +547,8 @@ Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec
 }
 
 void Runner::PrintLabFindings(const std::filesystem::path& dir) {
+  // A server that wrote no manifest has no findings to report; the download listed the files.
+  if (!std::filesystem::exists(dir / "manifest.json")) return;
   absl::StatusOr<LabFindings> findings = ReadLabFindings(dir / "manifest.json");
   if (!findings.ok()) {
     err_ << "ablate: cannot summarise the findings: " << OneLine(findings.status().message())

@@ -1,6 +1,9 @@
 #include "server/artifacts/artifacts.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -39,6 +42,82 @@ absl::StatusOr<std::string> JobJson(const v1::JobSpec& spec) {
   return json;
 }
 
+// Nearest-rank median (the lower middle) of `values`, which it reorders; not empty.
+float Median(std::vector<float>& values) {
+  const auto middle = values.begin() + static_cast<std::ptrdiff_t>((values.size() - 1) / 2);
+  std::nth_element(values.begin(), middle, values.end());
+  return *middle;
+}
+
+// The runs of one init drawn as one series: at each step the median training loss over the runs
+// (a run that stopped at a non-finite loss counts as +inf from there on, so the median turns
+// NaN once most runs have diverged) with the min–max of the finite ones as its band; the
+// median validation loss at each evaluation step that every run reached.
+PlotSeries SeedsSeries(const JobSummary& s, const std::vector<const RunSummary*>& runs) {
+  PlotSeries series;
+  const RunSummary& first = *runs.front();
+  size_t steps = 0;
+  for (const RunSummary* r : runs) steps = std::max(steps, r->losses.size());
+  for (size_t step = 0; step < steps; ++step) {
+    std::vector<float> values;
+    float low = std::numeric_limits<float>::infinity(), high = -low;
+    for (const RunSummary* r : runs) {
+      float v;
+      if (step < r->losses.size()) {
+        v = r->losses[step];
+      } else if (r->first_nonfinite_step) {
+        v = std::numeric_limits<float>::infinity();
+      } else {
+        continue;  // ended early without diverging (cancelled): no say here
+      }
+      const float finite_or_inf = std::isfinite(v) ? v : std::numeric_limits<float>::infinity();
+      values.push_back(finite_or_inf);
+      if (std::isfinite(v)) {
+        low = std::min(low, v);
+        high = std::max(high, v);
+      }
+    }
+    if (values.empty()) break;
+    const float median = Median(values);
+    const bool finite = std::isfinite(median);
+    series.losses.push_back(finite ? median : std::numeric_limits<float>::quiet_NaN());
+    series.band_low.push_back(finite ? low : std::numeric_limits<float>::quiet_NaN());
+    series.band_high.push_back(finite ? high : std::numeric_limits<float>::quiet_NaN());
+    if (!finite) {
+      series.first_nonfinite_step = static_cast<int>(step);
+      break;
+    }
+  }
+  std::map<int, std::vector<float>> val_by_step;
+  for (const RunSummary* r : runs) {
+    for (const v1::EvalResult& e : r->evals) val_by_step[e.step()].push_back(e.loss());
+  }
+  for (auto& [step, values] : val_by_step) {
+    if (values.size() != runs.size()) continue;
+    series.val_steps.push_back(step);
+    series.val_losses.push_back(Median(values));
+  }
+  std::string result;
+  for (const InitSpread& spread : s.spreads) {
+    if (spread.init != first.init) continue;
+    const auto range = [](const std::optional<Spread>& v, bool percent) {
+      if (!v) return std::string("—");
+      const auto f = [&](double x) { return percent ? Percent(x, 3) : Sig(x, 2); };
+      return absl::StrCat(f(v->median), " [", f(v->min), "–", f(v->max), "]");
+    };
+    result = absl::StrCat("train ", range(spread.final_loss, false), " · val ",
+                          range(spread.val_loss, false), ", acc ",
+                          range(spread.val_accuracy, true));
+    if (spread.diverged > 0) {
+      absl::StrAppend(&result, " · ", spread.diverged, " of ", spread.runs, " NaN");
+    }
+  }
+  series.name = first.init;
+  series.label = absl::StrCat(first.init, " ", first.formula, " × ", runs.size(),
+                              " seeds: median, band min–max — ", result);
+  return series;
+}
+
 PlotInput MakePlotInput(const JobSummary& s) {
   const v1::Job& job = *s.job;
   const v1::JobSpec& spec = job.spec();
@@ -54,6 +133,23 @@ PlotInput MakePlotInput(const JobSummary& s) {
   input.steps = spec.training().steps();
   input.chance = s.chance;
   input.chance_label = absl::StrCat("chance (ln ", spec.model().classes(), ")");
+  if (!s.spreads.empty()) {
+    // Several seeds of an init: one median line with its min–max band per init.
+    input.title = absl::StrCat("Init ablation: median training and validation loss over seeds — job ",
+                               job.id(), " (", job.name(), ")");
+    std::vector<std::string> order;
+    std::map<std::string, std::vector<const RunSummary*>> by_init;
+    for (const RunSummary& r : s.runs) {
+      if (by_init[r.init].empty()) order.push_back(r.init);
+      by_init[r.init].push_back(&r);
+    }
+    for (size_t g = 0; g < order.size(); ++g) {
+      PlotSeries series = SeedsSeries(s, by_init[order[g]]);
+      series.rgb = kRunColors[g % std::size(kRunColors)];
+      input.series.push_back(std::move(series));
+    }
+    return input;
+  }
   for (size_t i = 0; i < s.runs.size(); ++i) {
     const RunSummary& r = s.runs[i];
     PlotSeries series;

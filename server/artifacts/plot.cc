@@ -89,6 +89,16 @@ double BandFor(size_t annotations, double char_h) {
   return 1 - AnnotationRow(char_h, annotations - 1) + 0.8 * kAnnotationText * char_h;
 }
 
+// `rgb` mixed with white: `white` = 0 keeps it, 1 is white.
+uint32_t Tint(uint32_t rgb, double white) {
+  uint32_t out = 0;
+  for (int shift : {16, 8, 0}) {
+    const double c = (rgb >> shift) & 0xff;
+    out |= static_cast<uint32_t>(std::lround(c + (255 - c) * white)) << shift;
+  }
+  return out;
+}
+
 void SetColor(int index, uint32_t rgb) {
   plscol0(index, static_cast<int>((rgb >> 16) & 0xff), static_cast<int>((rgb >> 8) & 0xff),
           static_cast<int>(rgb & 0xff));
@@ -518,8 +528,10 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
   const std::vector<Annotation> annotations = Annotations(input, layout);
   for (const Annotation& a : annotations) layout.annotations.push_back(a.text);
 
+  // Each run's colour, then its pale tint for a band (kFirstRun + n + i).
   std::vector<uint32_t> run_colors;
   for (const PlotSeries& s : input.series) run_colors.push_back(s.rgb);
+  for (const PlotSeries& s : input.series) run_colors.push_back(Tint(s.rgb, 0.78));
   absl::StatusOr<std::string> png = DrawPng(run_colors, [&] {
     pladv(0);
     plvpor(kBoxLeft, kBoxRight, box_bottom, kBoxTop);
@@ -577,6 +589,32 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
       plptex(world_x_of(best.x1), world_y_of((best.y0 + best.y1) / 2), 1, 0, 1.0,
              Escape(label).c_str());
       avoid.push_back(best);
+    }
+
+    // Bands first, under every line: one polygon per stretch of steps with a band, low edge
+    // forwards then high edge backwards, clamped to the axes.
+    for (int i = 0; i < n; ++i) {
+      const PlotSeries& s = input.series[i];
+      plcol0(kFirstRun + n + i);
+      const size_t m = std::min(s.band_low.size(), s.band_high.size());
+      size_t k = 0;
+      while (k < m) {
+        std::vector<PLFLT> xs, ys, top;
+        for (; k < m && IsFinite(s.band_low[k]) && IsFinite(s.band_high[k]); ++k) {
+          xs.push_back(static_cast<double>(k));
+          ys.push_back(std::clamp(world_y(s.band_low[k]), lo, hi));
+          top.push_back(std::clamp(world_y(s.band_high[k]), lo, hi));
+        }
+        if (xs.size() >= 2) {
+          const size_t count = xs.size();
+          for (size_t j = count; j-- > 0;) {
+            xs.push_back(xs[j]);
+            ys.push_back(top[j]);
+          }
+          plfill(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+        }
+        ++k;
+      }
     }
 
     for (int i = 0; i < n; ++i) {

@@ -52,6 +52,9 @@ struct PlotSeries {
   // in the run's colour with ○ at each evaluation; the legend's key says which line is which.
   std::vector<int> val_steps;
   std::vector<float> val_losses;
+  // A band around `losses` (a seeds median): band_low[s] to band_high[s], filled in a pale tint
+  // of the colour; NaN where there is none. Empty: no band.
+  std::vector<float> band_low, band_high;
 };
 
 struct PlotInput {

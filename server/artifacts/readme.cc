@@ -71,19 +71,19 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
                       Sig(s.chance, 3), ", and accuracy above chance, ",
                       Percent(chance_accuracy, 2), ").");
       break;
-    case Generalisation::kMemorises:
+    case Generalisation::kMemorises: {
+      const bool loss_above = std::isfinite(e.loss()) && e.loss() >= s.chance;
       absl::StrAppend(
           &text, "it **memorises**: its training loss fell far below chance, but its validation ",
-          std::isfinite(e.loss()) && e.loss() >= s.chance ? "loss is above chance ("
-                                                         : "accuracy is within ",
-          std::isfinite(e.loss()) && e.loss() >= s.chance
-              ? Sig(s.chance, 3)
-              : absl::StrCat(Percent(s.criteria.generalisation_margin, 2), " of chance, ",
-                             Percent(chance_accuracy, 2)),
-          "), so it fit its ", s.job->spec().data().train_size(),
+          loss_above ? absl::StrCat("loss is above chance (", Sig(s.chance, 3), ")")
+                     : absl::StrCat("accuracy is within ",
+                                    Percent(s.criteria.generalisation_margin, 2),
+                                    " of chance (", Percent(chance_accuracy, 2), ")"),
+          ", so it fit its ", s.job->spec().data().train_size(),
           " training examples without learning the rule that labels them. It trains; it does "
           "not generalise.");
       break;
+    }
     case Generalisation::kNotGeneralising:
     case Generalisation::kNoValidation:
       absl::StrAppend(&text, "it does **not generalise** either (chance: loss ", Sig(s.chance, 3),
