@@ -189,10 +189,10 @@ LayerPlotInput MakeLayerPlotInput(const JobSummary& s) {
   LayerPlotInput input;
   input.title = absl::StrCat("Init ablation: the signal per layer — job ", s.job->id(), " (",
                              s.job->name(), ")");
-  input.subtitle = absl::StrCat(
-      spec.model().depth(), "-layer ReLU MLP, width ", spec.model().width(),
-      " · activations on the first ", spec.training().batch(),
-      " validation examples at init · gradient norms on the first training batch");
+  input.subtitle = absl::StrCat(spec.model().depth(), "-layer ReLU MLP, width ",
+                                spec.model().width(), " · activations: the first ",
+                                spec.training().batch(),
+                                " validation examples at init · gradients: step 0's batch");
   std::set<std::string> seen;
   for (size_t i = 0; i < s.runs.size(); ++i) {
     const RunSummary& r = s.runs[i];

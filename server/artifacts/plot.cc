@@ -34,7 +34,7 @@ std::mutex& PlplotMutex() {
 constexpr double kBoxLeft = 0.068, kBoxRight = 0.962, kBoxBottom = 0.082, kBoxTop = 0.878;
 
 // Text sizes, as multiples of PLplot's default character height.
-constexpr double kTitleText = 0.95, kSubtitleText = 0.72, kNoteText = 0.66, kTickText = 0.72,
+constexpr double kTitleText = 0.95, kSubtitleText = 0.6, kNoteText = 0.66, kTickText = 0.72,
                  kAxisLabelText = 0.76, kLegendText = 0.68, kAnnotationText = 0.66,
                  kMarkerText = 0.5, kBigMarkerText = 1.1;
 // PLplot's default character height on the pngcairo device at 1600×1000, as a fraction of the
@@ -565,8 +565,9 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
       pllsty(2);
       plline(2, xs, ys);
       pllsty(1);
-      // The label goes just above or below the line, where it covers the fewest curve points
-      // (curves often run along chance), preferring the right end.
+      // The label goes just above or below the line, where it and a margin of half its height
+      // around it cover the fewest curve points (curves often run along chance, Xavier's
+      // right on it), preferring the right end.
       const std::string label = absl::StrCat(input.chance_label, " = ", Sig(input.chance, 3));
       const double w = text_width(label, kNoteText), h = 1.2 * kNoteText * char_h;
       const double fy = (y - lo) / (hi - lo);
@@ -578,7 +579,9 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
           const Box box = side == 0 ? Box{x1 - w, fy + 0.15 * h, x1, fy + 1.15 * h}
                                     : Box{x1 - w, fy - 1.15 * h, x1, fy - 0.15 * h};
           double cost = 0.01 * k + 0.05 * side;
-          for (const auto& [px, py] : points) cost += box.Contains(px, py);
+          const Box padded{box.x0 - h / 2 * char_w / char_h, box.y0 - h / 2,
+                           box.x1 + h / 2 * char_w / char_h, box.y1 + h / 2};
+          for (const auto& [px, py] : points) cost += padded.Contains(px, py);
           if (cost < best_cost) {
             best_cost = cost;
             best = box;
@@ -840,7 +843,7 @@ absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
   std::vector<uint32_t> run_colors;
   for (const LayerSeries& s : input.series) run_colors.push_back(s.rgb);
   // Two panels side by side, the legend below them.
-  constexpr double kTop = 0.86, kBottom = 0.25, kGap = 0.08;
+  constexpr double kTop = 0.86, kBottom = 0.27, kGap = 0.08;
   const double mid = (kBoxLeft + kBoxRight) / 2;
   return DrawPng(run_colors, [&] {
     pladv(0);
@@ -910,7 +913,7 @@ absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
     const int columns = std::min(n, 3), rows = (n + columns - 1) / columns;
     pllegend(&legend_w, &legend_h,
              PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX | PL_LEGEND_ROW_MAJOR,
-             PL_POSITION_VIEWPORT | PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0, 0.1,
+             PL_POSITION_VIEWPORT | PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0, 0.16,
              kLegendSample / 2, kBackground, kGrid, 1, rows, columns, n, opts.data(), 1.0, kLegendText,
              kLegendSpacing, 0.0, text_colors.data(), text_ptrs.data(), nullptr, nullptr, nullptr,
              nullptr, line_colors.data(), line_styles.data(), line_widths.data(),

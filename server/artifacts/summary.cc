@@ -90,9 +90,10 @@ std::string Observed(const RunSummary& run, int steps_planned) {
     case Verdict::kNotLearning:
       break;
   }
+  // Prose carries 4 significant digits (the JSON files keep every bit).
   std::string clause =
-      absl::StrCat("its loss went from ", ShortestFloat(run.losses.front()), " at step 0 to ",
-                   ShortestFloat(*run.final_loss), " at step ", run.losses.size() - 1);
+      absl::StrCat("its loss went from ", Sig(run.losses.front(), 4), " at step 0 to ",
+                   Sig(*run.final_loss, 4), " at step ", run.losses.size() - 1);
   if (static_cast<int>(run.losses.size()) < steps_planned) {
     absl::StrAppend(&clause, " (of ", steps_planned, " planned)");
   }
@@ -134,7 +135,7 @@ void Predict(const Criteria& criteria, const v1::JobSpec& spec, const RunSummary
       if (expected > std::numeric_limits<float>::max()) {
         absl::StrAppend(&text, ": beyond float32's range, so expect inf/NaN at step 0");
       } else {
-        absl::StrAppend(&text, ", so expect a step-0 loss near ", ShortestFloat(run.losses.front()),
+        absl::StrAppend(&text, ", so expect a step-0 loss near ", Sig(run.losses.front(), 4),
                         " × ", Sig(scale, 2), " ≈ ", Sig(expected, 2));
       }
     }
