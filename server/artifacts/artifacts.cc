@@ -100,21 +100,31 @@ PlotSeries SeedsSeries(const JobSummary& s, const std::vector<const RunSummary*>
   std::string result;
   for (const InitSpread& spread : s.spreads) {
     if (spread.init != first.init) continue;
-    const auto range = [](const std::optional<Spread>& v, bool percent) {
-      if (!v) return std::string("—");
-      const auto f = [&](double x) { return percent ? Percent(x, 3) : Sig(x, 2); };
-      return absl::StrCat(f(v->median), " [", f(v->min), "–", f(v->max), "]");
+    // Only what there is: "train 0.00069 [0.00042–0.0011] · val 1.7 [1.3–1.9], acc 66% [62–68]".
+    const auto range = [](const Spread& v, bool percent) {
+      const auto f = [&](double x) {
+        return percent ? absl::StrCat(std::lround(100 * x)) : Sig(x, 2);
+      };
+      return absl::StrCat(f(v.median), percent ? "%" : "", " [", f(v.min), "–", f(v.max), "]");
     };
-    result = absl::StrCat("train ", range(spread.final_loss, false), " · val ",
-                          range(spread.val_loss, false), ", acc ",
-                          range(spread.val_accuracy, true));
-    if (spread.diverged > 0) {
-      absl::StrAppend(&result, " · ", spread.diverged, " of ", spread.runs, " NaN");
+    std::vector<std::string> parts;
+    if (spread.final_loss) {
+      parts.push_back(absl::StrCat("train ", range(*spread.final_loss, false)));
     }
+    if (spread.val_loss) {
+      std::string val = absl::StrCat("val ", range(*spread.val_loss, false));
+      if (spread.val_accuracy) {
+        absl::StrAppend(&val, ", acc ", range(*spread.val_accuracy, true));
+      }
+      parts.push_back(std::move(val));
+    }
+    if (spread.diverged > 0) {
+      parts.push_back(absl::StrCat(spread.diverged, " of ", spread.runs, " NaN"));
+    }
+    result = absl::StrJoin(parts, " · ");
   }
   series.name = first.init;
-  series.label = absl::StrCat(first.init, " ", first.formula, " × ", runs.size(),
-                              " seeds: median, band min–max — ", result);
+  series.label = absl::StrCat(first.init, " ", first.formula, " ×", runs.size(), " — ", result);
   return series;
 }
 
@@ -135,8 +145,9 @@ PlotInput MakePlotInput(const JobSummary& s) {
   input.chance_label = absl::StrCat("chance (ln ", spec.model().classes(), ")");
   if (!s.spreads.empty()) {
     // Several seeds of an init: one median line with its min–max band per init.
-    input.title = absl::StrCat("Init ablation: median training and validation loss over seeds — job ",
-                               job.id(), " (", job.name(), ")");
+    input.title = absl::StrCat(
+        "Init ablation: training and validation loss over seeds (median, band min–max) — job ",
+        job.id(), " (", job.name(), ")");
     std::vector<std::string> order;
     std::map<std::string, std::vector<const RunSummary*>> by_init;
     for (const RunSummary& r : s.runs) {
@@ -198,7 +209,9 @@ LayerPlotInput MakeLayerPlotInput(const JobSummary& s) {
     const RunSummary& r = s.runs[i];
     if (!seen.insert(absl::StrCat(r.init, "/", r.formula)).second) continue;
     LayerSeries series;
-    series.rgb = kRunColors[i % std::size(kRunColors)];
+    // The loss figure's colour for this run: its own, or with seeds its init's.
+    const size_t color = s.spreads.empty() ? i : seen.size() - 1;
+    series.rgb = kRunColors[color % std::size(kRunColors)];
     std::optional<size_t> bad_activation, missing_norm;
     for (size_t l = 0; l < r.layers.size(); ++l) {
       const LayerInit& layer = r.layers[l];

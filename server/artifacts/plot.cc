@@ -571,21 +571,23 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
       const std::string label = absl::StrCat(input.chance_label, " = ", Sig(input.chance, 3));
       const double w = text_width(label, kNoteText), h = 1.2 * kNoteText * char_h;
       const double fy = (y - lo) / (hi - lo);
+      // When a curve runs right along the line, the label may float up to two of its heights
+      // above or below it.
       Box best;
       double best_cost = std::numeric_limits<double>::max();
-      for (int side = 0; side < 2; ++side) {
-        for (int k = 0; k <= 20; ++k) {
-          const double x1 = 0.99 - (0.98 - w) * k / 20.0;
-          const Box box = side == 0 ? Box{x1 - w, fy + 0.15 * h, x1, fy + 1.15 * h}
-                                    : Box{x1 - w, fy - 1.15 * h, x1, fy - 0.15 * h};
-          double cost = 0.01 * k + 0.05 * side;
-          const Box padded{box.x0 - h / 2 * char_w / char_h, box.y0 - h / 2,
-                           box.x1 + h / 2 * char_w / char_h, box.y1 + h / 2};
-          for (const auto& [px, py] : points) cost += padded.Contains(px, py);
-          if (cost < best_cost) {
-            best_cost = cost;
-            best = box;
-          }
+      for (int place = 0; place < 2 * 3 * 21; ++place) {
+        const int side = place / 63, lift = place / 21 % 3, k = place % 21;
+        const double x1 = 0.99 - (0.98 - w) * k / 20.0;
+        const double near = (0.15 + lift) * h, far = near + h;
+        const Box box = side == 0 ? Box{x1 - w, fy + near, x1, fy + far}
+                                  : Box{x1 - w, fy - far, x1, fy - near};
+        double cost = 0.01 * k + 0.05 * side + 1.5 * lift;
+        const Box padded{box.x0 - h / 2 * char_w / char_h, box.y0 - h / 2,
+                         box.x1 + h / 2 * char_w / char_h, box.y1 + h / 2};
+        for (const auto& [px, py] : points) cost += padded.Contains(px, py);
+        if (cost < best_cost) {
+          best_cost = cost;
+          best = box;
         }
       }
       plschr(0, kNoteText);
@@ -860,12 +862,16 @@ absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
         {mid + kGap / 2, kBoxRight, LogRange(norms),
          "weight-gradient norm in step 0 (log scale)", false},
     };
+    // About a dozen labels on each axis at most: every layer up to 12, then every 2nd, ...;
+    // every decade up to 8, then every 2nd, ...
+    const double x_tick = std::ceil(static_cast<double>(depth) / 12.0);
     for (const Panel& panel : panels) {
+      const double y_tick = std::ceil((panel.range.second - panel.range.first) / 8.0);
       plvpor(panel.left, panel.right, kBottom, kTop);
       plwind(x_lo, x_hi, panel.range.first, panel.range.second);
       plcol0(kGrid);
       plwidth(1.0);
-      plbox("g", 1, 0, "gl", 0, 0);
+      plbox("g", x_tick, 0, "gl", y_tick, 0);
       for (int i = 0; i < n; ++i) {
         const LayerSeries& s = input.series[i];
         std::vector<PLFLT> xs, ys;
@@ -885,7 +891,7 @@ absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
       plcol0(kInk);
       plwidth(1.5);
       plschr(0, kTickText);
-      plbox("bcnst", 1, 0, "bcnstvl", 0, 0);
+      plbox("bcnst", x_tick, 0, "bcnstvl", y_tick, 0);
       plschr(0, kAxisLabelText);
       plmtex("b", 2.6, 0.5, 0.5, "layer (1 = first Linear layer)");
       plmtex("t", 0.8, 0.5, 0.5, panel.label);

@@ -80,7 +80,7 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
                                     Percent(s.criteria.generalisation_margin, 2),
                                     " of chance (", Percent(chance_accuracy, 2), ")"),
           ", so it fit its ", s.job->spec().data().train_size(),
-          " training examples without learning the rule that labels them. It trains; it does "
+          " training examples far better than the rule that labels them. It trains; it does "
           "not generalise.");
       break;
     }
