@@ -136,6 +136,37 @@ TEST(PlotTest, DrawsValidationInTheRunsColourWhereItWasMeasured) {
   EXPECT_EQ(ColorNear(*bare, without->layout, kKaimingColor, 40, 1.6), 0);
 }
 
+TEST(PlotTest, FillsASeedsBandInAPaleTintUnderItsMedian) {
+  PlotInput input = LabInput();
+  PlotSeries& k = input.series[2];
+  for (float v : k.losses) {
+    k.band_low.push_back(0.5f * v);
+    k.band_high.push_back(1.5f * v);
+  }
+  const absl::StatusOr<PlotImage> with = RenderPlot(input, YScale::kLinear);
+  ASSERT_TRUE(with.ok()) << with.status();
+  const std::optional<Image> image = DecodePng(with->png);
+  ASSERT_TRUE(image.has_value());
+  // The tint: the colour 78% of the way to white.
+  uint32_t tint = 0;
+  for (int shift : {16, 8, 0}) {
+    const double c = (kKaimingColor >> shift) & 0xff;
+    tint |= static_cast<uint32_t>(std::lround(c + (255 - c) * 0.78)) << shift;
+  }
+  EXPECT_GT(CountColor(*image, tint), 2000);
+  // Just above the median at step 10 (between it and 1.5×) lies the band.
+  const double v = k.losses[10];
+  EXPECT_GT(ColorNear(*image, with->layout, tint, 10, 1.25 * v), 0);
+  // Without a band, no tint.
+  input.series[2].band_low.clear();
+  input.series[2].band_high.clear();
+  const absl::StatusOr<PlotImage> without = RenderPlot(input, YScale::kLinear);
+  ASSERT_TRUE(without.ok());
+  const std::optional<Image> bare = DecodePng(without->png);
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_EQ(CountColor(*bare, tint), 0);
+}
+
 TEST(PlotTest, TheLinearAndLogFiguresDiffer) {
   const absl::StatusOr<PlotImage> linear = RenderPlot(LabInput(), YScale::kLinear);
   const absl::StatusOr<PlotImage> log = RenderPlot(LabInput(), YScale::kLog);
