@@ -22,13 +22,15 @@
 namespace ablate::client {
 
 // The deliverables `download` and `lab` ask for, in this order. Only job.json is required:
-// the server may not produce every plot.
-inline constexpr std::array<absl::string_view, 7> kDeliverables = {
+// the server may not produce every plot (of the two loss scales it stores only the one that
+// is not the headline's).
+inline constexpr std::array<absl::string_view, 8> kDeliverables = {
     "job.json",
     "losses.json",
     "loss_curves.png",
     "loss_curves_linear.png",
     "loss_curves_log.png",
+    "layer_stats.png",
     "manifest.json",
     "README.md",
 };

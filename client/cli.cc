@@ -23,6 +23,7 @@
 #include "client/connection.h"
 #include "client/format.h"
 #include "client/health.h"
+#include "client/lab_report.h"
 #include "client/progress.h"
 #include "client/rpc_errors.h"
 #include "client/spec_flags.h"
@@ -108,6 +109,8 @@ struct LabArgs {
   std::string out = kLabDir;
   std::string owner;
   std::string reconnect_timeout = kDefaultReconnectTimeout;
+  std::optional<std::string> seeds;         // --seeds: weight seeds per init
+  std::optional<std::string> verify_depth;  // --verify-depth: the second job's depth
 };
 
 // --- Parsing values ---------------------------------------------------------------------------
@@ -180,6 +183,17 @@ class Runner {
                                  absl::Duration reconnect_timeout, bool print_summary);
   // kExitOk for a succeeded job; otherwise says why on stderr and returns kExitJobFailed.
   int JobExitCode(const v1::Job& job);
+  // Submits `spec`, follows it and downloads its deliverables into `dir`; the finished job on
+  // success, else the exit code (having said why).
+  struct LabJob {
+    std::optional<v1::Job> job;
+    int exit_code = kExitOk;
+  };
+  LabJob RunLabJob(Connection& connection, const v1::JobSpec& spec, const std::string& owner,
+                   const std::filesystem::path& dir, absl::Duration reconnect);
+  // Prints what `dir`/manifest.json's results_summary says about the prediction at the job's
+  // depth and the spread across seeds.
+  void PrintLabFindings(const std::filesystem::path& dir);
 
   const CliEnvironment& env_;
   std::ostream& out_;
@@ -486,42 +500,101 @@ int Runner::Download(const DownloadArgs& args) {
   return kExitOk;
 }
 
-int Runner::Lab(const LabArgs& args) {
-  absl::StatusOr<absl::Duration> reconnect =
-      ParseSeconds("--reconnect-timeout", args.reconnect_timeout);
-  if (!reconnect.ok()) return UsageError(reconnect.status());
-  absl::StatusOr<Connection*> connection = Connect();
-  if (!connection.ok()) return UsageError(connection.status());
-
-  // An empty spec: the server fills in lab 1, so the lab is defined in one place.
+Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec,
+                                 const std::string& owner, const std::filesystem::path& dir,
+                                 absl::Duration reconnect) {
+  LabJob result;
   v1::SubmitJobRequest request;
-  request.mutable_spec();
-  request.set_owner(args.owner);
-  absl::StatusOr<v1::Job> job = (*connection)->SubmitJob(request);
-  if (!job.ok()) return Error(job.status());
+  *request.mutable_spec() = spec;
+  request.set_owner(owner);
+  absl::StatusOr<v1::Job> job = connection.SubmitJob(request);
+  if (!job.ok()) {
+    result.exit_code = Error(job.status());
+    return result;
+  }
   out_ << "submitted lab 1 as job " << job->id() << ": " << FormatSpecSummary(job->spec())
        << std::endl;
 
   absl::StatusOr<v1::Job> final_job =
-      Follow(**connection, job->id(), *reconnect, /*print_summary=*/false);
-  if (!final_job.ok()) return Error(final_job.status());
+      Follow(connection, job->id(), reconnect, /*print_summary=*/false);
+  if (!final_job.ok()) {
+    result.exit_code = Error(final_job.status());
+    return result;
+  }
   out_ << "\n" << FormatJobSummary(*final_job) << std::flush;
-  if (final_job->state() != v1::JOB_STATE_SUCCEEDED) return JobExitCode(*final_job);
+  if (final_job->state() != v1::JOB_STATE_SUCCEEDED) {
+    result.exit_code = JobExitCode(*final_job);
+    return result;
+  }
 
   out_ << "\n";
-  const std::filesystem::path dir = args.out;
   absl::StatusOr<std::vector<std::filesystem::path>> written =
-      DownloadDeliverables(**connection, job->id(), dir, out_);
+      DownloadDeliverables(connection, job->id(), dir, out_);
   if (!written.ok()) {
-    return Error(absl::Status(written.status().code(),
-                              absl::StrCat(written.status().message(), "; job ", job->id(),
-                                           " itself succeeded: retry with: ablate download ",
-                                           job->id(), " --out ", dir.string())));
+    result.exit_code = Error(absl::Status(
+        written.status().code(),
+        absl::StrCat(written.status().message(), "; job ", job->id(),
+                     " itself succeeded: retry with: ablate download ", job->id(), " --out ",
+                     dir.string())));
+    return result;
   }
   std::vector<std::string> names;
   for (const std::filesystem::path& path : *written) names.push_back(path.filename().string());
   out_ << "lab 1 deliverables are in " << dir.string() << ": " << absl::StrJoin(names, ", ")
        << std::endl;
+  result.job = *std::move(final_job);
+  return result;
+}
+
+void Runner::PrintLabFindings(const std::filesystem::path& dir) {
+  // A server that wrote no manifest has no findings to report; the download listed the files.
+  if (!std::filesystem::exists(dir / "manifest.json")) return;
+  absl::StatusOr<LabFindings> findings = ReadLabFindings(dir / "manifest.json");
+  if (!findings.ok()) {
+    err_ << "ablate: cannot summarise the findings: " << OneLine(findings.status().message())
+         << std::endl;
+    return;
+  }
+  out_ << FormatLabFindings(*findings) << std::flush;
+}
+
+int Runner::Lab(const LabArgs& args) {
+  absl::StatusOr<absl::Duration> reconnect =
+      ParseSeconds("--reconnect-timeout", args.reconnect_timeout);
+  if (!reconnect.ok()) return UsageError(reconnect.status());
+  // An empty spec: the server fills in lab 1, so the lab is defined in one place. --seeds asks
+  // the server to train each of its runs under that many weight seeds.
+  v1::JobSpec spec;
+  SpecFlags flags;
+  flags.seeds = args.seeds;
+  if (absl::Status s = ApplySpecFlags(flags, &spec); !s.ok()) return UsageError(s);
+  std::optional<int32_t> verify_depth;
+  if (args.verify_depth) {
+    int32_t depth = 0;
+    if (!absl::SimpleAtoi(*args.verify_depth, &depth)) {
+      return UsageError(absl::InvalidArgumentError(
+          absl::StrCat("--verify-depth: expected a number of layers, got '", *args.verify_depth,
+                       "'")));
+    }
+    verify_depth = depth;
+  }
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+
+  const std::filesystem::path dir = args.out;
+  LabJob first = RunLabJob(**connection, spec, args.owner, dir, *reconnect);
+  if (!first.job) return first.exit_code;
+  PrintLabFindings(dir);
+  if (!verify_depth) return kExitOk;
+
+  // Question 4 checked: the same job at the deeper depth, its files in a folder of their own.
+  v1::JobSpec deeper = spec;
+  deeper.mutable_model()->set_depth(*verify_depth);
+  const std::filesystem::path deeper_dir = dir / absl::StrCat("depth-", *verify_depth);
+  out_ << "\nquestion 4: the same job at depth " << *verify_depth << "\n";
+  LabJob second = RunLabJob(**connection, deeper, args.owner, deeper_dir, *reconnect);
+  if (!second.job) return second.exit_code;
+  PrintLabFindings(deeper_dir);
   return kExitOk;
 }
 
@@ -666,6 +739,14 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
                   "experiments/10-init-matters)")
       ->type_name("DIR");
   lab->add_option("--owner", lab_args.owner, owner_help)->type_name("NAME");
+  AddText(lab, "--seeds", &lab_args.seeds,
+          "Train each init under N weight seeds (1-5: a job holds at most 16 runs) and report "
+          "the spread: median and range of the final losses and the validation",
+          "N");
+  AddText(lab, "--verify-depth", &lab_args.verify_depth,
+          "Then run the same job at this depth (question 4, e.g. 24), its files in "
+          "OUT/depth-N, and report whether each init's prediction held",
+          "N");
   AddReconnectTimeout(lab, &lab_args.reconnect_timeout);
   lab->footer("Exit codes: 0 done, 1 failed, 3 the job failed or was cancelled.");
 
@@ -708,6 +789,10 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       ->group("Job spec");
   AddText(submit, "--data-seed", &spec.data_seed,
           "Seed of the data and its shuffling, shared by all runs (default 1)", "N")
+      ->group("Job spec");
+  AddText(submit, "--seeds", &spec.seeds,
+          "Train each run under N consecutive weight seeds (default 1; runs × N at most 16)",
+          "N")
       ->group("Job spec");
   submit
       ->add_flag("--continue-after-nonfinite", spec.continue_after_nonfinite,

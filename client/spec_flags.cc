@@ -90,6 +90,7 @@ constexpr Int32Flag kInt32Flags[] = {
      [](v1::JobSpec* s, int32_t v) { s->mutable_data()->set_val_size(v); }},
     {"--label-dims", &SpecFlags::label_dims,
      [](v1::JobSpec* s, int32_t v) { s->mutable_data()->set_label_dims(v); }},
+    {"--seeds", &SpecFlags::seeds, [](v1::JobSpec* s, int32_t v) { s->set_seeds(v); }},
 };
 
 constexpr DoubleFlag kDoubleFlags[] = {

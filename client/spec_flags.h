@@ -32,6 +32,7 @@ struct SpecFlags {
   std::optional<std::string> val_size;    // --val-size
   std::optional<std::string> label_dims;  // --label-dims
   std::optional<std::string> data_seed;   // --data-seed
+  std::optional<std::string> seeds;       // --seeds
   bool continue_after_nonfinite = false;  // --continue-after-nonfinite
   std::vector<std::string> inits;         // --init, in the order given
 };

@@ -14,7 +14,7 @@ namespace ablate::core {
 namespace {
 
 constexpr char kMagic[8] = {'A', 'B', 'L', 'A', 'T', 'E', 'C', 'K'};
-constexpr uint32_t kFormatVersion = 1;
+constexpr uint32_t kFormatVersion = 2;  // 2: init_stats carry the first step's gradient norms
 // Beyond any valid configuration (kMaxDepth layers of kMaxWidth² weights): a corrupt length
 // must not make the decoder allocate gigabytes.
 constexpr uint64_t kMaxElements = uint64_t{kMaxWidth} * kMaxWidth;
@@ -256,6 +256,8 @@ std::string EncodeCheckpoint(const TrainerSnapshot& s) {
     w.Put<double>(st.weight_variance);
     w.Put<double>(st.activation_mean);
     w.Put<double>(st.activation_std);
+    w.Put<uint8_t>(st.first_step_grad_norm.has_value());
+    w.Put<double>(st.first_step_grad_norm.value_or(0));
   }
   w.Put<uint32_t>(static_cast<uint32_t>(s.weights.size()));
   for (size_t i = 0; i < s.weights.size(); ++i) {
@@ -304,6 +306,10 @@ std::optional<TrainerSnapshot> DecodeCheckpoint(std::string_view bytes, std::str
     st.weight_variance = r.Get<double>();
     st.activation_mean = r.Get<double>();
     st.activation_std = r.Get<double>();
+    const uint8_t has_grad_norm = r.Get<uint8_t>();
+    const double grad_norm = r.Get<double>();
+    if (has_grad_norm > 1) return SetError(error, "the checkpoint is malformed"), std::nullopt;
+    if (has_grad_norm == 1) st.first_step_grad_norm = grad_norm;
   }
   const uint32_t layers = r.Get<uint32_t>();
   if (layers > kMaxDepth) return SetError(error, "the checkpoint is malformed"), std::nullopt;

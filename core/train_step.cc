@@ -77,6 +77,11 @@ double TrainStep::BackwardAndUpdate(const Matrix& x) {
   model_.Backward(x, ws_.dlogits, ws_);
   Mark(StepPhase::kBackward);
   const double norm = model_.WeightGradNorm();
+  // The per-layer sums WeightGradNorm adds up, kept for LayerSquaredSums.
+  const auto& layers = model_.layers();
+  for (size_t i = 0; i < layers.size(); ++i) {
+    squared_sums_[i] = SquaredSum(layers[i].weight_grad.data(), layers[i].weight_grad.size());
+  }
   Mark(StepPhase::kNorm);
   optimizer_.Step();
   Mark(StepPhase::kUpdate);

@@ -77,6 +77,11 @@ class TrainStep {
   // and returns the L2 norm of the weight gradients (Mlp::WeightGradNorm's value).
   double BackwardAndUpdate(const Matrix& x);
 
+  // Σ dW² of each layer's weight gradient in the last BackwardAndUpdate, in layer order: the
+  // squares of the per-layer gradient norms, which add up (in this order) to the square of the
+  // norm it returned. Both paths give the same bits. Zeros before the first step.
+  std::span<const double> LayerSquaredSums() const { return squared_sums_; }
+
   // Adds the time of each phase of the following steps into *profile; null (the default) stops.
   // Timing reads the clock about ten times per layer and step.
   void set_profile(StepProfile* profile) { profile_ = profile; }
@@ -96,7 +101,7 @@ class TrainStep {
   Workspace& ws_;
   StepPath path_;
   Vector weight_grad_;                // fused path: dW of the layer being back-propagated
-  std::vector<double> squared_sums_;  // fused path: Σ dW² per layer, summed in layer order
+  std::vector<double> squared_sums_;  // Σ dW² per layer of the last step, in layer order
   StepProfile* profile_ = nullptr;
   Clock::time_point mark_;
 };

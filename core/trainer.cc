@@ -309,6 +309,12 @@ RunResult Trainer::Run(RunObserver* observer, std::stop_token stop,
       }
     }
     record.seconds = SecondsSince(step_start);
+    if (step == 0 && !diverged) {
+      const std::span<const double> sums = s.train_step.LayerSquaredSums();
+      for (size_t l = 0; l < sums.size() && l < s.init_stats->size(); ++l) {
+        (*s.init_stats)[l].first_step_grad_norm = std::sqrt(sums[l]);
+      }
+    }
     s.step = step + 1;
     result.final_loss = record.loss;
     if (observer != nullptr) observer->OnStep(record);

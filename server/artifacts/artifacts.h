@@ -3,12 +3,14 @@
 // stored back as the job's artifacts (served by GetArtifact).
 //
 //   job.json                the resolved JobSpec (protobuf JSON): `ablate submit --spec` reruns it
-//   losses.json             every run's loss at every step (schema "ablate.losses/1",
-//   losses_json.h) loss_curves.png         the headline figure, on the more informative y scale
-//   (plot.h) loss_curves_linear.png  the same figure on a linear y axis loss_curves_log.png     the
-//   same figure on a log y axis README.md               what was trained, what happened, the lab's
-//   four answers (readme.h) manifest.json           provenance, timing, results_summary, checks,
-//   sha256s (manifest.h) bundle.zip              all of the above under one folder (zip.h)
+//   losses.json             every run's loss at every step and its validations (losses_json.h)
+//   loss_curves.png         the headline figure, on the more informative y scale (plot.h)
+//   loss_curves_linear.png  or loss_curves_log.png: the same figure on the other y scale (only
+//                           the other one: the headline's scale is not stored twice)
+//   layer_stats.png         activation std at init and step-0 gradient norm per layer (plot.h)
+//   README.md               what was trained, what happened, the lab's four answers (readme.h)
+//   manifest.json           provenance, timing, results_summary, checks, sha256s (manifest.h)
+//   bundle.zip              all of the above under one folder (zip.h)
 #ifndef ABLATE_SERVER_ARTIFACTS_ARTIFACTS_H_
 #define ABLATE_SERVER_ARTIFACTS_ARTIFACTS_H_
 
@@ -21,6 +23,7 @@
 #include "absl/time/time.h"
 #include "server/artifacts/build_info.h"
 #include "server/artifacts/host.h"
+#include "server/artifacts/plot.h"
 #include "server/artifacts/summary.h"
 #include "server/store/store.h"
 
@@ -32,13 +35,17 @@ inline constexpr const char* kLossesFile = "losses.json";
 inline constexpr const char* kPlotFile = "loss_curves.png";
 inline constexpr const char* kPlotLinearFile = "loss_curves_linear.png";
 inline constexpr const char* kPlotLogFile = "loss_curves_log.png";
+inline constexpr const char* kLayerStatsFile = "layer_stats.png";
 inline constexpr const char* kReadmeFile = "README.md";
 inline constexpr const char* kManifestFile = "manifest.json";
 inline constexpr const char* kBundleFile = "bundle.zip";
 
+// The name of the loss figure on `scale` when it is not the headline's.
+const char* PlotFileFor(YScale scale);
+
 // Renders every file of `job` from plain inputs: no store, no clock, no file system beyond a
 // temporary file for each PNG. `generated_at` is the time written into the manifest and the
-// zip's entries. Returns them in the order of the constants above. Errors: a trajectory that is
+// zip's entries. Returns them in the order listed at the top of this file. Errors: a trajectory that is
 // not the run's steps 0, 1, 2, ... (InvalidArgument), or a plot or zip that cannot be made
 // (Internal).
 absl::StatusOr<std::vector<store::Artifact>> RenderJobArtifacts(const JobData& job,

@@ -45,7 +45,9 @@ Json RunJson(const RunSummary& r, const v1::Run& run) {
   j["peak_loss"] =
       r.peak_loss ? Json{{"step", *r.peak_step}, {"loss", LossJson(*r.peak_loss)}} : Json(nullptr);
   j["final_eval"] = r.final_eval ? Eval(*r.final_eval) : Json(nullptr);
-  j["last_eval"] = r.evals.empty() ? Json(nullptr) : Eval(r.evals.back());
+  j["last_eval"] = r.last_eval ? Eval(*r.last_eval) : Json(nullptr);
+  j["best_eval"] = r.best_eval ? Eval(*r.best_eval) : Json(nullptr);
+  j["generalisation"] = GeneralisationName(r.generalisation);
   if (r.tail) {
     j["tail_trend"] = {{"first_step", r.tail->first_step},
                        {"last_step", r.tail->last_step},
@@ -77,7 +79,8 @@ Json RunJson(const RunSummary& r, const v1::Run& run) {
                       {"expected_weight_variance", OrNull(layer.expected_variance)},
                       {"relu_variance_gain", OrNull(layer.relu_gain)},
                       {"activation_mean", layer.activation_mean},
-                      {"activation_std", layer.activation_std}});
+                      {"activation_std", layer.activation_std},
+                      {"first_step_grad_norm", OrNull(layer.first_step_grad_norm)}});
   }
   j["init_stats"] = std::move(layers);
   return j;
@@ -124,12 +127,20 @@ Json ResultsSummary(const JobSummary& s) {
         "loss, or fewer than two steps.");
   }
   j["kaiming_step_at_xavier_final"] = OrNull(s.kaiming_step_at_xavier_final);
+  j["val_loss_xavier"] = OptionalLoss(s.val_loss_xavier);
+  j["val_loss_kaiming"] = OptionalLoss(s.val_loss_kaiming);
+  j["val_accuracy_xavier"] = OptionalLoss(s.val_accuracy_xavier);
+  j["val_accuracy_kaiming"] = OptionalLoss(s.val_accuracy_kaiming);
+  j["xavier_generalises"] = OrNull(s.xavier_generalises);
+  j["kaiming_generalises"] = OrNull(s.kaiming_generalises);
   if (s.uniform_failed) {
     j["lab_expectation"] = {
         {"uniform_failed", *s.uniform_failed},
         {"kaiming_trained", *s.kaiming_trained},
         {"xavier_in_between", *s.xavier_in_between},
-        {"met", *s.uniform_failed && *s.kaiming_trained && *s.xavier_in_between}};
+        {"met", *s.uniform_failed && *s.kaiming_trained && *s.xavier_in_between},
+        {"judged_on", "training loss"},
+        {"kaiming_generalises", OrNull(s.kaiming_generalises)}};
   } else {
     j["lab_expectation"] = nullptr;
   }
@@ -143,7 +154,8 @@ Json ResultsSummary(const JobSummary& s) {
          {"final_loss", OptionalLoss(r.final_loss)},
          {"final_val_loss", r.final_eval ? LossJson(r.final_eval->loss()) : Json(nullptr)},
          {"final_val_accuracy",
-          r.final_eval ? LossJson(r.final_eval->accuracy()) : Json(nullptr)}});
+          r.final_eval ? LossJson(r.final_eval->accuracy()) : Json(nullptr)},
+         {"generalisation", GeneralisationName(r.generalisation)}});
   }
   j["runs"] = std::move(runs);
   Json predictions = Json::array();
@@ -159,6 +171,38 @@ Json ResultsSummary(const JobSummary& s) {
                            {"prediction", p.text}});
   }
   j["depth_prediction"] = std::move(predictions);
+  Json depth_checks = Json::array();
+  for (const DepthCheck& c : s.depth_checks) {
+    depth_checks.push_back({{"init", c.init},
+                            {"depth", c.depth},
+                            {"variance_ratio", c.ratio},
+                            {"regime", c.regime},
+                            {"expected", c.expected},
+                            {"observed", c.observed},
+                            {"held", c.held}});
+  }
+  j["depth_outcomes"] = std::move(depth_checks);
+  const auto spread_json = [](const std::optional<Spread>& spread) {
+    if (!spread) return Json(nullptr);
+    return Json{{"n", spread->n},
+                {"min", spread->min},
+                {"median", spread->median},
+                {"max", spread->max}};
+  };
+  Json seeds = Json::array();
+  for (const InitSpread& i : s.spreads) {
+    seeds.push_back({{"init", i.init},
+                     {"runs", i.runs},
+                     {"weight_seeds", i.weight_seeds},
+                     {"final_loss", spread_json(i.final_loss)},
+                     {"val_loss", spread_json(i.val_loss)},
+                     {"val_accuracy", spread_json(i.val_accuracy)},
+                     {"first_nonfinite_step", spread_json(i.first_nonfinite_step)},
+                     {"diverged", i.diverged},
+                     {"generalised", i.generalised},
+                     {"memorised", i.memorised}});
+  }
+  j["seeds"] = std::move(seeds);
   j["notes"] = std::move(notes);
   return j;
 }
@@ -188,6 +232,24 @@ Json Definitions(const JobSummary& s) {
                     Sig(c.trained_fraction_of_chance, 2),
                     " × chance (ln classes = ", Sig(s.chance, 4), "); learning: end_loss at least ",
                     Percent(c.learning_min_drop, 2), " below start_loss; not learning: neither.")},
+      {"generalisation",
+       absl::StrCat("From the run's last validation: generalises when its loss is below chance (",
+                    Sig(s.chance, 4), ") and its accuracy at least ",
+                    Percent(c.generalisation_margin, 2),
+                    " above chance accuracy (1/classes); memorises when it trained (see verdict) "
+                    "but does not generalise: it fit its training examples without the rule.")},
+      {"depth_outcomes",
+       "Question 4 checked at the job's own depth: the regime the init's variance_ratio "
+       "predicts (beyond 10^±2: explodes / vanishes), what it implies, what the run did, and "
+       "whether it held."},
+      {"seeds",
+       "For each init the job trains under two or more weight seeds: min, nearest-rank median "
+       "and max over its runs of the final training loss, last validation loss and accuracy, "
+       "and the first non-finite step (over the runs that had one)."},
+      {"step indexing",
+       "The training loss at step k is measured on a batch before update k+1, so the last one "
+       "(step steps−1) precedes the last update; a validation at step k follows k updates, so "
+       "the final validation (step steps) follows the last update."},
       {"start_loss / end_loss",
        absl::StrCat("Mean of the first / last ", c.level_window, " finite training losses.")},
       {"kaiming_step_at_xavier_final",

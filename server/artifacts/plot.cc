@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <sstream>
@@ -29,10 +30,11 @@ std::mutex& PlplotMutex() {
 
 // The axes' box as fractions of the page (PLplot's normalised device coordinates). The bottom
 // rises when the legend has to go below the axes.
-constexpr double kBoxLeft = 0.068, kBoxRight = 0.982, kBoxBottom = 0.082, kBoxTop = 0.878;
+// The right edge leaves room for the last x tick's label, centred on it.
+constexpr double kBoxLeft = 0.068, kBoxRight = 0.962, kBoxBottom = 0.082, kBoxTop = 0.878;
 
 // Text sizes, as multiples of PLplot's default character height.
-constexpr double kTitleText = 0.95, kSubtitleText = 0.72, kNoteText = 0.66, kTickText = 0.72,
+constexpr double kTitleText = 0.95, kSubtitleText = 0.6, kNoteText = 0.66, kTickText = 0.72,
                  kAxisLabelText = 0.76, kLegendText = 0.68, kAnnotationText = 0.66,
                  kMarkerText = 0.5, kBigMarkerText = 1.1;
 // PLplot's default character height on the pngcairo device at 1600×1000, as a fraction of the
@@ -78,13 +80,23 @@ double FromWorld(YScale scale, double y) { return scale == YScale::kLog ? std::p
 // same units: the markers' row, then one line per annotation below it.
 double MarkerRow(double char_h) { return 1 - 1.9 * kBigMarkerText * 0.5 * char_h - 0.01; }
 double AnnotationRow(double char_h, size_t k) {
-  return 1 - (2.4 + 1.45 * static_cast<double>(k)) * kAnnotationText * char_h - 0.015;
+  return 1 - (3.3 + 1.45 * static_cast<double>(k)) * kAnnotationText * char_h - 0.015;
 }
 
 // The annotations' band: everything above the last annotation line, plus half a line.
 double BandFor(size_t annotations, double char_h) {
   if (annotations == 0) return 0.04;
   return 1 - AnnotationRow(char_h, annotations - 1) + 0.8 * kAnnotationText * char_h;
+}
+
+// `rgb` mixed with white: `white` = 0 keeps it, 1 is white.
+uint32_t Tint(uint32_t rgb, double white) {
+  uint32_t out = 0;
+  for (int shift : {16, 8, 0}) {
+    const double c = (rgb >> shift) & 0xff;
+    out |= static_cast<uint32_t>(std::lround(c + (255 - c) * white)) << shift;
+  }
+  return out;
 }
 
 void SetColor(int index, uint32_t rgb) {
@@ -104,6 +116,57 @@ bool PngCairoAvailable() {
     if (std::string_view(name_list[i]) == "pngcairo") return true;
   }
   return false;
+}
+
+// Draws one PNG of kPlotWidth × kPlotHeight with PLplot: sets up a stream on the pngcairo
+// driver with the fixed colours and one per run (kFirstRun + i), calls `draw` after plinit,
+// and returns the file's bytes. PLplot writes to a file: a private temporary one.
+absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
+                                    const std::function<void()>& draw) {
+  std::string path = (std::filesystem::temp_directory_path() / "ablate-plot-XXXXXX.png").string();
+  const int fd = mkstemps(path.data(), 4);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("cannot create a temporary file for the figure in ",
+                                            std::filesystem::temp_directory_path().string()));
+  }
+  close(fd);
+  struct Remove {
+    std::string path;
+    ~Remove() { std::filesystem::remove(path); }
+  } remove_file{path};
+  {
+    std::lock_guard lock(PlplotMutex());
+    // plinit exits the process when the driver is missing: check first.
+    if (!PngCairoAvailable()) {
+      return absl::InternalError(
+          "PLplot has no pngcairo driver: install plplot-driver-cairo to draw the figures.");
+    }
+    PLINT stream = 0;
+    plmkstrm(&stream);
+    plsdev("pngcairo");
+    plsfnam(path.c_str());
+    plspage(0, 0, kPlotWidth, kPlotHeight, 0, 0);
+    plscmap0n(kFirstRun + static_cast<int>(run_colors.size()) + 1);
+    plscolbg(255, 255, 255);
+    SetColor(kInk, 0x1A1A1A);
+    SetColor(kGrid, 0xE4E4E4);
+    SetColor(kMuted, 0x4D4D4D);
+    SetColor(kChanceInk, 0x737373);
+    for (size_t i = 0; i < run_colors.size(); ++i) {
+      SetColor(kFirstRun + static_cast<int>(i), run_colors[i]);
+    }
+    plinit();
+    draw();
+    plend1();
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  std::string png = bytes.str();
+  if (!in || png.size() < 8) {
+    return absl::InternalError(absl::StrCat("PLplot did not write the figure to ", path, "."));
+  }
+  return png;
 }
 
 // A rectangle in fractions of the axes' box, (0, 0) bottom-left.
@@ -207,6 +270,28 @@ std::vector<std::pair<double, double>> CurvePoints(const PlotInput& input,
       const double fx = fx_of(*s.first_nonfinite_step);
       for (int k = 0; k <= 200; ++k) points.emplace_back(fx, k / 200.0);
     }
+    have_previous = false;
+    for (size_t k = 0; k < s.val_steps.size() && k < s.val_losses.size(); ++k) {
+      const float v = s.val_losses[k];
+      if (!IsFinite(v) || (layout.scale == YScale::kLog && v <= 0)) {
+        have_previous = false;
+        continue;
+      }
+      const double fx = fx_of(s.val_steps[k]);
+      const double fy =
+          std::min((ToWorld(layout.scale, v) - layout.y_lo) / (layout.y_hi - layout.y_lo), 1.5);
+      if (have_previous) {
+        const int pieces = std::min(200, static_cast<int>(std::hypot(fx - px, fy - py) / 0.005));
+        for (int j = 1; j < pieces; ++j) {
+          const double t = static_cast<double>(j) / pieces;
+          points.emplace_back(px + t * (fx - px), py + t * (fy - py));
+        }
+      }
+      points.emplace_back(fx, fy);
+      px = fx;
+      py = fy;
+      have_previous = true;
+    }
   }
   return points;
 }
@@ -288,6 +373,9 @@ PlotLayout PlanPlot(const PlotInput& input, YScale scale, double box_height) {
   std::vector<float> pool;
   for (const PlotSeries& s : input.series) {
     for (float v : s.losses) {
+      if (IsFinite(v)) pool.push_back(v);
+    }
+    for (float v : s.val_losses) {
       if (IsFinite(v)) pool.push_back(v);
     }
   }
@@ -380,6 +468,12 @@ YScale ChooseScale(const PlotInput& input, std::string* reason) {
 absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
   PlotImage image;
   const int n = static_cast<int>(input.series.size());
+  const bool any_validation = std::any_of(input.series.begin(), input.series.end(),
+                                          [](const PlotSeries& s) { return !s.val_steps.empty(); });
+  // The legend's entries: one per run, then a key to the line styles when there is validation.
+  const int entries = n + (any_validation ? 2 : 0);
+  const std::string train_key = "training loss (solid)";
+  const std::string val_key = "validation loss (dashed, ○ at each evaluation)";
 
   // The legend: inside the axes where it hides no curve, else below them in one or two
   // columns, with the axes shortened to make room.
@@ -387,6 +481,10 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
   for (const PlotSeries& s : input.series) {
     longest_label =
         std::max(longest_label, kCharAdvance * static_cast<double>(Utf8Length(s.label)));
+  }
+  if (any_validation) {
+    longest_label =
+        std::max(longest_label, kCharAdvance * static_cast<double>(Utf8Length(val_key)));
   }
   const double aspect = static_cast<double>(kPlotHeight) / kPlotWidth;  // char width per height
   const auto legend_width = [&](double box_width) {  // fraction of the axes' width
@@ -401,7 +499,7 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
   if (n > 0) {
     const double char_h = kDefaultCharHeight / (kBoxTop - box_bottom);
     const double char_w = kDefaultCharHeight * aspect / (kBoxRight - kBoxLeft);
-    const double height = (kLegendSpacing * n + 0.6) * kLegendText * char_h;
+    const double height = (kLegendSpacing * entries + 0.6) * kLegendText * char_h;
     spot = PlaceLegend(
         CurvePoints(input, image.layout),
         BandBoxes(input, image.layout, Annotations(input, image.layout), char_w, char_h),
@@ -409,7 +507,7 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
     if (spot.covered > 2) {
       legend_inside = false;
       legend_columns = legend_width(kBoxRight - kBoxLeft) * 2 <= 0.98 ? 2 : 1;
-      const int rows = (n + legend_columns - 1) / legend_columns;
+      const int rows = (entries + legend_columns - 1) / legend_columns;
       box_bottom += (kLegendSpacing * rows + 0.4) * kLegendText * kDefaultCharHeight + 0.01;
       image.layout = PlanPlot(input, scale, kBoxTop - box_bottom);
     }
@@ -430,39 +528,11 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
   const std::vector<Annotation> annotations = Annotations(input, layout);
   for (const Annotation& a : annotations) layout.annotations.push_back(a.text);
 
-  // PLplot writes the PNG to a file: a private temporary one.
-  std::string path = (std::filesystem::temp_directory_path() / "ablate-plot-XXXXXX.png").string();
-  const int fd = mkstemps(path.data(), 4);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("cannot create a temporary file for the figure in ",
-                                            std::filesystem::temp_directory_path().string()));
-  }
-  close(fd);
-  struct Remove {
-    std::string path;
-    ~Remove() { std::filesystem::remove(path); }
-  } remove_file{path};
-
-  {
-    std::lock_guard lock(PlplotMutex());
-    // plinit exits the process when the driver is missing: check first.
-    if (!PngCairoAvailable()) {
-      return absl::InternalError(
-          "PLplot has no pngcairo driver: install plplot-driver-cairo to draw the figures.");
-    }
-    PLINT stream = 0;
-    plmkstrm(&stream);
-    plsdev("pngcairo");
-    plsfnam(path.c_str());
-    plspage(0, 0, kPlotWidth, kPlotHeight, 0, 0);
-    plscmap0n(kFirstRun + n + 1);
-    plscolbg(255, 255, 255);
-    SetColor(kInk, 0x1A1A1A);
-    SetColor(kGrid, 0xE4E4E4);
-    SetColor(kMuted, 0x4D4D4D);
-    SetColor(kChanceInk, 0x737373);
-    for (int i = 0; i < n; ++i) SetColor(kFirstRun + i, input.series[i].rgb);
-    plinit();
+  // Each run's colour, then its pale tint for a band (kFirstRun + n + i).
+  std::vector<uint32_t> run_colors;
+  for (const PlotSeries& s : input.series) run_colors.push_back(s.rgb);
+  for (const PlotSeries& s : input.series) run_colors.push_back(Tint(s.rgb, 0.78));
+  absl::StatusOr<std::string> png = DrawPng(run_colors, [&] {
     pladv(0);
     plvpor(kBoxLeft, kBoxRight, box_bottom, kBoxTop);
     plwind(x_min, x_max, lo, hi);
@@ -495,30 +565,61 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
       pllsty(2);
       plline(2, xs, ys);
       pllsty(1);
-      // The label goes just above or below the line, where it covers the fewest curve points
-      // (curves often run along chance), preferring the right end.
+      // The label goes just above or below the line, where it and a margin of half its height
+      // around it cover the fewest curve points (curves often run along chance, Xavier's
+      // right on it), preferring the right end.
       const std::string label = absl::StrCat(input.chance_label, " = ", Sig(input.chance, 3));
       const double w = text_width(label, kNoteText), h = 1.2 * kNoteText * char_h;
       const double fy = (y - lo) / (hi - lo);
+      // When a curve runs right along the line, the label may float up to two of its heights
+      // above or below it.
       Box best;
       double best_cost = std::numeric_limits<double>::max();
-      for (int side = 0; side < 2; ++side) {
-        for (int k = 0; k <= 20; ++k) {
-          const double x1 = 0.99 - (0.98 - w) * k / 20.0;
-          const Box box = side == 0 ? Box{x1 - w, fy + 0.15 * h, x1, fy + 1.15 * h}
-                                    : Box{x1 - w, fy - 1.15 * h, x1, fy - 0.15 * h};
-          double cost = 0.01 * k + 0.05 * side;
-          for (const auto& [px, py] : points) cost += box.Contains(px, py);
-          if (cost < best_cost) {
-            best_cost = cost;
-            best = box;
-          }
+      for (int place = 0; place < 2 * 3 * 21; ++place) {
+        const int side = place / 63, lift = place / 21 % 3, k = place % 21;
+        const double x1 = 0.99 - (0.98 - w) * k / 20.0;
+        const double near = (0.15 + lift) * h, far = near + h;
+        const Box box = side == 0 ? Box{x1 - w, fy + near, x1, fy + far}
+                                  : Box{x1 - w, fy - far, x1, fy - near};
+        double cost = 0.01 * k + 0.05 * side + 1.5 * lift;
+        const Box padded{box.x0 - h / 2 * char_w / char_h, box.y0 - h / 2,
+                         box.x1 + h / 2 * char_w / char_h, box.y1 + h / 2};
+        for (const auto& [px, py] : points) cost += padded.Contains(px, py);
+        if (cost < best_cost) {
+          best_cost = cost;
+          best = box;
         }
       }
       plschr(0, kNoteText);
       plptex(world_x_of(best.x1), world_y_of((best.y0 + best.y1) / 2), 1, 0, 1.0,
              Escape(label).c_str());
       avoid.push_back(best);
+    }
+
+    // Bands first, under every line: one polygon per stretch of steps with a band, low edge
+    // forwards then high edge backwards, clamped to the axes.
+    for (int i = 0; i < n; ++i) {
+      const PlotSeries& s = input.series[i];
+      plcol0(kFirstRun + n + i);
+      const size_t m = std::min(s.band_low.size(), s.band_high.size());
+      size_t k = 0;
+      while (k < m) {
+        std::vector<PLFLT> xs, ys, top;
+        for (; k < m && IsFinite(s.band_low[k]) && IsFinite(s.band_high[k]); ++k) {
+          xs.push_back(static_cast<double>(k));
+          ys.push_back(std::clamp(world_y(s.band_low[k]), lo, hi));
+          top.push_back(std::clamp(world_y(s.band_high[k]), lo, hi));
+        }
+        if (xs.size() >= 2) {
+          const size_t count = xs.size();
+          for (size_t j = count; j-- > 0;) {
+            xs.push_back(xs[j]);
+            ys.push_back(top[j]);
+          }
+          plfill(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+        }
+        ++k;
+      }
     }
 
     for (int i = 0; i < n; ++i) {
@@ -543,6 +644,37 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
       flush();
     }
 
+    // Validation: dashed, in the run's colour, with ○ at each evaluation. A non-finite
+    // validation loss breaks the line like a training one.
+    for (int i = 0; i < n; ++i) {
+      const PlotSeries& s = input.series[i];
+      plcol0(kFirstRun + i);
+      plwidth(2.5);
+      pllsty(2);
+      std::vector<PLFLT> xs, ys, px, py;
+      auto flush = [&] {
+        if (xs.size() >= 2) plline(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+        xs.clear();
+        ys.clear();
+      };
+      for (size_t k = 0; k < s.val_steps.size() && k < s.val_losses.size(); ++k) {
+        if (!IsFinite(s.val_losses[k])) {
+          flush();
+          continue;
+        }
+        xs.push_back(s.val_steps[k]);
+        ys.push_back(world_y(s.val_losses[k]));
+        if (ys.back() >= lo && ys.back() <= hi) {
+          px.push_back(xs.back());
+          py.push_back(ys.back());
+        }
+      }
+      flush();
+      pllsty(1);
+      plschr(0, kMarkerText * 1.6);
+      if (!px.empty()) plstring(static_cast<PLINT>(px.size()), px.data(), py.data(), "○");
+    }
+
     // Markers, over every curve: every point of a short run, ▲ on the top edge for each
     // clipped point, ◆ at the flatline, and for a NaN a dotted vertical line with ✕ on top.
     const double marker_y = world_y_of(MarkerRow(char_h));
@@ -565,6 +697,10 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
       plschr(0, kMarkerText);
       if (!mx.empty()) plstring(static_cast<PLINT>(mx.size()), mx.data(), my.data(), "●");
       plschr(0, kBigMarkerText * 0.8);
+      // Clipped points at neighbouring steps (uniform's 0 and 1) would print one ▲ over the
+      // other: keep them a marker's width apart.
+      const double gap = kBigMarkerText * 0.8 * char_w * (x_max - x_min);
+      for (size_t k = 1; k < cx.size(); ++k) cx[k] = std::max(cx[k], cx[k - 1] + gap);
       if (!cx.empty() && cx.size() <= static_cast<size_t>(kMarkerMaxPoints)) {
         plstring(static_cast<PLINT>(cx.size()), cx.data(), cy.data(), "▲");
       }
@@ -610,8 +746,7 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
     plschr(0, kAxisLabelText);
     plmtex("b", 2.6, 0.5, 0.5, "step (number of updates before the loss was measured)");
     plmtex("l", 4.2, 0.5, 0.5,
-           scale == YScale::kLog ? "training loss (cross-entropy, log scale)"
-                                 : "training loss (cross-entropy)");
+           scale == YScale::kLog ? "loss (cross-entropy, log scale)" : "loss (cross-entropy)");
 
     // Title, configuration, and what the axis does to the data.
     plschr(0, kTitleText);
@@ -625,11 +760,22 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
     plmtex("t", 1.1, 0.5, 0.5, Escape(axis_note).c_str());
 
     if (n > 0) {
-      std::vector<PLINT> opts(n, PL_LEGEND_LINE), text_colors(n, kInk), line_colors(n);
-      std::vector<PLINT> line_styles(n, 1), symbol_colors(n), symbol_numbers(n, 1);
-      std::vector<PLFLT> line_widths(n, 3.0), symbol_scales(n, 0.7);
-      std::vector<std::string> texts(n);
-      std::vector<const char*> text_ptrs(n), symbols(n, "●");
+      const int m = entries;
+      std::vector<PLINT> opts(m, PL_LEGEND_LINE), text_colors(m, kInk), line_colors(m, kMuted);
+      std::vector<PLINT> line_styles(m, 1), symbol_colors(m, kMuted), symbol_numbers(m, 1);
+      std::vector<PLFLT> line_widths(m, 3.0), symbol_scales(m, 0.7);
+      std::vector<std::string> texts(m);
+      std::vector<const char*> text_ptrs(m), symbols(m, "●");
+      if (any_validation) {
+        texts[n] = Escape(train_key);
+        texts[n + 1] = Escape(val_key);
+        line_styles[n + 1] = 2;
+        line_widths[n + 1] = 2.5;
+        opts[n + 1] |= PL_LEGEND_SYMBOL;
+        symbols[n + 1] = "○";
+        symbol_scales[n + 1] = 0.9;
+        for (int k = n; k < m; ++k) text_ptrs[k] = texts[k].c_str();
+      }
       for (int i = 0; i < n; ++i) {
         const PlotSeries& s = input.series[i];
         if (std::count_if(s.losses.begin(), s.losses.end(), IsFinite) <= kMarkerMaxPoints) {
@@ -641,11 +787,11 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
       }
       PLINT position = PL_POSITION_VIEWPORT;
       double x = 0, y = 0;
-      int rows = n;
+      int rows = m;
       if (legend_inside) {
         // Place it again with the real character size and the annotations to avoid.
         const double width = kLegendSample + (longest_label + 4.8) * kLegendText * char_w;
-        const double height = (kLegendSpacing * n + 0.6) * kLegendText * char_h;
+        const double height = (kLegendSpacing * m + 0.6) * kLegendText * char_h;
         spot = PlaceLegend(points, avoid, width, height);
         position |= PL_POSITION_LEFT | PL_POSITION_TOP | PL_POSITION_INSIDE;
         x = spot.x0;
@@ -654,28 +800,131 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
         // Below the axis label, centred.
         position |= PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE;
         y = (3.9 * kAxisLabelText) * char_h;
-        rows = (n + legend_columns - 1) / legend_columns;
+        rows = (m + legend_columns - 1) / legend_columns;
       }
       PLFLT legend_w = 0, legend_h = 0;
       pllegend(&legend_w, &legend_h,
                PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX | PL_LEGEND_ROW_MAJOR, position, x, y,
-               kLegendSample, kBackground, kGrid, 1, rows, legend_inside ? 1 : legend_columns, n,
+               kLegendSample, kBackground, kGrid, 1, rows, legend_inside ? 1 : legend_columns, m,
                opts.data(), 1.0, kLegendText, kLegendSpacing, 0.0, text_colors.data(),
                text_ptrs.data(), nullptr, nullptr, nullptr, nullptr, line_colors.data(),
                line_styles.data(), line_widths.data(), symbol_colors.data(), symbol_scales.data(),
                symbol_numbers.data(), symbols.data());
     }
-    plend1();
-  }
-
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  image.png = bytes.str();
-  if (!in || image.png.size() < 8) {
-    return absl::InternalError(absl::StrCat("PLplot did not write the figure to ", path, "."));
-  }
+  });
+  if (!png.ok()) return png.status();
+  image.png = *std::move(png);
   return image;
+}
+
+std::pair<double, double> LogRange(const std::vector<double>& values) {
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (double v : values) {
+    if (!std::isfinite(v) || v <= 0) continue;
+    lo = std::min(lo, std::log10(v));
+    hi = std::max(hi, std::log10(v));
+  }
+  if (!std::isfinite(lo)) return {-1, 1};
+  lo = std::floor(lo);
+  hi = std::ceil(hi);
+  if (hi <= lo) hi = lo + 1;
+  return {lo, hi};
+}
+
+absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
+  const int n = static_cast<int>(input.series.size());
+  size_t depth = 1;
+  std::vector<double> activations, norms;
+  for (const LayerSeries& s : input.series) {
+    depth = std::max({depth, s.activation_std.size(), s.grad_norm.size()});
+    activations.insert(activations.end(), s.activation_std.begin(), s.activation_std.end());
+    for (const std::optional<double>& g : s.grad_norm) {
+      if (g) norms.push_back(*g);
+    }
+  }
+  std::vector<uint32_t> run_colors;
+  for (const LayerSeries& s : input.series) run_colors.push_back(s.rgb);
+  // Two panels side by side, the legend below them.
+  constexpr double kTop = 0.86, kBottom = 0.27, kGap = 0.08;
+  const double mid = (kBoxLeft + kBoxRight) / 2;
+  return DrawPng(run_colors, [&] {
+    pladv(0);
+    const double x_lo = 0.5, x_hi = static_cast<double>(depth) + 0.5;
+    struct Panel {
+      double left, right;
+      std::pair<double, double> range;
+      const char* label;
+      bool activation;
+    };
+    const Panel panels[] = {
+        {kBoxLeft, mid - kGap / 2, LogRange(activations),
+         "activation std at init (log scale)", true},
+        {mid + kGap / 2, kBoxRight, LogRange(norms),
+         "weight-gradient norm in step 0 (log scale)", false},
+    };
+    // About a dozen labels on each axis at most: every layer up to 12, then every 2nd, ...;
+    // every decade up to 8, then every 2nd, ...
+    const double x_tick = std::ceil(static_cast<double>(depth) / 12.0);
+    for (const Panel& panel : panels) {
+      const double y_tick = std::ceil((panel.range.second - panel.range.first) / 8.0);
+      plvpor(panel.left, panel.right, kBottom, kTop);
+      plwind(x_lo, x_hi, panel.range.first, panel.range.second);
+      plcol0(kGrid);
+      plwidth(1.0);
+      plbox("g", x_tick, 0, "gl", y_tick, 0);
+      for (int i = 0; i < n; ++i) {
+        const LayerSeries& s = input.series[i];
+        std::vector<PLFLT> xs, ys;
+        const size_t layers = panel.activation ? s.activation_std.size() : s.grad_norm.size();
+        for (size_t l = 0; l < layers; ++l) {
+          const double v = panel.activation ? s.activation_std[l] : s.grad_norm[l].value_or(0.0);
+          if (!std::isfinite(v) || v <= 0) continue;
+          xs.push_back(static_cast<double>(l + 1));
+          ys.push_back(std::log10(v));
+        }
+        plcol0(kFirstRun + i);
+        plwidth(3.0);
+        if (xs.size() >= 2) plline(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+        plschr(0, kMarkerText * 1.4);
+        if (!xs.empty()) plstring(static_cast<PLINT>(xs.size()), xs.data(), ys.data(), "●");
+      }
+      plcol0(kInk);
+      plwidth(1.5);
+      plschr(0, kTickText);
+      plbox("bcnst", x_tick, 0, "bcnstvl", y_tick, 0);
+      plschr(0, kAxisLabelText);
+      plmtex("b", 2.6, 0.5, 0.5, "layer (1 = first Linear layer)");
+      plmtex("t", 0.8, 0.5, 0.5, panel.label);
+    }
+    plvpor(kBoxLeft, kBoxRight, kBottom, kTop);
+    plwind(0, 1, 0, 1);
+    plcol0(kInk);
+    plschr(0, kTitleText);
+    plmtex("t", 3.5, 0.5, 0.5, Escape(input.title).c_str());
+    plschr(0, kSubtitleText);
+    plcol0(kMuted);
+    plmtex("t", 2.5, 0.5, 0.5, Escape(input.subtitle).c_str());
+    if (n == 0) return;
+    std::vector<PLINT> opts(n, PL_LEGEND_LINE | PL_LEGEND_SYMBOL), text_colors(n, kInk);
+    std::vector<PLINT> line_colors(n), line_styles(n, 1), symbol_colors(n), symbol_numbers(n, 1);
+    std::vector<PLFLT> line_widths(n, 3.0), symbol_scales(n, 0.7);
+    std::vector<std::string> texts(n);
+    std::vector<const char*> text_ptrs(n), symbols(n, "●");
+    for (int i = 0; i < n; ++i) {
+      line_colors[i] = symbol_colors[i] = kFirstRun + i;
+      texts[i] = Escape(input.series[i].label);
+      text_ptrs[i] = texts[i].c_str();
+    }
+    PLFLT legend_w = 0, legend_h = 0;
+    const int columns = std::min(n, 3), rows = (n + columns - 1) / columns;
+    pllegend(&legend_w, &legend_h,
+             PL_LEGEND_BACKGROUND | PL_LEGEND_BOUNDING_BOX | PL_LEGEND_ROW_MAJOR,
+             PL_POSITION_VIEWPORT | PL_POSITION_BOTTOM | PL_POSITION_OUTSIDE, 0, 0.16,
+             kLegendSample / 2, kBackground, kGrid, 1, rows, columns, n, opts.data(), 1.0, kLegendText,
+             kLegendSpacing, 0.0, text_colors.data(), text_ptrs.data(), nullptr, nullptr, nullptr,
+             nullptr, line_colors.data(), line_styles.data(), line_widths.data(),
+             symbol_colors.data(), symbol_scales.data(), symbol_numbers.data(), symbols.data());
+  });
 }
 
 }  // namespace ablate::artifacts

@@ -9,14 +9,17 @@
 // - The scale (ChooseScale): log when the finite losses inside that range span more than
 //   kLogDecades decades, else linear.
 // Annotations: ✕ and "NaN at step N" at each run's first non-finite step, ◆ and "flatline" at
-// each flatline step, a dashed line at chance (ln classes), markers on every point of a run with
-// few points (a run that diverged at step 2 has three), a legend, axis labels and a title.
+// each flatline step, a dashed grey line at chance (ln classes), markers on every point of a run
+// with few points (a run that diverged at step 2 has three), each run's validation loss dashed
+// in its colour with ○ at each evaluation, a legend with a key to the line styles, axis labels
+// and a title.
 #ifndef ABLATE_SERVER_ARTIFACTS_PLOT_H_
 #define ABLATE_SERVER_ARTIFACTS_PLOT_H_
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -45,6 +48,13 @@ struct PlotSeries {
   std::optional<int> first_nonfinite_step;  // gets a NaN marker
   std::optional<int> flatline_step;         // gets a flatline marker
   uint32_t rgb = 0;                         // 0xRRGGBB
+  // Validation: val_losses[k] was measured after val_steps[k] updates. Drawn as a dashed line
+  // in the run's colour with ○ at each evaluation; the legend's key says which line is which.
+  std::vector<int> val_steps;
+  std::vector<float> val_losses;
+  // A band around `losses` (a seeds median): band_low[s] to band_high[s], filled in a pale tint
+  // of the colour; NaN where there is none. Empty: no band.
+  std::vector<float> band_low, band_high;
 };
 
 struct PlotInput {
@@ -103,6 +113,31 @@ struct PlotImage {
 // Draws the figure. Thread-safe (PLplot's state is global, so figures are drawn one at a time).
 // Internal when the PNG driver is missing or the temporary file cannot be written or read.
 absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale);
+
+// The layer figure (layer_stats.png): two panels against the layer (1 … depth), one line per
+// series: the activation standard deviation at init on the probe batch, and the weight
+// gradient's L2 norm in the first step, both on log y axes, so that the forward signal's
+// explosion, vanishing or steady scale shows layer by layer. A value that is not finite and
+// positive cannot sit on a log axis: it is left out (the caller's label says so).
+struct LayerSeries {
+  std::string label;  // the legend's text
+  uint32_t rgb = 0;   // 0xRRGGBB
+  std::vector<double> activation_std;            // [layer]
+  std::vector<std::optional<double>> grad_norm;  // [layer]; absent when not recorded
+};
+
+struct LayerPlotInput {
+  std::string title;
+  std::string subtitle;
+  std::vector<LayerSeries> series;
+};
+
+// The y range a panel shows, in log10 units, for the finite positive values given (whole
+// decades; [-1, 1] when there are none).
+std::pair<double, double> LogRange(const std::vector<double>& values);
+
+// Draws the layer figure, kPlotWidth × kPlotHeight. Thread-safe; errors as RenderPlot's.
+absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input);
 
 }  // namespace ablate::artifacts
 

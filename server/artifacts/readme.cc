@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "server/artifacts/artifacts.h"
 #include "server/artifacts/format.h"
 
 namespace ablate::artifacts {
@@ -40,7 +41,8 @@ std::string Layers(const v1::ModelSpec& m) {
   return absl::StrJoin(parts, ", ");
 }
 
-std::string Loss(float v) { return ShortestFloat(v); }
+// Losses in prose carry 4 significant digits; manifest.json and losses.json keep every bit.
+std::string Loss(float v) { return std::isfinite(v) ? Sig(v, 4) : ShortestFloat(v); }
 
 // "NaN", "+inf" or "-inf" for a losses.json "nonfinite" value.
 std::string NonFinite(const std::string& kind) {
@@ -54,11 +56,48 @@ std::string About(double steps) {
   return absl::StrFormat("%.0f", std::round(steps / magnitude) * magnitude);
 }
 
-// " (final validation loss 0.55, accuracy 74.5%)" or "".
-std::string FinalEval(const RunSummary& r) {
-  if (!r.final_eval) return "";
-  return absl::StrCat(" (validation after the last step: loss ", Loss(r.final_eval->loss()),
-                      ", accuracy ", Percent(r.final_eval->accuracy()), ")");
+// What the run's validation says, as sentences after its training verdict: generalises,
+// memorises (the training loss fell, validation did not follow) or neither, and whether the
+// validation loss rose from its best while the training loss kept falling.
+std::string Validation(const JobSummary& s, const RunSummary& r) {
+  if (!r.last_eval) return " It recorded no validation.";
+  const v1::EvalResult& e = *r.last_eval;
+  const double chance_accuracy = 1.0 / std::max(s.job->spec().model().classes(), 1);
+  std::string text = absl::StrCat(" Its last validation (step ", e.step(), ") has loss ",
+                                  Loss(e.loss()), " and accuracy ", Percent(e.accuracy()), ": ");
+  switch (r.generalisation) {
+    case Generalisation::kGeneralises:
+      absl::StrAppend(&text, "it **generalises** (validation loss below chance, ",
+                      Sig(s.chance, 3), ", and accuracy above chance, ",
+                      Percent(chance_accuracy, 2), ").");
+      break;
+    case Generalisation::kMemorises: {
+      const bool loss_above = std::isfinite(e.loss()) && e.loss() >= s.chance;
+      absl::StrAppend(
+          &text, "it **memorises**: its training loss fell far below chance, but its validation ",
+          loss_above ? absl::StrCat("loss is above chance (", Sig(s.chance, 3), ")")
+                     : absl::StrCat("accuracy is within ",
+                                    Percent(s.criteria.generalisation_margin, 2),
+                                    " of chance (", Percent(chance_accuracy, 2), ")"),
+          ", so it fit its ", s.job->spec().data().train_size(),
+          " training examples far better than the rule that labels them. It trains; it does "
+          "not generalise.");
+      break;
+    }
+    case Generalisation::kNotGeneralising:
+    case Generalisation::kNoValidation:
+      absl::StrAppend(&text, "it does **not generalise** either (chance: loss ", Sig(s.chance, 3),
+                      ", accuracy ", Percent(chance_accuracy, 2), ").");
+      break;
+  }
+  if (r.best_eval && r.best_eval->step() < e.step() && std::isfinite(e.loss()) &&
+      e.loss() > 1.1 * r.best_eval->loss() && r.end_level && r.start_level &&
+      *r.end_level < *r.start_level) {
+    absl::StrAppend(&text, " Its validation loss was lowest at step ", r.best_eval->step(), " (",
+                    Loss(r.best_eval->loss()), ") and rose from there while its training loss "
+                    "kept falling: it overfit after that step.");
+  }
+  return text;
 }
 
 // One sentence on what a run did.
@@ -117,20 +156,24 @@ std::string WhatHappened(const JobSummary& s, const RunSummary& r) {
     case Verdict::kNotLearning:
       break;
   }
-  const char* how = r.verdict == Verdict::kTrained    ? "trained"
-                    : r.verdict == Verdict::kLearning ? "learned, but only partly"
-                                                      : "did not learn";
-  std::string text = absl::StrCat("**", r.label, "** ", how, ": its loss went from ",
+  const char* how = r.verdict == Verdict::kTrained ? "trained (fits the training set)"
+                    : r.verdict == Verdict::kLearning
+                        ? "learned on the training set, but only partly"
+                        : "did not learn";
+  std::string text = absl::StrCat("**", r.label, "** ", how, ": its training loss went from ",
                                   Loss(r.losses[0]), " at step 0 to ", Loss(*r.final_loss),
-                                  " at step ", recorded - 1, FinalEval(r), ".");
-  // A training loss far below chance with a validation loss above it: the run fit its
-  // training examples without learning the rule that labels them.
-  if (r.verdict == Verdict::kTrained && r.final_eval && r.final_eval->loss() > s.chance) {
-    absl::StrAppend(&text, " Its validation loss is above chance (", Sig(s.chance, 3),
-                    ") though: it fit the ", s.job->spec().data().train_size(),
-                    " training examples without learning the rule that labels them.");
-  }
+                                  " at step ", recorded - 1, ".", Validation(s, r));
   return text + cut;
+}
+
+// The lab's "Xavier N(0, 1/n_in)" is what PyTorch calls LeCun normal; Glorot's own normal init
+// (torch.nn.init.xavier_normal_) has variance 2/(n_in + n_out): the same for a square layer,
+// not for the first and last.
+std::string LecunNote(const JobSummary& s) {
+  if (!s.xavier) return "";
+  return " A note on names: the lab's \"Xavier N(0, 1/n_in)\" is what PyTorch calls LeCun "
+         "normal; Glorot's own (`torch.nn.init.xavier_normal_`) is N(0, 2/(n_in + n_out)), equal "
+         "for a square layer (n_in = n_out) but not for the last one, which maps to the classes.";
 }
 
 std::string Answer1(const JobSummary& s) {
@@ -299,7 +342,10 @@ std::string Answer4(const JobSummary& s) {
   if (s.predictions.empty()) return "No run of this job has a known init scheme to reason about.";
   const int depth = s.job->spec().model().depth();
   std::string text = absl::StrCat(
-      "Prediction, not a run: doubling the depth from ", depth, " to ", 2 * depth,
+      "`layer_stats.png` shows the mechanism at depth ", depth,
+      ": each layer's activation standard deviation at init and its weight-gradient norm in the "
+      "first step, per init (log scale), so the signal's explosion, vanishing or steady scale "
+      "can be read layer by layer. Prediction, not a run: doubling the depth from ", depth, " to ", 2 * depth,
       " layers multiplies each init's forward variance by its per-layer ReLU gain n_in·Var(w)/2 "
       "(He et al. 2015) another ",
       depth, " times.\n");
@@ -347,7 +393,7 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
       runs > 1 ? "The runs differ only in the init of their weights, each drawn from its own "
                  "seed: "
                : "Its weights were drawn from ",
-      init_list, "; biases start at zero.\n\n");
+      init_list, "; biases start at zero.", LecunNote(s), "\n\n");
 
   // --- What happened.
   absl::StrAppend(&md, "## What happened\n\n");
@@ -356,8 +402,8 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
   absl::StrAppend(&md, absl::StrJoin(sentences, " "));
   absl::StrAppend(&md, " `loss_curves.png` plots every step on a ", YScaleName(plot.scale),
                   " y axis, because ", plot.reason,
-                  " (`loss_curves_linear.png` and "
-                  "`loss_curves_log.png` show both scales)");
+                  " (`", PlotFileFor(plot.scale == YScale::kLog ? YScale::kLinear : YScale::kLog),
+                  "` shows the other scale)");
   if (plot.clip_at) {
     std::vector<std::string> off;
     for (const ClippedRun& c : plot.clipped) {
@@ -375,14 +421,65 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
     if (!*s.xavier_in_between) missed.push_back("xavier is not in between");
     if (missed.empty()) {
       absl::StrAppend(&md,
-                      " This is the outcome the lab expects: uniform fails, kaiming trains, "
-                      "and xavier lies in between.");
+                      " On the training loss this is the outcome the lab expects: uniform "
+                      "fails, kaiming trains, and xavier lies in between.");
     } else {
-      absl::StrAppend(&md, " This is not quite the outcome the lab expects: ",
+      absl::StrAppend(&md, " On the training loss this is not quite the outcome the lab expects: ",
                       absl::StrJoin(missed, "; "), ".");
     }
+    if (s.kaiming_generalises.has_value()) {
+      const RunSummary& k = s.runs[*s.kaiming];
+      absl::StrAppend(&md, " On the validation set, kaiming ",
+                      *s.kaiming_generalises ? "generalises too"
+                      : k.generalisation == Generalisation::kMemorises
+                          ? "**memorises**: a low training loss is not a working classifier"
+                          : "does not generalise",
+                      " (validation loss ", Loss(*s.val_loss_kaiming), ", accuracy ",
+                      Percent(*s.val_accuracy_kaiming), ")");
+      if (s.xavier_generalises.has_value()) {
+        absl::StrAppend(&md, "; xavier ",
+                        *s.xavier_generalises ? "generalises" : "does not generalise",
+                        " (validation loss ", Loss(*s.val_loss_xavier), ", accuracy ",
+                        Percent(*s.val_accuracy_xavier), ")");
+      }
+      absl::StrAppend(&md, ".");
+    }
   }
-  absl::StrAppend(&md, "\n\n");
+  absl::StrAppend(
+      &md, "\n\nStep indexing: the training loss at step k is measured on a batch before update "
+           "k+1, so the last one (step ", t.steps() - 1,
+      ") comes before the last update; a validation at step k follows k updates, so the final "
+      "validation (step ", t.steps(), ") comes after it. The figures draw training loss as solid "
+      "lines and validation loss as dashed lines with ○ at each evaluation, in the run's colour.",
+      "\n\n");
+
+  // --- Seeds.
+  if (!s.spreads.empty()) {
+    absl::StrAppend(&md, "## Across seeds\n\n",
+                    "One run is not the whole story: the same init under another weight seed "
+                    "can end elsewhere. Median [min–max] over each init's runs:\n\n",
+                    "| init | runs | final training loss | validation loss | validation "
+                    "accuracy | diverged (first non-finite step) | generalised / memorised |\n",
+                    "|---|---|---|---|---|---|---|\n");
+    const auto cell = [](const std::optional<Spread>& spread, bool percent) {
+      if (!spread) return std::string("—");
+      const auto f = [&](double v) { return percent ? Percent(v, 3) : Sig(v, 4); };
+      return absl::StrCat(f(spread->median), " [", f(spread->min), "–", f(spread->max), "]");
+    };
+    for (const InitSpread& i : s.spreads) {
+      absl::StrAppend(
+          &md, "| ", i.init, " | ", i.runs, " | ", cell(i.final_loss, false), " | ",
+          cell(i.val_loss, false), " | ", cell(i.val_accuracy, true), " | ", i.diverged, " of ",
+          i.runs,
+          i.first_nonfinite_step
+              ? absl::StrCat(" (step ", Sig(i.first_nonfinite_step->median, 4), " [",
+                             Sig(i.first_nonfinite_step->min, 4), "–",
+                             Sig(i.first_nonfinite_step->max, 4), "])")
+              : std::string(),
+          " | ", i.generalised, " / ", i.memorised, " |\n");
+    }
+    absl::StrAppend(&md, "\nThe answers below describe the first run of each init.\n\n");
+  }
 
   // --- The four answers.
   absl::StrAppend(&md, "## Answers\n\n",
@@ -390,6 +487,20 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
                   Answer1(s), "\n", "2. **Xavier's final loss vs Kaiming's.** ", Answer2(s), "\n",
                   "3. **Is Xavier training or almost not training?** ", Answer3(s), "\n",
                   "4. **What if the depth doubled?** ", Answer4(s), "\n");
+
+  // --- Question 4 checked at this job's depth.
+  if (!s.depth_checks.empty()) {
+    absl::StrAppend(&md, "## Prediction vs what happened at depth ", m.depth(), "\n\n",
+                    "What each init's per-layer variance gain predicts at this job's own depth, "
+                    "and what its run did (`layer_stats.png` shows the signal per layer):\n\n");
+    for (const DepthCheck& c : s.depth_checks) {
+      absl::StrAppend(&md, "- **", c.init, "**: the forward variance reaching the last layer is ",
+                      Sig(c.ratio, 3), " times the input's, so it ", c.regime, "; expected ",
+                      c.expected, ". Observed: ", c.observed, ". The prediction **",
+                      c.held ? "held" : "did not hold", "**.\n");
+    }
+    absl::StrAppend(&md, "\n");
+  }
 
   // --- Checks and warnings.
   std::vector<const Check*> fired;

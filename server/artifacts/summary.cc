@@ -90,9 +90,10 @@ std::string Observed(const RunSummary& run, int steps_planned) {
     case Verdict::kNotLearning:
       break;
   }
+  // Prose carries 4 significant digits (the JSON files keep every bit).
   std::string clause =
-      absl::StrCat("its loss went from ", ShortestFloat(run.losses.front()), " at step 0 to ",
-                   ShortestFloat(*run.final_loss), " at step ", run.losses.size() - 1);
+      absl::StrCat("its loss went from ", Sig(run.losses.front(), 4), " at step 0 to ",
+                   Sig(*run.final_loss, 4), " at step ", run.losses.size() - 1);
   if (static_cast<int>(run.losses.size()) < steps_planned) {
     absl::StrAppend(&clause, " (of ", steps_planned, " planned)");
   }
@@ -134,7 +135,7 @@ void Predict(const Criteria& criteria, const v1::JobSpec& spec, const RunSummary
       if (expected > std::numeric_limits<float>::max()) {
         absl::StrAppend(&text, ": beyond float32's range, so expect inf/NaN at step 0");
       } else {
-        absl::StrAppend(&text, ", so expect a step-0 loss near ", ShortestFloat(run.losses.front()),
+        absl::StrAppend(&text, ", so expect a step-0 loss near ", Sig(run.losses.front(), 4),
                         " × ", Sig(scale, 2), " ≈ ", Sig(expected, 2));
       }
     }
@@ -180,6 +181,90 @@ void Predict(const Criteria& criteria, const v1::JobSpec& spec, const RunSummary
     }
     p.text = text;
   }
+}
+
+// The regime `p` predicts at the job's own depth, and whether run `r` behaved as it implies.
+DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const RunSummary& r,
+                      const DepthPrediction& p) {
+  DepthCheck c;
+  c.init = p.init;
+  c.depth = p.depth;
+  c.ratio = p.ratio;
+  const double decades = std::log10(p.ratio);
+  if (!std::isfinite(p.ratio) || p.ratio <= 0) {
+    c.regime = decades > 0 || std::isinf(p.ratio) ? "explodes" : "vanishes";
+  } else {
+    c.regime = decades > criteria.regime_decades    ? "explodes"
+               : decades < -criteria.regime_decades ? "vanishes"
+                                                    : "keeps its scale";
+  }
+  c.observed = Observed(r, spec.training().steps());
+  if (c.regime == "explodes") {
+    c.expected = "a non-finite loss (or a saturated flatline at chance) early on";
+    c.held = r.verdict == Verdict::kDiverged || r.verdict == Verdict::kFlatlined;
+  } else if (c.regime == "vanishes") {
+    c.expected = "no training: the loss stays near chance";
+    c.held = r.verdict == Verdict::kFlatlined || r.verdict == Verdict::kNotLearning;
+    if (r.tail) {
+      absl::StrAppend(&c.observed, "; its slope over steps ", r.tail->first_step, "–",
+                      r.tail->last_step, " is ", Sig(r.tail->slope, 2), " per step (",
+                      r.tail->status, ")");
+    }
+  } else {
+    c.expected = absl::StrCat("it trains (end loss below ",
+                              Sig(criteria.trained_fraction_of_chance, 2), " × chance)");
+    c.held = r.verdict == Verdict::kTrained;
+  }
+  return c;
+}
+
+// Nearest-rank median and the extremes of `values` (not empty).
+Spread SpreadOf(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  Spread spread;
+  spread.n = static_cast<int>(values.size());
+  spread.min = values.front();
+  spread.max = values.back();
+  spread.median = values[(values.size() - 1) / 2];
+  return spread;
+}
+
+std::vector<InitSpread> Spreads(const JobSummary& s) {
+  std::vector<InitSpread> spreads;
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const RunSummary*>> by_init;
+  for (const RunSummary& r : s.runs) {
+    if (by_init[r.init].empty()) order.push_back(r.init);
+    by_init[r.init].push_back(&r);
+  }
+  for (const std::string& init : order) {
+    const std::vector<const RunSummary*>& runs = by_init[init];
+    if (runs.size() < 2) continue;
+    InitSpread spread;
+    spread.init = init;
+    spread.runs = static_cast<int>(runs.size());
+    std::vector<double> final_loss, val_loss, val_accuracy, nan_step;
+    for (const RunSummary* r : runs) {
+      spread.weight_seeds.push_back(r->weight_seed);
+      if (r->final_loss && std::isfinite(*r->final_loss)) final_loss.push_back(*r->final_loss);
+      if (r->last_eval) {
+        if (std::isfinite(r->last_eval->loss())) val_loss.push_back(r->last_eval->loss());
+        val_accuracy.push_back(r->last_eval->accuracy());
+      }
+      if (r->first_nonfinite_step) {
+        nan_step.push_back(*r->first_nonfinite_step);
+        ++spread.diverged;
+      }
+      spread.generalised += r->generalisation == Generalisation::kGeneralises;
+      spread.memorised += r->generalisation == Generalisation::kMemorises;
+    }
+    if (!final_loss.empty()) spread.final_loss = SpreadOf(final_loss);
+    if (!val_loss.empty()) spread.val_loss = SpreadOf(val_loss);
+    if (!val_accuracy.empty()) spread.val_accuracy = SpreadOf(val_accuracy);
+    if (!nan_step.empty()) spread.first_nonfinite_step = SpreadOf(nan_step);
+    spreads.push_back(std::move(spread));
+  }
+  return spreads;
 }
 
 Check MakeCheck(std::string id, std::string criterion) {
@@ -317,6 +402,20 @@ void RunChecks(const v1::JobSpec& spec, JobSummary& s) {
 }
 
 }  // namespace
+
+const char* GeneralisationName(Generalisation g) {
+  switch (g) {
+    case Generalisation::kNoValidation:
+      return "no validation";
+    case Generalisation::kGeneralises:
+      return "generalises";
+    case Generalisation::kMemorises:
+      return "memorises";
+    case Generalisation::kNotGeneralising:
+      return "does not generalise";
+  }
+  return "unknown";
+}
 
 const char* VerdictName(Verdict verdict) {
   switch (verdict) {
@@ -458,6 +557,26 @@ absl::StatusOr<JobSummary> Summarize(const JobData& data, const Criteria& criter
       r.verdict = Verdict::kNotLearning;
     }
 
+    if (r.final_eval) {
+      r.last_eval = r.final_eval;
+    } else if (!r.evals.empty()) {
+      r.last_eval = r.evals.back();
+    }
+    for (const v1::EvalResult& e : r.evals) {
+      if (std::isfinite(e.loss()) && (!r.best_eval || e.loss() < r.best_eval->loss())) {
+        r.best_eval = e;
+      }
+    }
+    if (r.last_eval) {
+      const double chance_accuracy = 1.0 / std::max(spec.model().classes(), 1);
+      const bool generalises =
+          std::isfinite(r.last_eval->loss()) && r.last_eval->loss() < s.chance &&
+          r.last_eval->accuracy() >= chance_accuracy + criteria.generalisation_margin;
+      r.generalisation = generalises                      ? Generalisation::kGeneralises
+                         : r.verdict == Verdict::kTrained ? Generalisation::kMemorises
+                                                          : Generalisation::kNotGeneralising;
+    }
+
     if (!r.step_seconds.empty()) {
       r.timing.total_seconds = std::accumulate(r.step_seconds.begin(), r.step_seconds.end(), 0.0);
       r.timing.median_seconds = Percentile(r.step_seconds, 50);
@@ -473,6 +592,9 @@ absl::StatusOr<JobSummary> Summarize(const JobData& data, const Criteria& criter
       layer.weight_variance = stats.weight_variance();
       layer.activation_mean = stats.activation_mean();
       layer.activation_std = stats.activation_std();
+      if (stats.has_first_step_grad_norm()) {
+        layer.first_step_grad_norm = stats.first_step_grad_norm();
+      }
       if (scheme != nullptr) {
         layer.expected_variance = scheme->variance(layer.fan_in, layer.fan_out, init);
         if (l + 1 < static_cast<int>(shapes.size())) {
@@ -504,6 +626,21 @@ absl::StatusOr<JobSummary> Summarize(const JobData& data, const Criteria& criter
     if (x.tail) s.xavier_slope_last200 = x.tail->slope;
   }
   if (s.kaiming) s.final_loss_kaiming = s.runs[*s.kaiming].final_loss;
+  const auto validation = [](const RunSummary& r, std::optional<float>& loss,
+                             std::optional<float>& accuracy, std::optional<bool>& generalises) {
+    if (!r.last_eval) return;
+    loss = r.last_eval->loss();
+    accuracy = r.last_eval->accuracy();
+    generalises = r.generalisation == Generalisation::kGeneralises;
+  };
+  if (s.xavier) {
+    validation(s.runs[*s.xavier], s.val_loss_xavier, s.val_accuracy_xavier,
+               s.xavier_generalises);
+  }
+  if (s.kaiming) {
+    validation(s.runs[*s.kaiming], s.val_loss_kaiming, s.val_accuracy_kaiming,
+               s.kaiming_generalises);
+  }
   if (s.xavier && s.kaiming && s.final_loss_xavier && std::isfinite(*s.final_loss_xavier)) {
     const std::vector<float>& k = s.runs[*s.kaiming].losses;
     for (size_t step = 0; step < k.size(); ++step) {
@@ -548,8 +685,10 @@ absl::StatusOr<JobSummary> Summarize(const JobData& data, const Criteria& criter
     p.ratio = ratio(p.depth);
     p.deeper_ratio = ratio(p.deeper_depth);
     Predict(criteria, spec, r, p);
+    s.depth_checks.push_back(CheckDepth(criteria, spec, r, p));
     s.predictions.push_back(std::move(p));
   }
+  s.spreads = Spreads(s);
 
   RunChecks(spec, s);
   return s;

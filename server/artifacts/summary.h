@@ -46,6 +46,10 @@ struct Criteria {
   // Depth prediction: a per-run variance ratio beyond 10^±this many decades counts as
   // exploding or vanishing.
   double regime_decades = 2.0;
+  // A run "generalises" when its last validation loss is below chance (ln classes) and its last
+  // validation accuracy is at least this far above chance accuracy (1/classes). A run that
+  // trained (Verdict::kTrained) without generalising memorised its training set.
+  double generalisation_margin = 0.10;
 };
 
 // How a run went, judged from its losses (see Criteria).
@@ -58,6 +62,15 @@ enum class Verdict {
   kNotLearning,  // neither
 };
 const char* VerdictName(Verdict verdict);  // "diverged", "learning", "not learning", ...
+
+// What a run's last validation says, beside the verdict on its training loss.
+enum class Generalisation {
+  kNoValidation,  // no validation was recorded
+  kGeneralises,   // validation loss below chance, accuracy above chance by the margin
+  kMemorises,     // trained (kTrained) but does not generalise: it fit its training examples
+  kNotGeneralising,  // neither trained nor generalises
+};
+const char* GeneralisationName(Generalisation g);  // "generalises", "memorises", ...
 
 // The least-squares line through a run's last losses.
 struct TailTrend {
@@ -81,6 +94,7 @@ struct LayerInit {
   std::optional<double> relu_gain;          // core::ReluVarianceGain; not for the last layer
   double activation_mean = 0;
   double activation_std = 0;
+  std::optional<double> first_step_grad_norm;  // the weight gradient's L2 norm in step 0
 };
 
 struct StepTiming {
@@ -115,6 +129,12 @@ struct RunSummary {
   std::vector<v1::EvalResult> evals;
   std::optional<TailTrend> tail;  // none when the window holds a non-finite loss or < 2 steps
   Verdict verdict = Verdict::kNoSteps;
+  // The last validation (final_eval, else the last of evals) and what it says.
+  std::optional<v1::EvalResult> last_eval;
+  Generalisation generalisation = Generalisation::kNoValidation;
+  // The lowest validation loss and its step: when the last is well above it while the training
+  // loss kept falling, the run overfit after that step.
+  std::optional<v1::EvalResult> best_eval;
   StepTiming timing;
   std::vector<LayerInit> layers;
 };
@@ -130,6 +150,39 @@ struct DepthPrediction {
   double deeper_ratio = 0;          // that reaches the last layer, relative to the input
   std::string regime;               // "explodes", "vanishes", "keeps its scale"
   std::string text;                 // the prediction, with its reasons and numbers
+};
+
+// Question 4 checked: at the job's own depth, what the init's variance gain predicts (the
+// regime) and whether the run did what that regime implies: "explodes" → a non-finite loss or
+// a flatline; "vanishes" → no training (loss stays near chance); "keeps its scale" → trained.
+struct DepthCheck {
+  std::string init;  // the label of the first run with this init
+  int depth = 0;
+  double ratio = 0;     // the variance reaching the last layer, relative to the input
+  std::string regime;   // "explodes", "vanishes", "keeps its scale"
+  std::string expected;  // what that regime implies, as a clause
+  std::string observed;  // what the run did, as a clause
+  bool held = false;
+};
+
+// The spread of one number over the runs of one init (seeds): nearest-rank median.
+struct Spread {
+  int n = 0;  // runs with a value
+  double min = 0, median = 0, max = 0;
+};
+
+// One init's runs, when the job trains it under several seeds.
+struct InitSpread {
+  std::string init;
+  int runs = 0;
+  std::vector<uint64_t> weight_seeds;
+  std::optional<Spread> final_loss;    // over the runs whose final training loss is finite
+  std::optional<Spread> val_loss;      // last validation loss
+  std::optional<Spread> val_accuracy;  // last validation accuracy
+  std::optional<Spread> first_nonfinite_step;  // over the runs that had one
+  int diverged = 0;     // runs with a non-finite loss
+  int generalised = 0;  // runs judged Generalisation::kGeneralises
+  int memorised = 0;    // runs judged Generalisation::kMemorises
 };
 
 // A Pitfalls check. Every check is evaluated; `fired` says whether it found the problem.
@@ -156,6 +209,10 @@ struct JobSummary {
   std::optional<int> steps_to_nan_uniform;
   std::optional<int> flatline_step_uniform;
   std::optional<float> final_loss_xavier, final_loss_kaiming;  // their last step's loss
+  // Their last validation loss and accuracy, and whether they generalise.
+  std::optional<float> val_loss_xavier, val_loss_kaiming;
+  std::optional<float> val_accuracy_xavier, val_accuracy_kaiming;
+  std::optional<bool> xavier_generalises, kaiming_generalises;
   std::optional<double> xavier_slope_last200;
   // The first step where Kaiming's loss was at or below Xavier's final loss.
   std::optional<int> kaiming_step_at_xavier_final;
@@ -163,6 +220,8 @@ struct JobSummary {
   std::optional<bool> uniform_failed, kaiming_trained, xavier_in_between;
 
   std::vector<DepthPrediction> predictions;  // one per distinct init, in run order
+  std::vector<DepthCheck> depth_checks;      // one per distinct init, in run order
+  std::vector<InitSpread> spreads;           // one per init with two or more runs
   std::vector<Check> checks;
 };
 

@@ -34,6 +34,7 @@ void CopyStats(const std::vector<core::LayerStats>& from,
     out.set_weight_variance(s.weight_variance);
     out.set_activation_mean(s.activation_mean);
     out.set_activation_std(s.activation_std);
+    if (s.first_step_grad_norm) out.set_first_step_grad_norm(*s.first_step_grad_norm);
   }
 }
 

@@ -66,6 +66,32 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
   if (out.runs().empty()) {
     for (const core::InitConfig& init : core::LabRuns()) out.add_runs()->set_init(init.scheme);
   }
+  if (out.has_seeds()) {
+    const int seeds = out.seeds();
+    if (seeds < 1 || seeds > kMaxRuns) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("seeds must be 1 to ", kMaxRuns, " (got ", seeds, ")."));
+    }
+    if (static_cast<int64_t>(out.runs_size()) * seeds > kMaxRuns) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "runs × seeds must be at most ", kMaxRuns, " runs (got ", out.runs_size(), " × ", seeds,
+          " = ", static_cast<int64_t>(out.runs_size()) * seeds, ")."));
+    }
+    google::protobuf::RepeatedPtrField<v1::RunSpec> expanded;
+    for (int i = 0; i < out.runs_size(); ++i) {
+      const v1::RunSpec& run = out.runs(i);
+      const uint64_t first = run.has_weight_seed()
+                                 ? run.weight_seed()
+                                 : kFirstWeightSeed + static_cast<uint64_t>(seeds) * i;
+      for (int k = 0; k < seeds; ++k) {
+        v1::RunSpec& copy = *expanded.Add();
+        copy = run;
+        copy.set_weight_seed(first + static_cast<uint64_t>(k));
+      }
+    }
+    out.mutable_runs()->Swap(&expanded);
+    out.clear_seeds();
+  }
   if (out.runs_size() > kMaxRuns) {
     return absl::InvalidArgumentError(absl::StrCat("runs must hold 1 to ", kMaxRuns,
                                                    " runs (got ", out.runs_size(), ")."));

@@ -11,13 +11,15 @@ namespace {
 
 using Json = nlohmann::ordered_json;  // keeps the fields in proto order, for people reading it
 
-// LayerStats' fields, in proto order. A table rather than reflection: three doubles, and the
-// JSON keys must stay the proto names that SQL paths ('$[0].weight_variance') rely on.
+// LayerStats' fields, in proto order. A table rather than reflection: four doubles, and the
+// JSON keys must stay the proto names that SQL paths ('$[0].weight_variance') rely on. An
+// optional field (has: its presence) is written only when set and read back unset when absent.
 struct StatsField {
   const char* name;
   const char* class_name;
   double (v1::LayerStats::*get)() const;
   void (v1::LayerStats::*set)(double);
+  bool (v1::LayerStats::*has)() const = nullptr;
 };
 constexpr StatsField kStatsFields[] = {
     {"weight_variance", "weight_variance_class", &v1::LayerStats::weight_variance,
@@ -26,6 +28,8 @@ constexpr StatsField kStatsFields[] = {
      &v1::LayerStats::set_activation_mean},
     {"activation_std", "activation_std_class", &v1::LayerStats::activation_std,
      &v1::LayerStats::set_activation_std},
+    {"first_step_grad_norm", "first_step_grad_norm_class", &v1::LayerStats::first_step_grad_norm,
+     &v1::LayerStats::set_first_step_grad_norm, &v1::LayerStats::has_first_step_grad_norm},
 };
 
 absl::Status Corrupt(absl::string_view what, absl::string_view why) {
@@ -55,6 +59,7 @@ std::string StatsToJson(const google::protobuf::RepeatedPtrField<v1::LayerStats>
   for (const v1::LayerStats& layer : stats) {
     Json object = Json::object();
     for (const StatsField& field : kStatsFields) {
+      if (field.has != nullptr && !(layer.*field.has)()) continue;
       const double value = (layer.*field.get)();
       if (const char* cls = NonFiniteClass(value); cls != nullptr) {
         object[field.name] = nullptr;
@@ -81,6 +86,7 @@ absl::Status StatsFromJson(absl::string_view json,
     for (const StatsField& field : kStatsFields) {
       auto value = object.find(field.name);
       auto cls = object.find(field.class_name);
+      if (field.has != nullptr && value == object.end() && cls == object.end()) continue;
       if (value != object.end() && value->is_number() && cls == object.end()) {
         (layer.*field.set)(value->get<double>());
         continue;

@@ -127,7 +127,7 @@ TEST(AtomicFile, UnwritableDirectoryIsAnError) {
 
 TEST(Deliverables, JobJsonIsTheRequiredOne) {
   EXPECT_EQ(kDeliverables.front(), kRequiredDeliverable);
-  EXPECT_EQ(kDeliverables.size(), 7u);
+  EXPECT_EQ(kDeliverables.size(), 8u);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Whole `ablate` commands, run in-process through RunCli against a fake server over real
 // gRPC on 127.0.0.1: output, error lines and exit codes as a user or a script sees them.
 #include "client/cli.h"
+#include "client/lab_report.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -571,7 +572,7 @@ TEST_F(DownloadTest, WritesWhatTheServerHasAndSkipsTheRest) {
   EXPECT_EQ(ReadFile(out / "README.md"), "# Lab 1\n");
   EXPECT_THAT(service_.artifact_requests,
               ElementsAre("job.json", "losses.json", "loss_curves.png", "loss_curves_linear.png",
-                          "loss_curves_log.png", "manifest.json", "README.md"));
+                          "loss_curves_log.png", "layer_stats.png", "manifest.json", "README.md"));
   size_t entries = 0;
   for (const auto& entry : std::filesystem::directory_iterator(out)) {
     (void)entry;
@@ -637,6 +638,86 @@ TEST_F(CliServerTest, LabSubmitsWatchesDownloadsAndSumsUp) {
                        "\n" + (out / "README.md").string() + "\n" + "lab 1 deliverables are in " +
                        out.string() + ": job.json, loss_curves.png, README.md\n"));
   EXPECT_EQ(ReadFile(out / "loss_curves.png"), "PNG");
+}
+
+TEST_F(CliServerTest, LabSeedsAsksTheServerForThatManySeedsPerInit) {
+  service_.history =
+      TrainingHistory(LabJob(17, v1::JOB_STATE_QUEUED), 10, 5, v1::JOB_STATE_SUCCEEDED);
+  service_.artifacts = {{"job.json", "{}"}};
+  TempDir dir;
+  const Result result = Ablate({"lab", "--out", (dir.path() / "out").string(), "--seeds", "5"});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  ASSERT_EQ(service_.submits.size(), 1u);
+  EXPECT_EQ(service_.submits[0].spec().seeds(), 5);
+  // Nothing else: the server still fills in lab 1.
+  v1::JobSpec rest = service_.submits[0].spec();
+  rest.clear_seeds();
+  EXPECT_EQ(rest.ByteSizeLong(), 0u);
+}
+
+TEST_F(CliServerTest, LabRefusesBadSeedsAndDepthsBeforeSubmitting) {
+  TempDir dir;
+  Result result = Ablate({"lab", "--out", dir.path().string(), "--seeds", "many"});
+  EXPECT_EQ(result.code, kExitUsage);
+  EXPECT_THAT(result.err, HasSubstr("--seeds"));
+  result = Ablate({"lab", "--out", dir.path().string(), "--verify-depth", "deep"});
+  EXPECT_EQ(result.code, kExitUsage);
+  EXPECT_EQ(result.err, "ablate: --verify-depth: expected a number of layers, got 'deep'\n");
+  EXPECT_THAT(service_.submits, IsEmpty());
+}
+
+TEST_F(CliServerTest, LabVerifyDepthRunsTheSameJobDeeperAfterTheFirst) {
+  service_.history =
+      TrainingHistory(LabJob(17, v1::JOB_STATE_QUEUED), 10, 5, v1::JOB_STATE_SUCCEEDED);
+  service_.artifacts = {{"job.json", "{}"}};
+  TempDir dir;
+  const std::filesystem::path out = dir.path() / "lab";
+  const Result result =
+      Ablate({"lab", "--out", out.string(), "--verify-depth", "24", "--seeds", "2"});
+  // The fake server replays job 17's history for any job, so the second job's stream is
+  // refused as another job's; what matters here is what was asked of the server, and when.
+  ASSERT_EQ(service_.submits.size(), 2u) << result.err;
+  EXPECT_FALSE(service_.submits[0].spec().model().has_depth());
+  EXPECT_EQ(service_.submits[0].spec().seeds(), 2);
+  EXPECT_EQ(service_.submits[1].spec().model().depth(), 24);
+  EXPECT_EQ(service_.submits[1].spec().seeds(), 2);
+  EXPECT_THAT(result.out, HasSubstr("question 4: the same job at depth 24"));
+  EXPECT_TRUE(std::filesystem::exists(out / "job.json"));
+}
+
+TEST(LabReportTest, ReadsTheManifestsFindingsAndPrintsThem) {
+  const absl::StatusOr<LabFindings> findings = ParseLabFindings(R"json({
+    "job": {"id": 18},
+    "results_summary": {
+      "depth_outcomes": [
+        {"init": "uniform", "depth": 24, "regime": "explodes", "expected": "a non-finite loss",
+         "observed": "it diverged (first NaN/inf at step 0)", "held": true},
+        {"init": "kaiming", "depth": 24, "regime": "keeps its scale", "expected": "it trains",
+         "observed": "its loss went from 0.69 to 0.3", "held": false}],
+      "seeds": [
+        {"init": "kaiming", "runs": 5, "final_loss": {"n": 5, "min": 0.001, "median": 0.002,
+         "max": 0.01}, "val_loss": null, "val_accuracy": {"n": 5, "min": 0.52, "median": 0.6,
+         "max": 0.66}, "first_nonfinite_step": null, "diverged": 0, "generalised": 2,
+         "memorised": 3}]}})json");
+  ASSERT_TRUE(findings.ok()) << findings.status();
+  EXPECT_EQ(findings->job_id, 18);
+  ASSERT_EQ(findings->depth_outcomes.size(), 2u);
+  EXPECT_TRUE(findings->depth_outcomes[0].held);
+  EXPECT_FALSE(findings->depth_outcomes[1].held);
+  ASSERT_EQ(findings->seeds.size(), 1u);
+  EXPECT_FALSE(findings->seeds[0].val_loss.has_value());
+  EXPECT_DOUBLE_EQ(findings->seeds[0].final_loss->median, 0.002);
+  const std::string text = FormatLabFindings(*findings);
+  EXPECT_THAT(text, HasSubstr("depth 24, what each init's variance gain predicts"));
+  EXPECT_THAT(text, HasSubstr("uniform: explodes, expected a non-finite loss; it diverged (first "
+                              "NaN/inf at step 0) — held\n"));
+  EXPECT_THAT(text, HasSubstr("kaiming: keeps its scale, expected it trains; its loss went from "
+                              "0.69 to 0.3 — did NOT hold\n"));
+  EXPECT_THAT(text, HasSubstr("kaiming (5 runs): final train loss 0.002 [0.001–0.01], val loss "
+                              "—, val accuracy 60.0% [52.0%–66.0%]; diverged 0; generalised 2, "
+                              "memorised 3\n"));
+  EXPECT_FALSE(ParseLabFindings("not json").ok());
+  EXPECT_FALSE(ParseLabFindings("{}").ok());
 }
 
 TEST_F(CliServerTest, LabWhoseJobFailsDownloadsNothingAndExits3) {

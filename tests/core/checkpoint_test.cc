@@ -39,7 +39,8 @@ class Recorder : public RunObserver {
 std::vector<uint64_t> StatsBits(const std::vector<LayerStats>& stats) {
   std::vector<uint64_t> bits;
   for (const LayerStats& s : stats) {
-    for (double v : {s.weight_variance, s.activation_mean, s.activation_std}) {
+    for (double v : {s.weight_variance, s.activation_mean, s.activation_std,
+                     s.first_step_grad_norm.value_or(-1)}) {
       bits.push_back(std::bit_cast<uint64_t>(v));
     }
   }

@@ -27,9 +27,10 @@ struct LabRun {
   std::vector<float> losses;
 };
 
-// Runs the lab's run of `scheme` on the lab's data.
-LabRun RunLab(const std::string& scheme) {
-  const ExperimentConfig config = LabExperiment();
+// Runs the lab's run of `scheme` on the lab's data, at `depth` layers.
+LabRun RunLab(const std::string& scheme, int depth = LabExperiment().model.depth) {
+  ExperimentConfig config = LabExperiment();
+  config.model.depth = depth;
   EXPECT_FALSE(Validate(config).has_value());
   const Dataset data = MakeLabDataset(config.data, config.model.input_dim);
   for (const InitConfig& init : LabRuns()) {
@@ -79,6 +80,49 @@ TEST(LabTest, XavierTrainsButSlowerThanKaiming) {
   const std::optional<double> slope = TailSlope(xavier.losses, 200);
   ASSERT_TRUE(slope.has_value());
   EXPECT_LT(*slope, 0.0);
+}
+
+// Question 4 checked at depth 24, against what PyTorch gives for the same lab over 3 seeds:
+// uniform non-finite at step 1, Xavier flat at 0.689–0.696 (slope about -1e-6: not training),
+// Kaiming down to about 5e-5. The layer statistics show why.
+TEST(LabDepth24Test, UniformIsNonFiniteWithinTwoSteps) {
+  const LabRun uniform = RunLab("uniform", 24);
+  ASSERT_TRUE(uniform.result.first_nonfinite_step.has_value()) << DescribeOutcome(uniform.result);
+  EXPECT_LE(*uniform.result.first_nonfinite_step, 1);
+  // The forward signal explodes layer by layer.
+  const std::vector<LayerStats>& stats = uniform.result.init_stats;
+  ASSERT_EQ(stats.size(), 24u);
+  EXPECT_GT(stats[10].activation_std, 1e3 * stats[0].activation_std);
+}
+
+TEST(LabDepth24Test, XavierStaysFlatAtChance) {
+  const LabRun xavier = RunLab("xavier", 24);
+  const RunResult& r = xavier.result;
+  EXPECT_EQ(r.outcome, Outcome::kCompleted);
+  EXPECT_FALSE(FirstNonFinite(xavier.losses).has_value());
+  EXPECT_NEAR(r.final_loss, std::numbers::ln2, 0.01);
+  const std::optional<double> slope = TailSlope(xavier.losses, 200);
+  ASSERT_TRUE(slope.has_value());
+  EXPECT_LT(std::abs(*slope), 1e-5);
+  // The forward signal vanishes: the last hidden layer's activations are over a hundred times
+  // smaller than the first's.
+  const std::vector<LayerStats>& stats = r.init_stats;
+  ASSERT_EQ(stats.size(), 24u);
+  EXPECT_LT(stats[22].activation_std, 1e-2 * stats[0].activation_std);
+}
+
+TEST(LabDepth24Test, KaimingTrains) {
+  const LabRun kaiming = RunLab("kaiming", 24);
+  const RunResult& r = kaiming.result;
+  EXPECT_EQ(r.outcome, Outcome::kCompleted);
+  EXPECT_FALSE(FirstNonFinite(kaiming.losses).has_value());
+  EXPECT_LT(r.final_loss, 1e-3f);
+  // The forward signal keeps its scale across the 24 layers.
+  const std::vector<LayerStats>& stats = r.init_stats;
+  ASSERT_EQ(stats.size(), 24u);
+  EXPECT_GT(stats[22].activation_std, 0.1 * stats[0].activation_std);
+  EXPECT_LT(stats[22].activation_std, 10 * stats[0].activation_std);
+  ASSERT_TRUE(stats[0].first_step_grad_norm.has_value());
 }
 
 }  // namespace

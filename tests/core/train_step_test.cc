@@ -197,6 +197,9 @@ void ExpectSameStats(const std::vector<LayerStats>& a, const std::vector<LayerSt
               std::bit_cast<uint64_t>(b[i].activation_mean));
     EXPECT_EQ(std::bit_cast<uint64_t>(a[i].activation_std),
               std::bit_cast<uint64_t>(b[i].activation_std));
+    EXPECT_EQ(a[i].first_step_grad_norm.has_value(), b[i].first_step_grad_norm.has_value());
+    EXPECT_EQ(std::bit_cast<uint64_t>(a[i].first_step_grad_norm.value_or(-1)),
+              std::bit_cast<uint64_t>(b[i].first_step_grad_norm.value_or(-1)));
   }
 }
 

@@ -180,6 +180,18 @@ TEST(TrainerTest, LayerStatsHaveOneEntryPerLayerAndDescribeTheModel) {
       EXPECT_GT(s.activation_mean, 0.0) << "post-ReLU of a live layer";
     }
   }
+  // The first step's per-layer gradient norms: in init_stats only, and their squares add up to
+  // the square of the step's whole norm.
+  double squares = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(result.init_stats[i].first_step_grad_norm.has_value()) << "layer " << i;
+    EXPECT_GT(*result.init_stats[i].first_step_grad_norm, 0.0) << "layer " << i;
+    squares += *result.init_stats[i].first_step_grad_norm * *result.init_stats[i].first_step_grad_norm;
+    EXPECT_FALSE(result.final_stats[i].first_step_grad_norm.has_value()) << "layer " << i;
+  }
+  ASSERT_FALSE(job.recorder.steps.empty());
+  EXPECT_NEAR(std::sqrt(squares), job.recorder.steps[0].weight_grad_norm,
+              1e-5 * job.recorder.steps[0].weight_grad_norm);
   // Training moved the weights.
   bool changed = false;
   for (size_t i = 0; i < 3; ++i) {

@@ -274,7 +274,13 @@ describe('Ablate page', () => {
     assert.equal(await page.getAttribute('#compare-chart', 'data-series'), '3');
     const legend = await page.$$eval('#compare-chart .u-legend .u-series th',
       (ths) => ths.map((t) => t.textContent.trim()).slice(1));
-    assert.deepEqual(legend, [`#${jobId} kaiming`, `#${jobId} xavier`, `#${bobJob} kaiming`]);
+    // Each run's training loss, then its validation loss with its last accuracy.
+    const names = [`#${jobId} kaiming`, `#${jobId} xavier`, `#${bobJob} kaiming`];
+    assert.deepEqual(legend.slice(0, 3), names.map((n) => `${n} · training`));
+    assert.equal(legend.length, 6);
+    legend.slice(3).forEach((text, i) => {
+      assert.match(text, new RegExp(`^${names[i]} · validation \\(acc [0-9.]+ %\\)$`));
+    });
     const rows = await page.$$eval('#compare-runs tbody tr', (trs) => trs.length);
     assert.equal(rows, 3);
     // The chart is a canvas; check that it drew something in the runs' colours.

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { escapeHtml, formatLoss, stateName, toNumber } from '../../web/src/format.js';
 import { renderMarkdown } from '../../web/src/markdown.js';
-import { JobSeries, alignTables, trajectoryTable } from '../../web/src/series.js';
+import {
+  JobSeries, alignTables, chartSeriesFor, trajectoryTable, validationTable,
+} from '../../web/src/series.js';
 
 const runs = [
   { id: '7', index: 0, spec: { init: 'uniform' }, state: 'RUN_STATE_QUEUED' },
@@ -123,5 +125,51 @@ describe('format', () => {
     assert.equal(formatLoss(367380.53), '3.67e+5');
     assert.equal(stateName('JOB_STATE_SUCCEEDED'), 'succeeded');
     assert.equal(escapeHtml('<a href="x">\'</a>'), '&lt;a href=&quot;x&quot;&gt;&#39;&lt;/a&gt;');
+  });
+});
+
+describe('validation on the chart', () => {
+  it('puts each run\'s validation beside its training loss, at the evaluation steps', () => {
+    const s = new JobSeries(runs);
+    s.apply({ steps: [{ runId: '8', firstStep: 0, losses: [0.7, 0.5, 0.3, 0.1] }] });
+    s.apply({
+      evals: [{ runId: '8', step: 2, loss: 0.6, accuracy: 0.6 },
+        { runId: '8', step: 4, loss: 'Infinity', accuracy: 0.5 }],
+    });
+    // A repeated evaluation (a resumed stream) is not added twice.
+    s.apply({ evals: [{ runId: '8', step: 4, loss: 2, accuracy: 0.5 }] });
+    assert.deepEqual(s.evals.get('8').map((e) => e.step), [2, 4]);
+    const data = s.chartData(false);
+    // x runs to the final validation, one step past the last training loss.
+    assert.deepEqual(data[0], [0, 1, 2, 3, 4]);
+    // training: uniform (no steps), kaiming; then validation: uniform, kaiming.
+    assert.equal(data.length, 5);
+    assert.deepEqual(data[2], [0.7, 0.5, 0.3, 0.1, undefined]);
+    assert.deepEqual(data[3], [undefined, undefined, undefined, undefined, undefined]);
+    assert.deepEqual(data[4], [undefined, undefined, 0.6, undefined, null]);
+    assert.equal(s.lastEval('8').accuracy, 0.5);
+  });
+
+  it('labels training and validation apart, in the run\'s colour, with the last accuracy', () => {
+    const defs = chartSeriesFor([
+      { label: 'uniform', index: 0, lastEval: null },
+      { label: 'kaiming', index: 2, lastEval: { step: 1000, loss: 2.0, accuracy: 0.525 } },
+    ]);
+    assert.equal(defs.length, 4);
+    assert.equal(defs[1].label, 'kaiming · training');
+    assert.equal(defs[3].label, 'kaiming · validation (acc 52.5 %)');
+    assert.equal(defs[2].label, 'uniform · validation');
+    assert.equal(defs[3].color, defs[1].color);
+    assert.notEqual(defs[1].color, defs[0].color);
+    assert.ok(defs[3].dash.length > 0 && defs[3].points && defs[3].spanGaps);
+    assert.ok(!defs[1].points && !defs[1].spanGaps);
+  });
+
+  it('reads the API\'s evaluations for the compare view, dropping what a log axis cannot show', () => {
+    assert.deepEqual(
+      validationTable([{ step: '100', loss: 0.5 }, { step: '200', loss: 0 }, { step: '300', loss: 'NaN' }], true),
+      [[100, 200, 300], [0.5, null, null]],
+    );
+    assert.deepEqual(validationTable(undefined, false), [[], []]);
   });
 });

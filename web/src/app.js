@@ -9,7 +9,9 @@ import {
   runDash, stateName, toNumber,
 } from './format.js';
 import { renderMarkdown } from './markdown.js';
-import { JobSeries, alignTables, trajectoryTable } from './series.js';
+import {
+  JobSeries, alignTables, chartSeriesFor, trajectoryTable, validationTable,
+} from './series.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
@@ -393,9 +395,11 @@ function showJob(id) {
 
   const scale = () => $('input[name="job-scale"]:checked').value === 'log';
   const clipping = () => $('input[name="job-clip"]').checked;
-  const chartSeries = () => series.order.map((runId, i) => ({
-    label: runLabel(series.run(runId).summary, job.runs), color: runColor(i), dash: runDash(i),
-  }));
+  const chartSeries = () => chartSeriesFor(series.order.map((runId, i) => ({
+    label: runLabel(series.run(runId).summary, job.runs),
+    index: i,
+    lastEval: series.run(runId).summary.finalEval ?? series.lastEval(runId),
+  })));
 
   const setState = (state) => {
     job.state = state;
@@ -412,7 +416,7 @@ function showJob(id) {
   const draw = () => {
     frame = 0;
     if (left) return;
-    chart.set(chartSeries(), series.data(scale()), series.markers());
+    chart.set(chartSeries(), series.chartData(scale()), series.markers());
     chartBox.dataset.steps = String(series.totalSteps());
     chartBox.dataset.gaps = String(series.gaps);
     chartBox.dataset.duplicates = String(series.duplicates);
@@ -624,8 +628,12 @@ function showCompare(runsParam) {
   const draw = () => {
     const log = scale();
     const parts = loaded.map((l) => trajectoryTable(l.trajectory, log));
-    const data = alignTables(parts.map((p) => p.table));
-    const defs = loaded.map((l, i) => ({ label: l.label, color: runColor(i), dash: runDash(i) }));
+    const vals = loaded.map((l) => validationTable(l.trajectory.evals ?? [], log));
+    const data = alignTables([...parts.map((p) => p.table), ...vals]);
+    const defs = chartSeriesFor(loaded.map((l, i) => {
+      const evals = l.trajectory.evals ?? [];
+      return { label: l.label, index: i, lastEval: l.run?.finalEval ?? evals[evals.length - 1] };
+    }));
     const markers = loaded.map((l, i) => ({
       nonFinite: parts[i].nonFinite,
       flatline: l.run?.flatlineStep !== undefined ? toNumber(l.run.flatlineStep) : null,

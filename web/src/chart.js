@@ -1,4 +1,5 @@
-// Loss curves with uPlot: step on x, loss on y (log or linear), one line per run, and the
+// Loss curves with uPlot: step on x, loss on y (log or linear), one line per run's training loss
+// and, dashed with a point at each evaluation, one per run's validation loss; and the
 // annotations of the server's loss_curves.png: ✕ and a dotted line at a run's first NaN, ◆ where
 // it flatlined at chance, a dashed line at chance (ln classes). A blown-up run (uniform init
 // reaches 1e30 before its NaN) would flatten every other curve, so while some run ends below
@@ -57,7 +58,9 @@ export class LossChart {
     this.resizer.observe(container);
   }
 
-  // series: [{label, color, dash}]; data: uPlot's [x, y0, y1, ...]; markers per series:
+  // series: [{label, color, dash, points, spanGaps}] (points: a dot at every value, for
+  // validation; spanGaps: draw through undefined and null); data: uPlot's [x, y0, y1, ...];
+  // markers per series, in order (series past the markers' length get none):
   // {nonFinite, flatline, flatlineLoss, peak}.
   set(series, data, markers) {
     const changed = series.length !== this.series.length ||
@@ -149,7 +152,7 @@ export class LossChart {
         { label: 'step', stroke: INK, grid: { stroke: GRID }, ticks: { stroke: GRID },
           size: 40, labelSize: 18 },
         {
-          label: `training loss (${this.log ? 'log' : 'linear'} scale)`, stroke: INK,
+          label: `loss (${this.log ? 'log' : 'linear'} scale)`, stroke: INK,
           // uPlot merges these over its defaults: a filter key must be absent, not undefined.
           grid: { stroke: GRID, ...(this.log ? { filter: logFilter } : {}) },
           ticks: { stroke: GRID, ...(this.log ? { filter: logFilter } : {}) },
@@ -166,8 +169,8 @@ export class LossChart {
           stroke: s.color,
           width: 2,
           dash: s.dash?.length ? s.dash : undefined,
-          points: { show: false },
-          spanGaps: false,
+          points: s.points ? { show: true, size: 6, fill: s.color } : { show: false },
+          spanGaps: Boolean(s.spanGaps),
           value: (u, v) => (v === null || v === undefined ? '—' : formatLoss(v)),
         })),
       ],

@@ -1,7 +1,9 @@
 // The data behind a job's live chart: every step of every run, merged from the event stream's
 // JobUpdates exactly once, in the form uPlot draws (one shared step axis; null where a loss is
 // not drawable, which uPlot shows as a gap). Pure data, no DOM (tested in node).
-import { toNumber } from './format.js';
+import {
+  formatPercent, runColor, runDash, toNumber,
+} from './format.js';
 
 export class JobSeries {
   // runs: the job's runs as the API returns them ({id, index, spec: {init}, ...}), in order.
@@ -69,7 +71,10 @@ export class JobSeries {
     }
     for (const e of update.evals ?? []) {
       const list = this.evals.get(String(e.runId)) ?? [];
-      list.push({ step: toNumber(e.step), loss: toNumber(e.loss), accuracy: toNumber(e.accuracy) });
+      const step = toNumber(e.step);
+      // In step order, each once (a resumed stream may repeat the last one).
+      if (list.length && list[list.length - 1].step >= step) continue;
+      list.push({ step, loss: toNumber(e.loss), accuracy: toNumber(e.accuracy) });
       this.evals.set(String(e.runId), list);
     }
     for (const finished of update.runsFinished ?? []) {
@@ -95,6 +100,20 @@ export class JobSeries {
   // uPlot's data: [steps, run 0's values, run 1's, ...] for the given scale.
   data(log) {
     return [this.steps, ...this.order.map((id) => (log ? this.run(id).log : this.run(id).linear))];
+  }
+
+  // uPlot's data with validation: [x, each run's training loss, then each run's validation
+  // loss], on the union of the training steps and the evaluation steps (the final validation
+  // follows the last update, one step past the last training loss). A run's validation is
+  // defined only at its evaluations; the chart draws it with spanGaps, so it is a line through
+  // them.
+  chartData(log) {
+    const train = this.order.map((id) => {
+      const r = this.run(id);
+      return [this.steps.slice(0, r.losses.length), log ? r.log : r.linear];
+    });
+    const val = this.order.map((id) => validationTable(this.evals.get(id) ?? [], log));
+    return alignTables([...train, ...val]);
   }
 
   // Training steps per second of a run: the server's figure once it ended, else from the
@@ -126,6 +145,21 @@ export class JobSeries {
       };
     });
   }
+}
+
+// A run's validation ([{step, loss}] or the API's EvalResult JSON) as an uPlot table
+// [steps, values] for the given scale: null where the loss is not drawable.
+export function validationTable(evals, log) {
+  const steps = [];
+  const values = [];
+  for (const e of evals ?? []) {
+    const step = toNumber(e.step);
+    if (steps.length && step <= steps[steps.length - 1]) continue;
+    const v = toNumber(e.loss);
+    steps.push(step);
+    values.push(Number.isFinite(v) && !(log && v <= 0) ? v : null);
+  }
+  return [steps, values];
 }
 
 // One run's trajectory (GetTrajectoryResponse JSON) as an uPlot table [steps, values] for the
@@ -174,4 +208,23 @@ export function alignTables(tables) {
     out.push(col);
   }
   return out;
+}
+
+// The chart's series for runs [{label, index, lastEval}]: each run's training loss (solid, or
+// its dash past eight runs), then each run's validation loss, dashed with a dot at each
+// evaluation, in the same colour; the legend says which is which and gives the last validation
+// accuracy.
+export function chartSeriesFor(runs) {
+  return [
+    ...runs.map((r) => ({
+      label: `${r.label} · training`, color: runColor(r.index), dash: runDash(r.index),
+    })),
+    ...runs.map((r) => ({
+      label: `${r.label} · validation${r.lastEval ? ` (acc ${formatPercent(r.lastEval.accuracy)})` : ''}`,
+      color: runColor(r.index),
+      dash: [6, 4],
+      points: true,
+      spanGaps: true,
+    })),
+  ];
 }

@@ -26,7 +26,7 @@ TEST(BuildJobArtifactsTest, StoresEveryFileOfTheJob) {
   const absl::StatusOr<std::vector<std::string>> names = store.ListArtifacts(7);
   ASSERT_TRUE(names.ok());
   EXPECT_EQ(*names, (std::vector<std::string>{"job.json", "losses.json", "loss_curves.png",
-                                              "loss_curves_linear.png", "loss_curves_log.png",
+                                              "loss_curves_log.png", "layer_stats.png",
                                               "README.md", "manifest.json", "bundle.zip"}));
   for (const std::string& name : *names) {
     const absl::StatusOr<store::Artifact> file = store.GetArtifact(7, name);

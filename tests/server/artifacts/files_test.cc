@@ -94,8 +94,9 @@ TEST(FilesTest, RendersEveryFileInOrderWithItsSha256) {
     EXPECT_EQ(f.sha256.size(), 64u);
     EXPECT_FALSE(f.content_type.empty());
   }
+  // LabLikeJob's headline is linear: the log scale is the other figure.
   EXPECT_EQ(names, (std::vector<std::string>{"job.json", "losses.json", "loss_curves.png",
-                                             "loss_curves_linear.png", "loss_curves_log.png",
+                                             "loss_curves_log.png", "layer_stats.png",
                                              "README.md", "manifest.json", "bundle.zip"}));
 }
 
@@ -104,17 +105,22 @@ TEST(FilesTest, Sha256IsTheStandardDigest) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-TEST(FilesTest, HeadlineFigureIsACopyOfTheMoreInformativeScale) {
-  // LabLikeJob's plotted losses span 1.5 decades: linear.
+TEST(FilesTest, HeadlineFigureIsTheMoreInformativeScaleAndTheOtherScaleDiffers) {
+  // LabLikeJob's plotted losses span 1.5 decades: linear, with the log figure beside it.
   auto files = Render(testing::LabLikeJob());
-  EXPECT_EQ(files["loss_curves.png"].data, files["loss_curves_linear.png"].data);
+  EXPECT_EQ(files.count("loss_curves_linear.png"), 0u);
+  ASSERT_EQ(files.count("loss_curves_log.png"), 1u);
   EXPECT_NE(files["loss_curves.png"].data, files["loss_curves_log.png"].data);
   EXPECT_EQ(Parse(files["manifest.json"].data)["plot"]["scale"], "linear");
+  EXPECT_TRUE(files["README.md"].data.find("`loss_curves_log.png` shows the other scale") !=
+              std::string::npos);
   // Kaiming down to 1e-4: four decades, log.
   JobData wide = testing::LabLikeJob();
   for (float& v : wide.trajectories[2].losses) v = v * v * v;
   files = Render(wide);
-  EXPECT_EQ(files["loss_curves.png"].data, files["loss_curves_log.png"].data);
+  EXPECT_EQ(files.count("loss_curves_log.png"), 0u);
+  ASSERT_EQ(files.count("loss_curves_linear.png"), 1u);
+  EXPECT_NE(files["loss_curves.png"].data, files["loss_curves_linear.png"].data);
   EXPECT_EQ(Parse(files["manifest.json"].data)["plot"]["scale"], "log");
 }
 
@@ -383,8 +389,11 @@ TEST(ReadmeTest, HoldsTheManifestsNumbers) {
   // The answers' numbers, written exactly as the manifest writes them.
   EXPECT_TRUE(Contains(readme, "first NaN came at **step 2**")) << readme;
   EXPECT_TRUE(Contains(readme, "steps_to_nan_uniform = 2"));
-  EXPECT_TRUE(Contains(readme, "**" + r["final_loss_xavier"].dump() + "**")) << readme;
-  EXPECT_TRUE(Contains(readme, "**" + r["final_loss_kaiming"].dump() + "**")) << readme;
+  // Losses in prose to 4 significant digits; the manifest keeps every bit.
+  EXPECT_TRUE(Contains(readme, absl::StrFormat("**%.4g**", r["final_loss_xavier"].get<double>())))
+      << readme;
+  EXPECT_TRUE(Contains(readme, absl::StrFormat("**%.4g**", r["final_loss_kaiming"].get<double>())))
+      << readme;
   EXPECT_TRUE(Contains(
       readme, absl::StrFormat("**%.3g per step**", r["xavier_slope_last200"].get<double>())))
       << readme;
@@ -410,8 +419,104 @@ TEST(ReadmeTest, HoldsTheManifestsNumbers) {
       readme, absl::StrFormat("%.3g^23 ≈ %.3g", gain, core::StackedVarianceGain(gain, 23))))
       << readme;
   EXPECT_TRUE(Contains(readme, "0.5^23 ≈ 1.19e-07"));
-  EXPECT_TRUE(Contains(readme, "This is the outcome the lab expects"));
+  EXPECT_TRUE(Contains(readme, "On the training loss this is the outcome the lab expects"));
   EXPECT_TRUE(Contains(readme, "None of the lab's pitfall checks fired"));
+}
+
+TEST(ReadmeTest, SaysPlainlyWhenARunMemorises) {
+  const JobData data = testing::MemorisingJob();
+  auto files = Render(data);
+  const std::string& readme = files["README.md"].data;
+  const json manifest = Parse(files["manifest.json"].data);
+  const json& r = manifest["results_summary"];
+  // The verdict on training loss stands, and the validation finding is beside it.
+  EXPECT_EQ(r["lab_expectation"]["kaiming_trained"], true);
+  EXPECT_EQ(r["lab_expectation"]["kaiming_generalises"], false);
+  EXPECT_EQ(r["kaiming_generalises"], false);
+  EXPECT_EQ(r["xavier_generalises"], true);
+  EXPECT_EQ(r["runs"][2]["generalisation"], "memorises");
+  EXPECT_EQ(manifest["runs"][2]["generalisation"], "memorises");
+  // The numbers of the sentence come from the job's validation.
+  const v1::EvalResult& k = data.job.runs(2).final_eval();
+  EXPECT_EQ(r["val_loss_kaiming"].get<double>(), FloatForJson(k.loss()));
+  EXPECT_TRUE(Contains(readme, "**kaiming** trained (fits the training set)")) << readme;
+  EXPECT_TRUE(Contains(readme, absl::StrCat("loss ", Sig(k.loss(), 4), " and accuracy ",
+                                            Percent(k.accuracy()), ": it **memorises**")))
+      << readme;
+  EXPECT_TRUE(Contains(readme, "It trains; it does not generalise.")) << readme;
+  EXPECT_TRUE(Contains(readme, "On the validation set, kaiming **memorises**")) << readme;
+  // Its validation loss rose from its best while the training loss fell.
+  const v1::EvalResult& best = data.trajectories[2].evals.front();
+  EXPECT_TRUE(Contains(readme, absl::StrCat("Its validation loss was lowest at step ",
+                                            best.step(), " (", Sig(best.loss(), 4), ")")))
+      << readme;
+  // Xavier's validation is the better one, and the README says it generalises.
+  EXPECT_TRUE(Contains(readme, "xavier generalises")) << readme;
+  // The lab's job with validation that generalises does not say "memorises".
+  auto lab = Render(testing::LabLikeJob());
+  EXPECT_FALSE(Contains(lab["README.md"].data, "memorises"));
+  EXPECT_TRUE(Contains(lab["README.md"].data, "it **generalises**"));
+}
+
+TEST(ReadmeTest, ComparesThePredictionWithWhatHappenedAtDepth24) {
+  auto files = Render(testing::DeepJob());
+  const std::string& readme = files["README.md"].data;
+  EXPECT_TRUE(Contains(readme, "## Prediction vs what happened at depth 24")) << readme;
+  const json outcomes = Parse(files["manifest.json"].data)["results_summary"]["depth_outcomes"];
+  ASSERT_EQ(outcomes.size(), 3u);
+  for (const json& o : outcomes) {
+    EXPECT_EQ(o["depth"], 24);
+    EXPECT_EQ(o["held"], true) << o.dump();
+    EXPECT_TRUE(Contains(readme, "**" + o["init"].get<std::string>() + "**: the forward variance"))
+        << readme;
+  }
+  EXPECT_EQ(outcomes[0]["regime"], "explodes");
+  EXPECT_EQ(outcomes[1]["regime"], "vanishes");
+  EXPECT_EQ(outcomes[2]["regime"], "keeps its scale");
+  EXPECT_TRUE(Contains(readme, "`layer_stats.png`"));
+}
+
+TEST(ReadmeTest, ReportsEachInitsSpreadAcrossSeeds) {
+  auto files = Render(testing::SeedsJob());
+  const std::string& readme = files["README.md"].data;
+  const json seeds = Parse(files["manifest.json"].data)["results_summary"]["seeds"];
+  ASSERT_EQ(seeds.size(), 1u);
+  const json& k = seeds[0];
+  EXPECT_EQ(k["init"], "kaiming");
+  EXPECT_EQ(k["runs"], 3);
+  EXPECT_LE(k["final_loss"]["min"].get<double>(), k["final_loss"]["median"].get<double>());
+  EXPECT_LE(k["final_loss"]["median"].get<double>(), k["final_loss"]["max"].get<double>());
+  EXPECT_TRUE(Contains(readme, "## Across seeds")) << readme;
+  EXPECT_TRUE(Contains(readme, absl::StrCat("| kaiming | 3 | ",
+                                            Sig(k["final_loss"]["median"].get<double>(), 4), " [",
+                                            Sig(k["final_loss"]["min"].get<double>(), 4), "–",
+                                            Sig(k["final_loss"]["max"].get<double>(), 4), "]")))
+      << readme;
+}
+
+TEST(ManifestTest, HoldsValidationAndThePerLayerSignal) {
+  const JobData data = testing::LabLikeJob();
+  auto files = Render(data);
+  const json m = Parse(files["manifest.json"].data);
+  for (int i = 1; i < 3; ++i) {
+    const json& run = m["runs"][i];
+    ASSERT_TRUE(run["last_eval"].is_object()) << i;
+    EXPECT_EQ(run["last_eval"]["step"], data.trajectories[i].evals.back().step());
+    EXPECT_TRUE(run["best_eval"].is_object());
+    EXPECT_TRUE(run["generalisation"].is_string());
+    const json& layers = run["init_stats"];
+    ASSERT_EQ(layers.size(), 12u);
+    for (size_t l = 0; l < layers.size(); ++l) {
+      EXPECT_DOUBLE_EQ(layers[l]["first_step_grad_norm"].get<double>(),
+                       data.job.runs(i).init_stats(static_cast<int>(l)).first_step_grad_norm());
+    }
+  }
+  // Uniform stopped at step 2 after two updates: it has gradients but no validation.
+  EXPECT_TRUE(m["runs"][0]["last_eval"].is_null());
+  EXPECT_TRUE(m["definitions"].contains("generalisation"));
+  EXPECT_TRUE(m["definitions"].contains("step indexing"));
+  // The layer figure is among the files.
+  EXPECT_TRUE(m["files"].contains("layer_stats.png"));
 }
 
 TEST(ReadmeTest, SaysSoWhenNothingDiverges) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <thread>
 #include <vector>
 
@@ -94,6 +95,128 @@ TEST(PlotTest, DrawsEachCurveInItsOwnColour) {
   EXPECT_GT(CountColor(*image, kUniformColor), 200);
   // Nothing else in the figure uses a run's colour: an unused palette entry is absent.
   EXPECT_EQ(CountColor(*image, kRunColors[4]), 0);
+}
+
+// The pixels of `rgb` in a 13 × 13 window around step `step` and loss `loss` (linear axis).
+int ColorNear(const Image& image, const PlotLayout& l, uint32_t rgb, double step, double loss) {
+  const int x = static_cast<int>(std::lround(l.XPixel(step)));
+  const int y = static_cast<int>(std::lround(
+      l.box_bottom - (loss - l.y_lo) / (l.y_hi - l.y_lo) * (l.box_bottom - l.box_top)));
+  return CountColor(image, rgb, x - 6, x + 7, y - 6, y + 7);
+}
+
+TEST(PlotTest, DrawsValidationInTheRunsColourWhereItWasMeasured) {
+  // Kaiming fits its training set (0.02) while its validation loss climbs to 2.
+  PlotInput input = LabInput();
+  PlotSeries& k = input.series[2];
+  for (int step = 10; step <= 60; step += 10) {
+    k.val_steps.push_back(step);
+    k.val_losses.push_back(0.4f * static_cast<float>(step) / 10);
+  }
+  const absl::StatusOr<PlotImage> with = RenderPlot(input, YScale::kLinear);
+  ASSERT_TRUE(with.ok()) << with.status();
+  const std::optional<Image> image = DecodePng(with->png);
+  ASSERT_TRUE(image.has_value());
+  // The y axis reaches the highest validation loss.
+  EXPECT_GE(with->layout.y_max, 2.4 - 1e-6);
+  for (size_t i = 0; i < k.val_steps.size(); ++i) {
+    EXPECT_GT(ColorNear(*image, with->layout, kKaimingColor, k.val_steps[i], k.val_losses[i]), 0)
+        << "validation at step " << k.val_steps[i];
+  }
+  // Without validation nothing of kaiming's colour is there (the training curve is far below).
+  input.series[2].val_steps.clear();
+  input.series[2].val_losses.clear();
+  input.series[2].losses = Decay(60, 0.693f, 0.02f);
+  PlotInput same_range = input;
+  same_range.series[1].losses.push_back(2.4f);  // keeps the y axis as tall
+  const absl::StatusOr<PlotImage> without = RenderPlot(same_range, YScale::kLinear);
+  ASSERT_TRUE(without.ok());
+  const std::optional<Image> bare = DecodePng(without->png);
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_EQ(ColorNear(*bare, without->layout, kKaimingColor, 40, 1.6), 0);
+}
+
+TEST(PlotTest, FillsASeedsBandInAPaleTintUnderItsMedian) {
+  PlotInput input = LabInput();
+  PlotSeries& k = input.series[2];
+  for (float v : k.losses) {
+    k.band_low.push_back(0.5f * v);
+    k.band_high.push_back(1.5f * v);
+  }
+  const absl::StatusOr<PlotImage> with = RenderPlot(input, YScale::kLinear);
+  ASSERT_TRUE(with.ok()) << with.status();
+  const std::optional<Image> image = DecodePng(with->png);
+  ASSERT_TRUE(image.has_value());
+  // The tint: the colour 78% of the way to white.
+  uint32_t tint = 0;
+  for (int shift : {16, 8, 0}) {
+    const double c = (kKaimingColor >> shift) & 0xff;
+    tint |= static_cast<uint32_t>(std::lround(c + (255 - c) * 0.78)) << shift;
+  }
+  EXPECT_GT(CountColor(*image, tint), 2000);
+  // Just above the median at step 10 (between it and 1.5×) lies the band.
+  const double v = k.losses[10];
+  EXPECT_GT(ColorNear(*image, with->layout, tint, 10, 1.25 * v), 0);
+  // Without a band, no tint (beyond a few anti-aliased edge pixels that happen to match it).
+  input.series[2].band_low.clear();
+  input.series[2].band_high.clear();
+  const absl::StatusOr<PlotImage> without = RenderPlot(input, YScale::kLinear);
+  ASSERT_TRUE(without.ok());
+  const std::optional<Image> bare = DecodePng(without->png);
+  ASSERT_TRUE(bare.has_value());
+  EXPECT_LT(CountColor(*bare, tint), 50);
+}
+
+TEST(PlotTest, TheLinearAndLogFiguresDiffer) {
+  const absl::StatusOr<PlotImage> linear = RenderPlot(LabInput(), YScale::kLinear);
+  const absl::StatusOr<PlotImage> log = RenderPlot(LabInput(), YScale::kLog);
+  ASSERT_TRUE(linear.ok() && log.ok());
+  EXPECT_NE(linear->png, log->png);
+  EXPECT_EQ(linear->layout.scale, YScale::kLinear);
+  EXPECT_EQ(log->layout.scale, YScale::kLog);
+}
+
+TEST(PlotTest, TheLastXTickFitsInsideTheImage) {
+  // The axes end well before the right edge: "60" centred on the last tick fits.
+  const absl::StatusOr<PlotImage> plot = RenderPlot(LabInput(), YScale::kLinear);
+  ASSERT_TRUE(plot.ok());
+  EXPECT_LE(plot->layout.box_right, kPlotWidth - 40);
+  const std::optional<Image> image = DecodePng(plot->png);
+  ASSERT_TRUE(image.has_value());
+  // The rightmost 8 columns are blank (white).
+  EXPECT_EQ(CountColor(*image, 0xFFFFFF, kPlotWidth - 8, kPlotWidth, 0, kPlotHeight),
+            8 * kPlotHeight);
+}
+
+TEST(LayerPlotTest, DrawsEverySeriesAndSkipsWhatALogAxisCannotShow) {
+  LayerPlotInput input;
+  input.title = "layers";
+  input.subtitle = "12 layers";
+  LayerSeries exploding{"uniform", kUniformColor, {}, {}};
+  LayerSeries vanishing{"xavier", kXavierColor, {}, {}};
+  LayerSeries kept{"kaiming", kKaimingColor, {}, {}};
+  for (int l = 0; l < 12; ++l) {
+    exploding.activation_std.push_back(std::pow(3.3, l + 1));
+    exploding.grad_norm.push_back(std::nullopt);  // step 0 was non-finite
+    vanishing.activation_std.push_back(std::pow(0.7, l + 1));
+    vanishing.grad_norm.push_back(1e-3 * (l + 1));
+    kept.activation_std.push_back(1.0);
+    kept.grad_norm.push_back(0.1);
+  }
+  exploding.activation_std[11] = std::numeric_limits<double>::infinity();
+  input.series = {exploding, vanishing, kept};
+  const absl::StatusOr<std::string> png = RenderLayerStats(input);
+  ASSERT_TRUE(png.ok()) << png.status();
+  const std::optional<Image> image = DecodePng(*png);
+  ASSERT_TRUE(image.has_value());
+  EXPECT_EQ(image->width, kPlotWidth);
+  for (uint32_t color : {kUniformColor, kXavierColor, kKaimingColor}) {
+    EXPECT_GT(CountColor(*image, color), 300) << std::hex << color;
+  }
+  // The ranges cover the finite values in whole decades.
+  EXPECT_EQ(LogRange({0.05, 3, std::numeric_limits<double>::infinity(), 0, -1}),
+            (std::pair<double, double>{-2, 1}));
+  EXPECT_EQ(LogRange({}), (std::pair<double, double>{-1, 1}));
 }
 
 TEST(PlotTest, PutsTheNaNMarkerAtTheFirstNonFiniteStep) {

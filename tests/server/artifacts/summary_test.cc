@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/analysis.h"
@@ -61,6 +62,121 @@ TEST(SummarizeTest, AnswersTheLabsQuestionsForALabLikeJob) {
   EXPECT_EQ(s->kaiming_step_at_xavier_final, expected);
 
   for (const Check& c : s->checks) EXPECT_FALSE(c.fired) << c.id << ": " << c.message;
+}
+
+TEST(SummarizeTest, ARunThatFitsItsTrainingSetButNotValidationMemorises) {
+  const JobData data = testing::MemorisingJob();
+  const absl::StatusOr<JobSummary> s = Summarize(data);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const RunSummary& k = s->runs[*s->kaiming];
+  const v1::EvalResult& final_eval = data.job.runs(2).final_eval();
+  // On training loss kaiming trained, and the lab's expectation counts as met...
+  EXPECT_EQ(k.verdict, Verdict::kTrained);
+  EXPECT_EQ(s->kaiming_trained, true);
+  // ...but its validation says it memorised: loss above chance, accuracy near it.
+  ASSERT_TRUE(k.last_eval.has_value());
+  EXPECT_EQ(k.last_eval->loss(), final_eval.loss());
+  EXPECT_GT(final_eval.loss(), s->chance);
+  EXPECT_EQ(k.generalisation, Generalisation::kMemorises);
+  EXPECT_EQ(s->kaiming_generalises, false);
+  EXPECT_EQ(s->val_loss_kaiming, final_eval.loss());
+  EXPECT_EQ(s->val_accuracy_kaiming, final_eval.accuracy());
+  // Its best validation was the first, before the loss rose.
+  ASSERT_TRUE(k.best_eval.has_value());
+  EXPECT_EQ(k.best_eval->step(), data.trajectories[2].evals.front().step());
+  // Xavier: validation loss below chance, 64.5% > 50% + 10%: generalises.
+  const RunSummary& x = s->runs[*s->xavier];
+  EXPECT_EQ(x.generalisation, Generalisation::kGeneralises);
+  EXPECT_EQ(s->xavier_generalises, true);
+  // Uniform stopped before its first validation.
+  EXPECT_EQ(s->runs[*s->uniform].generalisation, Generalisation::kNoValidation);
+}
+
+TEST(SummarizeTest, AccuracyWithinTheMarginOfChanceIsNotGeneralising) {
+  FakeRun k = MakeRun("kaiming", 103, Decay(60, 0.693f, 0.4f));
+  k.val_loss = 0.68f;       // below chance...
+  k.val_accuracy = 0.59f;   // ...but not 10 points above 50%
+  const absl::StatusOr<JobSummary> s = Summarize(MakeJobData(1, LabSpec(60), {k}));
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->runs[0].generalisation, Generalisation::kNotGeneralising);
+  Criteria loose;
+  loose.generalisation_margin = 0.05;
+  const absl::StatusOr<JobSummary> l = Summarize(MakeJobData(1, LabSpec(60), {k}), loose);
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(l->runs[0].generalisation, Generalisation::kGeneralises);
+}
+
+TEST(SummarizeTest, ChecksTheDepthPredictionAgainstADepth24Job) {
+  const absl::StatusOr<JobSummary> s = Summarize(testing::DeepJob());
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->depth_checks.size(), 3u);
+  const DepthCheck& u = s->depth_checks[0];
+  const DepthCheck& x = s->depth_checks[1];
+  const DepthCheck& k = s->depth_checks[2];
+  EXPECT_EQ(u.depth, 24);
+  EXPECT_EQ(u.regime, "explodes");
+  EXPECT_TRUE(u.held) << u.observed;
+  EXPECT_NE(u.observed.find("step 0"), std::string::npos) << u.observed;
+  EXPECT_EQ(x.regime, "vanishes");
+  EXPECT_TRUE(x.held) << x.observed;
+  EXPECT_EQ(k.regime, "keeps its scale");
+  EXPECT_TRUE(k.held) << k.observed;
+  // The ratio is the prediction's at the job's own depth.
+  EXPECT_DOUBLE_EQ(k.ratio, s->predictions[2].ratio);
+}
+
+TEST(SummarizeTest, ADepthPredictionThatDoesNotHoldSaysSo) {
+  // Kaiming "keeps its scale" but this run did not train.
+  const absl::StatusOr<JobSummary> s = Summarize(
+      MakeJobData(1, LabSpec(60, 24), {MakeRun("kaiming", 103, Flat(60, 0.6931f))}));
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(s->depth_checks.size(), 1u);
+  EXPECT_EQ(s->depth_checks[0].regime, "keeps its scale");
+  EXPECT_FALSE(s->depth_checks[0].held);
+}
+
+TEST(SummarizeTest, SpreadsGiveTheMedianAndRangeOverAnInitsSeeds) {
+  const JobData data = testing::SeedsJob();
+  const absl::StatusOr<JobSummary> s = Summarize(data);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->spreads.size(), 1u);
+  const InitSpread& k = s->spreads[0];
+  EXPECT_EQ(k.init, "kaiming");
+  EXPECT_EQ(k.runs, 3);
+  EXPECT_EQ(k.weight_seeds, (std::vector<uint64_t>{101, 102, 103}));
+  // From the runs' own final losses and validations, sorted independently.
+  std::vector<double> finals, vals, accuracies;
+  for (int i = 0; i < 3; ++i) {
+    finals.push_back(data.trajectories[i].losses.back());
+    vals.push_back(data.job.runs(i).final_eval().loss());
+    accuracies.push_back(data.job.runs(i).final_eval().accuracy());
+  }
+  for (auto* v : {&finals, &vals, &accuracies}) std::sort(v->begin(), v->end());
+  ASSERT_TRUE(k.final_loss && k.val_loss && k.val_accuracy);
+  EXPECT_EQ(k.final_loss->n, 3);
+  EXPECT_DOUBLE_EQ(k.final_loss->min, finals[0]);
+  EXPECT_DOUBLE_EQ(k.final_loss->median, finals[1]);
+  EXPECT_DOUBLE_EQ(k.final_loss->max, finals[2]);
+  EXPECT_DOUBLE_EQ(k.val_loss->median, vals[1]);
+  EXPECT_DOUBLE_EQ(k.val_accuracy->min, accuracies[0]);
+  EXPECT_DOUBLE_EQ(k.val_accuracy->max, accuracies[2]);
+  EXPECT_FALSE(k.first_nonfinite_step.has_value());
+  EXPECT_EQ(k.diverged, 0);
+  // A job with one run per init has no spread to report.
+  const absl::StatusOr<JobSummary> lab = Summarize(testing::LabLikeJob());
+  ASSERT_TRUE(lab.ok());
+  EXPECT_TRUE(lab->spreads.empty());
+}
+
+TEST(SummarizeTest, LayersCarryTheFirstStepGradientNorms) {
+  const absl::StatusOr<JobSummary> s = Summarize(testing::DeepJob());
+  ASSERT_TRUE(s.ok());
+  const RunSummary& k = s->runs[2];
+  ASSERT_EQ(k.layers.size(), 24u);
+  ASSERT_TRUE(k.layers[3].first_step_grad_norm.has_value());
+  EXPECT_DOUBLE_EQ(*k.layers[3].first_step_grad_norm, 0.04);
+  // Uniform's step 0 was non-finite: no gradient was taken.
+  EXPECT_FALSE(s->runs[0].layers[0].first_step_grad_norm.has_value());
 }
 
 TEST(SummarizeTest, UniformThatSaturatesHasNoNaNStepButAFlatlineStep) {

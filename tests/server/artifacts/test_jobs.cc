@@ -97,6 +97,10 @@ JobData MakeJobData(int64_t job_id, v1::JobSpec spec, const std::vector<FakeRun>
                                      : scheme->variance(fan_in, fan_out, init));
       stats->set_activation_mean(0.5);
       stats->set_activation_std(1.0);
+      // Step 0's gradient, when it ran: growing towards the output.
+      if (n > 1 || (n == 1 && !first_nonfinite)) {
+        stats->set_first_step_grad_norm(0.01 * (l + 1));
+      }
     }
     run->set_seconds(0.0105 * n + 0.05);
     run->set_steps_per_second(n / run->seconds());
@@ -112,11 +116,12 @@ JobData MakeJobData(int64_t job_id, v1::JobSpec spec, const std::vector<FakeRun>
       t.step_seconds.push_back(0.010f + 0.001f * static_cast<float>((s * 7) % 3 - 1));
     }
     const int every = spec.training().eval_every();
-    for (int step = every; step <= n && !first_nonfinite; step += every) {
+    size_t k = 0;
+    for (int step = every; step <= n && !first_nonfinite; step += every, ++k) {
       v1::EvalResult e;
       e.set_run_id(run->id());
       e.set_step(step);
-      e.set_loss(r.val_loss);
+      e.set_loss(step + every <= n && k < r.val_curve.size() ? r.val_curve[k] : r.val_loss);
       e.set_accuracy(r.val_accuracy);
       t.evals.push_back(e);
     }
@@ -167,6 +172,44 @@ JobData LabLikeJob(int64_t job_id, int steps, int nan_step) {
   k.val_loss = 0.05f;
   k.val_accuracy = 0.985f;
   return MakeJobData(job_id, LabSpec(steps), {u, x, k});
+}
+
+JobData MemorisingJob(int64_t job_id, int steps) {
+  FakeRun u = MakeRun("uniform", 101, ThenNaN({3.7e5f, 1.8e30f}));
+  FakeRun x = MakeRun("xavier", 102, Decay(steps, 0.693f, 0.45f));
+  x.val_loss = 0.63f;
+  x.val_accuracy = 0.645f;
+  FakeRun k = MakeRun("kaiming", 103, Decay(steps, 0.693f, 0.001f));
+  k.val_curve = {0.6f, 0.8f, 1.2f, 1.5f, 1.7f, 1.8f, 1.9f, 1.95f, 1.98f, 1.99f};
+  k.val_loss = 2.0f;
+  k.val_accuracy = 0.525f;
+  v1::JobSpec spec = LabSpec(steps);
+  spec.mutable_training()->set_eval_every(steps / 10);
+  return MakeJobData(job_id, spec, {u, x, k});
+}
+
+JobData DeepJob(int64_t job_id, int steps) {
+  FakeRun u = MakeRun("uniform", 101, {kInf});
+  FakeRun x = MakeRun("xavier", 102, Flat(steps, 0.6931f, 0.0005f));
+  x.val_loss = 0.6932f;
+  x.val_accuracy = 0.5f;
+  FakeRun k = MakeRun("kaiming", 103, Decay(steps, 0.693f, 5e-5f));
+  k.val_loss = 1.9f;
+  k.val_accuracy = 0.55f;
+  return MakeJobData(job_id, LabSpec(steps, 24), {u, x, k});
+}
+
+JobData SeedsJob(int64_t job_id, int steps) {
+  std::vector<FakeRun> runs;
+  const float finals[] = {0.3f, 0.01f, 0.1f}, vals[] = {0.5f, 1.5f, 0.9f},
+              accuracies[] = {0.7f, 0.55f, 0.6f};
+  for (int i = 0; i < 3; ++i) {
+    FakeRun r = MakeRun("kaiming", 101 + i, Decay(steps, 0.693f, finals[i]));
+    r.val_loss = vals[i];
+    r.val_accuracy = accuracies[i];
+    runs.push_back(r);
+  }
+  return MakeJobData(job_id, LabSpec(steps), runs);
 }
 
 JobData NothingDivergesJob(int64_t job_id, int steps) {

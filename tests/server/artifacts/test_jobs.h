@@ -29,6 +29,8 @@ struct FakeRun {
   // Validation after the last step (only when the run completed).
   float val_loss = 0.5f;
   float val_accuracy = 0.75f;
+  // The validation loss at each evaluation but the last, in order; empty: val_loss throughout.
+  std::vector<float> val_curve;
 };
 
 // A run of `init` with `weight_seed` and `losses`; the other fields keep their defaults.
@@ -49,6 +51,16 @@ std::vector<float> Decay(int steps, float start, float end, float wiggle = 0.01f
 std::vector<float> Flat(int steps, float level, float wiggle = 0.001f);
 // `finite` followed by a NaN (a run that stopped at its first non-finite loss).
 std::vector<float> ThenNaN(std::vector<float> finite);
+
+// Lab 1 as it measures at its defaults: kaiming fits its training set (0.69 → 0.001) while its
+// validation loss rises from 0.6 to 2.0 at chance accuracy (52.5%); xavier crawls to 0.45 with
+// 64.5% validation accuracy; uniform blows up and is NaN at step 2.
+JobData MemorisingJob(int64_t job_id = 9, int steps = 200);
+// Lab 1 at depth 24 as the reference measures it: uniform non-finite at step 0, xavier flat at
+// chance, kaiming down to 5e-5.
+JobData DeepJob(int64_t job_id = 10, int steps = 200);
+// Three kaiming runs (seeds 101-103) with different final training and validation losses.
+JobData SeedsJob(int64_t job_id = 11, int steps = 60);
 
 // Lab 1 in miniature: uniform blows up (1e12 at step 0, NaN at step `nan_step`), xavier crawls
 // from 0.69 to 0.6, kaiming falls from 0.69 to 0.02.

@@ -45,6 +45,33 @@ TEST(ResolveSpecTest, KeepsWhatIsSetIncludingZeros) {
   EXPECT_EQ(spec->runs(0).weight_seed(), 0u);
 }
 
+TEST(ResolveSpecTest, SeedsExpandEachRunIntoConsecutiveWeightSeeds) {
+  v1::JobSpec in;
+  in.set_seeds(5);
+  absl::StatusOr<v1::JobSpec> spec = ResolveSpec(in);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->has_seeds());
+  ASSERT_EQ(spec->runs_size(), 15);
+  const std::vector<core::InitConfig> lab = core::LabRuns();
+  for (int i = 0; i < 15; ++i) {
+    EXPECT_EQ(spec->runs(i).init(), lab[i / 5].scheme) << i;
+    EXPECT_EQ(spec->runs(i).weight_seed(), kFirstWeightSeed + static_cast<uint64_t>(i)) << i;
+  }
+  // A run's own seed starts its series.
+  v1::JobSpec own;
+  own.add_runs()->set_init("kaiming");
+  own.mutable_runs(0)->set_weight_seed(7);
+  own.set_seeds(3);
+  spec = ResolveSpec(own);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->runs_size(), 3);
+  EXPECT_EQ(spec->runs(2).weight_seed(), 9u);
+  // Resolving again keeps the expanded runs.
+  absl::StatusOr<v1::JobSpec> again = ResolveSpec(*spec);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->runs_size(), 3);
+}
+
 TEST(ResolveSpecTest, ResolvingTwiceChangesNothing) {
   absl::StatusOr<v1::JobSpec> once = ResolveSpec(v1::JobSpec());
   ASSERT_TRUE(once.ok());
@@ -112,6 +139,10 @@ INSTANTIATE_TEST_SUITE_P(
                       for (int i = 0; i < 17; ++i) s.add_runs()->set_init("kaiming");
                     },
                     "runs must hold 1 to 16 runs"},
+        BadSpecCase{"zero seeds", [](v1::JobSpec& s) { s.set_seeds(0); },
+                    "seeds must be 1 to 16 (got 0)"},
+        BadSpecCase{"too many seeded runs", [](v1::JobSpec& s) { s.set_seeds(6); },
+                    "runs × seeds must be at most 16 runs (got 3 × 6 = 18)"},
         BadSpecCase{"name too long", [](v1::JobSpec& s) { s.set_name(std::string(201, 'x')); },
                     "name must be 1 to 200"},
         BadSpecCase{"control character in name", [](v1::JobSpec& s) { s.set_name("a\x1b[2Jb"); },

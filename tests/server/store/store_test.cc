@@ -545,6 +545,8 @@ TEST_P(StoreTest, EveryNumberFormRoundTripsThroughTheJsonTheStoreKeeps) {
       init->set_activation_mean(-form);
       init->set_activation_std(layer == 0 ? form : 0.5);
       *summary.add_final_stats() = *init;
+      // Optional: present on the first layer only, and absent stays absent.
+      if (layer == 0) init->set_first_step_grad_norm(form);
     }
     MustAppend({RunStartedEvent{run, T(1500)}, RunFinishedEvent{summary}});
     auto got = store_->GetRun(run);
@@ -557,6 +559,9 @@ TEST_P(StoreTest, EveryNumberFormRoundTripsThroughTheJsonTheStoreKeeps) {
         EXPECT_TRUE(SameDouble(-form, have->activation_mean()));
         EXPECT_TRUE(SameDouble(layer == 0 ? form : 0.5, have->activation_std()));
       }
+      EXPECT_EQ(got->init_stats(layer).has_first_step_grad_norm(), layer == 0);
+      if (layer == 0) EXPECT_TRUE(SameDouble(form, got->init_stats(0).first_step_grad_norm()));
+      EXPECT_FALSE(got->final_stats(layer).has_first_step_grad_norm());
     }
   }
   if (GetParam() != Backend::kFile) return;
