@@ -36,9 +36,9 @@ struct ServiceOptions {
   // The default is about 140 times lab 1's 3.7 MB.
   int64_t max_job_memory_mib = 512;
   // The live tails' memory and pacing (live_tail.h).
-  LiveOptions live;
+  LiveOptions live = {};
   // The live streams' caps and token re-check (stream_limits.h).
-  StreamLimitOptions streams;
+  StreamLimitOptions streams = {};
 };
 
 // The forward passes a resolved spec asks for, in multiply-adds:
