@@ -3,7 +3,6 @@
 // a revoked token's open streams end (the re-check runs every 100 ms here).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
@@ -19,6 +18,8 @@
 #include "server/service/service.h"
 #include "tests/support/job_specs.h"
 #include "tests/support/service_stack.h"
+// Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
+#include "httplib.h"
 
 namespace ablate {
 namespace {
