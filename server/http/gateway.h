@@ -76,8 +76,8 @@ struct GatewayOptions {
   // The transport's bounds (--http-max-body-bytes and the rest).
   ServerLimits limits;
   // Event streams served at once (--http-max-streams); more get 503. An idle stream costs
-  // memory only (about 10 KiB, README), and each stream's watch reads the store once per
-  // commit, which is what bounds it.
+  // memory only (a few KiB, README), and every watcher of a job is served from its one
+  // in-memory tail (live_tail.h); the service's own caps (stream_limits.h) apply as well.
   int max_streams = 1000;
   // Deepest nesting of JSON arrays and objects in a request body (--http-max-json-depth),
   // checked before protobuf's parser, whose time grows faster than linearly with it.
