@@ -78,14 +78,15 @@ std::optional<ConfigError> Validate(const ExperimentConfig& config) {
   // Normal numbers only: a denormal (1e-320, say) is as good as 0 to training, and arithmetic
   // on denormals is up to a hundred times slower on common CPUs.
   if (!std::isnormal(t.lr) || t.lr < 0 || t.lr > kMaxLr) {
-    return ConfigError{"train.lr", Cat("train.lr must be a normal (not denormal) number in [",
-                                       std::numeric_limits<double>::min(), ", ", kMaxLr,
+    return ConfigError{"train.lr", Cat("train.lr must be a normal number (not denormal: at least ",
+                                       std::numeric_limits<double>::min(), ") in (0, ", kMaxLr,
                                        "] (got ", t.lr, ").")};
   }
   if (!(t.momentum == 0 || std::isnormal(t.momentum)) || t.momentum < 0 || t.momentum >= 1) {
     return ConfigError{"train.momentum",
-                       Cat("train.momentum must be 0 or a normal (not denormal) number in [",
-                           std::numeric_limits<double>::min(), ", 1) (got ", t.momentum, ").")};
+                       Cat("train.momentum must be in [0, 1), and 0 or a normal number (not "
+                           "denormal: at least ",
+                           std::numeric_limits<double>::min(), ") (got ", t.momentum, ").")};
   }
   if (!std::isfinite(t.flatline_tolerance) || t.flatline_tolerance <= 0) {
     return ConfigError{"train.flatline_tolerance",
