@@ -1,6 +1,7 @@
 #include "core/config.h"
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 #include <utility>
 
@@ -74,12 +75,18 @@ std::optional<ConfigError> Validate(const ExperimentConfig& config) {
     return ConfigError{"model.classes",
                        Cat("model.classes must be 2: the lab's label rule has two classes (got ", m.classes, ").")};
   }
-  if (!std::isfinite(t.lr) || t.lr <= 0 || t.lr > kMaxLr) {
-    return ConfigError{"train.lr", Cat("train.lr must be a finite number in (0, ", kMaxLr, "] (got ", t.lr, ").")};
+  // Normal numbers only: a denormal (1e-320, say) is as good as 0 to training, and arithmetic
+  // on denormals is up to a hundred times slower on common CPUs.
+  if (!std::isnormal(t.lr) || t.lr < 0 || t.lr > kMaxLr) {
+    return ConfigError{"train.lr", Cat("train.lr must be a normal number (not denormal: at least ",
+                                       std::numeric_limits<double>::min(), ") in (0, ", kMaxLr,
+                                       "] (got ", t.lr, ").")};
   }
-  if (!std::isfinite(t.momentum) || t.momentum < 0 || t.momentum >= 1) {
+  if (!(t.momentum == 0 || std::isnormal(t.momentum)) || t.momentum < 0 || t.momentum >= 1) {
     return ConfigError{"train.momentum",
-                       Cat("train.momentum must be in [0, 1) (got ", t.momentum, ").")};
+                       Cat("train.momentum must be in [0, 1), and 0 or a normal number (not "
+                           "denormal: at least ",
+                           std::numeric_limits<double>::min(), ") (got ", t.momentum, ").")};
   }
   if (!std::isfinite(t.flatline_tolerance) || t.flatline_tolerance <= 0) {
     return ConfigError{"train.flatline_tolerance",

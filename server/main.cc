@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,10 @@ constexpr int kServiceThreads = 4;
 // requests behind their reads.
 constexpr int kHttpServiceThreads = 4;
 constexpr auto kShutdownGrace = std::chrono::seconds(2);
+// SIGTERM stops the server within 10 s whatever is in flight (a huge training step, a slow
+// disk): past this the process exits at once, as after kill -9, which the store survives
+// (committed events stay, running jobs resume at the next start).
+constexpr auto kStopDeadline = std::chrono::seconds(9);
 
 struct Options {
   std::string listen = "127.0.0.1:50051";
@@ -71,6 +76,7 @@ struct Options {
   double http_header_timeout_s = 10;
   double http_body_timeout_s = 30;
   double http_write_timeout_s = 30;
+  double stream_recheck_s = 30;
 };
 
 std::chrono::milliseconds Millis(double seconds) {
@@ -187,9 +193,30 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--max-job-compute", options.quotas.max_job_compute,
-                 "Largest job accepted, in multiply-adds: runs x steps x batch x the sum over "
-                 "layers of n_in x n_out (lab 1 is 1.4e11; 0: no limit)")
+                 "Largest job accepted, in multiply-adds of its forward passes: runs x (steps x "
+                 "batch + (steps / eval_every + 1) x val_size) x the sum over layers of n_in x "
+                 "n_out (lab 1 is 1.5e11; 0: no limit)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-job-memory", options.quotas.max_job_memory_mib,
+                 "Most data one job may hold, in MiB: runs x (train_size + val_size) x input_dim "
+                 "x 4 bytes (lab 1 is 3.5 MiB; 0: no limit)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 24))
+      ->capture_default_str();
+  app.add_option("--max-streams", options.quotas.streams.max_streams,
+                 "Live streams (gRPC WatchJob and browsers' event streams together) served at "
+                 "once; more are refused with RESOURCE_EXHAUSTED / 429 (0: no limit)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  app.add_option("--max-streams-per-user", options.quotas.streams.max_streams_per_user,
+                 "Live streams one user may have open at once, gRPC and HTTP together; more are "
+                 "refused with RESOURCE_EXHAUSTED / 429 (0: no limit; none without users)")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  app.add_option("--stream-recheck-interval", options.stream_recheck_s,
+                 "Seconds between checks of every open stream's token: a revoked token's "
+                 "streams end within this")
+      ->check(CLI::Range(0.05, 60.0))
       ->capture_default_str();
   app.add_option("--tls-cert", options.tls_cert,
                  "Serve gRPC and HTTP over TLS with this PEM certificate (chain); needs --tls-key")
@@ -377,6 +404,7 @@ int main(int argc, char** argv) {
   }
   service::ThreadPool service_pool(kServiceThreads);
   service::ThreadPool http_pool(kHttpServiceThreads);
+  options.quotas.streams.recheck_interval = Millis(options.stream_recheck_s);
   service::AblationService service(**store, jobs, hub, service_pool, options.quotas);
   rpc::GrpcService grpc_service(service, service_pool);
 
@@ -457,10 +485,19 @@ int main(int argc, char** argv) {
   sigwait(&stop_signals, &signal);
   spdlog::info("{} received: stopping; running jobs resume at the next start",
                signal == SIGINT ? "SIGINT" : "SIGTERM");
+  std::thread([] {
+    std::this_thread::sleep_for(kStopDeadline);
+    spdlog::error("not stopped within {} s (work in flight did not end): exiting now; committed "
+                  "events are kept and running jobs resume at the next start",
+                  kStopDeadline.count());
+    spdlog::default_logger()->flush();
+    std::_Exit(1);
+  }).detach();
   // Order matters: tell health checks, stop the runs, close the front door, join the training
   // threads (they return within a step), and let the writer commit what they recorded.
   server->GetHealthCheckService()->Shutdown();  // NOT_SERVING from now on
   jobs.Shutdown();
+  service.Streams().Stop();     // no token re-check ends a stream from here on
   if (gateway) gateway->Stop();  // ends the event streams, which wait on the stopped jobs
   grpc_service.EndStreams();
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);

@@ -12,6 +12,14 @@ namespace {
 // The browser waits this long before reconnecting a dropped stream.
 constexpr int kRetryMillis = 2000;
 
+std::string UpdateFrame(const v1::JobUpdate& update) {
+  return absl::StrCat("id: ", update.cursor(), "\ndata: ", MessageToJson(update), "\n\n");
+}
+
+std::string ErrorFrame(const absl::Status& status) {
+  return absl::StrCat("event: error\ndata: ", ErrorJson(status), "\n\n");
+}
+
 }  // namespace
 
 StreamOptions EventStream::Options() {
@@ -39,20 +47,16 @@ std::shared_ptr<EventStream> EventStream::Start(std::unique_ptr<service::JobWatc
 }
 
 void EventStream::Ask() {
-  watch_->Next([weak = weak_from_this()](absl::StatusOr<v1::JobUpdate> update) {
-    // On a pool thread: the JSON is written here, not on an I/O thread.
+  watch_->Next([weak = weak_from_this()](absl::StatusOr<service::UpdatePtr> update) {
     if (auto self = weak.lock()) self->Deliver(std::move(update));
   });
 }
 
-void EventStream::Deliver(absl::StatusOr<v1::JobUpdate> update) {
-  if (!update.ok()) {
-    out_->Write(absl::StrCat("event: error\ndata: ", ErrorJson(update.status()), "\n\n"), nullptr);
-    out_->End();
-    return;
-  }
-  const bool last = update->has_job_finished();
-  out_->Write(absl::StrCat("id: ", update->cursor(), "\ndata: ", MessageToJson(*update), "\n\n"),
+void EventStream::Deliver(absl::StatusOr<service::UpdatePtr> update) {
+  if (!update.ok()) return End(update.status());
+  const bool last = (*update)->update().has_job_finished();
+  // The frame is made once per update, by whichever of the job's watchers comes first.
+  out_->Write((*update)->Encoded(UpdateFrame),
               [weak = weak_from_this(), last](bool written) {
                 auto self = weak.lock();
                 if (!written || self == nullptr || last) return;
@@ -62,6 +66,11 @@ void EventStream::Deliver(absl::StatusOr<v1::JobUpdate> update) {
 }
 
 void EventStream::End() { out_->End(); }
+
+void EventStream::End(const absl::Status& why) {
+  out_->Write(ErrorFrame(why), nullptr);
+  out_->End();
+}
 
 void EventStream::Finish() {
   watch_->Cancel();

@@ -45,6 +45,8 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
 
   // Ends the stream from outside, as if the client had gone. Thread-safe, idempotent.
   void End();
+  // Ends it with an error event saying `why` (a revoked token). Thread-safe.
+  void End(const absl::Status& why);
 
   EventStream(std::unique_ptr<service::JobWatch> watch, std::shared_ptr<ResponseStream> out,
               std::function<void()> on_end);
@@ -53,7 +55,7 @@ class EventStream : public std::enable_shared_from_this<EventStream> {
 
  private:
   void Ask();
-  void Deliver(absl::StatusOr<v1::JobUpdate> update);
+  void Deliver(absl::StatusOr<service::UpdatePtr> update);
   void Finish();
 
   const std::unique_ptr<service::JobWatch> watch_;

@@ -440,12 +440,12 @@ void HttpGateway::AddRoutes() {
                 }
                 in.set_cursor(cursor);
               }
-              return Watch(*caller, in, respond);
+              return Watch(*caller, TokenOf(request), in, respond);
             }});
 }
 
-Response HttpGateway::Watch(const auth::Caller& caller, const v1::WatchJobRequest& in,
-                            const Responder& respond) {
+Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token,
+                            const v1::WatchJobRequest& in, const Responder& respond) {
   const StreamInfo info{.user = caller ? caller->name : "", .job_id = in.job_id()};
   uint64_t key = 0;
   {
@@ -460,18 +460,18 @@ Response HttpGateway::Watch(const auth::Caller& caller, const v1::WatchJobReques
     key = next_stream_++;
     streams_[key] = Open{.info = info};  // holds the place while the watch starts
   }
-  if (options_.admission != nullptr) {
-    if (absl::Status s = options_.admission->Admit(caller); !s.ok()) {
-      std::lock_guard lock(streams_mutex_);
-      streams_.erase(key);
-      Response refused = Error(s);
-      refused.SetHeader("Retry-After", "5");
-      return refused;
-    }
+  service::StreamLimits& limits = service_.Streams();
+  absl::StatusOr<uint64_t> ticket = limits.Admit(caller, token);
+  if (!ticket.ok()) {
+    std::lock_guard lock(streams_mutex_);
+    streams_.erase(key);
+    Response refused = Error(ticket.status());
+    refused.SetHeader("Retry-After", "5");
+    return refused;
   }
   absl::StatusOr<std::unique_ptr<service::JobWatch>> watch = service_.WatchJob(caller, in);
   if (!watch.ok()) {
-    if (options_.admission != nullptr) options_.admission->Release(caller);
+    limits.Release(*ticket);
     std::lock_guard lock(streams_mutex_);
     streams_.erase(key);
     return Error(watch.status());
@@ -481,9 +481,8 @@ Response HttpGateway::Watch(const auth::Caller& caller, const v1::WatchJobReques
   head.SetHeader("X-Accel-Buffering", "no");  // tells a reverse proxy not to buffer
   head = WithDefaults(std::move(head));
   std::shared_ptr<ResponseStream> out = respond.Stream(std::move(head), EventStream::Options());
-  const bool admitted = options_.admission != nullptr;
-  auto on_end = [this, key, caller, admitted] {
-    if (admitted) options_.admission->Release(caller);
+  auto on_end = [this, key, &limits, ticket = *ticket] {
+    limits.Release(ticket);
     std::lock_guard lock(streams_mutex_);
     streams_.erase(key);
   };
@@ -494,6 +493,11 @@ Response HttpGateway::Watch(const auth::Caller& caller, const v1::WatchJobReques
   }
   std::shared_ptr<EventStream> stream =
       EventStream::Start(*std::move(watch), std::move(out), std::move(on_end));
+  // A revoked token's stream ends with an error event; the reference is weak, so a stream
+  // that has ended is left alone.
+  limits.Attach(*ticket, [weak = std::weak_ptr<EventStream>(stream)](const absl::Status& why) {
+    if (auto stream = weak.lock()) stream->End(why);
+  });
   {
     std::lock_guard lock(streams_mutex_);
     auto open = streams_.find(key);

@@ -30,7 +30,9 @@
 // Errors: the service's absl::Status as HTTP status (HttpStatusFor) and the body
 // {"error": {"code", "message"}}; unknown paths 404; bodies that are not the message's JSON, or
 // that nest deeper than max_json_depth, 400 naming the problem; more than max_streams live
-// streams 503 with Retry-After; the transport's limits (http_server.h) 408, 413, 431 and 429.
+// streams 503 with Retry-After, more than the service's stream caps (stream_limits.h: all
+// streams, per user) 429 with Retry-After; a cursor past the job's last event 400; the
+// transport's limits (http_server.h) 408, 413, 431 and 429.
 //
 // Threads: the server's few I/O threads parse, route and write; every handler that calls the
 // service (which may read SQLite) runs on the service's thread pool and posts its response
@@ -59,17 +61,6 @@ class StaticFiles;
 // Where the build put the page (CMake's build dir/web): the default of --web-dir.
 std::string DefaultWebDir();
 
-// Decides whether a caller may open one more live stream, beside the gateway's own global cap;
-// the place for a per-user cap shared with gRPC. Thread-safe; Release is called once for every
-// Admit that returned OK, when that stream ends.
-class StreamAdmission {
- public:
-  virtual ~StreamAdmission() = default;
-  // OK, or the refusal (ResourceExhausted, one sentence naming the limit and its flag).
-  virtual absl::Status Admit(const auth::Caller& caller) = 0;
-  virtual void Release(const auth::Caller& caller) = 0;
-};
-
 // An open event stream, as EndStreams' predicate sees it.
 struct StreamInfo {
   std::string user;  // the caller's name; empty on a server without users
@@ -85,8 +76,8 @@ struct GatewayOptions {
   // The transport's bounds (--http-max-body-bytes and the rest).
   ServerLimits limits;
   // Event streams served at once (--http-max-streams); more get 503. An idle stream costs
-  // memory only (about 10 KiB, README), and each stream's watch reads the store once per
-  // commit, which is what bounds it.
+  // memory only (a few KiB, README), and every watcher of a job is served from its one
+  // in-memory tail (live_tail.h); the service's own caps (stream_limits.h) apply as well.
   int max_streams = 1000;
   // Deepest nesting of JSON arrays and objects in a request body (--http-max-json-depth),
   // checked before protobuf's parser, whose time grows faster than linearly with it.
@@ -96,8 +87,6 @@ struct GatewayOptions {
   std::string tls_key_file;
   // The body of GET /metrics (metrics::Render), run on the pool; empty: /metrics is 404.
   std::function<std::string()> metrics;
-  // Borrowed; null: only max_streams applies.
-  StreamAdmission* admission = nullptr;
 };
 
 // Start, then Stop (or destroy). Thread-safe after Start.
@@ -133,8 +122,8 @@ class HttpGateway {
   // a response with status 0 means that `work` answered with a stream.
   void Offload(Request request, Responder respond, std::function<Response(const Request&)> work);
   // Opens the event stream of `in` within the stream limits; the refusal otherwise.
-  Response Watch(const auth::Caller& caller, const v1::WatchJobRequest& in,
-                 const Responder& respond);
+  Response Watch(const auth::Caller& caller, const std::string& token,
+                 const v1::WatchJobRequest& in, const Responder& respond);
   void AddRoutes();
 
   service::AblationService& service_;

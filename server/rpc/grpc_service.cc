@@ -50,46 +50,42 @@ grpc::ServerUnaryReactor* Offload(grpc::CallbackServerContext* context,
 }  // namespace
 
 // Streams a job's updates: one write in flight; each OnWriteDone asks the watch for the next
-// update, which arrives on a pool thread and starts the next write. Finish is called once,
-// never with a write in flight.
+// update, which starts the next write. Finish is called once, never with a write in flight.
+//
+// Nothing blocks a gRPC thread: the constructor only posts Start to the service's pool, which
+// authenticates, admits the stream (stream_limits.h) and opens the watch (store reads). The
+// reactor joins the service's open streams only once its watch is set, so End, called from
+// EndStreams or the token re-check, always finds it.
 class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
  public:
-  WatchReactor(GrpcService& owner, const std::string& token, const v1::WatchJobRequest& request)
-      : owner_(owner) {
-    absl::StatusOr<auth::Caller> caller = owner_.service_.Authenticate(token);
-    absl::StatusOr<std::unique_ptr<service::JobWatch>> watch =
-        caller.ok() ? owner_.service_.WatchJob(*caller, request) : caller.status();
-    if (!watch.ok()) {
-      Finish(ToGrpcStatus(watch.status()));
-      finished_ = true;
-      return;
-    }
-    {
-      std::lock_guard lock(owner_.streams_mutex_);
-      if (owner_.ending_) {
-        Finish(kShuttingDown);
-        finished_ = true;
-        return;
-      }
-      owner_.streams_.insert(this);
-    }
-    watch_ = *std::move(watch);
-    RequestNext();
+  static inline const grpc::Status kShuttingDown{
+      grpc::StatusCode::UNAVAILABLE,
+      "the server is shutting down; reconnect and resume from your last cursor"};
+
+  WatchReactor(GrpcService& owner, std::string token, v1::WatchJobRequest request)
+      : owner_(owner), handle_(std::make_shared<Handle>(this)) {
+    owner_.pool_.Post([this, token = std::move(token), request = std::move(request)] {
+      Start(token, request);
+    });
   }
 
-  // Called by GrpcService::EndStreams.
-  void End() {
-    if (watch_) watch_->Cancel();
+  // Ends the stream with `status` (UNAVAILABLE on shutdown, UNAUTHENTICATED for a revoked
+  // token). Called with the owner's streams_mutex_ or the handle's mutex held.
+  void End(const grpc::Status& status) {
+    watch_->Cancel();  // set before the reactor could be reached; waits out a delivery
     std::lock_guard lock(mutex_);
+    if (ending_ || finished_) return;
     ending_ = true;
-    if (!writing_) FinishLocked(kShuttingDown);
+    end_status_ = status;
+    if (!writing_) FinishLocked(status);
   }
 
   void OnWriteDone(bool ok) override {
     std::unique_lock lock(mutex_);
     writing_ = false;
+    update_ = nullptr;
     if (ending_) {
-      FinishLocked(kShuttingDown);
+      FinishLocked(end_status_);
     } else if (!ok || cancelled_) {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"));
     } else if (last_) {
@@ -104,6 +100,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
     {
       std::lock_guard lock(mutex_);
       cancelled_ = true;
+      if (!started_) return;  // Start sees it and finishes
     }
     if (watch_) watch_->Cancel();  // outside the lock: it waits for a delivery in progress
     std::lock_guard lock(mutex_);
@@ -114,29 +111,78 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
 
   void OnDone() override {
     {
+      std::lock_guard lock(handle_->mutex);
+      handle_->reactor = nullptr;
+    }
+    {
       std::lock_guard lock(owner_.streams_mutex_);
       owner_.streams_.erase(this);
     }
+    if (ticket_ != 0) owner_.service_.Streams().Release(ticket_);
     delete this;
   }
 
  private:
-  static inline const grpc::Status kShuttingDown{
-      grpc::StatusCode::UNAVAILABLE,
-      "the server is shutting down; reconnect and resume from your last cursor"};
+  // How the token re-check reaches the reactor: valid until OnDone.
+  struct Handle {
+    explicit Handle(WatchReactor* reactor) : reactor(reactor) {}
+    std::mutex mutex;
+    WatchReactor* reactor;  // guarded by mutex
+  };
+
+  // On the pool.
+  void Start(const std::string& token, const v1::WatchJobRequest& request) {
+    service::AblationService& service = owner_.service_;
+    absl::StatusOr<auth::Caller> caller = service.Authenticate(token);
+    if (!caller.ok()) return FinishEarly(ToGrpcStatus(caller.status()));
+    absl::StatusOr<uint64_t> ticket = service.Streams().Admit(*caller, token);
+    if (!ticket.ok()) return FinishEarly(ToGrpcStatus(ticket.status()));
+    ticket_ = *ticket;  // released by OnDone
+    absl::StatusOr<std::unique_ptr<service::JobWatch>> watch = service.WatchJob(*caller, request);
+    if (!watch.ok()) return FinishEarly(ToGrpcStatus(watch.status()));
+    {
+      std::lock_guard lock(mutex_);
+      watch_ = *std::move(watch);
+      started_ = true;
+      if (cancelled_) {
+        FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled"));
+        return;
+      }
+    }
+    {
+      std::lock_guard lock(owner_.streams_mutex_);
+      if (owner_.ending_) {
+        std::lock_guard own(mutex_);
+        FinishLocked(kShuttingDown);
+        return;
+      }
+      owner_.streams_.insert(this);
+    }
+    service.Streams().Attach(ticket_, [handle = handle_](const absl::Status& why) {
+      std::lock_guard lock(handle->mutex);
+      if (handle->reactor != nullptr) handle->reactor->End(ToGrpcStatus(why));
+    });
+    RequestNext();
+  }
+
+  void FinishEarly(const grpc::Status& status) {
+    std::lock_guard lock(mutex_);
+    started_ = true;
+    FinishLocked(status);
+  }
 
   void RequestNext() {
-    watch_->Next([this](absl::StatusOr<v1::JobUpdate> update) {
+    watch_->Next([this](absl::StatusOr<service::UpdatePtr> update) {
       std::lock_guard lock(mutex_);
       if (finished_ || cancelled_ || ending_) return;
       if (!update.ok()) {
         FinishLocked(ToGrpcStatus(update.status()));
         return;
       }
-      update_ = *std::move(update);
-      last_ = update_.has_job_finished();
+      update_ = *std::move(update);  // shared with the job's other watchers; immutable
+      last_ = update_->update().has_job_finished();
       writing_ = true;
-      StartWrite(&update_);
+      StartWrite(&update_->update());
     });
   }
 
@@ -147,36 +193,42 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
   }
 
   GrpcService& owner_;
-  std::unique_ptr<service::JobWatch> watch_;
+  const std::shared_ptr<Handle> handle_;
+  uint64_t ticket_ = 0;  // set by Start before any Finish, read by OnDone after it
+  std::unique_ptr<service::JobWatch> watch_;  // set under mutex_ before the reactor is shared
   std::mutex mutex_;
-  v1::JobUpdate update_;   // the write in flight; guarded by mutex_
-  bool last_ = false;      // guarded by mutex_
-  bool writing_ = false;   // guarded by mutex_
-  bool cancelled_ = false; // guarded by mutex_
-  bool ending_ = false;    // guarded by mutex_
-  bool finished_ = false;  // guarded by mutex_
+  service::UpdatePtr update_;  // the write in flight; guarded by mutex_
+  grpc::Status end_status_;    // guarded by mutex_
+  bool started_ = false;       // Start has decided; guarded by mutex_
+  bool last_ = false;          // guarded by mutex_
+  bool writing_ = false;       // guarded by mutex_
+  bool cancelled_ = false;     // guarded by mutex_
+  bool ending_ = false;        // guarded by mutex_
+  bool finished_ = false;      // guarded by mutex_
 };
 
 namespace {
 
-// Streams one file in chunks; the first carries its metadata.
+// Streams one file in chunks; the first carries its metadata. The file is read on the pool.
 class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk> {
  public:
-  ArtifactReactor(service::AblationService& service, const std::string& token,
-                  const v1::GetArtifactRequest& request) {
-    absl::StatusOr<auth::Caller> caller = service.Authenticate(token);
-    absl::StatusOr<store::Artifact> artifact =
-        caller.ok() ? service.GetArtifact(*caller, request) : caller.status();
-    if (!artifact.ok()) {
-      Finish(ToGrpcStatus(artifact.status()));
-      return;
-    }
-    artifact_ = *std::move(artifact);
-    chunk_.set_name(artifact_.name);
-    chunk_.set_content_type(artifact_.content_type);
-    chunk_.set_size(static_cast<int64_t>(artifact_.data.size()));
-    chunk_.set_sha256(artifact_.sha256);
-    WriteNext();
+  ArtifactReactor(service::AblationService& service, service::ThreadPool& pool, std::string token,
+                  v1::GetArtifactRequest request) {
+    pool.Post([this, &service, token = std::move(token), request = std::move(request)] {
+      absl::StatusOr<auth::Caller> caller = service.Authenticate(token);
+      absl::StatusOr<store::Artifact> artifact =
+          caller.ok() ? service.GetArtifact(*caller, request) : caller.status();
+      if (!artifact.ok()) {
+        Finish(ToGrpcStatus(artifact.status()));
+        return;
+      }
+      artifact_ = *std::move(artifact);
+      chunk_.set_name(artifact_.name);
+      chunk_.set_content_type(artifact_.content_type);
+      chunk_.set_size(static_cast<int64_t>(artifact_.data.size()));
+      chunk_.set_sha256(artifact_.sha256);
+      WriteNext();
+    });
   }
 
   void OnWriteDone(bool ok) override {
@@ -258,7 +310,7 @@ void GrpcService::EndStreams() {
   ending_ = true;
   // End() never takes streams_mutex_, and a stream leaves the set only in OnDone, which gRPC
   // runs after Finish on another thread: it waits here for the lock, so no pointer dangles.
-  for (WatchReactor* stream : streams_) stream->End();
+  for (WatchReactor* stream : streams_) stream->End(WatchReactor::kShuttingDown);
 }
 
 grpc::ServerUnaryReactor* GrpcService::GetTrajectory(grpc::CallbackServerContext* context,
@@ -274,7 +326,7 @@ grpc::ServerUnaryReactor* GrpcService::GetTrajectory(grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<v1::ArtifactChunk>* GrpcService::GetArtifact(
     grpc::CallbackServerContext* context, const v1::GetArtifactRequest* request) {
-  return new ArtifactReactor(service_, TokenOf(context), *request);
+  return new ArtifactReactor(service_, pool_, TokenOf(context), *request);
 }
 
 grpc::ServerUnaryReactor* GrpcService::CancelJob(grpc::CallbackServerContext* context,

@@ -13,8 +13,6 @@ namespace ablate::service {
 
 namespace {
 
-// Events per update: a finished lab job (about 3,000 steps) replays in a couple of messages.
-constexpr int kMaxEventsPerUpdate = 2000;
 constexpr int kMinMaxPoints = 10;
 constexpr int kMaxMaxPoints = 100000;
 
@@ -35,121 +33,6 @@ std::string Scientific(double value) {
   return out;
 }
 
-bool HasContent(const v1::JobUpdate& u) {
-  return u.runs_started_size() > 0 || u.steps_size() > 0 || u.evals_size() > 0 ||
-         u.runs_finished_size() > 0 || u.has_job_finished();
-}
-
-// Reads the store after the cursor; when there is nothing new, waits on the hub for the next
-// commit. Tasks and hub wakes hold the state by shared_ptr, so they stay safe after the
-// watch is dropped; `cancelled` makes them do nothing.
-class StoreJobWatch final : public JobWatch {
- public:
-  StoreJobWatch(store::Store& store, jobs::CursorHub& hub, ThreadPool& pool, int64_t job_id,
-                uint64_t cursor)
-      : state_(std::make_shared<State>(store, hub, pool, job_id, cursor)) {}
-  ~StoreJobWatch() override { Cancel(); }
-
-  void Next(Callback done) override {
-    {
-      std::lock_guard lock(state_->mutex);
-      state_->pending = std::move(done);
-    }
-    Fetch(state_);
-  }
-
-  void Cancel() override {
-    uint64_t ticket;
-    {
-      std::lock_guard lock(state_->mutex);
-      state_->cancelled = true;
-      state_->pending = nullptr;
-      ticket = state_->ticket;
-    }
-    if (ticket != 0) state_->hub.Cancel(ticket);
-    std::lock_guard wait_for_delivery(state_->delivering);
-  }
-
- private:
-  struct State {
-    State(store::Store& store, jobs::CursorHub& hub, ThreadPool& pool, int64_t job_id,
-          uint64_t cursor)
-        : store(store), hub(hub), pool(pool), job_id(job_id), cursor(cursor) {}
-    store::Store& store;
-    jobs::CursorHub& hub;
-    ThreadPool& pool;
-    const int64_t job_id;
-    uint64_t cursor;  // only the pool task of the one pending Next touches it
-    bool seen_running = false;  // a read found the job not ended; likewise
-    std::mutex mutex;
-    Callback pending;        // guarded by mutex
-    bool cancelled = false;  // guarded by mutex
-    uint64_t ticket = 0;     // the hub wait in progress; guarded by mutex
-    std::mutex delivering;   // held while a callback runs, so Cancel can wait it out
-  };
-
-  static void Fetch(std::shared_ptr<State> state) {
-    state->pool.Post([state] { Read(state); });
-  }
-
-  static void Read(const std::shared_ptr<State>& state) {
-    {
-      std::lock_guard lock(state->mutex);
-      if (state->cancelled) return;
-      state->ticket = 0;
-    }
-    absl::StatusOr<v1::JobUpdate> update =
-        state->store.ReadUpdate(state->job_id, state->cursor, kMaxEventsPerUpdate);
-    if (update.ok() && !HasContent(*update)) {
-      // Nothing new. A job that has ended has everything committed (its end is written in the
-      // same transaction as its last event), so a stream resumed past its end is told so. Once
-      // the job has been seen running, its end arrives as an event like any other, so later
-      // empty reads wait at once: GetJob (which parses the spec's JSON) after every update
-      // cost a watch more CPU than the rest of its work.
-      if (state->seen_running) {
-        Wait(state);
-        return;
-      }
-      absl::StatusOr<v1::Job> job = state->store.GetJob(state->job_id);
-      if (!job.ok()) {
-        update = job.status();
-      } else if (JobEnded(job->state())) {
-        update = state->store.ReadUpdate(state->job_id, state->cursor, kMaxEventsPerUpdate);
-        if (update.ok() && !HasContent(*update)) *update->mutable_job_finished()->mutable_job() = *job;
-      } else {
-        state->seen_running = true;
-        Wait(state);
-        return;
-      }
-    }
-    if (update.ok()) state->cursor = update->cursor();
-    Deliver(state, std::move(update));
-  }
-
-  // Reads again when the hub announces a commit after the cursor.
-  static void Wait(const std::shared_ptr<State>& state) {
-    std::lock_guard lock(state->mutex);
-    if (state->cancelled) return;
-    state->ticket =
-        state->hub.WaitAfter(state->job_id, state->cursor, [state] { Fetch(state); });
-  }
-
-  static void Deliver(const std::shared_ptr<State>& state,
-                      absl::StatusOr<v1::JobUpdate> update) {
-    std::lock_guard delivering(state->delivering);
-    Callback done;
-    {
-      std::lock_guard lock(state->mutex);
-      if (state->cancelled) return;
-      done = std::move(state->pending);
-      state->pending = nullptr;
-    }
-    if (done) done(std::move(update));
-  }
-
-  std::shared_ptr<State> state_;
-};
-
 }  // namespace
 
 double JobMultiplyAdds(const v1::JobSpec& resolved) {
@@ -161,8 +44,16 @@ double JobMultiplyAdds(const v1::JobSpec& resolved) {
                      : 1.0 * m.input_dim() * m.width() +
                            (m.depth() - 2.0) * m.width() * m.width() +
                            1.0 * m.width() * m.classes();
-  return 1.0 * resolved.runs_size() * resolved.training().steps() * resolved.training().batch() *
-         per_example;
+  const v1::TrainingSpec& t = resolved.training();
+  const double evaluations = 1.0 * (t.steps() / t.eval_every()) + 1;
+  return 1.0 * resolved.runs_size() *
+         (1.0 * t.steps() * t.batch() + evaluations * resolved.data().val_size()) * per_example;
+}
+
+double JobDataBytes(const v1::JobSpec& resolved) {
+  return 1.0 * resolved.runs_size() *
+         (1.0 * resolved.data().train_size() + resolved.data().val_size()) *
+         resolved.model().input_dim() * sizeof(float);
 }
 
 AblationService::AblationService(store::Store& store, jobs::JobManager& jobs,
@@ -171,9 +62,12 @@ AblationService::AblationService(store::Store& store, jobs::JobManager& jobs,
     : store_(store),
       authenticator_(store),
       jobs_(jobs),
-      hub_(hub),
-      watch_pool_(watch_pool),
-      options_(options) {}
+      options_(options),
+      tails_(std::make_unique<LiveTails>(store, hub, watch_pool, options.live)),
+      streams_(std::make_unique<StreamLimits>(
+          [this](std::string_view token) { return Authenticate(token); }, options.streams)) {}
+
+AblationService::~AblationService() { streams_->Stop(); }
 
 absl::StatusOr<auth::Caller> AblationService::Authenticate(std::string_view token) {
   return authenticator_.Authenticate(token);
@@ -231,10 +125,24 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
     if (need > options_.max_job_compute) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "this job needs ", Scientific(need),
-          " multiply-adds (runs × training.steps × training.batch × the sum over layers of "
-          "n_in × n_out), the limit per job is ",
+          " multiply-adds (runs × (training.steps × training.batch + evaluations × "
+          "data.val_size) × the sum over layers of n_in × n_out, with evaluations = "
+          "training.steps / training.eval_every + 1), the limit per job is ",
           Scientific(options_.max_job_compute),
-          " (--max-job-compute); lower the steps, batch, width or depth, or split the runs "
+          " (--max-job-compute); lower the steps, batch, val_size, width or depth, raise "
+          "eval_every, or split the runs into several jobs."));
+    }
+  }
+  if (options_.max_job_memory_mib > 0) {
+    const double need = JobDataBytes(*spec);
+    const double limit = static_cast<double>(options_.max_job_memory_mib) * (1 << 20);
+    if (need > limit) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "this job's data needs ", Scientific(need),
+          " bytes (runs × (data.train_size + data.val_size) × model.input_dim × 4), the limit "
+          "per job is ",
+          options_.max_job_memory_mib,
+          " MiB (--max-job-memory); lower train_size, val_size or input_dim, or split the runs "
           "into several jobs."));
     }
   }
@@ -272,11 +180,22 @@ absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Calle
 absl::StatusOr<std::unique_ptr<JobWatch>> AblationService::WatchJob(
     const auth::Caller& caller, const v1::WatchJobRequest& request) {
   if (absl::Status s = CheckRead(caller, request.job_id()); !s.ok()) return s;
-  if (absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id()); !job.ok()) {
-    return job.status();
+  absl::StatusOr<uint64_t> last = store_.Cursor(request.job_id());
+  if (!last.ok()) return last.status();
+  if (request.cursor() > *last) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "cursor ", request.cursor(), " is past job ", request.job_id(), "'s last event (",
+        *last, "); resume from a cursor this job's stream gave, or from 0 for everything."));
   }
-  return std::make_unique<StoreJobWatch>(store_, hub_, watch_pool_, request.job_id(),
-                                         request.cursor());
+  // The job's state is read after its tail (if new) took its starting cursor: a job that had
+  // not ended then ends by an event after that cursor, which the tail will read.
+  absl::StatusOr<std::unique_ptr<JobWatch>> live =
+      tails_->Watch(request.job_id(), request.cursor(), /*ended=*/false);
+  if (!live.ok()) return live.status();
+  absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id());
+  if (!job.ok()) return job.status();
+  if (!JobEnded(job->state())) return live;
+  return tails_->Watch(request.job_id(), request.cursor(), /*ended=*/true);
 }
 
 absl::StatusOr<v1::GetTrajectoryResponse> AblationService::GetTrajectory(

@@ -16,36 +16,12 @@
 #include "server/auth/principal.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/job_manager.h"
+#include "server/service/live_tail.h"
+#include "server/service/stream_limits.h"
 #include "server/service/thread_pool.h"
 #include "server/store/store.h"
 
 namespace ablate::service {
-
-// One client's stream of a job's updates. Pull-driven, so a slow client holds back only
-// itself: ask for the next update when ready for it.
-//
-// Why there is no per-watcher buffer: a watch reads the store after its cursor when asked,
-// so the server holds at most one update per watcher (the write in flight, at most a few
-// thousand events), and the stream's HTTP/2 flow-control window bounds what sits in the
-// network. A watcher that stops reading stops being asked for more; training, the writer and
-// other watchers never wait on it (tests/server/rpc/watchers_test.cc). Nor can a watcher fall
-// out of a buffer: every committed event stays in the store, so a slow or reconnecting client
-// simply resumes from its cursor, which is the normal path, not a recovery.
-class JobWatch {
- public:
-  using Callback = std::function<void(absl::StatusOr<v1::JobUpdate>)>;
-  // Stops the watch (Cancel).
-  virtual ~JobWatch() = default;
-
-  // Asks for the next update. `done` is called once, on a pool thread: as soon as the store
-  // holds something after the cursor (which may mean waiting for training), or with an error.
-  // The update that carries job_finished is the last: do not call Next after it. One Next at a
-  // time.
-  virtual void Next(Callback done) = 0;
-
-  // Drops a pending Next. When it returns, no callback is running or will run.
-  virtual void Cancel() = 0;
-};
 
 // Limits that keep one user from starving the class; 0 turns a limit off.
 struct ServiceOptions {
@@ -56,14 +32,28 @@ struct ServiceOptions {
   // Multiply-adds one job may need, as JobMultiplyAdds counts them (--max-job-compute). The
   // default is about 70 times lab 1's 1.4e11.
   double max_job_compute = 1e13;
+  // Bytes of data one job may hold, as JobDataBytes counts them (--max-job-memory, in MiB).
+  // The default is about 140 times lab 1's 3.7 MB.
+  int64_t max_job_memory_mib = 512;
+  // The live tails' memory and pacing (live_tail.h).
+  LiveOptions live = {};
+  // The live streams' caps and token re-check (stream_limits.h).
+  StreamLimitOptions streams = {};
 };
 
-// The work a resolved spec asks for, in multiply-adds of its training forward passes:
-// runs × training.steps × training.batch × (the sum over layers of n_in × n_out), where the
-// layers are input_dim → width, depth − 2 times width → width, and width → classes (one
-// input_dim → classes layer when depth is 1). The backward pass costs about twice as much
-// again and evaluation a little more; both scale with the same product.
+// The forward passes a resolved spec asks for, in multiply-adds:
+// runs × (training.steps × training.batch + evaluations × data.val_size) × the sum over layers
+// of n_in × n_out, where evaluations = training.steps / training.eval_every + 1 (every
+// eval_every steps and after the last, counted generously) and the layers are input_dim →
+// width, depth − 2 times width → width, and width → classes (one input_dim → classes layer
+// when depth is 1). Validation costs as much per example as a training forward pass; the
+// backward pass costs about twice as much again, and scales with the same product.
 double JobMultiplyAdds(const v1::JobSpec& resolved);
+
+// The data a resolved spec makes its runs hold, in bytes: runs × (data.train_size +
+// data.val_size) × model.input_dim × 4 (a float per input): every run generates its own copy,
+// and all of a job's runs may train at once.
+double JobDataBytes(const v1::JobSpec& resolved);
 
 // Thread-safe. Every method returns quickly except Cancel, which waits up to a few seconds
 // for the runs to stop.
@@ -82,6 +72,8 @@ class AblationService {
   // Borrows everything, which must outlive the service.
   AblationService(store::Store& store, jobs::JobManager& jobs, jobs::CursorHub& hub,
                   ThreadPool& watch_pool, ServiceOptions options = {});
+  // Stops the streams' token re-check.
+  ~AblationService();
 
   // The caller a request's bearer token (empty when it had none) stands for; see
   // auth::Authenticator::Authenticate. Call it for every request.
@@ -96,9 +88,15 @@ class AblationService {
   absl::StatusOr<v1::Job> GetJob(const auth::Caller& caller, const v1::GetJobRequest& request);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const auth::Caller& caller,
                                                 const v1::ListJobsRequest& request);
-  // NotFound for an unknown job.
+  // NotFound for an unknown job; OutOfRange when the cursor is past the job's last event
+  // (a cursor from another job or server). The watch ends after the update that carries the
+  // job's end; on an ended job it replays what follows the cursor, then the end.
   absl::StatusOr<std::unique_ptr<JobWatch>> WatchJob(const auth::Caller& caller,
                                                      const v1::WatchJobRequest& request);
+  // The live streams' caps and token re-check, for the front doors.
+  StreamLimits& Streams() { return *streams_; }
+  // Reads of the store made for watchers (/metrics).
+  uint64_t WatchStoreReads() const { return tails_->StoreReads(); }
   // NotFound for an unknown run; InvalidArgument for max_points outside 0 or 10–100000.
   absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(const auth::Caller& caller,
                                                           const v1::GetTrajectoryRequest& request);
@@ -123,9 +121,9 @@ class AblationService {
   store::Store& store_;
   auth::Authenticator authenticator_;
   jobs::JobManager& jobs_;
-  jobs::CursorHub& hub_;
-  ThreadPool& watch_pool_;
   const ServiceOptions options_;
+  std::unique_ptr<LiveTails> tails_;
+  std::unique_ptr<StreamLimits> streams_;
   // Held from counting an owner's active jobs to storing the new one, so that two submits at
   // the limit cannot both pass.
   std::mutex submit_mutex_;

@@ -10,8 +10,9 @@ start_server --http 127.0.0.1:0 --max-active-jobs-per-user 1 --max-job-compute 1
 http=$(grep -o 'HTTP API on http://127.0.0.1:[0-9]*' "$work/server.log" | tail -n 1)
 http=${http#HTTP API on }
 
-# 100000 steps of one kaiming run: 4.6e12 multiply-adds, above the limit; 10000 steps fit.
-must_fail 1 "this job needs 4.62e12 multiply-adds" "$CLI" submit --steps 100000 --init kaiming
+# 100000 steps of one kaiming run: 4.9e12 multiply-adds with validation, above the limit;
+# 10000 steps fit.
+must_fail 1 "this job needs 4.91e12 multiply-adds" "$CLI" submit --steps 100000 --init kaiming
 must_fail 1 "the limit per job is 1e12 (--max-job-compute)" "$CLI" submit --steps 100000 --init kaiming
 
 long=$(must "$CLI" submit --steps 10000 --init kaiming --owner ada)

@@ -117,7 +117,7 @@ class GatewayTest : public testing::Test {
     std::ofstream(web_dir_ / "index.html") << kPage;
 
     stack_ = std::make_unique<test_support::ServiceStack>(
-        /*workers=*/2, service::ServiceOptions{}, ":memory:",
+        /*workers=*/2, service_options_, ":memory:",
         [this](int64_t job_id) { return PutFiles(job_id); });
     store_ = stack_->store.get();
     writer_ = stack_->training.writer.get();
@@ -226,6 +226,7 @@ class GatewayTest : public testing::Test {
 
   static inline std::atomic<int> counter_{0};
   std::filesystem::path web_dir_;
+  service::ServiceOptions service_options_;  // what Start gives the service
   std::unique_ptr<test_support::ServiceStack> stack_;  // by Start
   store::Store* store_ = nullptr;  // stack_'s, for short
   jobs::EventWriter* writer_ = nullptr;
@@ -665,34 +666,17 @@ TEST_F(SmallGatewayTest, StreamsBeyondTheLimitGet503AndAClosedStreamFreesItsPlac
   EXPECT_FALSE(again.empty());
 }
 
-// The seams for what comes later: a stream can be ended from outside (a revoked token's), and
-// each stream is admitted by a hook beside the global cap (a per-user cap shared with gRPC).
-class RecordingAdmission : public StreamAdmission {
- public:
-  absl::Status Admit(const auth::Caller&) override {
-    if (refuse) {
-      return absl::ResourceExhaustedError("you already watch too many jobs (--test-limit).");
-    }
-    ++admitted;
-    return absl::OkStatus();
-  }
-  void Release(const auth::Caller&) override { ++released; }
-  std::atomic<bool> refuse{false};
-  std::atomic<int> admitted{0};
-  std::atomic<int> released{0};
-};
-
+// A stream can be ended from outside (a revoked token's), and each stream counts toward the
+// service's caps, shared with gRPC (stream_limits.h).
 class HookedGatewayTest : public GatewayTest {
  protected:
   void SetUp() override {
-    GatewayOptions options;
-    options.admission = &admission_;
-    Start(options);
+    service_options_.streams.max_streams = 1;
+    Start(GatewayOptions{});
   }
-  RecordingAdmission admission_;
 };
 
-TEST_F(HookedGatewayTest, EndStreamsEndsTheChosenOpenStreamsAndAdmissionSeesEach) {
+TEST_F(HookedGatewayTest, EndStreamsEndsTheChosenOpenStreamsAndTheServiceCountsEach) {
   const v1::Job job = Submit(ShortLab(100000));
   std::atomic<bool> open{false};
   std::thread reader([&] {
@@ -703,20 +687,22 @@ TEST_F(HookedGatewayTest, EndStreamsEndsTheChosenOpenStreamsAndAdmissionSeesEach
   });
   while (!open) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(gateway_->OpenStreams(), 1);
-  EXPECT_EQ(admission_.admitted, 1);
+  EXPECT_EQ(service_->Streams().Open(), 1);
+  {
+    // The service's cap of one stream is reached.
+    const httplib::Response res = Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"));
+    EXPECT_EQ(res.status, 429);
+    EXPECT_EQ(ErrorOf(res).second,
+              "the server is already streaming to 1 watchers, its limit (--max-streams); close "
+              "a watch or try again shortly.");
+    EXPECT_EQ(res.get_header_value("Retry-After"), "5");
+  }
   EXPECT_EQ(gateway_->EndStreams([&](const StreamInfo& s) { return s.job_id != job.id(); }), 0);
   EXPECT_EQ(gateway_->EndStreams([&](const StreamInfo& s) { return s.job_id == job.id(); }), 1);
   reader.join();  // the stream ended while its job still trains
   for (int i = 0; i < 100 && gateway_->OpenStreams() != 0; ++i) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(gateway_->OpenStreams(), 0);
-  EXPECT_EQ(admission_.released, 1);
-
-  admission_.refuse = true;
-  const httplib::Response res = Get(absl::StrCat("/api/v1/jobs/", job.id(), "/events"));
-  EXPECT_EQ(res.status, 429);
-  EXPECT_EQ(ErrorOf(res).second, "you already watch too many jobs (--test-limit).");
-  EXPECT_EQ(res.get_header_value("Retry-After"), "5");
-  EXPECT_EQ(gateway_->OpenStreams(), 0);
+  EXPECT_EQ(service_->Streams().Open(), 0);
   Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
 }
 

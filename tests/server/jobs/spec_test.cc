@@ -171,6 +171,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpecCase{"lr infinite",
                     [](v1::JobSpec& s) { s.mutable_training()->set_lr(INFINITY); },
                     "training.lr"},
+        BadSpecCase{"lr denormal", [](v1::JobSpec& s) { s.mutable_training()->set_lr(1e-320); },
+                    "training.lr must be a normal number (not denormal"},
+        BadSpecCase{"momentum denormal",
+                    [](v1::JobSpec& s) { s.mutable_training()->set_momentum(1e-320); },
+                    "training.momentum must be in [0, 1), and 0 or a normal number"},
         BadSpecCase{"momentum nan",
                     [](v1::JobSpec& s) { s.mutable_training()->set_momentum(NAN); },
                     "training.momentum"},
@@ -190,6 +195,13 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpecCase{"label dims over input",
                     [](v1::JobSpec& s) { s.mutable_data()->set_label_dims(257); },
                     "data.label_dims must be between 1 and 256"}));
+
+TEST(ResolveSpecTest, TheSmallestNormalLrAndZeroMomentumAreAccepted) {
+  v1::JobSpec spec;
+  spec.mutable_training()->set_lr(2.2250738585072014e-308);
+  spec.mutable_training()->set_momentum(0);
+  EXPECT_TRUE(ResolveSpec(spec).ok()) << ResolveSpec(spec).status();
+}
 
 TEST(ResolveOwnerTest, DefaultsAndLimits) {
   EXPECT_EQ(*ResolveOwner(""), kDefaultOwner);

@@ -1,7 +1,7 @@
 // Watchers that misbehave, over real gRPC on a loopback socket against the real service: one
 // opens a stream and never reads, one disconnects mid-stream, while a third receives every
 // step exactly once and the job trains to its end at full speed. The bound on what the server
-// holds for a watcher is one update (service.h, JobWatch): nothing here can make it buffer
+// holds for a watcher is one update (live_tail.h, JobWatch): nothing here can make it buffer
 // more, so nothing here can hold back training.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>

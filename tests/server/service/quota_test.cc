@@ -1,5 +1,6 @@
 // Sharing the server between users, in process with a real store (in memory), writer, executor
 // and job manager: the per-user and per-job limits, and the fair order of real jobs.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -64,28 +65,69 @@ class QuotaTest : public testing::Test {
   AblationService* service_ = nullptr;
 };
 
-TEST(JobMultiplyAddsTest, CountsRunsStepsBatchAndEveryLayersWeights) {
-  // Lab 1: 3 runs × 1000 steps × batch 64 × (256·256 + 10·256·256 + 256·2).
+TEST(JobMultiplyAddsTest, CountsRunsTrainingAndValidationAndEveryLayersWeights) {
+  // Lab 1: 3 runs × (1000 steps × batch 64 + 21 evaluations × 200 validation examples) ×
+  // (256·256 + 10·256·256 + 256·2).
   const v1::JobSpec lab = *jobs::ResolveSpec(v1::JobSpec());
-  EXPECT_DOUBLE_EQ(JobMultiplyAdds(lab), 3.0 * 1000 * 64 * (65536 + 655360 + 512));
+  EXPECT_DOUBLE_EQ(JobMultiplyAdds(lab), 3.0 * (1000 * 64 + 21 * 200) * (65536 + 655360 + 512));
   EXPECT_LT(JobMultiplyAdds(lab), ServiceOptions().max_job_compute / 50);
 
-  v1::JobSpec one_layer = SmallJob(10);
+  v1::JobSpec one_layer = SmallJob(10);  // evaluated every 10 steps: 2 evaluations
   one_layer.mutable_model()->set_depth(1);
-  EXPECT_DOUBLE_EQ(JobMultiplyAdds(*jobs::ResolveSpec(one_layer)), 10.0 * 64 * 32 * 2);
+  EXPECT_DOUBLE_EQ(JobMultiplyAdds(*jobs::ResolveSpec(one_layer)),
+                   (10.0 * 64 + 2 * 200) * 32 * 2);
+}
+
+TEST(JobDataBytesTest, CountsEveryRunsTrainingAndValidationExamples) {
+  // Lab 1: 3 runs × (1000 + 200 examples) × 256 inputs × 4 bytes.
+  const v1::JobSpec lab = *jobs::ResolveSpec(v1::JobSpec());
+  EXPECT_DOUBLE_EQ(JobDataBytes(lab), 3.0 * 1200 * 256 * 4);
+  EXPECT_LT(JobDataBytes(lab), ServiceOptions().max_job_memory_mib * (1 << 20) / 100);
+}
+
+TEST_F(QuotaTest, ValidationCountsTowardTheComputeLimit) {
+  // Lab 1's training is 1.4e11 multiply-adds, under the default limit of 1e13; validating on
+  // 100,000 examples after every step is 2.2e14 more, and is refused.
+  Start(1, ServiceOptions{.max_active_jobs_per_user = 0});
+  v1::JobSpec heavy;
+  heavy.mutable_data()->set_val_size(100000);
+  heavy.mutable_training()->set_eval_every(1);
+  const absl::StatusOr<v1::Job> refused = TrySubmit(heavy, "alice");
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()),
+              testing::StartsWith("this job needs 2.17e14 multiply-adds"));
+}
+
+TEST_F(QuotaTest, AJobAboveTheMemoryLimitIsRefusedNamingItsNeedAndTheLimit) {
+  // Lab 1's data: 3 × 1200 × 256 × 4 = 3,686,400 bytes, above 3 MiB and under 4.
+  Start(1, ServiceOptions{.max_active_jobs_per_user = 0, .max_job_memory_mib = 3});
+  const absl::StatusOr<v1::Job> refused = TrySubmit(v1::JobSpec(), "alice");
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
+  EXPECT_EQ(refused.status().message(),
+            "this job's data needs 3.69e6 bytes (runs × (data.train_size + data.val_size) × "
+            "model.input_dim × 4), the limit per job is 3 MiB (--max-job-memory); lower "
+            "train_size, val_size or input_dim, or split the runs into several jobs.");
+  stack_.reset();
+  Start(1, ServiceOptions{.max_active_jobs_per_user = 0, .max_job_memory_mib = 4});
+  v1::JobSpec short_lab;
+  short_lab.mutable_training()->set_steps(5);
+  EXPECT_TRUE(TrySubmit(short_lab, "alice").ok());
 }
 
 TEST_F(QuotaTest, AJobAboveTheComputeLimitIsRefusedNamingItsNeedAndTheLimit) {
-  // SmallJob(10): 1 run × 10 steps × batch 64 × (32·32 + 2·32·32 + 32·2) = 2,007,040.
-  Start(1, ServiceOptions{.max_active_jobs_per_user = 0, .max_job_compute = 2'007'040});
+  // SmallJob(10): 1 run × (10 steps × batch 64 + 2 evaluations × 200) ×
+  // (32·32 + 2·32·32 + 32·2) = 3,261,440.
+  Start(1, ServiceOptions{.max_active_jobs_per_user = 0, .max_job_compute = 3'261'440});
   EXPECT_TRUE(TrySubmit(SmallJob(10), "alice").ok()) << "a job exactly at the limit is accepted";
 
   const absl::StatusOr<v1::Job> refused = TrySubmit(SmallJob(11), "alice");
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted) << refused.status();
   EXPECT_EQ(refused.status().message(),
-            "this job needs 2.21e6 multiply-adds (runs × training.steps × training.batch × the "
-            "sum over layers of n_in × n_out), the limit per job is 2.01e6 (--max-job-compute); "
-            "lower the steps, batch, width or depth, or split the runs into several jobs.");
+            "this job needs 3.46e6 multiply-adds (runs × (training.steps × training.batch + "
+            "evaluations × data.val_size) × the sum over layers of n_in × n_out, with "
+            "evaluations = training.steps / training.eval_every + 1), the limit per job is "
+            "3.26e6 (--max-job-compute); lower the steps, batch, val_size, width or depth, "
+            "raise eval_every, or split the runs into several jobs.");
 }
 
 TEST_F(QuotaTest, AUsersJobBeyondTheActiveLimitIsRefusedUntilOneEnds) {

@@ -45,7 +45,13 @@ class ServiceTest : public testing::Test {
     std::vector<v1::JobUpdate> updates;
     while (static_cast<int>(updates.size()) < max_updates) {
       std::promise<absl::StatusOr<v1::JobUpdate>> next;
-      watch->Next([&](absl::StatusOr<v1::JobUpdate> u) { next.set_value(std::move(u)); });
+      watch->Next([&](absl::StatusOr<UpdatePtr> u) {
+        if (u.ok()) {
+          next.set_value((*u)->update());
+        } else {
+          next.set_value(u.status());
+        }
+      });
       auto future = next.get_future();
       if (future.wait_for(60s) != std::future_status::ready) {
         ADD_FAILURE() << "no update within 60 s";

@@ -1,0 +1,403 @@
+#include "server/service/live_tail.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace ablate::service {
+
+namespace {
+
+// Events per update read from the store: a finished lab job (about 3,000 steps) replays in a
+// couple of messages, and a tail's read after a quiet spell stays small.
+constexpr int kMaxEventsPerUpdate = 2000;
+
+bool HasContent(const v1::JobUpdate& u) {
+  return u.runs_started_size() > 0 || u.steps_size() > 0 || u.evals_size() > 0 ||
+         u.runs_finished_size() > 0 || u.has_job_finished();
+}
+
+struct Tail;
+struct WatchState;
+
+void Serve(const std::shared_ptr<WatchState>& w);
+
+}  // namespace
+
+struct LiveTails::Core {
+  Core(store::Store& store, jobs::CursorHub& hub, ThreadPool& pool, LiveOptions options)
+      : store(store), hub(hub), pool(pool), options(options) {}
+
+  store::Store& store;
+  jobs::CursorHub& hub;
+  ThreadPool& pool;
+  const LiveOptions options;
+  std::atomic<uint64_t> reads{0};
+
+  std::mutex mutex;
+  std::condition_variable dirtied;                 // a tail became dirty, or stopping
+  std::map<int64_t, std::weak_ptr<Tail>> tails;   // by job; guarded by mutex
+  std::vector<std::weak_ptr<Tail>> dirty;          // tails with commits to read; guarded by mutex
+  bool stopping = false;                           // guarded by mutex
+  std::thread fan_out;
+
+  void FanOutLoop();
+  void MarkDirty(const std::weak_ptr<Tail>& weak);
+};
+
+namespace {
+
+// One slice of a tail: the job's events with sequence numbers in (from, to].
+struct Chunk {
+  uint64_t from = 0;
+  uint64_t to = 0;
+  UpdatePtr update;  // null when the slice has nothing to show (a JobStarted)
+};
+
+struct Tail {
+  Tail(std::shared_ptr<LiveTails::Core> core, int64_t job_id, uint64_t cursor)
+      : core(std::move(core)), job_id(job_id), first(cursor), last(cursor) {}
+  ~Tail() {
+    if (ticket != 0) core->hub.Cancel(ticket);
+    std::lock_guard lock(core->mutex);
+    auto it = core->tails.find(job_id);
+    if (it != core->tails.end() && it->second.expired()) core->tails.erase(it);
+  }
+
+  const std::shared_ptr<LiveTails::Core> core;
+  const int64_t job_id;
+  bool dirty = false;  // queued on core->dirty; guarded by core->mutex
+
+  std::mutex mutex;
+  std::deque<Chunk> chunks;  // contiguous: each chunk's from is the previous one's to
+  uint64_t first;            // chunks cover (first, last]
+  uint64_t last;
+  bool finished = false;     // the job's end is in the tail: nothing follows
+  absl::Status error;        // the store failed (the job deleted): every watcher is told
+  std::vector<std::shared_ptr<WatchState>> waiters;  // cursors at or past last
+  uint64_t ticket = 0;       // the hub wait; guarded by mutex
+
+  // Reads what was committed after `last` (one read for every watcher) and serves the
+  // waiters. On the fan-out thread.
+  void Fetch(const std::shared_ptr<Tail>& self);
+};
+
+struct WatchState {
+  WatchState(std::shared_ptr<LiveTails::Core> core, std::shared_ptr<Tail> tail, int64_t job_id,
+             uint64_t cursor)
+      : core(std::move(core)), tail(std::move(tail)), job_id(job_id), cursor(cursor) {}
+  const std::shared_ptr<LiveTails::Core> core;
+  const std::shared_ptr<Tail> tail;  // null for a job that had ended: the store alone serves
+  const int64_t job_id;
+
+  std::mutex mutex;
+  uint64_t cursor;             // guarded by mutex
+  JobWatch::Callback pending;  // guarded by mutex
+  bool cancelled = false;      // guarded by mutex
+  std::mutex delivering;       // held while a callback runs, so Cancel can wait it out
+};
+
+void Deliver(const std::shared_ptr<WatchState>& w, absl::StatusOr<UpdatePtr> update) {
+  std::lock_guard delivering(w->delivering);
+  JobWatch::Callback done;
+  {
+    std::lock_guard lock(w->mutex);
+    if (w->cancelled) return;
+    done = std::move(w->pending);
+    w->pending = nullptr;
+    if (update.ok()) w->cursor = (*update)->update().cursor();
+  }
+  if (done) done(std::move(update));
+}
+
+// One read of the store for this watcher alone: up to `max_events` after its cursor. On the
+// pool.
+// `to_end`: the job has ended and the cursor may be at its end, where the watcher is given the
+// job as it is now.
+void ReadForWatcher(const std::shared_ptr<WatchState>& w, int max_events, bool to_end) {
+  w->core->pool.Post([w, max_events, to_end] {
+    for (;;) {
+      uint64_t cursor;
+      {
+        std::lock_guard lock(w->mutex);
+        if (w->cancelled) return;
+        cursor = w->cursor;
+      }
+      w->core->reads.fetch_add(1, std::memory_order_relaxed);
+      absl::StatusOr<v1::JobUpdate> update =
+          w->core->store.ReadUpdate(w->job_id, cursor, max_events);
+      if (!update.ok()) return Deliver(w, update.status());
+      if (HasContent(*update)) {
+        return Deliver(w, std::make_shared<const SharedUpdate>(*std::move(update)));
+      }
+      if (update->cursor() > cursor) {  // a slice with nothing to show: step over it
+        std::lock_guard lock(w->mutex);
+        w->cursor = update->cursor();
+        if (!to_end) break;  // the tail may hold what follows
+        continue;
+      }
+      if (!to_end) break;  // raced with the tail: serve again
+      // An ended job read to its end: the stream closes with the job as it is now, so a
+      // watcher resuming at the end is told it ended.
+      absl::StatusOr<v1::Job> job = w->core->store.GetJob(w->job_id);
+      if (!job.ok()) return Deliver(w, job.status());
+      *update->mutable_job_finished()->mutable_job() = *std::move(job);
+      return Deliver(w, std::make_shared<const SharedUpdate>(*std::move(update)));
+    }
+    Serve(w);
+  });
+}
+
+// Gives the watcher its next update: from the tail when it holds the slice that starts at the
+// watcher's cursor; from the store when the cursor is older than the tail (or between its
+// slices); else waits in the tail for the next read.
+void Serve(const std::shared_ptr<WatchState>& w) {
+  uint64_t cursor;
+  {
+    std::lock_guard lock(w->mutex);
+    if (w->cancelled) return;
+    cursor = w->cursor;
+  }
+  if (w->tail == nullptr) return ReadForWatcher(w, kMaxEventsPerUpdate, /*to_end=*/true);
+  Tail& t = *w->tail;
+  UpdatePtr give;
+  absl::Status error;
+  int read = 0;
+  bool to_end = false;
+  {
+    std::lock_guard lock(t.mutex);
+    for (;;) {
+      auto it = std::lower_bound(t.chunks.begin(), t.chunks.end(), cursor,
+                                 [](const Chunk& c, uint64_t v) { return c.from < v; });
+      if (it != t.chunks.end() && it->from == cursor) {
+        if (it->update == nullptr) {
+          cursor = it->to;
+          continue;
+        }
+        give = it->update;
+      } else if (!t.error.ok()) {
+        error = t.error;
+      } else if (cursor < t.last) {
+        // Read up to where the tail's slices begin, so that the next update comes from it.
+        const uint64_t boundary =
+            cursor < t.first ? t.first
+                             : std::upper_bound(t.chunks.begin(), t.chunks.end(), cursor,
+                                                [](uint64_t v, const Chunk& c) { return v < c.to; })
+                                   ->to;
+        read = static_cast<int>(std::min<uint64_t>(kMaxEventsPerUpdate, boundary - cursor));
+      } else if (t.finished) {
+        // At the end of a job that ended after the watch began: as for an ended job.
+        read = kMaxEventsPerUpdate;
+        to_end = true;
+      } else {
+        t.waiters.push_back(w);
+      }
+      break;
+    }
+    // Under the tail's lock: once the watcher is among the waiters, the fan-out thread may
+    // serve it, and must see this cursor.
+    std::lock_guard own(w->mutex);
+    w->cursor = cursor;
+  }
+  if (give != nullptr) return Deliver(w, std::move(give));
+  if (!error.ok()) return Deliver(w, error);
+  if (read > 0) ReadForWatcher(w, read, to_end);
+}
+
+void Tail::Fetch(const std::shared_ptr<Tail>& self) {
+  uint64_t from;
+  {
+    std::lock_guard lock(mutex);
+    if (finished || !error.ok()) return;
+    from = last;
+  }
+  core->reads.fetch_add(1, std::memory_order_relaxed);
+  absl::StatusOr<v1::JobUpdate> update = core->store.ReadUpdate(job_id, from, kMaxEventsPerUpdate);
+  std::vector<std::shared_ptr<WatchState>> wake;
+  bool more = false;
+  {
+    std::lock_guard lock(mutex);
+    if (!update.ok()) {
+      error = update.status();
+    } else if (update->cursor() > from) {
+      const uint64_t to = update->cursor();
+      finished = update->has_job_finished();
+      chunks.push_back(Chunk{.from = from,
+                             .to = to,
+                             .update = HasContent(*update)
+                                           ? std::make_shared<const SharedUpdate>(*std::move(update))
+                                           : nullptr});
+      last = to;
+      while (chunks.size() > 1 &&
+             last - chunks.front().to >= static_cast<uint64_t>(core->options.tail_events)) {
+        chunks.pop_front();
+      }
+      first = chunks.front().from;
+    }
+    more = error.ok() && !finished;
+    wake.swap(waiters);
+  }
+  if (!error.ok()) {
+    // A later watch starts a new tail rather than inherit this failure.
+    std::lock_guard lock(core->mutex);
+    auto it = core->tails.find(job_id);
+    if (it != core->tails.end() && it->second.lock() == self) core->tails.erase(it);
+  }
+  if (more) {
+    const uint64_t after = last;  // only this thread moves it
+    const uint64_t t = core->hub.WaitAfter(
+        job_id, after, [core = core, weak = std::weak_ptr<Tail>(self)] { core->MarkDirty(weak); });
+    std::lock_guard lock(mutex);
+    ticket = t;
+  }
+  for (const std::shared_ptr<WatchState>& w : wake) Serve(w);
+}
+
+class TailWatch final : public JobWatch {
+ public:
+  explicit TailWatch(std::shared_ptr<WatchState> state) : state_(std::move(state)) {}
+  ~TailWatch() override { Cancel(); }
+
+  void Next(Callback done) override {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->pending = std::move(done);
+    }
+    Serve(state_);
+  }
+
+  void Cancel() override {
+    {
+      std::lock_guard lock(state_->mutex);
+      state_->cancelled = true;
+      state_->pending = nullptr;
+    }
+    if (state_->tail != nullptr) {
+      // The tail must not keep the watch (nor the watch the tail) alive.
+      std::lock_guard lock(state_->tail->mutex);
+      std::erase(state_->tail->waiters, state_);
+    }
+    std::lock_guard wait_for_delivery(state_->delivering);
+  }
+
+ private:
+  std::shared_ptr<WatchState> state_;
+};
+
+}  // namespace
+
+const std::string& SharedUpdate::Encoded(
+    const std::function<std::string(const v1::JobUpdate&)>& encode) const {
+  std::call_once(once_, [&] { encoded_ = encode(update_); });
+  return encoded_;
+}
+
+void LiveTails::Core::MarkDirty(const std::weak_ptr<Tail>& weak) {
+  std::shared_ptr<Tail> tail = weak.lock();
+  if (tail == nullptr) return;
+  {
+    std::lock_guard lock(mutex);
+    if (tail->dirty) return;
+    tail->dirty = true;
+    dirty.push_back(weak);
+  }
+  dirtied.notify_one();
+  // `tail` may be the last reference (its watchers left): it is destroyed here, which takes
+  // `mutex`, so it is released after the lock above.
+}
+
+void LiveTails::Core::FanOutLoop() {
+  auto round = std::chrono::steady_clock::now() - options.fan_out_interval;
+  for (;;) {
+    std::vector<std::weak_ptr<Tail>> now;
+    {
+      std::unique_lock lock(mutex);
+      dirtied.wait(lock, [this] { return stopping || !dirty.empty(); });
+      if (stopping) return;
+      // Pace: the commits of one interval reach the watchers together.
+      dirtied.wait_until(lock, round + options.fan_out_interval, [this] { return stopping; });
+      if (stopping) return;
+      round = std::chrono::steady_clock::now();
+      now.swap(dirty);
+    }
+    // Strong references are taken and dropped outside the lock: the last one destroys its
+    // tail, which takes the lock.
+    std::vector<std::shared_ptr<Tail>> live;
+    for (const std::weak_ptr<Tail>& weak : now) {
+      if (std::shared_ptr<Tail> tail = weak.lock()) live.push_back(std::move(tail));
+    }
+    {
+      std::lock_guard lock(mutex);
+      for (const std::shared_ptr<Tail>& tail : live) tail->dirty = false;
+    }
+    for (const std::shared_ptr<Tail>& tail : live) tail->Fetch(tail);
+  }
+}
+
+LiveTails::LiveTails(store::Store& store, jobs::CursorHub& hub, ThreadPool& pool,
+                     LiveOptions options)
+    : core_(std::make_shared<Core>(store, hub, pool, options)) {
+  core_->fan_out = std::thread([core = core_.get()] { core->FanOutLoop(); });
+}
+
+LiveTails::~LiveTails() {
+  {
+    std::lock_guard lock(core_->mutex);
+    core_->stopping = true;
+  }
+  core_->dirtied.notify_all();
+  core_->fan_out.join();
+}
+
+absl::StatusOr<std::unique_ptr<JobWatch>> LiveTails::Watch(int64_t job_id, uint64_t cursor,
+                                                           bool ended) {
+  if (ended) {
+    return std::make_unique<TailWatch>(
+        std::make_shared<WatchState>(core_, nullptr, job_id, cursor));
+  }
+  std::shared_ptr<Tail> tail;
+  {
+    std::lock_guard lock(core_->mutex);
+    if (auto it = core_->tails.find(job_id); it != core_->tails.end()) tail = it->second.lock();
+  }
+  if (tail == nullptr) {
+    core_->reads.fetch_add(1, std::memory_order_relaxed);
+    absl::StatusOr<uint64_t> last = core_->store.Cursor(job_id);
+    if (!last.ok()) return last.status();
+    auto fresh = std::make_shared<Tail>(core_, job_id, *last);
+    {
+      std::lock_guard lock(core_->mutex);
+      std::weak_ptr<Tail>& slot = core_->tails[job_id];
+      tail = slot.lock();
+      if (tail == nullptr) {  // else another watch made one meanwhile: share it
+        slot = fresh;
+        tail = fresh;
+      }
+    }
+    if (tail == fresh) {
+      const uint64_t ticket = core_->hub.WaitAfter(
+          job_id, *last,
+          [core = core_, weak = std::weak_ptr<Tail>(fresh)] { core->MarkDirty(weak); });
+      std::lock_guard lock(fresh->mutex);
+      fresh->ticket = ticket;
+    }
+  }
+  return std::make_unique<TailWatch>(std::make_shared<WatchState>(core_, tail, job_id, cursor));
+}
+
+uint64_t LiveTails::StoreReads() const { return core_->reads.load(std::memory_order_relaxed); }
+
+int LiveTails::Tails() const {
+  std::lock_guard lock(core_->mutex);
+  int n = 0;
+  for (const auto& [job, weak] : core_->tails) n += !weak.expired();
+  return n;
+}
+
+}  // namespace ablate::service

@@ -1,0 +1,109 @@
+// Live updates fanned out from memory: one tail per watched job holds its newest committed
+// updates, read from the store once per round of commits, and every watcher of the job (gRPC
+// or SSE) is served from it. The store is read for a watcher alone only to catch up a cursor
+// older than the tail.
+//
+// Saved before shown: the tail reads the store after the event writer has announced a commit
+// on the CursorHub, so it holds only what is durable, numbered by the store's own sequence.
+//
+// The written memory policy: a tail exists only while its job has a watch open; it keeps the
+// updates of the newest LiveOptions::tail_events sequence numbers (at least its newest read),
+// about 40 bytes per step, so 8192 numbers are about 330 KiB at most per watched job, and the
+// number of watched jobs is bounded by the stream caps (stream_limits.h).
+#ifndef ABLATE_SERVER_SERVICE_LIVE_TAIL_H_
+#define ABLATE_SERVER_SERVICE_LIVE_TAIL_H_
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "ablate/v1/ablate.pb.h"
+#include "absl/status/statusor.h"
+#include "server/jobs/cursor_hub.h"
+#include "server/service/thread_pool.h"
+#include "server/store/store.h"
+
+namespace ablate::service {
+
+// One update, shared by every watcher it goes to; immutable once made.
+class SharedUpdate {
+ public:
+  explicit SharedUpdate(v1::JobUpdate update) : update_(std::move(update)) {}
+  const v1::JobUpdate& update() const { return update_; }
+  // encode(update()), computed by the first caller and kept for the others: a front door's
+  // wire form (an SSE frame) is made once per update, not once per watcher. Every caller must
+  // pass the same encoding.
+  const std::string& Encoded(const std::function<std::string(const v1::JobUpdate&)>& encode) const;
+
+ private:
+  const v1::JobUpdate update_;
+  mutable std::once_flag once_;
+  mutable std::string encoded_;
+};
+using UpdatePtr = std::shared_ptr<const SharedUpdate>;
+
+// One client's stream of a job's updates. Pull-driven, so a slow client holds back only
+// itself: ask for the next update when ready for it. The server holds no per-watcher queue:
+// a watcher's next update is a reference into its job's tail, or one read of the store when
+// its cursor is older than the tail; a watcher that stops reading stops being asked for more,
+// and training, the writer and other watchers never wait on it.
+class JobWatch {
+ public:
+  using Callback = std::function<void(absl::StatusOr<UpdatePtr>)>;
+  // Stops the watch (Cancel).
+  virtual ~JobWatch() = default;
+
+  // Asks for the next update. `done` is called once: on this thread before Next returns when
+  // the update is at hand, else later on a pool thread (after waiting for training, or a read
+  // of the store), or with an error. The update that carries job_finished is the last: do not
+  // call Next after it. One Next at a time.
+  virtual void Next(Callback done) = 0;
+
+  // Drops a pending Next. When it returns, no callback is running or will run. Never call it
+  // from within a callback.
+  virtual void Cancel() = 0;
+};
+
+struct LiveOptions {
+  // Sequence numbers of its newest events one job's tail keeps (see the policy above); a
+  // watcher further behind catches up from the store.
+  int tail_events = 8192;
+  // Shortest spacing of one tail's reads of the store: the commits of this interval reach
+  // the job's watchers as one update, so a busy job costs its watchers at most
+  // 1 s / interval messages a second each, whatever its step rate.
+  std::chrono::milliseconds fan_out_interval{20};
+};
+
+// Thread-safe. Borrows the store, hub and pool, which must outlive every watch and task.
+class LiveTails {
+ public:
+  LiveTails(store::Store& store, jobs::CursorHub& hub, ThreadPool& pool, LiveOptions options);
+  // Stops the fan-out thread. Every watch must be gone.
+  ~LiveTails();
+  LiveTails(const LiveTails&) = delete;
+  LiveTails& operator=(const LiveTails&) = delete;
+
+  // A watch of job `job_id` from `cursor`. The caller has checked that the job exists and
+  // that `cursor` is not past its last event; `ended` says the job had ended then (its watch
+  // reads the store only, and then its end). Reads the store (the job's cursor) when the job
+  // has no tail yet.
+  absl::StatusOr<std::unique_ptr<JobWatch>> Watch(int64_t job_id, uint64_t cursor, bool ended);
+
+  // Reads of the store made for watchers since the start: tails' reads and catch-ups.
+  uint64_t StoreReads() const;
+  // Jobs with a tail now.
+  int Tails() const;
+
+  struct Core;  // shared with tails and watches, so that pool tasks never dangle
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace ablate::service
+
+#endif  // ABLATE_SERVER_SERVICE_LIVE_TAIL_H_

@@ -1,0 +1,587 @@
+// ablate_lab_watch: a lecture hall watching one lab job. It starts `--server` itself
+// (127.0.0.1, port 0, a temporary data directory), submits lab 1's job and, at once:
+//   --sse browsers (raw HTTP/1.1 sockets on one epoll thread) and --grpc CLI watchers (a thread
+//     and a channel each) watch it from cursor 0 to its job_finished update;
+//   --submitters clients submit --jobs small jobs each, one every second or so.
+// Every watcher must receive every step of every run exactly once and in order, and the end.
+//
+// With --compare it first runs the same lab job (and the same submitters) without watchers, for
+// the training's steps/s without them. It prints, per phase: the lab job's steps/s (its steps
+// over the time from its first run's start to its last run's end), the server's CPU split into
+// training (threads named ablate-train) and serving (every other thread), its RSS before the
+// watchers connected and at most during the phase; and for the watched phase the step -> watcher
+// latency p50/p99 for each kind, estimated as in load.cc (a step's end is its run's started_at
+// plus the steps' own seconds up to it; steps already done when the watcher connected are not
+// counted). Exit status 0 when every watcher got everything exactly once, 1 otherwise.
+//
+//   ablate_lab_watch --server PATH [--sse 1000] [--grpc 100] [--submitters 20] [--jobs 3]
+//                    [--steps 1000] [--workers 3] [--compare] [--timeout 600]
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "ablate/v1/ablate.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "tests/support/server_process.h"
+#include "tests/support/stats.h"
+
+namespace {
+
+using namespace ablate;
+using Clock = std::chrono::steady_clock;
+using Wall = std::chrono::system_clock;
+
+struct Options {
+  std::string server;
+  int sse = 1000;
+  int grpc = 100;
+  int submitters = 20;
+  int jobs = 3;
+  int steps = 1000;
+  int workers = 3;
+  bool compare = false;
+  int timeout_s = 600;
+};
+
+// What one update carried, parsed once however many watchers receive it.
+struct Parsed {
+  struct Steps {
+    int64_t run_id;
+    int first_step;
+    std::vector<float> seconds;
+  };
+  std::vector<Steps> steps;
+  std::map<int64_t, int64_t> run_started_ms;  // from RunFinished
+  bool finished = false;
+  bool ok = true;
+};
+
+// Updates by cursor: the tail hands every watcher the same ones, so each is parsed once.
+class Updates {
+ public:
+  std::shared_ptr<const Parsed> Add(uint64_t cursor, const v1::JobUpdate& update) {
+    std::lock_guard lock(mutex_);
+    auto& slot = by_cursor_[cursor];
+    if (slot == nullptr) slot = Parse(update);
+    return slot;
+  }
+  std::shared_ptr<const Parsed> FromJson(uint64_t cursor, const std::string& json) {
+    {
+      std::lock_guard lock(mutex_);
+      auto it = by_cursor_.find(cursor);
+      if (it != by_cursor_.end()) return it->second;
+    }
+    v1::JobUpdate update;
+    auto parsed = std::make_shared<Parsed>();
+    if (!google::protobuf::util::JsonStringToMessage(json, &update).ok()) {
+      parsed->ok = false;
+      return parsed;
+    }
+    return Add(cursor, update);
+  }
+
+ private:
+  static std::shared_ptr<Parsed> Parse(const v1::JobUpdate& update) {
+    auto p = std::make_shared<Parsed>();
+    for (const v1::StepLosses& s : update.steps()) {
+      p->steps.push_back({s.run_id(), s.first_step(), {s.seconds().begin(), s.seconds().end()}});
+    }
+    for (const v1::RunFinished& f : update.runs_finished()) {
+      const auto& t = f.run().started_at();
+      p->run_started_ms[f.run().id()] = t.seconds() * 1000 + t.nanos() / 1000000;
+    }
+    p->finished = update.has_job_finished();
+    return p;
+  }
+  std::mutex mutex_;
+  std::map<uint64_t, std::shared_ptr<const Parsed>> by_cursor_;
+};
+
+// One watcher's record: every update with its arrival time, and the checks.
+struct Watcher {
+  Wall::time_point opened;
+  std::vector<std::pair<std::shared_ptr<const Parsed>, Wall::time_point>> got;
+  std::map<int64_t, int> next;  // the step expected next, per run
+  long steps = 0;
+  long errors = 0;  // steps lost, repeated or out of order; updates that did not parse
+  bool finished = false;
+  std::string failure;
+
+  void Take(std::shared_ptr<const Parsed> p, Wall::time_point at) {
+    if (!p->ok) ++errors;
+    for (const Parsed::Steps& s : p->steps) {
+      int& next_step = next[s.run_id];
+      if (s.first_step != next_step) ++errors;
+      next_step = s.first_step + static_cast<int>(s.seconds.size());
+      steps += static_cast<long>(s.seconds.size());
+    }
+    finished = finished || p->finished;
+    got.emplace_back(std::move(p), at);
+  }
+};
+
+std::unique_ptr<v1::Ablation::Stub> Stub(const std::string& address, int id) {
+  grpc::ChannelArguments args;
+  args.SetInt("grpc.channel_id", id);
+  return v1::Ablation::NewStub(
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args));
+}
+
+void WatchGrpc(const std::string& address, int id, int64_t job_id, Updates& updates,
+               Clock::time_point give_up, Watcher& out) {
+  auto stub = Stub(address, 1000 + id);
+  grpc::ClientContext context;
+  context.set_deadline(Wall::now() + (give_up - Clock::now()));
+  v1::WatchJobRequest request;
+  request.set_job_id(job_id);
+  out.opened = Wall::now();
+  auto reader = stub->WatchJob(&context, request);
+  v1::JobUpdate update;
+  while (reader->Read(&update)) out.Take(updates.Add(update.cursor(), update), Wall::now());
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) out.failure = "gRPC watch ended " + status.error_message();
+}
+
+// The SSE side: every browser's socket on one epoll thread.
+struct SseConn {
+  int fd = -1;
+  std::string in;        // bytes not yet parsed
+  bool headers = false;  // the response's headers are past
+  std::string body;      // de-chunked body not yet split into events
+  bool done = false;
+  Watcher* watcher = nullptr;
+};
+
+// Takes the complete chunks of `c.in` into `c.body` (chunked transfer coding).
+void Dechunk(SseConn& c) {
+  for (;;) {
+    const size_t eol = c.in.find("\r\n");
+    if (eol == std::string::npos) return;
+    const size_t size = std::strtoul(c.in.substr(0, eol).c_str(), nullptr, 16);
+    if (c.in.size() < eol + 2 + size + 2) return;
+    if (size == 0) {
+      c.done = true;
+      return;
+    }
+    c.body.append(c.in, eol + 2, size);
+    c.in.erase(0, eol + 2 + size + 2);
+  }
+}
+
+void TakeEvents(SseConn& c, Updates& updates) {
+  for (;;) {
+    const size_t end = c.body.find("\n\n");
+    if (end == std::string::npos) return;
+    const std::string event = c.body.substr(0, end);
+    c.body.erase(0, end + 2);
+    uint64_t id = 0;
+    std::string data;
+    bool has_id = false, error = false;
+    std::istringstream lines(event);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("id: ", 0) == 0) {
+        id = std::strtoull(line.c_str() + 4, nullptr, 10);
+        has_id = true;
+      } else if (line.rfind("data: ", 0) == 0) {
+        data = line.substr(6);
+      } else if (line == "event: error") {
+        error = true;
+      }
+    }
+    if (error) {
+      c.watcher->failure = "SSE error event: " + data;
+      c.done = true;
+      return;
+    }
+    if (has_id) c.watcher->Take(updates.FromJson(id, data), Wall::now());
+  }
+}
+
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void WatchSse(int port, int64_t job_id, Updates& updates, Clock::time_point give_up,
+              std::vector<Watcher>& watchers) {
+  const int ep = epoll_create1(0);
+  std::vector<SseConn> conns(watchers.size());
+  const std::string request = "GET /api/v1/jobs/" + std::to_string(job_id) +
+                              "/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  size_t open = 0;
+  for (size_t i = 0; i < conns.size(); ++i) {
+    SseConn& c = conns[i];
+    c.watcher = &watchers[i];
+    c.fd = Connect(port);
+    if (c.fd < 0 || send(c.fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+                        static_cast<ssize_t>(request.size())) {
+      c.watcher->failure = "cannot connect";
+      c.done = true;
+      continue;
+    }
+    c.watcher->opened = Wall::now();
+    fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
+    epoll_event ev{.events = EPOLLIN, .data = {.u64 = i}};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c.fd, &ev);
+    ++open;
+  }
+  std::vector<epoll_event> events(256);
+  char buffer[65536];
+  while (open > 0 && Clock::now() < give_up) {
+    const int n = epoll_wait(ep, events.data(), static_cast<int>(events.size()), 1000);
+    for (int e = 0; e < n; ++e) {
+      SseConn& c = conns[events[e].data.u64];
+      if (c.done) continue;
+      for (;;) {
+        const ssize_t got = read(c.fd, buffer, sizeof buffer);
+        if (got > 0) {
+          c.in.append(buffer, static_cast<size_t>(got));
+          continue;
+        }
+        if (got == 0) c.done = true;
+        break;
+      }
+      if (!c.headers) {
+        const size_t end = c.in.find("\r\n\r\n");
+        if (end != std::string::npos) {
+          if (c.in.rfind("HTTP/1.1 200", 0) != 0) {
+            c.watcher->failure = "SSE refused: " + c.in.substr(0, c.in.find("\r\n"));
+            c.done = true;
+          }
+          c.in.erase(0, end + 4);
+          c.headers = !c.done;
+        }
+      }
+      if (c.headers) {  // also after the end: the last read may carry the last events
+        Dechunk(c);
+        TakeEvents(c, updates);
+      }
+      if (c.done || c.watcher->finished) {
+        epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+        close(c.fd);
+        c.done = true;
+        --open;
+      }
+    }
+  }
+  for (SseConn& c : conns) {
+    if (!c.done) {
+      close(c.fd);
+      c.watcher->failure = "timed out";
+    }
+  }
+  close(ep);
+}
+
+// CPU seconds of the server's threads: (training, everything else).
+std::pair<double, double> ServerCpu(pid_t pid) {
+  double training = 0, other = 0;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::error_code error;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", error)) {
+    std::ifstream stat(task.path() / "stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    const size_t open = text.find('('), close_at = text.rfind(')');
+    if (open == std::string::npos || close_at == std::string::npos) continue;
+    const std::string name = text.substr(open + 1, close_at - open - 1);
+    std::istringstream rest(text.substr(close_at + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) stime = std::stod(field);
+    }
+    ((name == "ablate-train") ? training : other) += (utime + stime) / tick;
+  }
+  return {training, other};
+}
+// Threads that ended (a pool's) are no longer listed: the process's total catches them.
+double ProcessCpu(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  std::istringstream rest(text.substr(text.rfind(')') + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stod(field);
+    if (i == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double SelfCpu() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+v1::JobSpec SmallJob(int index) {
+  v1::JobSpec spec;
+  spec.set_name("small " + std::to_string(index));
+  spec.mutable_model()->set_depth(4);
+  spec.mutable_model()->set_width(32);
+  spec.mutable_model()->set_input_dim(32);
+  spec.mutable_training()->set_steps(100);
+  spec.mutable_training()->set_eval_every(50);
+  spec.add_runs()->set_init("kaiming");
+  return spec;
+}
+
+struct PhaseResult {
+  double steps_per_second = 0;
+  double train_cpu = 0, serve_cpu = 0, client_cpu = 0, wall = 0;
+  long rss_before_kb = 0, rss_peak_kb = 0;
+  std::vector<double> sse_ms, grpc_ms;
+  long watchers = 0, watchers_ok = 0, errors = 0;
+  std::vector<std::string> failures;
+  int submitted = 0;
+};
+
+// Runs one phase on a fresh server: the lab job, the submitters, and (when asked) the watchers.
+bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
+  test_support::ServerProcess server;
+  const std::string error = server.Start(
+      {.binary = o.server,
+       .workers = o.workers,
+       .http = true,
+       .extra_args = {"--http-max-streams", "100000", "--max-streams", "100000",
+                      "--http-max-connections", "10000", "--http-max-connections-per-address",
+                      "100000", "--max-active-jobs-per-user", "0"}});
+  if (!error.empty()) {
+    std::fprintf(stderr, "cannot start the server: %s\n", error.c_str());
+    return false;
+  }
+  const pid_t pid = server.pid();
+  const Clock::time_point give_up = Clock::now() + std::chrono::seconds(o.timeout_s);
+  r.rss_before_kb = server.StatusKb("VmRSS");
+  const double cpu_start = ProcessCpu(pid);
+  const auto [train_start, other_start] = ServerCpu(pid);
+  const double self_start = SelfCpu();
+  const Clock::time_point wall_start = Clock::now();
+
+  auto stub = Stub(server.GrpcAddress(), 1);
+  v1::SubmitJobRequest submit;
+  submit.mutable_spec()->set_name("lecture lab");
+  submit.mutable_spec()->mutable_training()->set_steps(o.steps);
+  v1::SubmitJobResponse submitted;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(Wall::now() + std::chrono::seconds(30));
+    const grpc::Status s = stub->SubmitJob(&context, submit, &submitted);
+    if (!s.ok()) {
+      std::fprintf(stderr, "cannot submit the lab job: %s\n", s.error_message().c_str());
+      return false;
+    }
+  }
+  const int64_t job_id = submitted.job().id();
+
+  Updates updates;
+  std::vector<Watcher> sse(watched ? o.sse : 0), grpc_watchers(watched ? o.grpc : 0);
+  std::vector<std::thread> threads;
+  std::atomic<bool> sampling{true};
+  std::atomic<long> rss_peak{r.rss_before_kb};
+  threads.emplace_back([&] {
+    while (sampling) {
+      rss_peak = std::max(rss_peak.load(), server.StatusKb("VmRSS"));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  if (watched) {
+    threads.emplace_back([&] { WatchSse(server.http_port(), job_id, updates, give_up, sse); });
+    for (int i = 0; i < o.grpc; ++i) {
+      threads.emplace_back([&, i] {
+        WatchGrpc(server.GrpcAddress(), i, job_id, updates, give_up, grpc_watchers[i]);
+      });
+    }
+  }
+  std::atomic<int> accepted{0};
+  std::vector<std::thread> submitters;
+  for (int s = 0; s < o.submitters; ++s) {
+    submitters.emplace_back([&, s] {
+      auto own = Stub(server.GrpcAddress(), 100000 + s);
+      for (int j = 0; j < o.jobs; ++j) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500 + 50 * s));
+        v1::SubmitJobRequest request;
+        *request.mutable_spec() = SmallJob(s * o.jobs + j);
+        v1::SubmitJobResponse response;
+        grpc::ClientContext context;
+        context.set_deadline(Wall::now() + std::chrono::seconds(30));
+        if (own->SubmitJob(&context, request, &response).ok()) ++accepted;
+      }
+    });
+  }
+  for (std::thread& t : submitters) t.join();
+  // The lab job's end, by polling (a watcher would change what the unwatched phase measures).
+  v1::Job job;
+  while (Clock::now() < give_up) {
+    grpc::ClientContext context;
+    context.set_deadline(Wall::now() + std::chrono::seconds(30));
+    v1::GetJobRequest get;
+    get.set_job_id(job_id);
+    if (stub->GetJob(&context, get, &job).ok() &&
+        (job.state() == v1::JOB_STATE_SUCCEEDED || job.state() == v1::JOB_STATE_FAILED ||
+         job.state() == v1::JOB_STATE_CANCELLED)) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  sampling = false;
+  for (std::thread& t : threads) t.join();
+  r.wall = std::chrono::duration<double>(Clock::now() - wall_start).count();
+  const auto [train_end, other_end] = ServerCpu(pid);
+  r.train_cpu = train_end - train_start;
+  r.serve_cpu = (ProcessCpu(pid) - cpu_start) - r.train_cpu;
+  r.client_cpu = SelfCpu() - self_start;
+  r.rss_peak_kb = rss_peak;
+  r.submitted = accepted;
+
+  // Steps/s of the lab job: its steps over its runs' span.
+  int64_t first_ms = INT64_MAX, last_ms = 0;
+  long steps = 0;
+  for (const v1::Run& run : job.runs()) {
+    first_ms = std::min<int64_t>(first_ms, run.started_at().seconds() * 1000 +
+                                               run.started_at().nanos() / 1000000);
+    last_ms = std::max<int64_t>(last_ms, run.finished_at().seconds() * 1000 +
+                                             run.finished_at().nanos() / 1000000);
+    steps += run.steps_done();
+  }
+  if (last_ms > first_ms) r.steps_per_second = steps * 1000.0 / (last_ms - first_ms);
+
+  // Checks and latency.
+  auto check = [&](std::vector<Watcher>& ws, std::vector<double>& latencies, const char* kind) {
+    for (Watcher& w : ws) {
+      ++r.watchers;
+      long expected = 0;
+      for (const v1::Run& run : job.runs()) expected += run.steps_done();
+      bool ok = w.finished && w.errors == 0 && w.steps == expected && w.failure.empty();
+      r.errors += w.errors;
+      if (ok) ++r.watchers_ok;
+      if (!ok && r.failures.size() < 5) {
+        r.failures.push_back(std::string(kind) + ": " + std::to_string(w.steps) + " of " +
+                             std::to_string(expected) + " steps, " + std::to_string(w.errors) +
+                             " errors, " + (w.finished ? "finished" : "not finished") + " " +
+                             w.failure);
+      }
+      std::map<int64_t, int64_t> started;
+      for (const v1::Run& run : job.runs()) {
+        started[run.id()] =
+            run.started_at().seconds() * 1000 + run.started_at().nanos() / 1000000;
+      }
+      std::map<int64_t, double> elapsed;  // a run's steps' seconds so far
+      for (const auto& [p, at] : w.got) {
+        for (const Parsed::Steps& s : p->steps) {
+          double& sum = elapsed[s.run_id];
+          for (float seconds : s.seconds) {
+            sum += seconds;
+            const double end_ms = static_cast<double>(started[s.run_id]) + sum * 1000;
+            const double opened_ms =
+                std::chrono::duration<double, std::milli>(w.opened.time_since_epoch()).count();
+            if (end_ms < opened_ms) continue;  // backlog, not delivery
+            latencies.push_back(
+                std::chrono::duration<double, std::milli>(at.time_since_epoch()).count() -
+                end_ms);
+          }
+        }
+      }
+    }
+  };
+  check(sse, r.sse_ms, "SSE");
+  check(grpc_watchers, r.grpc_ms, "gRPC");
+  server.Stop(std::chrono::seconds(30));
+  return true;
+}
+
+void Print(const char* title, const PhaseResult& r, bool watched) {
+  std::printf("%s\n", title);
+  std::printf("  lab job: %.1f steps/s; wall %.1f s; %d small jobs accepted\n", r.steps_per_second,
+              r.wall, r.submitted);
+  std::printf("  server CPU: training %.1f s, serving %.1f s (%.1f%% of training); "
+              "this client %.1f s\n",
+              r.train_cpu, r.serve_cpu, r.train_cpu > 0 ? 100 * r.serve_cpu / r.train_cpu : 0,
+              r.client_cpu);
+  std::printf("  server RSS: %.1f MiB before, %.1f MiB at most (growth %.1f MiB)\n",
+              r.rss_before_kb / 1024.0, r.rss_peak_kb / 1024.0,
+              (r.rss_peak_kb - r.rss_before_kb) / 1024.0);
+  if (!watched) return;
+  std::printf("  watchers: %ld of %ld received every step exactly once, in order, and the end "
+              "(%ld errors)\n",
+              r.watchers_ok, r.watchers, r.errors);
+  for (const std::string& f : r.failures) std::printf("    %s\n", f.c_str());
+  std::printf("  step -> SSE watcher latency:  %s\n",
+              test_support::Summary(r.sse_ms).c_str());
+  std::printf("  step -> gRPC watcher latency: %s\n",
+              test_support::Summary(r.grpc_ms).c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app("A lecture hall watching one lab job (see lab_watch.cc)");
+  app.add_option("--server", o.server, "ablate-server binary")->required();
+  app.add_option("--sse", o.sse, "browsers watching (SSE)");
+  app.add_option("--grpc", o.grpc, "CLI watchers (gRPC)");
+  app.add_option("--submitters", o.submitters, "clients submitting small jobs");
+  app.add_option("--jobs", o.jobs, "small jobs per submitter");
+  app.add_option("--steps", o.steps, "the lab job's steps per run");
+  app.add_option("--workers", o.workers, "the server's --workers");
+  app.add_flag("--compare", o.compare, "first run the same without watchers");
+  app.add_option("--timeout", o.timeout_s, "seconds per phase");
+  CLI11_PARSE(app, argc, argv);
+
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+
+  std::printf("load before: %s\n", test_support::LoadAverage().c_str());
+  PhaseResult alone;
+  if (o.compare) {
+    if (!RunPhase(o, false, alone)) return 1;
+    Print("without watchers:", alone, false);
+  }
+  PhaseResult watched;
+  if (!RunPhase(o, true, watched)) return 1;
+  char title[128];
+  std::snprintf(title, sizeof title, "with %d SSE and %d gRPC watchers:", o.sse, o.grpc);
+  Print(title, watched, true);
+  if (o.compare && alone.steps_per_second > 0) {
+    std::printf("training slowdown with the watchers: %.1f%%\n",
+                100 * (1 - watched.steps_per_second / alone.steps_per_second));
+    std::printf("server RSS growth the watchers added (peak with them - peak without): %.1f MiB\n",
+                (watched.rss_peak_kb - alone.rss_peak_kb) / 1024.0);
+  }
+  std::printf("load after: %s\n", test_support::LoadAverage().c_str());
+  return watched.watchers_ok == watched.watchers ? 0 : 1;
+}
