@@ -16,7 +16,7 @@
 SERVER=$1
 CLI=$2
 shift 2
-cycles=10
+cycles=""
 long_run=0
 seed=${CHAOS_SEED:-$((RANDOM * 32768 + RANDOM))}
 while (($#)); do
@@ -74,13 +74,17 @@ restart() {
 }
 
 if ((long_run)); then
+  cycles=${cycles:-100000}  # until the run finishes
   checkpoint_every=1
   specs=("--name long --depth 6 --width 128 --input-dim 128 --steps 20000 --init kaiming")
   owners=(ada)
   interval_ms=(2000 2000)  # a kill every 2 s
 else
+  cycles=${cycles:-10}
   checkpoint_every=0.5
-  small="--depth 6 --width 128 --input-dim 128 --steps 4000 --eval-every 100"
+  # Long enough that every kill lands while the jobs train: 4000 steps per 10 kills.
+  steps=$((4000 * (cycles > 10 ? cycles : 10) / 10))
+  small="--depth 6 --width 128 --input-dim 128 --steps $steps --eval-every 100"
   specs=("--name chaos-a $small --init uniform --init xavier"
          "--name chaos-b $small --init kaiming --init xavier_uniform"
          "--name chaos-c $small --init kaiming_uniform --init orthogonal")
@@ -110,7 +114,7 @@ for cycle in $(seq 1 "$cycles"); do
   sleep "$(printf '%d.%03d' $((delay / 1000)) $((delay % 1000)))"
   if all_ended; then
     if ((long_run)); then break; fi
-    echo "chaos: every job ended after $((cycle - 1)) kills"
+    echo "chaos: every job ended after $kills kills"
     break
   fi
   kill -KILL "$server_pid"
@@ -203,4 +207,5 @@ echo "chaos summary: cycles $kills, committed steps checked $checked," \
 ((lost == 0 && changed == 0 && set_aside == 0 && failed == 0 && not_identical == 0)) \
   || fail "the campaign broke a promise (see the summary)"
 ((checked > 0)) || fail "no committed step was checked: the kills came too late"
+((kills < 3 || from_checkpoint > 0)) || fail "no run resumed from a checkpoint in $kills kills"
 echo "e2e chaos: all checks passed"
