@@ -63,7 +63,7 @@ void EventWriter::Flush() {
   std::unique_lock lock(mutex_);
   const uint64_t target = posted_count_;
   auto done = [&] {
-    return committed_count_ >= target &&
+    return committed_count_ >= target && !releasing_checkpoints_ &&
            (pending_checkpoints_.empty() || pending_checkpoints_.front().after > target);
   };
   if (done()) return;
@@ -99,6 +99,7 @@ void EventWriter::ReleaseCheckpoints() {
       due.push_back(std::move(pending_checkpoints_.front()));
       pending_checkpoints_.pop_front();
     }
+    releasing_checkpoints_ = !due.empty();
   }
   for (PendingCheckpoint& c : due) {
     if (!c.checkpoint) {
@@ -111,6 +112,8 @@ void EventWriter::ReleaseCheckpoints() {
       checkpoints_->Save(c.run_id, *std::move(c.checkpoint));
     }
   }
+  std::lock_guard lock(mutex_);
+  releasing_checkpoints_ = false;  // WriteLoop wakes Flush next
 }
 
 void EventWriter::OnStoreFull(FullHandler handler) {

@@ -113,6 +113,8 @@ class EventWriter {
   std::condition_variable committed_;  // committed_count_ advanced
   std::vector<store::Event> pending_;  // guarded by mutex_
   std::deque<PendingCheckpoint> pending_checkpoints_;  // in posting order; guarded by mutex_
+  // Checkpoints taken off pending_checkpoints_ and not yet handed on; guarded by mutex_
+  bool releasing_checkpoints_ = false;
   uint64_t posted_count_ = 0;          // guarded by mutex_
   uint64_t committed_count_ = 0;       // guarded by mutex_
   bool stopping_ = false;              // guarded by mutex_
