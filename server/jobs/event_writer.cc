@@ -253,6 +253,7 @@ std::string Describe(const store::Event& event) {
   }
   if (std::holds_alternative<store::RunStartedEvent>(event)) return "its start";
   if (std::holds_alternative<store::RunFinishedEvent>(event)) return "its end";
+  if (std::holds_alternative<store::RunRestartedEvent>(event)) return "its restart from step 0";
   if (std::holds_alternative<store::JobStartedEvent>(event)) return "the job's start";
   return "the job's end";
 }
@@ -263,6 +264,7 @@ int64_t RunOf(const store::Event& event) {
   if (const auto* e = std::get_if<store::EvalEvent>(&event)) return e->run_id;
   if (const auto* e = std::get_if<store::RunStartedEvent>(&event)) return e->run_id;
   if (const auto* e = std::get_if<store::RunFinishedEvent>(&event)) return e->summary.id();
+  if (const auto* e = std::get_if<store::RunRestartedEvent>(&event)) return e->run_id;
   return 0;
 }
 
