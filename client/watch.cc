@@ -85,6 +85,9 @@ absl::StatusOr<v1::Job> WatchJob(Connection& connection, int64_t job_id,
           display.Abandon(state, absl::Now());
           return applied;
         }
+        for (const std::string& notice : state.TakeNotices()) {
+          display.Notice(state, notice, absl::Now());
+        }
         if (state.finished()) {
           // The server ends the stream after job_finished; cancelling spares a wait on a
           // server that does not.

@@ -93,6 +93,20 @@ absl::Status WatchState::ApplySteps(const v1::StepLosses& steps) {
 }
 
 absl::Status WatchState::Apply(const v1::JobUpdate& update) {
+  for (const v1::RunRestarted& restarted : update.runs_restarted()) {
+    RunProgress* run = FindRun(restarted.run_id());
+    if (run == nullptr) {
+      return StreamError(absl::StrCat("the stream restarted run ", restarted.run_id(),
+                                      ", which is not a run of job ", job_id_));
+    }
+    // What the server set aside is no longer the run's trajectory: its steps come again from 0.
+    run->steps_seen = 0;
+    run->last_loss.reset();
+    run->last_eval.reset();
+    run->recent_step_seconds.clear();
+    run->recent_seconds_sum = 0;
+    notices_.push_back(restarted.reason());
+  }
   for (const v1::RunStarted& started : update.runs_started()) {
     RunProgress* run = FindRun(started.run_id());
     if (run == nullptr) {

@@ -13,6 +13,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ablate/v1/ablate.pb.h"
@@ -51,8 +52,10 @@ class WatchState {
   // everything already recorded.
   explicit WatchState(const v1::Job& job);
 
-  // Applies one update in the proto's order (runs_started, steps, evals, runs_finished,
-  // job_finished) and moves the cursor to update.cursor.
+  // Applies one update in the proto's order (runs_restarted, runs_started, steps, evals,
+  // runs_finished, job_finished) and moves the cursor to update.cursor. A restarted run's
+  // steps and evaluations so far are dropped (the server set them aside), and the reason
+  // becomes a notice (TakeNotices).
   // Returns Internal, naming the run and the steps, when the update breaks the stream's
   // promise (a skipped or repeated step, a run not in the job, steps after a run finished, a
   // finished run whose steps_done differs from the steps received); the state is then not to
@@ -70,6 +73,9 @@ class WatchState {
   const std::string& job_name() const { return job_name_; }
   v1::JobState job_state() const { return job_state_; }
   const std::vector<RunProgress>& runs() const { return runs_; }
+  // Sentences for the person watching that updates brought (a run started over, and why),
+  // oldest first; each is returned once.
+  std::vector<std::string> TakeNotices() { return std::exchange(notices_, {}); }
 
  private:
   RunProgress* FindRun(int64_t run_id);
@@ -81,6 +87,7 @@ class WatchState {
   uint64_t cursor_ = 0;
   std::vector<RunProgress> runs_;  // in spec order
   std::optional<v1::Job> final_job_;
+  std::vector<std::string> notices_;
 };
 
 }  // namespace ablate::client

@@ -30,6 +30,7 @@
 #include "server/data_dir.h"
 #include "server/artifacts/artifacts.h"
 #include "server/auth/loopback.h"
+#include "server/jobs/checkpoint_files.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
@@ -46,6 +47,7 @@
 namespace {
 
 constexpr char kDatabaseFile[] = "ablate.db";
+constexpr char kCheckpointDir[] = "checkpoints";
 // Largest request accepted: a JobSpec is a few hundred bytes; anything near this is hostile.
 constexpr int kMaxReceiveBytes = 1 << 20;
 // Threads for unary calls and watch reads: store work, never training.
@@ -71,6 +73,7 @@ struct Options {
   std::string tls_key;
   bool allow_unauthenticated = false;
   int64_t max_store_mib = 0;  // 0: no cap
+  double checkpoint_every_s = 5;  // 0: no checkpoints
   std::string log_level = "info";
   ablate::http::GatewayOptions http_options;
   double http_header_timeout_s = 10;
@@ -232,6 +235,12 @@ int main(int argc, char** argv) {
                  "behaves as on a full disk: running jobs fail, new ones are refused, reads go on")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24))
       ->capture_default_str();
+  app.add_option("--checkpoint-every-seconds", options.checkpoint_every_s,
+                 "Seconds between two checkpoints of a training run (its weights, momentum, data "
+                 "order and RNG state, in <data-dir>/checkpoints), from which it continues after "
+                 "a crash instead of from step 0 (0: no checkpoints)")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   app.add_option("--log-level", options.log_level,
                  "Least severe log lines written: debug (also every HTTP request line), info, "
                  "warn or error")
@@ -387,15 +396,28 @@ int main(int argc, char** argv) {
     spdlog::info("authentication is on: every call needs a user's token");
   }
 
+  // Checkpoints live beside the database; a read-only data directory has none to write.
+  std::unique_ptr<jobs::CheckpointFiles> checkpoint_files;
+  if (!read_only && options.checkpoint_every_s > 0) {
+    absl::StatusOr<std::unique_ptr<jobs::CheckpointFiles>> files = jobs::CheckpointFiles::Open(
+        std::filesystem::path(options.data_dir) / kCheckpointDir);
+    if (!files.ok()) return Fail(std::string(files.status().message()));
+    checkpoint_files = *std::move(files);
+  }
   jobs::CursorHub hub;
-  jobs::EventWriter writer(**store, hub);
-  auto executor = std::make_unique<jobs::LocalExecutor>(options.workers);
+  jobs::EventWriter writer(**store, hub, checkpoint_files.get());
+  // Held until Recover has queued every interrupted run (see LocalExecutor).
+  auto executor = std::make_unique<jobs::LocalExecutor>(options.workers, /*held=*/true);
   // Every job's deliverables (README, figures, manifest, ...) are built on the training thread
   // that ends it, from what the store recorded, before the job is marked finished.
   const artifacts::BuildInfo build = artifacts::ThisBuild();
-  jobs::JobManager jobs(**store, writer, *executor, [&store, &build](int64_t job_id) {
-    return artifacts::BuildJobArtifacts(**store, job_id, build);
-  });
+  jobs::JobManager jobs(
+      **store, writer, *executor,
+      [&store, &build](int64_t job_id) {
+        return artifacts::BuildJobArtifacts(**store, job_id, build);
+      },
+      {.files = checkpoint_files.get(),
+       .policy = {.every_seconds = options.checkpoint_every_s}});
   if (read_only) {
     jobs.RefuseChanges(absl::FailedPreconditionError(
         "the data directory " + options.data_dir +
@@ -478,6 +500,7 @@ int main(int argc, char** argv) {
   } else if (absl::Status s = jobs.Recover(); !s.ok()) {
     return Fail("cannot resume the stored jobs: " + std::string(s.message()));
   }
+  executor->Release();
   spdlog::info("ablate-server listening on {}:{} (gRPC{}), {} workers, database {}", host, port,
                tls ? " over TLS" : "", options.workers, db_path);
 

@@ -12,6 +12,8 @@ namespace {
 
 Json TimeOrNull(const google::protobuf::Timestamp& time) { return OrNull(TimestampString(time)); }
 
+Json TextOrNull(const std::string& text) { return text.empty() ? Json(nullptr) : Json(text); }
+
 Json Eval(const v1::EvalResult& e) {
   Json j;
   j["step"] = e.step();
@@ -69,6 +71,11 @@ Json RunJson(const RunSummary& r, const v1::Run& run) {
                  {"run_seconds", r.timing.run_seconds}};
   j["started_at"] = TimeOrNull(run.started_at());
   j["finished_at"] = TimeOrNull(run.finished_at());
+  // The build that trained these steps: runs of one spec are bit-identical across builds with
+  // the same fingerprint (README, "Reproducibility").
+  j["fingerprint"] = TextOrNull(run.fingerprint());
+  // Why the run started over from step 0 (its earlier steps are kept aside in the database).
+  j["restart_reason"] = TextOrNull(run.restart_reason());
   Json layers = Json::array();
   for (size_t l = 0; l < r.layers.size(); ++l) {
     const LayerInit& layer = r.layers[l];

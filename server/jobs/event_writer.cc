@@ -38,8 +38,8 @@ bool Transient(const absl::Status& status) {
 
 }  // namespace
 
-EventWriter::EventWriter(store::Store& store, CursorHub& hub)
-    : store_(store), hub_(hub), thread_([this] { WriteLoop(); }) {}
+EventWriter::EventWriter(store::Store& store, CursorHub& hub, CheckpointFiles* checkpoints)
+    : store_(store), hub_(hub), checkpoints_(checkpoints), thread_([this] { WriteLoop(); }) {}
 
 EventWriter::~EventWriter() {
   {
@@ -62,10 +62,58 @@ void EventWriter::Post(store::Event event) {
 void EventWriter::Flush() {
   std::unique_lock lock(mutex_);
   const uint64_t target = posted_count_;
-  if (committed_count_ >= target) return;
+  auto done = [&] {
+    return committed_count_ >= target && !releasing_checkpoints_ &&
+           (pending_checkpoints_.empty() || pending_checkpoints_.front().after > target);
+  };
+  if (done()) return;
   flushing_ = true;  // the writer skips the rest of its window
   posted_.notify_one();
-  committed_.wait(lock, [&] { return committed_count_ >= target; });
+  committed_.wait(lock, done);
+}
+
+void EventWriter::PostCheckpoint(int64_t run_id, std::string checkpoint) {
+  if (checkpoints_ == nullptr) return;
+  {
+    std::lock_guard lock(mutex_);
+    pending_checkpoints_.push_back(PendingCheckpoint{posted_count_, run_id, std::move(checkpoint)});
+  }
+  posted_.notify_one();
+}
+
+void EventWriter::PostCheckpointRemoval(int64_t run_id) {
+  if (checkpoints_ == nullptr) return;
+  {
+    std::lock_guard lock(mutex_);
+    pending_checkpoints_.push_back(PendingCheckpoint{posted_count_, run_id, std::nullopt});
+  }
+  posted_.notify_one();
+}
+
+void EventWriter::ReleaseCheckpoints() {
+  std::vector<PendingCheckpoint> due;
+  {
+    std::lock_guard lock(mutex_);
+    while (!pending_checkpoints_.empty() &&
+           pending_checkpoints_.front().after <= committed_count_) {
+      due.push_back(std::move(pending_checkpoints_.front()));
+      pending_checkpoints_.pop_front();
+    }
+    releasing_checkpoints_ = !due.empty();
+  }
+  for (PendingCheckpoint& c : due) {
+    if (!c.checkpoint) {
+      checkpoints_->Remove(c.run_id);
+    } else if (truncated_runs_.contains(c.run_id) || refused_runs_.contains(c.run_id)) {
+      // Steps before it are missing from the store: resuming from it would leave a gap.
+      spdlog::warn("run {}: a checkpoint was not saved, since steps before it were not recorded",
+                   c.run_id);
+    } else {
+      checkpoints_->Save(c.run_id, *std::move(c.checkpoint));
+    }
+  }
+  std::lock_guard lock(mutex_);
+  releasing_checkpoints_ = false;  // WriteLoop wakes Flush next
 }
 
 void EventWriter::OnStoreFull(FullHandler handler) {
@@ -205,6 +253,7 @@ std::string Describe(const store::Event& event) {
   }
   if (std::holds_alternative<store::RunStartedEvent>(event)) return "its start";
   if (std::holds_alternative<store::RunFinishedEvent>(event)) return "its end";
+  if (std::holds_alternative<store::RunRestartedEvent>(event)) return "its restart from step 0";
   if (std::holds_alternative<store::JobStartedEvent>(event)) return "the job's start";
   return "the job's end";
 }
@@ -215,6 +264,7 @@ int64_t RunOf(const store::Event& event) {
   if (const auto* e = std::get_if<store::EvalEvent>(&event)) return e->run_id;
   if (const auto* e = std::get_if<store::RunStartedEvent>(&event)) return e->run_id;
   if (const auto* e = std::get_if<store::RunFinishedEvent>(&event)) return e->summary.id();
+  if (const auto* e = std::get_if<store::RunRestartedEvent>(&event)) return e->run_id;
   return 0;
 }
 
@@ -300,22 +350,31 @@ void EventWriter::Commit(const std::vector<store::Event>& given) {
 
 // Batches form by themselves: whatever arrives while one transaction commits, or in the
 // kCommitWindow after a batch's first event, goes into the same transaction.
+//
+// Checkpoints wait in their own queue, each behind the events posted before it, and are handed
+// on after the batch that holds the last of those committed.
 void EventWriter::WriteLoop() {
   std::vector<store::Event> batch;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      posted_.wait(lock, [this] { return stopping_ || !pending_.empty(); });
-      if (pending_.empty()) return;  // stopping, and everything is committed
-      posted_.wait_for(lock, kCommitWindow, [this] { return stopping_ || flushing_; });
-      flushing_ = false;
-      batch.swap(pending_);
+      posted_.wait(lock, [this] {
+        return stopping_ || !pending_.empty() || !pending_checkpoints_.empty();
+      });
+      if (pending_.empty() && pending_checkpoints_.empty()) return;  // stopping, all done
+      if (!pending_.empty()) {
+        posted_.wait_for(lock, kCommitWindow, [this] { return stopping_ || flushing_; });
+        flushing_ = false;
+        batch.swap(pending_);
+      }
     }
-    Commit(batch);
+    if (!batch.empty()) Commit(batch);
     {
       std::lock_guard lock(mutex_);
       committed_count_ += batch.size();
     }
+    // Before waking Flush: it waits for the checkpoints too.
+    if (checkpoints_ != nullptr) ReleaseCheckpoints();
     committed_.notify_all();
     batch.clear();
   }

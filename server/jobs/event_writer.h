@@ -12,12 +12,14 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <span>
 #include <thread>
 #include <vector>
 
+#include "server/jobs/checkpoint_files.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/store/store.h"
 
@@ -25,8 +27,9 @@ namespace ablate::jobs {
 
 class EventWriter {
  public:
-  // Borrows the store and the hub, which must outlive the writer. Starts the writer thread.
-  EventWriter(store::Store& store, CursorHub& hub);
+  // Borrows the store, the hub and the checkpoint files (may be null: checkpoints are then
+  // dropped), which must outlive the writer. Starts the writer thread.
+  EventWriter(store::Store& store, CursorHub& hub, CheckpointFiles* checkpoints = nullptr);
   // Commits everything posted, then stops the thread.
   ~EventWriter();
   EventWriter(const EventWriter&) = delete;
@@ -39,8 +42,18 @@ class EventWriter {
   // manager fails the job of a failed run.)
   void Post(store::Event event);
 
-  // Blocks until every event posted before the call is committed (or dropped, see below).
+  // Blocks until every event posted before the call is committed (or dropped, see below), and
+  // the checkpoints posted before it are handed to the checkpoint files.
   void Flush();
+
+  // Saves a checkpoint of run `run_id` once every event posted before this call is committed,
+  // so that a checkpoint file is never ahead of the stored steps. Dropped instead when a step
+  // or evaluation of the run was not recorded (a full store, an event the store refused).
+  // Post it on the thread that posts the run's steps.
+  void PostCheckpoint(int64_t run_id, std::string checkpoint);
+  // Removes the run's checkpoint file once the events posted before this call are committed
+  // (the run ended or started over); ordered with the run's PostCheckpoint calls.
+  void PostCheckpointRemoval(int64_t run_id);
 
   // A full store. Commits that fail with ResourceExhausted (no space) or PermissionDenied (the
   // database became read-only) are retried for a few seconds (either may pass); then the store
@@ -83,13 +96,25 @@ class EventWriter {
   void MarkFull(const absl::Status& status);
   // Counts committed steps and keeps a sample a second for StepsPerSecond.
   void CountSteps(std::span<const store::Event> events);
+  // Hands the checkpoints whose preceding events are all committed to the checkpoint files.
+  void ReleaseCheckpoints();
+
+  struct PendingCheckpoint {
+    uint64_t after = 0;  // posted_count_ when posted: due once committed_count_ reaches it
+    int64_t run_id = 0;
+    std::optional<std::string> checkpoint;  // none: remove the run's file
+  };
 
   store::Store& store_;
   CursorHub& hub_;
+  CheckpointFiles* const checkpoints_;
   std::mutex mutex_;
   std::condition_variable posted_;     // an event arrived, or stopping_, or flushing_
   std::condition_variable committed_;  // committed_count_ advanced
   std::vector<store::Event> pending_;  // guarded by mutex_
+  std::deque<PendingCheckpoint> pending_checkpoints_;  // in posting order; guarded by mutex_
+  // Checkpoints taken off pending_checkpoints_ and not yet handed on; guarded by mutex_
+  bool releasing_checkpoints_ = false;
   uint64_t posted_count_ = 0;          // guarded by mutex_
   uint64_t committed_count_ = 0;       // guarded by mutex_
   bool stopping_ = false;              // guarded by mutex_

@@ -1,11 +1,17 @@
 #include "server/jobs/job_manager.h"
 
 #include <bit>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <set>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "core/checkpoint.h"
 #include "google/protobuf/util/time_util.h"
 #include "server/jobs/spec.h"
 #include "server/jobs/text.h"
@@ -60,6 +66,8 @@ bool Ended(v1::RunState state) {
 
 struct JobManager::ActiveJob {
   int64_t id = 0;
+  std::string owner;
+  core::ExperimentConfig config;
   std::stop_source stop;  // cancel or shutdown
   std::mutex mutex;
   int runs_left = 0;         // guarded by mutex
@@ -68,38 +76,94 @@ struct JobManager::ActiveJob {
   std::vector<std::unique_ptr<RunSupervisor>> runs;
 };
 
-// Turns one run's progress into store events.
+// Turns one run's progress into store events, and decides how an interrupted run continues:
+// from its checkpoint, replaying (and checking, not recording again) the steps stored after
+// it; or, when its stored steps cannot be continued bit for bit, over from step 0 with the old
+// steps set aside. Never by splicing two different trainings into one trajectory.
 class JobManager::RunSupervisor final : public RunListener {
  public:
-  RunSupervisor(JobManager& manager, ActiveJob& job, const v1::Run& run,
+  RunSupervisor(JobManager& manager, ActiveJob& job, const v1::Run& run, core::InitConfig init,
                 store::Trajectory recorded)
-      : manager_(manager), job_(job), run_(run), recorded_(std::move(recorded)) {
-    for (const v1::EvalResult& eval : recorded_.evals) {
-      last_recorded_eval_ = std::max(last_recorded_eval_, eval.step());
-    }
+      : manager_(manager), job_(job), run_(run), init_(std::move(init)) {
+    Record(std::move(recorded));
+  }
+
+  // What the executor runs, for a first start or a start over: a stop of its own, requested
+  // with the job's (cancel, shutdown) or by the supervisor (a replay that went wrong).
+  RunRequest Request() {
+    link_.reset();  // waits for a callback in progress: attempt_ is replaced below
+    attempt_ = std::stop_source();
+    link_.emplace(job_.stop.get_token(), [this] { attempt_.request_stop(); });
+    return RunRequest{.run_id = run_.id(),
+                      .owner = job_.owner,
+                      .config = job_.config,
+                      .init = init_,
+                      .stop = attempt_.get_token(),
+                      .checkpoints = manager_.checkpointing_.policy,
+                      .listener = this};
   }
 
   void OnStarted() override {
-    {
-      std::lock_guard lock(job_.mutex);
-      if (!job_.started) {
-        job_.started = true;
-        manager_.writer_.Post(store::JobStartedEvent{job_.id, absl::Now()});
-      }
+    std::lock_guard lock(job_.mutex);
+    if (!job_.started) {
+      job_.started = true;
+      manager_.writer_.Post(store::JobStartedEvent{job_.id, absl::Now()});
     }
-    manager_.writer_.Post(store::RunStartedEvent{run_.id(), absl::Now()});
   }
 
-  // Every run trains from step 0 for now; a resumed run replays its recorded steps.
-  std::string OnStarting(const std::string& /*fingerprint*/) override { return {}; }
+  std::string OnStarting(const std::string& fingerprint) override {
+    fingerprint_ = fingerprint;
+    replay_from_ = 0;
+    std::string checkpoint;
+    const int recorded = static_cast<int>(recorded_.losses.size());
+    if (recorded > 0) {
+      if (!run_.fingerprint().empty() && run_.fingerprint() != fingerprint) {
+        StartOver(absl::StrCat("run ", run_.index(), " started over from step 0: its ", recorded,
+                               " recorded steps were trained by build ", run_.fingerprint(),
+                               " and this server is build ", fingerprint,
+                               ", whose steps need not be bit-identical; the old steps are kept "
+                               "aside"));
+      } else if (gap_) {
+        StartOver(absl::StrCat("run ", run_.index(),
+                               " started over from step 0: its recorded steps stop at step ",
+                               recorded - 1, " but go on after a gap; the old steps are kept aside"));
+      } else {
+        std::string why;
+        checkpoint = UsableCheckpoint(fingerprint, recorded, &why);
+        if (!checkpoint.empty()) {
+          spdlog::info("run {}: resumed at step {} from a checkpoint, replaying {} steps",
+                       run_.id(), replay_from_, recorded - replay_from_);
+        } else {
+          spdlog::info("run {}: resumed at step 0 ({}), replaying {} steps", run_.id(), why,
+                       recorded);
+        }
+      }
+    }
+    manager_.writer_.Post(store::RunStartedEvent{run_.id(), absl::Now(), fingerprint});
+    return checkpoint;
+  }
 
   void OnStep(const core::StepRecord& step) override {
+    if (abandoned_) return;
     if (step.step < static_cast<int>(recorded_.losses.size())) {
       // A resumed run replays the steps recorded before the restart: they must match bit for
-      // bit, or the stored trajectory would splice two different runs.
-      if (std::bit_cast<uint32_t>(step.loss) !=
-          std::bit_cast<uint32_t>(recorded_.losses[step.step])) {
-        mismatch_ = true;
+      // bit, or the stored trajectory would splice two different trainings.
+      const size_t i = static_cast<size_t>(step.step);
+      if (!SameBits(step.loss, recorded_.losses[i]) ||
+          !SameBits(step.weight_grad_norm, recorded_.weight_grad_norms[i])) {
+        Abandon(absl::StrCat(
+            "run ", run_.index(), " started over from step 0: replaying its recorded steps under "
+            "build ", fingerprint_, " gave step ", step.step, " a loss of ",
+            absl::StrFormat("%.9g", step.loss), " and a gradient norm of ",
+            absl::StrFormat("%.9g", step.weight_grad_norm), " where ",
+            absl::StrFormat("%.9g", recorded_.losses[i]), " and ",
+            absl::StrFormat("%.9g", recorded_.weight_grad_norms[i]),
+            " were recorded; the old steps are kept aside"));
+        return;
+      }
+      if (step.step + 1 == static_cast<int>(recorded_.losses.size())) {
+        spdlog::info("run {}: the {} replayed steps matched the recorded ones bit for bit",
+                     run_.id(), step.step + 1 - replay_from_);
       }
       return;
     }
@@ -109,8 +173,24 @@ class JobManager::RunSupervisor final : public RunListener {
   }
 
   void OnEval(const core::EvalRecord& eval) override {
+    if (abandoned_) return;
+    if (auto it = recorded_evals_.find(eval.step); it != recorded_evals_.end()) {
+      if (!SameBits(eval.loss, it->second.loss()) ||
+          !SameBits(eval.accuracy, it->second.accuracy())) {
+        Abandon(absl::StrCat("run ", run_.index(), " started over from step 0: replaying it "
+                             "under build ", fingerprint_, " gave the evaluation after step ",
+                             eval.step, " another result than the recorded one; the old steps "
+                             "are kept aside"));
+      }
+      return;
+    }
     if (eval.step <= last_recorded_eval_) return;
     manager_.writer_.Post(store::EvalEvent{run_.id(), eval.step, eval.loss, eval.accuracy});
+  }
+
+  void OnCheckpoint(int /*step*/, std::string_view checkpoint) override {
+    if (abandoned_) return;
+    manager_.writer_.PostCheckpoint(run_.id(), std::string(checkpoint));
   }
 
   void OnFinished(const core::RunResult& result) override {
@@ -121,9 +201,19 @@ class JobManager::RunSupervisor final : public RunListener {
       OnFailed(manager_.FullError());  // stopped because nothing more can be recorded
       return;
     }
-    if (mismatch_) {
-      OnFailed("the resumed run did not reproduce the steps recorded before the restart");
-      return;
+    if (abandoned_) {
+      if (!job_.stop.stop_requested()) {
+        // Trains again from step 0, as a run of its own would: its old steps are set aside.
+        abandoned_ = false;
+        Record({});
+        manager_.executor_.Execute(Request());
+        return;
+      }
+      // Cancelled while starting over: nothing of the abandoned attempt was recorded.
+      core::RunResult cancelled;
+      cancelled.outcome = core::Outcome::kCancelled;
+      abandoned_ = false;
+      return OnFinished(cancelled);
     }
     v1::Run summary = run_;
     summary.set_state(ToRunState(result.outcome));
@@ -161,24 +251,115 @@ class JobManager::RunSupervisor final : public RunListener {
   }
 
  private:
+  // A float as recorded: equal bits, or both NaN (the store does not keep NaN payloads).
+  static bool SameBits(float a, float b) {
+    return (std::isnan(a) && std::isnan(b)) || std::bit_cast<uint32_t>(a) == std::bit_cast<uint32_t>(b);
+  }
+
+  // The steps and evaluations stored for the run: what a resume must reproduce.
+  void Record(store::Trajectory recorded) {
+    recorded_ = std::move(recorded);
+    gap_ = false;
+    for (size_t i = 0; i < recorded_.steps.size(); ++i) {
+      if (recorded_.steps[i] != static_cast<int32_t>(i)) {
+        // Steps after a gap cannot be replayed in place: only the prefix counts (and OnStarting
+        // starts the run over, the whole trajectory aside).
+        gap_ = true;
+        recorded_.losses.resize(i);
+        recorded_.weight_grad_norms.resize(i);
+        break;
+      }
+    }
+    recorded_evals_.clear();
+    last_recorded_eval_ = -1;
+    for (const v1::EvalResult& eval : recorded_.evals) {
+      recorded_evals_.emplace(eval.step(), eval);
+      last_recorded_eval_ = std::max(last_recorded_eval_, eval.step());
+    }
+  }
+
+  // The run's checkpoint when it can continue the run here: intact, of this run's settings,
+  // written by this build, and not ahead of the `recorded` steps stored. Empty otherwise, with
+  // the reason in *why.
+  std::string UsableCheckpoint(const std::string& fingerprint, int recorded, std::string* why) {
+    CheckpointFiles* files = manager_.checkpointing_.files;
+    if (files == nullptr) {
+      *why = "checkpoints are off";
+      return {};
+    }
+    std::string bytes = files->Load(run_.id());
+    if (bytes.empty()) {
+      *why = "no checkpoint";
+      return {};
+    }
+    std::string error;
+    std::optional<core::CheckpointHeader> header = core::ReadCheckpointHeader(bytes, &error);
+    if (!header) {
+      *why = absl::StrCat("its checkpoint is unusable: ", error);
+    } else if (header->run_digest != core::RunDigest(job_.config, init_)) {
+      *why = "its checkpoint is of other settings";
+    } else if (header->fingerprint != fingerprint) {
+      *why = absl::StrCat("its checkpoint was written by build ", header->fingerprint);
+    } else if (header->step > recorded) {
+      *why = absl::StrCat("its checkpoint, at step ", header->step, ", is ahead of the ",
+                          recorded, " stored steps");
+    } else {
+      replay_from_ = header->step;
+      return bytes;
+    }
+    spdlog::warn("run {}: {}; it starts from step 0", run_.id(), *why);
+    return {};
+  }
+
+  // Sets the stored steps aside and trains from step 0 (called before the run trains).
+  void StartOver(const std::string& reason) {
+    spdlog::warn("{} (run {} of job {})", reason, run_.id(), job_.id);
+    manager_.writer_.Post(store::RunRestartedEvent{run_.id(), reason, absl::Now()});
+    manager_.writer_.PostCheckpointRemoval(run_.id());
+    Record({});
+  }
+
+  // A replay came out different: the steps are set aside at once, nothing more of this attempt
+  // is recorded, and it stops; OnFinished starts the run again from step 0.
+  void Abandon(const std::string& reason) {
+    abandoned_ = true;
+    spdlog::warn("{} (run {} of job {})", reason, run_.id(), job_.id);
+    manager_.writer_.Post(store::RunRestartedEvent{run_.id(), reason, absl::Now()});
+    manager_.writer_.PostCheckpointRemoval(run_.id());
+    attempt_.request_stop();
+  }
+
   void Finish(v1::Run summary) {
     *summary.mutable_finished_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
     manager_.writer_.Post(store::RunFinishedEvent{std::move(summary)});
+    manager_.writer_.PostCheckpointRemoval(run_.id());
     // May destroy this supervisor (with its job): nothing may follow.
     manager_.RunEnded(job_);
   }
 
   JobManager& manager_;
   ActiveJob& job_;
-  const v1::Run run_;
-  const store::Trajectory recorded_;
+  const v1::Run run_;  // as stored when the job was scheduled
+  const core::InitConfig init_;
+  // The rest is touched by the run's one training thread at a time (and Request() before it).
+  store::Trajectory recorded_;  // steps 0..n-1 stored before this start, to replay
+  bool gap_ = false;            // steps were stored after a gap
+  std::map<int, v1::EvalResult> recorded_evals_;
   int last_recorded_eval_ = -1;
-  bool mismatch_ = false;
+  std::string fingerprint_;  // of the build training the run now
+  int replay_from_ = 0;      // the step the run resumed at
+  bool abandoned_ = false;   // a replay differed: this attempt records nothing more
+  std::stop_source attempt_;
+  std::optional<std::stop_callback<std::function<void()>>> link_;
 };
 
 JobManager::JobManager(store::Store& store, EventWriter& writer, Executor& executor,
-                       FinishHook on_finish)
-    : store_(store), writer_(writer), executor_(executor), on_finish_(std::move(on_finish)) {
+                       FinishHook on_finish, Checkpointing checkpointing)
+    : store_(store),
+      writer_(writer),
+      executor_(executor),
+      on_finish_(std::move(on_finish)),
+      checkpointing_(checkpointing) {
   writer_.OnStoreFull([this](const absl::Status& full) { StoreFull(full); });
 }
 
@@ -216,11 +397,25 @@ void JobManager::StoreFull(const absl::Status& full) {
 absl::Status JobManager::Recover() {
   absl::StatusOr<std::vector<int64_t>> ids = store_.UnfinishedJobs();
   if (!ids.ok()) return ids.status();
+  std::vector<v1::Job> jobs;
+  std::set<int64_t> live_runs;
   for (int64_t id : *ids) {
     absl::StatusOr<v1::Job> job = store_.GetJob(id);
     if (!job.ok()) return job.status();
-    spdlog::info("job {} ({}) resumes after a restart", id, v1::JobState_Name(job->state()));
-    if (absl::Status s = Schedule(*job); !s.ok()) return s;
+    for (const v1::Run& run : job->runs()) {
+      if (!Ended(run.state())) live_runs.insert(run.id());
+    }
+    jobs.push_back(*std::move(job));
+  }
+  // Checkpoints of runs that ended before the crash (whose removal the crash cut short).
+  if (checkpointing_.files != nullptr) {
+    if (int removed = checkpointing_.files->RemoveAllExcept(live_runs); removed > 0) {
+      spdlog::info("removed {} checkpoints of runs that have ended", removed);
+    }
+  }
+  for (const v1::Job& job : jobs) {
+    spdlog::info("job {} ({}) resumes after a restart", job.id(), v1::JobState_Name(job.state()));
+    if (absl::Status s = Schedule(job); !s.ok()) return s;
   }
   return absl::OkStatus();
 }
@@ -251,7 +446,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& resolved_spec,
 absl::Status JobManager::Schedule(const v1::Job& job) {
   auto active = std::make_unique<ActiveJob>();
   active->id = job.id();
-  const core::ExperimentConfig config = ToExperiment(job.spec());
+  active->owner = job.owner();
+  active->config = ToExperiment(job.spec());
   std::vector<RunRequest> requests;
   for (const v1::Run& run : job.runs()) {
     if (Ended(run.state())) continue;
@@ -262,14 +458,9 @@ absl::Status JobManager::Schedule(const v1::Job& job) {
       recorded = *std::move(t);
     }
     active->runs.push_back(std::make_unique<RunSupervisor>(*this, *active, run,
+                                                           ToInit(run.spec()),
                                                            std::move(recorded)));
-    requests.push_back(RunRequest{.run_id = run.id(),
-                                  .owner = job.owner(),
-                                  .config = config,
-                                  .init = ToInit(run.spec()),
-                                  .stop = active->stop.get_token(),
-                                  .checkpoints = {},
-                                  .listener = active->runs.back().get()});
+    requests.push_back(active->runs.back()->Request());
   }
   active->runs_left = static_cast<int>(requests.size());
   ActiveJob& ref = *active;

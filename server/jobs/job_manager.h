@@ -16,6 +16,8 @@
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
+#include "core/trainer.h"
+#include "server/jobs/checkpoint_files.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/executor.h"
 #include "server/store/store.h"
@@ -26,21 +28,35 @@ namespace ablate::jobs {
 // before the job is marked finished: builds the job's deliverables. An error fails the job.
 using FinishHook = std::function<absl::Status(int64_t job_id)>;
 
+// How runs keep checkpoints, so that a run interrupted by a crash continues from its latest one.
+struct Checkpointing {
+  // Borrowed; null: no checkpoints, and an interrupted run replays from step 0. The event
+  // writer must save to the same files.
+  CheckpointFiles* files = nullptr;
+  core::CheckpointPolicy policy;  // how often a run hands one over
+};
+
 // Thread-safe.
 class JobManager {
  public:
   // Borrows everything, which must outlive the manager.
-  JobManager(store::Store& store, EventWriter& writer, Executor& executor, FinishHook on_finish);
+  JobManager(store::Store& store, EventWriter& writer, Executor& executor, FinishHook on_finish,
+             Checkpointing checkpointing = {});
   // Calls Shutdown().
   ~JobManager();
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
 
-  // Schedules every job the store holds as queued or running, oldest first. A run that was
-  // interrupted trains again from step 0: its trajectory is bit-identical, so the steps
-  // already recorded are checked against the new ones and not recorded twice, and the run
-  // simply continues. A job whose run failed before the restart ends failed, with that run's
-  // error. Call once, before Submit.
+  // Schedules every job the store holds as queued or running, oldest first, and removes the
+  // checkpoints of runs that have ended. A run that was interrupted continues from its
+  // checkpoint when it has a usable one (intact, of its settings, written by this build, not
+  // ahead of its stored steps), or else from step 0; either way the steps already stored after
+  // that point are trained again, checked bit for bit against the stored ones, and not
+  // recorded twice. A run whose stored steps were trained by another build (Run.fingerprint),
+  // or whose replay comes out different, starts over from step 0 instead: its stored steps are
+  // set aside (store::RunRestartedEvent) with the reason, never spliced with new ones. A job
+  // whose run failed before the restart ends failed, with that run's error. Call once, before
+  // Submit.
   absl::Status Recover();
 
   // Stores a resolved spec as a new queued job of `owner` (in class `class_id`, when the server
@@ -93,6 +109,7 @@ class JobManager {
   EventWriter& writer_;
   Executor& executor_;
   FinishHook on_finish_;
+  const Checkpointing checkpointing_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> store_full_{false};
   absl::Status full_error_;    // the job error when the store is full; guarded by mutex_

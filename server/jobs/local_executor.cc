@@ -12,7 +12,7 @@
 
 namespace ablate::jobs {
 
-LocalExecutor::LocalExecutor(int workers) {
+LocalExecutor::LocalExecutor(int workers, bool held) : held_(held) {
   for (int i = 0; i < std::max(workers, 1); ++i) threads_.emplace_back([this] { WorkLoop(); });
   reaper_ = std::thread([this] { ReapLoop(); });
 }
@@ -27,6 +27,14 @@ LocalExecutor::~LocalExecutor() {
   for (std::thread& thread : threads_) thread.join();
   reaper_.join();
   // No thread is left to take mutex_: the stop callbacks can go with the queue.
+}
+
+void LocalExecutor::Release() {
+  {
+    std::lock_guard lock(mutex_);
+    held_ = false;
+  }
+  wake_.notify_all();
 }
 
 void LocalExecutor::Execute(RunRequest request) {
@@ -82,7 +90,7 @@ void LocalExecutor::WorkLoop() {
     Queued queued;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || queued_ > 0; });
+      wake_.wait(lock, [this] { return stopping_ || (!held_ && queued_ > 0); });
       if (stopping_) return;
       queued = TakeNext();
     }

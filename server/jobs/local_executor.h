@@ -26,8 +26,11 @@ namespace ablate::jobs {
 // worker is busy.
 class LocalExecutor final : public Executor {
  public:
-  // Starts `workers` threads (at least 1), plus the one that ends stopped queued runs.
-  explicit LocalExecutor(int workers);
+  // Starts `workers` threads (at least 1), plus the one that ends stopped queued runs. With
+  // `held`, no queued run starts until Release(): a server holds its workers while it queues
+  // the runs it recovers, so that the first to start are chosen by the round robin by owner,
+  // not by the order of recovery (oldest job first).
+  explicit LocalExecutor(int workers, bool held = false);
   // Stops taking queued runs, waits for the running ones (stop them first through their
   // stop tokens to return quickly), and joins the threads. Runs still queued are dropped
   // without a callback.
@@ -35,6 +38,8 @@ class LocalExecutor final : public Executor {
 
   void Execute(RunRequest request) override;
   int Workers() const override { return static_cast<int>(threads_.size()); }
+  // Lets the workers take queued runs (after a held start); does nothing otherwise.
+  void Release();
   // Runs waiting for a free worker: /metrics' ablate_run_queue_depth.
   int QueuedRuns();
 
@@ -63,6 +68,7 @@ class LocalExecutor final : public Executor {
   std::string last_owner_;  // the owner whose run started last; guarded by mutex_
   bool reap_needed_ = false;  // a queued run was stopped; guarded by mutex_
   bool stopping_ = false;     // guarded by mutex_
+  bool held_ = false;         // workers take no run; guarded by mutex_
   std::vector<std::thread> threads_;
   std::thread reaper_;
 };

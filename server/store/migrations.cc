@@ -124,10 +124,61 @@ absl::Status RewriteV3(Connection& conn) {
   return absl::OkStatus();
 }
 
+// Version 4: the build each run trained under, and runs that started over from step 0.
+// A run resumed under another build (or whose replayed steps came out different) starts over
+// rather than splicing two trainings into one trajectory; the steps and evaluations it had are
+// not deleted but moved to the set_aside_* tables, under the sequence number of the restart
+// that set them aside, and the restart's reason is kept in one sentence.
+constexpr char kSchemaV4[] = R"sql(
+-- The fingerprint id (core/fingerprint.h) of the build that trained the run's recorded steps:
+-- set by each RunStarted; NULL for runs that never started (or started before version 4).
+ALTER TABLE runs ADD COLUMN fingerprint TEXT;
+-- The latest restart of the run: its sequence number (ReadUpdate's runs_restarted) and why.
+ALTER TABLE runs ADD COLUMN restarted_seq INTEGER;
+ALTER TABLE runs ADD COLUMN restart_reason TEXT NOT NULL DEFAULT '';
+
+-- Every restart of a run from step 0.
+CREATE TABLE run_restarts (
+  run_id INTEGER NOT NULL REFERENCES runs (id),
+  seq INTEGER NOT NULL,                  -- the restart's sequence number in its job
+  at INTEGER NOT NULL,
+  reason TEXT NOT NULL,
+  steps_set_aside INTEGER NOT NULL,      -- rows moved to set_aside_steps
+  PRIMARY KEY (run_id, seq)
+) STRICT, WITHOUT ROWID;
+
+-- Steps of a run recorded before a restart, as they were in steps.
+CREATE TABLE set_aside_steps (
+  run_id INTEGER NOT NULL REFERENCES runs (id),
+  restart_seq INTEGER NOT NULL,          -- run_restarts.seq of the restart that set them aside
+  step INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  loss ANY CHECK (loss IS NULL OR typeof(loss) = 'real'),
+  loss_class TEXT,
+  weight_grad_norm ANY CHECK (weight_grad_norm IS NULL OR typeof(weight_grad_norm) = 'real'),
+  weight_grad_norm_class TEXT,
+  seconds ANY NOT NULL CHECK (typeof(seconds) = 'real'),
+  PRIMARY KEY (run_id, restart_seq, step)
+) STRICT, WITHOUT ROWID;
+
+-- Evaluations of a run recorded before a restart.
+CREATE TABLE set_aside_evals (
+  run_id INTEGER NOT NULL REFERENCES runs (id),
+  restart_seq INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  loss ANY CHECK (loss IS NULL OR typeof(loss) = 'real'),
+  loss_class TEXT,
+  accuracy ANY NOT NULL CHECK (typeof(accuracy) = 'real'),
+  PRIMARY KEY (run_id, restart_seq, step)
+) STRICT, WITHOUT ROWID;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3, &RewriteV3},
+    {4, kSchemaV4},
 };
 
 absl::Status Check(Connection& conn, std::span<const Migration> migrations) {

@@ -239,7 +239,8 @@ constexpr char kRunColumns[] =
     "id, job_id, idx, init, weight_seed, uniform_low, uniform_high, state, outcome, steps_done, "
     "seconds, steps_per_second, first_nonfinite_step, flatline_step, final_loss, "
     "final_loss_class, final_eval_step, final_eval_loss, final_eval_loss_class, "
-    "final_eval_accuracy, init_stats, final_stats, started_at, finished_at";
+    "final_eval_accuracy, init_stats, final_stats, started_at, finished_at, fingerprint, "
+    "restart_reason";
 enum RunColumn {
   kRunId,
   kRunJobId,
@@ -265,6 +266,8 @@ enum RunColumn {
   kRunFinalStats,
   kRunStartedAt,
   kRunFinishedAt,
+  kRunFingerprint,
+  kRunRestartReason,
 };
 
 absl::StatusOr<v1::Run> RunFromRow(const Statement& row) {
@@ -313,6 +316,8 @@ absl::StatusOr<v1::Run> RunFromRow(const Statement& row) {
   if (!row.IsNull(kRunFinishedAt)) {
     *run.mutable_finished_at() = MillisToProto(row.Int(kRunFinishedAt));
   }
+  if (!row.IsNull(kRunFingerprint)) run.set_fingerprint(row.Text(kRunFingerprint));
+  run.set_restart_reason(row.Text(kRunRestartReason));
   return run;
 }
 
@@ -466,10 +471,66 @@ class AppendBatch {
     STORE_ASSIGN_OR_RETURN(
         Statement stmt,
         conn_.Prepare("UPDATE runs SET state = 'running', outcome = 'running', "
-                      "started_at = coalesce(started_at, ?2), started_seq = ?3 WHERE id = ?1"));
-    STORE_RETURN_IF_ERROR(stmt.Bind(1, e.run_id).Bind(2, ToMillis(e.at)).Bind(3, seq).Run());
+                      "started_at = coalesce(started_at, ?2), started_seq = ?3, "
+                      "fingerprint = coalesce(nullif(?4, ''), fingerprint) WHERE id = ?1"));
+    STORE_RETURN_IF_ERROR(stmt.Bind(1, e.run_id)
+                              .Bind(2, ToMillis(e.at))
+                              .Bind(3, seq)
+                              .BindText(4, e.fingerprint)
+                              .Run());
     run->state = v1::RUN_STATE_RUNNING;
     return absl::OkStatus();
+  }
+
+  // Moves the run's steps and evals aside (whole-row copies, then deletes), in the same
+  // transaction as the reset of its summary: a crash leaves either the old trajectory or none,
+  // and the set-aside rows either way.
+  absl::Status On(const RunRestartedEvent& e) {
+    STORE_ASSIGN_OR_RETURN(RunInfo * run, Run(e.run_id));
+    if (IsTerminal(run->state)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "RunRestarted for run ", e.run_id, ", which has ended (", NameOf(run->state), ")"));
+    }
+    // Steps of this batch go aside with the others: fold them in first, then forget them.
+    STORE_RETURN_IF_ERROR(FlushSteps(e.run_id, *run));
+    STORE_ASSIGN_OR_RETURN(int64_t seq, NextSeq(run->job_id));
+    int64_t set_aside = -1;  // the steps' count: the first statement's
+    for (const char* sql :
+         {"INSERT INTO set_aside_steps (run_id, restart_seq, step, seq, loss, loss_class, "
+          "weight_grad_norm, weight_grad_norm_class, seconds) SELECT run_id, ?2, step, seq, loss, "
+          "loss_class, weight_grad_norm, weight_grad_norm_class, seconds FROM steps "
+          "WHERE run_id = ?1",
+          "INSERT INTO set_aside_evals (run_id, restart_seq, step, seq, loss, loss_class, "
+          "accuracy) SELECT run_id, ?2, step, seq, loss, loss_class, accuracy FROM evals "
+          "WHERE run_id = ?1"}) {
+      STORE_ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare(sql));
+      STORE_RETURN_IF_ERROR(stmt.Bind(1, e.run_id).Bind(2, seq).Run());
+      if (set_aside < 0) set_aside = sqlite3_changes64(conn_.db());
+    }
+    for (const char* sql :
+         {"DELETE FROM steps WHERE run_id = ?1", "DELETE FROM evals WHERE run_id = ?1"}) {
+      STORE_ASSIGN_OR_RETURN(Statement stmt, conn_.Prepare(sql));
+      STORE_RETURN_IF_ERROR(stmt.Bind(1, e.run_id).Run());
+    }
+    {
+      STORE_ASSIGN_OR_RETURN(
+          Statement stmt,
+          conn_.Prepare("INSERT INTO run_restarts (run_id, seq, at, reason, steps_set_aside) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5)"));
+      STORE_RETURN_IF_ERROR(stmt.Bind(1, e.run_id)
+                                .Bind(2, seq)
+                                .Bind(3, ToMillis(e.at))
+                                .BindText(4, e.reason)
+                                .Bind(5, set_aside)
+                                .Run());
+    }
+    STORE_ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn_.Prepare("UPDATE runs SET steps_done = 0, seconds = 0, steps_per_second = NULL, "
+                      "first_nonfinite_step = NULL, flatline_step = NULL, final_loss = NULL, "
+                      "final_loss_class = NULL, restarted_seq = ?2, restart_reason = ?3 "
+                      "WHERE id = ?1"));
+    return stmt.Bind(1, e.run_id).Bind(2, seq).BindText(3, e.reason).Run();
   }
 
   absl::Status On(const StepEvent& e) {
@@ -1106,33 +1167,45 @@ absl::StatusOr<v1::JobUpdate> SqliteStore::ReadUpdate(int64_t job_id, uint64_t a
     update.set_cursor(hi);
 
     struct RunRef {
-      int64_t id;
-      int32_t index;
-      std::optional<int64_t> started_seq, finished_seq;
+      int64_t id = 0;
+      int32_t index = 0;
+      std::optional<int64_t> started_seq = {}, finished_seq = {}, restarted_seq = {};
+      std::string restart_reason = {};
     };
     std::vector<RunRef> runs;
     {
       // runs(job_id, idx), the UNIQUE index: the job's few runs, in index order.
       STORE_ASSIGN_OR_RETURN(
           Statement stmt,
-          conn.Prepare("SELECT id, idx, started_seq, finished_seq FROM runs WHERE job_id = ?1 "
-                       "ORDER BY idx"));
+          conn.Prepare("SELECT id, idx, started_seq, finished_seq, restarted_seq, "
+                       "restart_reason FROM runs WHERE job_id = ?1 ORDER BY idx"));
       stmt.Bind(1, job_id);
       while (true) {
         STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        RunRef ref{stmt.Int(0), static_cast<int32_t>(stmt.Int(1)), std::nullopt, std::nullopt};
+        RunRef ref{stmt.Int(0), static_cast<int32_t>(stmt.Int(1))};
         if (!stmt.IsNull(2)) ref.started_seq = stmt.Int(2);
         if (!stmt.IsNull(3)) ref.finished_seq = stmt.Int(3);
-        runs.push_back(ref);
+        if (!stmt.IsNull(4)) ref.restarted_seq = stmt.Int(4);
+        ref.restart_reason = stmt.Text(5);
+        runs.push_back(std::move(ref));
       }
     }
 
     // Parts in event order within each kind.
-    std::vector<const RunRef*> started, finished;
+    std::vector<const RunRef*> started, finished, restarted;
     for (const RunRef& run : runs) {
       if (in_slice(run.started_seq)) started.push_back(&run);
       if (in_slice(run.finished_seq)) finished.push_back(&run);
+      // Only a run's latest restart is kept in its row: an older one in the slice has nothing
+      // left to show (its steps went aside with the newer one), so the newest says it all.
+      if (in_slice(run.restarted_seq)) restarted.push_back(&run);
+    }
+    for (const RunRef* run : restarted) {
+      v1::RunRestarted* part = update.add_runs_restarted();
+      part->set_run_id(run->id);
+      part->set_index(run->index);
+      part->set_reason(run->restart_reason);
     }
     std::sort(started.begin(), started.end(),
               [](const RunRef* a, const RunRef* b) { return *a->started_seq < *b->started_seq; });
@@ -1337,6 +1410,9 @@ absl::Status SqliteStore::DeleteJob(int64_t job_id) {
     for (const char* sql :
          {"DELETE FROM steps WHERE run_id IN (SELECT id FROM runs WHERE job_id = ?1)",
           "DELETE FROM evals WHERE run_id IN (SELECT id FROM runs WHERE job_id = ?1)",
+          "DELETE FROM set_aside_steps WHERE run_id IN (SELECT id FROM runs WHERE job_id = ?1)",
+          "DELETE FROM set_aside_evals WHERE run_id IN (SELECT id FROM runs WHERE job_id = ?1)",
+          "DELETE FROM run_restarts WHERE run_id IN (SELECT id FROM runs WHERE job_id = ?1)",
           "DELETE FROM artifacts WHERE job_id = ?1", "DELETE FROM runs WHERE job_id = ?1",
           "DELETE FROM jobs WHERE id = ?1"}) {
       STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(sql));

@@ -29,6 +29,19 @@ namespace ablate::store {
 struct RunStartedEvent {
   int64_t run_id = 0;
   absl::Time at;
+  // The fingerprint id of the build that trains it (core/fingerprint.h); empty keeps the one
+  // recorded before.
+  std::string fingerprint = {};
+};
+
+// A run starts over from step 0: its recorded steps and evaluations are set aside (kept in the
+// set_aside_* tables, out of its trajectory), its step summary (steps_done, seconds, final_loss,
+// first_nonfinite_step, flatline_step) is reset, and `reason`, one sentence, is kept as the
+// run's restart_reason. For a run that has not ended.
+struct RunRestartedEvent {
+  int64_t run_id = 0;
+  std::string reason;
+  absl::Time at;
 };
 
 struct StepEvent {
@@ -74,7 +87,7 @@ struct JobFinishedEvent {
 };
 
 using Event = std::variant<RunStartedEvent, StepEvent, EvalEvent, RunFinishedEvent,
-                           JobStartedEvent, JobFinishedEvent>;
+                           JobStartedEvent, JobFinishedEvent, RunRestartedEvent>;
 
 // The newest sequence number of one job after an Append.
 struct JobCursor {
@@ -213,7 +226,8 @@ class Store {
   virtual absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after,
                                                    int max_events) = 0;
 
-  // A run's recorded steps and evaluations. NotFound names the id.
+  // A run's recorded steps and evaluations (not those a restart set aside). NotFound names the
+  // id.
   virtual absl::StatusOr<Trajectory> GetTrajectory(int64_t run_id) = 0;
 
   // Stores (or replaces, keeping its place in the list) one of a job's files. An empty

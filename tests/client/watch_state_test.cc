@@ -90,6 +90,25 @@ TEST(WatchState, ResumingAfterTheCursorContinuesWithoutGapOrRepeat) {
   for (const RunProgress& run : state.runs()) EXPECT_EQ(run.steps_seen, 10);
 }
 
+TEST(WatchState, ARestartedRunStartsOverAtStepZeroWithANotice) {
+  WatchState state(LabJob(17, v1::JOB_STATE_RUNNING, 1000));
+  ASSERT_TRUE(state.Apply(Steps(1, 1702, 0, 5)).ok());
+  // The restart and the new steps in one update: the restart applies first.
+  v1::JobUpdate update = Steps(2, 1702, 0, 2);
+  v1::RunRestarted* restarted = update.add_runs_restarted();
+  restarted->set_run_id(1702);
+  restarted->set_index(1);
+  restarted->set_reason("run 1 started over from step 0: another build");
+  ASSERT_TRUE(state.Apply(update).ok());
+  EXPECT_EQ(state.runs()[1].steps_seen, 2);
+  EXPECT_EQ(state.TakeNotices(),
+            std::vector<std::string>{"run 1 started over from step 0: another build"});
+  EXPECT_TRUE(state.TakeNotices().empty());
+  // Steps after the restart continue as usual; a repeat is still a server bug.
+  EXPECT_TRUE(state.Apply(Steps(3, 1702, 2, 1)).ok());
+  EXPECT_FALSE(state.Apply(Steps(4, 1702, 0, 1)).ok());
+}
+
 TEST(WatchState, ASkippedStepIsAServerBug) {
   WatchState state(LabJob(17, v1::JOB_STATE_RUNNING, 1000));
   ASSERT_TRUE(state.Apply(Steps(1, 1701, 0, 100)).ok());

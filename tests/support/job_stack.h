@@ -19,12 +19,14 @@ namespace ablate::test_support {
 // then the rest, as the server does.
 struct JobStack {
   // `workers` runs train at once; `on_finish` is the job manager's finish hook (none when
-  // empty).
-  JobStack(store::Store& store, int workers, jobs::FinishHook on_finish = nullptr)
-      : writer(std::make_unique<jobs::EventWriter>(store, hub)),
+  // empty); runs keep checkpoints as `checkpointing` says (its files, when given, must outlive
+  // the stack).
+  JobStack(store::Store& store, int workers, jobs::FinishHook on_finish = nullptr,
+           jobs::Checkpointing checkpointing = {})
+      : writer(std::make_unique<jobs::EventWriter>(store, hub, checkpointing.files)),
         executor(std::make_unique<jobs::LocalExecutor>(workers)),
-        jobs(std::make_unique<jobs::JobManager>(store, *writer, *executor, std::move(on_finish))) {
-  }
+        jobs(std::make_unique<jobs::JobManager>(store, *writer, *executor, std::move(on_finish),
+                                                checkpointing)) {}
   ~JobStack() {
     jobs->Shutdown();  // may already have been called: a second call does nothing
     executor.reset();

@@ -42,6 +42,20 @@ describe('JobSeries', () => {
     assert.deepEqual(s.data(false)[2], [1, 2, 3, null, null, 6]);
   });
 
+  it('starts a restarted run over from step 0 and keeps why', () => {
+    const s = new JobSeries(runs);
+    s.apply({ steps: [{ runId: '7', firstStep: 0, losses: [3, 2, 1] }], evals: [{ runId: '7', step: 2, loss: 1, accuracy: 0.5 }] });
+    s.apply({
+      runsRestarted: [{ runId: '7', index: 0, reason: 'run 0 started over from step 0: another build' }],
+      steps: [{ runId: '7', firstStep: 0, losses: [4] }],
+    });
+    assert.deepEqual(s.data(false)[1], [4]);
+    assert.equal(s.duplicates, 0);
+    assert.equal(s.lastEval('7'), null);
+    assert.equal(s.run('7').summary.restartReason, 'run 0 started over from step 0: another build');
+    assert.deepEqual(s.steps, [0]);
+  });
+
   it('takes the final summaries from runsFinished and jobFinished', () => {
     const s = new JobSeries(runs);
     s.apply({

@@ -435,7 +435,8 @@ function showJob(id) {
       return `<tr data-run="${escapeHtml(runId)}" data-state="${stateName(s.state)}">
         <th scope="row"><span class="dot c${i % 8}" aria-hidden="true"></span>${escapeHtml(runLabel(s, job.runs))}</th>
         <td class="col-status"><span class="badge state-${stateName(s.state)}">${stateName(s.state)}</span></td>
-        <td class="outcome">${escapeHtml(s.outcome || stateName(s.state))}</td>
+        <td class="outcome">${escapeHtml(s.outcome || stateName(s.state))}${s.restartReason
+          ? `<br><small class="hint">${escapeHtml(s.restartReason)}</small>` : ''}</td>
         <td class="num"><progress max="${total || 1}" value="${r.losses.length}" aria-label="steps done"></progress>
           ${r.losses.length.toLocaleString('en')}${total ? ` / ${total.toLocaleString('en')}` : ''}</td>
         <td class="num">${formatRate(series.stepsPerSecond(runId))}</td>

@@ -37,6 +37,16 @@ export class JobSeries {
   apply(update) {
     let added = 0;
     if (update.cursor !== undefined) this.cursor = String(update.cursor);
+    // First: a restarted run's steps in this update are those after its restart.
+    for (const restarted of update.runsRestarted ?? []) {
+      const r = this.run(restarted.runId);
+      if (!r) continue;
+      // The server set its steps aside: they are no longer the run's trajectory.
+      Object.assign(r, { losses: [], linear: [], log: [], seconds: 0, firstNonFinite: null, peak: null });
+      r.summary = { ...r.summary, restartReason: restarted.reason ?? '' };
+      this.evals.delete(String(restarted.runId));
+      this.steps.length = Math.max(0, ...[...this.runs.values()].map((x) => x.losses.length));
+    }
     for (const started of update.runsStarted ?? []) {
       const r = this.run(started.runId);
       if (r && (r.summary.state === 'RUN_STATE_QUEUED' || !r.summary.state)) {

@@ -4,12 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -81,6 +83,7 @@ RunRequest TinyRun(const std::string& owner, RunListener* listener, std::stop_to
                     .config = config,
                     .init = core::InitConfig{.scheme = "kaiming", .weight_seed = 1},
                     .stop = std::move(stop),
+                    .checkpoints = {},
                     .listener = listener};
 }
 
@@ -172,6 +175,32 @@ TEST_F(LocalExecutorTest, ARunStoppedBeforeItIsQueuedNeverStarts) {
   std::lock_guard lock(log_.mutex);
   EXPECT_EQ(log_.cancelled_in_queue, std::vector<std::string>{"stopped"});
   EXPECT_TRUE(log_.started.empty());
+}
+
+// A server that restarts queues its interrupted runs oldest job first; held workers let the
+// round robin by owner, not that order, choose the first runs.
+TEST(LocalExecutorHeldTest, HeldWorkersStartNothingUntilReleasedThenOwnersTakeTurns) {
+  Log log;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  LocalExecutor executor(2, /*held=*/true);  // destroyed before the listeners
+  auto queue = [&](const std::string& owner, const std::string& name) {
+    listeners.push_back(std::make_unique<Listener>(log, name));
+    executor.Execute(TinyRun(owner, listeners.back().get()));
+  };
+  for (int i = 0; i < 3; ++i) queue("alice", absl::StrCat("a", i));
+  std::this_thread::sleep_for(100ms);
+  {
+    std::lock_guard lock(log.mutex);
+    EXPECT_TRUE(log.started.empty()) << "a held worker started " << log.started.front();
+  }
+  queue("bob", "b0");
+  executor.Release();
+  ASSERT_TRUE(log.WaitEnded(4));
+  std::lock_guard lock(log.mutex);
+  ASSERT_EQ(log.started.size(), 4u);
+  std::vector<std::string> first_two(log.started.begin(), log.started.begin() + 2);
+  std::sort(first_two.begin(), first_two.end());
+  EXPECT_EQ(first_two, (std::vector<std::string>{"a0", "b0"}));
 }
 
 }  // namespace

@@ -276,6 +276,65 @@ TEST_P(StoreTest, ARunCancelledBeforeItStartedTakesItsSummary) {
   EXPECT_EQ(update->runs_started_size(), 0);
 }
 
+TEST_P(StoreTest, ARunRestartedFromStepZeroSetsItsStepsAsideAndSaysWhy) {
+  const v1::Job job = NewJob();
+  const int64_t run = job.runs(1).id();
+  const int64_t other = job.runs(0).id();
+  MustAppend({RunStartedEvent{run, T(1), "fp1-00000000000000aa"}, RunStartedEvent{other, T(1)},
+              Step(run, 0, 0.7f), Step(run, 1, kNaN), Eval(run, 1, 0.6f, 0.5f),
+              Step(other, 0, 0.9f)});
+  auto before = store_->Cursor(job.id());
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(store_->GetRun(run)->fingerprint(), "fp1-00000000000000aa");
+  // A step in the same batch before the restart goes aside with the others.
+  MustAppend({Step(run, 2, 0.5f), RunRestartedEvent{run, "run 1 started over: why", T(5)},
+              RunStartedEvent{run, T(6), "fp1-00000000000000bb"}, Step(run, 0, 0.8f)});
+
+  auto got = store_->GetRun(run);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->steps_done(), 1);
+  EXPECT_EQ(got->final_loss(), 0.8f);
+  EXPECT_FALSE(got->has_first_nonfinite_step());
+  EXPECT_EQ(got->restart_reason(), "run 1 started over: why");
+  EXPECT_EQ(got->fingerprint(), "fp1-00000000000000bb");
+  auto trajectory = store_->GetTrajectory(run);
+  ASSERT_TRUE(trajectory.ok());
+  EXPECT_EQ(trajectory->steps, std::vector<int32_t>{0});
+  EXPECT_TRUE(trajectory->evals.empty());
+  EXPECT_EQ(store_->GetTrajectory(other)->steps.size(), 1u) << "the other run is untouched";
+
+  // A watcher from before the restart learns of it; one from the start sees only new steps.
+  auto update = store_->ReadUpdate(job.id(), *before, 100);
+  ASSERT_TRUE(update.ok()) << update.status();
+  ASSERT_EQ(update->runs_restarted_size(), 1);
+  EXPECT_EQ(update->runs_restarted(0).run_id(), run);
+  EXPECT_EQ(update->runs_restarted(0).index(), 1);
+  EXPECT_EQ(update->runs_restarted(0).reason(), "run 1 started over: why");
+  auto all = store_->ReadUpdate(job.id(), 0, 100);
+  ASSERT_TRUE(all.ok());
+  int run_steps = 0;
+  for (const v1::StepLosses& steps : all->steps()) {
+    if (steps.run_id() == run) run_steps += steps.losses_size();
+  }
+  EXPECT_EQ(run_steps, 1);
+  EXPECT_EQ(all->evals_size(), 0);
+
+  // A run that has ended cannot start over; a deleted job takes its set-aside rows along.
+  v1::Run done;
+  done.set_id(run);
+  done.set_state(v1::RUN_STATE_COMPLETED);
+  MustAppend({RunFinishedEvent{done}});
+  auto late = store_->Append(std::vector<Event>{RunRestartedEvent{run, "late", T(9)}});
+  EXPECT_TRUE(absl::IsFailedPrecondition(late.status())) << late.status();
+  v1::Run other_done = done;
+  other_done.set_id(other);
+  v1::Run third_done = done;
+  third_done.set_id(job.runs(2).id());
+  MustAppend({RunFinishedEvent{other_done}, RunFinishedEvent{third_done},
+              JobFinishedEvent{job.id(), v1::JOB_STATE_SUCCEEDED, "", T(10)}});
+  EXPECT_TRUE(store_->DeleteJob(job.id()).ok());
+}
+
 TEST_P(StoreTest, ARestartedRunKeepsItsFirstStartAndIsAnnouncedAgain) {
   const v1::Job job = NewJob();
   const int64_t run = job.runs(1).id();
