@@ -10,7 +10,9 @@
 
 namespace ablate::jobs {
 
-LocalExecutor::LocalExecutor(int workers) {
+LocalExecutor::LocalExecutor(int workers) : LocalExecutor(workers, nullptr) {}
+
+LocalExecutor::LocalExecutor(int workers, Runner runner) : runner_(std::move(runner)) {
   for (int i = 0; i < std::max(workers, 1); ++i) threads_.emplace_back([this] { WorkLoop(); });
   reaper_ = std::thread([this] { ReapLoop(); });
 }
@@ -87,6 +89,10 @@ void LocalExecutor::WorkLoop() {
     RunListener& listener = *request.listener;
     if (request.stop.stop_requested()) {
       EndStopped(request);
+      continue;
+    }
+    if (runner_) {
+      runner_(request);
       continue;
     }
     try {

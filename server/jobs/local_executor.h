@@ -28,6 +28,12 @@ class LocalExecutor final : public Executor {
  public:
   // Starts `workers` threads (at least 1), plus the one that ends stopped queued runs.
   explicit LocalExecutor(int workers);
+  // Runs a run that a worker thread took, on that thread, and returns once the run has ended
+  // (its listener's OnFinished or OnFailed called). The pool's queue, fairness and handling of
+  // runs stopped while queued stay as above; only what "running" means changes (the Slurm
+  // executor supervises a Slurm job here instead of training).
+  using Runner = std::function<void(RunRequest& request)>;
+  LocalExecutor(int workers, Runner runner);
   // Stops taking queued runs, waits for the running ones (stop them first through their
   // stop tokens to return quickly), and joins the threads. Runs still queued are dropped
   // without a callback.
@@ -63,6 +69,7 @@ class LocalExecutor final : public Executor {
   std::string last_owner_;  // the owner whose run started last; guarded by mutex_
   bool reap_needed_ = false;  // a queued run was stopped; guarded by mutex_
   bool stopping_ = false;     // guarded by mutex_
+  Runner runner_;  // empty: train on the thread
   std::vector<std::thread> threads_;
   std::thread reaper_;
 };
