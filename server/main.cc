@@ -82,7 +82,6 @@ struct Options {
   std::string slurm_server_ca;       // file; empty: --tls-cert
   double slurm_poll_seconds = 5;
   int slurm_max_jobs = 256;
-  double slurm_checkpoint_seconds = 60;
 };
 
 // The directory of this program, where ablate-worker is installed beside ablate-server.
@@ -320,10 +319,6 @@ int main(int argc, char** argv) {
                  "How long a worker keeps trying to reach an unreachable server before it exits")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
-  app.add_option("--slurm-checkpoint-seconds", options.slurm_checkpoint_seconds,
-                 "A worker sends its run's checkpoint this often (0: never)")
-      ->check(CLI::Range(0.0, 86400.0))
-      ->capture_default_str();
   app.footer("Classes, users and tokens: ablate-server admin --help");
 
   // `ablate-server backup`: an online copy of the database, for operators.
@@ -463,7 +458,6 @@ int main(int argc, char** argv) {
     worker::SlurmExecutorOptions executor_options;
     executor_options.max_running = options.slurm_max_jobs;
     executor_options.poll_interval = absl::Seconds(options.slurm_poll_seconds);
-    executor_options.checkpoints.every_seconds = options.slurm_checkpoint_seconds;
     slurm_executor =
         std::make_unique<worker::SlurmExecutor>(**store, *slurm_launcher, executor_options);
     executor = slurm_executor.get();

@@ -34,6 +34,7 @@ struct Run {
   jobs::RunListener* listener = nullptr;  // borrowed until `closed`
   core::ExperimentConfig config;
   core::InitConfig init;
+  core::CheckpointPolicy checkpoints;
 
   // Held for each call of the listener, so that calls are one at a time; taken before `mutex`.
   std::mutex listener_mutex;
@@ -180,6 +181,7 @@ void SlurmExecutor::Impl::Supervise(jobs::RunRequest& request) {
   run->listener = request.listener;
   run->config = request.config;
   run->init = request.init;
+  run->checkpoints = request.checkpoints;
   // A run scheduled again after a restart may still have its job on Slurm.
   if (absl::StatusOr<std::optional<store::SlurmDispatch>> stored =
           store_.GetSlurmDispatch(request.run_id);
@@ -455,8 +457,8 @@ grpc::Status SlurmExecutor::Impl::Connect(
       v1::Assignment& a = *message.mutable_assignment();
       *a.mutable_experiment() = ToProto(run->config);
       *a.mutable_init() = ToProto(run->init);
-      a.set_checkpoint_every_steps(options_.checkpoints.every_steps);
-      a.set_checkpoint_every_seconds(options_.checkpoints.every_seconds);
+      a.set_checkpoint_every_steps(run->checkpoints.every_steps);
+      a.set_checkpoint_every_seconds(run->checkpoints.every_seconds);
       a.set_resume_bytes(static_cast<int64_t>(checkpoint.size()));
       bool ok = stream->Write(message);
       for (size_t at = 0; ok && at < checkpoint.size(); at += kChunkBytes) {

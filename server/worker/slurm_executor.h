@@ -7,7 +7,8 @@
 //     environment); the job id, the secret's SHA-256 and the count of dispatches are stored
 //     with the run (store::SlurmDispatch).
 //  2. The worker connects to service() (ablate.worker.v1.RunWorker), proves the secret, and is
-//     sent the run (with the checkpoint RunListener::OnStarting returns, if any). Its steps,
+//     sent the run (with the checkpoint RunListener::OnStarting returns, if any, and the run's
+//     CheckpointPolicy). Its steps,
 //     evaluations, checkpoints and outcome go to the run's listener, as the local pool's
 //     trainer would report them; the server stays the only writer of the store.
 //  3. Liveness: one batched poll of every dispatched job every `poll_interval`, plus the
@@ -44,7 +45,6 @@ struct SlurmExecutorOptions {
   absl::Duration poll_interval = absl::Seconds(5);  // one squeue of every dispatched job
   // After scancel, how long to wait for the worker's own report of the cancelled run.
   absl::Duration cancel_wait = absl::Seconds(30);
-  core::CheckpointPolicy checkpoints;  // asked of every worker
 };
 
 class SlurmExecutor final : public jobs::Executor {
