@@ -84,7 +84,8 @@ case "$CASE" in
     done
     training_of "$job" >"$work/slurm.rows"
     reference_training lab >"$work/local.rows"
-    [[ $(wc -l <"$work/slurm.rows") == 3000 ]] || fail "$(wc -l <"$work/slurm.rows") steps through Slurm, not 3000"
+    # uniform diverges within a few steps; xavier and kaiming run 1000 each
+    (($(wc -l <"$work/slurm.rows") > 2000)) || fail "$(wc -l <"$work/slurm.rows") steps through Slurm"
     cmp -s "$work/slurm.rows" "$work/local.rows" || fail "lab 1 through Slurm is not bit-identical to local"
     ;;
   fanout)
