@@ -492,6 +492,12 @@ grpc::Status SlurmExecutor::Impl::Connect(
 }
 
 void SlurmExecutor::Impl::DeliverStep(Run& run, const v1::Step& s, grpc::Status& status) {
+  if (s.step() < 0 || s.step() >= run.config.train.steps) {
+    status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("step ", s.step(), " is outside the run's ",
+                                       run.config.train.steps, " steps"));
+    return;
+  }
   const uint32_t bits = std::bit_cast<uint32_t>(s.loss());
   const core::StepRecord record{.step = s.step(),
                                 .loss = s.loss(),
@@ -544,6 +550,11 @@ grpc::Status SlurmExecutor::Impl::Receive(Run& run, const v1::WorkerMessage& mes
         if (event.has_step()) {
           DeliverStep(run, event.step(), status);
           if (!status.ok()) return status;
+        } else if (event.has_eval() &&
+                   (event.eval().step() < 0 || event.eval().step() > run.config.train.steps)) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                              absl::StrCat("an evaluation at step ", event.eval().step(),
+                                           " is outside the run's steps"));
         } else if (event.has_eval() && event.eval().step() > run.last_eval) {
           run.last_eval = event.eval().step();
           run.listener->OnEval(core::EvalRecord{.step = event.eval().step(),

@@ -3,7 +3,7 @@
 # slurm.cluster_start runs in $ABLATE_SLURM_TEST_DIR (deploy/slurm/start-one-node.sh): real
 # sbatch, squeue, scontrol and scancel, real ablate-worker jobs. One case per call:
 #   slurm_executor_live_test.sh CASE SERVER CLI WORKER
-# Cases: lab, fanout, scancel, kill9, cancel, secret, missing. Exit 77 (skipped) without a
+# Cases: lab, fanout, scancel, kill9, cancel, secret, tls, missing. Exit 77 (skipped) without a
 # cluster, unless CI=true.
 CASE=$1
 SERVER=$2
@@ -169,6 +169,21 @@ case "$CASE" in
     grep -q "wrong secret" "$work/server.log" || fail "the server did not log the refusal"
     must "$CLI" watch "$job" >/dev/null
     [[ $(job_field "$job" .state) == JOB_STATE_SUCCEEDED ]] || fail "job $job: $(job_field "$job" .error)"
+    ;;
+  tls)
+    # Over TLS: the workers trust the server's certificate, handed to them in their job's
+    # environment, and reach it by the certificate's name.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+      -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" \
+      >/dev/null 2>&1 || fail "openssl could not make a test certificate"
+    start_server "${slurm_args[@]}" --tls-cert "$work/cert.pem" --tls-key "$work/key.pem"
+    grep -q "over TLS" "$work/server.log" || fail "the workers are not told to use TLS"
+    export ABLATE_TLS_CA="$work/cert.pem"
+    job=$(must "$CLI" submit --name tls "${small[@]}" --steps 300 --init kaiming)
+    must "$CLI" watch "$job" >/dev/null
+    [[ $(job_field "$job" .state) == JOB_STATE_SUCCEEDED ]] || fail "job $job: $(job_field "$job" .error)"
+    out=$(ls "$work"/slurm/ablate-run-*.err)
+    grep -q "over TLS" $out || fail "the worker did not connect over TLS: $(cat $out)"
     ;;
   missing)
     # A worker binary missing on the node: the run fails with a sentence that says so.

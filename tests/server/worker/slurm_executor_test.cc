@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "ablate/worker/v1/worker.grpc.pb.h"
 #include "absl/strings/str_cat.h"
 #include "core/config.h"
 #include "core/run.h"
@@ -352,6 +353,93 @@ TEST_F(SlurmExecutorTest, CancelEndsTheWorkersJob) {
   EXPECT_EQ(launcher_.Cancels(), 1);
   EXPECT_EQ(cancelled->runs(0).state(), ablate::v1::RUN_STATE_CANCELLED);
   EXPECT_THAT(cancelled->runs(0).outcome(), HasSubstr("cancelled at step"));
+}
+
+// A launcher whose jobs run nothing and stay running: the test plays the worker, with the
+// secret the server made.
+class SecretKeeper final : public Launcher {
+ public:
+  absl::StatusOr<slurm::JobId> Submit(int64_t, const std::string& secret) override {
+    std::lock_guard lock(mutex_);
+    secret_ = secret;
+    return ++jobs_;
+  }
+  absl::StatusOr<absl::flat_hash_map<slurm::JobId, slurm::JobStatus>> Poll(
+      absl::Span<const slurm::JobId> ids) override {
+    absl::flat_hash_map<slurm::JobId, slurm::JobStatus> running;
+    for (slurm::JobId id : ids) running[id] = {slurm::JobState::kRunning, "RUNNING"};
+    return running;
+  }
+  absl::StatusOr<slurm::JobOutcome> Outcome(slurm::JobId) override {
+    return absl::NotFoundError("no");
+  }
+  absl::Status Cancel(slurm::JobId) override { return absl::OkStatus(); }
+  std::string Program() const override { return "/fake/ablate-worker"; }
+  std::string secret() {
+    std::lock_guard lock(mutex_);
+    return secret_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::string secret_;
+  slurm::JobId jobs_ = 0;
+};
+
+// One stream of a hand-played worker: hello, then `events`; returns how the server ended it.
+grpc::Status PlayWorker(const std::string& address, int64_t run, const std::string& secret,
+                        bool training, const std::vector<std::pair<int, float>>& steps) {
+  auto stub = v1::RunWorker::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  auto stream = stub->Connect(&context);
+  v1::WorkerMessage hello;
+  hello.mutable_hello()->set_run_id(run);
+  hello.mutable_hello()->set_secret(secret);
+  hello.mutable_hello()->set_training(training);
+  v1::ServerMessage reply;
+  if (stream->Write(hello) && stream->Read(&reply)) {
+    v1::WorkerMessage progress;
+    for (auto [step, loss] : steps) {
+      v1::Step& s = *progress.mutable_progress()->add_events()->mutable_step();
+      s.set_step(step);
+      s.set_loss(loss);
+    }
+    stream->Write(progress);
+    stream->WritesDone();
+    while (stream->Read(&reply)) {
+    }
+  }
+  return stream->Finish();
+}
+
+TEST(SlurmExecutorHostileWorkerTest, StepsOutOfOrderOrRangeAreRefusedAndAReplayMustMatch) {
+  SecretKeeper launcher;
+  Stack stack(launcher, [](const std::string&) {});
+  const ablate::v1::Job job = stack.Submit(test_support::TinySpec(100));
+  const int64_t run = job.runs(0).id();
+  for (int i = 0; i < 100 && launcher.secret().empty(); ++i) std::this_thread::sleep_for(20ms);
+  const std::string secret = launcher.secret();
+  ASSERT_FALSE(secret.empty());
+
+  EXPECT_EQ(PlayWorker(stack.address(), run, secret, false, {{0, 1.0f}, {5, 0.5f}}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // a gap after step 0
+  EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{100, 0.5f}}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);  // beyond the run's 100 steps
+  EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{-1, 0.5f}}).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  // Step 0 again with the same bits is taken (and not recorded twice), then step 1.
+  EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{0, 1.0f}, {1, 0.75f}}).error_code(),
+            grpc::StatusCode::CANCELLED);  // the stream ended without an outcome
+  for (int i = 0; i < 100 && stack.StepsOf(run) < 2; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(stack.StepsOf(run), 2);
+  // Step 1 with other bits: the run is not the same any more, and fails saying so.
+  EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{1, 0.5f}}).error_code(),
+            grpc::StatusCode::ABORTED);
+  const ablate::v1::Job ended = stack.WaitEnded(job.id());
+  EXPECT_EQ(ended.state(), ablate::v1::JOB_STATE_FAILED);
+  EXPECT_THAT(ended.error(), HasSubstr("did not reproduce its step 1 bit for bit"));
+  EXPECT_EQ(stack.StepsOf(run), 2);
 }
 
 TEST(SlurmExecutorMissingWorkerTest, ARunWhoseWorkerProgramIsMissingFailsSayingSo) {
