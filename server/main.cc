@@ -196,7 +196,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "Directory of the SQLite database")
       ->capture_default_str();
-  app.add_option("--workers", options.workers, "Runs trained at once, one thread each (1-256)")
+  app.add_option("--workers", options.workers,
+                 "Runs trained at once, one thread each (1-256), with --executor local")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   app.add_option("--max-active-jobs-per-user", options.quotas.max_active_jobs_per_user,

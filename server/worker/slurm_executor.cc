@@ -129,8 +129,8 @@ class SlurmExecutor::Impl final : public v1::RunWorker::Service {
   grpc::Status NotSupervised(const v1::Hello& hello);
   // Handles one message of a connected worker; an error ends its stream. Sets `ended` for the
   // run's last message.
-  grpc::Status Receive(Run& run, const v1::WorkerMessage& message, std::string& checkpoint,
-                       bool& ended);
+  grpc::Status Receive(Run& run, grpc::ServerContext* context, const v1::WorkerMessage& message,
+                       std::string& checkpoint, bool& ended);
   void DeliverStep(Run& run, const v1::Step& step, grpc::Status& status);
   bool Detached() const { return detached_.load(); }
 
@@ -390,6 +390,8 @@ grpc::Status SlurmExecutor::Impl::NotSupervised(const v1::Hello& hello) {
   }
   if (!stored->has_value() ||
       !SameSecret((*stored)->secret_sha256, auth::TokenHash(hello.secret()))) {
+    spdlog::warn("run {}: refused a worker (Slurm job {}, host {}) with a wrong secret",
+                 hello.run_id(), hello.slurm_job_id(), hello.host());
     return refused;
   }
   absl::StatusOr<ablate::v1::Run> stored_run = store_.GetRun(hello.run_id());
@@ -477,7 +479,7 @@ grpc::Status SlurmExecutor::Impl::Connect(
   v1::WorkerMessage message;
   while (stream->Read(&message)) {
     bool ended = false;
-    grpc::Status status = Receive(*run, message, checkpoint, ended);
+    grpc::Status status = Receive(*run, context, message, checkpoint, ended);
     if (!status.ok() || ended) {
       if (!status.ok()) {
         spdlog::warn("run {}: dropping its worker's stream: {}", run->run_id,
@@ -539,7 +541,8 @@ void SlurmExecutor::Impl::DeliverStep(Run& run, const v1::Step& s, grpc::Status&
   run.listener->OnStep(record);
 }
 
-grpc::Status SlurmExecutor::Impl::Receive(Run& run, const v1::WorkerMessage& message,
+grpc::Status SlurmExecutor::Impl::Receive(Run& run, grpc::ServerContext* context,
+                                          const v1::WorkerMessage& message,
                                           std::string& checkpoint, bool& ended) {
   std::lock_guard listener_lock(run.listener_mutex);
   if (run.closed) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the run has ended");
@@ -582,6 +585,8 @@ grpc::Status SlurmExecutor::Impl::Receive(Run& run, const v1::WorkerMessage& mes
     case v1::WorkerMessage::kOutcome: {
       std::lock_guard lock(run.mutex);
       run.result = FromProto(message.outcome());
+      // Detached now, so that the run's end does not cancel the stream before it ends OK.
+      if (run.stream == context) run.stream = nullptr;
       run.changed.notify_all();
       ended = true;
       return status;
@@ -590,6 +595,7 @@ grpc::Status SlurmExecutor::Impl::Receive(Run& run, const v1::WorkerMessage& mes
       std::lock_guard lock(run.mutex);
       run.failure = message.failure().error().empty() ? "the worker failed without a reason"
                                                       : message.failure().error();
+      if (run.stream == context) run.stream = nullptr;
       run.changed.notify_all();
       ended = true;
       return status;

@@ -110,7 +110,7 @@ void Pause(absl::Duration pause, std::stop_token stop) {
 // has finished (OK: the server has the run's end), or nothing when a write failed (the caller
 // finishes the stream).
 std::optional<grpc::Status> Stream(grpc::ClientReaderWriter<v1::WorkerMessage, v1::ServerMessage>& stream, Log& log,
-            const WorkerOptions& options, absl::Time& last_contact) {
+            const WorkerOptions& options, absl::Time& last_contact, bool& wrote_end) {
   size_t sent = 0;
   uint64_t sent_checkpoint = 0;
   for (;;) {
@@ -149,6 +149,7 @@ std::optional<grpc::Status> Stream(grpc::ClientReaderWriter<v1::WorkerMessage, v
     }
     if (last) {
       if (!stream.Write(*last)) return std::nullopt;
+      wrote_end = true;
       stream.WritesDone();
       v1::ServerMessage ignored;
       while (stream.Read(&ignored)) {
@@ -187,6 +188,7 @@ int RunWorker(const WorkerOptions& options, std::string* error) {
   absl::Time last_contact = absl::Now();
   absl::Duration backoff = kFirstBackoff;
   std::string problem = "no answer yet";
+  bool delivered_end = false;  // the run's end was written to a stream
   for (;;) {
     if (absl::Now() - last_contact > options.reconnect_for) {
       *error = absl::StrCat("could not reach the server at ", options.server, " for ",
@@ -213,6 +215,9 @@ int RunWorker(const WorkerOptions& options, std::string* error) {
     v1::ServerMessage reply;
     if (!stream->Write(hello) || !stream->Read(&reply)) {
       const grpc::Status status = stream->Finish();
+      if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION && delivered_end) {
+        return kExitDelivered;  // the server had the run's end when the stream broke
+      }
       if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED ||
           status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
         *error = absl::StrCat("the server refused this worker: ", status.error_message());
@@ -272,7 +277,8 @@ int RunWorker(const WorkerOptions& options, std::string* error) {
       *error = "the server did not let the reconnected worker go on";
       return kExitProtocol;
     }
-    std::optional<grpc::Status> finished = Stream(*stream, log, options, last_contact);
+    std::optional<grpc::Status> finished =
+        Stream(*stream, log, options, last_contact, delivered_end);
     if (finished && finished->ok()) return kExitDelivered;
     if (!finished) context.TryCancel();
     const grpc::Status status = finished ? *finished : stream->Finish();

@@ -80,7 +80,8 @@ case "$CASE" in
     for run in $(runs_of "$job"); do
       id=$(slurm_job_of_run "$run")
       [[ -n "$id" ]] || fail "run $run has no Slurm job recorded"
-      [[ $(slurm_state "$id") == COMPLETED ]] || fail "Slurm job $id of run $run is $(slurm_state "$id")"
+      # The worker exits once the server has the run's end: its job completes just after.
+      wait_for 30 "Slurm job $id of run $run to complete" bash -c "[[ \$(scontrol show job -o $id | grep -o 'JobState=[A-Z_]*') == JobState=COMPLETED ]]"
     done
     training_of "$job" >"$work/slurm.rows"
     reference_training lab >"$work/local.rows"
@@ -182,8 +183,8 @@ case "$CASE" in
     job=$(must "$CLI" submit --name tls "${small[@]}" --steps 300 --init kaiming)
     must "$CLI" watch "$job" >/dev/null
     [[ $(job_field "$job" .state) == JOB_STATE_SUCCEEDED ]] || fail "job $job: $(job_field "$job" .error)"
-    out=$(ls "$work"/slurm/ablate-run-*.err)
-    grep -q "over TLS" $out || fail "the worker did not connect over TLS: $(cat $out)"
+    grep -q "over TLS" "$work"/slurm/ablate-run-*.out ||
+      fail "the worker did not connect over TLS: $(cat "$work"/slurm/ablate-run-*)"
     ;;
   missing)
     # A worker binary missing on the node: the run fails with a sentence that says so.
