@@ -60,6 +60,9 @@ rate=$(sqlite3 -readonly "$db" "SELECT printf('%.0f', max(steps_per_second)) FRO
 echo "lab 1 through Slurm: $(sqlite3 -readonly "$db" "SELECT group_concat(state || ' ' || printf('%.0f', steps_per_second) || ' steps/s', ', ') FROM runs WHERE job_id = $lab_job")"
 echo "squeue -t all (the lab's runs as Slurm jobs):"
 squeue -t all -o '%.6i %.16j %.10T %.8M %N' | tail -n 4
+first=$(squeue -h -t all -o '%i' | sort -n | tail -n 3 | head -n 1)
+echo "scontrol show job $first:"
+scontrol show job "$first" | grep -E 'JobId|JobState|RunTime|Command|StdOut|NodeList=' | sed 's/^ */  /'
 kill -TERM "$server_pid"; wait "$server_pid" || true; server_pid=""
 
 for n in 64 256; do
