@@ -36,6 +36,7 @@
 #include "server/store/store.h"
 #include "server/worker/launcher.h"
 #include "server/worker/slurm_executor.h"
+#include "spdlog/spdlog.h"
 
 namespace {
 
@@ -223,6 +224,7 @@ int main(int argc, char** argv) {
     if (flag == "--data") data = argv[i + 1];
   }
   const int steps = static_cast<int>(rate * seconds);
+  spdlog::set_level(spdlog::level::warn);  // a line per dispatch would drown the numbers
   std::filesystem::remove_all(data);
   std::filesystem::create_directories(data);
 
