@@ -19,6 +19,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -42,6 +43,8 @@
 #include "server/service/thread_pool.h"
 #include "server/store/backup.h"
 #include "server/store/store.h"
+#include "server/worker/launcher.h"
+#include "server/worker/slurm_executor.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -80,7 +83,22 @@ struct Options {
   double http_body_timeout_s = 30;
   double http_write_timeout_s = 30;
   double stream_recheck_s = 30;
+  // Where runs train: "local" (this server's threads) or "slurm" (ablate-worker jobs).
+  std::string executor = "local";
+  ablate::worker::SlurmLaunchOptions slurm;
+  std::string slurm_extra_args;    // split on whitespace
+  std::string slurm_server_address;  // empty: from --listen
+  std::string slurm_server_ca;       // file; empty: --tls-cert
+  double slurm_poll_seconds = 5;
+  int slurm_max_jobs = 256;
 };
+
+// The directory of this program, where ablate-worker is installed beside ablate-server.
+std::string ProgramDirectory() {
+  std::error_code error;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  return error ? "" : self.parent_path().string();
+}
 
 std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
@@ -187,7 +205,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "Directory of the SQLite database")
       ->capture_default_str();
-  app.add_option("--workers", options.workers, "Runs trained at once, one thread each (1-256)")
+  app.add_option("--workers", options.workers,
+                 "Runs trained at once, one thread each (1-256), with --executor local")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   app.add_option("--max-active-jobs-per-user", options.quotas.max_active_jobs_per_user,
@@ -293,6 +312,49 @@ int main(int argc, char** argv) {
                  "Seconds a client has to take one response (or one event of a stream) before "
                  "its connection is dropped")
       ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  // Runs on a Slurm cluster (README, "Running on a Slurm cluster").
+  app.add_option("--executor", options.executor,
+                 "Where runs train: local (this server's --workers threads) or slurm (each run "
+                 "an ablate-worker job that Slurm starts and that streams back to this server)")
+      ->check(CLI::IsMember({"local", "slurm"}))
+      ->capture_default_str();
+  app.add_option("--slurm-partition", options.slurm.partition,
+                 "sbatch --partition of the worker jobs (default: the cluster's)");
+  app.add_option("--slurm-account", options.slurm.account,
+                 "sbatch --account of the worker jobs (default: the cluster's)");
+  app.add_option("--slurm-time", options.slurm.time_limit,
+                 "sbatch --time of each worker job, e.g. 30 or 1:00:00 (default: the partition's)");
+  app.add_option("--slurm-extra-args", options.slurm_extra_args,
+                 "More sbatch options for the worker jobs, separated by spaces, each with its "
+                 "value joined (e.g. \"--mem=2G --qos=class\"); options the server sets itself are "
+                 "refused");
+  options.slurm.worker_program = ProgramDirectory() + "/ablate-worker";
+  app.add_option("--slurm-worker", options.slurm.worker_program,
+                 "Absolute path of ablate-worker on the cluster's nodes")
+      ->capture_default_str();
+  app.add_option("--slurm-poll-seconds", options.slurm_poll_seconds,
+                 "Seconds between two squeue polls of every worker job (liveness)")
+      ->check(CLI::Range(0.2, 600.0))
+      ->capture_default_str();
+  app.add_option("--slurm-server-address", options.slurm_server_address,
+                 "HOST:PORT by which the worker jobs reach this server's gRPC port (default: "
+                 "--listen's, with this machine's name for a wildcard host); with TLS, a name "
+                 "that the certificate holds");
+  app.add_option("--slurm-server-ca", options.slurm_server_ca,
+                 "PEM certificate(s) the workers trust for the server (default: --tls-cert)")
+      ->type_name("FILE");
+  app.add_option("--slurm-log-dir", options.slurm.log_dir,
+                 "Absolute directory, existing on the nodes, for the worker jobs' working "
+                 "directory and output (default: DATA-DIR/slurm, for a shared file system)");
+  app.add_option("--slurm-max-jobs", options.slurm_max_jobs,
+                 "Runs handed to Slurm at once; more wait in this server's queue (round robin by "
+                 "owner)")
+      ->check(CLI::Range(1, 4096))
+      ->capture_default_str();
+  app.add_option("--slurm-reconnect-seconds", options.slurm.reconnect_seconds,
+                 "How long a worker keeps trying to reach an unreachable server before it exits")
+      ->check(CLI::Range(1, 86400))
       ->capture_default_str();
   app.footer("Classes, users and tokens: ablate-server admin --help");
 
@@ -406,8 +468,49 @@ int main(int argc, char** argv) {
   }
   jobs::CursorHub hub;
   jobs::EventWriter writer(**store, hub, checkpoint_files.get());
-  // Held until Recover has queued every interrupted run (see LocalExecutor).
-  auto executor = std::make_unique<jobs::LocalExecutor>(options.workers, /*held=*/true);
+  std::unique_ptr<jobs::LocalExecutor> local_executor;
+  std::unique_ptr<worker::SlurmLauncher> slurm_launcher;
+  std::unique_ptr<worker::SlurmExecutor> slurm_executor;
+  jobs::Executor* executor = nullptr;
+  if (options.executor == "slurm") {
+    worker::SlurmLaunchOptions& launch = options.slurm;
+    launch.environment = worker::BlasEnvironment();
+    for (absl::string_view arg : absl::StrSplit(options.slurm_extra_args, ' ', absl::SkipEmpty())) {
+      launch.extra_args.emplace_back(arg);
+    }
+    if (launch.worker_program.empty() || launch.worker_program[0] != '/') {
+      return Fail("--slurm-worker must be the absolute path of ablate-worker on the nodes, not \"" +
+                  launch.worker_program + "\"");
+    }
+    if (launch.log_dir.empty()) {
+      launch.log_dir = std::filesystem::absolute(options.data_dir + "/slurm").lexically_normal();
+      std::filesystem::create_directories(launch.log_dir, error);
+    }
+    if (launch.log_dir[0] != '/') {
+      return Fail("--slurm-log-dir must be an absolute path, not \"" + launch.log_dir + "\"");
+    }
+    const std::string ca_file = options.slurm_server_ca.empty() ? options.tls_cert
+                                                               : options.slurm_server_ca;
+    if (!ca_file.empty()) {
+      absl::StatusOr<std::string> ca = ReadPem("--slurm-server-ca", ca_file, "CERTIFICATE");
+      if (!ca.ok()) return Fail(std::string(ca.status().message()));
+      launch.server_ca_pem = *std::move(ca);
+    }
+    absl::StatusOr<std::unique_ptr<slurm::SlurmClient>> client =
+        slurm::SlurmClient::Create(slurm::SlurmOptions{});
+    if (!client.ok()) return Fail(std::string(client.status().message()));
+    slurm_launcher = std::make_unique<worker::SlurmLauncher>(*std::move(client), launch);
+    worker::SlurmExecutorOptions executor_options;
+    executor_options.max_running = options.slurm_max_jobs;
+    executor_options.poll_interval = absl::Seconds(options.slurm_poll_seconds);
+    slurm_executor =
+        std::make_unique<worker::SlurmExecutor>(**store, *slurm_launcher, executor_options);
+    executor = slurm_executor.get();
+  } else {
+    // Held until Recover has queued every interrupted run (see LocalExecutor).
+    local_executor = std::make_unique<jobs::LocalExecutor>(options.workers, /*held=*/true);
+    executor = local_executor.get();
+  }
   // Every job's deliverables (README, figures, manifest, ...) are built on the training thread
   // that ends it, from what the store recorded, before the job is marked finished.
   const artifacts::BuildInfo build = artifacts::ThisBuild();
@@ -442,6 +545,8 @@ int main(int argc, char** argv) {
   }
   builder.AddListeningPort(options.listen, credentials, &port);
   builder.RegisterService(&grpc_service);
+  // The workers' internal service (ablate.worker.v1): authenticated by each run's secret.
+  if (slurm_executor) builder.RegisterService(&slurm_executor->service());
   builder.SetMaxReceiveMessageSize(kMaxReceiveBytes);
   // A WatchJob stream can be quiet for minutes while its job waits in the queue; the CLI pings
   // it every 30 s to notice a vanished server, so pings that often must be welcome.
@@ -452,6 +557,22 @@ int main(int argc, char** argv) {
                 (tls ? " do --tls-cert and --tls-key belong together?)" : ")"));
   }
   const std::string host = options.listen.substr(0, options.listen.rfind(':'));
+  if (slurm_launcher) {
+    std::string address = options.slurm_server_address;
+    if (address.empty()) {
+      std::string worker_host = host;
+      if (worker_host == "0.0.0.0" || worker_host == "[::]" || worker_host == "::" ||
+          worker_host.empty()) {
+        char name[256] = {};
+        gethostname(name, sizeof name - 1);
+        worker_host = name;
+      }
+      address = worker_host + ":" + std::to_string(port);
+    }
+    slurm_launcher->SetServerAddress(address);
+    spdlog::info("runs train on Slurm: ablate-worker {} reaches this server at {}{}",
+                 options.slurm.worker_program, address, tls ? " over TLS" : "");
+  }
   // The health service answers for the server ("") by itself; the API is named too, so that a
   // check can ask for it (`ablate health --service ablate.v1.Ablation`).
   server->GetHealthCheckService()->SetServingStatus(v1::Ablation::service_full_name(), true);
@@ -469,13 +590,15 @@ int main(int argc, char** argv) {
         .jobs_by_state = [&store] { return (*store)->CountJobs(); },
         .steps_recorded = [&writer] { return writer.StepsRecorded(); },
         .steps_per_second = [&writer] { return writer.StepsPerSecond(); },
-        .run_queue_depth = [&executor] { return executor->QueuedRuns(); },
+        .run_queue_depth = [&local_executor, &slurm_executor] {
+          return local_executor ? local_executor->QueuedRuns() : slurm_executor->QueuedRuns();
+        },
         .watchers = [&grpc_service, &gateway] {
           return grpc_service.OpenStreams() + (gateway ? gateway->OpenStreams() : 0);
         },
         .store_full = [&writer] { return !writer.StoreFull().ok(); },
         .store_files = {db_path, db_path + "-wal"},
-        .workers = options.workers,
+        .workers = executor->Workers(),
         .start_time = absl::Now()};
     http::GatewayOptions web = options.http_options;
     web.web_dir = options.web_dir;
@@ -500,9 +623,10 @@ int main(int argc, char** argv) {
   } else if (absl::Status s = jobs.Recover(); !s.ok()) {
     return Fail("cannot resume the stored jobs: " + std::string(s.message()));
   }
-  executor->Release();
-  spdlog::info("ablate-server listening on {}:{} (gRPC{}), {} workers, database {}", host, port,
-               tls ? " over TLS" : "", options.workers, db_path);
+  if (local_executor) local_executor->Release();
+  spdlog::info("ablate-server listening on {}:{} (gRPC{}), {} {}, database {}", host, port,
+               tls ? " over TLS" : "", executor->Workers(),
+               slurm_executor ? "Slurm jobs at once" : "workers", db_path);
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
@@ -519,12 +643,15 @@ int main(int argc, char** argv) {
   // Order matters: tell health checks, stop the runs, close the front door, join the training
   // threads (they return within a step), and let the writer commit what they recorded.
   server->GetHealthCheckService()->Shutdown();  // NOT_SERVING from now on
+  // Runs on Slurm go on training; their workers reconnect to the next server.
+  if (slurm_executor) slurm_executor->Detach();
   jobs.Shutdown();
   service.Streams().Stop();     // no token re-check ends a stream from here on
   if (gateway) gateway->Stop();  // ends the event streams, which wait on the stopped jobs
   grpc_service.EndStreams();
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
-  executor.reset();
+  local_executor.reset();
+  slurm_executor.reset();
   writer.Flush();
   spdlog::info("ablate-server stopped");
   return 0;

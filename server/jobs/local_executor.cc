@@ -12,7 +12,10 @@
 
 namespace ablate::jobs {
 
-LocalExecutor::LocalExecutor(int workers, bool held) : held_(held) {
+LocalExecutor::LocalExecutor(int workers, bool held) : LocalExecutor(workers, Runner(), held) {}
+
+LocalExecutor::LocalExecutor(int workers, Runner runner, bool held)
+    : held_(held), runner_(std::move(runner)) {
   for (int i = 0; i < std::max(workers, 1); ++i) threads_.emplace_back([this] { WorkLoop(); });
   reaper_ = std::thread([this] { ReapLoop(); });
 }
@@ -99,6 +102,10 @@ void LocalExecutor::WorkLoop() {
     RunListener& listener = *request.listener;
     if (request.stop.stop_requested()) {
       EndStopped(request);
+      continue;
+    }
+    if (runner_) {
+      runner_(request);
       continue;
     }
     try {

@@ -31,6 +31,12 @@ class LocalExecutor final : public Executor {
   // the runs it recovers, so that the first to start are chosen by the round robin by owner,
   // not by the order of recovery (oldest job first).
   explicit LocalExecutor(int workers, bool held = false);
+  // Runs a run that a worker thread took, on that thread, and returns once the run has ended
+  // (its listener's OnFinished or OnFailed called). The pool's queue, fairness, holding and
+  // handling of runs stopped while queued stay as above; only what "running" means changes (the
+  // Slurm executor supervises a Slurm job here instead of training).
+  using Runner = std::function<void(RunRequest& request)>;
+  LocalExecutor(int workers, Runner runner, bool held = false);
   // Stops taking queued runs, waits for the running ones (stop them first through their
   // stop tokens to return quickly), and joins the threads. Runs still queued are dropped
   // without a callback.
@@ -69,6 +75,7 @@ class LocalExecutor final : public Executor {
   bool reap_needed_ = false;  // a queued run was stopped; guarded by mutex_
   bool stopping_ = false;     // guarded by mutex_
   bool held_ = false;         // workers take no run; guarded by mutex_
+  Runner runner_;             // empty: train on the thread
   std::vector<std::thread> threads_;
   std::thread reaper_;
 };

@@ -174,11 +174,25 @@ CREATE TABLE set_aside_evals (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// Version 5: where a run trains when the server hands it to Slurm. One row per run that has
+// been submitted as a Slurm job, kept after the run ends (for the record) and deleted with it.
+constexpr char kSchemaV5[] = R"sql(
+CREATE TABLE slurm_dispatches (
+  run_id INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+  slurm_job_id INTEGER NOT NULL CHECK (slurm_job_id > 0),  -- the latest submission's job
+  -- SHA-256 (lowercase hex) of the latest submission's worker secret: a worker that reconnects
+  -- after a server restart proves it is that job's worker. The secret itself is never stored.
+  secret_sha256 TEXT NOT NULL CHECK (length(secret_sha256) = 64),
+  dispatches INTEGER NOT NULL CHECK (dispatches >= 1)      -- submissions so far
+) STRICT;
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3, &RewriteV3},
     {4, kSchemaV4},
+    {5, kSchemaV5},
 };
 
 absl::Status Check(Connection& conn, std::span<const Migration> migrations) {

@@ -1550,6 +1550,38 @@ absl::StatusOr<bool> SqliteStore::HasUsers() {
   });
 }
 
+absl::Status SqliteStore::PutSlurmDispatch(int64_t run_id, const SlurmDispatch& dispatch) {
+  return Write([&](Connection& conn) -> absl::Status {
+    STORE_ASSIGN_OR_RETURN(Statement exists, conn.Prepare("SELECT 1 FROM runs WHERE id = ?1"));
+    exists.Bind(1, run_id);
+    STORE_ASSIGN_OR_RETURN(bool row, exists.Step());
+    if (!row) return absl::NotFoundError(absl::StrCat("there is no run with id ", run_id));
+    STORE_ASSIGN_OR_RETURN(
+        Statement stmt,
+        conn.Prepare("INSERT INTO slurm_dispatches (run_id, slurm_job_id, secret_sha256, "
+                     "dispatches) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (run_id) DO UPDATE SET "
+                     "slurm_job_id = excluded.slurm_job_id, secret_sha256 = "
+                     "excluded.secret_sha256, dispatches = excluded.dispatches"));
+    stmt.Bind(1, run_id).Bind(2, dispatch.slurm_job_id).BindText(3, dispatch.secret_sha256);
+    stmt.Bind(4, static_cast<int64_t>(dispatch.dispatches));
+    return stmt.Run();
+  });
+}
+
+absl::StatusOr<std::optional<SlurmDispatch>> SqliteStore::GetSlurmDispatch(int64_t run_id) {
+  return Read([&](Connection& conn) -> absl::StatusOr<std::optional<SlurmDispatch>> {
+    STORE_ASSIGN_OR_RETURN(Statement stmt,
+                           conn.Prepare("SELECT slurm_job_id, secret_sha256, dispatches FROM "
+                                        "slurm_dispatches WHERE run_id = ?1"));
+    stmt.Bind(1, run_id);
+    STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return std::optional<SlurmDispatch>();
+    return std::optional<SlurmDispatch>(SlurmDispatch{.slurm_job_id = stmt.Int(0),
+                                                      .secret_sha256 = stmt.Text(1),
+                                                      .dispatches = static_cast<int>(stmt.Int(2))});
+  });
+}
+
 absl::StatusOr<std::vector<User>> SqliteStore::ListUsers(const std::string& class_name) {
   return Read([&](Connection& conn) -> absl::StatusOr<std::vector<User>> {
     if (!class_name.empty()) {

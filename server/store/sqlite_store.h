@@ -53,6 +53,8 @@ class SqliteStore final : public Store {
                                    absl::Time now) override;
   absl::StatusOr<std::optional<User>> UserByToken(const std::string& sha256_hex) override;
   absl::StatusOr<bool> HasUsers() override;
+  absl::Status PutSlurmDispatch(int64_t run_id, const SlurmDispatch& dispatch) override;
+  absl::StatusOr<std::optional<SlurmDispatch>> GetSlurmDispatch(int64_t run_id) override;
   absl::StatusOr<std::vector<User>> ListUsers(const std::string& class_name) override;
   absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() override;
 

@@ -120,6 +120,13 @@ enum class Role {
   kInstructor,  // also cancels and deletes every job of the class
 };
 
+// A run's latest submission to Slurm (server/worker/slurm_executor.h).
+struct SlurmDispatch {
+  int64_t slurm_job_id = 0;
+  std::string secret_sha256;  // lowercase hex SHA-256 of the worker's secret
+  int dispatches = 0;         // submissions of the run so far, this one included
+};
+
 // A user with their class, as the store returns them.
 struct User {
   int64_t id = 0;
@@ -269,6 +276,19 @@ class Store {
   // Users of one class (every class when `class_name` is empty), by class then name, with
   // live_tokens filled in. NotFound for an unknown class.
   virtual absl::StatusOr<std::vector<User>> ListUsers(const std::string& class_name) = 0;
+  // --- Runs on Slurm. Unimplemented for a store that does not keep them (test doubles).
+  // Records (or replaces) a run's latest Slurm submission. NotFound for an unknown run.
+  virtual absl::Status PutSlurmDispatch(int64_t run_id, const SlurmDispatch& dispatch) {
+    (void)run_id;
+    (void)dispatch;
+    return absl::UnimplementedError("this store does not keep Slurm dispatches");
+  }
+  // A run's latest Slurm submission; nothing when it was never submitted.
+  virtual absl::StatusOr<std::optional<SlurmDispatch>> GetSlurmDispatch(int64_t run_id) {
+    (void)run_id;
+    return absl::UnimplementedError("this store does not keep Slurm dispatches");
+  }
+
   // How many jobs are in each state (states without jobs are absent): what /metrics reports.
   // Unimplemented for a store that cannot count (test doubles).
   virtual absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() {

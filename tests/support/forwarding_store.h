@@ -34,6 +34,12 @@ class ForwardingStore : public store::Store {
       std::span<const store::Event> events) override {
     return inner_->Append(events);
   }
+  absl::Status PutSlurmDispatch(int64_t run_id, const store::SlurmDispatch& dispatch) override {
+    return inner_->PutSlurmDispatch(run_id, dispatch);
+  }
+  absl::StatusOr<std::optional<store::SlurmDispatch>> GetSlurmDispatch(int64_t run_id) override {
+    return inner_->GetSlurmDispatch(run_id);
+  }
   absl::StatusOr<uint64_t> Cursor(int64_t job_id) override { return inner_->Cursor(job_id); }
   absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after,
                                            int max_events) override {
