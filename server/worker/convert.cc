@@ -10,6 +10,7 @@ void CopyStats(const std::vector<core::LayerStats>& from,
     out.set_weight_variance(s.weight_variance);
     out.set_activation_mean(s.activation_mean);
     out.set_activation_std(s.activation_std);
+    if (s.first_step_grad_norm) out.set_first_step_grad_norm(*s.first_step_grad_norm);
   }
 }
 
@@ -17,9 +18,11 @@ std::vector<core::LayerStats> FromStats(
     const google::protobuf::RepeatedPtrField<v1::LayerStats>& from) {
   std::vector<core::LayerStats> stats;
   for (const v1::LayerStats& s : from) {
-    stats.push_back(core::LayerStats{.weight_variance = s.weight_variance(),
-                                     .activation_mean = s.activation_mean(),
-                                     .activation_std = s.activation_std()});
+    core::LayerStats& layer = stats.emplace_back(core::LayerStats{
+        .weight_variance = s.weight_variance(),
+        .activation_mean = s.activation_mean(),
+        .activation_std = s.activation_std()});
+    if (s.has_first_step_grad_norm()) layer.first_step_grad_norm = s.first_step_grad_norm();
   }
   return stats;
 }
