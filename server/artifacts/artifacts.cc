@@ -12,6 +12,7 @@
 #include "server/artifacts/format.h"
 #include "server/artifacts/losses_json.h"
 #include "server/artifacts/manifest.h"
+#include "server/artifacts/init_colors.h"
 #include "server/artifacts/plot.h"
 #include "server/artifacts/readme.h"
 #include "server/artifacts/sha256.h"
@@ -188,7 +189,7 @@ PlotInput MakePlotInput(const JobSummary& s) {
     series.losses = r.losses;
     series.first_nonfinite_step = r.first_nonfinite_step;
     series.flatline_step = r.flatline_step;
-    series.rgb = kRunColors[i % std::size(kRunColors)];
+    series.rgb = InitColor(r.init);
     input.series.push_back(std::move(series));
   }
   return input;
