@@ -101,10 +101,29 @@ std::string FormatLossExact(float loss) {
 }
 
 std::string TrajectoryCsv(const v1::GetTrajectoryResponse& trajectory) {
-  std::string csv = "step,loss\n";
+  std::string csv = "step,loss,val_loss,val_accuracy\n";
   const int n = std::min(trajectory.steps_size(), trajectory.losses_size());
+  // Both lists ascend by step: merge them.
+  int e = 0;
+  auto eval_columns = [&](int32_t step) -> std::string {
+    if (e < trajectory.evals_size() && trajectory.evals(e).step() == step) {
+      const v1::EvalResult& eval = trajectory.evals(e++);
+      return absl::StrCat(FormatLossExact(eval.loss()), ",", FormatLossExact(eval.accuracy()));
+    }
+    return ",";
+  };
   for (int i = 0; i < n; ++i) {
-    absl::StrAppend(&csv, trajectory.steps(i), ",", FormatLossExact(trajectory.losses(i)), "\n");
+    const int32_t step = trajectory.steps(i);
+    while (e < trajectory.evals_size() && trajectory.evals(e).step() < step) {
+      absl::StrAppend(&csv, trajectory.evals(e).step(), ",,", eval_columns(trajectory.evals(e).step()),
+                      "\n");
+    }
+    absl::StrAppend(&csv, step, ",", FormatLossExact(trajectory.losses(i)), ",",
+                    eval_columns(step), "\n");
+  }
+  while (e < trajectory.evals_size()) {
+    absl::StrAppend(&csv, trajectory.evals(e).step(), ",,", eval_columns(trajectory.evals(e).step()),
+                    "\n");
   }
   return csv;
 }
