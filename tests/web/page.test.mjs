@@ -67,17 +67,19 @@ describe('Ablate page', () => {
     await page.click('#submit-button');
     const note = page.locator('#f-depth ~ .field-error');
     await note.waitFor();
-    // The server's sentence, word for word (core/config.cc), next to the depth field.
-    assert.equal(await note.textContent(), 'model.depth must be between 1 and 64 (got 0).');
+    // The server's sentence (core/config.cc) next to the depth field, the field named as its
+    // label names it, not by its path in the spec; and only there, not again above the form.
+    assert.equal(await note.textContent(), 'Depth (layers) must be between 1 and 64 (got 0).');
     assert.equal(await page.getAttribute('#f-depth', 'aria-invalid'), 'true');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'f-depth');
-    assert.equal(await page.locator('#form-error').isVisible(), true);
+    assert.equal(await page.locator('#form-error').isVisible(), false);
+    assert.equal(await page.getByText('must be between 1 and 64').count(), 1);
 
     await page.fill('#f-depth', '12');
     await page.fill('#f-lr', '-1');
     await page.click('#submit-button');
     await page.locator('#f-lr ~ .field-error').waitFor();
-    assert.match(await page.locator('#f-lr ~ .field-error').textContent(), /^training\.lr must be/);
+    assert.match(await page.locator('#f-lr ~ .field-error').textContent(), /^Learning rate must be/);
     assert.equal(await page.locator('#f-depth ~ .field-error').count(), 0);  // the old one is gone
 
     expectRefusals = false;
@@ -305,7 +307,7 @@ describe('Ablate page', () => {
     const narrow = await browser.context.newPage();
     watchForProblems(narrow);
     await narrow.setViewportSize({ width: 360, height: 740 });
-    for (const hash of ['#/', `#/jobs/${jobId}`, '#/compare']) {
+    for (const hash of ['#/', `#/jobs/${jobId}`, '#/compare', '#/class']) {
       await narrow.goto(`${server.url}/${hash}`);
       await narrow.waitForLoadState('networkidle');
       const width = await narrow.evaluate(() => document.documentElement.scrollWidth);
