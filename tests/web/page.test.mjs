@@ -73,7 +73,7 @@ describe('Ablate page', () => {
     assert.equal(await page.getAttribute('#f-depth', 'aria-invalid'), 'true');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'f-depth');
     assert.equal(await page.locator('#form-error').isVisible(), false);
-    assert.equal(await page.getByText('must be between 1 and 64').count(), 1);
+    assert.equal(await page.getByText('must be between 1 and 64').filter({ visible: true }).count(), 1);
 
     await page.fill('#f-depth', '12');
     await page.fill('#f-lr', '-1');

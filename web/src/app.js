@@ -869,6 +869,9 @@ function showClass() {
         `${cls.truncated ? ' (the newest jobs only)' : ''}.`;
       chart ??= new ClassChart($('#class-chart'));
       chart.set(groups);
+      $('#class-chart-note').textContent = chart.clip === null ? ''
+        : `The y axis stops at ${formatLoss(chart.clip)} (10 × chance) so that the groups that train `
+          + 'stay readable; the table below gives the outcome of those that blew up.';
       $('#class-groups tbody').innerHTML = groups.map((g) => `<tr data-key="${escapeHtml(g.key)}">
         <th scope="row"><span class="dot" data-init="${escapeHtml(g.init)}" aria-hidden="true"></span>${escapeHtml(g.label)}</th>
         <td class="num">${g.runs?.length ?? 0}</td><td class="num">${g.diverged ?? 0}</td>

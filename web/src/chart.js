@@ -20,7 +20,7 @@ const GRID = '#e3e3e3';
 
 // Tick labels: short ("0.5", "2", "10⁶"). On a log axis spanning more than two decades only the
 // powers of ten get a label and a grid line; within two decades 2× and 5× get a label too.
-function tickLabel(v) {
+export function tickLabel(v) {
   if (v === null || v === undefined) return '';
   const a = Math.abs(v);
   if (a !== 0 && (a >= 1e4 || a < 1e-3)) {
@@ -38,7 +38,7 @@ function isDecade(v, keep) {
   return keep.some((k) => Math.abs(m - k) < 1e-6);
 }
 
-function logFilter(u, splits) {
+export function logFilter(u, splits) {
   const decades = Math.log10(u.scales.y.max / u.scales.y.min);
   const keep = decades > 2 ? [1] : [1, 2, 5];
   return splits.map((v) => (v !== null && v > 0 && isDecade(v, keep) ? v : null));

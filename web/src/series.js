@@ -86,14 +86,16 @@ export class JobSeries {
       list.push({ step, loss: toNumber(e.loss), accuracy: toNumber(e.accuracy) });
       this.evals.set(String(e.runId), list);
     }
+    // The stream's runs carry no label (GetJob's do): a run keeps the one it had.
+    const keepLabel = (r, run) => ({ ...run, label: run.label || r.summary.label });
     for (const finished of update.runsFinished ?? []) {
       const r = this.run(finished.run?.id);
-      if (r) r.summary = finished.run;
+      if (r) r.summary = keepLabel(r, finished.run);
     }
     if (update.jobFinished?.job) {
       for (const run of update.jobFinished.job.runs ?? []) {
         const r = this.run(run.id);
-        if (r) r.summary = run;
+        if (r) r.summary = keepLabel(r, run);
       }
     }
     return added;
