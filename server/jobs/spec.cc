@@ -103,6 +103,13 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
   for (int i = 0; i < out.runs_size(); ++i) {
     v1::RunSpec& run = *out.mutable_runs(i);
     if (!run.has_weight_seed()) run.set_weight_seed(kFirstWeightSeed + i);
+    // The bounds are the uniform scheme's alone: another run carrying them would suggest they
+    // mattered to it.
+    if (run.init() != "uniform") {
+      run.clear_uniform_low();
+      run.clear_uniform_high();
+      continue;
+    }
     if (!run.has_uniform_low()) run.set_uniform_low(init_defaults.uniform_low);
     if (!run.has_uniform_high()) run.set_uniform_high(init_defaults.uniform_high);
   }

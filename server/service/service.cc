@@ -340,6 +340,12 @@ absl::StatusOr<v1::ClassView> AblationService::GetClassView(
                                                                       " diverged")
                                                        : "");
       series.losses = result.curves[i].median;
+      // A group whose every run diverged gets the NaN marker at its median first-NaN step
+      // (its median curve ends there: no run has a finite loss after it).
+      if (group.diverged() == group.runs_size() && group.first_nonfinite_step().count() > 0) {
+        series.first_nonfinite_step =
+            static_cast<int>(std::lround(group.first_nonfinite_step().median()));
+      }
       series.rgb = artifacts::InitColor(group.init());
       plot.series.push_back(std::move(series));
     }
