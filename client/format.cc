@@ -103,28 +103,23 @@ std::string FormatLossExact(float loss) {
 std::string TrajectoryCsv(const v1::GetTrajectoryResponse& trajectory) {
   std::string csv = "step,loss,val_loss,val_accuracy\n";
   const int n = std::min(trajectory.steps_size(), trajectory.losses_size());
+  auto eval_row = [&csv](const v1::EvalResult& eval, const std::string& loss) {
+    absl::StrAppend(&csv, eval.step(), ",", loss, ",", FormatLossExact(eval.loss()), ",",
+                    FormatLossExact(eval.accuracy()), "\n");
+  };
   // Both lists ascend by step: merge them.
   int e = 0;
-  auto eval_columns = [&](int32_t step) -> std::string {
-    if (e < trajectory.evals_size() && trajectory.evals(e).step() == step) {
-      const v1::EvalResult& eval = trajectory.evals(e++);
-      return absl::StrCat(FormatLossExact(eval.loss()), ",", FormatLossExact(eval.accuracy()));
-    }
-    return ",";
-  };
+  const int m = trajectory.evals_size();
   for (int i = 0; i < n; ++i) {
     const int32_t step = trajectory.steps(i);
-    while (e < trajectory.evals_size() && trajectory.evals(e).step() < step) {
-      absl::StrAppend(&csv, trajectory.evals(e).step(), ",,", eval_columns(trajectory.evals(e).step()),
-                      "\n");
+    for (; e < m && trajectory.evals(e).step() < step; ++e) eval_row(trajectory.evals(e), "");
+    if (e < m && trajectory.evals(e).step() == step) {
+      eval_row(trajectory.evals(e++), FormatLossExact(trajectory.losses(i)));
+    } else {
+      absl::StrAppend(&csv, step, ",", FormatLossExact(trajectory.losses(i)), ",,\n");
     }
-    absl::StrAppend(&csv, step, ",", FormatLossExact(trajectory.losses(i)), ",",
-                    eval_columns(step), "\n");
   }
-  while (e < trajectory.evals_size()) {
-    absl::StrAppend(&csv, trajectory.evals(e).step(), ",,", eval_columns(trajectory.evals(e).step()),
-                    "\n");
-  }
+  for (; e < m; ++e) eval_row(trajectory.evals(e), "");
   return csv;
 }
 
