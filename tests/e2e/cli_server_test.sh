@@ -25,7 +25,7 @@ must "$CLI" trajectory "$kaiming" --csv >"$work/kaiming.csv"
 [[ $(awk -F, 'NR > 1 && $2 != ""' "$work/kaiming.csv" | wc -l) == 200 ]] || fail "kaiming trajectory is not 200 steps"
 uniform=$(job_field "$job" '.runs[] | select(.spec.init == "uniform") | .id')
 nan_step=$(job_field "$job" '.runs[] | select(.spec.init == "uniform") | .firstNonfiniteStep')
-grep -qE "^$nan_step,(nan|-?inf)$" <(must "$CLI" trajectory "$uniform" --csv) \
+grep -qE "^$nan_step,(nan|-?inf),[^,]*,[^,]*$" <(must "$CLI" trajectory "$uniform" --csv) \
   || fail "the divergence step's loss is not non-finite in the trajectory"
 
 # Resubmitting the returned spec reproduces the trajectory bit for bit.
