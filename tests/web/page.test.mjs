@@ -136,7 +136,9 @@ describe('Ablate page', () => {
       run: tr.querySelector('th').textContent.trim(),
       outcome: tr.querySelector('.outcome').textContent.trim(),
     })));
-    assert.deepEqual(rows.map((r) => r.run), ['uniform', 'xavier', 'kaiming']);
+    // Each run's label: its init, its seed and what differs from lab 1 (here the steps).
+    assert.deepEqual(rows.map((r) => r.run),
+      [`uniform · seed 101 · steps ${STEPS}`, `xavier · seed 102 · steps ${STEPS}`, `kaiming · seed 103 · steps ${STEPS}`]);
     assert.deepEqual(rows.map((r) => r.outcome), job.runs.map((r) => r.outcome));
     assert.match(rows[0].outcome, /^(diverged|flatlined) at step \d+$/);  // lab 1's lesson
 
@@ -264,7 +266,7 @@ describe('Ablate page', () => {
         await page.fill('#q-owner', owner);
         await page.waitForFunction((s) => Number(document.querySelector('#jobs-list').dataset.seq) > s, seq);
       }
-      await page.locator(`.job-row[data-job="${job}"] input[data-label="${init}"]`).check();
+      await page.locator(`.job-row[data-job="${job}"] input[data-init="${init}"]`).check();
     };
     const bobJob = (await api(server.url, '/api/v1/jobs?owner=bob&page_size=1')).jobs[0].id;
     await pick('ada', jobId, 'kaiming');
@@ -276,12 +278,17 @@ describe('Ablate page', () => {
     assert.equal(await page.getAttribute('#compare-chart', 'data-series'), '3');
     const legend = await page.$$eval('#compare-chart .u-legend .u-series th',
       (ths) => ths.map((t) => t.textContent.trim()).slice(1));
-    // Each run's training loss, then its validation loss with its last accuracy.
-    const names = [`#${jobId} kaiming`, `#${jobId} xavier`, `#${bobJob} kaiming`];
-    assert.deepEqual(legend.slice(0, 3), names.map((n) => `${n} · training`));
+    // Each run's training loss (by its label: init, seed, what differs), then its validation
+    // loss with its last accuracy.
     assert.equal(legend.length, 6);
+    assert.deepEqual(legend.map((l) => l.replace(/ · .*/, '')),
+      [`#${jobId} kaiming`, `#${jobId} xavier`, `#${bobJob} kaiming`,
+        `#${jobId} kaiming`, `#${jobId} xavier`, `#${bobJob} kaiming`]);
+    assert.match(legend[0], new RegExp(`^#${jobId} kaiming · seed 103 · steps ${STEPS} · training$`));
+    const names = legend.slice(0, 3).map((l) => l.replace(/ · training$/, ''));
     legend.slice(3).forEach((text, i) => {
-      assert.match(text, new RegExp(`^${names[i]} · validation \\(acc [0-9.]+ %\\)$`));
+      assert.equal(text.slice(0, names[i].length), names[i]);
+      assert.match(text.slice(names[i].length), /^ · validation \(acc [0-9.]+ %\)$/);
     });
     const rows = await page.$$eval('#compare-runs tbody tr', (trs) => trs.length);
     assert.equal(rows, 3);
