@@ -195,13 +195,17 @@ describe('Ablate class view', () => {
     assert.deepEqual(runs.map((r) => r.color),
       ['rgb(213, 94, 0)', 'rgb(0, 114, 178)', 'rgb(0, 158, 115)']);
 
-    // Smoothing: off by default (three curves); on, each run is drawn raw (faint) and smoothed.
+    // Smoothing: off by default (each run's training and validation curves); on, each run's
+    // training loss is drawn raw (faint) and smoothed, its validation as it is.
     const series = () => p.$$eval('#job-chart .u-legend .u-series .u-label', (els) => els.map((e) => e.textContent));
     assert.equal(await p.inputValue('#job-smooth'), '0');
-    assert.equal((await series()).length, 4);  // step + 3 runs
+    assert.equal((await series()).length, 7);  // step + 3 runs' training + 3 runs' validation
     await p.fill('#job-smooth', '0.8');
-    await p.waitForFunction(() => document.querySelectorAll('#job-chart .u-legend .u-series').length === 7);
-    assert.ok((await series()).includes('xavier · seed 2061 · steps 20 · eval every 10 (raw)'));
+    await p.waitForFunction(() => document.querySelectorAll('#job-chart .u-legend .u-series').length === 10);
+    const smoothed = await series();
+    assert.ok(smoothed.includes('xavier · seed 2061 · steps 20 · eval every 10 · training (raw)'), smoothed.join(' | '));
+    assert.ok(smoothed.includes('xavier · seed 2061 · steps 20 · eval every 10 · training'), smoothed.join(' | '));
+    assert.equal(smoothed.filter((l) => / · validation/.test(l)).length, 3, smoothed.join(' | '));
     assert.equal(await p.textContent('#job-smooth-value'), '0.80');
     await p.click('#job-zoom-reset');
     await p.waitForSelector('#job-chart canvas');
