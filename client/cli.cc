@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "client/artifacts.h"
+#include "client/class_report.h"
 #include "client/connection.h"
 #include "client/format.h"
 #include "client/health.h"
@@ -66,6 +67,7 @@ struct SubmitArgs {
 
 struct WatchArgs {
   std::string job;
+  bool json = false;
   std::string reconnect_timeout = kDefaultReconnectTimeout;
 };
 
@@ -89,6 +91,7 @@ struct ShowArgs {
 struct TrajectoryArgs {
   std::string run;
   bool csv = false;
+  bool json = false;
   std::optional<std::string> max_points;
 };
 
@@ -105,8 +108,16 @@ struct DownloadArgs {
   std::optional<std::string> out;
 };
 
+struct ClassArgs {
+  std::optional<std::string> name;
+  std::optional<std::string> report;
+  std::optional<std::string> grid_points;
+  bool json = false;
+};
+
 struct LabArgs {
   std::string out = kLabDir;
+  bool json = false;
   std::string owner;
   std::string reconnect_timeout = kDefaultReconnectTimeout;
   std::optional<std::string> seeds;         // --seeds: weight seeds per init
@@ -165,6 +176,7 @@ class Runner {
   int WhoAmI();
   int Download(const DownloadArgs& args);
   int Lab(const LabArgs& args);
+  int Class(const ClassArgs& args);
   int Health(const std::string& service);
 
  private:
@@ -174,26 +186,33 @@ class Runner {
     return code;
   }
   int UsageError(const absl::Status& status) { return Fail(status, kExitUsage); }
-  int Error(const absl::Status& status) { return Fail(status, kExitError); }
+  // A value the server refused is the user's to fix, as a bad flag is: exit 2, not 1.
+  int Error(const absl::Status& status) {
+    return Fail(status, status.code() == absl::StatusCode::kInvalidArgument ? kExitUsage
+                                                                            : kExitError);
+  }
 
   // The connection, once the global flags are known to be good.
   absl::StatusOr<Connection*> Connect();
   // Watches to the end with the live display; `print_summary` as in ProgressDisplay.
+  // With `quiet` (--json) the display is not shown: stdout is for the JSON alone.
   absl::StatusOr<v1::Job> Follow(Connection& connection, int64_t job_id,
-                                 absl::Duration reconnect_timeout, bool print_summary);
+                                 absl::Duration reconnect_timeout, bool print_summary,
+                                 bool quiet = false);
   // kExitOk for a succeeded job; otherwise says why on stderr and returns kExitJobFailed.
   int JobExitCode(const v1::Job& job);
   // Submits `spec`, follows it and downloads its deliverables into `dir`; the finished job on
-  // success, else the exit code (having said why).
+  // success, else the exit code (having said why). With `json` (lab --json) the finished job
+  // is printed as JSON on stdout and everything else goes to stderr.
   struct LabJob {
     std::optional<v1::Job> job;
     int exit_code = kExitOk;
   };
   LabJob RunLabJob(Connection& connection, const v1::JobSpec& spec, const std::string& owner,
-                   const std::filesystem::path& dir, absl::Duration reconnect);
-  // Prints what `dir`/manifest.json's results_summary says about the prediction at the job's
-  // depth and the spread across seeds.
-  void PrintLabFindings(const std::filesystem::path& dir);
+                   const std::filesystem::path& dir, absl::Duration reconnect, bool json);
+  // Prints on `story` what `dir`/manifest.json's results_summary says about the prediction at
+  // the job's depth and the spread across seeds.
+  void PrintLabFindings(const std::filesystem::path& dir, std::ostream& story);
 
   const CliEnvironment& env_;
   std::ostream& out_;
@@ -224,9 +243,13 @@ absl::StatusOr<Connection*> Runner::Connect() {
 }
 
 absl::StatusOr<v1::Job> Runner::Follow(Connection& connection, int64_t job_id,
-                                       absl::Duration reconnect_timeout, bool print_summary) {
+                                       absl::Duration reconnect_timeout, bool print_summary,
+                                       bool quiet) {
+  std::ostringstream discarded;
   ProgressDisplay display(
-      out_, env_.out_is_terminal ? ProgressDisplay::Mode::kTerminal : ProgressDisplay::Mode::kLog,
+      quiet ? discarded : out_,
+      env_.out_is_terminal && !quiet ? ProgressDisplay::Mode::kTerminal
+                                     : ProgressDisplay::Mode::kLog,
       env_.terminal_width);
   display.set_print_summary(print_summary);
   WatchOptions options;
@@ -293,8 +316,9 @@ int Runner::Watch(const WatchArgs& args) {
   if (!connection.ok()) return UsageError(connection.status());
 
   absl::StatusOr<v1::Job> final_job =
-      Follow(**connection, *job_id, *reconnect, /*print_summary=*/true);
+      Follow(**connection, *job_id, *reconnect, /*print_summary=*/true, /*quiet=*/args.json);
   if (!final_job.ok()) return Error(final_job.status());
+  if (args.json) out_ << ToJson(*final_job) << std::flush;
   return JobExitCode(*final_job);
 }
 
@@ -396,21 +420,64 @@ int Runner::Show(const ShowArgs& args) {
   return kExitOk;
 }
 
+// The run `text` names within `job`: its index ("2"), its init when only one run has it
+// ("kaiming"), or its label ("kaiming · seed 7"). InvalidArgument, listing the runs, otherwise.
+absl::StatusOr<int64_t> RunOfJob(const v1::Job& job, absl::string_view text) {
+  std::vector<int64_t> matches;
+  int index = -1;
+  const bool numeric = absl::SimpleAtoi(text, &index);
+  for (const v1::Run& run : job.runs()) {
+    if (numeric ? run.index() == index : run.label() == text) matches.push_back(run.id());
+  }
+  if (matches.empty() && !numeric) {
+    for (const v1::Run& run : job.runs()) {
+      if (run.spec().init() == text) matches.push_back(run.id());
+    }
+  }
+  if (matches.size() == 1) return matches[0];
+  std::vector<std::string> runs;
+  for (const v1::Run& run : job.runs()) runs.push_back(absl::StrCat(run.index(), " (", run.label(), ")"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "RUN: job ", job.id(), matches.empty() ? " has no run '" : " has several runs '", text,
+      "'; name one by its index or label: ", absl::StrJoin(runs, ", ")));
+}
+
 int Runner::Trajectory(const TrajectoryArgs& args) {
-  absl::StatusOr<int64_t> run_id = ParseId("RUN", args.run);
-  if (!run_id.ok()) return UsageError(run_id.status());
   v1::GetTrajectoryRequest request;
-  request.set_run_id(*run_id);
   if (args.max_points) {
     absl::StatusOr<int32_t> max_points = ParseCount("--max-points", *args.max_points, 0);
     if (!max_points.ok()) return UsageError(max_points.status());
     request.set_max_points(*max_points);
   }
+  if (args.csv && args.json) {
+    return UsageError(absl::InvalidArgumentError("--csv and --json cannot be used together"));
+  }
+  // RUN: a run id, or JOB/RUN with the run's index, init or label within job JOB.
+  const size_t slash = args.run.find('/');
+  std::optional<int64_t> job_id;
+  if (slash == std::string::npos) {
+    absl::StatusOr<int64_t> run_id = ParseId("RUN", args.run);
+    if (!run_id.ok()) return UsageError(run_id.status());
+    request.set_run_id(*run_id);
+  } else {
+    absl::StatusOr<int64_t> job = ParseId("JOB", args.run.substr(0, slash));
+    if (!job.ok()) return UsageError(job.status());
+    job_id = *job;
+  }
   absl::StatusOr<Connection*> connection = Connect();
   if (!connection.ok()) return UsageError(connection.status());
+  if (job_id) {
+    absl::StatusOr<v1::Job> job = (*connection)->GetJob(*job_id);
+    if (!job.ok()) return Error(job.status());
+    absl::StatusOr<int64_t> run_id = RunOfJob(*job, args.run.substr(slash + 1));
+    if (!run_id.ok()) return UsageError(run_id.status());
+    request.set_run_id(*run_id);
+  }
   absl::StatusOr<v1::GetTrajectoryResponse> trajectory = (*connection)->GetTrajectory(request);
   if (!trajectory.ok()) return Error(trajectory.status());
-  if (args.csv) {
+  if (args.json) {
+    out_ << ToJson(*trajectory) << std::flush;
+  } else if (args.csv) {
     out_ << TrajectoryCsv(*trajectory) << std::flush;
   } else {
     // With --max-points the server already chose the points: show them all.
@@ -502,7 +569,7 @@ int Runner::Download(const DownloadArgs& args) {
 
 Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec,
                                  const std::string& owner, const std::filesystem::path& dir,
-                                 absl::Duration reconnect) {
+                                 absl::Duration reconnect, bool json) {
   LabJob result;
   v1::SubmitJobRequest request;
   *request.mutable_spec() = spec;
@@ -512,24 +579,27 @@ Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec
     result.exit_code = Error(job.status());
     return result;
   }
-  out_ << "submitted lab 1 as job " << job->id() << ": " << FormatSpecSummary(job->spec())
-       << std::endl;
+  // With --json, stdout carries only the finished job as JSON; the story goes to stderr.
+  std::ostream& story = json ? err_ : out_;
+  story << "submitted lab 1 as job " << job->id() << ": " << FormatSpecSummary(job->spec())
+        << std::endl;
 
   absl::StatusOr<v1::Job> final_job =
-      Follow(connection, job->id(), reconnect, /*print_summary=*/false);
+      Follow(connection, job->id(), reconnect, /*print_summary=*/false, /*quiet=*/json);
   if (!final_job.ok()) {
     result.exit_code = Error(final_job.status());
     return result;
   }
-  out_ << "\n" << FormatJobSummary(*final_job) << std::flush;
+  if (json) out_ << ToJson(*final_job) << std::flush;
+  story << "\n" << FormatJobSummary(*final_job) << std::flush;
   if (final_job->state() != v1::JOB_STATE_SUCCEEDED) {
     result.exit_code = JobExitCode(*final_job);
     return result;
   }
 
-  out_ << "\n";
+  story << "\n";
   absl::StatusOr<std::vector<std::filesystem::path>> written =
-      DownloadDeliverables(connection, job->id(), dir, out_);
+      DownloadDeliverables(connection, job->id(), dir, story);
   if (!written.ok()) {
     result.exit_code = Error(absl::Status(
         written.status().code(),
@@ -540,13 +610,13 @@ Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec
   }
   std::vector<std::string> names;
   for (const std::filesystem::path& path : *written) names.push_back(path.filename().string());
-  out_ << "lab 1 deliverables are in " << dir.string() << ": " << absl::StrJoin(names, ", ")
-       << std::endl;
+  story << "lab 1 deliverables are in " << dir.string() << ": " << absl::StrJoin(names, ", ")
+        << std::endl;
   result.job = *std::move(final_job);
   return result;
 }
 
-void Runner::PrintLabFindings(const std::filesystem::path& dir) {
+void Runner::PrintLabFindings(const std::filesystem::path& dir, std::ostream& story) {
   // A server that wrote no manifest has no findings to report; the download listed the files.
   if (!std::filesystem::exists(dir / "manifest.json")) return;
   absl::StatusOr<LabFindings> findings = ReadLabFindings(dir / "manifest.json");
@@ -555,7 +625,7 @@ void Runner::PrintLabFindings(const std::filesystem::path& dir) {
          << std::endl;
     return;
   }
-  out_ << FormatLabFindings(*findings) << std::flush;
+  story << FormatLabFindings(*findings) << std::flush;
 }
 
 int Runner::Lab(const LabArgs& args) {
@@ -580,21 +650,48 @@ int Runner::Lab(const LabArgs& args) {
   }
   absl::StatusOr<Connection*> connection = Connect();
   if (!connection.ok()) return UsageError(connection.status());
+  std::ostream& story = args.json ? err_ : out_;
 
   const std::filesystem::path dir = args.out;
-  LabJob first = RunLabJob(**connection, spec, args.owner, dir, *reconnect);
+  LabJob first = RunLabJob(**connection, spec, args.owner, dir, *reconnect, args.json);
   if (!first.job) return first.exit_code;
-  PrintLabFindings(dir);
+  PrintLabFindings(dir, story);
   if (!verify_depth) return kExitOk;
 
   // Question 4 checked: the same job at the deeper depth, its files in a folder of their own.
+  // With --json its finished job is the second JSON document on stdout.
   v1::JobSpec deeper = spec;
   deeper.mutable_model()->set_depth(*verify_depth);
   const std::filesystem::path deeper_dir = dir / absl::StrCat("depth-", *verify_depth);
-  out_ << "\nquestion 4: the same job at depth " << *verify_depth << "\n";
-  LabJob second = RunLabJob(**connection, deeper, args.owner, deeper_dir, *reconnect);
+  story << "\nquestion 4: the same job at depth " << *verify_depth << "\n";
+  LabJob second =
+      RunLabJob(**connection, deeper, args.owner, deeper_dir, *reconnect, args.json);
   if (!second.job) return second.exit_code;
-  PrintLabFindings(deeper_dir);
+  PrintLabFindings(deeper_dir, story);
+  return kExitOk;
+}
+
+int Runner::Class(const ClassArgs& args) {
+  v1::GetClassViewRequest request;
+  if (args.name) request.set_name_contains(*args.name);
+  if (args.grid_points) {
+    absl::StatusOr<int32_t> points = ParseCount("--grid-points", *args.grid_points, 0);
+    if (!points.ok()) return UsageError(points.status());
+    request.set_grid_points(*points);
+  }
+  request.set_figure(args.report.has_value());
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<v1::ClassView> view = (*connection)->GetClassView(request);
+  if (!view.ok()) return Error(view.status());
+  if (args.report) {
+    absl::StatusOr<std::vector<std::filesystem::path>> written =
+        WriteClassReport(*view, *args.report);
+    if (!written.ok()) return Error(written.status());
+    for (const std::filesystem::path& path : *written) err_ << path.string() << std::endl;
+    view->clear_figure_png();
+  }
+  out_ << (args.json ? ToJson(*view) : FormatClassView(*view)) << std::flush;
   return kExitOk;
 }
 
@@ -692,7 +789,8 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "deliverables in experiments/10-init-matters/.\n"
       "\n"
       "Exit codes: 0 success; 1 the request failed (server unreachable or refusing, download\n"
-      "failed); 2 bad command line; 3 the watched job failed or was cancelled.\n"
+      "failed); 2 bad command line or a value the server refused; 3 the watched job failed or\n"
+      "was cancelled.\n"
       "`ablate SUBCOMMAND --help` lists a subcommand's options.");
 
   GlobalArgs globals;
@@ -747,6 +845,10 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
           "Then run the same job at this depth (question 4, e.g. 24), its files in "
           "OUT/depth-N, and report whether each init's prediction held",
           "N");
+  lab->add_flag("--json", lab_args.json,
+                "Print only the finished job in protobuf JSON on stdout (with --verify-depth, "
+                "then the deeper job as a second document); the progress, the files written "
+                "and the findings go to stderr");
   AddReconnectTimeout(lab, &lab_args.reconnect_timeout);
   lab->footer("Exit codes: 0 done, 1 failed, 3 the job failed or was cancelled.");
 
@@ -821,8 +923,8 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "  ablate submit --spec job.json --steps 200      # a saved spec, 200 steps\n"
       "  id=$(ablate submit --lr 1e-4) && ablate watch \"$id\"\n"
       "\n"
-      "Exit codes: 0 submitted (with --watch: and succeeded), 1 failed, 2 bad flags or spec\n"
-      "file, 3 (with --watch) the job failed or was cancelled.");
+      "Exit codes: 0 submitted (with --watch: and succeeded), 1 failed, 2 bad flags, spec file\n"
+      "or a value the server refused, 3 (with --watch) the job failed or was cancelled.");
 
   // watch
   WatchArgs watch_args;
@@ -833,6 +935,8 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "One line per run: its init, step, loss, steps/s, latest validation and, once it ends,\n"
       "its outcome. When the job ends: each run's outcome and final loss, and the job's state.\n");
   watch->add_option("JOB", watch_args.job, "The job's id")->type_name("")->required();
+  watch->add_flag("--json", watch_args.json,
+                  "Show no live display; when the job ends, print it in protobuf JSON");
   AddReconnectTimeout(watch, &watch_args.reconnect_timeout);
   watch->footer(
       "On a terminal each run's line is redrawn in place; elsewhere (a pipe, a log) lines are\n"
@@ -896,11 +1000,17 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "\n"
       "By default a summary, a table of evenly spaced steps and the validation results; with\n"
       "--csv every step (or the points --max-points chose) as CSV.\n");
-  trajectory->add_option("RUN", trajectory_args.run, "The run's id (see `ablate show JOB`)")
+  trajectory
+      ->add_option("RUN", trajectory_args.run,
+                   "The run: its id (see `ablate show JOB`), or JOB/RUN with the run's index, "
+                   "init or label in job JOB, e.g. 12/kaiming or 12/0")
       ->type_name("")
       ->required();
   trajectory->add_flag("--csv", trajectory_args.csv,
-                       "Print `step,loss` lines; NaN and infinities as nan, inf, -inf");
+                       "Print `step,loss,val_loss,val_accuracy` lines, the validation in the row "
+                       "of its step; NaN and infinities as nan, inf, -inf");
+  trajectory->add_flag("--json", trajectory_args.json,
+                       "Print the trajectory (steps, losses, evaluations) in protobuf JSON");
   AddText(trajectory, "--max-points", &trajectory_args.max_points,
           "Ask the server for about N points (it keeps each bucket's first, lowest and "
           "highest loss, and the first non-finite step); 0 means every step",
@@ -908,6 +1018,7 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   trajectory->footer(
       "Example:\n"
       "  ablate trajectory 42 --csv > uniform.csv\n"
+      "  ablate trajectory 12/kaiming --json\n"
       "\n"
       "Exit codes: 0 printed, 1 failed (e.g. no such run), 2 bad command line.");
 
@@ -956,6 +1067,33 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "Exit codes: 0 downloaded, 1 failed (job unknown or unfinished, a file missing its\n"
       "checksum, disk errors), 2 bad command line.");
 
+  // class
+  ClassArgs class_args;
+  CLI::App* klass = app.add_subcommand(
+      "class",
+      "Show the class's lab: runs grouped by init, and one row per student\n"
+      "\n"
+      "Groups every ended run of the class's jobs by init (and by any setting that differs\n"
+      "within the class; seeds are draws) with the median and 10–90 % range of the final\n"
+      "training loss, validation loss and accuracy and the first NaN step. The instructor also\n"
+      "gets each student's latest job, flagged when a run is off the class's envelope (a\n"
+      "uniform run that did not diverge: wrong bounds; runs with identical curves); a student\n"
+      "gets their own row.\n");
+  AddText(klass, "--name", &class_args.name, "Only jobs whose name contains this text", "TEXT");
+  AddText(klass, "--report", &class_args.report,
+          "Also write class.png (each group's median curve), class.md and class.json into DIR "
+          "(created if needed) and print their paths on stderr",
+          "DIR");
+  AddText(klass, "--grid-points", &class_args.grid_points,
+          "Points of each group's band in --json (10–1000, default 100)", "N");
+  klass->add_flag("--json", class_args.json, "Print the class view in protobuf JSON");
+  klass->footer(
+      "Examples:\n"
+      "  ablate class --name lab-01\n"
+      "  ablate class --report class-report && open class-report/class.md\n"
+      "\n"
+      "Exit codes: 0 shown, 1 failed, 2 bad command line or a value the server refused.");
+
   // health
   std::optional<std::string> health_service;
   CLI::App* health = app.add_subcommand(
@@ -1002,6 +1140,7 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   if (download->parsed()) return runner.Download(download_args);
   if (del->parsed()) return runner.Delete(delete_args);
   if (whoami->parsed()) return runner.WhoAmI();
+  if (klass->parsed()) return runner.Class(class_args);
   if (health->parsed()) return runner.Health(health_service.value_or(""));
   *env.err << "ablate: no subcommand given (see: ablate --help)" << std::endl;
   return kExitUsage;

@@ -19,9 +19,11 @@ namespace ablate::client {
 
 // Success (for watch, submit --watch and lab: the job succeeded).
 inline constexpr int kExitOk = 0;
-// The request failed: server unreachable or refusing, server bug detected, local I/O failed.
+// The request failed: server unreachable or refusing (not for a bad value), server bug
+// detected, local I/O failed.
 inline constexpr int kExitError = 1;
-// The command line or a --spec file is wrong; nothing was sent to the server.
+// A value is wrong: the command line or a --spec file (nothing was sent to the server), or a
+// value the server refused with INVALID_ARGUMENT (its sentence names the field and range).
 inline constexpr int kExitUsage = 2;
 // The watched job ended failed or cancelled (watch, submit --watch, lab).
 inline constexpr int kExitJobFailed = 3;

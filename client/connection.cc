@@ -132,6 +132,14 @@ absl::StatusOr<v1::GetTrajectoryResponse> Connection::GetTrajectory(
   return response;
 }
 
+absl::StatusOr<v1::ClassView> Connection::GetClassView(const v1::GetClassViewRequest& request) {
+  v1::ClassView response;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->GetClassView(context.get(), request, &response);
+  if (!status.ok()) return Describe(status);
+  return response;
+}
+
 absl::Status Connection::DeleteJob(int64_t job_id) {
   v1::DeleteJobRequest request;
   request.set_job_id(job_id);

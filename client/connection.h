@@ -61,6 +61,7 @@ class Connection {
   absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(const v1::GetTrajectoryRequest& request);
   absl::Status DeleteJob(int64_t job_id);
   absl::StatusOr<v1::WhoAmIResponse> WhoAmI();
+  absl::StatusOr<v1::ClassView> GetClassView(const v1::GetClassViewRequest& request);
 
   // Adds the token, if any, to a call's metadata ("authorization: Bearer <token>"). Every
   // context this class makes has it; a stream's context made elsewhere must call this.

@@ -101,11 +101,25 @@ std::string FormatLossExact(float loss) {
 }
 
 std::string TrajectoryCsv(const v1::GetTrajectoryResponse& trajectory) {
-  std::string csv = "step,loss\n";
+  std::string csv = "step,loss,val_loss,val_accuracy\n";
   const int n = std::min(trajectory.steps_size(), trajectory.losses_size());
+  auto eval_row = [&csv](const v1::EvalResult& eval, const std::string& loss) {
+    absl::StrAppend(&csv, eval.step(), ",", loss, ",", FormatLossExact(eval.loss()), ",",
+                    FormatLossExact(eval.accuracy()), "\n");
+  };
+  // Both lists ascend by step: merge them.
+  int e = 0;
+  const int m = trajectory.evals_size();
   for (int i = 0; i < n; ++i) {
-    absl::StrAppend(&csv, trajectory.steps(i), ",", FormatLossExact(trajectory.losses(i)), "\n");
+    const int32_t step = trajectory.steps(i);
+    for (; e < m && trajectory.evals(e).step() < step; ++e) eval_row(trajectory.evals(e), "");
+    if (e < m && trajectory.evals(e).step() == step) {
+      eval_row(trajectory.evals(e++), FormatLossExact(trajectory.losses(i)));
+    } else {
+      absl::StrAppend(&csv, step, ",", FormatLossExact(trajectory.losses(i)), ",,\n");
+    }
   }
+  for (; e < m; ++e) eval_row(trajectory.evals(e), "");
   return csv;
 }
 

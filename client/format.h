@@ -27,7 +27,10 @@ std::string FormatLoss(double loss);
 // "nan", "inf", "-inf" for non-finite values.
 std::string FormatLossExact(float loss);
 
-// Rows "step,loss" under that header line, one per point, each line ending in '\n'.
+// Rows "step,loss,val_loss,val_accuracy" under that header line, one per point, each line
+// ending in '\n': the validation in the row of its step (empty elsewhere), and a row of its
+// own for an evaluation at a step without a loss (the one after the last update). The same
+// columns as the page's CSV download (web/src/series.js, trajectoryCsv).
 // Requires: steps.size() == losses.size().
 std::string TrajectoryCsv(const v1::GetTrajectoryResponse& trajectory);
 

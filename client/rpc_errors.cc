@@ -74,6 +74,8 @@ std::string DescribeRpcError(const grpc::Status& status, const CallSite& site) {
     case grpc::StatusCode::INVALID_ARGUMENT:
       return WithDetail("the server refused the request", detail);
     case grpc::StatusCode::NOT_FOUND:
+      // The server's "job 999 not found" says it already: not "not found: job 999 not found".
+      if (absl::StrContains(detail, "not found")) return detail;
       return WithDetail("not found", detail);
     case grpc::StatusCode::ALREADY_EXISTS:
       return WithDetail("already exists", detail);

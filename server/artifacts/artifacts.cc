@@ -12,6 +12,7 @@
 #include "server/artifacts/format.h"
 #include "server/artifacts/losses_json.h"
 #include "server/artifacts/manifest.h"
+#include "server/artifacts/init_colors.h"
 #include "server/artifacts/plot.h"
 #include "server/artifacts/readme.h"
 #include "server/artifacts/sha256.h"
@@ -156,7 +157,7 @@ PlotInput MakePlotInput(const JobSummary& s) {
     }
     for (size_t g = 0; g < order.size(); ++g) {
       PlotSeries series = SeedsSeries(s, by_init[order[g]]);
-      series.rgb = kRunColors[g % std::size(kRunColors)];
+      series.rgb = InitColor(order[g]);
       input.series.push_back(std::move(series));
     }
     return input;
@@ -188,7 +189,7 @@ PlotInput MakePlotInput(const JobSummary& s) {
     series.losses = r.losses;
     series.first_nonfinite_step = r.first_nonfinite_step;
     series.flatline_step = r.flatline_step;
-    series.rgb = kRunColors[i % std::size(kRunColors)];
+    series.rgb = InitColor(r.init);
     input.series.push_back(std::move(series));
   }
   return input;
@@ -209,9 +210,8 @@ LayerPlotInput MakeLayerPlotInput(const JobSummary& s) {
     const RunSummary& r = s.runs[i];
     if (!seen.insert(absl::StrCat(r.init, "/", r.formula)).second) continue;
     LayerSeries series;
-    // The loss figure's colour for this run: its own, or with seeds its init's.
-    const size_t color = s.spreads.empty() ? i : seen.size() - 1;
-    series.rgb = kRunColors[color % std::size(kRunColors)];
+    // The loss figure's colour for this run: its init's.
+    series.rgb = InitColor(r.init);
     std::optional<size_t> bad_activation, missing_norm;
     for (size_t l = 0; l < r.layers.size(); ++l) {
       const LayerInit& layer = r.layers[l];

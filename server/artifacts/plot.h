@@ -33,11 +33,6 @@ inline constexpr double kLogDecades = 2.0;
 // Runs with at most this many points get a marker on every point.
 inline constexpr int kMarkerMaxPoints = 50;
 
-// Okabe & Ito's colour-blind-safe palette (https://jfly.uni-koeln.de/color/), in the order runs
-// take them (yellow, too pale on white, last). More runs reuse them.
-inline constexpr uint32_t kRunColors[] = {0xD55E00, 0x0072B2, 0x009E73, 0xE69F00,
-                                          0xCC79A7, 0x56B4E9, 0x000000, 0xF0E442};
-
 enum class YScale { kLinear, kLog };
 const char* YScaleName(YScale scale);  // "linear", "log"
 
@@ -47,7 +42,7 @@ struct PlotSeries {
   std::vector<float> losses;                // losses[s] is step s's; NaN and ±inf allowed
   std::optional<int> first_nonfinite_step;  // gets a NaN marker
   std::optional<int> flatline_step;         // gets a flatline marker
-  uint32_t rgb = 0;                         // 0xRRGGBB
+  uint32_t rgb = 0;                         // 0xRRGGBB: InitColor(init) (init_colors.h)
   // Validation: val_losses[k] was measured after val_steps[k] updates. Drawn as a dashed line
   // in the run's colour with ○ at each evaluation; the legend's key says which line is which.
   std::vector<int> val_steps;

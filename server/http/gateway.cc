@@ -409,6 +409,11 @@ void HttpGateway::AddRoutes() {
         return out;
       });
 
+  api("GET", "/api/v1/class", Call<v1::GetClassViewRequest>{},
+      [this](const auth::Caller& caller, const v1::GetClassViewRequest& in) {
+        return Reply(service_.GetClassView(caller, in));
+      });
+
   api("GET", "/api/v1/runs/([^/:]+)/trajectory",
       Call<v1::GetTrajectoryRequest>{
           .reserved = {"run_id"},

@@ -1,5 +1,8 @@
 #include "server/jobs/spec.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -100,6 +103,13 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
   for (int i = 0; i < out.runs_size(); ++i) {
     v1::RunSpec& run = *out.mutable_runs(i);
     if (!run.has_weight_seed()) run.set_weight_seed(kFirstWeightSeed + i);
+    // The bounds are the uniform scheme's alone: another run carrying them would suggest they
+    // mattered to it.
+    if (run.init() != "uniform") {
+      run.clear_uniform_low();
+      run.clear_uniform_high();
+      continue;
+    }
     if (!run.has_uniform_low()) run.set_uniform_low(init_defaults.uniform_low);
     if (!run.has_uniform_high()) run.set_uniform_high(init_defaults.uniform_high);
   }
@@ -115,6 +125,78 @@ absl::StatusOr<std::string> ResolveOwner(const std::string& owner) {
   if (owner.empty()) return std::string(kDefaultOwner);
   if (absl::Status s = CheckName("owner", owner, kMaxOwnerLength); !s.ok()) return s;
   return owner;
+}
+
+namespace {
+
+// The shortest text that reads back as the same double: 0.001, 1e-05, 0.9.
+std::string Shortest(double value) {
+  char text[32];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(text, sizeof text, "%.*g", precision, value);
+    if (std::strtod(text, nullptr) == value) break;
+  }
+  return text;
+}
+
+const v1::JobSpec& LabSpec() {
+  static const v1::JobSpec* lab = new v1::JobSpec(*ResolveSpec(v1::JobSpec()));
+  return *lab;
+}
+
+}  // namespace
+
+std::vector<Setting> TrainingSettings(const v1::JobSpec& resolved) {
+  const v1::ModelSpec& m = resolved.model();
+  const v1::DataSpec& d = resolved.data();
+  const v1::TrainingSpec& t = resolved.training();
+  return {
+      {"depth", absl::StrCat(m.depth())},
+      {"width", absl::StrCat(m.width())},
+      {"input dim", absl::StrCat(m.input_dim())},
+      {"train size", absl::StrCat(d.train_size())},
+      {"val size", absl::StrCat(d.val_size())},
+      {"label dims", absl::StrCat(d.label_dims())},
+      {"steps", absl::StrCat(t.steps())},
+      {"lr", Shortest(t.lr())},
+      {"momentum", Shortest(t.momentum())},
+      {"batch", absl::StrCat(t.batch())},
+      {"eval every", absl::StrCat(t.eval_every())},
+      {"stop on NaN", t.stop_on_nonfinite() ? "yes" : "no"},
+  };
+}
+
+std::string UniformBounds(const v1::RunSpec& resolved) {
+  return absl::StrCat("U[", Shortest(resolved.uniform_low()), ", ",
+                      Shortest(resolved.uniform_high()), "]");
+}
+
+std::string RunLabel(const v1::JobSpec& resolved, int run_index) {
+  const v1::RunSpec& run = resolved.runs(run_index);
+  const v1::RunSpec& lab_run = LabSpec().runs(0);  // lab 1's uniform bounds
+  std::string label = run.init();
+  if (run.init() == "uniform" && (run.uniform_low() != lab_run.uniform_low() ||
+                                  run.uniform_high() != lab_run.uniform_high())) {
+    absl::StrAppend(&label, " ", UniformBounds(run));
+  }
+  absl::StrAppend(&label, " · seed ", run.weight_seed());
+  if (resolved.data().seed() != LabSpec().data().seed()) {
+    absl::StrAppend(&label, " · data seed ", resolved.data().seed());
+  }
+  const std::vector<Setting> lab = TrainingSettings(LabSpec());
+  const std::vector<Setting> mine = TrainingSettings(resolved);
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (mine[i] != lab[i]) absl::StrAppend(&label, " · ", mine[i].name, " ", mine[i].value);
+  }
+  return label;
+}
+
+void LabelRuns(v1::Job& job) {
+  for (v1::Run& run : *job.mutable_runs()) {
+    if (run.index() >= 0 && run.index() < job.spec().runs_size()) {
+      run.set_label(RunLabel(job.spec(), run.index()));
+    }
+  }
 }
 
 core::ExperimentConfig ToExperiment(const v1::JobSpec& resolved) {

@@ -2,6 +2,9 @@
 #ifndef ABLATE_SERVER_JOBS_SPEC_H_
 #define ABLATE_SERVER_JOBS_SPEC_H_
 
+#include <string>
+#include <vector>
+
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
 #include "core/config.h"
@@ -25,6 +28,30 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec);
 // Validates an owner name: 1–64 bytes of UTF-8 without control characters (text.h), as the
 // spec's name (1–200 bytes). Empty means kDefaultOwner.
 absl::StatusOr<std::string> ResolveOwner(const std::string& owner);
+
+// One setting of a resolved spec as people name it: {"lr", "0.0001"}.
+struct Setting {
+  std::string name;
+  std::string value;
+  bool operator==(const Setting&) const = default;
+};
+
+// The job-level settings of a resolved spec that shape its runs' training (model, data sizes,
+// training loop), in a fixed order, values in the shortest text that reads back the same.
+// Not among them: the name and the data seed (a seed is a draw, not a different experiment).
+std::vector<Setting> TrainingSettings(const v1::JobSpec& resolved);
+
+// "U[-0.5, 0.5]": a uniform run's bounds.
+std::string UniformBounds(const v1::RunSpec& resolved);
+
+// What run `run_index` of a resolved spec is, for people: its init (uniform with its bounds
+// when they are not lab 1's), its weight seed, the data seed when not lab 1's, then every
+// TrainingSetting that differs from lab 1's, joined by " · ": "kaiming · seed 7 · lr 0.0001".
+// Requires 0 <= run_index < resolved.runs_size().
+std::string RunLabel(const v1::JobSpec& resolved, int run_index);
+
+// Fills in Run.label of every run of `job` (whose spec is resolved).
+void LabelRuns(v1::Job& job);
 
 // Conversions of a resolved spec.
 core::ExperimentConfig ToExperiment(const v1::JobSpec& resolved);

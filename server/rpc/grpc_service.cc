@@ -358,4 +358,15 @@ grpc::ServerUnaryReactor* GrpcService::WhoAmI(grpc::CallbackServerContext* conte
       [response](v1::WhoAmIResponse r) { *response = std::move(r); });
 }
 
+grpc::ServerUnaryReactor* GrpcService::GetClassView(grpc::CallbackServerContext* context,
+                                                    const v1::GetClassViewRequest* request,
+                                                    v1::ClassView* response) {
+  return Offload(
+      context, service_, pool_,
+      [this, request](const auth::Caller& caller) {
+        return service_.GetClassView(caller, *request);
+      },
+      [response](v1::ClassView view) { *response = std::move(view); });
+}
+
 }  // namespace ablate::rpc

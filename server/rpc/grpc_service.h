@@ -57,6 +57,9 @@ class GrpcService final : public v1::Ablation::CallbackService {
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* context,
                                    const v1::WhoAmIRequest* request,
                                    v1::WhoAmIResponse* response) override;
+  grpc::ServerUnaryReactor* GetClassView(grpc::CallbackServerContext* context,
+                                         const v1::GetClassViewRequest* request,
+                                         v1::ClassView* response) override;
 
  private:
   friend class WatchReactor;

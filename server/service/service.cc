@@ -1,11 +1,16 @@
 #include "server/service/service.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <mutex>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/analysis.h"
+#include "server/artifacts/init_colors.h"
+#include "server/artifacts/plot.h"
+#include "server/service/class_view.h"
 #include "server/service/downsample.h"
 #include "server/jobs/spec.h"
 
@@ -31,6 +36,11 @@ std::string Scientific(double value) {
     while (out.size() > e + 2 && out[e + 1] == '0') out.erase(e + 1, 1);
   }
   return out;
+}
+
+absl::StatusOr<v1::Job> Labelled(absl::StatusOr<v1::Job> job) {
+  if (job.ok()) jobs::LabelRuns(*job);
+  return job;
 }
 
 }  // namespace
@@ -146,7 +156,7 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
           "into several jobs."));
     }
   }
-  if (options_.max_active_jobs_per_user <= 0) return jobs_.Submit(*spec, owner, class_id);
+  if (options_.max_active_jobs_per_user <= 0) return Labelled(jobs_.Submit(*spec, owner, class_id));
   std::lock_guard lock(submit_mutex_);
   absl::StatusOr<int> active = store_.CountActiveJobs(owner);
   if (!active.ok()) return active.status();
@@ -157,13 +167,13 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
         options_.max_active_jobs_per_user,
         " (--max-active-jobs-per-user); wait for one to finish or cancel one."));
   }
-  return jobs_.Submit(*spec, owner, class_id);
+  return Labelled(jobs_.Submit(*spec, owner, class_id));
 }
 
 absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,
                                                 const v1::GetJobRequest& request) {
   if (absl::Status s = CheckRead(caller, request.job_id()); !s.ok()) return s;
-  return store_.GetJob(request.job_id());
+  return Labelled(store_.GetJob(request.job_id()));
 }
 
 absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Caller& caller,
@@ -172,7 +182,10 @@ absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Calle
       store_.ListJobs(request, caller ? std::optional<int64_t>(caller->class_id) : std::nullopt);
   if (!page.ok()) return page.status();
   v1::ListJobsResponse response;
-  for (v1::Job& job : page->jobs) *response.add_jobs() = std::move(job);
+  for (v1::Job& job : page->jobs) {
+    jobs::LabelRuns(job);
+    *response.add_jobs() = std::move(job);
+  }
   response.set_next_page_token(page->next_page_token);
   return response;
 }
@@ -244,7 +257,7 @@ absl::StatusOr<store::Artifact> AblationService::GetArtifact(
 absl::StatusOr<v1::Job> AblationService::CancelJob(const auth::Caller& caller,
                                                    const v1::CancelJobRequest& request) {
   if (absl::Status s = CheckManage(caller, request.job_id(), "cancel"); !s.ok()) return s;
-  return jobs_.Cancel(request.job_id());
+  return Labelled(jobs_.Cancel(request.job_id()));
 }
 
 absl::StatusOr<v1::DeleteJobResponse> AblationService::DeleteJob(
@@ -263,6 +276,87 @@ v1::WhoAmIResponse AblationService::WhoAmI(const auth::Caller& caller) {
     response.set_role(auth::RoleName(caller->role));
   }
   return response;
+}
+
+absl::StatusOr<v1::ClassView> AblationService::GetClassView(
+    const auth::Caller& caller, const v1::GetClassViewRequest& request) {
+  ClassViewOptions options;
+  if (request.grid_points() != 0) {
+    if (request.grid_points() < kMinGridPoints || request.grid_points() > kMaxGridPoints) {
+      return absl::InvalidArgumentError(absl::StrCat("grid_points must be 0 (", kDefaultGridPoints,
+                                                     ") or between ", kMinGridPoints, " and ",
+                                                     kMaxGridPoints, " (got ",
+                                                     request.grid_points(), ")."));
+    }
+    options.grid_points = request.grid_points();
+  }
+  if (caller && caller->role != auth::Role::kInstructor) {
+    options.every_student = false;
+    options.only_owner = caller->name;
+  }
+  v1::ListJobsRequest list;
+  list.set_name_contains(request.name_contains());
+  list.set_page_size(kMaxClassViewJobs);
+  absl::StatusOr<store::JobPage> page =
+      store_.ListJobs(list, caller ? std::optional<int64_t>(caller->class_id) : std::nullopt);
+  if (!page.ok()) return page.status();
+
+  ClassViewInput input;
+  if (caller) input.class_name = caller->class_name;
+  input.truncated = !page->next_page_token.empty();
+  input.jobs = std::move(page->jobs);
+  for (v1::Job& job : input.jobs) {
+    jobs::LabelRuns(job);
+    for (const v1::Run& run : job.runs()) {
+      if (run.state() != v1::RUN_STATE_COMPLETED && run.state() != v1::RUN_STATE_DIVERGED) {
+        continue;
+      }
+      absl::StatusOr<store::Trajectory> trajectory = store_.GetTrajectory(run.id());
+      // A job deleted since the listing has no trajectory left: its runs simply have no curve.
+      if (absl::IsNotFound(trajectory.status())) continue;
+      if (!trajectory.ok()) return trajectory.status();
+      // Steps are recorded from 0 without gaps, so losses[s] is step s's.
+      input.losses[run.id()] = std::move(trajectory->losses);
+    }
+  }
+  ClassViewResult result = BuildClassView(input, options);
+  if (request.figure()) {
+    artifacts::PlotInput plot;
+    plot.title = absl::StrCat("Class view", input.class_name.empty() ? "" : " — ",
+                              input.class_name, ": median training loss per group");
+    plot.subtitle = absl::StrCat(result.view.jobs(), " jobs · ", result.view.runs(),
+                                 " ended runs · each curve is the median over its group's runs "
+                                 "with a finite loss at that step");
+    for (const GroupCurve& curve : result.curves) {
+      plot.steps = std::max(plot.steps, static_cast<int>(curve.median.size()) - 1);
+    }
+    for (size_t i = 0; i < result.curves.size(); ++i) {
+      const v1::RunGroup& group = result.view.groups(static_cast<int>(i));
+      artifacts::PlotSeries series;
+      series.name = group.label();
+      series.label = absl::StrCat(group.label(), " — ", group.runs_size(),
+                                  group.runs_size() == 1 ? " run" : " runs",
+                                  group.diverged() > 0 ? absl::StrCat(", ", group.diverged(),
+                                                                      " diverged")
+                                                       : "");
+      series.losses = result.curves[i].median;
+      // A group whose every run diverged gets the NaN marker at its median first-NaN step
+      // (its median curve ends there: no run has a finite loss after it).
+      if (group.diverged() == group.runs_size() && group.first_nonfinite_step().count() > 0) {
+        series.first_nonfinite_step =
+            static_cast<int>(std::lround(group.first_nonfinite_step().median()));
+      }
+      series.rgb = artifacts::InitColor(group.init());
+      plot.series.push_back(std::move(series));
+    }
+    if (!plot.series.empty()) {
+      absl::StatusOr<artifacts::PlotImage> image =
+          artifacts::RenderPlot(plot, artifacts::ChooseScale(plot));
+      if (!image.ok()) return image.status();
+      result.view.set_figure_png(std::move(image->png));
+    }
+  }
+  return std::move(result.view);
 }
 
 }  // namespace ablate::service

@@ -111,6 +111,11 @@ class AblationService {
                                                   const v1::DeleteJobRequest& request);
   // Who the caller is (auth_enabled false without a caller).
   static v1::WhoAmIResponse WhoAmI(const auth::Caller& caller);
+  // The caller's class's newest kMaxClassViewJobs jobs (class_view.h), grouped; every
+  // student's row for the instructor or without a caller, the caller's own for a student.
+  // InvalidArgument for grid_points outside 0 or 10–1000.
+  absl::StatusOr<v1::ClassView> GetClassView(const auth::Caller& caller,
+                                             const v1::GetClassViewRequest& request);
 
  private:
   // OK when the caller may read job `job_id`; NotFound (as for an unknown job) otherwise.

@@ -311,7 +311,8 @@ TEST_F(CliServerTest, ServerRefusalKeepsTheServersSentence) {
   service_.submit_status =
       grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "model.depth must be in 1-64, got 0");
   const Result result = Ablate({"submit", "--depth", "0"});
-  EXPECT_EQ(result.code, kExitError);
+  // A value the server refuses is a usage error, like one the CLI refuses itself.
+  EXPECT_EQ(result.code, kExitUsage);
   EXPECT_EQ(result.err,
             "ablate: the server refused the request: model.depth must be in 1-64, got 0\n");
   EXPECT_THAT(result.out, IsEmpty());
@@ -388,7 +389,7 @@ TEST_F(CliServerTest, TrajectoryCsvAndMaxPoints) {
   service_.trajectory.add_losses(std::numeric_limits<float>::infinity());
   const Result csv = Ablate({"trajectory", "42", "--csv", "--max-points", "100"});
   ASSERT_EQ(csv.code, kExitOk) << csv.err;
-  EXPECT_EQ(csv.out, "step,loss\n0,0.5\n1,inf\n");
+  EXPECT_EQ(csv.out, "step,loss,val_loss,val_accuracy\n0,0.5,,\n1,inf,,\n");
   EXPECT_EQ(service_.trajectory_requests.at(0).run_id(), 42);
   EXPECT_EQ(service_.trajectory_requests.at(0).max_points(), 100);
   const Result table = Ablate({"trajectory", "42"});

@@ -53,13 +53,35 @@ TEST(TrajectoryCsv, HeaderThenOneRowPerPoint) {
     trajectory.add_losses(losses[i]);
   }
   EXPECT_EQ(TrajectoryCsv(trajectory),
-            "step,loss\n"
-            "0,0.5\n"
-            "1,0.25\n"
-            "2,inf\n"
-            "3,-inf\n"
-            "7,nan\n");
-  EXPECT_EQ(TrajectoryCsv(v1::GetTrajectoryResponse()), "step,loss\n");
+            "step,loss,val_loss,val_accuracy\n"
+            "0,0.5,,\n"
+            "1,0.25,,\n"
+            "2,inf,,\n"
+            "3,-inf,,\n"
+            "7,nan,,\n");
+  EXPECT_EQ(TrajectoryCsv(v1::GetTrajectoryResponse()), "step,loss,val_loss,val_accuracy\n");
+}
+
+TEST(TrajectoryCsv, ValidationInTheRowOfItsStepAndAfterTheLast) {
+  v1::GetTrajectoryResponse trajectory;
+  for (int s = 0; s < 3; ++s) {
+    trajectory.add_steps(s);
+    trajectory.add_losses(0.5f);
+  }
+  v1::EvalResult* first = trajectory.add_evals();
+  first->set_step(1);
+  first->set_loss(0.75f);
+  first->set_accuracy(0.5f);
+  v1::EvalResult* last = trajectory.add_evals();
+  last->set_step(3);  // after the last update: no training loss at this step
+  last->set_loss(0.25f);
+  last->set_accuracy(0.875f);
+  EXPECT_EQ(TrajectoryCsv(trajectory),
+            "step,loss,val_loss,val_accuracy\n"
+            "0,0.5,,\n"
+            "1,0.5,0.75,0.5\n"
+            "2,0.5,,\n"
+            "3,,0.25,0.875\n");
 }
 
 TEST(JobStateNames, RoundTripAndIgnoreCase) {

@@ -98,6 +98,10 @@ TEST(DescribeRpcError, NotFoundAndPreconditionKeepTheMessage) {
   EXPECT_EQ(
       DescribeRpcError(grpc::Status(grpc::StatusCode::NOT_FOUND, "there is no job 99"), kSite),
       "not found: there is no job 99");
+  // The server's own "not found" is not said twice.
+  EXPECT_EQ(
+      DescribeRpcError(grpc::Status(grpc::StatusCode::NOT_FOUND, "job 999 not found"), kSite),
+      "job 999 not found");
   EXPECT_EQ(
       DescribeRpcError(
           grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "job 3 has not finished"), kSite),

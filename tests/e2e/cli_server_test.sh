@@ -21,11 +21,11 @@ grep -q "e2e-short" "$work/list.out" || fail "list does not show the job"
 
 kaiming=$(job_field "$job" '.runs[] | select(.spec.init == "kaiming") | .id')
 must "$CLI" trajectory "$kaiming" --csv >"$work/kaiming.csv"
-[[ $(head -n 1 "$work/kaiming.csv") == "step,loss" ]] || fail "trajectory CSV has no header"
-[[ $(($(wc -l <"$work/kaiming.csv") - 1)) == 200 ]] || fail "kaiming trajectory is not 200 steps"
+[[ $(head -n 1 "$work/kaiming.csv") == "step,loss,val_loss,val_accuracy" ]] || fail "trajectory CSV has no header"
+[[ $(awk -F, 'NR > 1 && $2 != ""' "$work/kaiming.csv" | wc -l) == 200 ]] || fail "kaiming trajectory is not 200 steps"
 uniform=$(job_field "$job" '.runs[] | select(.spec.init == "uniform") | .id')
 nan_step=$(job_field "$job" '.runs[] | select(.spec.init == "uniform") | .firstNonfiniteStep')
-grep -qE "^$nan_step,(nan|-?inf)$" <(must "$CLI" trajectory "$uniform" --csv) \
+grep -qE "^$nan_step,(nan|-?inf),[^,]*,[^,]*$" <(must "$CLI" trajectory "$uniform" --csv) \
   || fail "the divergence step's loss is not non-finite in the trajectory"
 
 # Resubmitting the returned spec reproduces the trajectory bit for bit.
@@ -43,8 +43,8 @@ must "$CLI" cancel "$long" >/dev/null
 [[ $(job_field "$long" .state) == JOB_STATE_CANCELLED ]] || fail "cancelled job is not cancelled"
 
 # Bad input and unknown ids: one clear line, non-zero exit.
-must_fail 1 "model.depth must be between 1 and 64" "$CLI" submit --depth 0
-must_fail 1 "runs[0].init must be one of" "$CLI" submit --init sideways
+must_fail 2 "model.depth must be between 1 and 64" "$CLI" submit --depth 0
+must_fail 2 "runs[0].init must be one of" "$CLI" submit --init sideways
 must_fail 1 "not found" "$CLI" show 999999
 must_fail 1 "not found" "$CLI" trajectory 999999
 ABLATE_SERVER=127.0.0.1:1 must_fail 1 "127.0.0.1:1" "$CLI" list

@@ -67,17 +67,19 @@ describe('Ablate page', () => {
     await page.click('#submit-button');
     const note = page.locator('#f-depth ~ .field-error');
     await note.waitFor();
-    // The server's sentence, word for word (core/config.cc), next to the depth field.
-    assert.equal(await note.textContent(), 'model.depth must be between 1 and 64 (got 0).');
+    // The server's sentence (core/config.cc) next to the depth field, the field named as its
+    // label names it, not by its path in the spec; and only there, not again above the form.
+    assert.equal(await note.textContent(), 'Depth (layers) must be between 1 and 64 (got 0).');
     assert.equal(await page.getAttribute('#f-depth', 'aria-invalid'), 'true');
     assert.equal(await page.evaluate(() => document.activeElement.id), 'f-depth');
-    assert.equal(await page.locator('#form-error').isVisible(), true);
+    assert.equal(await page.locator('#form-error').isVisible(), false);
+    assert.equal(await page.getByText('must be between 1 and 64').filter({ visible: true }).count(), 1);
 
     await page.fill('#f-depth', '12');
     await page.fill('#f-lr', '-1');
     await page.click('#submit-button');
     await page.locator('#f-lr ~ .field-error').waitFor();
-    assert.match(await page.locator('#f-lr ~ .field-error').textContent(), /^training\.lr must be/);
+    assert.match(await page.locator('#f-lr ~ .field-error').textContent(), /^Learning rate must be/);
     assert.equal(await page.locator('#f-depth ~ .field-error').count(), 0);  // the old one is gone
 
     expectRefusals = false;
@@ -134,7 +136,9 @@ describe('Ablate page', () => {
       run: tr.querySelector('th').textContent.trim(),
       outcome: tr.querySelector('.outcome').textContent.trim(),
     })));
-    assert.deepEqual(rows.map((r) => r.run), ['uniform', 'xavier', 'kaiming']);
+    // Each run's label: its init, its seed and what differs from lab 1 (here the steps).
+    assert.deepEqual(rows.map((r) => r.run),
+      [`uniform · seed 101 · steps ${STEPS}`, `xavier · seed 102 · steps ${STEPS}`, `kaiming · seed 103 · steps ${STEPS}`]);
     assert.deepEqual(rows.map((r) => r.outcome), job.runs.map((r) => r.outcome));
     assert.match(rows[0].outcome, /^(diverged|flatlined) at step \d+$/);  // lab 1's lesson
 
@@ -262,7 +266,7 @@ describe('Ablate page', () => {
         await page.fill('#q-owner', owner);
         await page.waitForFunction((s) => Number(document.querySelector('#jobs-list').dataset.seq) > s, seq);
       }
-      await page.locator(`.job-row[data-job="${job}"] input[data-label="${init}"]`).check();
+      await page.locator(`.job-row[data-job="${job}"] input[data-init="${init}"]`).check();
     };
     const bobJob = (await api(server.url, '/api/v1/jobs?owner=bob&page_size=1')).jobs[0].id;
     await pick('ada', jobId, 'kaiming');
@@ -274,12 +278,17 @@ describe('Ablate page', () => {
     assert.equal(await page.getAttribute('#compare-chart', 'data-series'), '3');
     const legend = await page.$$eval('#compare-chart .u-legend .u-series th',
       (ths) => ths.map((t) => t.textContent.trim()).slice(1));
-    // Each run's training loss, then its validation loss with its last accuracy.
-    const names = [`#${jobId} kaiming`, `#${jobId} xavier`, `#${bobJob} kaiming`];
-    assert.deepEqual(legend.slice(0, 3), names.map((n) => `${n} · training`));
+    // Each run's training loss (by its label: init, seed, what differs), then its validation
+    // loss with its last accuracy.
     assert.equal(legend.length, 6);
+    assert.deepEqual(legend.map((l) => l.replace(/ · .*/, '')),
+      [`#${jobId} kaiming`, `#${jobId} xavier`, `#${bobJob} kaiming`,
+        `#${jobId} kaiming`, `#${jobId} xavier`, `#${bobJob} kaiming`]);
+    assert.match(legend[0], new RegExp(`^#${jobId} kaiming · seed 103 · steps ${STEPS} · training$`));
+    const names = legend.slice(0, 3).map((l) => l.replace(/ · training$/, ''));
     legend.slice(3).forEach((text, i) => {
-      assert.match(text, new RegExp(`^${names[i]} · validation \\(acc [0-9.]+ %\\)$`));
+      assert.equal(text.slice(0, names[i].length), names[i]);
+      assert.match(text.slice(names[i].length), /^ · validation \(acc [0-9.]+ %\)$/);
     });
     const rows = await page.$$eval('#compare-runs tbody tr', (trs) => trs.length);
     assert.equal(rows, 3);
@@ -305,7 +314,7 @@ describe('Ablate page', () => {
     const narrow = await browser.context.newPage();
     watchForProblems(narrow);
     await narrow.setViewportSize({ width: 360, height: 740 });
-    for (const hash of ['#/', `#/jobs/${jobId}`, '#/compare']) {
+    for (const hash of ['#/', `#/jobs/${jobId}`, '#/compare', '#/class']) {
       await narrow.goto(`${server.url}/${hash}`);
       await narrow.waitForLoadState('networkidle');
       const width = await narrow.evaluate(() => document.documentElement.scrollWidth);

@@ -5,8 +5,10 @@ import { describe, it } from 'node:test';
 import { escapeHtml, formatLoss, stateName, toNumber } from '../../web/src/format.js';
 import { renderMarkdown } from '../../web/src/markdown.js';
 import {
-  JobSeries, alignTables, chartSeriesFor, trajectoryTable, validationTable,
+  JobSeries, alignTables, chartSeriesFor, ema, smoothColumns, smoothMarkers, trajectoryCsv,
+  trajectoryTable, validationTable,
 } from '../../web/src/series.js';
+import { initColor, runStyles } from '../../web/src/colors.js';
 
 const runs = [
   { id: '7', index: 0, spec: { init: 'uniform' }, state: 'RUN_STATE_QUEUED' },
@@ -165,15 +167,17 @@ describe('validation on the chart', () => {
   });
 
   it('labels training and validation apart, in the run\'s colour, with the last accuracy', () => {
+    const looks = runStyles(['uniform', 'kaiming']);
     const defs = chartSeriesFor([
-      { label: 'uniform', index: 0, lastEval: null },
-      { label: 'kaiming', index: 2, lastEval: { step: 1000, loss: 2.0, accuracy: 0.525 } },
+      { label: 'uniform', ...looks[0], lastEval: null },
+      { label: 'kaiming', ...looks[1], lastEval: { step: 1000, loss: 2.0, accuracy: 0.525 } },
     ]);
     assert.equal(defs.length, 4);
     assert.equal(defs[1].label, 'kaiming · training');
     assert.equal(defs[3].label, 'kaiming · validation (acc 52.5 %)');
     assert.equal(defs[2].label, 'uniform · validation');
     assert.equal(defs[3].color, defs[1].color);
+    assert.equal(defs[3].color, initColor('kaiming'));
     assert.notEqual(defs[1].color, defs[0].color);
     assert.ok(defs[3].dash.length > 0 && defs[3].points && defs[3].spanGaps);
     assert.ok(!defs[1].points && !defs[1].spanGaps);
@@ -185,5 +189,65 @@ describe('validation on the chart', () => {
       [[100, 200, 300], [0.5, null, null]],
     );
     assert.deepEqual(validationTable(undefined, false), [[], []]);
+  });
+
+  it('smooths training only: raw (faint) then smoothed per run, validation as it is, markers on the smoothed', () => {
+    const looks = runStyles(['uniform', 'kaiming']);
+    const runs2 = [
+      { label: 'uniform', ...looks[0], lastEval: null },
+      { label: 'kaiming', ...looks[1], lastEval: { step: 4, loss: 0.5, accuracy: 0.75 } },
+    ];
+    const defs = chartSeriesFor(runs2, true);
+    assert.deepEqual(defs.map((d) => d.label), [
+      'uniform · training (raw)', 'uniform · training', 'kaiming · training (raw)',
+      'kaiming · training', 'uniform · validation', 'kaiming · validation (acc 75.0 %)',
+    ]);
+    assert.equal(defs[1].color, initColor('uniform'));
+    assert.notEqual(defs[0].color, defs[1].color);  // the raw curve is a faint tint
+    assert.equal(defs[5].color, initColor('kaiming'));
+    assert.ok(defs[5].points && defs[5].spanGaps);
+    const data = [[0, 1, 2], [1, 2, 3], [4, null, 2], [undefined, 0.5, undefined], [0.9, undefined, 0.8]];
+    const smoothed = smoothColumns(data, 2, 0.5);
+    assert.equal(smoothed.length, 1 + 2 * 2 + 2);
+    assert.deepEqual(smoothed[1], data[1]);
+    assert.deepEqual(smoothed[2], ema(data[1], 0.5));
+    assert.deepEqual(smoothed[3], data[2]);
+    assert.deepEqual(smoothed[4], ema(data[2], 0.5));
+    assert.deepEqual(smoothed.slice(5), data.slice(3));  // validation untouched
+    assert.equal(smoothColumns(data, 2, 0), data);
+    const markers = [{ nonFinite: 3 }, { nonFinite: null }];
+    assert.deepEqual(smoothMarkers(markers, true), [{}, markers[0], {}, markers[1]]);
+    assert.equal(smoothMarkers(markers, false), markers);
+  });
+});
+
+describe('smoothing, CSV and init colours', () => {
+  it('smooths with a debiased EMA that skips gaps and is off at weight 0', () => {
+    assert.deepEqual(ema([1, 2, null, 4], 0), [1, 2, null, 4]);
+    const s = ema([1, 2, null, 4], 0.5);
+    assert.equal(s[0], 1);                 // debiased: starts at the first value, not at 0
+    assert.ok(Math.abs(s[1] - 5 / 3) < 1e-12);
+    assert.equal(s[2], null);              // a gap stays a gap
+    assert.ok(Math.abs(s[3] - 2.625 / 0.875) < 1e-12);  // acc 2.625 / norm 0.875
+  });
+
+  it('writes a run\'s steps with its evaluations as CSV, the last evaluation on a row of its own', () => {
+    const csv = trajectoryCsv({
+      steps: [0, 1, 2], losses: [0.5, 'NaN', 'Infinity'],
+      evals: [{ step: 1, loss: 0.75, accuracy: 0.5 }, { step: 3, loss: 0.25, accuracy: 0.875 }],
+    });
+    assert.equal(csv, 'step,loss,val_loss,val_accuracy\n0,0.5,,\n1,nan,0.75,0.5\n2,inf,,\n3,,0.25,0.875\n');
+  });
+
+  it('gives each init one colour, the same as the server\'s figures, and dashes a repeat', () => {
+    // server/artifacts/init_colors.cc holds the same table.
+    assert.equal(initColor('uniform'), '#D55E00');
+    assert.equal(initColor('xavier'), '#0072B2');
+    assert.equal(initColor('kaiming'), '#009E73');
+    assert.equal(initColor('no-such-init'), '#000000');
+    const styles = runStyles(['kaiming', 'xavier', 'kaiming']);
+    assert.deepEqual(styles.map((s) => s.color), ['#009E73', '#0072B2', '#009E73']);
+    assert.deepEqual(styles[0].dash, []);
+    assert.notDeepEqual(styles[2].dash, []);
   });
 });

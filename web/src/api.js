@@ -87,6 +87,12 @@ export function listJobs(filters) {
   return call(`/api/v1/jobs${q ? `?${q}` : ''}`);
 }
 
+// The class view (GetClassView): {name_contains} filters the jobs.
+export function getClassView({ nameContains = '' } = {}) {
+  const q = nameContains ? `?name_contains=${encodeURIComponent(nameContains)}` : '';
+  return call(`/api/v1/class${q}`);
+}
+
 export const getTrajectory = (runId, maxPoints = 0) => call(
   `/api/v1/runs/${encodeURIComponent(runId)}/trajectory${maxPoints ? `?max_points=${maxPoints}` : ''}`);
 

@@ -2,15 +2,19 @@
 //   #/                          submit form and the class's jobs (filters, pages, run picker)
 //   #/jobs/{id}                 one job, live: chart, runs, then results, README and files
 //   #/compare?runs=J:R,J:R,...  runs (job J's run R) from any jobs on one chart
+//   #/class                     the class's runs grouped with bands; per-student rows
 import * as api from './api.js';
 import { LossChart } from './chart.js';
+import { ClassChart } from './class_chart.js';
+import { initColor, runStyles } from './colors.js';
 import {
-  escapeHtml, formatBytes, formatLoss, formatPercent, formatRate, formatTime, jobEnded, runColor,
-  runDash, stateName, toNumber,
+  escapeHtml, formatBytes, formatLoss, formatPercent, formatRate, formatTime, jobEnded, stateName,
+  toNumber,
 } from './format.js';
 import { renderMarkdown } from './markdown.js';
 import {
-  JobSeries, alignTables, chartSeriesFor, trajectoryTable, validationTable,
+  JobSeries, alignTables, chartSeriesFor, smoothColumns, smoothMarkers, trajectoryCsv,
+  trajectoryTable, validationTable,
 } from './series.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -87,6 +91,9 @@ function route(event) {
   let match;
   if ((match = path.match(/^\/jobs\/(\d+)$/))) {
     showJob(match[1]);
+  } else if (path === '/class') {
+    $('a[data-nav="class"]').setAttribute('aria-current', 'page');
+    showClass();
   } else if (path === '/compare') {
     $('a[data-nav="compare"]').setAttribute('aria-current', 'page');
     showCompare(params.get('runs'));
@@ -183,15 +190,25 @@ function clearFormErrors(form) {
   for (const note of $$('.field-error', form)) note.remove();
   for (const el of $$('[aria-invalid]', form)) {
     el.removeAttribute('aria-invalid');
-    el.removeAttribute('aria-describedby');
+    // Back to describing the input by its allowed range alone.
+    const range = el.closest('.field')?.querySelector('.range-hint');
+    if (range) el.setAttribute('aria-describedby', range.id); else el.removeAttribute('aria-describedby');
   }
 }
 
 function showFormError(form, message) {
   const target = fieldFor(form, message);
+  // The server names a field by its path in the spec ("training.lr must be …"); the student
+  // knows it by the label beside the input ("Learning rate must be …").
+  const path = message.split(/\s/)[0];
+  const label = target?.closest('.field')?.querySelector('label')?.textContent.trim();
+  if (label && /^[a-z_]+(\[\d+\])?(\.[a-z_]+)*$/.test(path) && path.includes('.')) {
+    message = label + message.slice(path.length);
+  }
   const box = $('#form-error');
+  // Shown once: beside its field when there is one, else above the form.
   box.textContent = message;
-  box.hidden = false;
+  box.hidden = Boolean(target);
   if (!target) return;
   const note = document.createElement('p');
   note.className = 'field-error';
@@ -201,7 +218,8 @@ function showFormError(form, message) {
   holder.append(note);
   const control = target.matches('input, select') ? target : $('input', target);
   control.setAttribute('aria-invalid', 'true');
-  control.setAttribute('aria-describedby', note.id);
+  const range = control.closest('.field')?.querySelector('.range-hint');
+  control.setAttribute('aria-describedby', range ? `${note.id} ${range.id}` : note.id);
   if (target.closest('details')) target.closest('details').open = true;
   control.focus();
 }
@@ -225,6 +243,10 @@ function setUpForm() {
     button.textContent = 'Submitting…';
     try {
       const request = buildRequest(form);
+      // With no runs the server would fill in lab 1's three: not what an empty tick list says.
+      if (request.spec.runs.length === 0) {
+        throw new Error('Tick at least one init: the job trains one run per ticked init, and with none it has no runs.');
+      }
       const response = await api.submitJob(request);
       if (request.owner) localStorage.setItem('ablate.owner', request.owner);
       location.hash = `#/jobs/${response.job.id}`;
@@ -284,10 +306,10 @@ async function loadJobs() {
   }
 }
 
-function runLabel(run, runs) {
-  const init = run.spec?.init ?? '?';
-  const same = runs.filter((r) => r.spec?.init === init).length;
-  return same > 1 ? `${init} #${run.index ?? 0}` : init;
+// The server's label ("kaiming · seed 7 · lr 0.0001": init, seed and what differs from the
+// lab's defaults); the init alone for a run reported without one.
+function runLabel(run) {
+  return run.label || run.spec?.init || '?';
 }
 
 function renderJobs(jobs) {
@@ -295,12 +317,12 @@ function renderJobs(jobs) {
   list.innerHTML = jobs.map((job) => {
     const runs = job.runs ?? [];
     const chips = runs.map((run, i) => {
-      const label = runLabel(run, runs);
+      const label = runLabel(run);
       const id = `pick-${job.id}-${run.id}`;
       return `<li class="chip"><input type="checkbox" id="${id}" data-job="${escapeHtml(job.id)}"
           data-run="${escapeHtml(run.id)}" data-label="${escapeHtml(label)}"
-          data-name="${escapeHtml(job.name)}" ${selection.has(job.id, run.id) ? 'checked' : ''}>
-        <label for="${id}"><span class="dot c${i % 8}" aria-hidden="true"></span>${escapeHtml(label)}
+          data-name="${escapeHtml(job.name)}" data-init="${escapeHtml(run.spec?.init ?? '')}" ${selection.has(job.id, run.id) ? 'checked' : ''}>
+        <label for="${id}"><span class="dot" data-init="${escapeHtml(run.spec?.init ?? '')}" aria-hidden="true"></span>${escapeHtml(label)}
           <span class="outcome">${escapeHtml(run.outcome || stateName(run.state))}</span></label></li>`;
     }).join('');
     return `<article class="job-row" data-job="${escapeHtml(job.id)}" data-owner="${escapeHtml(job.owner)}">
@@ -310,10 +332,11 @@ function renderJobs(jobs) {
       </div>
       <div class="job-sub">${escapeHtml(job.owner)} · ${formatTime(job.createdAt)} ·
         ${escapeHtml(String(job.spec?.model?.depth ?? '?'))}×${escapeHtml(String(job.spec?.model?.width ?? '?'))},
-        ${escapeHtml(String(job.spec?.training?.steps ?? '?'))} steps</div>
+        ${escapeHtml(String(job.spec?.training?.steps ?? '?'))} steps, lr ${escapeHtml(String(job.spec?.training?.lr ?? '?'))}</div>
       <ul class="chips" aria-label="Runs of job ${escapeHtml(job.id)} (tick to compare)">${chips}</ul>
     </article>`;
   }).join('');
+  paintDots(list);
 }
 
 function setUpList() {
@@ -342,7 +365,7 @@ function setUpList() {
     if (!box.matches('input[type="checkbox"][data-run]')) return;
     selection.toggle({
       jobId: box.dataset.job, runId: box.dataset.run, label: box.dataset.label,
-      jobName: box.dataset.name,
+      jobName: box.dataset.name, init: box.dataset.init,
     }, box.checked);
   });
   $('#compare-clear').addEventListener('click', () => {
@@ -367,6 +390,10 @@ function showJob(id) {
   view.dataset.job = id;
   view.dataset.state = '';
   $('#job-title').textContent = `Job ${id}`;
+  // Nothing of the previous job stays on screen: its state badge least of all.
+  $('#job-state').textContent = '';
+  $('#job-state').className = 'badge';
+  $('#job-state').hidden = true;
   $('#job-error').hidden = true;
   $('#job-results').hidden = true;
   $('#job-cancel').hidden = true;
@@ -395,17 +422,26 @@ function showJob(id) {
 
   const scale = () => $('input[name="job-scale"]:checked').value === 'log';
   const clipping = () => $('input[name="job-clip"]').checked;
-  const chartSeries = () => chartSeriesFor(series.order.map((runId, i) => ({
-    label: runLabel(series.run(runId).summary, job.runs),
-    index: i,
-    lastEval: series.run(runId).summary.finalEval ?? series.lastEval(runId),
-  })));
+  // The EMA weight of the smoothing slider: 0 (off) draws the raw curves only; above it each
+  // run's training loss is drawn twice, raw and faint, then smoothed in its colour.
+  const smoothing = () => Number($('#job-smooth').value);
+  const chartSeries = () => {
+    const looks = runStyles(series.order.map((runId) => series.run(runId).init));
+    return chartSeriesFor(series.order.map((runId, i) => ({
+      label: runLabel(series.run(runId).summary),
+      ...looks[i],
+      lastEval: series.run(runId).summary.finalEval ?? series.lastEval(runId),
+    })), smoothing() > 0);
+  };
+  const chartData = () => smoothColumns(series.chartData(scale()), series.order.length, smoothing());
+  const chartMarkers = () => smoothMarkers(series.markers(), smoothing() > 0);
 
   const setState = (state) => {
     job.state = state;
     const badge = $('#job-state');
     badge.textContent = stateName(state);
     badge.className = `badge state-${stateName(state)}`;
+    badge.hidden = false;
     view.dataset.state = stateName(state);
     $('#job-cancel').hidden = jobEnded(state);
     // Deleting: an ended job, by its owner or the class's instructor (or anyone without users).
@@ -416,7 +452,7 @@ function showJob(id) {
   const draw = () => {
     frame = 0;
     if (left) return;
-    chart.set(chartSeries(), series.chartData(scale()), series.markers());
+    chart.set(chartSeries(), chartData(), chartMarkers());
     chartBox.dataset.steps = String(series.totalSteps());
     chartBox.dataset.gaps = String(series.gaps);
     chartBox.dataset.duplicates = String(series.duplicates);
@@ -433,7 +469,7 @@ function showJob(id) {
       const lastEval = s.finalEval ?? series.lastEval(runId);
       const last = r.losses.length ? r.losses[r.losses.length - 1] : s.finalLoss;
       return `<tr data-run="${escapeHtml(runId)}" data-state="${stateName(s.state)}">
-        <th scope="row"><span class="dot c${i % 8}" aria-hidden="true"></span>${escapeHtml(runLabel(s, job.runs))}</th>
+        <th scope="row"><span class="dot" data-init="${escapeHtml(r.init)}" aria-hidden="true"></span>${escapeHtml(runLabel(s))}</th>
         <td class="col-status"><span class="badge state-${stateName(s.state)}">${stateName(s.state)}</span></td>
         <td class="outcome">${escapeHtml(s.outcome || stateName(s.state))}${s.restartReason
           ? `<br><small class="hint">${escapeHtml(s.restartReason)}</small>` : ''}</td>
@@ -441,8 +477,11 @@ function showJob(id) {
           ${r.losses.length.toLocaleString('en')}${total ? ` / ${total.toLocaleString('en')}` : ''}</td>
         <td class="num">${formatRate(series.stepsPerSecond(runId))}</td>
         <td class="num">${last === undefined ? '—' : formatLoss(last)}</td>
-        <td class="num">${lastEval ? formatPercent(lastEval.accuracy) : '—'}</td></tr>`;
+        <td class="num">${lastEval ? formatPercent(lastEval.accuracy) : '—'}</td>
+        <td><button type="button" class="quiet small" data-csv="${escapeHtml(runId)}"
+          title="Every step's loss with the validation results, as CSV">CSV</button></td></tr>`;
     }).join('');
+    paintDots($('#job-runs'));
   };
 
   const showResults = async () => {
@@ -533,6 +572,33 @@ function showJob(id) {
   };
   const scaleInputs = $$('input[name="job-scale"], input[name="job-clip"]');
   for (const input of scaleInputs) input.addEventListener('change', onScale);
+  const onSmooth = () => {
+    const w = smoothing();
+    $('#job-smooth-value').textContent = w > 0 ? w.toFixed(2) : 'off';
+    if (chart) draw();
+  };
+  $('#job-smooth').addEventListener('input', onSmooth);
+  const onZoomReset = () => { if (chart) { chart.build(); draw(); } };
+  $('#job-zoom-reset').addEventListener('click', onZoomReset);
+  // A run's steps and evaluations as a CSV file, fetched whole (not the chart's copy).
+  const onCsv = async (event) => {
+    const runId = event.target.dataset?.csv;
+    if (!runId) return;
+    try {
+      const csv = trajectoryCsv(await api.getTrajectory(runId));
+      const r = series.run(runId);
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
+      link.download = `job-${id}-run-${runId}-${r?.init ?? 'run'}.csv`;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    } catch (error) {
+      fail(error.message);
+    }
+  };
+  $('#job-runs').addEventListener('click', onCsv);
   const cancel = async () => {
     $('#job-cancel').disabled = true;
     try {
@@ -566,6 +632,9 @@ function showJob(id) {
     if (frame) cancelAnimationFrame(frame);
     chart?.destroy();
     for (const input of scaleInputs) input.removeEventListener('change', onScale);
+    $('#job-smooth').removeEventListener('input', onSmooth);
+    $('#job-zoom-reset').removeEventListener('click', onZoomReset);
+    $('#job-runs').removeEventListener('click', onCsv);
     $('#job-cancel').removeEventListener('click', cancel);
     $('#job-delete').removeEventListener('click', remove);
   };
@@ -606,6 +675,11 @@ function renderSummary(manifest) {
 // ---------------------------------------------------------------------------------------------
 // Compare.
 
+// A compared run's init: from its job once loaded, else from the list where it was ticked.
+function compareInit(l) {
+  return l.run?.spec?.init ?? selection.items.get(l.key)?.init ?? (l.label ?? '').split(' ')[1] ?? '';
+}
+
 function showCompare(runsParam) {
   const view = $('#view-compare');
   view.hidden = false;
@@ -631,9 +705,10 @@ function showCompare(runsParam) {
     const parts = loaded.map((l) => trajectoryTable(l.trajectory, log));
     const vals = loaded.map((l) => validationTable(l.trajectory.evals ?? [], log));
     const data = alignTables([...parts.map((p) => p.table), ...vals]);
+    const looks = runStyles(loaded.map(compareInit));
     const defs = chartSeriesFor(loaded.map((l, i) => {
       const evals = l.trajectory.evals ?? [];
-      return { label: l.label, index: i, lastEval: l.run?.finalEval ?? evals[evals.length - 1] };
+      return { label: l.label, ...looks[i], lastEval: l.run?.finalEval ?? evals[evals.length - 1] };
     }));
     const markers = loaded.map((l, i) => ({
       nonFinite: parts[i].nonFinite,
@@ -662,7 +737,7 @@ function showCompare(runsParam) {
       l.job = await cachedJob(l.jobId);
       l.run = (l.job.runs ?? []).find((r) => String(r.id) === l.runId) ?? null;
       if (!l.run) throw new Error(`Job ${l.jobId} has no run ${l.runId}.`);
-      l.label = `#${l.jobId} ${runLabel(l.run, l.job.runs)}`;
+      l.label = `#${l.jobId} ${runLabel(l.run)}`;
     }));
     const needJobs = loaded.some((l) => l.label === null);
     try {
@@ -703,12 +778,13 @@ function showCompare(runsParam) {
 
   const renderTable = () => {
     $('#compare-runs tbody').innerHTML = loaded.map((l, i) => `<tr data-key="${l.key}">
-      <th scope="row"><span class="dot c${i % 8}" aria-hidden="true"></span>${escapeHtml(l.label)}</th>
+      <th scope="row"><span class="dot" data-init="${escapeHtml(compareInit(l))}" aria-hidden="true"></span>${escapeHtml(l.label)}</th>
       <td class="col-job">${l.job ? `<a href="#/jobs/${escapeHtml(l.jobId)}">${escapeHtml(l.job.name)}</a>` : `#${escapeHtml(l.jobId)}`}</td>
       <td class="outcome">${l.run ? escapeHtml(l.run.outcome || stateName(l.run.state)) : '…'}</td>
       <td class="num">${toNumber(l.trajectory.stepsDone).toLocaleString('en')}</td>
       <td class="num">${l.run?.finalLoss === undefined ? '—' : formatLoss(l.run.finalLoss)}</td>
       <td><button type="button" class="quiet small" data-remove="${l.key}" aria-label="Remove ${escapeHtml(l.label)}" title="Remove from the comparison">✕</button></td></tr>`).join('');
+    paintDots($('#compare-runs'));
   };
 
   const onScale = () => {
@@ -741,6 +817,106 @@ function showCompare(runsParam) {
 
 // The server's answer to "who am I": {authEnabled, name, className, role}; {} until known.
 let me = {};
+
+// ---------------------------------------------------------------------------------------------
+// The class view.
+
+// "0.45 [0.23–0.69]": median and 10–90 % of a Distribution; "—" without values.
+function distribution(d, format = formatLoss) {
+  const count = toNumber(d?.count ?? 0);
+  if (!count) return '—';
+  if (count === 1) return format(d.median);
+  return `${format(d.median)} <span class="range">[${format(d.q10)}–${format(d.q90)}]</span>`;
+}
+
+function classRunCell(run) {
+  let result;
+  if (run.firstNonfiniteStep !== undefined && run.firstNonfiniteStep !== null) {
+    result = `NaN at ${run.firstNonfiniteStep}`;
+  } else if (run.finalLoss !== undefined) {
+    result = formatLoss(run.finalLoss) +
+      (run.valAccuracy !== undefined ? ` · ${formatPercent(run.valAccuracy)}` : '');
+  } else {
+    result = stateName(run.state);
+  }
+  return `<span class="class-run"><span class="dot" data-init="${escapeHtml(run.init)}" aria-hidden="true"></span>` +
+    `<a href="#/jobs/${escapeHtml(run.jobId)}" title="${escapeHtml(run.label)}">${escapeHtml(run.label || run.init)}</a>: ${escapeHtml(result)}</span>`;
+}
+
+// Dots take their init's colour from the one table (colors.js); set through the CSSOM, which
+// the page's Content-Security-Policy allows (inline style attributes it does not).
+function paintDots(root) {
+  for (const dot of $$('.dot[data-init]', root)) dot.style.background = initColor(dot.dataset.init);
+}
+
+function showClass() {
+  const view = $('#view-class');
+  view.hidden = false;
+  document.title = 'Class view · Ablate';
+  let left = false;
+  let chart = null;
+  const load = async () => {
+    $('#class-error').hidden = true;
+    $('#class-meta').textContent = 'Loading…';
+    view.dataset.loading = 'true';
+    try {
+      const cls = await api.getClassView({ nameContains: $('#class-name').value.trim() });
+      if (left) return;
+      const groups = cls.groups ?? [];
+      const students = cls.students ?? [];
+      $('#class-meta').textContent = `${cls.className ? `Class ${cls.className}` : 'Every job'}: ` +
+        `${cls.jobs} job${cls.jobs === 1 ? '' : 's'}, ${cls.runs} ended run${cls.runs === 1 ? '' : 's'}` +
+        `${cls.truncated ? ' (the newest jobs only)' : ''}.`;
+      chart ??= new ClassChart($('#class-chart'));
+      chart.set(groups);
+      $('#class-chart-note').textContent = chart.clip === null ? ''
+        : `The y axis stops at ${formatLoss(chart.clip)} (10 × chance) so that the groups that train `
+          + 'stay readable; the table below gives the outcome of those that blew up.';
+      $('#class-groups tbody').innerHTML = groups.map((g) => `<tr data-key="${escapeHtml(g.key)}">
+        <th scope="row"><span class="dot" data-init="${escapeHtml(g.init)}" aria-hidden="true"></span>${escapeHtml(g.label)}</th>
+        <td class="num">${g.runs?.length ?? 0}</td><td class="num">${g.diverged ?? 0}</td>
+        <td>${distribution(g.finalLoss)}</td><td>${distribution(g.valLoss)}</td>
+        <td>${distribution(g.valAccuracy, formatPercent)}</td>
+        <td>${distribution(g.firstNonfiniteStep, (v) => String(Math.round(toNumber(v))))}</td></tr>`).join('');
+      const instructor = !me.authEnabled || me.role === 'instructor';
+      $('#class-students-hint').textContent = instructor
+        ? 'Each student\'s latest job. A flag marks a run off the class\'s envelope.'
+        : 'Your latest job, against the class\'s envelope. Your classmates\' rows are for the instructor.';
+      $('#class-students tbody').innerHTML = students.map((st) => `<tr data-owner="${escapeHtml(st.owner)}"
+          class="${st.flags?.length ? 'flagged' : ''}">
+        <th scope="row">${escapeHtml(st.owner)}</th>
+        <td><a href="#/jobs/${escapeHtml(st.jobId)}">#${escapeHtml(st.jobId)} ${escapeHtml(st.jobName)}</a></td>
+        <td class="num">${escapeHtml(st.jobs)}</td>
+        <td>${(st.runs ?? []).map(classRunCell).join('<br>')}</td>
+        <td>${(st.flags ?? []).map((f) => `<p class="flag">⚑ ${escapeHtml(f)}</p>`).join('')}</td></tr>`).join('');
+      paintDots(view);
+      view.dataset.loading = 'false';
+    } catch (error) {
+      if (left) return;
+      $('#class-meta').textContent = '';
+      $('#class-error').textContent = error.message;
+      $('#class-error').hidden = false;
+      view.dataset.loading = 'false';
+    }
+  };
+  let timer = null;
+  const onInput = () => { clearTimeout(timer); timer = setTimeout(load, 250); };
+  const onSubmit = (e) => { e.preventDefault(); load(); };
+  const onReset = () => chart?.reset();
+  $('#class-filters').addEventListener('input', onInput);
+  $('#class-filters').addEventListener('submit', onSubmit);
+  $('#class-zoom-reset').addEventListener('click', onReset);
+  load();
+  leaveView = () => {
+    left = true;
+    clearTimeout(timer);
+    $('#class-filters').removeEventListener('input', onInput);
+    $('#class-filters').removeEventListener('submit', onSubmit);
+    $('#class-zoom-reset').removeEventListener('click', onReset);
+    chart?.destroy();
+    $('#class-chart').replaceChildren();
+  };
+}
 
 function setMe(who) {
   me = who ?? {};

@@ -11,17 +11,24 @@ export const CLIP_FACTOR = 10;
 
 const INK = '#222222';
 const MUTED = '#555555';
+// The page's colour for `name` (a CSS custom property: dark mode changes it), else `fallback`.
+export function cssColor(name, fallback) {
+  if (typeof document === 'undefined') return fallback;
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+}
 const GRID = '#e3e3e3';
 
-// Tick labels: short ("0.5", "2", "1e6"). On a log axis spanning more than two decades only the
+// Tick labels: short ("0.5", "2", "10⁶"). On a log axis spanning more than two decades only the
 // powers of ten get a label and a grid line; within two decades 2× and 5× get a label too.
-function tickLabel(v) {
+export function tickLabel(v) {
   if (v === null || v === undefined) return '';
   const a = Math.abs(v);
   if (a !== 0 && (a >= 1e4 || a < 1e-3)) {
     const exp = Math.floor(Math.log10(a) + 1e-9);
     const mantissa = Number((v / 10 ** exp).toPrecision(2));
-    return `${mantissa === 1 ? '' : `${mantissa}×`}1e${exp}`;
+    // "10³⁰" and "2·10³⁰": a power of ten as it is written, not "1.7×1e30".
+    const superscript = String(exp).replace(/[-0-9]/g, (c) => '⁻⁰¹²³⁴⁵⁶⁷⁸⁹'['-0123456789'.indexOf(c)]);
+    return `${mantissa === 1 ? '' : `${mantissa}·`}10${superscript}`;
   }
   return String(Number(v.toPrecision(3)));
 }
@@ -31,7 +38,7 @@ function isDecade(v, keep) {
   return keep.some((k) => Math.abs(m - k) < 1e-6);
 }
 
-function logFilter(u, splits) {
+export function logFilter(u, splits) {
   const decades = Math.log10(u.scales.y.max / u.scales.y.min);
   const keep = decades > 2 ? [1] : [1, 2, 5];
   return splits.map((v) => (v !== null && v > 0 && isDecade(v, keep) ? v : null));
@@ -149,10 +156,10 @@ export class LossChart {
           },
       },
       axes: [
-        { label: 'step', stroke: INK, grid: { stroke: GRID }, ticks: { stroke: GRID },
+        { label: 'step', stroke: cssColor('--ink', INK), grid: { stroke: GRID }, ticks: { stroke: GRID },
           size: 40, labelSize: 18 },
         {
-          label: `loss (${this.log ? 'log' : 'linear'} scale)`, stroke: INK,
+          label: `loss (${this.log ? 'log' : 'linear'} scale)`, stroke: cssColor('--ink', INK),
           // uPlot merges these over its defaults: a filter key must be absent, not undefined.
           grid: { stroke: GRID, ...(this.log ? { filter: logFilter } : {}) },
           ticks: { stroke: GRID, ...(this.log ? { filter: logFilter } : {}) },
@@ -206,7 +213,7 @@ export class LossChart {
     const [ymin, ymax] = [u.scales.y.min, u.scales.y.max];
     if (this.chance > 0 && this.chance >= ymin && this.chance <= ymax) {
       const y = u.valToPos(this.chance, 'y', true);
-      ctx.strokeStyle = MUTED;
+      ctx.strokeStyle = cssColor('--muted', MUTED);
       ctx.lineWidth = dpr;
       ctx.setLineDash([6 * dpr, 4 * dpr]);
       ctx.beginPath();
@@ -214,7 +221,7 @@ export class LossChart {
       ctx.lineTo(left + width, y);
       ctx.stroke();
       ctx.setLineDash([]);
-      ctx.fillStyle = MUTED;
+      ctx.fillStyle = cssColor('--muted', MUTED);
       ctx.textAlign = 'right';
       ctx.textBaseline = 'bottom';
       ctx.fillText(`chance ${formatLoss(this.chance)}`, left + width - 4 * dpr, y - 3 * dpr);

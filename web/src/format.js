@@ -1,17 +1,5 @@
 // Small formatting and conversion helpers shared by the views. Pure functions (tested in node).
 
-// Okabe & Ito's colour-blind-safe palette, in the order runs take them: the same order as the
-// server's loss_curves.png (server/artifacts/plot.h), so a run has one colour everywhere.
-export const RUN_COLORS = ['#D55E00', '#0072B2', '#009E73', '#E69F00', '#CC79A7', '#56B4E9',
-  '#000000', '#F0E442'];
-// Dash patterns for a second and third pass through the palette (compare view, > 8 runs).
-export const RUN_DASHES = [[], [8, 4], [2, 3]];
-
-export function runColor(index) { return RUN_COLORS[index % RUN_COLORS.length]; }
-export function runDash(index) {
-  return RUN_DASHES[Math.floor(index / RUN_COLORS.length) % RUN_DASHES.length];
-}
-
 // Protobuf's JSON mapping writes NaN and infinities as strings, 64-bit integers as strings.
 export function toNumber(value) {
   if (typeof value === 'number') return value;

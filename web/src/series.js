@@ -1,9 +1,8 @@
 // The data behind a job's live chart: every step of every run, merged from the event stream's
 // JobUpdates exactly once, in the form uPlot draws (one shared step axis; null where a loss is
 // not drawable, which uPlot shows as a gap). Pure data, no DOM (tested in node).
-import {
-  formatPercent, runColor, runDash, toNumber,
-} from './format.js';
+import { withAlpha } from './colors.js';
+import { formatPercent, toNumber } from './format.js';
 
 export class JobSeries {
   // runs: the job's runs as the API returns them ({id, index, spec: {init}, ...}), in order.
@@ -87,14 +86,16 @@ export class JobSeries {
       list.push({ step, loss: toNumber(e.loss), accuracy: toNumber(e.accuracy) });
       this.evals.set(String(e.runId), list);
     }
+    // The stream's runs carry no label (GetJob's do): a run keeps the one it had.
+    const keepLabel = (r, run) => ({ ...run, label: run.label || r.summary.label });
     for (const finished of update.runsFinished ?? []) {
       const r = this.run(finished.run?.id);
-      if (r) r.summary = finished.run;
+      if (r) r.summary = keepLabel(r, finished.run);
     }
     if (update.jobFinished?.job) {
       for (const run of update.jobFinished.job.runs ?? []) {
         const r = this.run(run.id);
-        if (r) r.summary = run;
+        if (r) r.summary = keepLabel(r, run);
       }
     }
     return added;
@@ -220,21 +221,88 @@ export function alignTables(tables) {
   return out;
 }
 
-// The chart's series for runs [{label, index, lastEval}]: each run's training loss (solid, or
-// its dash past eight runs), then each run's validation loss, dashed with a dot at each
-// evaluation, in the same colour; the legend says which is which and gives the last validation
-// accuracy.
-export function chartSeriesFor(runs) {
+// The chart's series for runs [{label, color, dash, lastEval}] (color and dash: the run's
+// init's, colors.js runStyles): each run's training loss, then each run's validation loss,
+// dashed with a dot at each evaluation, in the run's colour; the legend says which is which and
+// gives the last validation accuracy. With `smoothed`, each run's training loss is two series,
+// the raw curve (faint) then the smoothed one: smoothColumns and smoothMarkers give the data and
+// the markers in that order. Validation is never smoothed: it has a point per evaluation only.
+export function chartSeriesFor(runs, smoothed = false) {
   return [
-    ...runs.map((r) => ({
-      label: `${r.label} · training`, color: runColor(r.index), dash: runDash(r.index),
-    })),
+    ...runs.flatMap((r) => {
+      const line = { label: `${r.label} · training`, color: r.color, dash: r.dash };
+      if (!smoothed) return [line];
+      return [{ label: `${r.label} · training (raw)`, color: withAlpha(r.color, 0.25), dash: r.dash }, line];
+    }),
     ...runs.map((r) => ({
       label: `${r.label} · validation${r.lastEval ? ` (acc ${formatPercent(r.lastEval.accuracy)})` : ''}`,
-      color: runColor(r.index),
+      color: r.color,
       dash: [6, 4],
       points: true,
       spanGaps: true,
     })),
   ];
+}
+
+// uPlot's data [x, `runs` training columns, then the validation columns] in chartSeriesFor's
+// order: at an EMA `weight` above 0 each training column is followed by its smoothed copy;
+// at 0 the data as it is.
+export function smoothColumns(data, runs, weight) {
+  if (!(weight > 0)) return data;
+  const training = data.slice(1, 1 + runs).flatMap((column) => [column, ema(column, weight)]);
+  return [data[0], ...training, ...data.slice(1 + runs)];
+}
+
+// The runs' markers in chartSeriesFor's order: when smoothed, the raw curve gets none and the
+// smoothed one the run's (the validation series get none either way).
+export function smoothMarkers(markers, smoothed) {
+  return smoothed ? markers.flatMap((m) => [{}, m]) : markers;
+}
+
+// Exponential moving average of a drawn column (TensorBoard's smoothing, debiased so the
+// curve starts at the first value, not at 0): s_t = w·s_{t-1} + (1 − w)·x_t over the values
+// present; null and undefined (gaps, non-finite losses) stay as they are and do not enter the
+// average. weight 0 returns the column itself.
+export function ema(values, weight) {
+  if (!(weight > 0)) return values;
+  const out = new Array(values.length);
+  let acc = 0;
+  let norm = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null || v === undefined || !Number.isFinite(v)) {
+      out[i] = v;
+      continue;
+    }
+    acc = weight * acc + (1 - weight) * v;
+    norm = weight * norm + (1 - weight);
+    out[i] = acc / norm;
+  }
+  return out;
+}
+
+// A run's steps with its evaluations as CSV: "step,loss,val_loss,val_accuracy", one row per
+// recorded step (validation in the row of its step, empty elsewhere), plus a row per
+// evaluation at a step without a training loss (the one after the last update). NaN and
+// infinities as nan, inf, -inf, as `ablate trajectory --csv` writes them.
+export function trajectoryCsv(trajectory) {
+  const text = (v) => {
+    const x = toNumber(v);
+    if (Number.isNaN(x)) return 'nan';
+    if (x === Infinity) return 'inf';
+    if (x === -Infinity) return '-inf';
+    return String(x);
+  };
+  const evals = new Map((trajectory.evals ?? []).map((e) => [toNumber(e.step), e]));
+  const steps = (trajectory.steps ?? []).map(toNumber);
+  const rows = steps.map((step, i) => ({ step, loss: text(trajectory.losses[i]) }));
+  const have = new Set(steps);
+  for (const step of evals.keys()) if (!have.has(step)) rows.push({ step, loss: '' });
+  rows.sort((a, b) => a.step - b.step);
+  const lines = ['step,loss,val_loss,val_accuracy'];
+  for (const { step, loss } of rows) {
+    const e = evals.get(step);
+    lines.push(`${step},${loss},${e ? text(e.loss) : ''},${e ? text(e.accuracy) : ''}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/artifacts/init_colors.h"
 #include "tests/server/artifacts/png_reader.h"
 #include "tests/server/artifacts/test_jobs.h"
 
@@ -21,9 +22,9 @@ using testing::Image;
 using testing::PngSize;
 using testing::ThenNaN;
 
-constexpr uint32_t kUniformColor = kRunColors[0];
-constexpr uint32_t kXavierColor = kRunColors[1];
-constexpr uint32_t kKaimingColor = kRunColors[2];
+const uint32_t kUniformColor = InitColor("uniform");
+const uint32_t kXavierColor = InitColor("xavier");
+const uint32_t kKaimingColor = InitColor("kaiming");
 
 PlotSeries Series(std::string name, std::vector<float> losses, uint32_t rgb) {
   PlotSeries s;
@@ -94,7 +95,7 @@ TEST(PlotTest, DrawsEachCurveInItsOwnColour) {
   }
   EXPECT_GT(CountColor(*image, kUniformColor), 200);
   // Nothing else in the figure uses a run's colour: an unused palette entry is absent.
-  EXPECT_EQ(CountColor(*image, kRunColors[4]), 0);
+  EXPECT_EQ(CountColor(*image, InitColor("orthogonal")), 0);
 }
 
 // The pixels of `rgb` in a 13 × 13 window around step `step` and loss `loss` (linear axis).

@@ -26,8 +26,13 @@ TEST(ResolveSpecTest, EmptySpecIsLabOne) {
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(spec->runs(i).init(), lab[i].scheme);
     EXPECT_EQ(spec->runs(i).weight_seed(), lab[i].weight_seed);
-    EXPECT_DOUBLE_EQ(spec->runs(i).uniform_low(), -0.5);
-    EXPECT_DOUBLE_EQ(spec->runs(i).uniform_high(), 0.5);
+  }
+  // Only the uniform run carries bounds.
+  EXPECT_DOUBLE_EQ(spec->runs(0).uniform_low(), -0.5);
+  EXPECT_DOUBLE_EQ(spec->runs(0).uniform_high(), 0.5);
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_FALSE(spec->runs(i).has_uniform_low()) << spec->runs(i).init();
+    EXPECT_FALSE(spec->runs(i).has_uniform_high()) << spec->runs(i).init();
   }
 }
 
