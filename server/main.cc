@@ -503,6 +503,7 @@ int main(int argc, char** argv) {
     worker::SlurmExecutorOptions executor_options;
     executor_options.max_running = options.slurm_max_jobs;
     executor_options.poll_interval = absl::Seconds(options.slurm_poll_seconds);
+    executor_options.held = true;  // until Recover has queued every interrupted run
     slurm_executor =
         std::make_unique<worker::SlurmExecutor>(**store, *slurm_launcher, executor_options);
     executor = slurm_executor.get();
@@ -624,6 +625,7 @@ int main(int argc, char** argv) {
     return Fail("cannot resume the stored jobs: " + std::string(s.message()));
   }
   if (local_executor) local_executor->Release();
+  if (slurm_executor) slurm_executor->Release();
   spdlog::info("ablate-server listening on {}:{} (gRPC{}), {} {}, database {}", host, port,
                tls ? " over TLS" : "", executor->Workers(),
                slurm_executor ? "Slurm jobs at once" : "workers", db_path);

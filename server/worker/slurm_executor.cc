@@ -75,7 +75,8 @@ class SlurmExecutor::Impl final : public v1::RunWorker::Service {
       : store_(store),
         launcher_(launcher),
         options_(options),
-        pool_(std::max(options.max_running, 1), [this](jobs::RunRequest& r) { Supervise(r); }) {
+        pool_(std::max(options.max_running, 1), [this](jobs::RunRequest& r) { Supervise(r); },
+              options.held) {
     poller_ = std::thread([this] { PollLoop(); });
   }
 
@@ -94,6 +95,7 @@ class SlurmExecutor::Impl final : public v1::RunWorker::Service {
   void Execute(jobs::RunRequest request) { pool_.Execute(std::move(request)); }
   int Workers() const { return pool_.Workers(); }
   int QueuedRuns() { return pool_.QueuedRuns(); }
+  void Release() { pool_.Release(); }
 
   // Only a flag: each run sees it when its stop wakes it (after the job manager has begun to
   // shut down, so that the run's end is not recorded).
@@ -613,6 +615,7 @@ SlurmExecutor::~SlurmExecutor() = default;
 void SlurmExecutor::Execute(jobs::RunRequest request) { impl_->Execute(std::move(request)); }
 int SlurmExecutor::Workers() const { return impl_->Workers(); }
 int SlurmExecutor::QueuedRuns() { return impl_->QueuedRuns(); }
+void SlurmExecutor::Release() { impl_->Release(); }
 void SlurmExecutor::Detach() { impl_->Detach(); }
 grpc::Service& SlurmExecutor::service() { return *impl_; }
 

@@ -45,6 +45,10 @@ struct SlurmExecutorOptions {
   absl::Duration poll_interval = absl::Seconds(5);  // one squeue of every dispatched job
   // After scancel, how long to wait for the worker's own report of the cancelled run.
   absl::Duration cancel_wait = absl::Seconds(30);
+  // No queued run is dispatched until Release(), as LocalExecutor's `held`: a server holds the
+  // queue while it queues the runs it recovers, so that the round robin by owner, not the order
+  // of recovery, chooses which go to Slurm first when there are more than max_running.
+  bool held = false;
 };
 
 class SlurmExecutor final : public jobs::Executor {
@@ -60,6 +64,8 @@ class SlurmExecutor final : public jobs::Executor {
   int Workers() const override;
   // Runs waiting for a slot: /metrics' ablate_run_queue_depth.
   int QueuedRuns();
+  // Lets queued runs be dispatched (after a held start); does nothing otherwise.
+  void Release();
 
   // For a server that stops: from now on a run's stop does not cancel its Slurm job; the run
   // ends at once with OnFinished(kCancelled) (the job manager, shutting down, records nothing),

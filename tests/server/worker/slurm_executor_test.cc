@@ -189,7 +189,8 @@ class ProcessLauncher final : public Launcher {
 // free port of 127.0.0.1, and the job manager.
 class Stack {
  public:
-  explicit Stack(Launcher& launcher, const std::function<void(const std::string&)>& on_address) {
+  explicit Stack(Launcher& launcher, const std::function<void(const std::string&)>& on_address,
+                 bool held = false) {
     auto store = store::Store::Open(dir_.File("ablate.db"));
     EXPECT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
@@ -197,6 +198,7 @@ class Stack {
     SlurmExecutorOptions options;
     options.poll_interval = absl::Milliseconds(100);
     options.cancel_wait = absl::Seconds(10);
+    options.held = held;
     executor_ = std::make_unique<SlurmExecutor>(*store_, launcher, options);
     grpc::ServerBuilder builder;
     int port = 0;
@@ -213,6 +215,8 @@ class Stack {
     executor_.reset();
     jobs_.reset();
   }
+
+  SlurmExecutor& executor() { return *executor_; }
 
   ablate::v1::Job Submit(const ablate::v1::JobSpec& spec) {
     absl::StatusOr<ablate::v1::JobSpec> resolved = jobs::ResolveSpec(spec);
@@ -441,6 +445,19 @@ TEST(SlurmExecutorHostileWorkerTest, StepsOutOfOrderOrRangeAreRefusedAndAReplayM
   EXPECT_EQ(ended.state(), ablate::v1::JOB_STATE_FAILED);
   EXPECT_THAT(ended.error(), HasSubstr("did not reproduce its step 1 bit for bit"));
   EXPECT_EQ(stack.StepsOf(run), 2);
+}
+
+// A server holds the queue while it recovers runs: nothing goes to Slurm before Release.
+TEST(SlurmExecutorHeldTest, AHeldExecutorDispatchesNothingUntilReleased) {
+  SecretKeeper launcher;
+  Stack stack(launcher, [](const std::string&) {}, /*held=*/true);
+  stack.Submit(test_support::TinySpec(10));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_TRUE(launcher.secret().empty()) << "dispatched while held";
+  EXPECT_EQ(stack.executor().QueuedRuns(), 1);
+  stack.executor().Release();
+  for (int i = 0; i < 100 && launcher.secret().empty(); ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(launcher.secret().empty()) << "not dispatched after Release";
 }
 
 TEST(SlurmExecutorMissingWorkerTest, ARunWhoseWorkerProgramIsMissingFailsSayingSo) {
