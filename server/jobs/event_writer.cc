@@ -167,7 +167,7 @@ void EventWriter::MarkFull(const absl::Status& status) {
   if (full_handler_) full_handler_(status);
 }
 
-absl::Status EventWriter::Append(std::span<const store::Event> events) {
+absl::Status EventWriter::Append(std::span<const store::Event> events, bool retry_full) {
   int full_attempts = 0;
   for (;;) {
     absl::StatusOr<std::vector<store::JobCursor>> cursors = store_.Append(events);
@@ -178,6 +178,7 @@ absl::Status EventWriter::Append(std::span<const store::Event> events) {
     }
     if (Unwritable(cursors.status())) {
       if (!StoreFull().ok()) return cursors.status();  // full already: one attempt only
+      if (!retry_full && absl::IsResourceExhausted(cursors.status())) return cursors.status();
       if (++full_attempts >= kFullAttempts) {
         MarkFull(cursors.status());
         return cursors.status();
@@ -189,6 +190,22 @@ absl::Status EventWriter::Append(std::span<const store::Event> events) {
                   std::string(cursors.status().message()));
     std::this_thread::sleep_for(kRetryDelay);
   }
+}
+
+absl::Status EventWriter::AppendWhatFits(std::span<const store::Event> events,
+                                         size_t& recorded) {
+  // Only a single event waits for room (Append's retries): halving finds what fits first.
+  const absl::Status status = Append(events, /*retry_full=*/events.size() == 1);
+  if (status.ok()) {
+    recorded += events.size();
+    return status;
+  }
+  if (!absl::IsResourceExhausted(status) || events.size() == 1 || !StoreFull().ok()) {
+    return status;
+  }
+  const size_t half = events.size() / 2;
+  if (absl::Status s = AppendWhatFits(events.first(half), recorded); !s.ok()) return s;
+  return AppendWhatFits(events.subspan(half), recorded);
 }
 
 void EventWriter::CommitWhenFull(const std::vector<store::Event>& batch) {
@@ -326,13 +343,16 @@ void EventWriter::Commit(const std::vector<store::Event>& given) {
   if (!StoreFull().ok()) return CommitWhenFull(given);
   const std::vector<store::Event> batch =
       refused_runs_.empty() ? given : AfterRefusals(given);
-  const absl::Status status = Append(batch);
+  size_t recorded = 0;
+  const absl::Status status = AppendWhatFits(batch, recorded);
   if (status.ok()) return;
-  if (Unwritable(status)) return CommitWhenFull(batch);
+  const std::vector<store::Event> rest(batch.begin() + static_cast<ptrdiff_t>(recorded),
+                                       batch.end());
+  if (Unwritable(status)) return CommitWhenFull(rest);
   // The store refused the batch for good: an event breaks one of its rules (a bug, never a
   // user's input). The others are committed one by one, so one bad event cannot stall every
   // job; the run of the bad one fails with the store's reason (Refused).
-  for (const store::Event& event : batch) {
+  for (const store::Event& event : rest) {
     if (auto refused = refused_runs_.find(RunOf(event)); refused != refused_runs_.end()) {
       if (const auto* end = std::get_if<store::RunFinishedEvent>(&event)) {
         const store::Event failed = FailedEnd(end->summary, refused->second);

@@ -80,8 +80,14 @@ class EventWriter {
  private:
   void WriteLoop();
   // Appends events in one transaction and announces them, retrying while the store's failure
-  // is transient; returns a permanent failure.
-  absl::Status Append(std::span<const store::Event> events);
+  // is transient (and, with `retry_full`, while it is full, for about 2 s before it counts as
+  // full for good); returns a permanent failure.
+  absl::Status Append(std::span<const store::Event> events, bool retry_full = true);
+  // Appends the longest prefix of `events` that the store has room for, adding its length to
+  // `recorded`: a batch too big for what is left of the disk is halved until its parts fit, so
+  // a nearly full store keeps every step it can rather than none of the batch's. Returns the
+  // failure that stopped it (the rest of `events` is not recorded).
+  absl::Status AppendWhatFits(std::span<const store::Event> events, size_t& recorded);
   // Commits a batch; when the store refuses it for good, every event it accepts alone.
   void Commit(const std::vector<store::Event>& batch);
   // An event the store refused for good (it breaks one of the store's rules): logged, and its

@@ -80,6 +80,57 @@ TEST(JobFaultsTest, FullStoreFailsTheRunningJobRefusesNewOnesAndKeepsReads) {
   EXPECT_EQ(IntegrityCheck(path), "ok");
 }
 
+// A store with room for `capacity` steps: an Append that would take it past them fails as a full
+// disk does (the whole transaction, ResourceExhausted); everything else is the real store's.
+class RoomForStepsStore final : public test_support::ForwardingStore {
+ public:
+  RoomForStepsStore(std::unique_ptr<store::Store> inner, int capacity)
+      : ForwardingStore(std::move(inner)), capacity_(capacity) {}
+
+  absl::StatusOr<std::vector<store::JobCursor>> Append(
+      std::span<const store::Event> events) override {
+    int steps = 0;
+    for (const store::Event& e : events) steps += std::holds_alternative<store::StepEvent>(e);
+    if (steps_ + steps > capacity_) {
+      return absl::ResourceExhaustedError("database or disk is full");
+    }
+    absl::StatusOr<std::vector<store::JobCursor>> result = inner().Append(events);
+    if (result.ok()) steps_ += steps;
+    return result;
+  }
+
+ private:
+  const int capacity_;
+  int steps_ = 0;  // only the writer thread appends
+};
+
+// A group commit too big for the room left keeps the steps that fit, not none of its own: the
+// run's record stops exactly where the disk did, whatever the batches' sizes.
+TEST(JobFaultsTest, ANearlyFullStoreKeepsEveryStepThatFits) {
+  constexpr int kRoom = 777;
+  RoomForStepsStore store(*store::Store::Open(":memory:"), kRoom);
+  test_support::JobStack stack(store, /*workers=*/1);
+  JobManager& jobs = *stack.jobs;
+  absl::StatusOr<v1::Job> job = jobs.Submit(LongTinyJob(), "ops");
+  ASSERT_TRUE(job.ok()) << job.status();
+  absl::StatusOr<v1::Job> now;
+  for (int i = 0; i < 600; ++i) {
+    now = store.GetJob(job->id());
+    ASSERT_TRUE(now.ok()) << now.status();
+    if (now->state() == v1::JOB_STATE_FAILED) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_EQ(now->state(), v1::JOB_STATE_FAILED) << now->error();
+  EXPECT_THAT(now->error(), HasSubstr("the database is full"));
+  absl::StatusOr<store::Trajectory> trajectory = store.GetTrajectory(job->runs(0).id());
+  ASSERT_TRUE(trajectory.ok()) << trajectory.status();
+  ASSERT_EQ(trajectory->steps.size(), static_cast<size_t>(kRoom));
+  for (int i = 0; i < kRoom; ++i) ASSERT_EQ(trajectory->steps[i], i);
+  EXPECT_EQ(now->runs(0).steps_done(), kRoom);
+  jobs.Shutdown();
+  stack.executor.reset();
+}
+
 // A store whose file system turns read-only under it: from the Append that would take it past
 // `writable_steps` steps on, every Append fails as SQLite's SQLITE_READONLY does
 // (PermissionDenied); everything else is the real store's.
