@@ -644,17 +644,37 @@ int main(int argc, char** argv) {
   }).detach();
   // Order matters: tell health checks, stop the runs, close the front door, join the training
   // threads (they return within a step), and let the writer commit what they recorded.
+  // Each phase is timed, so that a slow stop says in the log which part held it.
+  const auto stop_began = std::chrono::steady_clock::now();
+  auto phase_began = stop_began;
+  std::string phases;
+  auto phase_done = [&](const char* name) {
+    const auto now = std::chrono::steady_clock::now();
+    phases += absl::StrCat(
+        phases.empty() ? "" : ", ", name, " ",
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - phase_began).count(), " ms");
+    phase_began = now;
+  };
   server->GetHealthCheckService()->Shutdown();  // NOT_SERVING from now on
   // Runs on Slurm go on training; their workers reconnect to the next server.
   if (slurm_executor) slurm_executor->Detach();
   jobs.Shutdown();
+  phase_done("runs");
   service.Streams().Stop();     // no token re-check ends a stream from here on
   if (gateway) gateway->Stop();  // ends the event streams, which wait on the stopped jobs
+  phase_done("HTTP");
   grpc_service.EndStreams();
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  phase_done("gRPC");
   local_executor.reset();
   slurm_executor.reset();
+  phase_done("training threads");
   writer.Flush();
-  spdlog::info("ablate-server stopped");
+  phase_done("last commit");
+  spdlog::info("ablate-server stopped in {} ms ({})",
+               std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now() - stop_began)
+                   .count(),
+               phases);
   return 0;
 }
