@@ -136,22 +136,16 @@ UpdatePtr Tail::From(std::deque<Chunk>::const_iterator it, uint64_t* to) {
     ++end;
   }
   *to = std::prev(end)->to;
-  std::vector<const SharedUpdate*> parts;
+  std::vector<UpdatePtr> parts;
   for (auto c = it; c != end; ++c) {
-    if (c->update != nullptr) parts.push_back(c->update.get());
+    if (c->update != nullptr) parts.push_back(c->update);
   }
   if (parts.empty()) return nullptr;
-  if (parts.size() == 1 && parts.front()->update().cursor() == *to) {
-    return std::prev(end)->update;  // one chunk: shared as it is
-  }
+  if (parts.size() == 1 && parts.front()->cursor() == *to) return parts.front();
   std::weak_ptr<const SharedUpdate>& slot = merged[from];
-  if (UpdatePtr made = slot.lock(); made != nullptr && made->update().cursor() == *to) {
-    return made;
-  }
-  v1::JobUpdate update = parts.front()->update();
-  for (size_t i = 1; i < parts.size(); ++i) Append(parts[i]->update(), update);
-  update.set_cursor(*to);  // past the slices with nothing to show, too
-  auto made = std::make_shared<const SharedUpdate>(std::move(update));
+  if (UpdatePtr made = slot.lock(); made != nullptr && made->cursor() == *to) return made;
+  // Its cursor steps over slices with nothing to show at the end, too.
+  auto made = std::make_shared<const SharedUpdate>(std::move(parts), *to);
   slot = made;
   return made;
 }
@@ -179,7 +173,7 @@ void Deliver(const std::shared_ptr<WatchState>& w, absl::StatusOr<UpdatePtr> upd
     if (w->cancelled) return;
     done = std::move(w->pending);
     w->pending = nullptr;
-    if (update.ok()) w->cursor = (*update)->update().cursor();
+    if (update.ok()) w->cursor = (*update)->cursor();
   }
   if (done) done(std::move(update));
 }
@@ -363,9 +357,26 @@ class TailWatch final : public JobWatch {
 
 }  // namespace
 
+SharedUpdate::SharedUpdate(v1::JobUpdate update)
+    : cursor_(update.cursor()), finished_(update.has_job_finished()), update_(std::move(update)) {}
+
+SharedUpdate::SharedUpdate(std::vector<UpdatePtr> parts, uint64_t cursor)
+    : parts_(std::move(parts)), cursor_(cursor), finished_(parts_.back()->finished()) {}
+
+const v1::JobUpdate& SharedUpdate::update() const {
+  if (!parts_.empty()) {
+    std::call_once(merged_once_, [this] {
+      update_ = parts_.front()->update();
+      for (size_t i = 1; i < parts_.size(); ++i) Append(parts_[i]->update(), update_);
+      update_.set_cursor(cursor_);
+    });
+  }
+  return update_;
+}
+
 const std::string& SharedUpdate::Encoded(
     const std::function<std::string(const v1::JobUpdate&)>& encode) const {
-  std::call_once(once_, [&] { encoded_ = encode(update_); });
+  std::call_once(once_, [&] { encoded_ = encode(update()); });
   return encoded_;
 }
 

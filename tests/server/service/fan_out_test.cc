@@ -42,7 +42,8 @@ class CountingStore : public test_support::ForwardingStore {
 };
 
 // Pulls every update of a watch until the job's end; empty after an error or 60 s of silence.
-std::vector<v1::JobUpdate> Drain(JobWatch& watch) {
+// Also keeps the shared updates themselves in `shared` when given.
+std::vector<v1::JobUpdate> Drain(JobWatch& watch, std::vector<UpdatePtr>* shared = nullptr) {
   std::vector<v1::JobUpdate> updates;
   for (;;) {
     std::promise<absl::StatusOr<UpdatePtr>> next;
@@ -58,6 +59,7 @@ std::vector<v1::JobUpdate> Drain(JobWatch& watch) {
       return {};
     }
     updates.push_back((*update)->update());
+    if (shared != nullptr) shared->push_back(*update);
     if ((*update)->update().has_job_finished()) return updates;
   }
 }
@@ -179,14 +181,29 @@ TEST(FanOutTest, ALaggingWatcherCatchesUpInOneMergedUpdate) {
   std::unique_ptr<JobWatch> lagging = *service.WatchJob(auth::Caller(), request);
   const std::vector<v1::JobUpdate> prompt_updates = Drain(*prompt);
   ASSERT_TRUE(test_support::WaitUntilEnded(store, job.id()));
-  const std::vector<v1::JobUpdate> lagging_updates = Drain(*lagging);
+  std::vector<UpdatePtr> lagging_shared;
+  const std::vector<v1::JobUpdate> lagging_updates = Drain(*lagging, &lagging_shared);
   ASSERT_FALSE(lagging_updates.empty());
+  // What SSE sends instead of a merged update: its parts, each an update of its own with its
+  // own cursor, which together say the same.
+  std::vector<v1::JobUpdate> as_parts;
+  for (const UpdatePtr& u : lagging_shared) {
+    if (u->parts().empty()) {
+      as_parts.push_back(u->update());
+      continue;
+    }
+    for (const UpdatePtr& part : u->parts()) as_parts.push_back(part->update());
+    EXPECT_LE(u->parts().back()->cursor(), u->cursor());
+    EXPECT_EQ(u->parts().back()->finished(), u->finished());
+  }
+  EXPECT_GT(as_parts.size(), lagging_updates.size()) << "no update was merged";
 
   // Every step exactly once, in order (CollectSteps checks), the same as the prompt watcher's.
   const auto all = test_support::CollectSteps(prompt_updates);
   ASSERT_EQ(all.size(), 3u);
   for (const auto& [run, losses] : all) EXPECT_EQ(losses.size(), 2000u) << "run " << run;
   EXPECT_EQ(test_support::CollectSteps(lagging_updates), all);
+  EXPECT_EQ(test_support::CollectSteps(as_parts), all);
   // Updates of 2,000 sequence numbers (but the last), and perhaps a read of the store for what
   // preceded the tail; the prompt watcher needed one a round.
   const uint64_t events = lagging_updates.back().cursor();
