@@ -11,8 +11,9 @@
 // training (threads named ablate-train) and serving (every other thread), its RSS before the
 // watchers connected and at most during the phase; and for the watched phase the step -> watcher
 // latency p50/p99 for each kind, estimated as in load.cc (a step's end is its run's started_at
-// plus the steps' own seconds up to it; steps already done when the watcher connected are not
-// counted). Exit status 0 when every watcher got everything exactly once, 1 otherwise.
+// plus the steps' own seconds up to it, here stretched so that the run's last step ends at its
+// finished_at; steps already done when the watcher connected are not counted), split into the
+// latency to the step's first watcher and each watcher's delay after that first one. Exit status 0 when every watcher got everything exactly once, 1 otherwise.
 //
 //   ablate_lab_watch --server PATH [--sse 1000] [--grpc 100] [--submitters 20] [--jobs 3]
 //                    [--steps 1000] [--workers 3] [--compare] [--timeout 600]
@@ -514,6 +515,36 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
     }
   }
   std::map<std::pair<int64_t, int>, bool> first_counted;
+  // A run's steps' own seconds leave out its start (data, init), its evaluations, and the time
+  // its thread waits for a core between steps, which on a busy machine adds up to seconds over
+  // a run. So each run's step seconds are stretched to span its real wall time, started_at to
+  // finished_at: the last step then ends at the run's end, and every step's end is estimated
+  // at most that stretch too early or late instead of drifting.
+  std::map<int64_t, double> stretch;
+  {
+    std::map<int64_t, double> total;  // each run's steps' seconds, from every step once
+    std::map<std::pair<int64_t, int>, bool> seen;
+    for (std::vector<Watcher>* ws : {&sse, &grpc_watchers}) {
+      for (const Watcher& w : *ws) {
+        for (const auto& [p, at] : w.got) {
+          for (const Parsed::Steps& s : p->steps) {
+            for (size_t i = 0; i < s.seconds.size(); ++i) {
+              if (!std::exchange(seen[{s.run_id, s.first_step + static_cast<int>(i)}], true)) {
+                total[s.run_id] += s.seconds[i];
+              }
+            }
+          }
+        }
+      }
+    }
+    for (const v1::Run& run : job.runs()) {
+      const double span_ms =
+          static_cast<double>((run.finished_at().seconds() - run.started_at().seconds()) * 1000 +
+                              (run.finished_at().nanos() - run.started_at().nanos()) / 1000000);
+      stretch[run.id()] = total[run.id()] > 0 && span_ms > 0 ? span_ms / (total[run.id()] * 1000)
+                                                             : 1.0;
+    }
+  }
   auto check = [&](std::vector<Watcher>& ws, std::vector<double>& latencies, const char* kind) {
     for (Watcher& w : ws) {
       ++r.watchers;
@@ -541,7 +572,8 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
           double& sum = elapsed[s.run_id];
           for (const float& seconds : s.seconds) {
             sum += seconds;
-            const double end_ms = static_cast<double>(started[s.run_id]) + sum * 1000;
+            const double end_ms =
+                static_cast<double>(started[s.run_id]) + sum * 1000 * stretch[s.run_id];
             const double opened_ms =
                 std::chrono::duration<double, std::milli>(w.opened.time_since_epoch()).count();
             if (end_ms < opened_ms) continue;  // backlog, not delivery
