@@ -83,6 +83,8 @@ struct Options {
   double http_body_timeout_s = 30;
   double http_write_timeout_s = 30;
   double stream_recheck_s = 30;
+  int fan_out_interval_ms =
+      static_cast<int>(ablate::service::LiveOptions{}.fan_out_interval.count());
   // Where runs train: "local" (this server's threads) or "slurm" (ablate-worker jobs).
   std::string executor = "local";
   ablate::worker::SlurmLaunchOptions slurm;
@@ -239,6 +241,12 @@ int main(int argc, char** argv) {
                  "Seconds between checks of every open stream's token: a revoked token's "
                  "streams end within this")
       ->check(CLI::Range(0.05, 60.0))
+      ->capture_default_str();
+  app.add_option("--fan-out-interval", options.fan_out_interval_ms,
+                 "Milliseconds between one watched job's rounds of live updates: each watcher "
+                 "gets at most one message a round, so a busy job costs a watcher at most "
+                 "1000 / this messages a second, and a step waits at most this for its round")
+      ->check(CLI::Range(1, 1000))
       ->capture_default_str();
   app.add_option("--tls-cert", options.tls_cert,
                  "Serve gRPC and HTTP over TLS with this PEM certificate (chain); needs --tls-key")
@@ -531,6 +539,7 @@ int main(int argc, char** argv) {
   service::ThreadPool service_pool(kServiceThreads);
   service::ThreadPool http_pool(kHttpServiceThreads);
   options.quotas.streams.recheck_interval = Millis(options.stream_recheck_s);
+  options.quotas.live.fan_out_interval = std::chrono::milliseconds(options.fan_out_interval_ms);
   service::AblationService service(**store, jobs, hub, service_pool, options.quotas);
   rpc::GrpcService grpc_service(service, service_pool);
 

@@ -54,9 +54,19 @@ void EventStream::Ask() {
 
 void EventStream::Deliver(absl::StatusOr<service::UpdatePtr> update) {
   if (!update.ok()) return End(update.status());
-  const bool last = (*update)->update().has_job_finished();
-  // The frame is made once per update, by whichever of the job's watchers comes first.
-  out_->Write((*update)->Encoded(UpdateFrame),
+  const service::SharedUpdate& u = **update;
+  const bool last = u.finished();
+  // A frame is made once per update, by whichever of the job's watchers comes first. A watcher
+  // that fell behind gets the updates it missed as their own events, one write for all: their
+  // frames are shared with every other watcher, where a merged event would be encoded for
+  // this watcher's cursor alone.
+  std::string frames;
+  if (u.parts().empty()) {
+    frames = u.Encoded(UpdateFrame);
+  } else {
+    for (const service::UpdatePtr& part : u.parts()) frames += part->Encoded(UpdateFrame);
+  }
+  out_->Write(std::move(frames),
               [weak = weak_from_this(), last](bool written) {
                 auto self = weak.lock();
                 if (!written || self == nullptr || last) return;

@@ -82,11 +82,73 @@ struct Tail {
   absl::Status error;        // the store failed (the job deleted): every watcher is told
   std::vector<std::shared_ptr<WatchState>> waiters;  // cursors at or past last
   uint64_t ticket = 0;       // the hub wait; guarded by mutex
+  // Merged updates handed out since the last read, by the cursor they start at: the watchers
+  // at one cursor (most of a lecture hall) share one, and so its SSE frame. Weak: a merged
+  // update lives only while a watcher holds it. Emptied by every read that adds a chunk.
+  std::map<uint64_t, std::weak_ptr<const SharedUpdate>> merged;
+
+  // The update for a watcher at `it->from`: everything the tail holds after it, up to
+  // kMaxEventsPerUpdate sequence numbers, as one update (see MergeUpdates). Null, with `*to`
+  // set, when that slice has nothing to show. Under mutex.
+  UpdatePtr From(std::deque<Chunk>::const_iterator it, uint64_t* to);
 
   // Reads what was committed after `last` (one read for every watcher) and serves the
   // waiters. On the fan-out thread.
   void Fetch(const std::shared_ptr<Tail>& self);
 };
+
+// Appends `next` (the events right after `into`'s) to `into`, so that `into` says what both
+// said, as the store's ReadUpdate over both slices would: parts in field order, a run's
+// consecutive steps in one StepLosses. `next` must not restart a run (a restart replaces the
+// run's steps before it, so the update that carries it starts a merge instead).
+void Append(const v1::JobUpdate& next, v1::JobUpdate& into) {
+  into.set_cursor(next.cursor());
+  for (const v1::RunStarted& r : next.runs_started()) *into.add_runs_started() = r;
+  for (const v1::StepLosses& s : next.steps()) {
+    // The run's newest StepLosses so far: continued when these steps follow it.
+    v1::StepLosses* open = nullptr;
+    for (int i = into.steps_size() - 1; i >= 0; --i) {
+      if (into.steps(i).run_id() == s.run_id()) {
+        open = into.mutable_steps(i);
+        break;
+      }
+    }
+    if (open != nullptr && open->first_step() + open->losses_size() == s.first_step() &&
+        open->losses_size() == open->seconds_size()) {
+      open->mutable_losses()->Add(s.losses().begin(), s.losses().end());
+      open->mutable_seconds()->Add(s.seconds().begin(), s.seconds().end());
+    } else {
+      *into.add_steps() = s;
+    }
+  }
+  for (const v1::EvalResult& e : next.evals()) *into.add_evals() = e;
+  for (const v1::RunFinished& f : next.runs_finished()) *into.add_runs_finished() = f;
+  if (next.has_job_finished()) *into.mutable_job_finished() = next.job_finished();
+}
+
+UpdatePtr Tail::From(std::deque<Chunk>::const_iterator it, uint64_t* to) {
+  const uint64_t from = it->from;
+  // The slice: chunks after `it` join while the whole stays within kMaxEventsPerUpdate
+  // sequence numbers and none restarts a run.
+  auto end = std::next(it);
+  while (end != chunks.end() && end->to - from <= static_cast<uint64_t>(kMaxEventsPerUpdate) &&
+         (end->update == nullptr || end->update->update().runs_restarted_size() == 0)) {
+    ++end;
+  }
+  *to = std::prev(end)->to;
+  std::vector<UpdatePtr> parts;
+  for (auto c = it; c != end; ++c) {
+    if (c->update != nullptr) parts.push_back(c->update);
+  }
+  if (parts.empty()) return nullptr;
+  if (parts.size() == 1 && parts.front()->cursor() == *to) return parts.front();
+  std::weak_ptr<const SharedUpdate>& slot = merged[from];
+  if (UpdatePtr made = slot.lock(); made != nullptr && made->cursor() == *to) return made;
+  // Its cursor steps over slices with nothing to show at the end, too.
+  auto made = std::make_shared<const SharedUpdate>(std::move(parts), *to);
+  slot = made;
+  return made;
+}
 
 struct WatchState {
   WatchState(std::shared_ptr<LiveTails::Core> core, std::shared_ptr<Tail> tail, int64_t job_id,
@@ -111,7 +173,7 @@ void Deliver(const std::shared_ptr<WatchState>& w, absl::StatusOr<UpdatePtr> upd
     if (w->cancelled) return;
     done = std::move(w->pending);
     w->pending = nullptr;
-    if (update.ok()) w->cursor = (*update)->update().cursor();
+    if (update.ok()) w->cursor = (*update)->cursor();
   }
   if (done) done(std::move(update));
 }
@@ -176,11 +238,13 @@ void Serve(const std::shared_ptr<WatchState>& w) {
       auto it = std::lower_bound(t.chunks.begin(), t.chunks.end(), cursor,
                                  [](const Chunk& c, uint64_t v) { return c.from < v; });
       if (it != t.chunks.end() && it->from == cursor) {
-        if (it->update == nullptr) {
-          cursor = it->to;
+        // A watcher behind by several rounds catches up in one update.
+        uint64_t to = 0;
+        give = t.From(it, &to);
+        if (give == nullptr) {
+          cursor = to;
           continue;
         }
-        give = it->update;
       } else if (!t.error.ok()) {
         error = t.error;
       } else if (cursor < t.last) {
@@ -239,6 +303,7 @@ void Tail::Fetch(const std::shared_ptr<Tail>& self) {
         chunks.pop_front();
       }
       first = chunks.front().from;
+      merged.clear();
     }
     more = error.ok() && !finished;
     wake.swap(waiters);
@@ -292,9 +357,26 @@ class TailWatch final : public JobWatch {
 
 }  // namespace
 
+SharedUpdate::SharedUpdate(v1::JobUpdate update)
+    : cursor_(update.cursor()), finished_(update.has_job_finished()), update_(std::move(update)) {}
+
+SharedUpdate::SharedUpdate(std::vector<UpdatePtr> parts, uint64_t cursor)
+    : parts_(std::move(parts)), cursor_(cursor), finished_(parts_.back()->finished()) {}
+
+const v1::JobUpdate& SharedUpdate::update() const {
+  if (!parts_.empty()) {
+    std::call_once(merged_once_, [this] {
+      update_ = parts_.front()->update();
+      for (size_t i = 1; i < parts_.size(); ++i) Append(parts_[i]->update(), update_);
+      update_.set_cursor(cursor_);
+    });
+  }
+  return update_;
+}
+
 const std::string& SharedUpdate::Encoded(
     const std::function<std::string(const v1::JobUpdate&)>& encode) const {
-  std::call_once(once_, [&] { encoded_ = encode(update_); });
+  std::call_once(once_, [&] { encoded_ = encode(update()); });
   return encoded_;
 }
 

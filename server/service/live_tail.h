@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
@@ -29,23 +30,46 @@
 
 namespace ablate::service {
 
-// One update, shared by every watcher it goes to; immutable once made.
+class SharedUpdate;
+using UpdatePtr = std::shared_ptr<const SharedUpdate>;
+
+// One update, shared by every watcher it goes to; immutable once made (what is computed on
+// first use is computed once, whichever thread asks first).
 class SharedUpdate {
  public:
-  explicit SharedUpdate(v1::JobUpdate update) : update_(std::move(update)) {}
-  const v1::JobUpdate& update() const { return update_; }
+  explicit SharedUpdate(v1::JobUpdate update);
+  // The updates of consecutive slices of a job (each one's events follow the previous one's,
+  // and none but the first restarts a run), given as one whose cursor is `cursor` (at least the
+  // last part's: slices with nothing to show may follow it): what a watcher that fell behind by
+  // several rounds gets. `parts` holds at least one.
+  SharedUpdate(std::vector<UpdatePtr> parts, uint64_t cursor);
+
+  // Everything this update says: for a merged one, what its parts say together, as the store's
+  // ReadUpdate over their slices would (made on first use).
+  const v1::JobUpdate& update() const;
+  // update().cursor() and update().has_job_finished(), without merging. A merged update's
+  // parts end at its cursor, or before it when only slices with nothing to show follow them.
+  uint64_t cursor() const { return cursor_; }
+  bool finished() const { return finished_; }
+  // A merged update's parts, in order; empty for one made from a JobUpdate. A front door whose
+  // wire form can carry several updates in one write (SSE events) sends the parts' shared
+  // encodings one after the other rather than encode the merge.
+  const std::vector<UpdatePtr>& parts() const { return parts_; }
+
   // encode(update()), computed by the first caller and kept for the others: a front door's
   // wire form (an SSE frame) is made once per update, not once per watcher. Every caller must
   // pass the same encoding.
   const std::string& Encoded(const std::function<std::string(const v1::JobUpdate&)>& encode) const;
 
  private:
-  const v1::JobUpdate update_;
+  const std::vector<UpdatePtr> parts_;
+  const uint64_t cursor_;
+  const bool finished_;
+  mutable std::once_flag merged_once_;
+  mutable v1::JobUpdate update_;  // for a merge, filled by merged_once_
   mutable std::once_flag once_;
   mutable std::string encoded_;
 };
-using UpdatePtr = std::shared_ptr<const SharedUpdate>;
-
 // One client's stream of a job's updates. Pull-driven, so a slow client holds back only
 // itself: ask for the next update when ready for it. The server holds no per-watcher queue:
 // a watcher's next update is a reference into its job's tail, or one read of the store when
@@ -74,8 +98,11 @@ struct LiveOptions {
   int tail_events = 8192;
   // Shortest spacing of one tail's reads of the store: the commits of this interval reach
   // the job's watchers as one update, so a busy job costs its watchers at most
-  // 1 s / interval messages a second each, whatever its step rate.
-  std::chrono::milliseconds fan_out_interval{20};
+  // 1 s / interval messages a second each, whatever its step rate. Serving costs about one
+  // write per watcher per round, so this sets a hall's cost: 50 ms keeps a step's wait for its
+  // round well inside a tenth of a second while costing half what 20 ms did
+  // (tests/load/run-lab-watch.sh, 1,000 SSE and 100 gRPC watchers).
+  std::chrono::milliseconds fan_out_interval{50};
 };
 
 // Thread-safe. Borrows the store, hub and pool, which must outlive every watch and task.

@@ -11,8 +11,9 @@
 // training (threads named ablate-train) and serving (every other thread), its RSS before the
 // watchers connected and at most during the phase; and for the watched phase the step -> watcher
 // latency p50/p99 for each kind, estimated as in load.cc (a step's end is its run's started_at
-// plus the steps' own seconds up to it; steps already done when the watcher connected are not
-// counted). Exit status 0 when every watcher got everything exactly once, 1 otherwise.
+// plus the steps' own seconds up to it, here stretched so that the run's last step ends at its
+// finished_at; steps already done when the watcher connected are not counted), split into the
+// latency to the step's first watcher and each watcher's delay after that first one. Exit status 0 when every watcher got everything exactly once, 1 otherwise.
 //
 //   ablate_lab_watch --server PATH [--sse 1000] [--grpc 100] [--submitters 20] [--jobs 3]
 //                    [--steps 1000] [--workers 3] [--compare] [--timeout 600]
@@ -37,6 +38,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "CLI/CLI.hpp"
@@ -62,6 +64,7 @@ struct Options {
   int workers = 3;
   bool compare = false;
   int timeout_s = 600;
+  std::vector<std::string> server_args;  // passed on to the server
 };
 
 // What one update carried, parsed once however many watchers receive it.
@@ -77,20 +80,23 @@ struct Parsed {
   bool ok = true;
 };
 
-// Updates by cursor: the tail hands every watcher the same ones, so each is parsed once.
+// Updates by the slice of the job they say, (the cursor before, their cursor]: the tail hands
+// the watchers at one cursor the same update, so each is parsed once. (A cursor alone does
+// not name an update: a watcher that was behind gets a merged one ending at the same cursor.)
 class Updates {
  public:
-  std::shared_ptr<const Parsed> Add(uint64_t cursor, const v1::JobUpdate& update) {
+  using Slice = std::pair<uint64_t, uint64_t>;
+  std::shared_ptr<const Parsed> Add(Slice slice, const v1::JobUpdate& update) {
     std::lock_guard lock(mutex_);
-    auto& slot = by_cursor_[cursor];
+    auto& slot = by_slice_[slice];
     if (slot == nullptr) slot = Parse(update);
     return slot;
   }
-  std::shared_ptr<const Parsed> FromJson(uint64_t cursor, const std::string& json) {
+  std::shared_ptr<const Parsed> FromJson(Slice slice, const std::string& json) {
     {
       std::lock_guard lock(mutex_);
-      auto it = by_cursor_.find(cursor);
-      if (it != by_cursor_.end()) return it->second;
+      auto it = by_slice_.find(slice);
+      if (it != by_slice_.end()) return it->second;
     }
     v1::JobUpdate update;
     auto parsed = std::make_shared<Parsed>();
@@ -98,7 +104,7 @@ class Updates {
       parsed->ok = false;
       return parsed;
     }
-    return Add(cursor, update);
+    return Add(slice, update);
   }
 
  private:
@@ -115,7 +121,7 @@ class Updates {
     return p;
   }
   std::mutex mutex_;
-  std::map<uint64_t, std::shared_ptr<const Parsed>> by_cursor_;
+  std::map<Slice, std::shared_ptr<const Parsed>> by_slice_;
 };
 
 // One watcher's record: every update with its arrival time, and the checks.
@@ -124,9 +130,13 @@ struct Watcher {
   std::vector<std::pair<std::shared_ptr<const Parsed>, Wall::time_point>> got;
   std::map<int64_t, int> next;  // the step expected next, per run
   long steps = 0;
+  uint64_t cursor = 0;  // of the last update received
   long errors = 0;  // steps lost, repeated or out of order; updates that did not parse
   bool finished = false;
   std::string failure;
+
+  // The slice an update with `next` as its cursor says; moves the cursor.
+  Updates::Slice Advance(uint64_t next) { return {std::exchange(cursor, next), next}; }
 
   void Take(std::shared_ptr<const Parsed> p, Wall::time_point at) {
     if (!p->ok) ++errors;
@@ -158,7 +168,9 @@ void WatchGrpc(const std::string& address, int id, int64_t job_id, Updates& upda
   out.opened = Wall::now();
   auto reader = stub->WatchJob(&context, request);
   v1::JobUpdate update;
-  while (reader->Read(&update)) out.Take(updates.Add(update.cursor(), update), Wall::now());
+  while (reader->Read(&update)) {
+    out.Take(updates.Add(out.Advance(update.cursor()), update), Wall::now());
+  }
   const grpc::Status status = reader->Finish();
   if (!status.ok()) out.failure = "gRPC watch ended " + status.error_message();
 }
@@ -214,7 +226,7 @@ void TakeEvents(SseConn& c, Updates& updates) {
       c.done = true;
       return;
     }
-    if (has_id) c.watcher->Take(updates.FromJson(id, data), Wall::now());
+    if (has_id) c.watcher->Take(updates.FromJson(c.watcher->Advance(id), data), Wall::now());
   }
 }
 
@@ -363,7 +375,14 @@ struct PhaseResult {
   double train_cpu = 0, serve_cpu = 0, client_cpu = 0, wall = 0;
   long rss_before_kb = 0, rss_peak_kb = 0;
   std::vector<double> sse_ms, grpc_ms;
+  // The estimate above counts only the steps' own seconds, not the evaluations and the rest
+  // between them, so it runs early by a growing amount: the same step's arrival at its first
+  // watcher minus the estimate (first_ms) says how much of the latency is that and the
+  // pipeline before the watchers, and each arrival minus the first (spread_ms) what the
+  // number of watchers adds.
+  std::vector<double> first_ms, spread_ms;
   long watchers = 0, watchers_ok = 0, errors = 0;
+  long updates = 0, steps_delivered = 0;  // messages and steps received, all watchers
   std::vector<std::string> failures;
   int submitted = 0;
 };
@@ -371,13 +390,13 @@ struct PhaseResult {
 // Runs one phase on a fresh server: the lab job, the submitters, and (when asked) the watchers.
 bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
   test_support::ServerProcess server;
+  std::vector<std::string> args = {"--http-max-streams", "100000", "--max-streams", "100000",
+                                   "--http-max-connections", "10000",
+                                   "--http-max-connections-per-address", "100000",
+                                   "--max-active-jobs-per-user", "0"};
+  args.insert(args.end(), o.server_args.begin(), o.server_args.end());
   const std::string error = server.Start(
-      {.binary = o.server,
-       .workers = o.workers,
-       .http = true,
-       .extra_args = {"--http-max-streams", "100000", "--max-streams", "100000",
-                      "--http-max-connections", "10000", "--http-max-connections-per-address",
-                      "100000", "--max-active-jobs-per-user", "0"}});
+      {.binary = o.server, .workers = o.workers, .http = true, .extra_args = args});
   if (!error.empty()) {
     std::fprintf(stderr, "cannot start the server: %s\n", error.c_str());
     return false;
@@ -478,7 +497,54 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
   }
   if (last_ms > first_ms) r.steps_per_second = steps * 1000.0 / (last_ms - first_ms);
 
-  // Checks and latency.
+  // Checks and latency. Each step's first arrival at any watcher, by (run, step):
+  std::map<std::pair<int64_t, int>, double> first_arrival;
+  for (std::vector<Watcher>* ws : {&sse, &grpc_watchers}) {
+    for (const Watcher& w : *ws) {
+      for (const auto& [p, at] : w.got) {
+        const double at_ms =
+            std::chrono::duration<double, std::milli>(at.time_since_epoch()).count();
+        for (const Parsed::Steps& s : p->steps) {
+          for (size_t i = 0; i < s.seconds.size(); ++i) {
+            auto [it, fresh] = first_arrival.try_emplace(
+                {s.run_id, s.first_step + static_cast<int>(i)}, at_ms);
+            if (!fresh) it->second = std::min(it->second, at_ms);
+          }
+        }
+      }
+    }
+  }
+  std::map<std::pair<int64_t, int>, bool> first_counted;
+  // A run's steps' own seconds leave out its start (data, init), its evaluations, and the time
+  // its thread waits for a core between steps, which on a busy machine adds up to seconds over
+  // a run. So each run's step seconds are stretched to span its real wall time, started_at to
+  // finished_at: the last step then ends at the run's end, and every step's end is estimated
+  // at most that stretch too early or late instead of drifting.
+  std::map<int64_t, double> stretch;
+  {
+    std::map<int64_t, double> total;  // each run's steps' seconds, from every step once
+    std::map<std::pair<int64_t, int>, bool> seen;
+    for (std::vector<Watcher>* ws : {&sse, &grpc_watchers}) {
+      for (const Watcher& w : *ws) {
+        for (const auto& [p, at] : w.got) {
+          for (const Parsed::Steps& s : p->steps) {
+            for (size_t i = 0; i < s.seconds.size(); ++i) {
+              if (!std::exchange(seen[{s.run_id, s.first_step + static_cast<int>(i)}], true)) {
+                total[s.run_id] += s.seconds[i];
+              }
+            }
+          }
+        }
+      }
+    }
+    for (const v1::Run& run : job.runs()) {
+      const double span_ms =
+          static_cast<double>((run.finished_at().seconds() - run.started_at().seconds()) * 1000 +
+                              (run.finished_at().nanos() - run.started_at().nanos()) / 1000000);
+      stretch[run.id()] = total[run.id()] > 0 && span_ms > 0 ? span_ms / (total[run.id()] * 1000)
+                                                             : 1.0;
+    }
+  }
   auto check = [&](std::vector<Watcher>& ws, std::vector<double>& latencies, const char* kind) {
     for (Watcher& w : ws) {
       ++r.watchers;
@@ -486,6 +552,8 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
       for (const v1::Run& run : job.runs()) expected += run.steps_done();
       bool ok = w.finished && w.errors == 0 && w.steps == expected && w.failure.empty();
       r.errors += w.errors;
+      r.updates += static_cast<long>(w.got.size());
+      r.steps_delivered += w.steps;
       if (ok) ++r.watchers_ok;
       if (!ok && r.failures.size() < 5) {
         r.failures.push_back(std::string(kind) + ": " + std::to_string(w.steps) + " of " +
@@ -502,15 +570,21 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
       for (const auto& [p, at] : w.got) {
         for (const Parsed::Steps& s : p->steps) {
           double& sum = elapsed[s.run_id];
-          for (float seconds : s.seconds) {
+          for (const float& seconds : s.seconds) {
             sum += seconds;
-            const double end_ms = static_cast<double>(started[s.run_id]) + sum * 1000;
+            const double end_ms =
+                static_cast<double>(started[s.run_id]) + sum * 1000 * stretch[s.run_id];
             const double opened_ms =
                 std::chrono::duration<double, std::milli>(w.opened.time_since_epoch()).count();
             if (end_ms < opened_ms) continue;  // backlog, not delivery
-            latencies.push_back(
-                std::chrono::duration<double, std::milli>(at.time_since_epoch()).count() -
-                end_ms);
+            const double at_ms =
+                std::chrono::duration<double, std::milli>(at.time_since_epoch()).count();
+            latencies.push_back(at_ms - end_ms);
+            const std::pair<int64_t, int> key{
+                s.run_id, s.first_step + static_cast<int>(&seconds - s.seconds.data())};
+            const double first = first_arrival[key];
+            r.spread_ms.push_back(at_ms - first);
+            if (!std::exchange(first_counted[key], true)) r.first_ms.push_back(first - end_ms);
           }
         }
       }
@@ -538,10 +612,21 @@ void Print(const char* title, const PhaseResult& r, bool watched) {
               "(%ld errors)\n",
               r.watchers_ok, r.watchers, r.errors);
   for (const std::string& f : r.failures) std::printf("    %s\n", f.c_str());
+  // Serving cost per delivery: what the comparison of two builds should look at, as it
+  // depends little on how busy the machine is.
+  if (r.steps_delivered > 0 && r.updates > 0) {
+    std::printf("  delivered: %ld updates (%.1f per watcher), %ld steps; serving CPU %.2f us per "
+                "step delivered, %.1f us per update\n",
+                r.updates, static_cast<double>(r.updates) / static_cast<double>(r.watchers),
+                r.steps_delivered, 1e6 * r.serve_cpu / static_cast<double>(r.steps_delivered),
+                1e6 * r.serve_cpu / static_cast<double>(r.updates));
+  }
   std::printf("  step -> SSE watcher latency:  %s\n",
               test_support::Summary(r.sse_ms).c_str());
   std::printf("  step -> gRPC watcher latency: %s\n",
               test_support::Summary(r.grpc_ms).c_str());
+  std::printf("  of which to the first watcher: %s\n", test_support::Summary(r.first_ms).c_str());
+  std::printf("  first watcher -> each watcher: %s\n", test_support::Summary(r.spread_ms).c_str());
 }
 
 }  // namespace
@@ -558,6 +643,8 @@ int main(int argc, char** argv) {
   app.add_option("--workers", o.workers, "the server's --workers");
   app.add_flag("--compare", o.compare, "first run the same without watchers");
   app.add_option("--timeout", o.timeout_s, "seconds per phase");
+  app.add_option("--server-arg", o.server_args,
+                 "a flag for the server (repeat it; e.g. --server-arg=--fan-out-interval=50)");
   CLI11_PARSE(app, argc, argv);
 
   rlimit limit{};

@@ -2,10 +2,13 @@
 // them, not one each, and every watcher still receives every step exactly once.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <map>
 #include <memory>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -39,7 +42,8 @@ class CountingStore : public test_support::ForwardingStore {
 };
 
 // Pulls every update of a watch until the job's end; empty after an error or 60 s of silence.
-std::vector<v1::JobUpdate> Drain(JobWatch& watch) {
+// Also keeps the shared updates themselves in `shared` when given.
+std::vector<v1::JobUpdate> Drain(JobWatch& watch, std::vector<UpdatePtr>* shared = nullptr) {
   std::vector<v1::JobUpdate> updates;
   for (;;) {
     std::promise<absl::StatusOr<UpdatePtr>> next;
@@ -55,6 +59,7 @@ std::vector<v1::JobUpdate> Drain(JobWatch& watch) {
       return {};
     }
     updates.push_back((*update)->update());
+    if (shared != nullptr) shared->push_back(*update);
     if ((*update)->update().has_job_finished()) return updates;
   }
 }
@@ -123,6 +128,122 @@ TEST(FanOutTest, AWatcherFarBehindTheTailCatchesUpFromTheStore) {
   const auto second = test_support::CollectSteps(Drain(*late));
   EXPECT_EQ(second, first.get());
   for (const auto& [run, losses] : second) EXPECT_EQ(losses.size(), 300u) << "run " << run;
+  training.jobs->Shutdown();
+}
+
+// What an update says, in a form that does not depend on how its steps are grouped: per run,
+// its steps (first step, losses); the runs started, evaluated and finished; the end.
+struct Said {
+  std::map<int64_t, std::vector<std::pair<int, float>>> steps;
+  std::vector<int64_t> started, finished;
+  std::vector<std::pair<int64_t, int>> evals;
+  bool job_finished = false;
+  bool operator==(const Said&) const = default;
+};
+Said WhatItSays(const v1::JobUpdate& u) {
+  Said said;
+  for (const v1::StepLosses& s : u.steps()) {
+    for (int i = 0; i < s.losses_size(); ++i) {
+      said.steps[s.run_id()].emplace_back(s.first_step() + i, s.losses(i));
+    }
+  }
+  for (const v1::RunStarted& r : u.runs_started()) said.started.push_back(r.run_id());
+  for (const v1::RunFinished& r : u.runs_finished()) said.finished.push_back(r.run().id());
+  for (const v1::EvalResult& e : u.evals()) said.evals.emplace_back(e.run_id(), e.step());
+  std::sort(said.started.begin(), said.started.end());
+  std::sort(said.finished.begin(), said.finished.end());
+  std::sort(said.evals.begin(), said.evals.end());
+  said.job_finished = u.has_job_finished();
+  return said;
+}
+
+// A watcher that falls behind by many rounds gets everything the tail holds after its cursor
+// as one update (up to 2,000 sequence numbers), not one update per round: it catches up in a
+// write or two, and what it gets is what the store holds for that slice. Its cursor resumes
+// right after the merged update.
+TEST(FanOutTest, ALaggingWatcherCatchesUpInOneMergedUpdate) {
+  auto counting = std::make_unique<CountingStore>(*store::Store::Open(":memory:"));
+  CountingStore& store = *counting;
+  ThreadPool pool(2);
+  test_support::JobStack training(store, /*workers=*/3);
+  ServiceOptions options;
+  options.live.fan_out_interval = 1ms;  // many rounds, so that a merge has many to join
+  AblationService service(store, *training.jobs, training.hub, pool, options);
+
+  v1::SubmitJobRequest submit;
+  *submit.mutable_spec() = test_support::ShortLab(2000);
+  const v1::Job job = *service.SubmitJob(auth::Caller(), submit);
+  v1::WatchJobRequest request;
+  request.set_job_id(job.id());
+  // The prompt watcher keeps the tail from the start; the lagging one opens at the same time
+  // but asks for nothing until the job has ended.
+  std::unique_ptr<JobWatch> prompt = *service.WatchJob(auth::Caller(), request);
+  std::unique_ptr<JobWatch> lagging = *service.WatchJob(auth::Caller(), request);
+  const std::vector<v1::JobUpdate> prompt_updates = Drain(*prompt);
+  ASSERT_TRUE(test_support::WaitUntilEnded(store, job.id()));
+  std::vector<UpdatePtr> lagging_shared;
+  const std::vector<v1::JobUpdate> lagging_updates = Drain(*lagging, &lagging_shared);
+  ASSERT_FALSE(lagging_updates.empty());
+  // What SSE sends instead of a merged update: its parts, each an update of its own with its
+  // own cursor, which together say the same.
+  std::vector<v1::JobUpdate> as_parts;
+  for (const UpdatePtr& u : lagging_shared) {
+    if (u->parts().empty()) {
+      as_parts.push_back(u->update());
+      continue;
+    }
+    for (const UpdatePtr& part : u->parts()) as_parts.push_back(part->update());
+    EXPECT_LE(u->parts().back()->cursor(), u->cursor());
+    EXPECT_EQ(u->parts().back()->finished(), u->finished());
+  }
+  EXPECT_GT(as_parts.size(), lagging_updates.size()) << "no update was merged";
+
+  // Every step exactly once, in order (CollectSteps checks), the same as the prompt watcher's.
+  const auto all = test_support::CollectSteps(prompt_updates);
+  ASSERT_EQ(all.size(), 3u);
+  for (const auto& [run, losses] : all) EXPECT_EQ(losses.size(), 2000u) << "run " << run;
+  EXPECT_EQ(test_support::CollectSteps(lagging_updates), all);
+  EXPECT_EQ(test_support::CollectSteps(as_parts), all);
+  // Updates of 2,000 sequence numbers (but the last), and perhaps a read of the store for what
+  // preceded the tail; the prompt watcher needed one a round.
+  const uint64_t events = lagging_updates.back().cursor();
+  std::printf("%llu events; prompt watcher: %zu updates; lagging watcher: %zu\n",
+              static_cast<unsigned long long>(events), prompt_updates.size(),
+              lagging_updates.size());
+  EXPECT_LE(lagging_updates.size(), events / 2000 + 2);
+  EXPECT_GT(prompt_updates.size(), lagging_updates.size() + 5)
+      << "too few rounds for the test to mean anything";
+  EXPECT_TRUE(lagging_updates.back().has_job_finished());
+
+  uint64_t before = 0;
+  for (size_t i = 0; i < lagging_updates.size(); ++i) {
+    const v1::JobUpdate& u = lagging_updates[i];
+    EXPECT_LE(u.cursor() - before, 2000u) << "update " << i;
+    // A run's consecutive steps travel as one StepLosses.
+    std::set<int64_t> runs;
+    for (const v1::StepLosses& s : u.steps()) {
+      EXPECT_TRUE(runs.insert(s.run_id()).second) << "update " << i << ", run " << s.run_id();
+    }
+    // The same as the store says for the slice (before, cursor].
+    absl::StatusOr<v1::JobUpdate> stored =
+        store.ReadUpdate(job.id(), before, static_cast<int>(u.cursor() - before));
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    EXPECT_EQ(stored->cursor(), u.cursor());
+    EXPECT_TRUE(WhatItSays(u) == WhatItSays(*stored)) << "update " << i;
+
+    // Resuming from a merged update's cursor continues right after it.
+    if (!u.has_job_finished()) {
+      v1::WatchJobRequest resume = request;
+      resume.set_cursor(u.cursor());
+      std::unique_ptr<JobWatch> resumed = *service.WatchJob(auth::Caller(), resume);
+      std::vector<v1::JobUpdate> joined(lagging_updates.begin(),
+                                        lagging_updates.begin() + static_cast<long>(i) + 1);
+      const std::vector<v1::JobUpdate> rest = Drain(*resumed);
+      joined.insert(joined.end(), rest.begin(), rest.end());
+      EXPECT_EQ(test_support::CollectSteps(joined), all) << "resumed after update " << i;
+    }
+    before = u.cursor();
+  }
   training.jobs->Shutdown();
 }
 
