@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "server/auth/principal.h"
-#include "server/store/store.h"
+#include "server/store/user_store.h"
 
 namespace ablate::auth {
 
@@ -18,7 +18,7 @@ namespace ablate::auth {
 class Authenticator {
  public:
   // Borrows the store, which must outlive the authenticator.
-  explicit Authenticator(store::Store& store) : store_(store) {}
+  explicit Authenticator(store::UserStore& store) : store_(store) {}
 
   // The caller `token` (the bare token, or empty when the request carried none) stands for:
   // none when authentication is off (whatever the token), the token's user when it is on.
@@ -30,7 +30,7 @@ class Authenticator {
   absl::StatusOr<bool> Enabled();
 
  private:
-  store::Store& store_;
+  store::UserStore& store_;
 };
 
 }  // namespace ablate::auth

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "server/store/store.h"
+#include "server/store/user_store.h"
 
 namespace ablate::auth {
 
@@ -31,9 +31,7 @@ struct Principal {
 using Caller = std::optional<Principal>;
 
 // "instructor" or "student".
-inline const char* RoleName(Role role) {
-  return role == Role::kInstructor ? "instructor" : "student";
-}
+using store::RoleName;
 
 }  // namespace ablate::auth
 

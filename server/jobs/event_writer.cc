@@ -38,7 +38,7 @@ bool Transient(const absl::Status& status) {
 
 }  // namespace
 
-EventWriter::EventWriter(store::Store& store, CursorHub& hub, CheckpointFiles* checkpoints)
+EventWriter::EventWriter(store::JobStore& store, CursorHub& hub, CheckpointFiles* checkpoints)
     : store_(store), hub_(hub), checkpoints_(checkpoints), thread_([this] { WriteLoop(); }) {}
 
 EventWriter::~EventWriter() {

@@ -21,7 +21,7 @@
 
 #include "server/jobs/checkpoint_files.h"
 #include "server/jobs/cursor_hub.h"
-#include "server/store/store.h"
+#include "server/store/job_store.h"
 
 namespace ablate::jobs {
 
@@ -29,7 +29,7 @@ class EventWriter {
  public:
   // Borrows the store, the hub and the checkpoint files (may be null: checkpoints are then
   // dropped), which must outlive the writer. Starts the writer thread.
-  EventWriter(store::Store& store, CursorHub& hub, CheckpointFiles* checkpoints = nullptr);
+  EventWriter(store::JobStore& store, CursorHub& hub, CheckpointFiles* checkpoints = nullptr);
   // Commits everything posted, then stops the thread.
   ~EventWriter();
   EventWriter(const EventWriter&) = delete;
@@ -111,7 +111,7 @@ class EventWriter {
     std::optional<std::string> checkpoint;  // none: remove the run's file
   };
 
-  store::Store& store_;
+  store::JobStore& store_;
   CursorHub& hub_;
   CheckpointFiles* const checkpoints_;
   std::mutex mutex_;

@@ -54,9 +54,6 @@ class ForwardingStore : public store::Store {
   absl::StatusOr<store::Artifact> GetArtifact(int64_t job_id, const std::string& name) override {
     return inner_->GetArtifact(job_id, name);
   }
-  absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) override {
-    return inner_->ListArtifacts(job_id);
-  }
   absl::StatusOr<store::JobAccess> GetJobAccess(int64_t job_id) override {
     return inner_->GetJobAccess(job_id);
   }

@@ -85,7 +85,7 @@ absl::StatusOr<store::Artifact> FakeStore::GetArtifact(int64_t job_id, const std
   return absl::NotFoundError(absl::StrCat("job ", job_id, " has no file ", name, "."));
 }
 
-absl::StatusOr<std::vector<std::string>> FakeStore::ListArtifacts(int64_t job_id) {
+std::vector<std::string> FakeStore::ArtifactNames(int64_t job_id) {
   std::lock_guard lock(mutex_);
   std::vector<std::string> names;
   for (const store::Artifact& f : artifacts_[job_id]) names.push_back(f.name);

@@ -18,6 +18,8 @@ class FakeStore : public store::Store {
  public:
   // Adds `data`'s job and its runs' trajectories.
   void Add(const JobData& data);
+  // Names of the job's stored files, in the order they were first put.
+  std::vector<std::string> ArtifactNames(int64_t job_id);
 
   absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec&, const std::string&, absl::Time,
                                     std::optional<int64_t>) override;
@@ -33,7 +35,6 @@ class FakeStore : public store::Store {
   absl::StatusOr<store::Trajectory> GetTrajectory(int64_t run_id) override;
   absl::Status PutArtifact(int64_t job_id, const store::Artifact& artifact) override;
   absl::StatusOr<store::Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
-  absl::StatusOr<std::vector<std::string>> ListArtifacts(int64_t job_id) override;
   // Classes, users and tokens: Unimplemented (the artifacts never need them).
   absl::StatusOr<store::JobAccess> GetJobAccess(int64_t) override;
   absl::Status DeleteJob(int64_t) override;

@@ -1,16 +1,15 @@
-#include "server/artifacts/sha256.h"
+#include "common/sha256.h"
 
 #include <openssl/evp.h>
 
-namespace ablate::artifacts {
+namespace ablate::common {
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  // EVP_Digest is OpenSSL 3's supported one-shot API (SHA256() is deprecated); it only fails
-  // on allocation failure, after which the digest below is empty.
+  // EVP_Digest is OpenSSL 3's supported one-shot API (SHA256() is deprecated).
   if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    length = 0;
+    return "";
   }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
@@ -22,4 +21,4 @@ std::string Sha256Hex(std::string_view data) {
   return hex;
 }
 
-}  // namespace ablate::artifacts
+}  // namespace ablate::common
