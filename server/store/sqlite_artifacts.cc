@@ -15,7 +15,7 @@
 #include "server/store/sqlite_store.h"
 
 #include "absl/strings/ascii.h"
-#include "common/sha256.h"
+#include "server/store/sha256.h"
 
 namespace ablate::store {
 
@@ -24,7 +24,7 @@ absl::Status SqliteStore::PutArtifact(int64_t job_id, const Artifact& artifact) 
     return absl::InvalidArgumentError(absl::StrCat("an artifact of job ", job_id, " has no name"));
   }
   // Hashed here, outside the write lock: a large file should not hold up the step stream.
-  const std::string sha256 = common::Sha256Hex(artifact.data);
+  const std::string sha256 = Sha256Hex(artifact.data);
   if (sha256.empty()) return absl::InternalError("OpenSSL could not compute a SHA-256 digest");
   if (!artifact.sha256.empty() && absl::AsciiStrToLower(artifact.sha256) != sha256) {
     return absl::InvalidArgumentError(absl::StrCat("artifact \"", artifact.name, "\" of job ",

@@ -1,8 +1,8 @@
-#include "common/sha256.h"
+#include "server/store/sha256.h"
 
 #include <openssl/evp.h>
 
-namespace ablate::common {
+namespace ablate::store {
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -21,4 +21,4 @@ std::string Sha256Hex(std::string_view data) {
   return hex;
 }
 
-}  // namespace ablate::common
+}  // namespace ablate::store
