@@ -30,9 +30,6 @@ fi
 command -v jq >/dev/null || skip_missing_tool "jq" "package jq"
 [[ -f "${commands}" ]] || { echo "check.sh: no ${commands} (configure the build first)" >&2; exit 1; }
 
-# One line per file: its directory, then its command with g++ swapped for clang++ and the
-# object output dropped. Only warnings of the analysis are on (-Wno-everything first): the
-# g++ build has its own warning flags, which clang words differently.
 list="$(mktemp)"
 # Only files that can see an annotation are checked (the analysis has nothing to say about the
 # others, and parsing gRPC's and Eigen's headers is most of the time): those whose text, or a
@@ -67,6 +64,9 @@ mv "${list}.seen" "${list}"
 count=$(wc -l <"${list}")
 ((count > 0)) || { echo "check.sh: no server, client or core file sees a lock annotation" >&2; exit 1; }
 
+# Each file's command with g++ swapped for clang++ and the object output dropped. Only the
+# analysis's warnings are on (-Wno-everything first): the g++ build has its own warning flags,
+# which clang words differently.
 start=${SECONDS}
 check_one() {
   local directory=$1 file=$2 command=$3
