@@ -53,7 +53,6 @@ std::optional<ConfigError> Validate(const ExperimentConfig& config) {
            CheckRange("model.depth", m.depth, 1, kMaxDepth),
            CheckRange("model.width", m.width, 1, kMaxWidth),
            CheckRange("model.input_dim", m.input_dim, 1, kMaxWidth),
-           CheckRange("model.classes", m.classes, 2, kMaxClasses),
            CheckRange("data.train_size", d.train_size, 1, kMaxExamples),
            CheckRange("data.val_size", d.val_size, 1, kMaxExamples),
            CheckRange("data.label_dims", d.label_dims, 1, m.input_dim),
@@ -71,7 +70,7 @@ std::optional<ConfigError> Validate(const ExperimentConfig& config) {
                            " parameters; at most ", kMaxParameters,
                            " fit in memory (lower model.width or model.depth).")};
   }
-  if (m.classes != 2) {
+  if (m.classes < 2 || m.classes > kMaxClasses) {
     return ConfigError{"model.classes",
                        Cat("model.classes must be 2: the lab's label rule has two classes (got ", m.classes, ").")};
   }

@@ -69,7 +69,8 @@ struct InitConfig {
 
 inline constexpr int kMaxDepth = 64;
 inline constexpr int kMaxWidth = 4096;
-inline constexpr int kMaxClasses = 1024;
+// The lab's label rule (GenerateData, data.h) makes two classes, so Validate accepts exactly 2.
+inline constexpr int kMaxClasses = 2;
 inline constexpr int kMaxExamples = 100000;
 inline constexpr int kMaxSteps = 100000;
 inline constexpr double kMaxLr = 10.0;

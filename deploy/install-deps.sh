@@ -23,7 +23,8 @@ packages=(
   # slurmctld + slurmd, the client tools (sbatch, squeue, scontrol, scancel, sinfo), munge
   slurm-wlm slurm-client munge
   systemd       # systemd-analyze verifies the service unit
-  # the libFuzzer targets (tests/fuzz/), built with clang beside the g++ build
+  # the libFuzzer targets (tests/fuzz/), built with clang beside the g++ build, and the
+  # thread-safety analysis (tests/thread_safety/check.sh: clang++ -Wthread-safety; jq, above)
   clang-14 libclang-rt-14-dev
 )
 if [[ "${1:-}" == "--bench" ]]; then

@@ -213,6 +213,9 @@ struct JobSummary {
   std::optional<float> val_loss_xavier, val_loss_kaiming;
   std::optional<float> val_accuracy_xavier, val_accuracy_kaiming;
   std::optional<bool> xavier_generalises, kaiming_generalises;
+  // Xavier's TailTrend slope over its last Criteria::slope_window steps. The window is 200 by
+  // default but configurable; the name (also manifest.json's key) keeps the default so that
+  // readers of earlier manifests find it.
   std::optional<double> xavier_slope_last200;
   // The first step where Kaiming's loss was at or below Xavier's final loss.
   std::optional<int> kaiming_step_at_xavier_final;

@@ -204,14 +204,14 @@ absl::StatusOr<int> HttpGateway::Start(const std::string& host, int port) {
 void HttpGateway::Stop() { server_->Stop(); }
 
 int HttpGateway::OpenStreams() const {
-  std::lock_guard lock(streams_mutex_);
+  absl::MutexLock lock(&streams_mutex_);
   return static_cast<int>(streams_.size());
 }
 
 int HttpGateway::EndStreams(const std::function<bool(const StreamInfo&)>& which) {
   std::vector<std::shared_ptr<EventStream>> ending;
   {
-    std::lock_guard lock(streams_mutex_);
+    absl::MutexLock lock(&streams_mutex_);
     for (const auto& [id, open] : streams_) {
       if (!which(open.info)) continue;
       if (auto stream = open.stream.lock()) ending.push_back(std::move(stream));
@@ -454,7 +454,7 @@ Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token
   const StreamInfo info{.user = caller ? caller->name : "", .job_id = in.job_id()};
   uint64_t key = 0;
   {
-    std::lock_guard lock(streams_mutex_);
+    absl::MutexLock lock(&streams_mutex_);
     if (static_cast<int>(streams_.size()) >= options_.max_streams) {
       Response busy = Error(absl::UnavailableError(
           absl::StrCat("the server is already streaming to ", options_.max_streams,
@@ -468,7 +468,7 @@ Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token
   service::StreamLimits& limits = service_.Streams();
   absl::StatusOr<uint64_t> ticket = limits.Admit(caller, token);
   if (!ticket.ok()) {
-    std::lock_guard lock(streams_mutex_);
+    absl::MutexLock lock(&streams_mutex_);
     streams_.erase(key);
     Response refused = Error(ticket.status());
     refused.SetHeader("Retry-After", "5");
@@ -477,7 +477,7 @@ Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token
   absl::StatusOr<std::unique_ptr<service::JobWatch>> watch = service_.WatchJob(caller, in);
   if (!watch.ok()) {
     limits.Release(*ticket);
-    std::lock_guard lock(streams_mutex_);
+    absl::MutexLock lock(&streams_mutex_);
     streams_.erase(key);
     return Error(watch.status());
   }
@@ -488,7 +488,7 @@ Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token
   std::shared_ptr<ResponseStream> out = respond.Stream(std::move(head), EventStream::Options());
   auto on_end = [this, key, &limits, ticket = *ticket] {
     limits.Release(ticket);
-    std::lock_guard lock(streams_mutex_);
+    absl::MutexLock lock(&streams_mutex_);
     streams_.erase(key);
   };
   if (out == nullptr) {
@@ -504,7 +504,7 @@ Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token
     if (auto stream = weak.lock()) stream->End(why);
   });
   {
-    std::lock_guard lock(streams_mutex_);
+    absl::MutexLock lock(&streams_mutex_);
     auto open = streams_.find(key);
     if (open != streams_.end()) open->second.stream = stream;
   }

@@ -44,10 +44,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "server/auth/principal.h"
 #include "server/http/http_server.h"
 #include "server/service/service.h"
@@ -109,11 +110,12 @@ class HttpGateway {
   void Stop();
 
   // Event streams open now.
-  int OpenStreams() const;
+  int OpenStreams() const ABSL_LOCKS_EXCLUDED(streams_mutex_);
 
   // Ends every open event stream for which `which` is true (a revoked token's, say); each ends
   // as if its client had closed it. Returns how many. Thread-safe.
-  int EndStreams(const std::function<bool(const StreamInfo&)>& which);
+  int EndStreams(const std::function<bool(const StreamInfo&)>& which)
+      ABSL_LOCKS_EXCLUDED(streams_mutex_);
 
  private:
   struct Route;
@@ -133,13 +135,13 @@ class HttpGateway {
   std::unique_ptr<HttpServer> server_;
   std::vector<Route> routes_;
 
-  mutable std::mutex streams_mutex_;
-  uint64_t next_stream_ = 1;  // guarded by streams_mutex_
+  mutable absl::Mutex streams_mutex_;
+  uint64_t next_stream_ ABSL_GUARDED_BY(streams_mutex_) = 1;
   struct Open {
     std::weak_ptr<EventStream> stream{};
     StreamInfo info{};
   };
-  std::map<uint64_t, Open> streams_;  // guarded by streams_mutex_
+  std::map<uint64_t, Open> streams_ ABSL_GUARDED_BY(streams_mutex_);
 };
 
 }  // namespace ablate::http

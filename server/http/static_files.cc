@@ -34,7 +34,7 @@ std::shared_ptr<const StaticFiles::File> StaticFiles::Load(const fs::path& path)
   const uintmax_t size = fs::file_size(path, error);
   if (error) return nullptr;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     auto cached = files_.find(path.string());
     if (cached != files_.end() && cached->second->time == time && cached->second->size == size) {
       return cached->second;
@@ -53,7 +53,7 @@ std::shared_ptr<const StaticFiles::File> StaticFiles::Load(const fs::path& path)
       absl::StrCat("\"", absl::Hex(size), "-",
                    absl::Hex(static_cast<uint64_t>(time.time_since_epoch().count())), "\"");
   if (Compressible(file->content_type)) file->gzip = Gzip(file->data, 9);
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   files_[path.string()] = file;
   return file;
 }

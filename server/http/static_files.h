@@ -5,10 +5,11 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/http/message.h"
 
 namespace ablate::http {
@@ -39,8 +40,8 @@ class StaticFiles {
 
   const std::filesystem::path root_;
   const Headers headers_;
-  std::mutex mutex_;
-  std::map<std::string, std::shared_ptr<const File>> files_;  // guarded by mutex_
+  absl::Mutex mutex_;
+  std::map<std::string, std::shared_ptr<const File>> files_ ABSL_GUARDED_BY(mutex_);
 };
 
 // The Content-Type for a file name's extension.

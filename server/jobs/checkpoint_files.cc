@@ -65,10 +65,10 @@ CheckpointFiles::CheckpointFiles(std::filesystem::path dir)
 
 CheckpointFiles::~CheckpointFiles() {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     stopping_ = true;
   }
-  queued_.notify_all();
+  queued_.SignalAll();
   thread_.join();
 }
 
@@ -78,7 +78,7 @@ std::filesystem::path CheckpointFiles::PathOf(int64_t run_id) const {
 
 void CheckpointFiles::Save(int64_t run_id, std::string checkpoint) {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     ++queued_count_;
     // Only the newest checkpoint of a run matters: one not written yet is replaced, unless a
     // removal of the run was queued after it (order must hold across the two).
@@ -87,33 +87,33 @@ void CheckpointFiles::Save(int64_t run_id, std::string checkpoint) {
       if (it->checkpoint) {
         *it->checkpoint = std::move(checkpoint);
         ++done_count_;
-        done_.notify_all();
+        done_.SignalAll();
         return;
       }
       break;
     }
     ops_.push_back(Op{run_id, std::move(checkpoint)});
   }
-  queued_.notify_one();
+  queued_.Signal();
 }
 
 void CheckpointFiles::Remove(int64_t run_id) {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     ++queued_count_;
     ops_.push_back(Op{run_id, std::nullopt});
   }
-  queued_.notify_one();
+  queued_.Signal();
 }
 
 void CheckpointFiles::Flush() {
-  std::unique_lock lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   const uint64_t target = queued_count_;
-  done_.wait(lock, [&] { return done_count_ >= target; });
+  while (done_count_ < target) done_.Wait(&mutex_);
 }
 
 int CheckpointFiles::FailedSaves() const {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return failed_saves_;
 }
 
@@ -121,8 +121,8 @@ void CheckpointFiles::WriteLoop() {
   for (;;) {
     Op op;
     {
-      std::unique_lock lock(mutex_);
-      queued_.wait(lock, [this] { return stopping_ || !ops_.empty(); });
+      absl::MutexLock lock(&mutex_);
+      while (!(stopping_ || !ops_.empty())) queued_.Wait(&mutex_);
       if (ops_.empty()) return;  // stopping, and everything is done
       op = std::move(ops_.front());
       ops_.pop_front();
@@ -134,11 +134,11 @@ void CheckpointFiles::WriteLoop() {
       Delete(op.run_id);
     }
     {
-      std::lock_guard lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       ++done_count_;
       failed_saves_ += failed;
     }
-    done_.notify_all();
+    done_.SignalAll();
   }
 }
 

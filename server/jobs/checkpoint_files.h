@@ -11,18 +11,18 @@
 #ifndef ABLATE_SERVER_JOBS_CHECKPOINT_FILES_H_
 #define ABLATE_SERVER_JOBS_CHECKPOINT_FILES_H_
 
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 
 namespace ablate::jobs {
 
@@ -40,11 +40,11 @@ class CheckpointFiles {
   // Queues `checkpoint` as run `run_id`'s file (mode 0600); returns at once. Saves and removals
   // of a run take effect in the order they were queued; a save still queued when a newer one of
   // the same run arrives is replaced by it.
-  void Save(int64_t run_id, std::string checkpoint);
+  void Save(int64_t run_id, std::string checkpoint) ABSL_LOCKS_EXCLUDED(mutex_);
   // Queues the removal of the run's file (the run ended, or its checkpoint is stale).
-  void Remove(int64_t run_id);
+  void Remove(int64_t run_id) ABSL_LOCKS_EXCLUDED(mutex_);
   // Blocks until everything queued before the call is done.
-  void Flush();
+  void Flush() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // The run's file as it is on disk now (empty when it has none or it cannot be read: the run
   // then starts from step 0). Not the content of a save still queued.
@@ -54,7 +54,7 @@ class CheckpointFiles {
   int RemoveAllExcept(const std::set<int64_t>& keep);
 
   // Saves that could not be written (and left the older file in place), since Open.
-  int FailedSaves() const;
+  int FailedSaves() const ABSL_LOCKS_EXCLUDED(mutex_);
 
   std::filesystem::path PathOf(int64_t run_id) const;
 
@@ -64,20 +64,21 @@ class CheckpointFiles {
     int64_t run_id = 0;
     std::optional<std::string> checkpoint;  // none: remove
   };
-  void WriteLoop();
+  void WriteLoop() ABSL_LOCKS_EXCLUDED(mutex_);
   // Writes one file atomically; false (logged) when it could not.
   bool Write(int64_t run_id, const std::string& checkpoint);
   void Delete(int64_t run_id);
 
   const std::filesystem::path dir_;
-  mutable std::mutex mutex_;
-  std::condition_variable queued_;  // ops_ grew, or stopping_
-  std::condition_variable done_;    // done_count_ advanced
-  std::deque<Op> ops_;              // guarded by mutex_
-  uint64_t queued_count_ = 0;       // ops ever queued (replaced saves count as done); mutex_
-  uint64_t done_count_ = 0;         // guarded by mutex_
-  int failed_saves_ = 0;            // guarded by mutex_
-  bool stopping_ = false;           // guarded by mutex_
+  mutable absl::Mutex mutex_;
+  absl::CondVar queued_;  // ops_ grew, or stopping_
+  absl::CondVar done_;    // done_count_ advanced
+  std::deque<Op> ops_ ABSL_GUARDED_BY(mutex_);
+  // Ops ever queued (replaced saves count as done).
+  uint64_t queued_count_ ABSL_GUARDED_BY(mutex_) = 0;
+  uint64_t done_count_ ABSL_GUARDED_BY(mutex_) = 0;
+  int failed_saves_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   std::thread thread_;
 };
 

@@ -8,7 +8,7 @@ namespace ablate::jobs {
 void CursorHub::Publish(std::span<const store::JobCursor> cursors) {
   std::vector<Wake> ready;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     for (const store::JobCursor& c : cursors) {
       uint64_t& known = cursors_[c.job_id];
       known = std::max(known, c.cursor);
@@ -30,7 +30,7 @@ void CursorHub::Publish(std::span<const store::JobCursor> cursors) {
 uint64_t CursorHub::WaitAfter(int64_t job_id, uint64_t after, Wake wake) {
   uint64_t ticket;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     ticket = next_ticket_++;
     auto known = cursors_.find(job_id);
     if (known == cursors_.end() || known->second <= after) {
@@ -43,7 +43,7 @@ uint64_t CursorHub::WaitAfter(int64_t job_id, uint64_t after, Wake wake) {
 }
 
 bool CursorHub::Cancel(uint64_t ticket) {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return waiters_.erase(ticket) > 0;
 }
 

@@ -6,10 +6,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <span>
 #include <unordered_map>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/store/store.h"
 
 namespace ablate::jobs {
@@ -20,15 +21,15 @@ class CursorHub {
   using Wake = std::function<void()>;
 
   // Records that the jobs' events up to these cursors are committed, and wakes their waiters.
-  void Publish(std::span<const store::JobCursor> cursors);
+  void Publish(std::span<const store::JobCursor> cursors) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Calls `wake` once, when job `job_id` has a committed event after `after`: immediately (on
   // this thread) if it already has, else on the publishing thread. Returns a ticket for Cancel.
-  uint64_t WaitAfter(int64_t job_id, uint64_t after, Wake wake);
+  uint64_t WaitAfter(int64_t job_id, uint64_t after, Wake wake) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Forgets a wait that has not fired; after it returns the wake will not be called. Returns
   // false when it already fired (or is firing).
-  bool Cancel(uint64_t ticket);
+  bool Cancel(uint64_t ticket) ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
   struct Waiter {
@@ -36,10 +37,10 @@ class CursorHub {
     uint64_t after;
     Wake wake;
   };
-  std::mutex mutex_;
-  std::unordered_map<int64_t, uint64_t> cursors_;  // guarded by mutex_
-  std::map<uint64_t, Waiter> waiters_;             // by ticket; guarded by mutex_
-  uint64_t next_ticket_ = 1;                       // guarded by mutex_
+  absl::Mutex mutex_;
+  std::unordered_map<int64_t, uint64_t> cursors_ ABSL_GUARDED_BY(mutex_);
+  std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);  // by ticket
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mutex_) = 1;
 };
 
 }  // namespace ablate::jobs

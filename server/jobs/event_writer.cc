@@ -43,57 +43,57 @@ EventWriter::EventWriter(store::JobStore& store, CursorHub& hub, CheckpointFiles
 
 EventWriter::~EventWriter() {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     stopping_ = true;
   }
-  posted_.notify_all();
+  posted_.SignalAll();
   thread_.join();
 }
 
 void EventWriter::Post(store::Event event) {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     pending_.push_back(std::move(event));
     ++posted_count_;
   }
-  posted_.notify_one();
+  posted_.Signal();
 }
 
 void EventWriter::Flush() {
-  std::unique_lock lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   const uint64_t target = posted_count_;
-  auto done = [&] {
+  auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return committed_count_ >= target && !releasing_checkpoints_ &&
            (pending_checkpoints_.empty() || pending_checkpoints_.front().after > target);
   };
   if (done()) return;
   flushing_ = true;  // the writer skips the rest of its window
-  posted_.notify_one();
-  committed_.wait(lock, done);
+  posted_.Signal();
+  while (!done()) committed_.Wait(&mutex_);
 }
 
 void EventWriter::PostCheckpoint(int64_t run_id, std::string checkpoint) {
   if (checkpoints_ == nullptr) return;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     pending_checkpoints_.push_back(PendingCheckpoint{posted_count_, run_id, std::move(checkpoint)});
   }
-  posted_.notify_one();
+  posted_.Signal();
 }
 
 void EventWriter::PostCheckpointRemoval(int64_t run_id) {
   if (checkpoints_ == nullptr) return;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     pending_checkpoints_.push_back(PendingCheckpoint{posted_count_, run_id, std::nullopt});
   }
-  posted_.notify_one();
+  posted_.Signal();
 }
 
 void EventWriter::ReleaseCheckpoints() {
   std::vector<PendingCheckpoint> due;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     while (!pending_checkpoints_.empty() &&
            pending_checkpoints_.front().after <= committed_count_) {
       due.push_back(std::move(pending_checkpoints_.front()));
@@ -112,23 +112,23 @@ void EventWriter::ReleaseCheckpoints() {
       checkpoints_->Save(c.run_id, *std::move(c.checkpoint));
     }
   }
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   releasing_checkpoints_ = false;  // WriteLoop wakes Flush next
 }
 
 void EventWriter::OnStoreFull(FullHandler handler) {
-  std::lock_guard lock(handler_mutex_);
+  absl::MutexLock lock(&handler_mutex_);
   full_handler_ = std::move(handler);
 }
 
 absl::Status EventWriter::StoreFull() {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return full_;
 }
 
 double EventWriter::StepsPerSecond() {
   const Clock::time_point now = Clock::now();
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   while (!step_samples_.empty() && now - step_samples_.front().first > kRateWindow) {
     step_samples_.pop_front();
   }
@@ -145,7 +145,7 @@ void EventWriter::CountSteps(std::span<const store::Event> events) {
   for (const store::Event& event : events) steps += std::holds_alternative<store::StepEvent>(event);
   const uint64_t total = steps_recorded_.fetch_add(steps, std::memory_order_relaxed) + steps;
   const Clock::time_point now = Clock::now();
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   if (step_samples_.empty() || now - step_samples_.back().first >= kRateSample) {
     // The count before this batch: its steps fall within the window that starts now.
     step_samples_.emplace_back(now, total - steps);
@@ -155,7 +155,7 @@ void EventWriter::CountSteps(std::span<const store::Event> events) {
 
 void EventWriter::MarkFull(const absl::Status& status) {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (!full_.ok()) return;
     full_ = status;
   }
@@ -163,7 +163,7 @@ void EventWriter::MarkFull(const absl::Status& status) {
                 "operator fixes that and restarts the server",
                 absl::IsPermissionDenied(status) ? "cannot be written" : "is full",
                 std::string(status.message()));
-  std::lock_guard lock(handler_mutex_);
+  absl::MutexLock lock(&handler_mutex_);
   if (full_handler_) full_handler_(status);
 }
 
@@ -377,25 +377,25 @@ void EventWriter::WriteLoop() {
   std::vector<store::Event> batch;
   for (;;) {
     {
-      std::unique_lock lock(mutex_);
-      posted_.wait(lock, [this] {
-        return stopping_ || !pending_.empty() || !pending_checkpoints_.empty();
-      });
+      absl::MutexLock lock(&mutex_);
+      while (!stopping_ && pending_.empty() && pending_checkpoints_.empty()) posted_.Wait(&mutex_);
       if (pending_.empty() && pending_checkpoints_.empty()) return;  // stopping, all done
       if (!pending_.empty()) {
-        posted_.wait_for(lock, kCommitWindow, [this] { return stopping_ || flushing_; });
+        const absl::Time window_end = absl::Now() + absl::FromChrono(kCommitWindow);
+        while (!stopping_ && !flushing_ && !posted_.WaitWithDeadline(&mutex_, window_end)) {
+        }
         flushing_ = false;
         batch.swap(pending_);
       }
     }
     if (!batch.empty()) Commit(batch);
     {
-      std::lock_guard lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       committed_count_ += batch.size();
     }
     // Before waking Flush: it waits for the checkpoints too.
     if (checkpoints_ != nullptr) ReleaseCheckpoints();
-    committed_.notify_all();
+    committed_.SignalAll();
     batch.clear();
   }
 }

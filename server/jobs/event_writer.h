@@ -6,19 +6,19 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <set>
-#include <string>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/jobs/checkpoint_files.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/store/job_store.h"
@@ -40,20 +40,20 @@ class EventWriter {
   // "the database refused <what>: <the store's reason>", and none of the run's later steps or
   // evaluations are recorded, so its trajectory stays a prefix of what it trained. (The job
   // manager fails the job of a failed run.)
-  void Post(store::Event event);
+  void Post(store::Event event) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Blocks until every event posted before the call is committed (or dropped, see below), and
   // the checkpoints posted before it are handed to the checkpoint files.
-  void Flush();
+  void Flush() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Saves a checkpoint of run `run_id` once every event posted before this call is committed,
   // so that a checkpoint file is never ahead of the stored steps. Dropped instead when a step
   // or evaluation of the run was not recorded (a full store, an event the store refused).
   // Post it on the thread that posts the run's steps.
-  void PostCheckpoint(int64_t run_id, std::string checkpoint);
+  void PostCheckpoint(int64_t run_id, std::string checkpoint) ABSL_LOCKS_EXCLUDED(mutex_);
   // Removes the run's checkpoint file once the events posted before this call are committed
   // (the run ended or started over); ordered with the run's PostCheckpoint calls.
-  void PostCheckpointRemoval(int64_t run_id);
+  void PostCheckpointRemoval(int64_t run_id) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // A full store. Commits that fail with ResourceExhausted (no space) or PermissionDenied (the
   // database became read-only) are retried for a few seconds (either may pass); then the store
@@ -68,17 +68,17 @@ class EventWriter {
   using FullHandler = std::function<void(const absl::Status& full)>;
   // Sets (or, with nullptr, clears) the handler; when this returns, an old handler no longer
   // runs.
-  void OnStoreFull(FullHandler handler);
+  void OnStoreFull(FullHandler handler) ABSL_LOCKS_EXCLUDED(handler_mutex_);
   // OK, or the ResourceExhausted or PermissionDenied failure that made the store count as full.
-  absl::Status StoreFull();
+  absl::Status StoreFull() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Steps committed since the writer started: /metrics' ablate_steps_recorded_total.
   uint64_t StepsRecorded() const { return steps_recorded_.load(std::memory_order_relaxed); }
   // Steps committed per second over about the last minute (0 when none).
-  double StepsPerSecond();
+  double StepsPerSecond() ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
-  void WriteLoop();
+  void WriteLoop() ABSL_LOCKS_EXCLUDED(mutex_);
   // Appends events in one transaction and announces them, retrying while the store's failure
   // is transient (and, with `retry_full`, while it is full, for about 2 s before it counts as
   // full for good); returns a permanent failure.
@@ -99,11 +99,11 @@ class EventWriter {
   // Commits a batch's lifecycle events one by one, dropping its steps and evaluations.
   void CommitWhenFull(const std::vector<store::Event>& batch);
   // Records that the store is full and tells the handler.
-  void MarkFull(const absl::Status& status);
+  void MarkFull(const absl::Status& status) ABSL_LOCKS_EXCLUDED(mutex_);
   // Counts committed steps and keeps a sample a second for StepsPerSecond.
-  void CountSteps(std::span<const store::Event> events);
+  void CountSteps(std::span<const store::Event> events) ABSL_LOCKS_EXCLUDED(mutex_);
   // Hands the checkpoints whose preceding events are all committed to the checkpoint files.
-  void ReleaseCheckpoints();
+  void ReleaseCheckpoints() ABSL_LOCKS_EXCLUDED(mutex_);
 
   struct PendingCheckpoint {
     uint64_t after = 0;  // posted_count_ when posted: due once committed_count_ reaches it
@@ -114,20 +114,20 @@ class EventWriter {
   store::JobStore& store_;
   CursorHub& hub_;
   CheckpointFiles* const checkpoints_;
-  std::mutex mutex_;
-  std::condition_variable posted_;     // an event arrived, or stopping_, or flushing_
-  std::condition_variable committed_;  // committed_count_ advanced
-  std::vector<store::Event> pending_;  // guarded by mutex_
-  std::deque<PendingCheckpoint> pending_checkpoints_;  // in posting order; guarded by mutex_
-  // Checkpoints taken off pending_checkpoints_ and not yet handed on; guarded by mutex_
-  bool releasing_checkpoints_ = false;
-  uint64_t posted_count_ = 0;          // guarded by mutex_
-  uint64_t committed_count_ = 0;       // guarded by mutex_
-  bool stopping_ = false;              // guarded by mutex_
-  bool flushing_ = false;              // a Flush waits: commit without waiting; guarded by mutex_
-  absl::Status full_;                  // guarded by mutex_
-  std::mutex handler_mutex_;           // held while the handler runs
-  FullHandler full_handler_;           // guarded by handler_mutex_
+  absl::Mutex mutex_;
+  absl::CondVar posted_;     // an event arrived, or stopping_, or flushing_
+  absl::CondVar committed_;  // committed_count_ advanced
+  std::vector<store::Event> pending_ ABSL_GUARDED_BY(mutex_);
+  std::deque<PendingCheckpoint> pending_checkpoints_ ABSL_GUARDED_BY(mutex_);  // in posting order
+  // Checkpoints taken off pending_checkpoints_ and not yet handed on.
+  bool releasing_checkpoints_ ABSL_GUARDED_BY(mutex_) = false;
+  uint64_t posted_count_ ABSL_GUARDED_BY(mutex_) = 0;
+  uint64_t committed_count_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  bool flushing_ ABSL_GUARDED_BY(mutex_) = false;  // a Flush waits: commit without waiting
+  absl::Status full_ ABSL_GUARDED_BY(mutex_);
+  absl::Mutex handler_mutex_ ABSL_ACQUIRED_AFTER(mutex_);  // held while the handler runs
+  FullHandler full_handler_ ABSL_GUARDED_BY(handler_mutex_);
   // Runs that lost steps to a full store, and their jobs; only the writer thread touches them.
   std::set<int64_t> truncated_runs_;
   std::set<int64_t> truncated_jobs_;
@@ -137,8 +137,8 @@ class EventWriter {
   std::atomic<uint64_t> steps_recorded_{0};
   using Clock = std::chrono::steady_clock;
   // (time, StepsRecorded() just before a batch committed at that time), about once a second
-  // over the last minute; guarded by mutex_
-  std::deque<std::pair<Clock::time_point, uint64_t>> step_samples_;
+  // over the last minute.
+  std::deque<std::pair<Clock::time_point, uint64_t>> step_samples_ ABSL_GUARDED_BY(mutex_);
   std::thread thread_;
 };
 

@@ -7,9 +7,11 @@
 #include <set>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/checkpoint.h"
 #include "google/protobuf/util/time_util.h"
@@ -69,10 +71,10 @@ struct JobManager::ActiveJob {
   std::string owner;
   core::ExperimentConfig config;
   std::stop_source stop;  // cancel or shutdown
-  std::mutex mutex;
-  int runs_left = 0;         // guarded by mutex
-  bool started = false;      // guarded by mutex
-  std::string failure;       // first run failure; guarded by mutex
+  absl::Mutex mutex;
+  int runs_left ABSL_GUARDED_BY(mutex) = 0;
+  bool started ABSL_GUARDED_BY(mutex) = false;
+  std::string failure ABSL_GUARDED_BY(mutex);  // first run failure
   std::vector<std::unique_ptr<RunSupervisor>> runs;
 };
 
@@ -104,7 +106,7 @@ class JobManager::RunSupervisor final : public RunListener {
   }
 
   void OnStarted() override {
-    std::lock_guard lock(job_.mutex);
+    absl::MutexLock lock(&job_.mutex);
     if (!job_.started) {
       job_.started = true;
       manager_.writer_.Post(store::JobStartedEvent{job_.id, absl::Now()});
@@ -241,7 +243,7 @@ class JobManager::RunSupervisor final : public RunListener {
   void OnFailed(const std::string& error) override {
     spdlog::error("run {} of job {} failed: {}", run_.id(), job_.id, error);
     {
-      std::lock_guard lock(job_.mutex);
+      absl::MutexLock lock(&job_.mutex);
       if (job_.failure.empty()) job_.failure = absl::StrCat("run ", run_.index(), ": ", error);
     }
     v1::Run summary = run_;
@@ -369,17 +371,17 @@ JobManager::~JobManager() {
 }
 
 std::string JobManager::FullError() {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return std::string(full_error_.message());
 }
 
 void JobManager::RefuseChanges(absl::Status why) {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   refuse_changes_ = std::move(why);
 }
 
 void JobManager::StoreFull(const absl::Status& full) {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   full_error_ = absl::ResourceExhaustedError(
       absl::StrCat(absl::IsPermissionDenied(full) ? "the database cannot be written ("
                                                   : "the database is full (",
@@ -387,7 +389,7 @@ void JobManager::StoreFull(const absl::Status& full) {
   store_full_ = true;
   for (auto& [id, job] : active_) {
     {
-      std::lock_guard job_lock(job->mutex);
+      absl::MutexLock job_lock(&job->mutex);
       if (job->failure.empty()) job->failure = std::string(full_error_.message());
     }
     job->stop.request_stop();
@@ -427,7 +429,7 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& resolved_spec,
     return absl::UnavailableError("the server is shutting down; submit the job again shortly.");
   }
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (!refuse_changes_.ok()) return refuse_changes_;
   }
   if (!writer_.StoreFull().ok()) return DataDirectoryFull(writer_.StoreFull());
@@ -462,10 +464,13 @@ absl::Status JobManager::Schedule(const v1::Job& job) {
                                                            std::move(recorded)));
     requests.push_back(active->runs.back()->Request());
   }
-  active->runs_left = static_cast<int>(requests.size());
+  {
+    absl::MutexLock lock(&active->mutex);  // not shared yet; taken for the analysis's sake
+    active->runs_left = static_cast<int>(requests.size());
+  }
   ActiveJob& ref = *active;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     active_.emplace(job.id(), std::move(active));
   }
   // Every run may have ended before a restart, but not the job: then it finishes now.
@@ -476,7 +481,7 @@ absl::Status JobManager::Schedule(const v1::Job& job) {
 
 void JobManager::RunEnded(ActiveJob& job) {
   {
-    std::lock_guard lock(job.mutex);
+    absl::MutexLock lock(&job.mutex);
     if (--job.runs_left > 0) return;
   }
   FinishJob(job);
@@ -522,7 +527,12 @@ void JobManager::FinishJob(ActiveJob& job) {
     // The stored runs decide, not this process's memory: a run failure committed before a
     // restart fails the job too, and so does a run whose end the store refused.
     const std::string stored_failure = EndRuns(job.id);
-    std::string error = job.failure.empty() ? stored_failure : job.failure;
+    std::string error;
+    {
+      // A full store (StoreFull) may set it at any time.
+      absl::MutexLock lock(&job.mutex);
+      error = job.failure.empty() ? stored_failure : job.failure;
+    }
     if (!error.empty()) state = v1::JOB_STATE_FAILED;
     // A full store has no room for the deliverables; the job's failure says why.
     if (on_finish_ && !store_full_) {
@@ -538,28 +548,30 @@ void JobManager::FinishJob(ActiveJob& job) {
   }
   std::unique_ptr<ActiveJob> ended;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     auto it = active_.find(job.id);
     ended = std::move(it->second);
     active_.erase(it);
   }
-  job_ended_.notify_all();
+  job_ended_.SignalAll();
   // `ended` is destroyed here, with the supervisor whose OnFinished called us; the executor
   // touches a listener no more after OnFinished returns.
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(int64_t job_id, std::chrono::milliseconds wait) {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (!refuse_changes_.ok()) return refuse_changes_;
   }
   {
-    std::unique_lock lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     auto it = active_.find(job_id);
     if (it != active_.end()) {
       spdlog::info("job {} cancel requested", job_id);
       it->second->stop.request_stop();
-      job_ended_.wait_for(lock, wait, [&] { return !active_.contains(job_id); });
+      const absl::Time deadline = absl::Now() + absl::FromChrono(wait);
+      while (active_.contains(job_id) && !job_ended_.WaitWithDeadline(&mutex_, deadline)) {
+      }
     }
   }
   return store_.GetJob(job_id);
@@ -567,12 +579,12 @@ absl::StatusOr<v1::Job> JobManager::Cancel(int64_t job_id, std::chrono::millisec
 
 void JobManager::Shutdown() {
   if (shutting_down_.exchange(true)) return;
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   for (auto& [id, job] : active_) job->stop.request_stop();
 }
 
 int JobManager::ActiveJobs() {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return static_cast<int>(active_.size());
 }
 

@@ -5,17 +5,17 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 
 #include "ablate/v1/ablate.pb.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "core/trainer.h"
 #include "server/jobs/checkpoint_files.h"
 #include "server/jobs/event_writer.h"
@@ -57,7 +57,7 @@ class JobManager {
   // set aside (store::RunRestartedEvent) with the reason, never spliced with new ones. A job
   // whose run failed before the restart ends failed, with that run's error. Call once, before
   // Submit.
-  absl::Status Recover();
+  absl::Status Recover() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Stores a resolved spec as a new queued job of `owner` (in class `class_id`, when the server
   // authenticates) and schedules its runs.
@@ -68,18 +68,19 @@ class JobManager {
   // as cancelled, and returns it. A job that already ended is returned unchanged. NotFound for
   // an unknown id.
   absl::StatusOr<v1::Job> Cancel(int64_t job_id,
-                                 std::chrono::milliseconds wait = std::chrono::seconds(5));
+                                 std::chrono::milliseconds wait = std::chrono::seconds(5))
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Stops every run without recording an outcome: they stay running in the store and resume
   // at the next Recover. Jobs submitted afterwards are refused.
-  void Shutdown();
+  void Shutdown() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Jobs that have not ended.
-  int ActiveJobs();
+  int ActiveJobs() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // For a store that cannot be written (a read-only data directory): Submit and Cancel return
   // `why` from now on. Call instead of Recover.
-  void RefuseChanges(absl::Status why);
+  void RefuseChanges(absl::Status why) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // A full store (EventWriter::OnStoreFull calls this): every job still running ends FAILED
   // with "the database is full (...)" when the store can still record that, or else stays
@@ -87,7 +88,7 @@ class JobManager {
   // ResourceExhausted "the data directory is full" until the server restarts. A store that
   // became read-only (`full` is PermissionDenied) is treated alike, in its own words, and
   // Submit's refusal is FailedPrecondition.
-  void StoreFull(const absl::Status& full);
+  void StoreFull(const absl::Status& full) ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
   struct ActiveJob;
@@ -95,15 +96,15 @@ class JobManager {
 
   absl::Status Schedule(const v1::Job& job);
   // Counts a run of `job` as ended; the last one finishes the job.
-  void RunEnded(ActiveJob& job);
+  void RunEnded(ActiveJob& job) ABSL_LOCKS_EXCLUDED(mutex_);
   // Builds the deliverables, records the job's end, and forgets it. The job fails when one of
   // its runs is stored as failed (also one that failed before a restart).
-  void FinishJob(ActiveJob& job);
+  void FinishJob(ActiveJob& job) ABSL_LOCKS_EXCLUDED(mutex_);
   // Records every run of the job that the store does not hold as ended as FAILED, and returns
   // the first failed run's error ("run 2: why"), or "" when none failed.
   std::string EndRuns(int64_t job_id);
   // The error of a run stopped by a full store.
-  std::string FullError();
+  std::string FullError() ABSL_LOCKS_EXCLUDED(mutex_);
 
   store::Store& store_;
   EventWriter& writer_;
@@ -112,11 +113,11 @@ class JobManager {
   const Checkpointing checkpointing_;
   std::atomic<bool> shutting_down_{false};
   std::atomic<bool> store_full_{false};
-  absl::Status full_error_;    // the job error when the store is full; guarded by mutex_
-  absl::Status refuse_changes_;  // guarded by mutex_
-  std::mutex mutex_;
-  std::condition_variable job_ended_;
-  std::map<int64_t, std::unique_ptr<ActiveJob>> active_;  // guarded by mutex_
+  absl::Mutex mutex_;
+  absl::Status full_error_ ABSL_GUARDED_BY(mutex_);  // the job error when the store is full
+  absl::Status refuse_changes_ ABSL_GUARDED_BY(mutex_);
+  absl::CondVar job_ended_;
+  std::map<int64_t, std::unique_ptr<ActiveJob>> active_ ABSL_GUARDED_BY(mutex_);
 };
 
 }  // namespace ablate::jobs

@@ -7,6 +7,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/synchronization/mutex.h"
 #include "core/fingerprint.h"
 #include "core/run.h"
 
@@ -22,11 +23,11 @@ LocalExecutor::LocalExecutor(int workers, Runner runner, bool held)
 
 LocalExecutor::~LocalExecutor() {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
-  reap_.notify_all();
+  wake_.SignalAll();
+  reap_.SignalAll();
   for (std::thread& thread : threads_) thread.join();
   reaper_.join();
   // No thread is left to take mutex_: the stop callbacks can go with the queue.
@@ -34,10 +35,10 @@ LocalExecutor::~LocalExecutor() {
 
 void LocalExecutor::Release() {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     held_ = false;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
 }
 
 void LocalExecutor::Execute(RunRequest request) {
@@ -45,21 +46,21 @@ void LocalExecutor::Execute(RunRequest request) {
   // here, at once, and it takes mutex_.
   auto on_stop = std::make_unique<StopCallback>(request.stop, [this] {
     {
-      std::lock_guard lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       reap_needed_ = true;
     }
-    reap_.notify_one();
+    reap_.Signal();
   });
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     // A stop that came before the push may have been reaped already, before the run was there.
     if (request.stop.stop_requested()) reap_needed_ = true;
     std::string owner = request.owner;
     queues_[owner].push_back(Queued{std::move(request), std::move(on_stop)});
     ++queued_;
   }
-  wake_.notify_one();
-  reap_.notify_one();
+  wake_.Signal();
+  reap_.Signal();
 }
 
 LocalExecutor::Queued LocalExecutor::TakeNext() {
@@ -82,7 +83,7 @@ void LocalExecutor::EndStopped(RunRequest& request) {
 }
 
 int LocalExecutor::QueuedRuns() {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return queued_;
 }
 
@@ -92,8 +93,8 @@ void LocalExecutor::WorkLoop() {
   for (;;) {
     Queued queued;
     {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || (!held_ && queued_ > 0); });
+      absl::MutexLock lock(&mutex_);
+      while (!(stopping_ || (!held_ && queued_ > 0))) wake_.Wait(&mutex_);
       if (stopping_) return;
       queued = TakeNext();
     }
@@ -134,8 +135,8 @@ void LocalExecutor::ReapLoop() {
   for (;;) {
     std::vector<Queued> stopped;
     {
-      std::unique_lock lock(mutex_);
-      reap_.wait(lock, [this] { return stopping_ || reap_needed_; });
+      absl::MutexLock lock(&mutex_);
+      while (!(stopping_ || reap_needed_)) reap_.Wait(&mutex_);
       if (stopping_) return;
       reap_needed_ = false;
       for (auto it = queues_.begin(); it != queues_.end();) {

@@ -2,17 +2,17 @@
 #ifndef ABLATE_SERVER_JOBS_LOCAL_EXECUTOR_H_
 #define ABLATE_SERVER_JOBS_LOCAL_EXECUTOR_H_
 
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <stop_token>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/jobs/executor.h"
 
 namespace ablate::jobs {
@@ -42,12 +42,12 @@ class LocalExecutor final : public Executor {
   // without a callback.
   ~LocalExecutor() override;
 
-  void Execute(RunRequest request) override;
+  void Execute(RunRequest request) override ABSL_LOCKS_EXCLUDED(mutex_);
   int Workers() const override { return static_cast<int>(threads_.size()); }
   // Lets the workers take queued runs (after a held start); does nothing otherwise.
-  void Release();
+  void Release() ABSL_LOCKS_EXCLUDED(mutex_);
   // Runs waiting for a free worker: /metrics' ablate_run_queue_depth.
-  int QueuedRuns();
+  int QueuedRuns() ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
   using StopCallback = std::stop_callback<std::function<void()>>;
@@ -62,19 +62,20 @@ class LocalExecutor final : public Executor {
   void ReapLoop();
   // Takes the next run in turn; requires mutex_ held and a queued run. Stopped runs do not
   // use up their owner's turn.
-  Queued TakeNext();
+  Queued TakeNext() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   // Ends a run that was stopped before it started.
   static void EndStopped(RunRequest& request);
 
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::condition_variable reap_;
-  std::map<std::string, std::deque<Queued>> queues_;  // by owner, never empty; guarded by mutex_
-  int queued_ = 0;                                    // runs in queues_; guarded by mutex_
-  std::string last_owner_;  // the owner whose run started last; guarded by mutex_
-  bool reap_needed_ = false;  // a queued run was stopped; guarded by mutex_
-  bool stopping_ = false;     // guarded by mutex_
-  bool held_ = false;         // workers take no run; guarded by mutex_
+  absl::Mutex mutex_;
+  absl::CondVar wake_;
+  absl::CondVar reap_;
+  // By owner, never empty.
+  std::map<std::string, std::deque<Queued>> queues_ ABSL_GUARDED_BY(mutex_);
+  int queued_ ABSL_GUARDED_BY(mutex_) = 0;            // runs in queues_
+  std::string last_owner_ ABSL_GUARDED_BY(mutex_);    // the owner whose run started last
+  bool reap_needed_ ABSL_GUARDED_BY(mutex_) = false;  // a queued run was stopped
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  bool held_ ABSL_GUARDED_BY(mutex_) = false;  // workers take no run
   Runner runner_;             // empty: train on the thread
   std::vector<std::thread> threads_;
   std::thread reaper_;

@@ -1,10 +1,11 @@
 #include "server/rpc/grpc_service.h"
 
 #include <algorithm>
-#include <mutex>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/auth/token.h"
 
 namespace ablate::rpc {
@@ -71,9 +72,9 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
 
   // Ends the stream with `status` (UNAVAILABLE on shutdown, UNAUTHENTICATED for a revoked
   // token). Called with the owner's streams_mutex_ or the handle's mutex held.
-  void End(const grpc::Status& status) {
+  void End(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mutex_) {
     watch_->Cancel();  // set before the reactor could be reached; waits out a delivery
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (ending_ || finished_) return;
     ending_ = true;
     end_status_ = status;
@@ -81,29 +82,29 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
   }
 
   void OnWriteDone(bool ok) override {
-    std::unique_lock lock(mutex_);
-    writing_ = false;
-    update_ = nullptr;
-    if (ending_) {
-      FinishLocked(end_status_);
-    } else if (!ok || cancelled_) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"));
-    } else if (last_) {
-      FinishLocked(grpc::Status::OK);
-    } else {
-      lock.unlock();
-      RequestNext();
+    {
+      absl::MutexLock lock(&mutex_);
+      writing_ = false;
+      update_ = nullptr;
+      if (ending_) {
+        return FinishLocked(end_status_);
+      } else if (!ok || cancelled_) {
+        return FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"));
+      } else if (last_) {
+        return FinishLocked(grpc::Status::OK);
+      }
     }
+    RequestNext();
   }
 
   void OnCancel() override {
     {
-      std::lock_guard lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       cancelled_ = true;
       if (!started_) return;  // Start sees it and finishes
     }
     if (watch_) watch_->Cancel();  // outside the lock: it waits for a delivery in progress
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     if (!writing_) {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was cancelled"));
     }
@@ -111,11 +112,11 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
 
   void OnDone() override {
     {
-      std::lock_guard lock(handle_->mutex);
+      absl::MutexLock lock(&handle_->mutex);
       handle_->reactor = nullptr;
     }
     {
-      std::lock_guard lock(owner_.streams_mutex_);
+      absl::MutexLock lock(&owner_.streams_mutex_);
       owner_.streams_.erase(this);
     }
     if (ticket_ != 0) owner_.service_.Streams().Release(ticket_);
@@ -126,8 +127,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
   // How the token re-check reaches the reactor: valid until OnDone.
   struct Handle {
     explicit Handle(WatchReactor* reactor) : reactor(reactor) {}
-    std::mutex mutex;
-    WatchReactor* reactor;  // guarded by mutex
+    absl::Mutex mutex;
+    WatchReactor* reactor ABSL_GUARDED_BY(mutex);
   };
 
   // On the pool.
@@ -141,7 +142,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
     absl::StatusOr<std::unique_ptr<service::JobWatch>> watch = service.WatchJob(*caller, request);
     if (!watch.ok()) return FinishEarly(ToGrpcStatus(watch.status()));
     {
-      std::lock_guard lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       watch_ = *std::move(watch);
       started_ = true;
       if (cancelled_) {
@@ -150,30 +151,30 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
       }
     }
     {
-      std::lock_guard lock(owner_.streams_mutex_);
+      absl::MutexLock lock(&owner_.streams_mutex_);
       if (owner_.ending_) {
-        std::lock_guard own(mutex_);
+        absl::MutexLock own(&mutex_);
         FinishLocked(kShuttingDown);
         return;
       }
       owner_.streams_.insert(this);
     }
     service.Streams().Attach(ticket_, [handle = handle_](const absl::Status& why) {
-      std::lock_guard lock(handle->mutex);
+      absl::MutexLock lock(&handle->mutex);
       if (handle->reactor != nullptr) handle->reactor->End(ToGrpcStatus(why));
     });
     RequestNext();
   }
 
-  void FinishEarly(const grpc::Status& status) {
-    std::lock_guard lock(mutex_);
+  void FinishEarly(const grpc::Status& status) ABSL_LOCKS_EXCLUDED(mutex_) {
+    absl::MutexLock lock(&mutex_);
     started_ = true;
     FinishLocked(status);
   }
 
   void RequestNext() {
     watch_->Next([this](absl::StatusOr<service::UpdatePtr> update) {
-      std::lock_guard lock(mutex_);
+      absl::MutexLock lock(&mutex_);
       if (finished_ || cancelled_ || ending_) return;
       if (!update.ok()) {
         FinishLocked(ToGrpcStatus(update.status()));
@@ -186,7 +187,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
     });
   }
 
-  void FinishLocked(const grpc::Status& status) {
+  void FinishLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     if (finished_) return;
     finished_ = true;
     Finish(status);
@@ -196,15 +197,15 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::JobUpdate> {
   const std::shared_ptr<Handle> handle_;
   uint64_t ticket_ = 0;  // set by Start before any Finish, read by OnDone after it
   std::unique_ptr<service::JobWatch> watch_;  // set under mutex_ before the reactor is shared
-  std::mutex mutex_;
-  service::UpdatePtr update_;  // the write in flight; guarded by mutex_
-  grpc::Status end_status_;    // guarded by mutex_
-  bool started_ = false;       // Start has decided; guarded by mutex_
-  bool last_ = false;          // guarded by mutex_
-  bool writing_ = false;       // guarded by mutex_
-  bool cancelled_ = false;     // guarded by mutex_
-  bool ending_ = false;        // guarded by mutex_
-  bool finished_ = false;      // guarded by mutex_
+  absl::Mutex mutex_;
+  service::UpdatePtr update_ ABSL_GUARDED_BY(mutex_);  // the write in flight
+  grpc::Status end_status_ ABSL_GUARDED_BY(mutex_);
+  bool started_ ABSL_GUARDED_BY(mutex_) = false;  // Start has decided
+  bool last_ ABSL_GUARDED_BY(mutex_) = false;
+  bool writing_ ABSL_GUARDED_BY(mutex_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mutex_) = false;
+  bool ending_ ABSL_GUARDED_BY(mutex_) = false;
+  bool finished_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 namespace {
@@ -301,12 +302,12 @@ grpc::ServerWriteReactor<v1::JobUpdate>* GrpcService::WatchJob(grpc::CallbackSer
 }
 
 int GrpcService::OpenStreams() {
-  std::lock_guard lock(streams_mutex_);
+  absl::MutexLock lock(&streams_mutex_);
   return static_cast<int>(streams_.size());
 }
 
 void GrpcService::EndStreams() {
-  std::lock_guard lock(streams_mutex_);
+  absl::MutexLock lock(&streams_mutex_);
   ending_ = true;
   // End() never takes streams_mutex_, and a stream leaves the set only in OnDone, which gRPC
   // runs after Finish on another thread: it waits here for the lock, so no pointer dangles.

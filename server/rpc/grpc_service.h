@@ -4,11 +4,12 @@
 #ifndef ABLATE_SERVER_RPC_GRPC_SERVICE_H_
 #define ABLATE_SERVER_RPC_GRPC_SERVICE_H_
 
-#include <mutex>
 #include <set>
 
 #include "ablate/v1/ablate.grpc.pb.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "server/service/service.h"
 #include "server/service/thread_pool.h"
@@ -66,9 +67,9 @@ class GrpcService final : public v1::Ablation::CallbackService {
 
   service::AblationService& service_;
   service::ThreadPool& pool_;
-  std::mutex streams_mutex_;
-  bool ending_ = false;                  // guarded by streams_mutex_
-  std::set<WatchReactor*> streams_;      // open WatchJob streams; guarded by streams_mutex_
+  absl::Mutex streams_mutex_;
+  bool ending_ ABSL_GUARDED_BY(streams_mutex_) = false;
+  std::set<WatchReactor*> streams_ ABSL_GUARDED_BY(streams_mutex_);  // open WatchJob streams
 };
 
 }  // namespace ablate::rpc

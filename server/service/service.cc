@@ -157,7 +157,7 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
     }
   }
   if (options_.max_active_jobs_per_user <= 0) return Labelled(jobs_.Submit(*spec, owner, class_id));
-  std::lock_guard lock(submit_mutex_);
+  absl::MutexLock lock(&submit_mutex_);
   absl::StatusOr<int> active = store_.CountActiveJobs(owner);
   if (!active.ok()) return active.status();
   if (*active >= options_.max_active_jobs_per_user) {

@@ -7,11 +7,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string_view>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/principal.h"
 #include "server/jobs/cursor_hub.h"
@@ -131,7 +131,7 @@ class AblationService {
   std::unique_ptr<StreamLimits> streams_;
   // Held from counting an owner's active jobs to storing the new one, so that two submits at
   // the limit cannot both pass.
-  std::mutex submit_mutex_;
+  absl::Mutex submit_mutex_;  // guards no member: a critical section of Submit
 };
 
 }  // namespace ablate::service

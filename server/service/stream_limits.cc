@@ -16,15 +16,15 @@ StreamLimits::~StreamLimits() { Stop(); }
 
 void StreamLimits::Stop() {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     stopping_ = true;
   }
-  stopping_changed_.notify_all();
+  stopping_changed_.SignalAll();
   if (thread_.joinable()) thread_.join();
 }
 
 absl::StatusOr<uint64_t> StreamLimits::Admit(const auth::Caller& caller, std::string token) {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   if (options_.max_streams > 0 && static_cast<int>(streams_.size()) >= options_.max_streams) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the server is already streaming to ", options_.max_streams,
@@ -45,13 +45,13 @@ absl::StatusOr<uint64_t> StreamLimits::Admit(const auth::Caller& caller, std::st
 }
 
 void StreamLimits::Attach(uint64_t ticket, End end) {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   if (auto it = streams_.find(ticket); it != streams_.end()) it->second.end = std::move(end);
 }
 
 void StreamLimits::Release(uint64_t ticket) {
-  std::lock_guard wait_for_recheck(ending_);
-  std::lock_guard lock(mutex_);
+  absl::MutexLock wait_for_recheck(&ending_);
+  absl::MutexLock lock(&mutex_);
   auto it = streams_.find(ticket);
   if (it == streams_.end()) return;
   if (!it->second.user.empty()) {
@@ -62,7 +62,7 @@ void StreamLimits::Release(uint64_t ticket) {
 }
 
 int StreamLimits::Open() const {
-  std::lock_guard lock(mutex_);
+  absl::MutexLock lock(&mutex_);
   return static_cast<int>(streams_.size());
 }
 
@@ -70,7 +70,7 @@ int StreamLimits::Recheck() {
   // The distinct tokens, authenticated outside the lock (each is a read of the store).
   std::map<std::string, bool> valid;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     for (const auto& [ticket, stream] : streams_) {
       if (!stream.user.empty()) valid.emplace(stream.token, true);
     }
@@ -82,10 +82,10 @@ int StreamLimits::Recheck() {
   }
   // Ends are called under `ending_`, which Release takes: a stream released meanwhile is not
   // ended after it has gone. An End must not release its stream on this thread.
-  std::lock_guard ending(ending_);
+  absl::MutexLock ending(&ending_);
   std::vector<End> ends;
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     for (const auto& [ticket, stream] : streams_) {
       auto it = valid.find(stream.token);
       if (it != valid.end() && !it->second && stream.end) ends.push_back(stream.end);
@@ -99,14 +99,15 @@ int StreamLimits::Recheck() {
 }
 
 void StreamLimits::RecheckLoop() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    if (stopping_changed_.wait_for(lock, options_.recheck_interval, [this] { return stopping_; })) {
-      return;
+  for (;;) {
+    {
+      absl::MutexLock lock(&mutex_);
+      const absl::Time due = absl::Now() + absl::FromChrono(options_.recheck_interval);
+      while (!stopping_ && !stopping_changed_.WaitWithDeadline(&mutex_, due)) {
+      }
+      if (stopping_) return;
     }
-    lock.unlock();
     Recheck();
-    lock.lock();
   }
 }
 

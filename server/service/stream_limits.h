@@ -5,17 +5,17 @@
 #define ABLATE_SERVER_SERVICE_STREAM_LIMITS_H_
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "server/auth/principal.h"
 
 namespace ablate::service {
@@ -50,21 +50,22 @@ class StreamLimits {
 
   // Counts one more stream of `caller`, opened with `token`: a ticket for Attach and Release,
   // or ResourceExhausted in one sentence naming the limit, its flag and what to do.
-  absl::StatusOr<uint64_t> Admit(const auth::Caller& caller, std::string token);
+  absl::StatusOr<uint64_t> Admit(const auth::Caller& caller, std::string token)
+      ABSL_LOCKS_EXCLUDED(mutex_);
   // How to end the stream when its token no longer authenticates (with Unauthenticated).
-  void Attach(uint64_t ticket, End end);
+  void Attach(uint64_t ticket, End end) ABSL_LOCKS_EXCLUDED(mutex_);
   // The stream has ended; call once per admitted ticket. Its End is not called after this.
-  void Release(uint64_t ticket);
+  void Release(uint64_t ticket) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Re-checks every stream's token now (the thread does it every recheck_interval) and ends
   // those whose token no longer authenticates; returns how many it ended.
-  int Recheck();
+  int Recheck() ABSL_LOCKS_EXCLUDED(mutex_);
   // Joins the re-check thread; call before the front doors whose streams it may end are
   // destroyed. Idempotent.
-  void Stop();
+  void Stop() ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Streams open now.
-  int Open() const;
+  int Open() const ABSL_LOCKS_EXCLUDED(mutex_);
 
  private:
   struct Stream {
@@ -72,17 +73,18 @@ class StreamLimits {
     std::string token;
     End end;
   };
-  void RecheckLoop();
+  void RecheckLoop() ABSL_LOCKS_EXCLUDED(mutex_);
 
   const Authenticate authenticate_;
   const StreamLimitOptions options_;
-  mutable std::mutex mutex_;
-  std::condition_variable stopping_changed_;
-  bool stopping_ = false;                 // guarded by mutex_
-  uint64_t next_ticket_ = 1;              // guarded by mutex_
-  std::map<uint64_t, Stream> streams_;    // guarded by mutex_
-  std::map<std::string, int> per_user_;   // guarded by mutex_
-  std::mutex ending_;                     // held while Recheck calls Ends, so Release waits
+  mutable absl::Mutex mutex_;
+  absl::CondVar stopping_changed_;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  uint64_t next_ticket_ ABSL_GUARDED_BY(mutex_) = 1;
+  std::map<uint64_t, Stream> streams_ ABSL_GUARDED_BY(mutex_);
+  std::map<std::string, int> per_user_ ABSL_GUARDED_BY(mutex_);
+  // Held while Recheck calls Ends, so Release waits.
+  absl::Mutex ending_ ABSL_ACQUIRED_BEFORE(mutex_);
   std::thread thread_;
 };
 

@@ -10,8 +10,8 @@ ThreadPool::ThreadPool(int threads) {
       for (;;) {
         std::function<void()> task;
         {
-          std::unique_lock lock(mutex_);
-          wake_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+          absl::MutexLock lock(&mutex_);
+          while (!stopping_ && tasks_.empty()) wake_.Wait(&mutex_);
           if (tasks_.empty()) return;
           task = std::move(tasks_.front());
           tasks_.pop_front();
@@ -24,19 +24,19 @@ ThreadPool::ThreadPool(int threads) {
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     stopping_ = true;
   }
-  wake_.notify_all();
+  wake_.SignalAll();
   for (std::thread& thread : threads_) thread.join();
 }
 
 void ThreadPool::Post(std::function<void()> task) {
   {
-    std::lock_guard lock(mutex_);
+    absl::MutexLock lock(&mutex_);
     tasks_.push_back(std::move(task));
   }
-  wake_.notify_one();
+  wake_.Signal();
 }
 
 }  // namespace ablate::service

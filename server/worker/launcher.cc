@@ -20,13 +20,14 @@ std::vector<std::pair<std::string, std::string>> BlasEnvironment() {
   return variables;
 }
 
-SlurmLauncher::SlurmLauncher(std::unique_ptr<slurm::SlurmClient> client,
-                             SlurmLaunchOptions options)
-    : client_(std::move(client)), options_(std::move(options)) {}
+SlurmLauncher::SlurmLauncher(std::unique_ptr<slurm::SlurmClient> client, SlurmLaunchOptions options)
+    : client_(std::move(client)),
+      options_(std::move(options)),
+      server_address_(options_.server_address) {}
 
 void SlurmLauncher::SetServerAddress(const std::string& address) {
-  std::lock_guard lock(mutex_);
-  options_.server_address = address;
+  absl::MutexLock lock(&mutex_);
+  server_address_ = address;
 }
 
 absl::StatusOr<slurm::JobId> SlurmLauncher::Submit(int64_t run_id, const std::string& secret) {
@@ -44,8 +45,8 @@ absl::StatusOr<slurm::JobId> SlurmLauncher::Submit(int64_t run_id, const std::st
   r.time_limit = options_.time_limit;
   r.extra_args = options_.extra_args;
   {
-    std::lock_guard lock(mutex_);
-    r.environment = {{kEnvServer, options_.server_address}, {kEnvSecret, secret}};
+    absl::MutexLock lock(&mutex_);
+    r.environment = {{kEnvServer, server_address_}, {kEnvSecret, secret}};
   }
   r.environment.insert(r.environment.end(), options_.environment.begin(),
                        options_.environment.end());

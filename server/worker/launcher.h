@@ -5,12 +5,13 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/types/span.h"
 #include "server/slurm/job_state.h"
 #include "server/slurm/slurm_client.h"
@@ -64,9 +65,10 @@ class SlurmLauncher final : public Launcher {
  public:
   SlurmLauncher(std::unique_ptr<slurm::SlurmClient> client, SlurmLaunchOptions options);
   // The address the workers dial, once the server knows its port (before the first Submit).
-  void SetServerAddress(const std::string& address);
+  void SetServerAddress(const std::string& address) ABSL_LOCKS_EXCLUDED(mutex_);
 
-  absl::StatusOr<slurm::JobId> Submit(int64_t run_id, const std::string& secret) override;
+  absl::StatusOr<slurm::JobId> Submit(int64_t run_id, const std::string& secret) override
+      ABSL_LOCKS_EXCLUDED(mutex_);
   absl::StatusOr<absl::flat_hash_map<slurm::JobId, slurm::JobStatus>> Poll(
       absl::Span<const slurm::JobId> ids) override;
   absl::StatusOr<slurm::JobOutcome> Outcome(slurm::JobId id) override;
@@ -75,8 +77,9 @@ class SlurmLauncher final : public Launcher {
 
  private:
   const std::unique_ptr<slurm::SlurmClient> client_;
-  std::mutex mutex_;
-  SlurmLaunchOptions options_;  // server_address guarded by mutex_
+  const SlurmLaunchOptions options_;  // its server_address is the one given at construction
+  absl::Mutex mutex_;
+  std::string server_address_ ABSL_GUARDED_BY(mutex_);  // the one workers dial
 };
 
 }  // namespace ablate::worker

@@ -9,7 +9,9 @@
 #include <vector>
 
 #include "ablate/worker/v1/worker.grpc.pb.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/fingerprint.h"
 #include "core/run.h"
@@ -48,36 +50,36 @@ class Log final : public core::RunObserver {
   }
   void OnCheckpoint(int step, std::string_view checkpoint) override {
     {
-      std::lock_guard lock(mutex);
+      absl::MutexLock lock(&mutex);
       this->checkpoint.assign(checkpoint);
       checkpoint_step = step;
       ++checkpoint_serial;
     }
-    changed.notify_all();
+    changed.SignalAll();
   }
   void End(v1::WorkerMessage message) {
     {
-      std::lock_guard lock(mutex);
+      absl::MutexLock lock(&mutex);
       last = std::move(message);
     }
-    changed.notify_all();
+    changed.SignalAll();
   }
 
-  std::mutex mutex;
-  std::condition_variable changed;
-  std::vector<v1::Event> events;                // guarded by mutex
-  std::string checkpoint;                       // the latest; guarded by mutex
-  int checkpoint_step = 0;                      // guarded by mutex
-  uint64_t checkpoint_serial = 0;               // 0: none yet; guarded by mutex
-  std::optional<v1::WorkerMessage> last;        // Outcome or Failure; guarded by mutex
+  absl::Mutex mutex;
+  absl::CondVar changed;
+  std::vector<v1::Event> events ABSL_GUARDED_BY(mutex);
+  std::string checkpoint ABSL_GUARDED_BY(mutex);  // the latest
+  int checkpoint_step ABSL_GUARDED_BY(mutex) = 0;
+  uint64_t checkpoint_serial ABSL_GUARDED_BY(mutex) = 0;         // 0: none yet
+  std::optional<v1::WorkerMessage> last ABSL_GUARDED_BY(mutex);  // Outcome or Failure
 
  private:
   void Add(v1::Event event) {
     {
-      std::lock_guard lock(mutex);
+      absl::MutexLock lock(&mutex);
       events.push_back(std::move(event));
     }
-    changed.notify_all();
+    changed.SignalAll();
   }
 };
 
@@ -119,11 +121,11 @@ std::optional<grpc::Status> Stream(grpc::ClientReaderWriter<v1::WorkerMessage, v
     int checkpoint_step = 0;
     std::optional<v1::WorkerMessage> last;
     {
-      std::unique_lock lock(log.mutex);
-      log.changed.wait(lock, [&] {
-        return log.events.size() > sent || log.checkpoint_serial != sent_checkpoint ||
-               log.last.has_value();
-      });
+      absl::MutexLock lock(&log.mutex);
+      while (log.events.size() <= sent && log.checkpoint_serial == sent_checkpoint &&
+             !log.last.has_value()) {
+        log.changed.Wait(&log.mutex);
+      }
       const size_t end = std::min(log.events.size(), sent + kMaxEventsPerMessage);
       for (size_t i = sent; i < end; ++i) *progress.mutable_progress()->add_events() = log.events[i];
       if (log.checkpoint_serial != sent_checkpoint) {
