@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -226,6 +227,16 @@ void DrawHeader(const Header& header) {
     plcol0(line.color);
     plschr(0, line.size);
     plptex(centre, line.y, 1, 0, 0.5, Escape(line.text).c_str());
+  }
+}
+
+// PLplot's custom axis labels (plslabelfunc, the "o" axis option): the y axes of the layer
+// figure hold log10 values, labelled as powers of ten.
+void LogLabel(PLINT axis, PLFLT value, char* label, PLINT length, PLPointer) {
+  if (axis == PL_Y_AXIS) {
+    std::snprintf(label, static_cast<size_t>(length), "10#u%ld#d", std::lround(value));
+  } else {
+    std::snprintf(label, static_cast<size_t>(length), "%g", value);
   }
 }
 
@@ -891,6 +902,17 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
   return image;
 }
 
+int DecadeStep(double decades, double height_px) {
+  // A label 10^k is about 1.4 tick-text lines tall with its exponent; keep them well apart.
+  const double pitch = 2.4 * kTickText * kDefaultCharHeight * kPlotHeight;
+  const int fit = std::max(1, static_cast<int>(height_px / pitch));
+  for (int scale = 1;; scale *= 10) {
+    for (int step : {1, 2, 5}) {
+      if (decades / (step * scale) <= fit || scale > 100000) return step * scale;
+    }
+  }
+}
+
 std::pair<double, double> LogRange(const std::vector<double>& values) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (double v : values) {
@@ -940,16 +962,23 @@ absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
         {mid + kGap / 2, kBoxRight, LogRange(norms),
          "weight-gradient norm in step 0 (log scale)", false},
     };
-    // About a dozen labels on each axis at most: every layer up to 12, then every 2nd, ...;
-    // every decade up to 8, then every 2nd, ...
+    // About a dozen labels on the x axis at most: every layer up to 12, then every 2nd, ...
+    // The y axes are drawn as linear axes of log10 values, labelled 10^k by LogLabel, every
+    // DecadeStep decades (PLplot's own log axes label every decade, however many there are).
     const double x_tick = std::ceil(static_cast<double>(depth) / 12.0);
+    plslabelfunc(LogLabel, nullptr);
     for (const Panel& panel : panels) {
-      const double y_tick = std::ceil((panel.range.second - panel.range.first) / 8.0);
+      const double height_px = (kTop - kBottom) * kPlotHeight;
+      const int step = DecadeStep(panel.range.second - panel.range.first, height_px);
+      const double y_lo = std::floor(panel.range.first / step) * step;
+      const double y_hi = std::ceil(panel.range.second / step) * step;
+      const double y_tick = step;
+      const int y_sub = step <= 10 ? step : 10;
       plvpor(panel.left, panel.right, kBottom, kTop);
-      plwind(x_lo, x_hi, panel.range.first, panel.range.second);
+      plwind(x_lo, x_hi, y_lo, y_hi);
       plcol0(kGrid);
       plwidth(1.0);
-      plbox("g", x_tick, 0, "gl", y_tick, 0);
+      plbox("g", x_tick, 0, "g", y_tick, y_sub);
       for (int i = 0; i < n; ++i) {
         const LayerSeries& s = input.series[i];
         std::vector<PLFLT> xs, ys;
@@ -969,7 +998,7 @@ absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
       plcol0(kInk);
       plwidth(1.5);
       plschr(0, kTickText);
-      plbox("bcnst", x_tick, 0, "bcnstvl", y_tick, 0);
+      plbox("bcnst", x_tick, 0, "bcnostv", y_tick, y_sub);
       plschr(0, kAxisLabelText);
       plmtex("b", 2.6, 0.5, 0.5, "layer (1 = first Linear layer)");
       plmtex("t", 0.8, 0.5, 0.5, panel.label);

@@ -220,6 +220,17 @@ TEST(LayerPlotTest, DrawsEverySeriesAndSkipsWhatALogAxisCannotShow) {
   EXPECT_EQ(LogRange({}), (std::pair<double, double>{-1, 1}));
 }
 
+TEST(LayerPlotTest, LabelsEveryDecadeOnlyWhenThereIsRoomForIt) {
+  // A 500-pixel panel holds 11 labels.
+  EXPECT_EQ(DecadeStep(4, 500), 1);
+  EXPECT_EQ(DecadeStep(11, 500), 1);
+  EXPECT_EQ(DecadeStep(16, 500), 2);  // depth 24: 10^-4 to 10^12
+  EXPECT_EQ(DecadeStep(40, 500), 5);
+  EXPECT_EQ(DecadeStep(60, 500), 10);
+  EXPECT_EQ(DecadeStep(300, 500), 50);
+  EXPECT_EQ(DecadeStep(16, 10), 20);  // no room at all: one label per panel
+}
+
 TEST(PlotTest, PutsTheNaNMarkerAtTheFirstNonFiniteStep) {
   const absl::StatusOr<PlotImage> plot = RenderPlot(LabInput(), YScale::kLinear);
   ASSERT_TRUE(plot.ok()) << plot.status();
