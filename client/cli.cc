@@ -121,6 +121,7 @@ struct LabArgs {
   std::string owner;
   std::string reconnect_timeout = kDefaultReconnectTimeout;
   std::optional<std::string> seeds;         // --seeds: weight seeds per init
+  bool vary_data_seed = false;              // --vary-data-seed: and a data seed per seed
   std::optional<std::string> verify_depth;  // --verify-depth: the second job's depth
 };
 
@@ -637,6 +638,7 @@ int Runner::Lab(const LabArgs& args) {
   v1::JobSpec spec;
   SpecFlags flags;
   flags.seeds = args.seeds;
+  flags.vary_data_seed = args.vary_data_seed;
   if (absl::Status s = ApplySpecFlags(flags, &spec); !s.ok()) return UsageError(s);
   std::optional<int32_t> verify_depth;
   if (args.verify_depth) {
@@ -841,6 +843,9 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
           "Train each init under N weight seeds (1-5: a job holds at most 16 runs) and report "
           "the spread: median and range of the final losses and the validation",
           "N");
+  lab->add_flag("--vary-data-seed", lab_args.vary_data_seed,
+                "With --seeds N: seed k of every init also draws its own data (data seed 1 + k), "
+                "so the spread covers data draws too; each run's data seed is recorded");
   AddText(lab, "--verify-depth", &lab_args.verify_depth,
           "Then run the same job at this depth (question 4, e.g. 24), its files in "
           "OUT/depth-N, and report whether each init's prediction held",
@@ -895,6 +900,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   AddText(submit, "--seeds", &spec.seeds,
           "Train each run under N consecutive weight seeds (default 1; runs × N at most 16)",
           "N")
+      ->group("Job spec");
+  submit
+      ->add_flag("--vary-data-seed", spec.vary_data_seed,
+                 "With --seeds N: copy k of every run also gets data seed (--data-seed) + k, "
+                 "recorded per run")
       ->group("Job spec");
   submit
       ->add_flag("--continue-after-nonfinite", spec.continue_after_nonfinite,

@@ -182,6 +182,7 @@ absl::Status ApplySpecFlags(const SpecFlags& flags, v1::JobSpec* spec) {
     spec->mutable_data()->set_seed(*seed);
   }
   if (flags.continue_after_nonfinite) spec->mutable_training()->set_stop_on_nonfinite(false);
+  if (flags.vary_data_seed) spec->set_vary_data_seed(true);
 
   if (!flags.inits.empty()) {
     spec->clear_runs();

@@ -34,6 +34,7 @@ struct SpecFlags {
   std::optional<std::string> data_seed;   // --data-seed
   std::optional<std::string> seeds;       // --seeds
   bool continue_after_nonfinite = false;  // --continue-after-nonfinite
+  bool vary_data_seed = false;            // --vary-data-seed
   std::vector<std::string> inits;         // --init, in the order given
 };
 

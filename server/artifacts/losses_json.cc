@@ -28,6 +28,7 @@ std::string RenderLossesJson(const JobSummary& summary) {
     run["init"] = r.init;
     run["formula"] = r.formula;
     run["weight_seed"] = r.weight_seed;
+    run["data_seed"] = r.data_seed;
     run["outcome"] = r.outcome;
     run["steps"] = r.losses.size();
     Json losses = Json::array();

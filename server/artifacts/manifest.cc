@@ -33,6 +33,7 @@ Json RunJson(const RunSummary& r, const v1::Run& run) {
   j["formula"] = r.formula;
   j["reference"] = r.reference;
   j["weight_seed"] = r.weight_seed;
+  j["data_seed"] = r.data_seed;
   if (r.uniform_low) j["uniform_low"] = *r.uniform_low;
   if (r.uniform_high) j["uniform_high"] = *r.uniform_high;
   j["state"] = v1::RunState_Name(r.state);
@@ -201,6 +202,7 @@ Json ResultsSummary(const JobSummary& s) {
     seeds.push_back({{"init", i.init},
                      {"runs", i.runs},
                      {"weight_seeds", i.weight_seeds},
+                     {"data_seeds", i.data_seeds},
                      {"final_loss", spread_json(i.final_loss)},
                      {"val_loss", spread_json(i.val_loss)},
                      {"val_accuracy", spread_json(i.val_accuracy)},
@@ -321,8 +323,19 @@ std::string RenderManifest(const JobSummary& summary, const BuildInfo& build, co
 
   root["spec"] = ProtoJson(job.spec());
   Json weights = Json::object();
-  for (const RunSummary& r : summary.runs) weights[std::to_string(r.run_id)] = r.weight_seed;
-  root["seeds"] = {{"data", job.spec().data().seed()}, {"weights", std::move(weights)}};
+  Json data = Json::object();
+  Json varied = Json::array({"weights"});
+  for (const RunSummary& r : summary.runs) {
+    weights[std::to_string(r.run_id)] = r.weight_seed;
+    data[std::to_string(r.run_id)] = r.data_seed;
+    if (r.data_seed != job.spec().data().seed() && varied.size() == 1) varied.push_back("data");
+  }
+  // "data" is the job's data seed; "data_per_run" what each run trained on (they differ when
+  // the job varied its data seed, which "varied" then lists).
+  root["seeds"] = {{"data", job.spec().data().seed()},
+                   {"weights", std::move(weights)},
+                   {"data_per_run", std::move(data)},
+                   {"varied", std::move(varied)}};
 
   Json runs = Json::array();
   for (size_t i = 0; i < summary.runs.size(); ++i) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "plplot/plplot.h"
 #include "server/artifacts/format.h"
+#include "server/artifacts/text_fit.h"
 
 namespace ablate::artifacts {
 namespace {
@@ -31,7 +33,8 @@ std::mutex& PlplotMutex() {
 // The axes' box as fractions of the page (PLplot's normalised device coordinates). The bottom
 // rises when the legend has to go below the axes.
 // The right edge leaves room for the last x tick's label, centred on it.
-constexpr double kBoxLeft = 0.068, kBoxRight = 0.962, kBoxBottom = 0.082, kBoxTop = 0.878;
+// The top is where the header (PlanHeader) ends.
+constexpr double kBoxLeft = 0.068, kBoxRight = 0.962, kBoxBottom = 0.082;
 
 // Text sizes, as multiples of PLplot's default character height.
 constexpr double kTitleText = 0.95, kSubtitleText = 0.6, kNoteText = 0.66, kTickText = 0.72,
@@ -167,6 +170,74 @@ absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
     return absl::InternalError(absl::StrCat("PLplot did not write the figure to ", path, "."));
   }
   return png;
+}
+
+// The text above the axes: title, subtitle and notes, each broken into lines that fit the
+// page (text_fit.h), stacked from the top edge down.
+struct HeaderPart {
+  std::string text;
+  double size = 1;  // multiple of the default character height
+  int color = kInk;
+  int max_lines = 2;
+};
+struct HeaderLine {
+  std::string text;
+  double size = 1;
+  int color = kInk;
+  double y = 0;  // its middle, as a fraction of the page's height from the bottom
+};
+struct Header {
+  std::vector<HeaderLine> lines;
+  double bottom = 1;  // where the axes' box may start, as a fraction of the page's height
+};
+
+// Header text is centred on the axes' box, and kept this far (page fractions) from the
+// image's edges and from the box below it (the top tick label reaches half a line above it).
+constexpr double kHeaderMargin = 0.015, kHeaderGap = 0.022;
+// Distance between the middles of consecutive lines, in character heights of the line.
+constexpr double kLinePitch = 1.55;
+
+Header PlanHeader(const std::vector<HeaderPart>& parts) {
+  const double centre = (kBoxLeft + kBoxRight) / 2;
+  const double half_width = std::min(centre, 1 - centre) - kHeaderMargin;
+  // The width available, in default character heights (kDefaultCharHeight of the page's
+  // height; the page is kPlotWidth / kPlotHeight as wide as it is high).
+  const double max_width =
+      2 * half_width * kPlotWidth / (kDefaultCharHeight * kPlotHeight);
+  Header header;
+  double cursor = 1 - kHeaderMargin;
+  for (const HeaderPart& part : parts) {
+    if (part.text.empty()) continue;
+    const double pitch = kLinePitch * part.size * kDefaultCharHeight;
+    for (std::string& line : FitLines(part.text, part.size, max_width, part.max_lines)) {
+      header.lines.push_back(HeaderLine{std::move(line), part.size, part.color, cursor - pitch / 2});
+      cursor -= pitch;
+    }
+  }
+  header.bottom = cursor - kHeaderGap;
+  return header;
+}
+
+// Draws `header` on the whole page; leaves the viewport and window on the whole page.
+void DrawHeader(const Header& header) {
+  plvpor(0, 1, 0, 1);
+  plwind(0, 1, 0, 1);
+  const double centre = (kBoxLeft + kBoxRight) / 2;
+  for (const HeaderLine& line : header.lines) {
+    plcol0(line.color);
+    plschr(0, line.size);
+    plptex(centre, line.y, 1, 0, 0.5, Escape(line.text).c_str());
+  }
+}
+
+// PLplot's custom axis labels (plslabelfunc, the "o" axis option): the y axes of the layer
+// figure hold log10 values, labelled as powers of ten.
+void LogLabel(PLINT axis, PLFLT value, char* label, PLINT length, PLPointer) {
+  if (axis == PL_Y_AXIS) {
+    std::snprintf(label, static_cast<size_t>(length), "10#u%ld#d", std::lround(value));
+  } else {
+    std::snprintf(label, static_cast<size_t>(length), "%g", value);
+  }
 }
 
 // A rectangle in fractions of the axes' box, (0, 0) bottom-left.
@@ -492,12 +563,26 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
            (longest_label + 4.8) * kLegendText * kDefaultCharHeight * aspect / box_width;
   };
   double box_bottom = kBoxBottom;
-  image.layout = PlanPlot(input, scale, kBoxTop - box_bottom);
+  // The header holds the axis note, which names the clipping PlanPlot decides: plan with the
+  // default box first, then again once the box's top is known.
+  const auto axis_note = [&](const PlotLayout& layout) {
+    std::string note = absl::StrCat(YScaleName(scale), " y axis");
+    if (!layout.clip_note.empty()) absl::StrAppend(&note, " · ", layout.clip_note);
+    return note;
+  };
+  const auto header_for = [&](const PlotLayout& layout) {
+    return PlanHeader({{input.title, kTitleText, kInk, 2},
+                       {input.subtitle, kSubtitleText, kMuted, 2},
+                       {axis_note(layout), kNoteText, kMuted, 3}});
+  };
+  Header header = header_for(PlanPlot(input, scale, 0.8 - box_bottom));
+  const double box_top = header.bottom;
+  image.layout = PlanPlot(input, scale, box_top - box_bottom);
   bool legend_inside = true;
   int legend_columns = 1;
   LegendSpot spot;
   if (n > 0) {
-    const double char_h = kDefaultCharHeight / (kBoxTop - box_bottom);
+    const double char_h = kDefaultCharHeight / (box_top - box_bottom);
     const double char_w = kDefaultCharHeight * aspect / (kBoxRight - kBoxLeft);
     const double height = (kLegendSpacing * entries + 0.6) * kLegendText * char_h;
     spot = PlaceLegend(
@@ -509,14 +594,19 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
       legend_columns = legend_width(kBoxRight - kBoxLeft) * 2 <= 0.98 ? 2 : 1;
       const int rows = (entries + legend_columns - 1) / legend_columns;
       box_bottom += (kLegendSpacing * rows + 0.4) * kLegendText * kDefaultCharHeight + 0.01;
-      image.layout = PlanPlot(input, scale, kBoxTop - box_bottom);
+      image.layout = PlanPlot(input, scale, box_top - box_bottom);
     }
   }
   PlotLayout& layout = image.layout;
   const double lo = layout.y_lo, hi = layout.y_hi;
   layout.box_left = kBoxLeft * kPlotWidth;
   layout.box_right = kBoxRight * kPlotWidth;
-  layout.box_top = (1 - kBoxTop) * kPlotHeight;
+  layout.box_top = (1 - box_top) * kPlotHeight;
+  // The final note, in as many lines as the header planned for it.
+  {
+    const Header final_header = header_for(layout);
+    if (final_header.lines.size() == header.lines.size()) header = final_header;
+  }
   layout.box_bottom = (1 - box_bottom) * kPlotHeight;
   const double x_min = layout.x_min, x_max = layout.x_max;
   const auto world_y = [&](float loss) {
@@ -534,7 +624,7 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
   for (const PlotSeries& s : input.series) run_colors.push_back(Tint(s.rgb, 0.78));
   absl::StatusOr<std::string> png = DrawPng(run_colors, [&] {
     pladv(0);
-    plvpor(kBoxLeft, kBoxRight, box_bottom, kBoxTop);
+    plvpor(kBoxLeft, kBoxRight, box_bottom, box_top);
     plwind(x_min, x_max, lo, hi);
     const char* y_log = scale == YScale::kLog ? "l" : "";
 
@@ -544,7 +634,7 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
     plschr(0, 1.0);
     plgchr(&default_mm, &height_mm);
     const double char_w = height_mm / ((kBoxRight - kBoxLeft) * (page_x1 - page_x0));
-    const double char_h = height_mm / ((kBoxTop - box_bottom) * (page_y1 - page_y0));
+    const double char_h = height_mm / ((box_top - box_bottom) * (page_y1 - page_y0));
     const auto text_width = [&](std::string_view text, double size) {
       return kCharAdvance * size * char_w * static_cast<double>(Utf8Length(text));
     };
@@ -748,16 +838,11 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
     plmtex("l", 4.2, 0.5, 0.5,
            scale == YScale::kLog ? "loss (cross-entropy, log scale)" : "loss (cross-entropy)");
 
-    // Title, configuration, and what the axis does to the data.
-    plschr(0, kTitleText);
-    plmtex("t", 3.5, 0.5, 0.5, Escape(input.title).c_str());
-    plschr(0, kSubtitleText);
-    plcol0(kMuted);
-    plmtex("t", 2.75, 0.5, 0.5, Escape(input.subtitle).c_str());
-    std::string axis_note = absl::StrCat(YScaleName(scale), " y axis");
-    if (!layout.clip_note.empty()) absl::StrAppend(&axis_note, " · ", layout.clip_note);
-    plschr(0, kNoteText);
-    plmtex("t", 1.1, 0.5, 0.5, Escape(axis_note).c_str());
+    // Title, configuration, and what the axis does to the data; then back to the axes for
+    // the legend.
+    DrawHeader(header);
+    plvpor(kBoxLeft, kBoxRight, box_bottom, box_top);
+    plwind(x_min, x_max, lo, hi);
 
     if (n > 0) {
       const int m = entries;
@@ -817,6 +902,17 @@ absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
   return image;
 }
 
+int DecadeStep(double decades, double height_px) {
+  // A label 10^k is about 1.4 tick-text lines tall with its exponent; keep them well apart.
+  const double pitch = 2.4 * kTickText * kDefaultCharHeight * kPlotHeight;
+  const int fit = std::max(1, static_cast<int>(height_px / pitch));
+  for (int scale = 1;; scale *= 10) {
+    for (int step : {1, 2, 5}) {
+      if (decades / (step * scale) <= fit || scale > 100000) return step * scale;
+    }
+  }
+}
+
 std::pair<double, double> LogRange(const std::vector<double>& values) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
   for (double v : values) {
@@ -845,7 +941,11 @@ absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
   std::vector<uint32_t> run_colors;
   for (const LayerSeries& s : input.series) run_colors.push_back(s.rgb);
   // Two panels side by side, the legend below them.
-  constexpr double kTop = 0.86, kBottom = 0.27, kGap = 0.08;
+  constexpr double kBottom = 0.27, kGap = 0.08;
+  // The panels' own labels sit on a line above each panel, below the header.
+  const Header header = PlanHeader({{input.title, kTitleText, kInk, 2},
+                                    {input.subtitle, kSubtitleText, kMuted, 2}});
+  const double kTop = header.bottom - 1.8 * kAxisLabelText * kDefaultCharHeight;
   const double mid = (kBoxLeft + kBoxRight) / 2;
   return DrawPng(run_colors, [&] {
     pladv(0);
@@ -862,16 +962,23 @@ absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
         {mid + kGap / 2, kBoxRight, LogRange(norms),
          "weight-gradient norm in step 0 (log scale)", false},
     };
-    // About a dozen labels on each axis at most: every layer up to 12, then every 2nd, ...;
-    // every decade up to 8, then every 2nd, ...
+    // About a dozen labels on the x axis at most: every layer up to 12, then every 2nd, ...
+    // The y axes are drawn as linear axes of log10 values, labelled 10^k by LogLabel, every
+    // DecadeStep decades (PLplot's own log axes label every decade, however many there are).
     const double x_tick = std::ceil(static_cast<double>(depth) / 12.0);
+    plslabelfunc(LogLabel, nullptr);
     for (const Panel& panel : panels) {
-      const double y_tick = std::ceil((panel.range.second - panel.range.first) / 8.0);
+      const double height_px = (kTop - kBottom) * kPlotHeight;
+      const int step = DecadeStep(panel.range.second - panel.range.first, height_px);
+      const double y_lo = std::floor(panel.range.first / step) * step;
+      const double y_hi = std::ceil(panel.range.second / step) * step;
+      const double y_tick = step;
+      const int y_sub = step <= 10 ? step : 10;
       plvpor(panel.left, panel.right, kBottom, kTop);
-      plwind(x_lo, x_hi, panel.range.first, panel.range.second);
+      plwind(x_lo, x_hi, y_lo, y_hi);
       plcol0(kGrid);
       plwidth(1.0);
-      plbox("g", x_tick, 0, "gl", y_tick, 0);
+      plbox("g", x_tick, 0, "g", y_tick, y_sub);
       for (int i = 0; i < n; ++i) {
         const LayerSeries& s = input.series[i];
         std::vector<PLFLT> xs, ys;
@@ -891,19 +998,14 @@ absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input) {
       plcol0(kInk);
       plwidth(1.5);
       plschr(0, kTickText);
-      plbox("bcnst", x_tick, 0, "bcnstvl", y_tick, 0);
+      plbox("bcnst", x_tick, 0, "bcnostv", y_tick, y_sub);
       plschr(0, kAxisLabelText);
       plmtex("b", 2.6, 0.5, 0.5, "layer (1 = first Linear layer)");
       plmtex("t", 0.8, 0.5, 0.5, panel.label);
     }
+    DrawHeader(header);
     plvpor(kBoxLeft, kBoxRight, kBottom, kTop);
     plwind(0, 1, 0, 1);
-    plcol0(kInk);
-    plschr(0, kTitleText);
-    plmtex("t", 3.5, 0.5, 0.5, Escape(input.title).c_str());
-    plschr(0, kSubtitleText);
-    plcol0(kMuted);
-    plmtex("t", 2.5, 0.5, 0.5, Escape(input.subtitle).c_str());
     if (n == 0) return;
     std::vector<PLINT> opts(n, PL_LEGEND_LINE | PL_LEGEND_SYMBOL), text_colors(n, kInk);
     std::vector<PLINT> line_colors(n), line_styles(n, 1), symbol_colors(n), symbol_numbers(n, 1);

@@ -1,5 +1,6 @@
 #include "server/artifacts/readme.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -367,9 +368,15 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
   std::string md = absl::StrCat("# Job ", job.id(), ": ", job.name(), "\n\n");
 
   // --- What was trained.
+  // With vary_data_seed, runs drew their data from seeds of their own.
+  const bool data_varied = std::any_of(s.runs.begin(), s.runs.end(), [&](const RunSummary& r) {
+    return r.data_seed != d.seed();
+  });
   std::vector<std::string> inits;
   for (const RunSummary& r : s.runs) {
-    inits.push_back(absl::StrCat(r.label, " ", r.formula, " (seed ", r.weight_seed, ")"));
+    inits.push_back(absl::StrCat(r.label, " ", r.formula, " (seed ", r.weight_seed,
+                                 data_varied ? absl::StrCat(", data seed ", r.data_seed) : "",
+                                 ")"));
   }
   std::string init_list;
   for (size_t i = 0; i < inits.size(); ++i) {
@@ -384,8 +391,14 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
       ", no normalisation, no residual connections — on lab 1's synthetic data: ", d.train_size(),
       " training and ", d.val_size(), " validation examples of ", m.input_dim(),
       "-dimensional standard Gaussian inputs, labelled 1 when the sum of the first ",
-      d.label_dims(), " inputs is ≥ 0 and 0 otherwise (data seed ", d.seed(),
-      runs > 1 ? ", so every run saw the same examples in the same batch order" : "",
+      d.label_dims(), " inputs is ≥ 0 and 0 otherwise (",
+      data_varied
+          ? absl::StrCat("data seeds varied with the weight seeds: the k-th seed of every init "
+                         "used data seed ", d.seed(), " + k, so runs of different inits under "
+                         "the same k saw the same examples in the same batch order")
+          : absl::StrCat("data seed ", d.seed(),
+                         runs > 1 ? ", so every run saw the same examples in the same batch order"
+                                  : ""),
       "). Each run took up to ", t.steps(), " steps of SGD with momentum ", Sig(t.momentum(), 6),
       " (learning rate ", Sig(t.lr(), 6), ", batch ", t.batch(),
       ") on mean softmax cross-entropy, validating every ", t.eval_every(), " steps",
@@ -456,7 +469,9 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
   // --- Seeds.
   if (!s.spreads.empty()) {
     absl::StrAppend(&md, "## Across seeds\n\n",
-                    "One run is not the whole story: the same init under another weight seed "
+                    "One run is not the whole story: the same init under another weight seed ",
+                    data_varied ? "and another draw of the data (the data seed varied too) "
+                                : "(the data seed fixed) ",
                     "can end elsewhere. Median [min–max] over each init's runs:\n\n",
                     "| init | runs | final training loss | validation loss | validation "
                     "accuracy | diverged (first non-finite step) | generalised / memorised |\n",

@@ -246,6 +246,7 @@ std::vector<InitSpread> Spreads(const JobSummary& s) {
     std::vector<double> final_loss, val_loss, val_accuracy, nan_step;
     for (const RunSummary* r : runs) {
       spread.weight_seeds.push_back(r->weight_seed);
+      spread.data_seeds.push_back(r->data_seed);
       if (r->final_loss && std::isfinite(*r->final_loss)) final_loss.push_back(*r->final_loss);
       if (r->last_eval) {
         if (std::isfinite(r->last_eval->loss())) val_loss.push_back(r->last_eval->loss());
@@ -480,6 +481,12 @@ absl::StatusOr<JobSummary> Summarize(const JobData& data, const Criteria& criter
     r.init = run.spec().init();
     r.label = init_count[r.init] > 1 ? absl::StrCat(r.init, " (run ", r.run_id, ")") : r.init;
     r.weight_seed = run.spec().weight_seed();
+    // The job's spec records a run's own data seed (the run as stored keeps its init only).
+    const v1::RunSpec* spec_run =
+        run.index() >= 0 && run.index() < job.spec().runs_size() ? &job.spec().runs(run.index())
+                                                                 : nullptr;
+    r.data_seed = spec_run != nullptr && spec_run->has_data_seed() ? spec_run->data_seed()
+                                                                   : job.spec().data().seed();
     const core::InitConfig init = ToInitConfig(run.spec());
     const core::InitScheme* scheme = core::FindInitScheme(r.init);
     if (r.init == "uniform") {

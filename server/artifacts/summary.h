@@ -112,6 +112,8 @@ struct RunSummary {
   std::string formula;  // "U[-0.5, 0.5]", "N(0, 1/n_in)"
   std::string reference;
   uint64_t weight_seed = 0;
+  // Its data's seed: the job's data.seed, or its own (JobSpec.vary_data_seed).
+  uint64_t data_seed = 0;
   std::optional<double> uniform_low, uniform_high;  // uniform runs only
   v1::RunState state = v1::RUN_STATE_UNSPECIFIED;
   std::string outcome;  // Run.outcome
@@ -176,6 +178,7 @@ struct InitSpread {
   std::string init;
   int runs = 0;
   std::vector<uint64_t> weight_seeds;
+  std::vector<uint64_t> data_seeds;    // one per run, as weight_seeds
   std::optional<Spread> final_loss;    // over the runs whose final training loss is finite
   std::optional<Spread> val_loss;      // last validation loss
   std::optional<Spread> val_accuracy;  // last validation accuracy

@@ -84,9 +84,13 @@ struct JobManager::ActiveJob {
 // steps set aside. Never by splicing two different trainings into one trajectory.
 class JobManager::RunSupervisor final : public RunListener {
  public:
-  RunSupervisor(JobManager& manager, ActiveJob& job, const v1::Run& run, core::InitConfig init,
-                store::Trajectory recorded)
-      : manager_(manager), job_(job), run_(run), init_(std::move(init)) {
+  RunSupervisor(JobManager& manager, ActiveJob& job, const v1::Run& run,
+                core::ExperimentConfig config, core::InitConfig init, store::Trajectory recorded)
+      : manager_(manager),
+        job_(job),
+        run_(run),
+        config_(std::move(config)),
+        init_(std::move(init)) {
     Record(std::move(recorded));
   }
 
@@ -98,7 +102,7 @@ class JobManager::RunSupervisor final : public RunListener {
     link_.emplace(job_.stop.get_token(), [this] { attempt_.request_stop(); });
     return RunRequest{.run_id = run_.id(),
                       .owner = job_.owner,
-                      .config = job_.config,
+                      .config = config_,
                       .init = init_,
                       .stop = attempt_.get_token(),
                       .checkpoints = manager_.checkpointing_.policy,
@@ -298,7 +302,7 @@ class JobManager::RunSupervisor final : public RunListener {
     std::optional<core::CheckpointHeader> header = core::ReadCheckpointHeader(bytes, &error);
     if (!header) {
       *why = absl::StrCat("its checkpoint is unusable: ", error);
-    } else if (header->run_digest != core::RunDigest(job_.config, init_)) {
+    } else if (header->run_digest != core::RunDigest(config_, init_)) {
       *why = "its checkpoint is of other settings";
     } else if (header->fingerprint != fingerprint) {
       *why = absl::StrCat("its checkpoint was written by build ", header->fingerprint);
@@ -342,6 +346,8 @@ class JobManager::RunSupervisor final : public RunListener {
   JobManager& manager_;
   ActiveJob& job_;
   const v1::Run run_;  // as stored when the job was scheduled
+  // The job's configuration with this run's own data seed (ToRunExperiment).
+  const core::ExperimentConfig config_;
   const core::InitConfig init_;
   // The rest is touched by the run's one training thread at a time (and Request() before it).
   store::Trajectory recorded_;  // steps 0..n-1 stored before this start, to replay
@@ -459,9 +465,14 @@ absl::Status JobManager::Schedule(const v1::Job& job) {
       if (!t.ok()) return t.status();
       recorded = *std::move(t);
     }
-    active->runs.push_back(std::make_unique<RunSupervisor>(*this, *active, run,
-                                                           ToInit(run.spec()),
-                                                           std::move(recorded)));
+    // The job's stored spec is the record of each run's data seed (the runs table keeps the
+    // init and weight seed).
+    const v1::RunSpec& spec =
+        run.index() >= 0 && run.index() < job.spec().runs_size() ? job.spec().runs(run.index())
+                                                                  : run.spec();
+    active->runs.push_back(std::make_unique<RunSupervisor>(
+        *this, *active, run, ToRunExperiment(active->config, spec), ToInit(run.spec()),
+        std::move(recorded)));
     requests.push_back(active->runs.back()->Request());
   }
   {

@@ -69,6 +69,12 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
   if (out.runs().empty()) {
     for (const core::InitConfig& init : core::LabRuns()) out.add_runs()->set_init(init.scheme);
   }
+  if (out.vary_data_seed() && out.seeds() < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "vary_data_seed needs seeds of 2 to ", kMaxRuns, " (got ",
+        out.has_seeds() ? absl::StrCat(out.seeds()) : std::string("none"),
+        "): with one seed per run there is nothing to vary."));
+  }
   if (out.has_seeds()) {
     const int seeds = out.seeds();
     if (seeds < 1 || seeds > kMaxRuns) {
@@ -90,10 +96,12 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
         v1::RunSpec& copy = *expanded.Add();
         copy = run;
         copy.set_weight_seed(first + static_cast<uint64_t>(k));
+        if (out.vary_data_seed()) copy.set_data_seed(d.seed() + static_cast<uint64_t>(k));
       }
     }
     out.mutable_runs()->Swap(&expanded);
     out.clear_seeds();
+    out.clear_vary_data_seed();
   }
   if (out.runs_size() > kMaxRuns) {
     return absl::InvalidArgumentError(absl::StrCat("runs must hold 1 to ", kMaxRuns,
@@ -180,9 +188,8 @@ std::string RunLabel(const v1::JobSpec& resolved, int run_index) {
     absl::StrAppend(&label, " ", UniformBounds(run));
   }
   absl::StrAppend(&label, " · seed ", run.weight_seed());
-  if (resolved.data().seed() != LabSpec().data().seed()) {
-    absl::StrAppend(&label, " · data seed ", resolved.data().seed());
-  }
+  const uint64_t data_seed = ToRunExperiment(ToExperiment(resolved), run).data.seed;
+  if (data_seed != LabSpec().data().seed()) absl::StrAppend(&label, " · data seed ", data_seed);
   const std::vector<Setting> lab = TrainingSettings(LabSpec());
   const std::vector<Setting> mine = TrainingSettings(resolved);
   for (size_t i = 0; i < mine.size(); ++i) {
@@ -216,6 +223,11 @@ core::ExperimentConfig ToExperiment(const v1::JobSpec& resolved) {
   config.train.eval_every = resolved.training().eval_every();
   config.train.stop_on_nonfinite = resolved.training().stop_on_nonfinite();
   return config;
+}
+
+core::ExperimentConfig ToRunExperiment(core::ExperimentConfig job, const v1::RunSpec& resolved) {
+  if (resolved.has_data_seed()) job.data.seed = resolved.data_seed();
+  return job;
 }
 
 core::InitConfig ToInit(const v1::RunSpec& resolved) {

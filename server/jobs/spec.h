@@ -55,6 +55,9 @@ void LabelRuns(v1::Job& job);
 
 // Conversions of a resolved spec.
 core::ExperimentConfig ToExperiment(const v1::JobSpec& resolved);
+// What run `resolved` trains on: its job's configuration `job` (ToExperiment) with the run's
+// own data seed, when it has one.
+core::ExperimentConfig ToRunExperiment(core::ExperimentConfig job, const v1::RunSpec& resolved);
 core::InitConfig ToInit(const v1::RunSpec& resolved);
 
 }  // namespace ablate::jobs

@@ -494,6 +494,31 @@ TEST(ReadmeTest, ReportsEachInitsSpreadAcrossSeeds) {
       << readme;
 }
 
+TEST(ReadmeTest, SaysWhichSeedsVariedAndRecordsEachRunsDataSeed) {
+  JobData data = testing::SeedsJob();
+  ASSERT_GE(data.job.spec().runs_size(), 2);
+  for (int i = 0; i < data.job.spec().runs_size(); ++i) {
+    data.job.mutable_spec()->mutable_runs(i)->set_data_seed(1 + static_cast<uint64_t>(i));
+  }
+  auto files = Render(data);
+  const json m = Parse(files["manifest.json"].data);
+  EXPECT_EQ(m["seeds"]["varied"], json({"weights", "data"}));
+  for (int i = 0; i < data.job.runs_size(); ++i) {
+    const std::string id = std::to_string(data.job.runs(i).id());
+    EXPECT_EQ(m["seeds"]["data_per_run"][id], 1 + data.job.runs(i).index()) << m["seeds"].dump();
+    EXPECT_EQ(Parse(files["losses.json"].data)["runs"][i]["data_seed"],
+              1 + data.job.runs(i).index());
+  }
+  const std::string& readme = files["README.md"].data;
+  EXPECT_TRUE(Contains(readme, "data seeds varied with the weight seeds")) << readme;
+  EXPECT_TRUE(Contains(readme, "and another draw of the data")) << readme;
+
+  // Without vary_data_seed only the weights vary, and the README says the data was fixed.
+  auto fixed = Render(testing::SeedsJob());
+  EXPECT_EQ(Parse(fixed["manifest.json"].data)["seeds"]["varied"], json({"weights"}));
+  EXPECT_TRUE(Contains(fixed["README.md"].data, "(the data seed fixed)"));
+}
+
 TEST(ManifestTest, HoldsValidationAndThePerLayerSignal) {
   const JobData data = testing::LabLikeJob();
   auto files = Render(data);

@@ -220,6 +220,17 @@ TEST(LayerPlotTest, DrawsEverySeriesAndSkipsWhatALogAxisCannotShow) {
   EXPECT_EQ(LogRange({}), (std::pair<double, double>{-1, 1}));
 }
 
+TEST(LayerPlotTest, LabelsEveryDecadeOnlyWhenThereIsRoomForIt) {
+  // A 500-pixel panel holds 11 labels.
+  EXPECT_EQ(DecadeStep(4, 500), 1);
+  EXPECT_EQ(DecadeStep(11, 500), 1);
+  EXPECT_EQ(DecadeStep(16, 500), 2);  // depth 24: 10^-4 to 10^12
+  EXPECT_EQ(DecadeStep(40, 500), 5);
+  EXPECT_EQ(DecadeStep(60, 500), 10);
+  EXPECT_EQ(DecadeStep(300, 500), 50);
+  EXPECT_EQ(DecadeStep(16, 10), 20);  // no room at all: one label per panel
+}
+
 TEST(PlotTest, PutsTheNaNMarkerAtTheFirstNonFiniteStep) {
   const absl::StatusOr<PlotImage> plot = RenderPlot(LabInput(), YScale::kLinear);
   ASSERT_TRUE(plot.ok()) << plot.status();
@@ -339,5 +350,70 @@ TEST(PlotTest, IsDeterministicAndSafeToDrawFromSeveralThreads) {
   for (const std::string& png : pngs) EXPECT_TRUE(png == reference->png);
 }
 
+}  // namespace
+}  // namespace ablate::artifacts
+
+namespace ablate::artifacts {
+namespace {
+
+// Columns [x0, x1) of rows [y0, y1) that hold anything but white.
+int InkColumns(const Image& image, int y0, int y1, int* first, int* last) {
+  *first = image.width;
+  *last = -1;
+  int count = 0;
+  for (int x = 0; x < image.width; ++x) {
+    for (int y = y0; y < y1; ++y) {
+      if (image.Pixel(x, y) != 0xFFFFFF) {
+        *first = std::min(*first, x);
+        *last = std::max(*last, x);
+        ++count;
+        break;
+      }
+    }
+  }
+  return count;
+}
+
+// A title, subtitle and note far wider than the page (a job name of 200 characters without
+// a space, a seeds title, a long configuration).
+const std::string kLongTitle =
+    "Init ablation: training and validation loss over seeds (median, band min–max) — job 12 (" +
+    std::string(200, 'W') + ")";
+const std::string kLongSubtitle =
+    "24-layer ReLU MLP, width 256 · SGD lr 0.001, momentum 0.9 · batch 64 · 1000 steps · data "
+    "seed 7 · 1000 train examples · weight seeds 1, 2, 3, 4, 5 · data seeds 11, 12, 13, 14, 15";
+
+// Every pixel of the outer `margin` columns is white, and the header's rows hold text.
+void ExpectHeaderInside(const std::string& png, int header_rows) {
+  const std::optional<Image> image = DecodePng(png);
+  ASSERT_TRUE(image.has_value());
+  constexpr int kMargin = 6;
+  EXPECT_EQ(CountColor(*image, 0xFFFFFF, 0, kMargin, 0, kPlotHeight), kMargin * kPlotHeight);
+  EXPECT_EQ(CountColor(*image, 0xFFFFFF, kPlotWidth - kMargin, kPlotWidth, 0, kPlotHeight),
+            kMargin * kPlotHeight);
+  int first = 0, last = 0;
+  EXPECT_GT(InkColumns(*image, 0, header_rows, &first, &last), kPlotWidth / 2)
+      << "the header holds little text";
+}
+
+TEST(PlotTest, TitlesSubtitlesAndNotesStayOnThePage) {
+  for (YScale scale : {YScale::kLinear, YScale::kLog}) {
+    PlotInput input = LabInput();
+    input.title = kLongTitle;
+    input.subtitle = kLongSubtitle;
+    const absl::StatusOr<PlotImage> plot = RenderPlot(input, scale);
+    ASSERT_TRUE(plot.ok()) << plot.status();
+    ExpectHeaderInside(plot->png, static_cast<int>(plot->layout.box_top));
+    // The axes start below the header, and still fill most of the page.
+    EXPECT_GT(plot->layout.box_bottom - plot->layout.box_top, 0.55 * kPlotHeight);
+  }
+  LayerPlotInput layers;
+  layers.title = kLongTitle;
+  layers.subtitle = kLongSubtitle;
+  layers.series.push_back(LayerSeries{"kaiming", kKaimingColor, {1, 1, 1}, {0.1, 0.1, 0.1}});
+  const absl::StatusOr<std::string> png = RenderLayerStats(layers);
+  ASSERT_TRUE(png.ok()) << png.status();
+  ExpectHeaderInside(*png, 100);
+}
 }  // namespace
 }  // namespace ablate::artifacts

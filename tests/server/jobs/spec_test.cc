@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "core/config.h"
 
 namespace ablate::jobs {
@@ -75,6 +76,55 @@ TEST(ResolveSpecTest, SeedsExpandEachRunIntoConsecutiveWeightSeeds) {
   absl::StatusOr<v1::JobSpec> again = ResolveSpec(*spec);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->runs_size(), 3);
+}
+
+TEST(ResolveSpecTest, VaryDataSeedGivesSeedKOfEveryInitDataSeedPlusK) {
+  v1::JobSpec in;
+  in.set_seeds(4);
+  in.set_vary_data_seed(true);
+  in.mutable_data()->set_seed(20);
+  absl::StatusOr<v1::JobSpec> spec = ResolveSpec(in);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_FALSE(spec->has_vary_data_seed());
+  ASSERT_EQ(spec->runs_size(), 12);
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(spec->runs(i).has_data_seed()) << i;
+    EXPECT_EQ(spec->runs(i).data_seed(), 20u + static_cast<uint64_t>(i % 4)) << i;
+    // What each run trains on, and its label, carry its own data seed.
+    EXPECT_EQ(ToRunExperiment(ToExperiment(*spec), spec->runs(i)).data.seed,
+              spec->runs(i).data_seed());
+    EXPECT_NE(RunLabel(*spec, i).find(absl::StrCat("data seed ", spec->runs(i).data_seed())),
+              std::string::npos)
+        << RunLabel(*spec, i);
+  }
+  // Without it, every run trains on the job's data seed.
+  in.clear_vary_data_seed();
+  spec = ResolveSpec(in);
+  ASSERT_TRUE(spec.ok());
+  for (const v1::RunSpec& run : spec->runs()) {
+    EXPECT_FALSE(run.has_data_seed());
+    EXPECT_EQ(ToRunExperiment(ToExperiment(*spec), run).data.seed, 20u);
+  }
+  // Resolving again keeps each run's data seed.
+  in.set_vary_data_seed(true);
+  spec = ResolveSpec(in);
+  ASSERT_TRUE(spec.ok());
+  absl::StatusOr<v1::JobSpec> again = ResolveSpec(*spec);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(spec->SerializeAsString(), again->SerializeAsString());
+}
+
+TEST(ResolveSpecTest, VaryDataSeedWithoutSeedsIsRefused) {
+  for (int seeds : {0, 1}) {
+    v1::JobSpec in;
+    if (seeds > 0) in.set_seeds(seeds);
+    in.set_vary_data_seed(true);
+    const absl::StatusOr<v1::JobSpec> spec = ResolveSpec(in);
+    EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(spec.status().message().find("vary_data_seed needs seeds of 2 to 16"),
+              std::string::npos)
+        << spec.status();
+  }
 }
 
 TEST(ResolveSpecTest, ResolvingTwiceChangesNothing) {
