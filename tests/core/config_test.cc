@@ -122,7 +122,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadExperimentCase{"InputDimZero", [](auto& c) { c.model.input_dim = 0; }, "model.input_dim",
                           "between 1 and 4096"},
         BadExperimentCase{"ClassesOne", [](auto& c) { c.model.classes = 1; }, "model.classes",
-                          "between 2 and 1024"},
+                          "must be 2"},
         BadExperimentCase{"ClassesThree", [](auto& c) { c.model.classes = 3; }, "model.classes",
                           "must be 2"},
         BadExperimentCase{"TrainSizeZero", [](auto& c) { c.data.train_size = 0; },
