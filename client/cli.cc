@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -76,6 +77,7 @@ struct ListArgs {
   std::vector<std::string> states;
   std::optional<std::string> init;
   std::optional<std::string> name;
+  std::optional<std::string> tag;
   std::optional<std::string> since;
   std::optional<std::string> until;
   std::optional<std::string> limit;
@@ -101,6 +103,17 @@ struct CancelArgs {
 
 struct DeleteArgs {
   std::string job;
+};
+
+struct NoteArgs {
+  std::string job;
+  std::optional<std::string> text;  // none: print the note
+};
+
+struct TagArgs {
+  std::string job;
+  std::string verb;  // add or rm
+  std::vector<std::string> tags;
 };
 
 struct DownloadArgs {
@@ -173,6 +186,8 @@ class Runner {
   int Trajectory(const TrajectoryArgs& args);
   int Cancel(const CancelArgs& args);
   int Delete(const DeleteArgs& args);
+  int Note(const NoteArgs& args);
+  int Tag(const TagArgs& args);
   int WhoAmI();
   int Download(const DownloadArgs& args);
   int Lab(const LabArgs& args);
@@ -327,6 +342,7 @@ int Runner::List(const ListArgs& args) {
   if (args.owner) request.set_owner(*args.owner);
   if (args.init) request.set_init(*args.init);
   if (args.name) request.set_name_contains(*args.name);
+  if (args.tag) request.set_tag(*args.tag);
   for (const std::string& name : args.states) {
     std::optional<v1::JobState> state = ParseJobStateName(name);
     if (!state.has_value()) {
@@ -521,6 +537,46 @@ int Runner::Delete(const DeleteArgs& args) {
   if (!connection.ok()) return UsageError(connection.status());
   if (absl::Status s = (*connection)->DeleteJob(*job_id); !s.ok()) return Error(s);
   out_ << "job " << *job_id << " deleted" << std::endl;
+  return kExitOk;
+}
+
+int Runner::Note(const NoteArgs& args) {
+  absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
+  if (!job_id.ok()) return UsageError(job_id.status());
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<v1::Job> job;
+  if (args.text) {
+    v1::UpdateJobNotesRequest request;
+    request.set_job_id(*job_id);
+    request.set_note(*args.text);
+    job = (*connection)->UpdateJobNotes(request);
+  } else {
+    job = (*connection)->GetJob(*job_id);
+  }
+  if (!job.ok()) return Error(job.status());
+  if (job->note().empty()) {
+    out_ << "job " << job->id() << " has no note" << std::endl;
+  } else {
+    out_ << job->note() << (absl::EndsWith(job->note(), "\n") ? "" : "\n") << std::flush;
+  }
+  return kExitOk;
+}
+
+int Runner::Tag(const TagArgs& args) {
+  absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
+  if (!job_id.ok()) return UsageError(job_id.status());
+  v1::UpdateJobNotesRequest request;
+  request.set_job_id(*job_id);
+  for (const std::string& tag : args.tags) {
+    *(args.verb == "add" ? request.add_add_tags() : request.add_remove_tags()) = tag;
+  }
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<v1::Job> job = (*connection)->UpdateJobNotes(request);
+  if (!job.ok()) return Error(job.status());
+  out_ << "job " << job->id() << " tags: "
+       << (job->tags_size() == 0 ? "(none)" : absl::StrJoin(job->tags(), " ")) << std::endl;
   return kExitOk;
 }
 
@@ -952,6 +1008,7 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "List jobs, newest first\n"
       "\n"
       "One line per job: id, creation time, owner, name, state, and each run's outcome.\n");
+  list->alias("jobs");
   AddText(list, "--owner", &list_args.owner, "Only this owner's jobs", "NAME");
   list->add_option("--state", list_args.states,
                    "Only jobs in these states: queued, running, succeeded, failed, cancelled "
@@ -962,6 +1019,7 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   AddText(list, "--init", &list_args.init, "Only jobs with a run of this init", "NAME");
   AddText(list, "--name", &list_args.name, "Only jobs whose name contains this text", "TEXT");
+  AddText(list, "--tag", &list_args.tag, "Only jobs carrying this tag (`ablate tag`)", "TAG");
   AddText(list, "--since", &list_args.since,
           "Only jobs created at or after this ISO-8601 time (local time unless it has Z or an "
           "offset)",
@@ -1045,6 +1103,47 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "delete their own jobs and the instructor any job of the class.\n");
   del->add_option("JOB", delete_args.job, "The job's id")->type_name("")->required();
   del->footer("Exit codes: 0 deleted, 1 failed, 2 bad command line.");
+
+  // note
+  NoteArgs note_args;
+  CLI::App* note = app.add_subcommand(
+      "note",
+      "Show or replace a job's note\n"
+      "\n"
+      "A note is text about a job written after it was submitted (at most 2000 characters;\n"
+      "newlines and tabs allowed). Its owner and the instructor may write it; anyone of the\n"
+      "class may read it.\n");
+  note->add_option("JOB", note_args.job, "The job's id")->type_name("")->required();
+  AddText(note, "TEXT", &note_args.text, "The new note (\"\" removes it); none prints the note",
+          "");
+  note->footer(
+      "Examples:\n"
+      "  ablate note 12 \"lr 1e-2 was too high: uniform diverged at step 40\"\n"
+      "  ablate note 12\n"
+      "\n"
+      "Exit codes: 0 done, 1 failed, 2 bad command line or a note the server refused.");
+
+  // tag
+  TagArgs tag_args;
+  CLI::App* tag = app.add_subcommand(
+      "tag",
+      "Add or remove a job's tags\n"
+      "\n"
+      "A tag is 1-32 characters of a-z 0-9 . _ - (starting with a letter or digit); a job\n"
+      "holds at most 8. `ablate list --tag T` lists the jobs carrying T.\n");
+  tag->add_option("JOB", tag_args.job, "The job's id")->type_name("")->required();
+  tag->add_option("VERB", tag_args.verb, "add or rm")
+      ->type_name("")
+      ->required()
+      ->check(CLI::IsMember({"add", "rm"}));
+  tag->add_option("TAG", tag_args.tags, "The tags")->type_name("")->required();
+  tag->footer(
+      "Prints the job's tags after the change.\n"
+      "Examples:\n"
+      "  ablate tag 12 add week-3 baseline\n"
+      "  ablate tag 12 rm baseline\n"
+      "\n"
+      "Exit codes: 0 done, 1 failed, 2 bad command line or a tag the server refused.");
 
   // whoami
   CLI::App* whoami = app.add_subcommand(
@@ -1139,6 +1238,8 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   if (cancel->parsed()) return runner.Cancel(cancel_args);
   if (download->parsed()) return runner.Download(download_args);
   if (del->parsed()) return runner.Delete(delete_args);
+  if (note->parsed()) return runner.Note(note_args);
+  if (tag->parsed()) return runner.Tag(tag_args);
   if (whoami->parsed()) return runner.WhoAmI();
   if (klass->parsed()) return runner.Class(class_args);
   if (health->parsed()) return runner.Health(health_service.value_or(""));

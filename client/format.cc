@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
 
 namespace ablate::client {
@@ -265,7 +266,11 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows,
 
 std::string FormatJobList(const std::vector<v1::Job>& jobs, absl::TimeZone zone) {
   std::vector<std::vector<std::string>> rows;
+  // The TAGS column only when a job has tags: most lists have none.
+  const bool tags = std::any_of(jobs.begin(), jobs.end(),
+                                [](const v1::Job& job) { return job.tags_size() > 0; });
   rows.push_back({"ID", "CREATED", "OWNER", "NAME", "STATE", "RUNS"});
+  if (tags) rows[0].insert(rows[0].begin() + 4, "TAGS");
   for (const v1::Job& job : jobs) {
     std::vector<std::string> runs;
     for (const v1::Run& run : job.runs()) {
@@ -274,6 +279,10 @@ std::string FormatJobList(const std::vector<v1::Job>& jobs, absl::TimeZone zone)
     rows.push_back({absl::StrCat(job.id()), FormatTimestamp(job.created_at(), zone),
                     Truncate(job.owner(), 16), Truncate(job.name(), 32),
                     std::string(JobStateName(job.state())), absl::StrJoin(runs, " ")});
+    if (tags) {
+      rows.back().insert(rows.back().begin() + 4,
+                         job.tags_size() > 0 ? absl::StrJoin(job.tags(), ",") : "-");
+    }
   }
   return FormatTable(rows, {0});
 }
@@ -325,7 +334,16 @@ std::string FormatJobDetails(const v1::Job& job, absl::TimeZone zone) {
   add("model:", ModelLine(job.spec().model()));
   add("data:", DataLine(job.spec().data()));
   add("training:", TrainingLine(job.spec().training()));
+  if (job.tags_size() > 0) add("tags:", absl::StrJoin(job.tags(), " "));
   absl::StrAppend(&out, FormatTable(header), "\n");
+  // A note may hold several lines: each is indented under its heading, outside the table.
+  if (!job.note().empty()) {
+    absl::StrAppend(&out, "note:\n");
+    for (absl::string_view line : absl::StrSplit(job.note(), '\n')) {
+      absl::StrAppend(&out, "  ", line, "\n");
+    }
+    absl::StrAppend(&out, "\n");
+  }
 
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"RUN", "INIT", "STATE", "OUTCOME", "STEPS", "FINAL LOSS", "VAL LOSS", "VAL ACC",

@@ -39,6 +39,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/store/job_notes.h"
 #include "server/store/migrations.h"
 #include "server/store/numbers.h"
 
@@ -351,6 +352,7 @@ absl::StatusOr<v1::Job> LoadJob(Connection& conn, int64_t job_id) {
     if (!stmt.IsNull(7)) *job.mutable_started_at() = MillisToProto(stmt.Int(7));
     if (!stmt.IsNull(8)) *job.mutable_finished_at() = MillisToProto(stmt.Int(8));
   }
+  STORE_RETURN_IF_ERROR(LoadJobNotes(conn, job));
   static const std::string kRunsSql =
       absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE job_id = ?1 ORDER BY idx");
   STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(kRunsSql));
@@ -1034,7 +1036,7 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
   // The query is assembled from constant fragments, one per filter present, so that SQLite
   // plans each combination on its own (owner → jobs_by_owner, states → jobs_by_state, none →
   // the primary key walked downwards from the token); every value is a bound parameter. There
-  // are at most 2^8 such texts, each prepared once per connection.
+  // are at most 2^9 such texts, each prepared once per connection.
   std::string sql = "SELECT id FROM jobs WHERE 1";
   if (before_id) sql += " AND id < :before_id";
   if (class_id) sql += " AND class_id = :class_id";
@@ -1046,6 +1048,9 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
   }
   // instr, not LIKE: case-sensitive as the API says, and no wildcard characters to escape.
   if (!request.name_contains().empty()) sql += " AND instr(name, :name) > 0";
+  if (!request.tag().empty()) {
+    sql += " AND EXISTS (SELECT 1 FROM job_tags WHERE job_id = jobs.id AND tag = :tag)";
+  }
   if (created_after) sql += " AND created_at >= :created_after";
   if (created_before) sql += " AND created_at < :created_before";
   sql += " ORDER BY id DESC LIMIT :limit";
@@ -1063,6 +1068,7 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
       if (!request.name_contains().empty()) {
         stmt.BindText(bind(":name"), request.name_contains());
       }
+      if (!request.tag().empty()) stmt.BindText(bind(":tag"), request.tag());
       if (created_after) stmt.Bind(bind(":created_after"), *created_after);
       if (created_before) stmt.Bind(bind(":created_before"), *created_before);
       // One more than a page: whether it comes back says if there is a next page.
@@ -1622,6 +1628,11 @@ absl::StatusOr<std::map<v1::JobState, int64_t>> SqliteStore::CountJobs() {
     }
     return counts;
   });
+}
+
+absl::Status SqliteStore::SetJobNotes(int64_t job_id, const std::string& note,
+                                      const std::vector<std::string>& tags) {
+  return Write([&](Connection& conn) { return WriteJobNotes(conn, job_id, note, tags); });
 }
 
 }  // namespace ablate::store
