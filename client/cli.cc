@@ -78,6 +78,7 @@ struct ListArgs {
   std::optional<std::string> init;
   std::optional<std::string> name;
   std::optional<std::string> tag;
+  std::optional<std::string> sort;
   std::optional<std::string> since;
   std::optional<std::string> until;
   std::optional<std::string> limit;
@@ -343,6 +344,15 @@ int Runner::List(const ListArgs& args) {
   if (args.init) request.set_init(*args.init);
   if (args.name) request.set_name_contains(*args.name);
   if (args.tag) request.set_tag(*args.tag);
+  JobSortKey sort = JobSortKey::kNewest;
+  if (args.sort) {
+    std::optional<JobSortKey> key = ParseJobSortKey(*args.sort);
+    if (!key) {
+      return UsageError(absl::InvalidArgumentError(
+          absl::StrCat("--sort: '", *args.sort, "' is not a sort key (newest, final, val)")));
+    }
+    sort = *key;
+  }
   for (const std::string& name : args.states) {
     std::optional<v1::JobState> state = ParseJobStateName(name);
     if (!state.has_value()) {
@@ -409,6 +419,12 @@ int Runner::List(const ListArgs& args) {
     request.set_page_token(page->next_page_token());
   }
 
+  if (sort != JobSortKey::kNewest) {
+    std::vector<v1::Job> sorted(all.jobs().begin(), all.jobs().end());
+    SortJobs(sorted, sort);
+    all.clear_jobs();
+    for (v1::Job& job : sorted) *all.add_jobs() = std::move(job);
+  }
   if (args.json) {
     out_ << ToJson(all) << std::flush;
     return kExitOk;
@@ -1020,6 +1036,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   AddText(list, "--init", &list_args.init, "Only jobs with a run of this init", "NAME");
   AddText(list, "--name", &list_args.name, "Only jobs whose name contains this text", "TEXT");
   AddText(list, "--tag", &list_args.tag, "Only jobs carrying this tag (`ablate tag`)", "TAG");
+  AddText(list, "--sort", &list_args.sort,
+          "Order the jobs shown by: newest (default), final (the best run's final training "
+          "loss, lowest first) or val (the best run's last validation loss); jobs without one "
+          "go last; sorts the jobs fetched (--limit N, --all)",
+          "KEY");
   AddText(list, "--since", &list_args.since,
           "Only jobs created at or after this ISO-8601 time (local time unless it has Z or an "
           "offset)",

@@ -287,6 +287,33 @@ std::string FormatJobList(const std::vector<v1::Job>& jobs, absl::TimeZone zone)
   return FormatTable(rows, {0});
 }
 
+std::optional<JobSortKey> ParseJobSortKey(absl::string_view text) {
+  if (text == "final") return JobSortKey::kFinalLoss;
+  if (text == "val") return JobSortKey::kValLoss;
+  if (text == "newest") return JobSortKey::kNewest;
+  return std::nullopt;
+}
+
+std::optional<double> JobSortValue(const v1::Job& job, JobSortKey key) {
+  std::optional<double> best;
+  for (const v1::Run& run : job.runs()) {
+    std::optional<double> value;
+    if (key == JobSortKey::kFinalLoss && run.has_final_loss()) value = run.final_loss();
+    if (key == JobSortKey::kValLoss && run.has_final_eval()) value = run.final_eval().loss();
+    if (value && std::isfinite(*value) && (!best || *value < *best)) best = value;
+  }
+  return best;
+}
+
+void SortJobs(std::vector<v1::Job>& jobs, JobSortKey key) {
+  if (key == JobSortKey::kNewest) return;
+  std::stable_sort(jobs.begin(), jobs.end(), [key](const v1::Job& a, const v1::Job& b) {
+    const std::optional<double> x = JobSortValue(a, key), y = JobSortValue(b, key);
+    if (x && y) return *x < *y;
+    return x.has_value() && !y.has_value();
+  });
+}
+
 std::string FormatRunInit(const v1::RunSpec& spec) {
   std::string text = spec.init();
   if (spec.init() == "uniform" && (spec.has_uniform_low() || spec.has_uniform_high())) {

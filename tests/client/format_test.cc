@@ -84,6 +84,36 @@ TEST(TrajectoryCsv, ValidationInTheRowOfItsStepAndAfterTheLast) {
             "3,,0.25,0.875\n");
 }
 
+// Jobs sort by their best run's value; NaN and missing values go last, ties keep their order.
+TEST(SortJobs, ByTheBestRunsFinalOrValidationLossMissingLast) {
+  auto job = [](int64_t id, std::vector<std::optional<float>> finals, std::optional<float> val) {
+    v1::Job j;
+    j.set_id(id);
+    for (const std::optional<float>& f : finals) {
+      v1::Run* run = j.add_runs();
+      if (f) run->set_final_loss(*f);
+      if (val) run->mutable_final_eval()->set_loss(*val);
+    }
+    return j;
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<v1::Job> jobs = {job(5, {nan, 2.0f}, 3.0f), job(4, {}, std::nullopt),
+                               job(3, {0.5f, 9.0f}, 1.0f), job(2, {2.0f}, std::nullopt),
+                               job(1, {nan}, nan)};
+  auto ids = [&jobs] {
+    std::vector<int64_t> out;
+    for (const v1::Job& j : jobs) out.push_back(j.id());
+    return out;
+  };
+  SortJobs(jobs, JobSortKey::kFinalLoss);
+  EXPECT_EQ(ids(), (std::vector<int64_t>{3, 5, 2, 4, 1}));
+  SortJobs(jobs, JobSortKey::kValLoss);
+  EXPECT_EQ(ids(), (std::vector<int64_t>{3, 5, 2, 4, 1}));
+  EXPECT_EQ(ParseJobSortKey("final"), JobSortKey::kFinalLoss);
+  EXPECT_EQ(ParseJobSortKey("val"), JobSortKey::kValLoss);
+  EXPECT_EQ(ParseJobSortKey("loss"), std::nullopt);
+}
+
 TEST(JobStateNames, RoundTripAndIgnoreCase) {
   for (v1::JobState state : {v1::JOB_STATE_QUEUED, v1::JOB_STATE_RUNNING, v1::JOB_STATE_SUCCEEDED,
                              v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED}) {

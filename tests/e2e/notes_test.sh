@@ -63,7 +63,7 @@ must_fail 2 'tag "Week 3" is not a tag: a tag is 1 to 32 characters of a-z 0-9 .
 must_fail 2 "is not a tag" "$CLI" tag "$a" add "$(printf 'x%.0s' {1..33})"
 must_fail 2 "is not a tag" "$CLI" tag "$a" add -- -lead
 must_fail 2 "A job holds at most 8 tags; job $a would have 9" "$CLI" tag "$a" add t1 t2 t3 t4 t5 t6 t7 t8
-must_fail 2 "The note is 2001 characters long; a note holds at most 2000 characters." \
+must_fail 2 "The note is 2001 characters long; a note holds at most 2000 characters" \
   "$CLI" note "$a" "$(printf 'é%.0s' {1..2001})"
 must "$CLI" note "$a" "$(printf 'é%.0s' {1..2000})" >/dev/null
 must_fail 2 "The note contains the control character U+001B" "$CLI" note "$a" $'bad \e[31m'

@@ -292,7 +292,7 @@ async function loadJobs() {
     const jobs = response.jobs ?? [];
     for (const job of jobs) if (jobEnded(job.state)) jobCache.set(String(job.id), Promise.resolve(job));
     listState.tokens[listState.page + 1] = response.nextPageToken || undefined;
-    renderJobs(jobs);
+    renderJobs(sortJobs(jobs, $('#filters').elements.sort.value));
     status.textContent = jobs.length
       ? `${jobs.length} job${jobs.length === 1 ? '' : 's'} on this page.`
       : 'No jobs match these filters.';
@@ -308,6 +308,26 @@ async function loadJobs() {
       list.dataset.loading = 'false';
     }
   }
+}
+
+// A job's best (lowest) finite final training loss (`key` 'final') or last validation loss
+// ('val') over its runs; undefined when no run has one. As `ablate list --sort`.
+export function jobSortValue(job, key) {
+  let best;
+  for (const run of job.runs ?? []) {
+    const value = toNumber(key === 'final' ? run.finalLoss : run.finalEval?.loss);
+    if (Number.isFinite(value) && (best === undefined || value < best)) best = value;
+  }
+  return best;
+}
+
+// The page's jobs ordered by `key` ('newest' keeps the server's order); jobs without a value
+// last, ties in the server's order.
+function sortJobs(jobs, key) {
+  if (key !== 'final' && key !== 'val') return jobs;
+  return jobs.map((job, i) => ({ job, i, v: jobSortValue(job, key) }))
+    .sort((a, b) => (a.v === undefined) - (b.v === undefined) || (a.v ?? 0) - (b.v ?? 0) || a.i - b.i)
+    .map((e) => e.job);
 }
 
 // The server's label ("kaiming · seed 7 · lr 0.0001": init, seed and what differs from the
