@@ -939,7 +939,9 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
           "Start from this JSON job spec (protobuf JSON; a job printed by `show --json` works "
           "too); flags override its fields",
           "FILE");
-  AddText(submit, "--name", &spec.name, "A label for the job (default lab-01-init-ablation)",
+  AddText(submit, "--name", &spec.name,
+          "A label for the job (default: what it changes from lab 1, e.g. "
+          "\"depth 24 · lr 0.0001\", or lab-01-init-ablation)",
           "TEXT")
       ->group("Job spec");
   AddText(submit, "--depth", &spec.depth, "Linear layers (default 12)", "N")->group("Job spec");

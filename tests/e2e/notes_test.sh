@@ -21,6 +21,9 @@ ABLATE_TOKEN=$(token_of s1)
 a=$(must "$CLI" submit --steps 5 --init kaiming --name a)
 b=$(must "$CLI" submit --steps 5 --init xavier --name b)
 must "$CLI" watch "$a" >/dev/null
+# A job without a name is named by what it changes from lab 1.
+c=$(must "$CLI" submit --steps 5 --lr 0.01 --init kaiming)
+[[ $(job_field "$c" .name) == "steps 5 · lr 0.01" ]] || fail "an unnamed job is not named by its differences: $(job_field "$c" .name)"
 must "$CLI" watch "$b" >/dev/null
 
 # The owner writes a note of two lines and tags.
