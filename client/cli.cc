@@ -221,7 +221,8 @@ class Runner {
   // success, else the exit code (having said why). With `json` (lab --json) the finished job
   // is printed as JSON on stdout and everything else goes to stderr.
   struct LabJob {
-    std::optional<v1::Job> job;
+    std::optional<v1::Job> job;       // set when it succeeded and its files were downloaded
+    std::optional<v1::Job> finished;  // set when it ended, however
     int exit_code = kExitOk;
   };
   LabJob RunLabJob(Connection& connection, const v1::JobSpec& spec, const std::string& owner,
@@ -662,7 +663,7 @@ Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec
     result.exit_code = Error(final_job.status());
     return result;
   }
-  if (json) out_ << ToJson(*final_job) << std::flush;
+  result.finished = *final_job;
   story << "\n" << FormatJobSummary(*final_job) << std::flush;
   if (final_job->state() != v1::JOB_STATE_SUCCEEDED) {
     result.exit_code = JobExitCode(*final_job);
@@ -724,23 +725,32 @@ int Runner::Lab(const LabArgs& args) {
   if (!connection.ok()) return UsageError(connection.status());
   std::ostream& story = args.json ? err_ : out_;
 
+  // With --json stdout holds one document, {"jobs": [...]}: the lab's job, then with
+  // --verify-depth the deeper one; printed at the end, also when a job failed, with the jobs
+  // that ended.
+  v1::ListJobsResponse ended;
+  auto finish = [&](int code) {
+    if (args.json) out_ << ToJson(ended) << std::flush;
+    return code;
+  };
   const std::filesystem::path dir = args.out;
   LabJob first = RunLabJob(**connection, spec, args.owner, dir, *reconnect, args.json);
-  if (!first.job) return first.exit_code;
+  if (first.finished) *ended.add_jobs() = *first.finished;
+  if (!first.job) return finish(first.exit_code);
   PrintLabFindings(dir, story);
-  if (!verify_depth) return kExitOk;
+  if (!verify_depth) return finish(kExitOk);
 
   // Question 4 checked: the same job at the deeper depth, its files in a folder of their own.
-  // With --json its finished job is the second JSON document on stdout.
   v1::JobSpec deeper = spec;
   deeper.mutable_model()->set_depth(*verify_depth);
   const std::filesystem::path deeper_dir = dir / absl::StrCat("depth-", *verify_depth);
   story << "\nquestion 4: the same job at depth " << *verify_depth << "\n";
   LabJob second =
       RunLabJob(**connection, deeper, args.owner, deeper_dir, *reconnect, args.json);
-  if (!second.job) return second.exit_code;
+  if (second.finished) *ended.add_jobs() = *second.finished;
+  if (!second.job) return finish(second.exit_code);
   PrintLabFindings(deeper_dir, story);
-  return kExitOk;
+  return finish(kExitOk);
 }
 
 int Runner::Class(const ClassArgs& args) {
@@ -918,9 +928,9 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
           "OUT/depth-N, and report whether each init's prediction held",
           "N");
   lab->add_flag("--json", lab_args.json,
-                "Print only the finished job in protobuf JSON on stdout (with --verify-depth, "
-                "then the deeper job as a second document); the progress, the files written "
-                "and the findings go to stderr");
+                "Print one JSON document on stdout, {\"jobs\": [...]} as `list --json`: the "
+                "finished job, then with --verify-depth the deeper one; the progress, the files "
+                "written and the findings go to stderr");
   AddReconnectTimeout(lab, &lab_args.reconnect_timeout);
   lab->footer("Exit codes: 0 done, 1 failed, 3 the job failed or was cancelled.");
 

@@ -1,5 +1,7 @@
 #include "client/format.h"
 
+#include "proto/json.h"
+
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -461,14 +463,8 @@ std::string FormatTrajectoryReport(const v1::GetTrajectoryResponse& trajectory, 
 }
 
 std::string ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  // Printing a well-formed message cannot fail for the types this API uses.
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  if (json.empty() || json.back() != '\n') json += '\n';
-  return json;
+  // Every field, at its default too: a script reads steps_done 0 rather than a missing key.
+  return ProtoToJson(message, {.pretty = true, .print_defaults = true});
 }
 
 }  // namespace ablate::client

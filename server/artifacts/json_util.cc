@@ -1,5 +1,7 @@
 #include "server/artifacts/json_util.h"
 
+#include "proto/json.h"
+
 #include <cmath>
 
 #include "google/protobuf/util/json_util.h"
@@ -63,11 +65,8 @@ Json LossJson(float value) {
 }
 
 Json ProtoJson(const google::protobuf::Message& message) {
-  std::string text;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &text, options);
-  return Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return Json::parse(ProtoToJson(message, {.pretty = false}), nullptr,
+                     /*allow_exceptions=*/false);
 }
 
 }  // namespace ablate::artifacts

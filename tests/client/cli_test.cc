@@ -303,7 +303,7 @@ TEST_F(CliServerTest, SubmitSpecFileWithOverridingFlags) {
 TEST_F(CliServerTest, SubmitJsonPrintsTheJob) {
   const Result result = Ablate({"submit", "--json"});
   ASSERT_EQ(result.code, kExitOk);
-  EXPECT_THAT(result.out, AllOf(StartsWith("{"), HasSubstr("\"id\": \"17\""),
+  EXPECT_THAT(result.out, AllOf(StartsWith("{"), HasSubstr("\"id\": 17"),
                                 HasSubstr("\"state\": \"JOB_STATE_QUEUED\"")));
 }
 

@@ -114,6 +114,33 @@ TEST(SortJobs, ByTheBestRunsFinalOrValidationLossMissingLast) {
   EXPECT_EQ(ParseJobSortKey("loss"), std::nullopt);
 }
 
+// One JSON casing everywhere (the .proto's snake_case, as job.json and manifest.json), and
+// 64-bit integers as numbers where a double holds them exactly.
+TEST(ToJson, SnakeCaseAndExactIntegersAsNumbers) {
+  v1::Job job;
+  job.set_id(17);
+  job.mutable_spec()->mutable_data()->set_seed((uint64_t{1} << 53) + 1);  // too big: a string
+  v1::RunSpec* run = job.mutable_spec()->add_runs();
+  run->set_init("xavier");
+  run->set_weight_seed(uint64_t{1} << 53);
+  v1::Run* r = job.add_runs();
+  r->set_id(-5);
+  r->set_first_nonfinite_step(3);
+  r->set_final_loss(std::numeric_limits<float>::quiet_NaN());
+  const std::string json = ToJson(job);
+  EXPECT_THAT(json, HasSubstr("\"id\": 17,"));
+  EXPECT_THAT(json, HasSubstr("\"id\": -5,"));
+  EXPECT_THAT(json, HasSubstr("\"weight_seed\": 9007199254740992"));
+  EXPECT_THAT(json, HasSubstr("\"seed\": \"9007199254740993\""));
+  EXPECT_THAT(json, HasSubstr("\"first_nonfinite_step\": 3"));
+  EXPECT_THAT(json, HasSubstr("\"final_loss\": \"NaN\""));
+  EXPECT_THAT(json, HasSubstr("\"steps_done\": 0"));  // defaults printed for scripts
+  EXPECT_THAT(json, Not(HasSubstr("firstNonfiniteStep")));
+  // A run that is not uniform carries no bounds.
+  EXPECT_THAT(json, Not(HasSubstr("uniform_low")));
+  EXPECT_EQ(json.back(), '\n');
+}
+
 TEST(JobStateNames, RoundTripAndIgnoreCase) {
   for (v1::JobState state : {v1::JOB_STATE_QUEUED, v1::JOB_STATE_RUNNING, v1::JOB_STATE_SUCCEEDED,
                              v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED}) {

@@ -41,7 +41,7 @@ done
 must_fail 1 "the data directory is full" "$CLI" submit "${tiny[@]}" --steps 10 --init kaiming
 # Reads go on: the list, the jobs, trajectories, files, a watch of a finished job.
 must "$CLI" list >/dev/null
-recorded=$(job_field "$big" '.runs[0].stepsDone')
+recorded=$(job_field "$big" '.runs[0].steps_done')
 ((recorded > 1000 && recorded < 100000)) || fail "the full job recorded $recorded steps"
 run=$(job_field "$big" '.runs[0].id')
 [[ $(must "$CLI" trajectory "$run" --csv | tail -n +2 | awk -F, '$2 != ""' | wc -l) == "$recorded" ]] \
@@ -63,7 +63,7 @@ echo "full: the job failed after $recorded steps; submits refused; reads served"
 running=$(must "$CLI" submit --name training-during-backup --width 128 --depth 6 --input-dim 128 \
   --steps 3000 --init kaiming)
 for _ in $(seq 1 200); do
-  [[ $(job_field "$running" .runs[0].stepsDone) -ge 200 ]] && break
+  [[ $(job_field "$running" .runs[0].steps_done) -ge 200 ]] && break
   sleep 0.05
 done
 must "$SERVER" backup --data-dir "$data_dir" "$work/backup.db" 2>>"$work/backup.log"
@@ -90,7 +90,7 @@ restart
 crashed=$(must "$CLI" submit --name killed --width 128 --depth 6 --input-dim 128 --steps 5000 \
   --init kaiming)
 for _ in $(seq 1 200); do
-  [[ $(job_field "$crashed" .runs[0].stepsDone) -ge 300 ]] && break
+  [[ $(job_field "$crashed" .runs[0].steps_done) -ge 300 ]] && break
   sleep 0.05
 done
 kill -KILL "$server_pid"
