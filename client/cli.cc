@@ -525,8 +525,19 @@ int Runner::Cancel(const CancelArgs& args) {
   if (!job_id.ok()) return UsageError(job_id.status());
   absl::StatusOr<Connection*> connection = Connect();
   if (!connection.ok()) return UsageError(connection.status());
-  absl::StatusOr<v1::Job> job = (*connection)->CancelJob(*job_id);
-  if (!job.ok()) return Error(job.status());
+  // A job that has already ended is left as it is, and said so: cancelling it again would
+  // answer "cancelled" as if this call had done it.
+  absl::StatusOr<v1::Job> before = (*connection)->GetJob(*job_id);
+  if (!before.ok()) return Error(before.status());
+  if (before->state() == v1::JOB_STATE_CANCELLED) {
+    out_ << "job " << before->id() << " was already cancelled; nothing to cancel" << std::endl;
+    return kExitOk;
+  }
+  absl::StatusOr<v1::Job> job = before;
+  if (before->state() != v1::JOB_STATE_SUCCEEDED && before->state() != v1::JOB_STATE_FAILED) {
+    job = (*connection)->CancelJob(*job_id);
+    if (!job.ok()) return Error(job.status());
+  }
   switch (job->state()) {
     case v1::JOB_STATE_CANCELLED:
       out_ << "job " << job->id() << " cancelled" << std::endl;
@@ -1122,7 +1133,8 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "Its runs stop within one step each. A job that already ended is left as it is.\n");
   cancel->add_option("JOB", cancel_args.job, "The job's id")->type_name("")->required();
   cancel->footer(
-      "Prints \"job N cancelled\", \"job N had already STATE; nothing to cancel\", or, when\n"
+      "Prints \"job N cancelled\", \"job N had already STATE; nothing to cancel\", \"job N was\n"
+      "already cancelled; nothing to cancel\", or, when\n"
       "its runs have not stopped yet, \"job N is stopping (still STATE); ...\".\n"
       "Exit codes: 0 done (also when the job had already ended), 1 failed, 2 bad command line.");
 

@@ -77,6 +77,18 @@ code=$(curl -sS -o "$work/bad.json" -w '%{http_code}' -H "Authorization: Bearer 
 must_fail 1 "job 999999 not found" "$CLI" note 999999 "x"
 [[ $(job_field "$a" '.tags | join(",")') == "week-3" ]] || fail "a refused edit changed the tags"
 
+# A second cancel says there is nothing to cancel.
+long=$(must "$CLI" submit --steps 100000 --init kaiming --name long)
+must "$CLI" cancel "$long" >/dev/null
+for _ in $(seq 1 100); do
+  [[ $(job_field "$long" .state) == JOB_STATE_CANCELLED ]] && break
+  sleep 0.1
+done
+[[ $(must "$CLI" cancel "$long") == "job $long was already cancelled; nothing to cancel" ]] \
+  || fail "a second cancel does not say there is nothing to cancel"
+[[ $(must "$CLI" cancel "$a") == "job $a had already succeeded; nothing to cancel" ]] \
+  || fail "cancelling an ended job does not say so"
+
 # Removing the note; it survives a restart; it goes with its job.
 [[ $(must "$CLI" note "$a" "") == "job $a has no note" ]] || fail "an empty note does not remove it"
 must "$CLI" note "$b" "kept" >/dev/null
