@@ -406,6 +406,11 @@ TEST_F(CliServerTest, CancelSaysWhatHappened) {
   const Result done = Ablate({"cancel", "17"});
   EXPECT_EQ(done.code, kExitOk);
   EXPECT_EQ(done.out, "job 17 had already succeeded; nothing to cancel\n");
+  // Cancelling again is not "cancelled" again, and asks nothing of the server's cancel.
+  service_.jobs[20] = LabJob(20, v1::JOB_STATE_CANCELLED);
+  const Result again = Ablate({"cancel", "20"});
+  EXPECT_EQ(again.code, kExitOk);
+  EXPECT_EQ(again.out, "job 20 was already cancelled; nothing to cancel\n");
   // The server answered before the runs stopped (a run still generating its data, say): the
   // cancel is under way, which is not "nothing to cancel".
   service_.jobs[19] = LabJob(19, v1::JOB_STATE_RUNNING);
@@ -665,6 +670,21 @@ TEST_F(CliServerTest, LabRefusesBadSeedsAndDepthsBeforeSubmitting) {
   EXPECT_EQ(result.code, kExitUsage);
   EXPECT_EQ(result.err, "ablate: --verify-depth: expected a number of layers, got 'deep'\n");
   EXPECT_THAT(service_.submits, IsEmpty());
+}
+
+// lab --json prints one document, {"jobs": [...]}, as list --json does; the story goes to
+// stderr.
+TEST_F(CliServerTest, LabJsonIsOneDocument) {
+  service_.history =
+      TrainingHistory(LabJob(17, v1::JOB_STATE_QUEUED), 10, 5, v1::JOB_STATE_SUCCEEDED);
+  service_.artifacts = {{"job.json", "{}"}};
+  TempDir dir;
+  const Result result = Ablate({"lab", "--out", (dir.path() / "out").string(), "--json"});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_THAT(result.out, StartsWith("{\n  \"jobs\": [\n    {\n      \"id\": 17,"));
+  // One top-level object: its only closing brace at the start of a line is the last.
+  EXPECT_EQ(result.out.find("\n}"), result.out.size() - 3) << result.out;
+  EXPECT_THAT(result.err, HasSubstr("submitted lab 1 as job 17"));
 }
 
 TEST_F(CliServerTest, LabVerifyDepthRunsTheSameJobDeeperAfterTheFirst) {
