@@ -378,11 +378,11 @@ TEST(FormatTrajectoryReport, NothingRecordedYet) {
 TEST(ToJson, ProtobufMappingWithEveryField) {
   v1::Job job = LabJob(17, v1::JOB_STATE_QUEUED);
   const std::string json = ToJson(job);
-  EXPECT_THAT(json, HasSubstr("\"id\": \"17\""));
+  EXPECT_THAT(json, HasSubstr("\"id\": 17"));
   EXPECT_THAT(json, HasSubstr("\"state\": \"JOB_STATE_QUEUED\""));
   EXPECT_THAT(json, HasSubstr("\"error\": \"\""));  // defaults printed too
-  EXPECT_THAT(json, HasSubstr("\"weightSeed\": \"101\""));
-  EXPECT_THAT(json, Not(HasSubstr("finalLoss")));  // unset optional stays absent
+  EXPECT_THAT(json, HasSubstr("\"weight_seed\": 101"));
+  EXPECT_THAT(json, Not(HasSubstr("final_loss")));  // unset optional stays absent
   EXPECT_EQ(json.back(), '\n');
   v1::ListJobsResponse empty;
   EXPECT_THAT(ToJson(empty), HasSubstr("\"jobs\": []"));

@@ -76,7 +76,7 @@ TEST(FormatProgressLine, ALongJobFitsEightyColumns) {
   run.last_eval = eval;
   const std::string running = FormatProgressLine(run, 15);
   EXPECT_LE(running.size(), 79u) << running;
-  EXPECT_THAT(running, HasSubstr("step 99999/100000"));
+  EXPECT_THAT(running, HasSubstr("step  99999/100000"));
   run.state = v1::RUN_STATE_DIVERGED;
   v1::Run summary;
   summary.set_state(v1::RUN_STATE_DIVERGED);
@@ -84,7 +84,7 @@ TEST(FormatProgressLine, ALongJobFitsEightyColumns) {
   run.summary = summary;
   const std::string ended = FormatProgressLine(run, 15);
   EXPECT_LE(ended.size(), 79u) << ended;
-  EXPECT_THAT(ended, AllOf(HasSubstr("step 99999/100000"), HasSubstr("diverged at step 99998")));
+  EXPECT_THAT(ended, AllOf(HasSubstr("step  99999/100000"), HasSubstr("diverged at step 99998")));
 }
 
 TEST(FormatProgressLine, FinishedShowsTheOutcome) {
@@ -95,9 +95,12 @@ TEST(FormatProgressLine, FinishedShowsTheOutcome) {
   summary.set_outcome("diverged at step 20");
   summary.set_steps_per_second(812.4);
   run.summary = summary;
-  EXPECT_EQ(FormatProgressLine(run, 7),
+  EXPECT_EQ(FormatProgressLine(run, 7, /*max_width=*/0),
             "uniform  run 42  step   21/1000  loss nan           812 steps/s  "
             "diverged at step 20");
+  // 81 columns: in 80 the run id goes.
+  EXPECT_EQ(FormatProgressLine(run, 7),
+            "uniform  step   21/1000  loss nan           812 steps/s  diverged at step 20");
 }
 
 TEST(FormatJobSummary, OneAlignedLinePerRunAfterTheJobsState) {
