@@ -1,7 +1,5 @@
 #include "client/format.h"
 
-#include "proto/json.h"
-
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -17,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
+#include "proto/json.h"
 
 namespace ablate::client {
 namespace {

@@ -1,7 +1,5 @@
 #include "server/artifacts/artifacts.h"
 
-#include "proto/json.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
+#include "proto/json.h"
 #include "server/artifacts/format.h"
 #include "server/artifacts/losses_json.h"
 #include "server/artifacts/manifest.h"

@@ -1,10 +1,9 @@
 #include "server/artifacts/json_util.h"
 
-#include "proto/json.h"
-
 #include <cmath>
 
 #include "google/protobuf/util/json_util.h"
+#include "proto/json.h"
 #include "server/artifacts/format.h"
 
 namespace ablate::artifacts {
