@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -76,6 +77,8 @@ struct ListArgs {
   std::vector<std::string> states;
   std::optional<std::string> init;
   std::optional<std::string> name;
+  std::optional<std::string> tag;
+  std::optional<std::string> sort;
   std::optional<std::string> since;
   std::optional<std::string> until;
   std::optional<std::string> limit;
@@ -101,6 +104,17 @@ struct CancelArgs {
 
 struct DeleteArgs {
   std::string job;
+};
+
+struct NoteArgs {
+  std::string job;
+  std::optional<std::string> text;  // none: print the note
+};
+
+struct TagArgs {
+  std::string job;
+  std::string verb;  // add or rm
+  std::vector<std::string> tags;
 };
 
 struct DownloadArgs {
@@ -174,6 +188,8 @@ class Runner {
   int Trajectory(const TrajectoryArgs& args);
   int Cancel(const CancelArgs& args);
   int Delete(const DeleteArgs& args);
+  int Note(const NoteArgs& args);
+  int Tag(const TagArgs& args);
   int WhoAmI();
   int Download(const DownloadArgs& args);
   int Lab(const LabArgs& args);
@@ -206,7 +222,8 @@ class Runner {
   // success, else the exit code (having said why). With `json` (lab --json) the finished job
   // is printed as JSON on stdout and everything else goes to stderr.
   struct LabJob {
-    std::optional<v1::Job> job;
+    std::optional<v1::Job> job;       // set when it succeeded and its files were downloaded
+    std::optional<v1::Job> finished;  // set when it ended, however
     int exit_code = kExitOk;
   };
   LabJob RunLabJob(Connection& connection, const v1::JobSpec& spec, const std::string& owner,
@@ -328,6 +345,16 @@ int Runner::List(const ListArgs& args) {
   if (args.owner) request.set_owner(*args.owner);
   if (args.init) request.set_init(*args.init);
   if (args.name) request.set_name_contains(*args.name);
+  if (args.tag) request.set_tag(*args.tag);
+  JobSortKey sort = JobSortKey::kNewest;
+  if (args.sort) {
+    std::optional<JobSortKey> key = ParseJobSortKey(*args.sort);
+    if (!key) {
+      return UsageError(absl::InvalidArgumentError(
+          absl::StrCat("--sort: '", *args.sort, "' is not a sort key (newest, final, val)")));
+    }
+    sort = *key;
+  }
   for (const std::string& name : args.states) {
     std::optional<v1::JobState> state = ParseJobStateName(name);
     if (!state.has_value()) {
@@ -394,6 +421,12 @@ int Runner::List(const ListArgs& args) {
     request.set_page_token(page->next_page_token());
   }
 
+  if (sort != JobSortKey::kNewest) {
+    std::vector<v1::Job> sorted(all.jobs().begin(), all.jobs().end());
+    SortJobs(sorted, sort);
+    all.clear_jobs();
+    for (v1::Job& job : sorted) *all.add_jobs() = std::move(job);
+  }
   if (args.json) {
     out_ << ToJson(all) << std::flush;
     return kExitOk;
@@ -493,8 +526,19 @@ int Runner::Cancel(const CancelArgs& args) {
   if (!job_id.ok()) return UsageError(job_id.status());
   absl::StatusOr<Connection*> connection = Connect();
   if (!connection.ok()) return UsageError(connection.status());
-  absl::StatusOr<v1::Job> job = (*connection)->CancelJob(*job_id);
-  if (!job.ok()) return Error(job.status());
+  // A job that has already ended is left as it is, and said so: cancelling it again would
+  // answer "cancelled" as if this call had done it.
+  absl::StatusOr<v1::Job> before = (*connection)->GetJob(*job_id);
+  if (!before.ok()) return Error(before.status());
+  if (before->state() == v1::JOB_STATE_CANCELLED) {
+    out_ << "job " << before->id() << " was already cancelled; nothing to cancel" << std::endl;
+    return kExitOk;
+  }
+  absl::StatusOr<v1::Job> job = before;
+  if (before->state() != v1::JOB_STATE_SUCCEEDED && before->state() != v1::JOB_STATE_FAILED) {
+    job = (*connection)->CancelJob(*job_id);
+    if (!job.ok()) return Error(job.status());
+  }
   switch (job->state()) {
     case v1::JOB_STATE_CANCELLED:
       out_ << "job " << job->id() << " cancelled" << std::endl;
@@ -522,6 +566,46 @@ int Runner::Delete(const DeleteArgs& args) {
   if (!connection.ok()) return UsageError(connection.status());
   if (absl::Status s = (*connection)->DeleteJob(*job_id); !s.ok()) return Error(s);
   out_ << "job " << *job_id << " deleted" << std::endl;
+  return kExitOk;
+}
+
+int Runner::Note(const NoteArgs& args) {
+  absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
+  if (!job_id.ok()) return UsageError(job_id.status());
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<v1::Job> job;
+  if (args.text) {
+    v1::UpdateJobNotesRequest request;
+    request.set_job_id(*job_id);
+    request.set_note(*args.text);
+    job = (*connection)->UpdateJobNotes(request);
+  } else {
+    job = (*connection)->GetJob(*job_id);
+  }
+  if (!job.ok()) return Error(job.status());
+  if (job->note().empty()) {
+    out_ << "job " << job->id() << " has no note" << std::endl;
+  } else {
+    out_ << job->note() << (absl::EndsWith(job->note(), "\n") ? "" : "\n") << std::flush;
+  }
+  return kExitOk;
+}
+
+int Runner::Tag(const TagArgs& args) {
+  absl::StatusOr<int64_t> job_id = ParseId("JOB", args.job);
+  if (!job_id.ok()) return UsageError(job_id.status());
+  v1::UpdateJobNotesRequest request;
+  request.set_job_id(*job_id);
+  for (const std::string& tag : args.tags) {
+    *(args.verb == "add" ? request.add_add_tags() : request.add_remove_tags()) = tag;
+  }
+  absl::StatusOr<Connection*> connection = Connect();
+  if (!connection.ok()) return UsageError(connection.status());
+  absl::StatusOr<v1::Job> job = (*connection)->UpdateJobNotes(request);
+  if (!job.ok()) return Error(job.status());
+  out_ << "job " << job->id() << " tags: "
+       << (job->tags_size() == 0 ? "(none)" : absl::StrJoin(job->tags(), " ")) << std::endl;
   return kExitOk;
 }
 
@@ -591,7 +675,7 @@ Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec
     result.exit_code = Error(final_job.status());
     return result;
   }
-  if (json) out_ << ToJson(*final_job) << std::flush;
+  result.finished = *final_job;
   story << "\n" << FormatJobSummary(*final_job) << std::flush;
   if (final_job->state() != v1::JOB_STATE_SUCCEEDED) {
     result.exit_code = JobExitCode(*final_job);
@@ -654,23 +738,32 @@ int Runner::Lab(const LabArgs& args) {
   if (!connection.ok()) return UsageError(connection.status());
   std::ostream& story = args.json ? err_ : out_;
 
+  // With --json stdout holds one document, {"jobs": [...]}: the lab's job, then with
+  // --verify-depth the deeper one; printed at the end, also when a job failed, with the jobs
+  // that ended.
+  v1::ListJobsResponse ended;
+  auto finish = [&](int code) {
+    if (args.json) out_ << ToJson(ended) << std::flush;
+    return code;
+  };
   const std::filesystem::path dir = args.out;
   LabJob first = RunLabJob(**connection, spec, args.owner, dir, *reconnect, args.json);
-  if (!first.job) return first.exit_code;
+  if (first.finished) *ended.add_jobs() = *first.finished;
+  if (!first.job) return finish(first.exit_code);
   PrintLabFindings(dir, story);
-  if (!verify_depth) return kExitOk;
+  if (!verify_depth) return finish(kExitOk);
 
   // Question 4 checked: the same job at the deeper depth, its files in a folder of their own.
-  // With --json its finished job is the second JSON document on stdout.
   v1::JobSpec deeper = spec;
   deeper.mutable_model()->set_depth(*verify_depth);
   const std::filesystem::path deeper_dir = dir / absl::StrCat("depth-", *verify_depth);
   story << "\nquestion 4: the same job at depth " << *verify_depth << "\n";
   LabJob second =
       RunLabJob(**connection, deeper, args.owner, deeper_dir, *reconnect, args.json);
-  if (!second.job) return second.exit_code;
+  if (second.finished) *ended.add_jobs() = *second.finished;
+  if (!second.job) return finish(second.exit_code);
   PrintLabFindings(deeper_dir, story);
-  return kExitOk;
+  return finish(kExitOk);
 }
 
 int Runner::Class(const ClassArgs& args) {
@@ -851,9 +944,9 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
           "OUT/depth-N, and report whether each init's prediction held",
           "N");
   lab->add_flag("--json", lab_args.json,
-                "Print only the finished job in protobuf JSON on stdout (with --verify-depth, "
-                "then the deeper job as a second document); the progress, the files written "
-                "and the findings go to stderr");
+                "Print one JSON document on stdout, {\"jobs\": [...]} as `list --json`: the "
+                "finished job, then with --verify-depth the deeper one; the progress, the files "
+                "written and the findings go to stderr");
   AddReconnectTimeout(lab, &lab_args.reconnect_timeout);
   lab->footer("Exit codes: 0 done, 1 failed, 3 the job failed or was cancelled.");
 
@@ -872,7 +965,9 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
           "Start from this JSON job spec (protobuf JSON; a job printed by `show --json` works "
           "too); flags override its fields",
           "FILE");
-  AddText(submit, "--name", &spec.name, "A label for the job (default lab-01-init-ablation)",
+  AddText(submit, "--name", &spec.name,
+          "A label for the job (default: what it changes from lab 1, e.g. "
+          "\"depth 24 · lr 0.0001\", or lab-01-init-ablation)",
           "TEXT")
       ->group("Job spec");
   AddText(submit, "--depth", &spec.depth, "Linear layers (default 12)", "N")->group("Job spec");
@@ -962,6 +1057,7 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "List jobs, newest first\n"
       "\n"
       "One line per job: id, creation time, owner, name, state, and each run's outcome.\n");
+  list->alias("jobs");
   AddText(list, "--owner", &list_args.owner, "Only this owner's jobs", "NAME");
   list->add_option("--state", list_args.states,
                    "Only jobs in these states: queued, running, succeeded, failed, cancelled "
@@ -972,6 +1068,12 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   AddText(list, "--init", &list_args.init, "Only jobs with a run of this init", "NAME");
   AddText(list, "--name", &list_args.name, "Only jobs whose name contains this text", "TEXT");
+  AddText(list, "--tag", &list_args.tag, "Only jobs carrying this tag (`ablate tag`)", "TAG");
+  AddText(list, "--sort", &list_args.sort,
+          "Order the jobs shown by: newest (default), final (the best run's final training "
+          "loss, lowest first) or val (the best run's last validation loss); jobs without one "
+          "go last; sorts the jobs fetched (--limit N, --all)",
+          "KEY");
   AddText(list, "--since", &list_args.since,
           "Only jobs created at or after this ISO-8601 time (local time unless it has Z or an "
           "offset)",
@@ -1041,7 +1143,8 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "Its runs stop within one step each. A job that already ended is left as it is.\n");
   cancel->add_option("JOB", cancel_args.job, "The job's id")->type_name("")->required();
   cancel->footer(
-      "Prints \"job N cancelled\", \"job N had already STATE; nothing to cancel\", or, when\n"
+      "Prints \"job N cancelled\", \"job N had already STATE; nothing to cancel\", \"job N was\n"
+      "already cancelled; nothing to cancel\", or, when\n"
       "its runs have not stopped yet, \"job N is stopping (still STATE); ...\".\n"
       "Exit codes: 0 done (also when the job had already ended), 1 failed, 2 bad command line.");
 
@@ -1055,6 +1158,47 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "delete their own jobs and the instructor any job of the class.\n");
   del->add_option("JOB", delete_args.job, "The job's id")->type_name("")->required();
   del->footer("Exit codes: 0 deleted, 1 failed, 2 bad command line.");
+
+  // note
+  NoteArgs note_args;
+  CLI::App* note = app.add_subcommand(
+      "note",
+      "Show or replace a job's note\n"
+      "\n"
+      "A note is text about a job written after it was submitted (at most 2000 characters;\n"
+      "newlines and tabs allowed). Its owner and the instructor may write it; anyone of the\n"
+      "class may read it.\n");
+  note->add_option("JOB", note_args.job, "The job's id")->type_name("")->required();
+  AddText(note, "TEXT", &note_args.text, "The new note (\"\" removes it); none prints the note",
+          "");
+  note->footer(
+      "Examples:\n"
+      "  ablate note 12 \"lr 1e-2 was too high: uniform diverged at step 40\"\n"
+      "  ablate note 12\n"
+      "\n"
+      "Exit codes: 0 done, 1 failed, 2 bad command line or a note the server refused.");
+
+  // tag
+  TagArgs tag_args;
+  CLI::App* tag = app.add_subcommand(
+      "tag",
+      "Add or remove a job's tags\n"
+      "\n"
+      "A tag is 1-32 characters of a-z 0-9 . _ - (starting with a letter or digit); a job\n"
+      "holds at most 8. `ablate list --tag T` lists the jobs carrying T.\n");
+  tag->add_option("JOB", tag_args.job, "The job's id")->type_name("")->required();
+  tag->add_option("VERB", tag_args.verb, "add or rm")
+      ->type_name("")
+      ->required()
+      ->check(CLI::IsMember({"add", "rm"}));
+  tag->add_option("TAG", tag_args.tags, "The tags")->type_name("")->required();
+  tag->footer(
+      "Prints the job's tags after the change.\n"
+      "Examples:\n"
+      "  ablate tag 12 add week-3 baseline\n"
+      "  ablate tag 12 rm baseline\n"
+      "\n"
+      "Exit codes: 0 done, 1 failed, 2 bad command line or a tag the server refused.");
 
   // whoami
   CLI::App* whoami = app.add_subcommand(
@@ -1149,6 +1293,8 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   if (cancel->parsed()) return runner.Cancel(cancel_args);
   if (download->parsed()) return runner.Download(download_args);
   if (del->parsed()) return runner.Delete(delete_args);
+  if (note->parsed()) return runner.Note(note_args);
+  if (tag->parsed()) return runner.Tag(tag_args);
   if (whoami->parsed()) return runner.WhoAmI();
   if (klass->parsed()) return runner.Class(class_args);
   if (health->parsed()) return runner.Health(health_service.value_or(""));

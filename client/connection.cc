@@ -140,6 +140,14 @@ absl::StatusOr<v1::ClassView> Connection::GetClassView(const v1::GetClassViewReq
   return response;
 }
 
+absl::StatusOr<v1::Job> Connection::UpdateJobNotes(const v1::UpdateJobNotesRequest& request) {
+  v1::Job response;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->UpdateJobNotes(context.get(), request, &response);
+  if (!status.ok()) return Describe(status);
+  return response;
+}
+
 absl::Status Connection::DeleteJob(int64_t job_id) {
   v1::DeleteJobRequest request;
   request.set_job_id(job_id);

@@ -60,6 +60,7 @@ class Connection {
   absl::StatusOr<v1::Job> CancelJob(int64_t job_id);
   absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(const v1::GetTrajectoryRequest& request);
   absl::Status DeleteJob(int64_t job_id);
+  absl::StatusOr<v1::Job> UpdateJobNotes(const v1::UpdateJobNotesRequest& request);
   absl::StatusOr<v1::WhoAmIResponse> WhoAmI();
   absl::StatusOr<v1::ClassView> GetClassView(const v1::GetClassViewRequest& request);
 

@@ -13,7 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/civil_time.h"
+#include "proto/json.h"
 
 namespace ablate::client {
 namespace {
@@ -265,7 +267,11 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows,
 
 std::string FormatJobList(const std::vector<v1::Job>& jobs, absl::TimeZone zone) {
   std::vector<std::vector<std::string>> rows;
+  // The TAGS column only when a job has tags: most lists have none.
+  const bool tags = std::any_of(jobs.begin(), jobs.end(),
+                                [](const v1::Job& job) { return job.tags_size() > 0; });
   rows.push_back({"ID", "CREATED", "OWNER", "NAME", "STATE", "RUNS"});
+  if (tags) rows[0].insert(rows[0].begin() + 4, "TAGS");
   for (const v1::Job& job : jobs) {
     std::vector<std::string> runs;
     for (const v1::Run& run : job.runs()) {
@@ -274,8 +280,39 @@ std::string FormatJobList(const std::vector<v1::Job>& jobs, absl::TimeZone zone)
     rows.push_back({absl::StrCat(job.id()), FormatTimestamp(job.created_at(), zone),
                     Truncate(job.owner(), 16), Truncate(job.name(), 32),
                     std::string(JobStateName(job.state())), absl::StrJoin(runs, " ")});
+    if (tags) {
+      rows.back().insert(rows.back().begin() + 4,
+                         job.tags_size() > 0 ? absl::StrJoin(job.tags(), ",") : "-");
+    }
   }
   return FormatTable(rows, {0});
+}
+
+std::optional<JobSortKey> ParseJobSortKey(absl::string_view text) {
+  if (text == "final") return JobSortKey::kFinalLoss;
+  if (text == "val") return JobSortKey::kValLoss;
+  if (text == "newest") return JobSortKey::kNewest;
+  return std::nullopt;
+}
+
+std::optional<double> JobSortValue(const v1::Job& job, JobSortKey key) {
+  std::optional<double> best;
+  for (const v1::Run& run : job.runs()) {
+    std::optional<double> value;
+    if (key == JobSortKey::kFinalLoss && run.has_final_loss()) value = run.final_loss();
+    if (key == JobSortKey::kValLoss && run.has_final_eval()) value = run.final_eval().loss();
+    if (value && std::isfinite(*value) && (!best || *value < *best)) best = value;
+  }
+  return best;
+}
+
+void SortJobs(std::vector<v1::Job>& jobs, JobSortKey key) {
+  if (key == JobSortKey::kNewest) return;
+  std::stable_sort(jobs.begin(), jobs.end(), [key](const v1::Job& a, const v1::Job& b) {
+    const std::optional<double> x = JobSortValue(a, key), y = JobSortValue(b, key);
+    if (x && y) return *x < *y;
+    return x.has_value() && !y.has_value();
+  });
 }
 
 std::string FormatRunInit(const v1::RunSpec& spec) {
@@ -325,7 +362,16 @@ std::string FormatJobDetails(const v1::Job& job, absl::TimeZone zone) {
   add("model:", ModelLine(job.spec().model()));
   add("data:", DataLine(job.spec().data()));
   add("training:", TrainingLine(job.spec().training()));
+  if (job.tags_size() > 0) add("tags:", absl::StrJoin(job.tags(), " "));
   absl::StrAppend(&out, FormatTable(header), "\n");
+  // A note may hold several lines: each is indented under its heading, outside the table.
+  if (!job.note().empty()) {
+    absl::StrAppend(&out, "note:\n");
+    for (absl::string_view line : absl::StrSplit(job.note(), '\n')) {
+      absl::StrAppend(&out, "  ", line, "\n");
+    }
+    absl::StrAppend(&out, "\n");
+  }
 
   std::vector<std::vector<std::string>> rows;
   rows.push_back({"RUN", "INIT", "STATE", "OUTCOME", "STEPS", "FINAL LOSS", "VAL LOSS", "VAL ACC",
@@ -416,14 +462,8 @@ std::string FormatTrajectoryReport(const v1::GetTrajectoryResponse& trajectory, 
 }
 
 std::string ToJson(const google::protobuf::Message& message) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.always_print_primitive_fields = true;
-  std::string json;
-  // Printing a well-formed message cannot fail for the types this API uses.
-  (void)google::protobuf::util::MessageToJsonString(message, &json, options);
-  if (json.empty() || json.back() != '\n') json += '\n';
-  return json;
+  // Every field, at its default too: a script reads steps_done 0 rather than a missing key.
+  return ProtoToJson(message, {.pretty = true, .print_defaults = true});
 }
 
 }  // namespace ablate::client

@@ -86,6 +86,17 @@ std::string FormatTable(const std::vector<std::vector<std::string>>& rows,
 // the order given; RUNS is "init:outcome" per run (CompactOutcome), space separated.
 std::string FormatJobList(const std::vector<v1::Job>& jobs, absl::TimeZone zone);
 
+// What `ablate list --sort` orders by: a job's best (lowest) run's final training loss, or its
+// best run's last validation loss. Runs without a finite value do not count; jobs with none go
+// last, newest first among themselves, as do ties.
+enum class JobSortKey { kNewest, kFinalLoss, kValLoss };
+// "final", "val" or "newest"; none for anything else.
+std::optional<JobSortKey> ParseJobSortKey(absl::string_view text);
+// The job's value for `key` (kNewest: none).
+std::optional<double> JobSortValue(const v1::Job& job, JobSortKey key);
+// Sorts `jobs` by `key`, ascending, stable.
+void SortJobs(std::vector<v1::Job>& jobs, JobSortKey key);
+
 // One line describing a spec: "depth 12, width 256, ... · 3 runs: uniform, xavier, kaiming".
 std::string FormatSpecSummary(const v1::JobSpec& spec);
 

@@ -46,30 +46,55 @@ int InitLabelWidth(const std::vector<RunProgress>& runs) {
   return width;
 }
 
-std::string FormatProgressLine(const RunProgress& run, int label_width) {
-  std::string line = absl::StrCat(Pad(run.init, label_width), "  run ", run.run_id, "  ");
+std::string FormatProgressLine(const RunProgress& run, int label_width, int max_width) {
+  // The line's parts in display order, each with the rank at which it is dropped when the line
+  // is too wide: the run id first, then the rate, the validation, the loss; the init, the step
+  // count and the outcome always stay.
+  struct Part {
+    std::string text;
+    int drop_rank;  // 0: never dropped; higher goes first
+  };
+  std::vector<Part> parts = {{Pad(run.init, label_width), 0},
+                             {absl::StrCat("run ", run.run_id), 5}};
   const bool started = run.steps_seen > 0 || run.state != v1::RUN_STATE_QUEUED;
-  if (!started) return line + "queued";
-
-  const int digits = std::max(Digits(run.total_steps), Digits(run.steps_seen));
-  absl::StrAppendFormat(&line, "step %*d/%d", digits, run.steps_seen, run.total_steps);
-  if (run.last_loss.has_value()) {
-    absl::StrAppend(&line, "  loss ", Pad(FormatLoss(*run.last_loss), 9));
+  if (!started) {
+    parts.push_back({"queued", 0});
+  } else {
+    const int digits = std::max(Digits(run.total_steps), Digits(run.steps_seen));
+    parts.push_back({absl::StrFormat("step %*d/%d", digits, run.steps_seen, run.total_steps), 0});
+    if (run.last_loss.has_value()) {
+      parts.push_back({absl::StrCat("loss ", Pad(FormatLoss(*run.last_loss), 9)), 2});
+    }
+    if (std::optional<double> rate = run.StepsPerSecond(); rate.has_value()) {
+      parts.push_back({absl::StrFormat("%6.0f steps/s", *rate), 4});
+    }
+    if (run.last_eval.has_value()) {
+      parts.push_back({absl::StrFormat("val %s %5.1f%%", Pad(FormatLoss(run.last_eval->loss()), 9),
+                                       100.0 * run.last_eval->accuracy()),
+                       3});
+    }
+    if (run.summary.has_value()) {
+      parts.push_back({Outcome(*run.summary), 0});
+    } else if (Ended(run.state)) {
+      parts.push_back({std::string(RunStateName(run.state)), 0});
+    }
   }
-  if (std::optional<double> rate = run.StepsPerSecond(); rate.has_value()) {
-    absl::StrAppendFormat(&line, "  %6.0f steps/s", *rate);
+  auto join = [&parts] {
+    std::string line;
+    for (const Part& part : parts) absl::StrAppend(&line, line.empty() ? "" : "  ", part.text);
+    // Trailing spaces from padding would only confuse logs and tests.
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    return line;
+  };
+  std::string line = join();
+  while (max_width > 0 && static_cast<int>(DisplayWidth(line)) > max_width) {
+    auto victim = std::max_element(parts.begin(), parts.end(), [](const Part& a, const Part& b) {
+      return a.drop_rank < b.drop_rank;
+    });
+    if (victim->drop_rank == 0) break;  // only what always stays is left
+    parts.erase(victim);
+    line = join();
   }
-  if (run.last_eval.has_value()) {
-    absl::StrAppendFormat(&line, "  val %s %5.1f%%", Pad(FormatLoss(run.last_eval->loss()), 9),
-                          100.0 * run.last_eval->accuracy());
-  }
-  if (run.summary.has_value()) {
-    absl::StrAppend(&line, "  ", Outcome(*run.summary));
-  } else if (Ended(run.state)) {
-    absl::StrAppend(&line, "  ", RunStateName(run.state));
-  }
-  // Trailing spaces from padding would only confuse logs and tests.
-  while (!line.empty() && line.back() == ' ') line.pop_back();
   return line;
 }
 
@@ -110,7 +135,8 @@ std::string ProgressDisplay::HeaderLine(const WatchState& state) const {
 void ProgressDisplay::Redraw(const WatchState& state) {
   std::vector<std::string> lines = {HeaderLine(state)};
   for (const RunProgress& run : state.runs()) {
-    lines.push_back(FormatProgressLine(run, label_width_));
+    // Parts are dropped to fit the terminal (the cut below is a last resort).
+    lines.push_back(FormatProgressLine(run, label_width_, width_ - 1));
   }
   std::string frame;
   // Back to the first line of the live region; every line is then cleared and rewritten.

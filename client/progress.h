@@ -27,7 +27,12 @@ int InitLabelWidth(const std::vector<RunProgress>& runs);
 //   "kaiming  run 44  step  512/1000  loss 0.1234  843 steps/s  val 0.1302 96.5%"
 //   "uniform  run 42  step   21/1000  loss nan  812 steps/s  diverged at step 20"
 //   "xavier   run 43  queued"
-std::string FormatProgressLine(const RunProgress& run, int label_width);
+// A line wider than `max_width` columns (0: no limit) loses, in this order, the run id, the
+// steps/s, the validation and the loss, until it fits: an 80-column terminal or log keeps
+// the step count and the outcome of any job, however long (100,000 steps, 16-character inits).
+inline constexpr int kProgressLineWidth = 79;
+std::string FormatProgressLine(const RunProgress& run, int label_width,
+                               int max_width = kProgressLineWidth);
 
 // "job 17 (lab-01-init-ablation) succeeded", plus ": <error>" for a failed job.
 std::string FormatJobResult(const v1::Job& job);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/util/json_util.h"
+#include "proto/json.h"
 #include "server/artifacts/format.h"
 #include "server/artifacts/losses_json.h"
 #include "server/artifacts/manifest.h"
@@ -31,16 +32,7 @@ store::Artifact MakeArtifact(std::string name, std::string content_type, std::st
 }
 
 absl::StatusOr<std::string> JobJson(const v1::JobSpec& spec) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.add_whitespace = true;
-  options.preserve_proto_field_names = true;
-  std::string json;
-  if (auto status = google::protobuf::util::MessageToJsonString(spec, &json, options);
-      !status.ok()) {
-    return absl::InternalError(
-        absl::StrCat("cannot write job.json: ", std::string(status.message())));
-  }
-  return json;
+  return ProtoToJson(spec);
 }
 
 // Nearest-rank median (the lower middle) of `values`, which it reorders; not empty.

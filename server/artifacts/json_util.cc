@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "google/protobuf/util/json_util.h"
+#include "proto/json.h"
 #include "server/artifacts/format.h"
 
 namespace ablate::artifacts {
@@ -63,11 +64,8 @@ Json LossJson(float value) {
 }
 
 Json ProtoJson(const google::protobuf::Message& message) {
-  std::string text;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  (void)google::protobuf::util::MessageToJsonString(message, &text, options);
-  return Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  return Json::parse(ProtoToJson(message, {.pretty = false}), nullptr,
+                     /*allow_exceptions=*/false);
 }
 
 }  // namespace ablate::artifacts

@@ -386,6 +386,15 @@ void HttpGateway::AddRoutes() {
         return Message(out);
       });
 
+  // A job's note and tags: the body is an UpdateJobNotesRequest without its job_id.
+  api("POST", "/api/v1/jobs/([^/:]+)/notes",
+      Call<v1::UpdateJobNotesRequest>{
+          .from_body = true,
+          .from_path = IdAt1("the job id", &v1::UpdateJobNotesRequest::set_job_id)},
+      [this](const auth::Caller& caller, const v1::UpdateJobNotesRequest& in) {
+        return Reply(service_.UpdateJobNotes(caller, in));
+      });
+
   api("GET", "/api/v1/jobs/([^/:]+)/artifacts/([^/]+)",
       Call<v1::GetArtifactRequest>{.reserved = {"job_id", "name"},
                                    .from_path =

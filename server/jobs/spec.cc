@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "server/jobs/text.h"
 
@@ -44,8 +45,10 @@ absl::Status CheckName(const char* field, const std::string& text, size_t max) {
 
 absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
   v1::JobSpec out = spec;
-  if (out.name().empty()) out.set_name(kDefaultJobName);
-  if (absl::Status s = CheckName("name", out.name(), kMaxNameLength); !s.ok()) return s;
+  const bool unnamed = out.name().empty();
+  if (!unnamed) {
+    if (absl::Status s = CheckName("name", out.name(), kMaxNameLength); !s.ok()) return s;
+  }
 
   const core::ExperimentConfig lab = core::LabExperiment();
   v1::ModelSpec& m = *out.mutable_model();
@@ -126,6 +129,7 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
   for (int i = 0; i < out.runs_size(); ++i) {
     if (auto error = core::Validate(ToInit(out.runs(i)))) return ToStatus(*error, i);
   }
+  if (unnamed) out.set_name(JobNameFromDifferences(out));
   return out;
 }
 
@@ -148,7 +152,12 @@ std::string Shortest(double value) {
 }
 
 const v1::JobSpec& LabSpec() {
-  static const v1::JobSpec* lab = new v1::JobSpec(*ResolveSpec(v1::JobSpec()));
+  // Named, so that resolving it does not ask JobNameFromDifferences, which compares with it.
+  static const v1::JobSpec* lab = [] {
+    v1::JobSpec named;
+    named.set_name(kDefaultJobName);
+    return new v1::JobSpec(*ResolveSpec(named));
+  }();
   return *lab;
 }
 
@@ -196,6 +205,26 @@ std::string RunLabel(const v1::JobSpec& resolved, int run_index) {
     if (mine[i] != lab[i]) absl::StrAppend(&label, " · ", mine[i].name, " ", mine[i].value);
   }
   return label;
+}
+
+std::string JobNameFromDifferences(const v1::JobSpec& resolved) {
+  const std::vector<Setting> lab = TrainingSettings(LabSpec());
+  const std::vector<Setting> mine = TrainingSettings(resolved);
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    if (mine[i] != lab[i]) parts.push_back(absl::StrCat(mine[i].name, " ", mine[i].value));
+  }
+  if (resolved.data().seed() != LabSpec().data().seed()) {
+    parts.push_back(absl::StrCat("data seed ", resolved.data().seed()));
+  }
+  if (parts.empty()) return kDefaultJobName;
+  std::string name = absl::StrJoin(parts, " · ");
+  // Twelve settings of at most ~30 bytes each stay far below the limit; cut anyway, at a
+  // separator, so the name is always valid.
+  while (name.size() > static_cast<size_t>(kMaxNameLength)) {
+    name.resize(name.rfind(" · "));
+  }
+  return name;
 }
 
 void LabelRuns(v1::Job& job) {

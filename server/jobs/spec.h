@@ -20,7 +20,8 @@ inline constexpr char kDefaultOwner[] = "anonymous";
 // seeds core::LabRuns() gives them.
 inline constexpr uint64_t kFirstWeightSeed = 101;
 
-// Fills every unset field with lab 1's value (an empty spec is lab 1), then validates it.
+// Fills every unset field with lab 1's value (an empty spec is lab 1), then validates it. An
+// unnamed job is named by what it changes (JobNameFromDifferences).
 // InvalidArgument names the first bad field and its allowed range, e.g.
 // "runs[1].init must be one of uniform, xavier, ... (got "foo")."
 absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec);
@@ -49,6 +50,12 @@ std::string UniformBounds(const v1::RunSpec& resolved);
 // TrainingSetting that differs from lab 1's, joined by " · ": "kaiming · seed 7 · lr 0.0001".
 // Requires 0 <= run_index < resolved.runs_size().
 std::string RunLabel(const v1::JobSpec& resolved, int run_index);
+
+// The name of an unnamed job, from a resolved spec: each TrainingSetting that differs from
+// lab 1's, then the data seed when not lab 1's, joined by " · " ("depth 24 · lr 0.0001"), cut
+// at kMaxNameLength bytes; kDefaultJobName when nothing differs. Inits and weight seeds are
+// not in it: every run's label carries them.
+std::string JobNameFromDifferences(const v1::JobSpec& resolved);
 
 // Fills in Run.label of every run of `job` (whose spec is resolved).
 void LabelRuns(v1::Job& job);

@@ -348,6 +348,17 @@ grpc::ServerUnaryReactor* GrpcService::DeleteJob(grpc::CallbackServerContext* co
       [response](v1::DeleteJobResponse r) { *response = std::move(r); });
 }
 
+grpc::ServerUnaryReactor* GrpcService::UpdateJobNotes(grpc::CallbackServerContext* context,
+                                                      const v1::UpdateJobNotesRequest* request,
+                                                      v1::Job* response) {
+  return Offload(
+      context, service_, pool_,
+      [this, request](const auth::Caller& caller) {
+        return service_.UpdateJobNotes(caller, *request);
+      },
+      [response](v1::Job job) { *response = std::move(job); });
+}
+
 grpc::ServerUnaryReactor* GrpcService::WhoAmI(grpc::CallbackServerContext* context,
                                               const v1::WhoAmIRequest* /*request*/,
                                               v1::WhoAmIResponse* response) {

@@ -55,6 +55,9 @@ class GrpcService final : public v1::Ablation::CallbackService {
   grpc::ServerUnaryReactor* DeleteJob(grpc::CallbackServerContext* context,
                                       const v1::DeleteJobRequest* request,
                                       v1::DeleteJobResponse* response) override;
+  grpc::ServerUnaryReactor* UpdateJobNotes(grpc::CallbackServerContext* context,
+                                           const v1::UpdateJobNotesRequest* request,
+                                           v1::Job* response) override;
   grpc::ServerUnaryReactor* WhoAmI(grpc::CallbackServerContext* context,
                                    const v1::WhoAmIRequest* request,
                                    v1::WhoAmIResponse* response) override;

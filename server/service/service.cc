@@ -12,6 +12,7 @@
 #include "server/artifacts/plot.h"
 #include "server/service/class_view.h"
 #include "server/service/downsample.h"
+#include "server/service/notes.h"
 #include "server/jobs/spec.h"
 
 namespace ablate::service {
@@ -178,6 +179,11 @@ absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,
 
 absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Caller& caller,
                                                                const v1::ListJobsRequest& request) {
+  if (!request.tag().empty()) {
+    if (std::string problem = TagProblem(request.tag()); !problem.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("The filter's ", problem, "."));
+    }
+  }
   absl::StatusOr<store::JobPage> page =
       store_.ListJobs(request, caller ? std::optional<int64_t>(caller->class_id) : std::nullopt);
   if (!page.ok()) return page.status();
@@ -188,6 +194,20 @@ absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Calle
   }
   response.set_next_page_token(page->next_page_token);
   return response;
+}
+
+absl::StatusOr<v1::Job> AblationService::UpdateJobNotes(
+    const auth::Caller& caller, const v1::UpdateJobNotesRequest& request) {
+  if (absl::Status s = CheckManage(caller, request.job_id(), "annotate"); !s.ok()) return s;
+  absl::MutexLock lock(&notes_mutex_);
+  absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id());
+  if (!job.ok()) return job.status();
+  absl::StatusOr<JobNotes> notes = ApplyNotesRequest(*job, request);
+  if (!notes.ok()) return notes.status();
+  if (absl::Status s = store_.SetJobNotes(request.job_id(), notes->note, notes->tags); !s.ok()) {
+    return s;
+  }
+  return Labelled(store_.GetJob(request.job_id()));
 }
 
 absl::StatusOr<std::unique_ptr<JobWatch>> AblationService::WatchJob(

@@ -109,6 +109,11 @@ class AblationService {
   // FailedPrecondition while the job is queued or running; NotFound for an unknown id.
   absl::StatusOr<v1::DeleteJobResponse> DeleteJob(const auth::Caller& caller,
                                                   const v1::DeleteJobRequest& request);
+  // Replaces the note and edits the tags (notes.h: the policy and its errors) of a job the
+  // caller may manage: PermissionDenied, in a sentence, for a student's edit of another's job;
+  // NotFound for an unknown id. Returns the job as stored after.
+  absl::StatusOr<v1::Job> UpdateJobNotes(const auth::Caller& caller,
+                                         const v1::UpdateJobNotesRequest& request);
   // Who the caller is (auth_enabled false without a caller).
   static v1::WhoAmIResponse WhoAmI(const auth::Caller& caller);
   // The caller's class's newest kMaxClassViewJobs jobs (class_view.h), grouped; every
@@ -132,6 +137,9 @@ class AblationService {
   // Held from counting an owner's active jobs to storing the new one, so that two submits at
   // the limit cannot both pass.
   absl::Mutex submit_mutex_;  // guards no member: a critical section of Submit
+  // Held across UpdateJobNotes' read, edit and write, so that two edits of one job's tags both
+  // land (and the tag limit holds) rather than one overwriting the other.
+  absl::Mutex notes_mutex_;  // guards no member: a critical section of UpdateJobNotes
 };
 
 }  // namespace ablate::service

@@ -125,6 +125,18 @@ class JobStore {
     return absl::UnimplementedError("this store does not keep Slurm dispatches");
   }
 
+  // --- A job's note and tags, which Job.note and Job.tags carry (GetJob, ListJobs). Values
+  // are checked by the caller (server/service/notes.h).
+  // Replaces job `job_id`'s note ("" removes it) and its set of tags. NotFound names the job.
+  // Unimplemented for a store that does not keep them (test doubles).
+  virtual absl::Status SetJobNotes(int64_t job_id, const std::string& note,
+                                   const std::vector<std::string>& tags) {
+    (void)job_id;
+    (void)note;
+    (void)tags;
+    return absl::UnimplementedError("this store does not keep notes");
+  }
+
   // How many jobs are in each state (states without jobs are absent): what /metrics reports.
   // Unimplemented for a store that cannot count (test doubles).
   virtual absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() {

@@ -187,12 +187,32 @@ CREATE TABLE slurm_dispatches (
 ) STRICT;
 )sql";
 
+// Version 6: a job's note and tags, written by its owner or the class's instructor after it was
+// submitted ("lr too high", tags "week-3", "baseline"). Kept apart from jobs so that the spec and
+// the recorded history stay as submitted; deleted with their job.
+constexpr char kSchemaV6[] = R"sql(
+CREATE TABLE job_notes (
+  job_id INTEGER PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
+  note TEXT NOT NULL CHECK (length(note) BETWEEN 1 AND 4000)  -- no row for an empty note
+) STRICT;
+
+CREATE TABLE job_tags (
+  job_id INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  tag TEXT NOT NULL CHECK (length(tag) BETWEEN 1 AND 32),
+  PRIMARY KEY (job_id, tag)
+) STRICT, WITHOUT ROWID;
+
+-- ListJobs' tag filter: the jobs carrying a tag.
+CREATE INDEX job_tags_by_tag ON job_tags (tag, job_id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kSchemaV1},
     {2, kSchemaV2},
     {3, kSchemaV3, &RewriteV3},
     {4, kSchemaV4},
     {5, kSchemaV5},
+    {6, kSchemaV6},
 };
 
 absl::Status Check(Connection& conn, std::span<const Migration> migrations) {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/store/job_notes.h"
 #include "server/store/numbers.h"
 
 namespace ablate::store {
@@ -294,6 +295,7 @@ absl::StatusOr<v1::Job> LoadJob(Connection& conn, int64_t job_id) {
     if (!stmt.IsNull(7)) *job.mutable_started_at() = MillisToProto(stmt.Int(7));
     if (!stmt.IsNull(8)) *job.mutable_finished_at() = MillisToProto(stmt.Int(8));
   }
+  STORE_RETURN_IF_ERROR(LoadJobNotes(conn, job));
   static const std::string kRunsSql =
       absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE job_id = ?1 ORDER BY idx");
   STORE_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare(kRunsSql));

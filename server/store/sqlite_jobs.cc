@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "server/store/job_notes.h"
 #include "server/store/sqlite_codecs.h"
 #include "server/store/sqlite_store.h"
 #include <map>
@@ -126,7 +127,7 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
   // The query is assembled from constant fragments, one per filter present, so that SQLite
   // plans each combination on its own (owner → jobs_by_owner, states → jobs_by_state, none →
   // the primary key walked downwards from the token); every value is a bound parameter. There
-  // are at most 2^8 such texts, each prepared once per connection.
+  // are at most 2^9 such texts, each prepared once per connection.
   std::string sql = "SELECT id FROM jobs WHERE 1";
   if (before_id) sql += " AND id < :before_id";
   if (class_id) sql += " AND class_id = :class_id";
@@ -138,6 +139,9 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
   }
   // instr, not LIKE: case-sensitive as the API says, and no wildcard characters to escape.
   if (!request.name_contains().empty()) sql += " AND instr(name, :name) > 0";
+  if (!request.tag().empty()) {
+    sql += " AND EXISTS (SELECT 1 FROM job_tags WHERE job_id = jobs.id AND tag = :tag)";
+  }
   if (created_after) sql += " AND created_at >= :created_after";
   if (created_before) sql += " AND created_at < :created_before";
   sql += " ORDER BY id DESC LIMIT :limit";
@@ -155,6 +159,7 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
       if (!request.name_contains().empty()) {
         stmt.BindText(bind(":name"), request.name_contains());
       }
+      if (!request.tag().empty()) stmt.BindText(bind(":tag"), request.tag());
       if (created_after) stmt.Bind(bind(":created_after"), *created_after);
       if (created_before) stmt.Bind(bind(":created_before"), *created_before);
       // One more than a page: whether it comes back says if there is a next page.
@@ -297,6 +302,11 @@ absl::StatusOr<std::map<v1::JobState, int64_t>> SqliteStore::CountJobs() {
     }
     return counts;
   });
+}
+
+absl::Status SqliteStore::SetJobNotes(int64_t job_id, const std::string& note,
+                                      const std::vector<std::string>& tags) {
+  return Write([&](Connection& conn) { return WriteJobNotes(conn, job_id, note, tags); });
 }
 
 }  // namespace ablate::store

@@ -63,6 +63,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::optional<SlurmDispatch>> GetSlurmDispatch(int64_t run_id) override;
   absl::StatusOr<std::vector<User>> ListUsers(const std::string& class_name) override;
   absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() override;
+  absl::Status SetJobNotes(int64_t job_id, const std::string& note,
+                           const std::vector<std::string>& tags) override;
 
  private:
   // `readers` empty: reads share `writer` (":memory:", where every connection would open a

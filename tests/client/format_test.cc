@@ -84,6 +84,63 @@ TEST(TrajectoryCsv, ValidationInTheRowOfItsStepAndAfterTheLast) {
             "3,,0.25,0.875\n");
 }
 
+// Jobs sort by their best run's value; NaN and missing values go last, ties keep their order.
+TEST(SortJobs, ByTheBestRunsFinalOrValidationLossMissingLast) {
+  auto job = [](int64_t id, std::vector<std::optional<float>> finals, std::optional<float> val) {
+    v1::Job j;
+    j.set_id(id);
+    for (const std::optional<float>& f : finals) {
+      v1::Run* run = j.add_runs();
+      if (f) run->set_final_loss(*f);
+      if (val) run->mutable_final_eval()->set_loss(*val);
+    }
+    return j;
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<v1::Job> jobs = {job(5, {nan, 2.0f}, 3.0f), job(4, {}, std::nullopt),
+                               job(3, {0.5f, 9.0f}, 1.0f), job(2, {2.0f}, std::nullopt),
+                               job(1, {nan}, nan)};
+  auto ids = [&jobs] {
+    std::vector<int64_t> out;
+    for (const v1::Job& j : jobs) out.push_back(j.id());
+    return out;
+  };
+  SortJobs(jobs, JobSortKey::kFinalLoss);
+  EXPECT_EQ(ids(), (std::vector<int64_t>{3, 5, 2, 4, 1}));
+  SortJobs(jobs, JobSortKey::kValLoss);
+  EXPECT_EQ(ids(), (std::vector<int64_t>{3, 5, 2, 4, 1}));
+  EXPECT_EQ(ParseJobSortKey("final"), JobSortKey::kFinalLoss);
+  EXPECT_EQ(ParseJobSortKey("val"), JobSortKey::kValLoss);
+  EXPECT_EQ(ParseJobSortKey("loss"), std::nullopt);
+}
+
+// One JSON casing everywhere (the .proto's snake_case, as job.json and manifest.json), and
+// 64-bit integers as numbers where a double holds them exactly.
+TEST(ToJson, SnakeCaseAndExactIntegersAsNumbers) {
+  v1::Job job;
+  job.set_id(17);
+  job.mutable_spec()->mutable_data()->set_seed((uint64_t{1} << 53) + 1);  // too big: a string
+  v1::RunSpec* run = job.mutable_spec()->add_runs();
+  run->set_init("xavier");
+  run->set_weight_seed(uint64_t{1} << 53);
+  v1::Run* r = job.add_runs();
+  r->set_id(-5);
+  r->set_first_nonfinite_step(3);
+  r->set_final_loss(std::numeric_limits<float>::quiet_NaN());
+  const std::string json = ToJson(job);
+  EXPECT_THAT(json, HasSubstr("\"id\": 17,"));
+  EXPECT_THAT(json, HasSubstr("\"id\": -5,"));
+  EXPECT_THAT(json, HasSubstr("\"weight_seed\": 9007199254740992"));
+  EXPECT_THAT(json, HasSubstr("\"seed\": \"9007199254740993\""));
+  EXPECT_THAT(json, HasSubstr("\"first_nonfinite_step\": 3"));
+  EXPECT_THAT(json, HasSubstr("\"final_loss\": \"NaN\""));
+  EXPECT_THAT(json, HasSubstr("\"steps_done\": 0"));  // defaults printed for scripts
+  EXPECT_THAT(json, Not(HasSubstr("firstNonfiniteStep")));
+  // A run that is not uniform carries no bounds.
+  EXPECT_THAT(json, Not(HasSubstr("uniform_low")));
+  EXPECT_EQ(json.back(), '\n');
+}
+
 TEST(JobStateNames, RoundTripAndIgnoreCase) {
   for (v1::JobState state : {v1::JOB_STATE_QUEUED, v1::JOB_STATE_RUNNING, v1::JOB_STATE_SUCCEEDED,
                              v1::JOB_STATE_FAILED, v1::JOB_STATE_CANCELLED}) {
@@ -321,11 +378,11 @@ TEST(FormatTrajectoryReport, NothingRecordedYet) {
 TEST(ToJson, ProtobufMappingWithEveryField) {
   v1::Job job = LabJob(17, v1::JOB_STATE_QUEUED);
   const std::string json = ToJson(job);
-  EXPECT_THAT(json, HasSubstr("\"id\": \"17\""));
+  EXPECT_THAT(json, HasSubstr("\"id\": 17"));
   EXPECT_THAT(json, HasSubstr("\"state\": \"JOB_STATE_QUEUED\""));
   EXPECT_THAT(json, HasSubstr("\"error\": \"\""));  // defaults printed too
-  EXPECT_THAT(json, HasSubstr("\"weightSeed\": \"101\""));
-  EXPECT_THAT(json, Not(HasSubstr("finalLoss")));  // unset optional stays absent
+  EXPECT_THAT(json, HasSubstr("\"weight_seed\": 101"));
+  EXPECT_THAT(json, Not(HasSubstr("final_loss")));  // unset optional stays absent
   EXPECT_EQ(json.back(), '\n');
   v1::ListJobsResponse empty;
   EXPECT_THAT(ToJson(empty), HasSubstr("\"jobs\": []"));

@@ -14,6 +14,7 @@
 namespace ablate::client {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::LabJob;
@@ -57,8 +58,33 @@ TEST(FormatProgressLine, RunningWithValidation) {
   eval.set_accuracy(0.965f);
   run.last_eval = eval;
   EXPECT_EQ(
-      FormatProgressLine(run, 7),
+      FormatProgressLine(run, 7, /*max_width=*/0),
       "kaiming  run 44  step   51/1000  loss 0.5           500 steps/s  val 0.25       96.5%");
+  // In 80 columns the run id goes first.
+  EXPECT_EQ(FormatProgressLine(run, 7),
+            "kaiming  step   51/1000  loss 0.5           500 steps/s  val 0.25       96.5%");
+}
+
+// A long job (100,000 steps, the longest init name, a class server's run ids, a diverged run
+// with validation) still fits an 80-column terminal, keeping its step count and outcome.
+TEST(FormatProgressLine, ALongJobFitsEightyColumns) {
+  RunProgress run = Running("kaiming_uniform", 1234567, 99999, 1.2345e-5f);
+  run.total_steps = 100000;
+  v1::EvalResult eval;
+  eval.set_loss(std::numeric_limits<float>::infinity());
+  eval.set_accuracy(0.1f);
+  run.last_eval = eval;
+  const std::string running = FormatProgressLine(run, 15);
+  EXPECT_LE(running.size(), 79u) << running;
+  EXPECT_THAT(running, HasSubstr("step  99999/100000"));
+  run.state = v1::RUN_STATE_DIVERGED;
+  v1::Run summary;
+  summary.set_state(v1::RUN_STATE_DIVERGED);
+  summary.set_outcome("diverged at step 99998");
+  run.summary = summary;
+  const std::string ended = FormatProgressLine(run, 15);
+  EXPECT_LE(ended.size(), 79u) << ended;
+  EXPECT_THAT(ended, AllOf(HasSubstr("step  99999/100000"), HasSubstr("diverged at step 99998")));
 }
 
 TEST(FormatProgressLine, FinishedShowsTheOutcome) {
@@ -69,9 +95,12 @@ TEST(FormatProgressLine, FinishedShowsTheOutcome) {
   summary.set_outcome("diverged at step 20");
   summary.set_steps_per_second(812.4);
   run.summary = summary;
-  EXPECT_EQ(FormatProgressLine(run, 7),
+  EXPECT_EQ(FormatProgressLine(run, 7, /*max_width=*/0),
             "uniform  run 42  step   21/1000  loss nan           812 steps/s  "
             "diverged at step 20");
+  // 81 columns: in 80 the run id goes.
+  EXPECT_EQ(FormatProgressLine(run, 7),
+            "uniform  step   21/1000  loss nan           812 steps/s  diverged at step 20");
 }
 
 TEST(FormatJobSummary, OneAlignedLinePerRunAfterTheJobsState) {

@@ -41,7 +41,7 @@ done
 ABLATE_TOKEN=$(token_of carol)
 must "$CLI" class --json >"$work/class.json"
 jq -e . "$work/class.json" >/dev/null || fail "class --json is not JSON"
-[[ $(jq -r .className "$work/class.json") == cs101 ]] || fail "the view is not cs101's"
+[[ $(jq -r .class_name "$work/class.json") == cs101 ]] || fail "the view is not cs101's"
 [[ $(jq .jobs "$work/class.json") == 6 ]] || fail "expected cs101's 6 jobs: $(jq .jobs "$work/class.json")"
 [[ $(jq .runs "$work/class.json") == 17 ]] || fail "expected 17 ended runs"
 group() { jq -c --arg l "$1" '.groups[] | select(.label == $l)' "$work/class.json"; }
@@ -49,7 +49,7 @@ uniform=$(group "uniform U[-0.5, 0.5]")
 [[ -n "$uniform" ]] || fail "no group for lab 1's uniform: $(jq -c '[.groups[].label]' "$work/class.json")"
 [[ $(jq '.runs | length' <<<"$uniform") == 4 && $(jq .diverged <<<"$uniform") == 4 ]] \
   || fail "lab 1's uniform group should hold 4 diverged runs: $uniform"
-[[ $(jq .firstNonfiniteStep.count <<<"$uniform") == 4 ]] || fail "the first-NaN distribution misses runs"
+[[ $(jq .first_nonfinite_step.count <<<"$uniform") == 4 ]] || fail "the first-NaN distribution misses runs"
 [[ $(group "uniform U[-0.1, 0.1]" | jq '.runs | length') == 1 ]] || fail "the wrong bounds are not a group of their own"
 xavier=$(group xavier)
 [[ $(jq '.runs | length' <<<"$xavier") == 7 ]] || fail "xavier should have 7 runs (s5's two)"
@@ -57,7 +57,7 @@ xavier=$(group xavier)
 jq -e '[range(0; .steps | length) as $i | select(.count[$i] > 0)
         | (.low[$i] <= .median[$i] and .median[$i] <= .high[$i])] | all and length > 0' \
   <<<"$xavier" >/dev/null || fail "xavier's band is not low <= median <= high: $xavier"
-jq -e '.finalLoss.count == 7 and .valAccuracy.count == 7 and .finalLoss.q10 <= .finalLoss.q90' \
+jq -e '.final_loss.count == 7 and .val_accuracy.count == 7 and .final_loss.q10 <= .final_loss.q90' \
   <<<"$xavier" >/dev/null || fail "xavier's outcome distributions are wrong: $xavier"
 [[ $(jq '.students | length' "$work/class.json") == 6 ]] || fail "the instructor should see 6 students"
 flags_of() { jq -r --arg o "$1" '.students[] | select(.owner == $o) | .flags[]' "$work/class.json"; }
@@ -106,7 +106,7 @@ grep -q "^# Class report — class cs101: 6 jobs, 17 ended runs" "$work/report/c
 grep -q "!\[median training loss per group\](class.png)" "$work/report/class.md" || fail "class.md does not show the figure"
 grep -q "^| uniform U\[-0.5, 0.5\] | 4 | 4 |" "$work/report/class.md" || fail "class.md lacks the groups"
 grep -q "^| s6 | .*did not diverge" "$work/report/class.md" || fail "class.md does not flag s6"
-[[ $(jq .jobs "$work/report/class.json") == 6 && $(jq -r '.figurePng' "$work/report/class.json") == "" ]] \
+[[ $(jq .jobs "$work/report/class.json") == 6 && $(jq -r '.figure_png' "$work/report/class.json") == "" ]] \
   || fail "class.json is not the view without the figure"
 
 echo "e2e class view: all checks passed"

@@ -24,7 +24,7 @@ must "$CLI" trajectory "$kaiming" --csv >"$work/kaiming.csv"
 [[ $(head -n 1 "$work/kaiming.csv") == "step,loss,val_loss,val_accuracy" ]] || fail "trajectory CSV has no header"
 [[ $(awk -F, 'NR > 1 && $2 != ""' "$work/kaiming.csv" | wc -l) == 200 ]] || fail "kaiming trajectory is not 200 steps"
 uniform=$(job_field "$job" '.runs[] | select(.spec.init == "uniform") | .id')
-nan_step=$(job_field "$job" '.runs[] | select(.spec.init == "uniform") | .firstNonfiniteStep')
+nan_step=$(job_field "$job" '.runs[] | select(.spec.init == "uniform") | .first_nonfinite_step')
 grep -qE "^$nan_step,(nan|-?inf),[^,]*,[^,]*$" <(must "$CLI" trajectory "$uniform" --csv) \
   || fail "the divergence step's loss is not non-finite in the trajectory"
 

@@ -42,7 +42,7 @@ must_fail 1 "the data directory is full" "$CLI" submit "${tiny[@]}" --steps 10 -
 state=$(job_field "$job" .state)
 run_state=$(job_field "$job" '.runs[0].state')
 [[ $state == JOB_STATE_FAILED || $state == JOB_STATE_RUNNING ]] || fail "the job is $state"
-recorded=$(job_field "$job" '.runs[0].stepsDone')
+recorded=$(job_field "$job" '.runs[0].steps_done')
 ((recorded > 0 && recorded < 100000)) || fail "the job recorded $recorded steps"
 must "$CLI" list >/dev/null
 must "$CLI" trajectory "$(job_field "$job" '.runs[0].id')" --csv >/dev/null

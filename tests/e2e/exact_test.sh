@@ -19,7 +19,7 @@ check_job() {
   runs=$(must "$CLI" show "$job" --json)
   jq -e '[.runs[].state] | all(. == "RUN_STATE_COMPLETED" or . == "RUN_STATE_DIVERGED")' \
     <<<"$runs" >/dev/null || fail "job $job has a run that did not end: $(jq -c '[.runs[].state]' <<<"$runs")"
-  jq -e --argjson n "$layers" '[.runs[].initStats | length] | all(. == $n)' <<<"$runs" >/dev/null \
+  jq -e --argjson n "$layers" '[.runs[].init_stats | length] | all(. == $n)' <<<"$runs" >/dev/null \
     || fail "job $job has a run without its $layers layers of statistics"
   must "$CLI" download "$job" --out "$work/job-$job" >/dev/null
   [[ -s "$work/job-$job/README.md" && -s "$work/job-$job/manifest.json" ]] \

@@ -41,7 +41,7 @@ done
 must_fail 1 "the data directory is full" "$CLI" submit "${tiny[@]}" --steps 10 --init kaiming
 # Reads go on: the list, the jobs, trajectories, files, a watch of a finished job.
 must "$CLI" list >/dev/null
-recorded=$(job_field "$big" '.runs[0].stepsDone')
+recorded=$(job_field "$big" '.runs[0].steps_done')
 ((recorded > 1000 && recorded < 100000)) || fail "the full job recorded $recorded steps"
 run=$(job_field "$big" '.runs[0].id')
 [[ $(must "$CLI" trajectory "$run" --csv | tail -n +2 | awk -F, '$2 != ""' | wc -l) == "$recorded" ]] \
@@ -63,7 +63,7 @@ echo "full: the job failed after $recorded steps; submits refused; reads served"
 running=$(must "$CLI" submit --name training-during-backup --width 128 --depth 6 --input-dim 128 \
   --steps 3000 --init kaiming)
 for _ in $(seq 1 200); do
-  [[ $(job_field "$running" .runs[0].stepsDone) -ge 200 ]] && break
+  [[ $(job_field "$running" .runs[0].steps_done) -ge 200 ]] && break
   sleep 0.05
 done
 must "$SERVER" backup --data-dir "$data_dir" "$work/backup.db" 2>>"$work/backup.log"
@@ -90,7 +90,7 @@ restart
 crashed=$(must "$CLI" submit --name killed --width 128 --depth 6 --input-dim 128 --steps 5000 \
   --init kaiming)
 for _ in $(seq 1 200); do
-  [[ $(job_field "$crashed" .runs[0].stepsDone) -ge 300 ]] && break
+  [[ $(job_field "$crashed" .runs[0].steps_done) -ge 300 ]] && break
   sleep 0.05
 done
 kill -KILL "$server_pid"
@@ -124,10 +124,10 @@ start_read_only() {
   must "$CLI" list >/dev/null
   must_fail 1 "$data_dir is read-only" "$CLI" submit "${tiny[@]}" --steps 10 --init kaiming
 }
-# Checks that cancel is refused and, after the server stopped, that nothing in the directory
-# changed and the database is sound.
+# Checks that cancelling job $1 (when given: one that has not ended) is refused and, after the
+# server stopped, that nothing in the directory changed and the database is sound.
 end_read_only() {
-  must_fail 1 "$data_dir is read-only" "$CLI" cancel "$1"
+  [[ -z ${1:-} ]] || must_fail 1 "$data_dir is read-only" "$CLI" cancel "$1"
   stop_server
   (cd "$data_dir" && ls -l --time-style=+%s.%N && sha256sum ablate.db*) | cmp -s - "$work/ro.before" \
     || fail "the read-only directory $data_dir changed"
@@ -139,7 +139,10 @@ start_read_only "$work/restored"  # a clean directory: the database file alone
 [[ $(job_field "$small" .state) == JOB_STATE_SUCCEEDED ]] || fail "read-only: cannot read job $small"
 must "$CLI" trajectory "$(job_field "$running" '.runs[0].id')" --csv >/dev/null
 must "$CLI" download "$small" --out "$work/small-ro" >/dev/null
-end_read_only "$small"
+# A job that has ended is left as it is without a write; cancelling one that has not is refused
+# (the killed job below).
+must "$CLI" cancel "$small" | grep -q "nothing to cancel" || fail "read-only: cancel of an ended job"
+end_read_only
 
 start_read_only "$work/crashed"  # the database file, -wal and -shm of a killed server
 [[ $(job_field "$crashed" .state) == JOB_STATE_RUNNING ]] || fail "read-only: the killed job's state"

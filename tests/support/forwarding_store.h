@@ -34,6 +34,10 @@ class ForwardingStore : public store::Store {
       std::span<const store::Event> events) override {
     return inner_->Append(events);
   }
+  absl::Status SetJobNotes(int64_t job_id, const std::string& note,
+                           const std::vector<std::string>& tags) override {
+    return inner_->SetJobNotes(job_id, note, tags);
+  }
   absl::Status PutSlurmDispatch(int64_t run_id, const store::SlurmDispatch& dispatch) override {
     return inner_->PutSlurmDispatch(run_id, dispatch);
   }

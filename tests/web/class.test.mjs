@@ -257,6 +257,32 @@ describe('Ablate class view', () => {
     await p.close();
   });
 
+  it('lets the owner write a note and tags, filters the list by tag, shows others no form', async () => {
+    let p = await pageAs('s02');
+    await p.goto(`${server.url}/#/jobs/${jobsOf.s02}`);
+    await p.waitForSelector('#notes-form');
+    await p.fill('#notes-text', 'xavier crawls\nkaiming trains');
+    await p.fill('#notes-tags', 'week-3, baseline');
+    await p.click('#notes-save');
+    await p.waitForFunction(() => document.querySelector('#notes-status')?.textContent === 'Saved.');
+    assert.equal(await p.textContent('#job-note'), 'xavier crawls\nkaiming trains');
+    assert.deepEqual(await p.locator('#job-tags .tag').allTextContents(), ['baseline', 'week-3']);
+    // A tag's link lists the jobs carrying it: s02's job alone.
+    await p.click('#job-tags .tag >> text=week-3');
+    await p.waitForFunction(() => document.querySelector('#q-tag')?.value === 'week-3'
+      && document.querySelector('#jobs-list')?.dataset.loading === 'false'
+      && document.querySelectorAll('#jobs-list .job-row').length === 1);
+    assert.equal(await p.getAttribute('#jobs-list .job-row', 'data-job'), String(jobsOf.s02));
+    await p.close();
+    // Another student reads the note and tags but gets no form (the server refuses them too).
+    p = await pageAs('s03');
+    await p.goto(`${server.url}/#/jobs/${jobsOf.s02}`);
+    await p.waitForSelector('#job-notes:not([hidden]) #job-note');
+    assert.equal(await p.locator('#notes-form').count(), 0);
+    assert.match(await p.textContent('#job-note'), /kaiming trains/);
+    await p.close();
+  });
+
   it('logged no errors, CSP violations or exceptions', () => {
     assert.deepEqual(problems, []);
   });

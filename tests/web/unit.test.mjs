@@ -2,7 +2,9 @@
 // Markdown renderer's escaping, number formats.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { escapeHtml, formatLoss, stateName, toNumber } from '../../web/src/format.js';
+import {
+  escapeHtml, formatLoss, logTickPlan, stateName, toNumber,
+} from '../../web/src/format.js';
 import { renderMarkdown } from '../../web/src/markdown.js';
 import {
   JobSeries, alignTables, chartSeriesFor, ema, smoothColumns, smoothMarkers, trajectoryCsv,
@@ -249,5 +251,17 @@ describe('smoothing, CSV and init colours', () => {
     assert.deepEqual(styles.map((s) => s.color), ['#009E73', '#0072B2', '#009E73']);
     assert.deepEqual(styles[0].dash, []);
     assert.notDeepEqual(styles[2].dash, []);
+  });
+});
+
+describe('logTickPlan', () => {
+  it('labels 1-2-5 within two decades, powers of ten beyond, and thins them to 24 px apart', () => {
+    assert.deepEqual(logTickPlan(0.5, 20, 300), { keep: [1, 2, 5], every: 1 });
+    assert.deepEqual(logTickPlan(0.01, 1000, 300), { keep: [1], every: 1 });
+    // A diverged uniform run: 1e-2 to 1e30 (32 decades) on 300 px: 12 labels fit, every 5th.
+    assert.deepEqual(logTickPlan(1e-2, 1e30, 300), { keep: [1], every: 5 });
+    // On a phone's 180 px: 7 fit, every 5th (32 / 7 rounds up to 5).
+    assert.deepEqual(logTickPlan(1e-2, 1e30, 180), { keep: [1], every: 5 });
+    assert.deepEqual(logTickPlan(1e-30, 1e30, 100), { keep: [1], every: 20 });
   });
 });

@@ -69,6 +69,9 @@ export const deleteJob = (id) => call(`/api/v1/jobs/${encodeURIComponent(id)}`, 
 
 export const submitJob = (request) => call('/api/v1/jobs', { method: 'POST', body: request });
 export const getJob = (id) => call(`/api/v1/jobs/${encodeURIComponent(id)}`);
+// {note, add_tags, remove_tags} (UpdateJobNotesRequest): returns the job as stored after.
+export const updateJobNotes = (id, request) =>
+  call(`/api/v1/jobs/${encodeURIComponent(id)}/notes`, { method: 'POST', body: request });
 export const cancelJob = (id) =>
   call(`/api/v1/jobs/${encodeURIComponent(id)}:cancel`, { method: 'POST', body: {} });
 

@@ -12,6 +12,7 @@ import {
   toNumber,
 } from './format.js';
 import { renderMarkdown } from './markdown.js';
+import { renderNotes } from './notes.js';
 import {
   JobSeries, alignTables, chartSeriesFor, smoothColumns, smoothMarkers, trajectoryCsv,
   trajectoryTable, validationTable,
@@ -99,6 +100,8 @@ function route(event) {
     showCompare(params.get('runs'));
   } else {
     $('a[data-nav="home"]').setAttribute('aria-current', 'page');
+    // #/?tag=T (a tag's link) lists the jobs carrying T.
+    if (params.has('tag')) $('#filters').elements.tag.value = params.get('tag');
     showHome();
   }
   if (event) {
@@ -271,6 +274,7 @@ function filters() {
     states: form.elements.states.value ? [form.elements.states.value] : [],
     init: form.elements.init.value,
     name_contains: form.elements.name_contains.value.trim(),
+    tag: form.elements.tag.value.trim(),
   };
 }
 
@@ -288,7 +292,7 @@ async function loadJobs() {
     const jobs = response.jobs ?? [];
     for (const job of jobs) if (jobEnded(job.state)) jobCache.set(String(job.id), Promise.resolve(job));
     listState.tokens[listState.page + 1] = response.nextPageToken || undefined;
-    renderJobs(jobs);
+    renderJobs(sortJobs(jobs, $('#filters').elements.sort.value));
     status.textContent = jobs.length
       ? `${jobs.length} job${jobs.length === 1 ? '' : 's'} on this page.`
       : 'No jobs match these filters.';
@@ -304,6 +308,26 @@ async function loadJobs() {
       list.dataset.loading = 'false';
     }
   }
+}
+
+// A job's best (lowest) finite final training loss (`key` 'final') or last validation loss
+// ('val') over its runs; undefined when no run has one. As `ablate list --sort`.
+export function jobSortValue(job, key) {
+  let best;
+  for (const run of job.runs ?? []) {
+    const value = toNumber(key === 'final' ? run.finalLoss : run.finalEval?.loss);
+    if (Number.isFinite(value) && (best === undefined || value < best)) best = value;
+  }
+  return best;
+}
+
+// The page's jobs ordered by `key` ('newest' keeps the server's order); jobs without a value
+// last, ties in the server's order.
+function sortJobs(jobs, key) {
+  if (key !== 'final' && key !== 'val') return jobs;
+  return jobs.map((job, i) => ({ job, i, v: jobSortValue(job, key) }))
+    .sort((a, b) => (a.v === undefined) - (b.v === undefined) || (a.v ?? 0) - (b.v ?? 0) || a.i - b.i)
+    .map((e) => e.job);
 }
 
 // The server's label ("kaiming · seed 7 · lr 0.0001": init, seed and what differs from the
@@ -333,6 +357,9 @@ function renderJobs(jobs) {
       <div class="job-sub">${escapeHtml(job.owner)} · ${formatTime(job.createdAt)} ·
         ${escapeHtml(String(job.spec?.model?.depth ?? '?'))}×${escapeHtml(String(job.spec?.model?.width ?? '?'))},
         ${escapeHtml(String(job.spec?.training?.steps ?? '?'))} steps, lr ${escapeHtml(String(job.spec?.training?.lr ?? '?'))}</div>
+      ${job.tags?.length ? `<ul class="tags" aria-label="Tags of job ${escapeHtml(job.id)}">${job.tags.map((t) =>
+        `<li><a class="tag" href="#/?tag=${encodeURIComponent(t)}">${escapeHtml(t)}</a></li>`).join('')}</ul>` : ''}
+      ${job.note ? `<p class="job-note">${escapeHtml(job.note)}</p>` : ''}
       <ul class="chips" aria-label="Runs of job ${escapeHtml(job.id)} (tick to compare)">${chips}</ul>
     </article>`;
   }).join('');
@@ -400,6 +427,8 @@ function showJob(id) {
   $('#job-delete').hidden = true;
   $('#job-runs tbody').innerHTML = '';
   $('#job-meta').textContent = '';
+  $('#job-notes').hidden = true;
+  $('#job-notes').replaceChildren();
   $('#job-live').textContent = '';
   $('#job-chart-note').textContent = '';
   const chartBox = $('#job-chart');
@@ -536,6 +565,14 @@ function showJob(id) {
     $('#job-meta').textContent = `${job.owner} · submitted ${formatTime(job.createdAt)} · `
       + `${m.depth}-layer MLP, width ${m.width}, ${t.steps} steps, lr ${t.lr}, momentum ${t.momentum}, batch ${t.batch}`;
     setState(job.state);
+    // Writing the note and tags: the job's owner or the class's instructor (or anyone without
+    // users), as for deleting.
+    const mayEdit = !me.authEnabled || me.role === 'instructor' || job.owner === me.name;
+    renderNotes($('#job-notes'), job, mayEdit, (saved) => {
+      job.note = saved.note;
+      job.tags = saved.tags;
+      jobCache.delete(String(id));
+    });
     series = new JobSeries(job.runs ?? []);
     chart = new LossChart(chartBox, {
       log: scale(), clip: clipping(), chance: chanceLoss(job),

@@ -5,7 +5,7 @@
 // reaches 1e30 before its NaN) would flatten every other curve, so while some run ends below
 // CLIP_FACTOR × chance the y axis stops there and ▲ on the top edge marks each higher peak.
 import uPlot from '../vendor/uPlot.esm.js';
-import { formatLoss } from './format.js';
+import { formatLoss, logTickPlan } from './format.js';
 
 export const CLIP_FACTOR = 10;
 
@@ -39,9 +39,10 @@ function isDecade(v, keep) {
 }
 
 export function logFilter(u, splits) {
-  const decades = Math.log10(u.scales.y.max / u.scales.y.min);
-  const keep = decades > 2 ? [1] : [1, 2, 5];
-  return splits.map((v) => (v !== null && v > 0 && isDecade(v, keep) ? v : null));
+  const { keep, every } = logTickPlan(u.scales.y.min, u.scales.y.max,
+    u.bbox.height / (window.devicePixelRatio || 1));
+  const onEvery = (v) => Math.round(Math.log10(v)) % every === 0;
+  return splits.map((v) => (v !== null && v > 0 && isDecade(v, keep) && (every === 1 || onEvery(v)) ? v : null));
 }
 
 export class LossChart {

@@ -67,3 +67,18 @@ export function formatBytes(bytes) {
   if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
+
+// Which ticks of a log axis from `min` to `max` over `heightPx` CSS pixels get a label: within
+// two decades 1×, 2× and 5× of each; beyond, powers of ten only, and of those only every
+// `every`-th (10⁰, 10⁵, 10¹⁰, ...) when one per decade would be closer than 24 px apart (a
+// uniform run's loss spans 30 decades on a 300-px chart).
+export const MIN_TICK_GAP_PX = 24;
+export function logTickPlan(min, max, heightPx) {
+  const decades = Math.log10(max / min);
+  if (!(decades > 2)) return { keep: [1, 2, 5], every: 1 };
+  const fit = Math.max(1, Math.floor(heightPx / MIN_TICK_GAP_PX));
+  const every = Math.max(1, Math.ceil(decades / fit));
+  // Round up to 1, 2, 5, 10, 20, ... so the labelled powers are ones people count in.
+  const nice = [1, 2, 5, 10, 20, 50, 100].find((n) => n >= every) ?? every;
+  return { keep: [1], every: nice };
+}

@@ -258,6 +258,25 @@ TEST(ResolveSpecTest, TheSmallestNormalLrAndZeroMomentumAreAccepted) {
   EXPECT_TRUE(ResolveSpec(spec).ok()) << ResolveSpec(spec).status();
 }
 
+// An unnamed job is named by what it changes from lab 1; a given name is kept.
+TEST(ResolveSpecTest, UnnamedJobIsNamedByItsDifferences) {
+  EXPECT_EQ(ResolveSpec(v1::JobSpec())->name(), "lab-01-init-ablation");
+  v1::JobSpec spec;
+  spec.mutable_training()->set_lr(1e-4);
+  spec.mutable_model()->set_depth(24);
+  spec.mutable_data()->set_seed(9);
+  spec.add_runs()->set_init("kaiming");  // inits are in the runs' labels, not the name
+  EXPECT_EQ(ResolveSpec(spec)->name(), "depth 24 · lr 0.0001 · data seed 9");
+  spec.mutable_training()->set_lr(1e-3);  // lab 1's own value: no difference
+  EXPECT_EQ(ResolveSpec(spec)->name(), "depth 24 · data seed 9");
+  spec.set_name("my sweep");
+  EXPECT_EQ(ResolveSpec(spec)->name(), "my sweep");
+  // The name is stored: resolving the resolved spec keeps it.
+  spec.clear_name();
+  const v1::JobSpec resolved = *ResolveSpec(spec);
+  EXPECT_EQ(ResolveSpec(resolved)->name(), resolved.name());
+}
+
 TEST(ResolveOwnerTest, DefaultsAndLimits) {
   EXPECT_EQ(*ResolveOwner(""), kDefaultOwner);
   EXPECT_EQ(*ResolveOwner("ada"), "ada");
