@@ -8,8 +8,9 @@
 # cores against the machine's best sgemm (the faster of the two binaries' rooflines: only
 # bench_core can measure Eigen's own kernels beside OpenBLAS's). Each prints the training rate
 # (steps/s, GFLOP/s), the single-core sgemm roofline at the step's GEMM shapes and the fraction
-# of it achieved; bench_core_blas also runs tests/bench/torch_lab.py (PyTorch, one thread) when
-# a python with torch is found, and prints Ablate's steps/s over PyTorch's.
+# of it achieved; bench_core (the default build's core) also runs tests/bench/torch_lab.py
+# (PyTorch, one thread) when a python with torch is found, and prints Ablate's steps/s over
+# PyTorch's.
 #
 # Usage: tests/bench/run-core-bench.sh [bench_core options]
 #   e.g. tests/bench/run-core-bench.sh --steps 1000 --repeats 3 --warmup 100
@@ -41,9 +42,9 @@ out_blas="$(mktemp)"
 trap 'rm -f "${out_eigen}" "${out_blas}"' EXIT
 
 # PyTorch is compared once, against the server's default core.
-"${bench_dir}/bench_core" "$@" --no-torch | tee "${out_eigen}"
+"${bench_dir}/bench_core" "$@" | tee "${out_eigen}"
 echo
-"${bench_dir}/bench_core_blas" "$@" | tee "${out_blas}"
+"${bench_dir}/bench_core_blas" "$@" --no-torch | tee "${out_blas}"
 
 best_rate() { sed -n 's/^  best \([0-9.]*\) steps\/s.*/\1/p' "$1"; }
 eigen="$(best_rate "${out_eigen}")"
