@@ -47,6 +47,13 @@ inline void MomentumChunk(float* p, float* v, const float* g, Eigen::Index n, fl
   param -= lr * velocity;
 }
 
+// Hints n floats from p into L2, one request per 64-byte line. Only a hint (prefetcht1 on x86):
+// no value changes, and a line evicted before its use is simply read again.
+inline void PrefetchToL2(const float* p, Eigen::Index n) {
+  constexpr Eigen::Index kLine = 64 / sizeof(float);
+  for (Eigen::Index i = 0; i < n; i += kLine) __builtin_prefetch(p + i, /*rw=*/0, /*locality=*/2);
+}
+
 }  // namespace ablate::core::kernels
 
 #endif  // ABLATE_CORE_KERNELS_H_

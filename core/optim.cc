@@ -59,6 +59,14 @@ double SgdMomentum::StepLayerAndSquaredSum(size_t index, const float* weight_gra
   return squared_sum;
 }
 
+// The fused step's update streams the layer's momentum from L3 (it was last touched a whole
+// step ago, and the other layers' 6 MB of weights and momentum have passed through L2 since);
+// hinted before the layer's backward GEMMs, it arrives while they run (about 0.06 ms of a 2.2 ms lab step on an AVX-512 EPYC).
+void SgdMomentum::PrefetchLayer(size_t index) const {
+  const Matrix& velocity = weight_velocity_[index];
+  kernels::PrefetchToL2(velocity.data(), velocity.size());
+}
+
 void SgdMomentum::StepLayer(size_t index, const float* weight_grad) {
   Linear& layer = model_.layers()[index];
   Update(layer.weight.data(), weight_velocity_[index].data(), weight_grad, layer.weight.size(), lr_,

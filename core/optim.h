@@ -25,6 +25,9 @@ class SgdMomentum {
   // StepLayer, returning SquaredSum(weight_grad, out × in) (core/model.h) computed in the same
   // pass over the gradient: the fused step's norm term for the layer.
   double StepLayerAndSquaredSum(size_t index, const float* weight_grad);
+  // Asks the CPU to bring layer `index`'s weight momentum into its L2 cache ahead of
+  // StepLayer(index), for a caller that has other work to do first. A hint: it changes no value.
+  void PrefetchLayer(size_t index) const;
 
   // The momentum buffers, one per layer, shaped like its weight and bias (checkpoints read and
   // restore them).

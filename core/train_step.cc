@@ -142,6 +142,7 @@ double TrainStep::BackwardAndUpdateFused(const Matrix& x) {
     Linear& layer = layers[i];
     const Matrix& input = i == 0 ? x : ws_.post[i - 1];
     Matrix* dx = i > 0 ? &ws_.pre[i - 1] : nullptr;
+    optimizer_.PrefetchLayer(i);  // the momentum arrives during the GEMMs, for the update
     if (dx != nullptr) {
       dx->noalias() = layer.weight.transpose() * *dy;
       Mark(StepPhase::kBackwardGemm);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ablate lab` end to end against the work it does at roofline speed:
 #
-#   1. bench_core_blas --roofline-only: this machine's single-core sgemm rate at the lab step's
+#   1. bench_core --roofline-only: this machine's best single-core sgemm rate (the faster of
+#      Eigen's own kernels and OpenBLAS for each shape) at the lab step's
 #      GEMM shapes, as ms per training step.
 #   2. R times: a fresh ablate-server (temp data dir, free port, default --workers = cores)
 #      started from nothing, then `ablate lab --out DIR` (submit, watch, wait for the
@@ -41,7 +42,7 @@ if [[ ! -f "${build}/CMakeCache.txt" ]]; then
   cmake -S "${repo}" -B "${build}" -DCMAKE_BUILD_TYPE=Release -DABLATE_BUILD_TESTS=ON \
     -DABLATE_BUILD_BENCH=ON
 fi
-cmake --build "${build}" --target ablate-server ablate bench_core_blas -j "$(nproc)"
+cmake --build "${build}" --target ablate-server ablate bench_core -j "$(nproc)"
 
 server_bin="${build}/server/ablate-server"
 cli="${build}/client/ablate"
@@ -66,12 +67,12 @@ echo "== ablate lab end to end: ${repeats} repeats, ${cores} cores"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # OpenBLAS reads this before bench_core's openblas_set_num_threads(1): no idle worker pool.
-roofline_line="$(OPENBLAS_NUM_THREADS=1 "${build}/tests/bench/bench_core_blas" --roofline-only |
+roofline_line="$(OPENBLAS_NUM_THREADS=1 "${build}/tests/bench/bench_core" --roofline-only |
   grep 'roofline (flop-weighted')"
-echo "sgemm roofline (bench_core_blas --roofline-only):${roofline_line#*:}"
+echo "sgemm roofline (bench_core --roofline-only):${roofline_line#*:}"
 roofline_ms="$(sed -n 's/.* = \([0-9.]*\) ms\/step.*/\1/p' <<<"${roofline_line}")"
 if [[ -z "${roofline_ms}" ]]; then
-  echo "run-lab-bench.sh: could not read the roofline from bench_core_blas" >&2
+  echo "run-lab-bench.sh: could not read the roofline from bench_core" >&2
   exit 1
 fi
 
