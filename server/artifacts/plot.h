@@ -136,11 +136,6 @@ std::pair<double, double> LogRange(const std::vector<double>& values);
 // size) from touching.
 int DecadeStep(double decades, double height_px);
 
-// Decades between the labels of a log axis `decades` decades tall over `height_px` pixels:
-// the smallest of 1, 2, 5, 10, 20, 50, ... that keeps the labels (10^k, at the tick text's
-// size) from touching.
-int DecadeStep(double decades, double height_px);
-
 // Draws the layer figure, kPlotWidth × kPlotHeight. Thread-safe; errors as RenderPlot's.
 absl::StatusOr<std::string> RenderLayerStats(const LayerPlotInput& input);
 
