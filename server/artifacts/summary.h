@@ -1,6 +1,8 @@
 // What a finished job's data says: per-run numbers, the lab's four Block D answers, the
 // depth prediction and the Pitfalls checks. Every file is rendered from one JobSummary, so the
-// README and the manifest cannot disagree. Pure: no store, no clock.
+// README and the manifest cannot disagree. Pure: no store, no clock. Summarize works in three
+// parts: per run (run_metrics.h), what lab 1 asks of the runs (lab1_summary.h), and the spread
+// over seeds.
 #ifndef ABLATE_SERVER_ARTIFACTS_SUMMARY_H_
 #define ABLATE_SERVER_ARTIFACTS_SUMMARY_H_
 
