@@ -22,4 +22,4 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
 fi
 mkdir -p "$3"
 export ABLATE_SERVER="$1" ABLATE_WEB_DIR="$2" ABLATE_OUT_DIR="$3"
-exec "$node" --test --test-concurrency=1 --test-reporter=spec unit.test.mjs page.test.mjs auth.test.mjs class.test.mjs
+exec "$node" --test --test-concurrency=1 --test-reporter=spec unit.test.mjs page.test.mjs lab_options.test.mjs auth.test.mjs class.test.mjs

@@ -1,5 +1,5 @@
 // The page's pure modules in node: merging the event stream, aligning trajectories, the
-// Markdown renderer's escaping, number formats.
+// Markdown renderer's escaping, number formats, the submit form's lab options.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
@@ -11,6 +11,9 @@ import {
   trajectoryTable, validationTable,
 } from '../../web/src/series.js';
 import { initColor, runStyles } from '../../web/src/colors.js';
+import {
+  FollowUps, deeperRequest, labOptionsProblem, maxSeeds,
+} from '../../web/src/lab_options.js';
 
 const runs = [
   { id: '7', index: 0, spec: { init: 'uniform' }, state: 'RUN_STATE_QUEUED' },
@@ -263,5 +266,85 @@ describe('logTickPlan', () => {
     // On a phone's 180 px: 7 fit, every 5th (32 / 7 rounds up to 5).
     assert.deepEqual(logTickPlan(1e-2, 1e30, 180), { keep: [1], every: 5 });
     assert.deepEqual(logTickPlan(1e-30, 1e30, 100), { keep: [1], every: 20 });
+  });
+});
+
+describe('lab options', () => {
+  it('allows seeds up to the server\'s 16 runs per job, and says why in one sentence', () => {
+    assert.equal(maxSeeds(3), 5);
+    assert.equal(maxSeeds(1), 16);
+    assert.equal(maxSeeds(0), 16);
+    const base = { runs: 3, varyDataSeed: false, verifyDepth: false, depth: '12' };
+    assert.equal(labOptionsProblem({ ...base, seeds: '' }), null);
+    assert.equal(labOptionsProblem({ ...base, seeds: '5' }), null);
+    for (const bad of ['0', '6', '2.5', '-1', '1e9']) {
+      const problem = labOptionsProblem({ ...base, seeds: bad });
+      assert.equal(problem.field, 'seeds', bad);
+      assert.equal(problem.message, `Seeds per init must be a whole number from 1 to 5 (got “${bad}”): `
+        + 'each of the 3 ticked inits trains once per seed, and a job holds at most 16 runs.');
+    }
+    assert.equal(labOptionsProblem({ ...base, seeds: '1', varyDataSeed: true }).field, 'vary_data_seed');
+    assert.equal(labOptionsProblem({ ...base, seeds: '2', varyDataSeed: true }), null);
+    assert.equal(labOptionsProblem({ ...base, seeds: '', verifyDepth: true, depth: '24' }).field, 'verify_depth');
+    assert.equal(labOptionsProblem({ ...base, seeds: '', verifyDepth: true }), null);
+  });
+
+  it('builds the deeper job from the first one\'s request, leaving that one as it was', () => {
+    const request = { owner: 'ada', spec: { name: 'mine', model: { depth: 12, width: 256 }, seeds: 2, runs: [{ init: 'xavier' }] } };
+    const deeper = deeperRequest(request);
+    assert.deepEqual(deeper, { owner: 'ada', spec: { name: 'mine · depth 24', model: { depth: 24, width: 256 }, seeds: 2, runs: [{ init: 'xavier' }] } });
+    assert.equal(request.spec.model.depth, 12);
+    assert.equal(deeperRequest({ spec: { name: '', model: {} } }).spec.name, '');
+  });
+
+  // A fake server and storage: getJob answers the states listed, one per call.
+  const memoryStorage = () => {
+    const items = new Map();
+    return { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, String(v)) };
+  };
+  const fakeApi = (states, submitError = null) => {
+    const submitted = [];
+    return {
+      submitted,
+      getJob: async () => ({ state: states.length > 1 ? states.shift() : states[0] }),
+      submitJob: async (request) => {
+        if (submitError) throw submitError;
+        submitted.push(request);
+        return { job: { id: '9' } };
+      },
+    };
+  };
+
+  it('submits the deeper job once the first has succeeded, and only once', async () => {
+    const server = fakeApi(['JOB_STATE_RUNNING', 'JOB_STATE_SUCCEEDED']);
+    const followUps = new FollowUps({ api: server, storage: memoryStorage() });
+    followUps.save('4', { request: { spec: { model: { depth: 24 } } }, state: 'waiting' });
+    assert.equal(await followUps.check('4'), true);  // still running: look again
+    assert.equal(await followUps.check('4'), false);
+    assert.equal(await followUps.check('4'), false);
+    assert.equal(server.submitted.length, 1);
+    assert.equal(followUps.get('4').state, 'submitted');
+    assert.equal(followUps.get('4').deeperId, '9');
+  });
+
+  it('submits nothing after a failed first job, and keeps trying while the server is away', async () => {
+    const failed = fakeApi(['JOB_STATE_FAILED']);
+    let followUps = new FollowUps({ api: failed, storage: memoryStorage() });
+    followUps.save('4', { request: {}, state: 'waiting' });
+    assert.equal(await followUps.check('4'), false);
+    assert.equal(failed.submitted.length, 0);
+    assert.equal(followUps.get('4').message, 'Job 4 failed, so the depth-24 job was not submitted.');
+
+    const away = fakeApi(['JOB_STATE_SUCCEEDED'], Object.assign(new Error('down'), { status: 0 }));
+    followUps = new FollowUps({ api: away, storage: memoryStorage() });
+    followUps.save('4', { request: {}, state: 'waiting' });
+    assert.equal(await followUps.check('4'), true);
+    assert.equal(followUps.get('4').state, 'waiting');
+
+    const refused = fakeApi(['JOB_STATE_SUCCEEDED'], Object.assign(new Error('model.depth must be …'), { status: 400 }));
+    followUps = new FollowUps({ api: refused, storage: memoryStorage() });
+    followUps.save('4', { request: {}, state: 'waiting' });
+    assert.equal(await followUps.check('4'), false);
+    assert.equal(followUps.get('4').message, 'The server refused the depth-24 job: model.depth must be …');
   });
 });

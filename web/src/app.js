@@ -11,6 +11,9 @@ import {
   escapeHtml, formatBytes, formatLoss, formatPercent, formatRate, formatTime, jobEnded, stateName,
   toNumber,
 } from './format.js';
+import {
+  FollowUps, MAX_RUNS_PER_JOB, deeperRequest, labOptionsProblem, maxSeeds,
+} from './lab_options.js';
 import { renderMarkdown } from './markdown.js';
 import { renderNotes } from './notes.js';
 import {
@@ -165,6 +168,8 @@ function buildRequest(form) {
         stopOnNonfinite: form.elements.stop_on_nonfinite.checked,
       }),
       runs,
+      seeds: numeric(fieldValue(form, 'seeds')),
+      varyDataSeed: form.elements.vary_data_seed.checked || undefined,
     },
   };
 }
@@ -199,8 +204,8 @@ function clearFormErrors(form) {
   }
 }
 
-function showFormError(form, message) {
-  const target = fieldFor(form, message);
+// `target`: the control the message is about; by default the one the server's message names.
+function showFormError(form, message, target = fieldFor(form, message)) {
   // The server names a field by its path in the spec ("training.lr must be …"); the student
   // knows it by the label beside the input ("Learning rate must be …").
   const path = message.split(/\s/)[0];
@@ -227,12 +232,27 @@ function showFormError(form, message) {
   control.focus();
 }
 
+// The seeds' allowed range follows the ticked inits (runs × seeds ≤ the server's limit).
+function updateSeedsRange(form) {
+  const runs = $$('input[name="init"]:checked', form).length;
+  const max = maxSeeds(runs);
+  form.elements.seeds.max = String(max);
+  $('#f-seeds-range').textContent = runs > 1
+    ? `1–${max}: ${runs} inits × seeds ≤ ${MAX_RUNS_PER_JOB} runs`
+    : `1–${max}`;
+}
+
 function setUpForm() {
   const form = $('#submit-form');
   const owner = localStorage.getItem('ablate.owner');
   if (owner) form.elements.owner.value = owner;
+  updateSeedsRange(form);
+  for (const box of $$('input[name="init"]', form)) {
+    box.addEventListener('change', () => updateSeedsRange(form));
+  }
   form.addEventListener('reset', () => {
     clearFormErrors(form);
+    setTimeout(() => updateSeedsRange(form));
     // The owner is the student's, not a lab default.
     setTimeout(() => {
       form.elements.owner.value = me.authEnabled ? me.name : localStorage.getItem('ablate.owner') ?? '';
@@ -250,8 +270,20 @@ function setUpForm() {
       if (request.spec.runs.length === 0) {
         throw new Error('Tick at least one init: the job trains one run per ticked init, and with none it has no runs.');
       }
+      const verifyDepth = form.elements.verify_depth.checked;
+      const problem = labOptionsProblem({
+        seeds: fieldValue(form, 'seeds'), runs: request.spec.runs.length,
+        varyDataSeed: form.elements.vary_data_seed.checked, verifyDepth,
+        depth: fieldValue(form, 'depth'),
+      });
+      if (problem) {
+        showFormError(form, problem.message, form.elements[problem.field]);
+        return;
+      }
       const response = await api.submitJob(request);
       if (request.owner) localStorage.setItem('ablate.owner', request.owner);
+      // Question 4: the same job at depth 24, submitted once this one has succeeded.
+      if (verifyDepth) followUps.add(response.job.id, deeperRequest(request));
       location.hash = `#/jobs/${response.job.id}`;
     } catch (error) {
       showFormError(form, error.message);
@@ -409,6 +441,37 @@ function showHome() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Question 4's second job (lab_options.js): a note on the first job's page, then a link.
+
+const followUps = new FollowUps({
+  api, storage: localStorage, locks: navigator.locks,
+  onChange: (firstId) => {
+    if (!$('#view-job').hidden && $('#view-job').dataset.job === firstId) renderFollowUp(firstId);
+  },
+});
+
+function renderFollowUp(jobId) {
+  const note = $('#job-follow-up');
+  const entry = followUps.get(jobId);
+  note.hidden = !entry;
+  note.dataset.state = entry?.state ?? '';
+  if (!entry) {
+    note.replaceChildren();
+    return;
+  }
+  const depth = entry.request.spec.model.depth;
+  if (entry.state === 'waiting') {
+    note.textContent = `Question 4: when this job has succeeded, this page submits the same job at `
+      + `depth ${depth} as a second job (keep a tab of it open until then).`;
+  } else if (entry.state === 'submitted') {
+    note.innerHTML = `Question 4: the same job at depth ${depth} is `
+      + `<a href="#/jobs/${encodeURIComponent(entry.deeperId)}">job ${escapeHtml(entry.deeperId)}</a>.`;
+  } else {
+    note.textContent = `Question 4: ${entry.message}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // One job, live.
 
 function showJob(id) {
@@ -427,6 +490,7 @@ function showJob(id) {
   $('#job-delete').hidden = true;
   $('#job-runs tbody').innerHTML = '';
   $('#job-meta').textContent = '';
+  renderFollowUp(id);
   $('#job-notes').hidden = true;
   $('#job-notes').replaceChildren();
   $('#job-live').textContent = '';
@@ -1016,6 +1080,7 @@ function setUpSession() {
 setUpSession();
 selection.load();
 setUpForm();
+followUps.resume();
 setUpList();
 selection.save();
 window.addEventListener('hashchange', route);
