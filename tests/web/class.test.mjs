@@ -164,6 +164,32 @@ describe('Ablate class view', () => {
     await p.close();
   });
 
+  it('follows the system dark setting: light ink on a dark ground, the same layout', async () => {
+    const p = await pageAs('carol');
+    await p.emulateMedia({ colorScheme: 'dark' });
+    await openClassView(p);
+    // Relative luminance of a computed rgb() colour, 0 (black) to 1 (white).
+    const luminance = (rgb) => {
+      const [r, g, b] = rgb.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number).map((c) => {
+        const v = c / 255;
+        return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const colours = await p.evaluate(() => {
+      const root = getComputedStyle(document.documentElement);
+      const flag = document.querySelector('#class-students .flag');
+      return { ground: root.backgroundColor, ink: root.color,
+               flag: flag ? getComputedStyle(flag).color : null };
+    });
+    const ground = luminance(colours.ground), ink = luminance(colours.ink);
+    assert.ok(ground < 0.05, `dark mode's ground is ${colours.ground}`);
+    assert.ok((ink + 0.05) / (ground + 0.05) >= 7, `ink ${colours.ink} on ${colours.ground}`);
+    assert.ok(colours.flag && luminance(colours.flag) > 0.2, `the flag is ${colours.flag}`);
+    await p.screenshot({ path: join(OUT, 'class-view-dark.png') });
+    await p.close();
+  });
+
   it('shows a student the groups and only their own row; the other class only itself', async () => {
     const p = await pageAs('s03');
     await openClassView(p);
