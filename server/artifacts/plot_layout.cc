@@ -111,43 +111,19 @@ std::vector<std::pair<double, double>> CurvePoints(const PlotInput& input,
   const auto fx_of = [&](double step) {
     return (step - layout.x_min) / (layout.x_max - layout.x_min);
   };
-  for (const PlotSeries& s : input.series) {
+  // One polyline in figure fractions, sampled every 0.005 between its points (at most 200 per
+  // segment) so that a label box crossing a segment is seen; a non-finite value, or one that a
+  // log axis cannot show, breaks the line.
+  const auto trace = [&](size_t count, const auto& step_at, const auto& value_at) {
     double px = 0, py = 0;
     bool have_previous = false;
-    for (size_t step = 0; step < s.losses.size(); ++step) {
-      const float v = s.losses[step];
+    for (size_t k = 0; k < count; ++k) {
+      const float v = value_at(k);
       if (!IsFinite(v) || (layout.scale == YScale::kLog && v <= 0)) {
         have_previous = false;
         continue;
       }
-      const double fx = fx_of(static_cast<double>(step));
-      const double fy =
-          std::min((ToWorld(layout.scale, v) - layout.y_lo) / (layout.y_hi - layout.y_lo), 1.5);
-      if (have_previous) {
-        const double length = std::hypot(fx - px, fy - py);
-        const int pieces = std::min(200, static_cast<int>(length / 0.005));
-        for (int k = 1; k < pieces; ++k) {
-          const double t = static_cast<double>(k) / pieces;
-          points.emplace_back(px + t * (fx - px), py + t * (fy - py));
-        }
-      }
-      points.emplace_back(fx, fy);
-      px = fx;
-      py = fy;
-      have_previous = true;
-    }
-    if (s.first_nonfinite_step) {
-      const double fx = fx_of(*s.first_nonfinite_step);
-      for (int k = 0; k <= 200; ++k) points.emplace_back(fx, k / 200.0);
-    }
-    have_previous = false;
-    for (size_t k = 0; k < s.val_steps.size() && k < s.val_losses.size(); ++k) {
-      const float v = s.val_losses[k];
-      if (!IsFinite(v) || (layout.scale == YScale::kLog && v <= 0)) {
-        have_previous = false;
-        continue;
-      }
-      const double fx = fx_of(s.val_steps[k]);
+      const double fx = fx_of(static_cast<double>(step_at(k)));
       const double fy =
           std::min((ToWorld(layout.scale, v) - layout.y_lo) / (layout.y_hi - layout.y_lo), 1.5);
       if (have_previous) {
@@ -162,6 +138,15 @@ std::vector<std::pair<double, double>> CurvePoints(const PlotInput& input,
       py = fy;
       have_previous = true;
     }
+  };
+  for (const PlotSeries& s : input.series) {
+    trace(s.losses.size(), [](size_t k) { return k; }, [&](size_t k) { return s.losses[k]; });
+    if (s.first_nonfinite_step) {
+      const double fx = fx_of(*s.first_nonfinite_step);
+      for (int k = 0; k <= 200; ++k) points.emplace_back(fx, k / 200.0);
+    }
+    trace(std::min(s.val_steps.size(), s.val_losses.size()),
+          [&](size_t k) { return s.val_steps[k]; }, [&](size_t k) { return s.val_losses[k]; });
   }
   return points;
 }
