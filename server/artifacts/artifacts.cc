@@ -18,6 +18,7 @@
 #include "server/artifacts/readme.h"
 #include "server/artifacts/sha256.h"
 #include "server/artifacts/zip.h"
+#include "server/service/wire.h"
 
 namespace ablate::artifacts {
 namespace {
@@ -287,7 +288,7 @@ absl::StatusOr<std::vector<store::Artifact>> RenderJobArtifacts(const JobData& d
 
 absl::StatusOr<JobData> LoadJobData(store::Store& store, int64_t job_id) {
   JobData data;
-  absl::StatusOr<v1::Job> job = store.GetJob(job_id);
+  absl::StatusOr<v1::Job> job = wire::GetJob(store, job_id);
   if (!job.ok()) return job.status();
   data.job = *std::move(job);
   for (const v1::Run& run : data.job.runs()) {

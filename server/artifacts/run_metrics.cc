@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/analysis.h"
 #include "server/artifacts/format.h"
+#include "server/service/wire.h"
 
 namespace ablate::artifacts::metrics {
 namespace {
@@ -119,7 +120,7 @@ absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::
   r.outcome = run.outcome();
   r.losses = t.losses;
   r.step_seconds = t.step_seconds;
-  r.evals = t.evals;
+  for (const store::EvalRecord& e : t.evals) r.evals.push_back(wire::EvalToProto(e));
   if (run.has_final_eval()) r.final_eval = run.final_eval();
   if (run.has_flatline_step()) r.flatline_step = run.flatline_step();
 

@@ -229,23 +229,23 @@ void EventWriter::CommitWhenFull(const std::vector<store::Event>& batch) {
       continue;
     }
     if (auto* run = std::get_if<store::RunFinishedEvent>(&event);
-        run != nullptr && truncated_runs_.contains(run->summary.id())) {
-      truncated_jobs_.insert(run->summary.job_id());
-      if (run->summary.state() != v1::RUN_STATE_FAILED) {
-        run->summary.set_state(v1::RUN_STATE_FAILED);
-        run->summary.set_outcome(why);
+        run != nullptr && truncated_runs_.contains(run->summary.id)) {
+      truncated_jobs_.insert(run->summary.job_id);
+      if (run->summary.state != store::RunState::kFailed) {
+        run->summary.state = store::RunState::kFailed;
+        run->summary.outcome = why;
       }
       // What training reached is not what was recorded: let the store's steps speak.
-      run->summary.clear_steps_done();
-      run->summary.clear_final_loss();
-      run->summary.clear_first_nonfinite_step();
-      run->summary.clear_flatline_step();
-      run->summary.clear_final_eval();
+      run->summary.steps_done = 0;
+      run->summary.final_loss.reset();
+      run->summary.first_nonfinite_step.reset();
+      run->summary.flatline_step.reset();
+      run->summary.final_eval.reset();
     }
     if (auto* job = std::get_if<store::JobFinishedEvent>(&event);
         job != nullptr && truncated_jobs_.contains(job->job_id) &&
-        job->state != v1::JOB_STATE_FAILED) {
-      job->state = v1::JOB_STATE_FAILED;
+        job->state != store::JobState::kFailed) {
+      job->state = store::JobState::kFailed;
       job->error = why;
     }
     if (absl::Status s = Append(std::span(&event, 1)); !s.ok()) {
@@ -280,20 +280,20 @@ int64_t RunOf(const store::Event& event) {
   if (const auto* e = std::get_if<store::StepEvent>(&event)) return e->run_id;
   if (const auto* e = std::get_if<store::EvalEvent>(&event)) return e->run_id;
   if (const auto* e = std::get_if<store::RunStartedEvent>(&event)) return e->run_id;
-  if (const auto* e = std::get_if<store::RunFinishedEvent>(&event)) return e->summary.id();
+  if (const auto* e = std::get_if<store::RunFinishedEvent>(&event)) return e->summary.id;
   if (const auto* e = std::get_if<store::RunRestartedEvent>(&event)) return e->run_id;
   return 0;
 }
 
 // A failed run's end, for a run whose own end cannot be recorded as it was: only what a
 // failure needs, so that no value of the refused summary can be refused again.
-store::RunFinishedEvent FailedEnd(const v1::Run& summary, const std::string& why) {
-  v1::Run failed;
-  failed.set_id(summary.id());
-  failed.set_job_id(summary.job_id());
-  failed.set_state(v1::RUN_STATE_FAILED);
-  failed.set_outcome(why);
-  *failed.mutable_finished_at() = summary.finished_at();
+store::RunFinishedEvent FailedEnd(const store::RunRecord& summary, const std::string& why) {
+  store::RunRecord failed;
+  failed.id = summary.id;
+  failed.job_id = summary.job_id;
+  failed.state = store::RunState::kFailed;
+  failed.outcome = why;
+  failed.finished_at = summary.finished_at;
   return store::RunFinishedEvent{std::move(failed)};
 }
 
@@ -358,7 +358,7 @@ void EventWriter::Commit(const std::vector<store::Event>& given) {
         const store::Event failed = FailedEnd(end->summary, refused->second);
         refused_runs_.erase(refused);
         if (absl::Status s = Append(std::span(&failed, 1)); !s.ok()) {
-          spdlog::error("could not record run {} as failed either: {}", end->summary.id(),
+          spdlog::error("could not record run {} as failed either: {}", end->summary.id,
                         std::string(s.message()));
         }
       }

@@ -17,6 +17,7 @@
 #include "google/protobuf/util/time_util.h"
 #include "server/jobs/spec.h"
 #include "server/jobs/text.h"
+#include "server/service/wire.h"
 #include "spdlog/spdlog.h"
 
 namespace ablate::jobs {
@@ -59,10 +60,7 @@ absl::Status DataDirectoryFull(const absl::Status& cause) {
                    "server."));
 }
 
-bool Ended(v1::RunState state) {
-  return state == v1::RUN_STATE_COMPLETED || state == v1::RUN_STATE_DIVERGED ||
-         state == v1::RUN_STATE_CANCELLED || state == v1::RUN_STATE_FAILED;
-}
+bool Ended(v1::RunState state) { return store::IsTerminal(wire::StateFromProto(state)); }
 
 }  // namespace
 
@@ -181,8 +179,8 @@ class JobManager::RunSupervisor final : public RunListener {
   void OnEval(const core::EvalRecord& eval) override {
     if (abandoned_) return;
     if (auto it = recorded_evals_.find(eval.step); it != recorded_evals_.end()) {
-      if (!SameBits(eval.loss, it->second.loss()) ||
-          !SameBits(eval.accuracy, it->second.accuracy())) {
+      if (!SameBits(eval.loss, it->second.loss) ||
+          !SameBits(eval.accuracy, it->second.accuracy)) {
         Abandon(absl::StrCat("run ", run_.index(), " started over from step 0: replaying it "
                              "under build ", fingerprint_, " gave the evaluation after step ",
                              eval.step, " another result than the recorded one; the old steps "
@@ -278,9 +276,9 @@ class JobManager::RunSupervisor final : public RunListener {
     }
     recorded_evals_.clear();
     last_recorded_eval_ = -1;
-    for (const v1::EvalResult& eval : recorded_.evals) {
-      recorded_evals_.emplace(eval.step(), eval);
-      last_recorded_eval_ = std::max(last_recorded_eval_, eval.step());
+    for (const store::EvalRecord& eval : recorded_.evals) {
+      recorded_evals_.emplace(eval.step, eval);
+      last_recorded_eval_ = std::max(last_recorded_eval_, eval.step);
     }
   }
 
@@ -337,7 +335,7 @@ class JobManager::RunSupervisor final : public RunListener {
 
   void Finish(v1::Run summary) {
     *summary.mutable_finished_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
-    manager_.writer_.Post(store::RunFinishedEvent{std::move(summary)});
+    manager_.writer_.Post(store::RunFinishedEvent{wire::RunSummaryFromProto(summary)});
     manager_.writer_.PostCheckpointRemoval(run_.id());
     // May destroy this supervisor (with its job): nothing may follow.
     manager_.RunEnded(job_);
@@ -352,7 +350,7 @@ class JobManager::RunSupervisor final : public RunListener {
   // The rest is touched by the run's one training thread at a time (and Request() before it).
   store::Trajectory recorded_;  // steps 0..n-1 stored before this start, to replay
   bool gap_ = false;            // steps were stored after a gap
-  std::map<int, v1::EvalResult> recorded_evals_;
+  std::map<int, store::EvalRecord> recorded_evals_;
   int last_recorded_eval_ = -1;
   std::string fingerprint_;  // of the build training the run now
   int replay_from_ = 0;      // the step the run resumed at
@@ -408,7 +406,7 @@ absl::Status JobManager::Recover() {
   std::vector<v1::Job> jobs;
   std::set<int64_t> live_runs;
   for (int64_t id : *ids) {
-    absl::StatusOr<v1::Job> job = store_.GetJob(id);
+    absl::StatusOr<v1::Job> job = wire::GetJob(store_, id);
     if (!job.ok()) return job.status();
     for (const v1::Run& run : job->runs()) {
       if (!Ended(run.state())) live_runs.insert(run.id());
@@ -439,7 +437,8 @@ absl::StatusOr<v1::Job> JobManager::Submit(const v1::JobSpec& resolved_spec,
     if (!refuse_changes_.ok()) return refuse_changes_;
   }
   if (!writer_.StoreFull().ok()) return DataDirectoryFull(writer_.StoreFull());
-  absl::StatusOr<v1::Job> job = store_.CreateJob(resolved_spec, owner, absl::Now(), class_id);
+  absl::StatusOr<v1::Job> job =
+      wire::CreateJob(store_, resolved_spec, owner, absl::Now(), class_id);
   if (absl::IsResourceExhausted(job.status()) || absl::IsPermissionDenied(job.status())) {
     return DataDirectoryFull(job.status());
   }
@@ -499,7 +498,7 @@ void JobManager::RunEnded(ActiveJob& job) {
 }
 
 std::string JobManager::EndRuns(int64_t job_id) {
-  absl::StatusOr<v1::Job> stored = store_.GetJob(job_id);
+  absl::StatusOr<store::JobRecord> stored = store_.GetJob(job_id);
   if (!stored.ok()) {
     spdlog::error("job {}: cannot read its runs to end it: {}", job_id,
                   std::string(stored.status().message()));
@@ -507,24 +506,24 @@ std::string JobManager::EndRuns(int64_t job_id) {
   }
   std::string failure;
   bool posted = false;
-  for (const v1::Run& run : stored->runs()) {
-    std::string outcome = run.outcome();
-    if (!Ended(run.state())) {
+  for (const store::RunRecord& run : stored->runs) {
+    std::string outcome = run.outcome;
+    if (!store::IsTerminal(run.state)) {
       // Its end was lost (the store refused it, and its failure too): the job cannot end
       // while it has not.
       outcome = "its end was never recorded";
-      v1::Run failed;
-      failed.set_id(run.id());
-      failed.set_job_id(job_id);
-      failed.set_state(v1::RUN_STATE_FAILED);
-      failed.set_outcome(outcome);
-      *failed.mutable_finished_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+      store::RunRecord failed;
+      failed.id = run.id;
+      failed.job_id = job_id;
+      failed.state = store::RunState::kFailed;
+      failed.outcome = outcome;
+      failed.finished_at = absl::Now();
       writer_.Post(store::RunFinishedEvent{std::move(failed)});
       posted = true;
-    } else if (run.state() != v1::RUN_STATE_FAILED) {
+    } else if (run.state != store::RunState::kFailed) {
       continue;
     }
-    if (failure.empty()) failure = absl::StrCat("run ", run.index(), ": ", outcome);
+    if (failure.empty()) failure = absl::StrCat("run ", run.index, ": ", outcome);
   }
   if (posted) writer_.Flush();
   return failure;
@@ -533,8 +532,8 @@ std::string JobManager::EndRuns(int64_t job_id) {
 void JobManager::FinishJob(ActiveJob& job) {
   if (!shutting_down_) {
     writer_.Flush();  // the deliverables are built from the store: every step must be in it
-    v1::JobState state =
-        job.stop.stop_requested() ? v1::JOB_STATE_CANCELLED : v1::JOB_STATE_SUCCEEDED;
+    store::JobState state =
+        job.stop.stop_requested() ? store::JobState::kCancelled : store::JobState::kSucceeded;
     // The stored runs decide, not this process's memory: a run failure committed before a
     // restart fails the job too, and so does a run whose end the store refused.
     const std::string stored_failure = EndRuns(job.id);
@@ -544,17 +543,17 @@ void JobManager::FinishJob(ActiveJob& job) {
       absl::MutexLock lock(&job.mutex);
       error = job.failure.empty() ? stored_failure : job.failure;
     }
-    if (!error.empty()) state = v1::JOB_STATE_FAILED;
+    if (!error.empty()) state = store::JobState::kFailed;
     // A full store has no room for the deliverables; the job's failure says why.
     if (on_finish_ && !store_full_) {
       if (absl::Status s = on_finish_(job.id); !s.ok()) {
-        state = v1::JOB_STATE_FAILED;
+        state = store::JobState::kFailed;
         error = absl::StrCat("could not build the job's files: ", s.message());
       }
     }
     writer_.Post(store::JobFinishedEvent{job.id, state, error, absl::Now()});
     writer_.Flush();
-    spdlog::info("job {} {}{}{}", job.id, v1::JobState_Name(state), error.empty() ? "" : ": ",
+    spdlog::info("job {} {}{}{}", job.id, store::StateName(state), error.empty() ? "" : ": ",
                  error);
   }
   std::unique_ptr<ActiveJob> ended;
@@ -585,7 +584,7 @@ absl::StatusOr<v1::Job> JobManager::Cancel(int64_t job_id, std::chrono::millisec
       }
     }
   }
-  return store_.GetJob(job_id);
+  return wire::GetJob(store_, job_id);
 }
 
 void JobManager::Shutdown() {

@@ -21,16 +21,15 @@ std::string Number(double value) { return absl::StrFormat("%.17g", value); }
 std::string Render(const Sources& sources) {
   std::string out;
   if (sources.jobs_by_state) {
-    if (absl::StatusOr<std::map<v1::JobState, int64_t>> counts = sources.jobs_by_state();
+    if (absl::StatusOr<std::map<store::JobState, int64_t>> counts = sources.jobs_by_state();
         counts.ok()) {
       Family(out, "ablate_jobs", "gauge", "Jobs in the store, by state.");
-      static constexpr std::pair<v1::JobState, const char*> kStates[] = {
-          {v1::JOB_STATE_QUEUED, "queued"},       {v1::JOB_STATE_RUNNING, "running"},
-          {v1::JOB_STATE_SUCCEEDED, "succeeded"}, {v1::JOB_STATE_FAILED, "failed"},
-          {v1::JOB_STATE_CANCELLED, "cancelled"}};
-      for (const auto& [state, name] : kStates) {
+      // Every state, with 0 for those without jobs.
+      for (store::JobState state :
+           {store::JobState::kQueued, store::JobState::kRunning, store::JobState::kSucceeded,
+            store::JobState::kFailed, store::JobState::kCancelled}) {
         auto it = counts->find(state);
-        absl::StrAppend(&out, "ablate_jobs{state=\"", name, "\"} ",
+        absl::StrAppend(&out, "ablate_jobs{state=\"", store::StateName(state), "\"} ",
                         it == counts->end() ? 0 : it->second, "\n");
       }
     }

@@ -24,6 +24,7 @@
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/store/records.h"
 
 namespace ablate::metrics {
 
@@ -34,7 +35,7 @@ inline constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8
 // jobs_by_state leaves ablate_jobs out (the rest still renders). Sources are called on the
 // scraping thread and must be thread-safe and quick.
 struct Sources {
-  std::function<absl::StatusOr<std::map<v1::JobState, int64_t>>()> jobs_by_state;
+  std::function<absl::StatusOr<std::map<store::JobState, int64_t>>()> jobs_by_state;
   std::function<uint64_t()> steps_recorded;
   std::function<double()> steps_per_second;
   std::function<int()> run_queue_depth;

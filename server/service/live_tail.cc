@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "server/service/wire.h"
 
 namespace ablate::service {
 
@@ -193,7 +194,7 @@ void ReadForWatcher(const std::shared_ptr<WatchState>& w, int max_events, bool t
       }
       w->core->reads.fetch_add(1, std::memory_order_relaxed);
       absl::StatusOr<v1::JobUpdate> update =
-          w->core->store.ReadUpdate(w->job_id, cursor, max_events);
+          wire::ReadUpdate(w->core->store, w->job_id, cursor, max_events);
       if (!update.ok()) return Deliver(w, update.status());
       if (HasContent(*update)) {
         return Deliver(w, std::make_shared<const SharedUpdate>(*std::move(update)));
@@ -207,7 +208,7 @@ void ReadForWatcher(const std::shared_ptr<WatchState>& w, int max_events, bool t
       if (!to_end) break;  // raced with the tail: serve again
       // An ended job read to its end: the stream closes with the job as it is now, so a
       // watcher resuming at the end is told it ended.
-      absl::StatusOr<v1::Job> job = w->core->store.GetJob(w->job_id);
+      absl::StatusOr<v1::Job> job = wire::GetJob(w->core->store, w->job_id);
       if (!job.ok()) return Deliver(w, job.status());
       *update->mutable_job_finished()->mutable_job() = *std::move(job);
       return Deliver(w, std::make_shared<const SharedUpdate>(*std::move(update)));
@@ -282,7 +283,8 @@ void Tail::Fetch(const std::shared_ptr<Tail>& self) {
     from = last;
   }
   core->reads.fetch_add(1, std::memory_order_relaxed);
-  absl::StatusOr<v1::JobUpdate> update = core->store.ReadUpdate(job_id, from, kMaxEventsPerUpdate);
+  absl::StatusOr<v1::JobUpdate> update =
+      wire::ReadUpdate(core->store, job_id, from, kMaxEventsPerUpdate);
   std::vector<std::shared_ptr<WatchState>> wake;
   bool more = false;
   {

@@ -13,6 +13,7 @@
 #include "server/service/class_view.h"
 #include "server/service/downsample.h"
 #include "server/service/notes.h"
+#include "server/service/wire.h"
 #include "server/jobs/spec.h"
 
 namespace ablate::service {
@@ -21,11 +22,6 @@ namespace {
 
 constexpr int kMinMaxPoints = 10;
 constexpr int kMaxMaxPoints = 100000;
-
-bool JobEnded(v1::JobState state) {
-  return state == v1::JOB_STATE_SUCCEEDED || state == v1::JOB_STATE_FAILED ||
-         state == v1::JOB_STATE_CANCELLED;
-}
 
 // 3.1e+12 as "3.1e12": three significant digits, as in the flag's help.
 std::string Scientific(double value) {
@@ -174,7 +170,7 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
 absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,
                                                 const v1::GetJobRequest& request) {
   if (absl::Status s = CheckRead(caller, request.job_id()); !s.ok()) return s;
-  return Labelled(store_.GetJob(request.job_id()));
+  return Labelled(wire::GetJob(store_, request.job_id()));
 }
 
 absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Caller& caller,
@@ -184,15 +180,10 @@ absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Calle
       return absl::InvalidArgumentError(absl::StrCat("The filter's ", problem, "."));
     }
   }
-  absl::StatusOr<store::JobPage> page =
-      store_.ListJobs(request, caller ? std::optional<int64_t>(caller->class_id) : std::nullopt);
-  if (!page.ok()) return page.status();
-  v1::ListJobsResponse response;
-  for (v1::Job& job : page->jobs) {
-    jobs::LabelRuns(job);
-    *response.add_jobs() = std::move(job);
-  }
-  response.set_next_page_token(page->next_page_token);
+  absl::StatusOr<v1::ListJobsResponse> response = wire::ListJobs(
+      store_, request, caller ? std::optional<int64_t>(caller->class_id) : std::nullopt);
+  if (!response.ok()) return response.status();
+  for (v1::Job& job : *response->mutable_jobs()) jobs::LabelRuns(job);
   return response;
 }
 
@@ -200,14 +191,14 @@ absl::StatusOr<v1::Job> AblationService::UpdateJobNotes(
     const auth::Caller& caller, const v1::UpdateJobNotesRequest& request) {
   if (absl::Status s = CheckManage(caller, request.job_id(), "annotate"); !s.ok()) return s;
   absl::MutexLock lock(&notes_mutex_);
-  absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id());
+  absl::StatusOr<v1::Job> job = wire::GetJob(store_, request.job_id());
   if (!job.ok()) return job.status();
   absl::StatusOr<JobNotes> notes = ApplyNotesRequest(*job, request);
   if (!notes.ok()) return notes.status();
   if (absl::Status s = store_.SetJobNotes(request.job_id(), notes->note, notes->tags); !s.ok()) {
     return s;
   }
-  return Labelled(store_.GetJob(request.job_id()));
+  return Labelled(wire::GetJob(store_, request.job_id()));
 }
 
 absl::StatusOr<std::unique_ptr<JobWatch>> AblationService::WatchJob(
@@ -225,9 +216,9 @@ absl::StatusOr<std::unique_ptr<JobWatch>> AblationService::WatchJob(
   absl::StatusOr<std::unique_ptr<JobWatch>> live =
       tails_->Watch(request.job_id(), request.cursor(), /*ended=*/false);
   if (!live.ok()) return live.status();
-  absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id());
+  absl::StatusOr<store::JobAccess> job = store_.GetJobAccess(request.job_id());
   if (!job.ok()) return job.status();
-  if (!JobEnded(job->state())) return live;
+  if (!store::IsTerminal(job->state)) return live;
   return tails_->Watch(request.job_id(), request.cursor(), /*ended=*/true);
 }
 
@@ -240,9 +231,9 @@ absl::StatusOr<v1::GetTrajectoryResponse> AblationService::GetTrajectory(
                                                    " (got ", max_points, ")."));
   }
   if (caller) {
-    absl::StatusOr<v1::Run> run = store_.GetRun(request.run_id());
+    absl::StatusOr<store::RunRecord> run = store_.GetRun(request.run_id());
     if (!run.ok()) return run.status();
-    if (!CheckRead(caller, run->job_id()).ok()) {
+    if (!CheckRead(caller, run->job_id).ok()) {
       return absl::NotFoundError(absl::StrCat("run ", request.run_id(), " not found"));
     }
   }
@@ -258,16 +249,18 @@ absl::StatusOr<v1::GetTrajectoryResponse> AblationService::GetTrajectory(
   if (std::optional<int> first = core::FirstNonFinite(trajectory->losses)) {
     response.set_first_nonfinite_step(trajectory->steps[*first]);
   }
-  for (v1::EvalResult& eval : trajectory->evals) *response.add_evals() = std::move(eval);
+  for (const store::EvalRecord& eval : trajectory->evals) {
+    *response.add_evals() = wire::EvalToProto(eval);
+  }
   return response;
 }
 
 absl::StatusOr<store::Artifact> AblationService::GetArtifact(
     const auth::Caller& caller, const v1::GetArtifactRequest& request) {
   if (absl::Status s = CheckRead(caller, request.job_id()); !s.ok()) return s;
-  absl::StatusOr<v1::Job> job = store_.GetJob(request.job_id());
+  absl::StatusOr<store::JobAccess> job = store_.GetJobAccess(request.job_id());
   if (!job.ok()) return job.status();
-  if (!JobEnded(job->state())) {
+  if (!store::IsTerminal(job->state)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", request.job_id(), " has not finished; its files are built when it ends."));
   }
@@ -317,14 +310,15 @@ absl::StatusOr<v1::ClassView> AblationService::GetClassView(
   v1::ListJobsRequest list;
   list.set_name_contains(request.name_contains());
   list.set_page_size(kMaxClassViewJobs);
-  absl::StatusOr<store::JobPage> page =
-      store_.ListJobs(list, caller ? std::optional<int64_t>(caller->class_id) : std::nullopt);
+  absl::StatusOr<v1::ListJobsResponse> page = wire::ListJobs(
+      store_, list, caller ? std::optional<int64_t>(caller->class_id) : std::nullopt);
   if (!page.ok()) return page.status();
 
   ClassViewInput input;
   if (caller) input.class_name = caller->class_name;
-  input.truncated = !page->next_page_token.empty();
-  input.jobs = std::move(page->jobs);
+  input.truncated = !page->next_page_token().empty();
+  input.jobs.assign(std::make_move_iterator(page->mutable_jobs()->begin()),
+                    std::make_move_iterator(page->mutable_jobs()->end()));
   for (v1::Job& job : input.jobs) {
     jobs::LabelRuns(job);
     for (const v1::Run& run : job.runs()) {

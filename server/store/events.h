@@ -11,8 +11,8 @@
 #include <string>
 #include <variant>
 
-#include "ablate/v1/ablate.pb.h"
 #include "absl/time/time.h"
+#include "server/store/records.h"
 
 namespace ablate::store {
 
@@ -51,11 +51,12 @@ struct EvalEvent {
 
 // A run ended. `summary` carries state, outcome, steps_done, first_nonfinite_step,
 // flatline_step, final_loss, final_eval, init_stats, final_stats, seconds, steps_per_second and
-// finished_at; its id fields name the run. A run with recorded steps keeps the steps_done,
+// finished_at; its id fields name the run (job_id 0: not checked); its spec and started_at are
+// not read. A run with recorded steps keeps the steps_done,
 // first_nonfinite_step and final_loss its steps give; a seconds or steps_per_second of 0 means
 // "not measured" and keeps the running value.
 struct RunFinishedEvent {
-  v1::Run summary;
+  RunRecord summary;
 };
 
 // A job's first run started.
@@ -71,7 +72,7 @@ struct JobStartedEvent {
 // error naming the run.
 struct JobFinishedEvent {
   int64_t job_id = 0;
-  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  JobState state = JobState::kUnspecified;
   std::string error;
   absl::Time at;
 };

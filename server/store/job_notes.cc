@@ -4,22 +4,22 @@
 
 namespace ablate::store {
 
-absl::Status LoadJobNotes(Connection& conn, v1::Job& job) {
+absl::Status LoadJobNotes(Connection& conn, JobRecord& job) {
   {
     STORE_ASSIGN_OR_RETURN(Statement stmt,
                            conn.Prepare("SELECT note FROM job_notes WHERE job_id = ?1"));
-    stmt.Bind(1, job.id());
+    stmt.Bind(1, job.id);
     STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (row) job.set_note(stmt.Text(0));
+    if (row) job.note = stmt.Text(0);
   }
   // The primary key (job_id, tag) gives them sorted.
   STORE_ASSIGN_OR_RETURN(Statement stmt,
                          conn.Prepare("SELECT tag FROM job_tags WHERE job_id = ?1 ORDER BY tag"));
-  stmt.Bind(1, job.id());
+  stmt.Bind(1, job.id);
   while (true) {
     STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) break;
-    job.add_tags(stmt.Text(0));
+    job.tags.push_back(stmt.Text(0));
   }
   return absl::OkStatus();
 }

@@ -7,14 +7,14 @@
 #include <string>
 #include <vector>
 
-#include "ablate/v1/ablate.pb.h"
 #include "absl/status/status.h"
+#include "server/store/records.h"
 #include "server/store/sqlite_conn.h"
 
 namespace ablate::store {
 
-// Fills job.note and job.tags (sorted) for job.id(); leaves them empty when it has none.
-absl::Status LoadJobNotes(Connection& conn, v1::Job& job);
+// Fills job.note and job.tags (sorted) for job.id; leaves them empty when it has none.
+absl::Status LoadJobNotes(Connection& conn, JobRecord& job);
 
 // Replaces the job's note ("" removes it) and tags, inside the caller's write transaction.
 // NotFound names the job.

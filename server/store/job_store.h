@@ -10,16 +10,16 @@
 #include <string>
 #include <vector>
 
-#include "ablate/v1/ablate.pb.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "server/store/events.h"
+#include "server/store/records.h"
 
 namespace ablate::store {
 
 struct JobPage {
-  std::vector<v1::Job> jobs;     // newest first, runs with summaries
+  std::vector<JobRecord> jobs;  // newest first, runs with summaries
   std::string next_page_token;  // empty on the last page
 };
 
@@ -30,14 +30,14 @@ struct Trajectory {
                                // bits are not kept)
   std::vector<float> weight_grad_norms;
   std::vector<float> step_seconds;
-  std::vector<v1::EvalResult> evals;  // ascending by step
+  std::vector<EvalRecord> evals;  // ascending by step
 };
 
 // Who a job belongs to: what the access rules need to know about it.
 struct JobAccess {
   std::string owner;
   std::optional<int64_t> class_id;  // none: submitted while the server had no users
-  v1::JobState state = v1::JOB_STATE_UNSPECIFIED;
+  JobState state = JobState::kUnspecified;
 };
 
 // A run's latest submission to Slurm (server/worker/slurm_executor.h).
@@ -52,23 +52,24 @@ class JobStore {
  public:
   virtual ~JobStore() = default;
 
-  // Stores a job and its runs as queued. `spec` must be resolved (defaults filled, validated).
-  // Returns the job with its id, its runs' ids (in spec order) and created_at = now. Times are
-  // stored in whole milliseconds, here and everywhere. `class_id` is the class of the user who
-  // submitted it (none without authentication); NotFound for an unknown class.
-  virtual absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
-                                            absl::Time now,
-                                            std::optional<int64_t> class_id = std::nullopt) = 0;
+  // Stores a job and its runs as queued. `job` comes from a resolved spec (defaults filled,
+  // validated; see NewJob for why the spec is bytes). Returns the job with its id, its runs'
+  // ids (in spec order) and created_at = now. Times are stored in whole milliseconds, here and
+  // everywhere. `class_id` is the class of the user who submitted it (none without
+  // authentication); NotFound for an unknown class.
+  virtual absl::StatusOr<JobRecord> CreateJob(const NewJob& job, const std::string& owner,
+                                              absl::Time now,
+                                              std::optional<int64_t> class_id = std::nullopt) = 0;
 
   // A job with its runs' summaries. NotFound names the id.
-  virtual absl::StatusOr<v1::Job> GetJob(int64_t job_id) = 0;
+  virtual absl::StatusOr<JobRecord> GetJob(int64_t job_id) = 0;
   // A run's summary. NotFound names the id.
-  virtual absl::StatusOr<v1::Run> GetRun(int64_t run_id) = 0;
+  virtual absl::StatusOr<RunRecord> GetRun(int64_t run_id) = 0;
 
-  // Jobs matching the request's filters, newest (highest id) first; page_size 0 means 50.
-  // With `class_id`, only that class's jobs. InvalidArgument for a malformed page token or a
-  // page_size outside 0–1000.
-  virtual absl::StatusOr<JobPage> ListJobs(const v1::ListJobsRequest& request,
+  // Jobs matching the query, newest (highest id) first; page_size 0 means 50. With `class_id`,
+  // only that class's jobs. InvalidArgument for a malformed page token, a page_size outside
+  // 0–1000 or a state that is kUnspecified.
+  virtual absl::StatusOr<JobPage> ListJobs(const JobQuery& query,
                                            std::optional<int64_t> class_id = std::nullopt) = 0;
 
   // Ids of jobs that are queued or were running when the server stopped, oldest first: the
@@ -96,10 +97,10 @@ class JobStore {
 
   // Everything recorded for a job with a sequence number in (after, after + max_events], as
   // one update whose cursor is the last sequence number included (== after when nothing
-  // new). Steps of a run are grouped into StepLosses of consecutive steps. RunFinished and
+  // new). Steps of a run are grouped into StepSpans of consecutive steps. RunFinished and
   // JobFinished carry the run's / job's state as stored now. max_events must be at least 1.
-  virtual absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after,
-                                                   int max_events) = 0;
+  virtual absl::StatusOr<StoredUpdate> ReadUpdate(int64_t job_id, uint64_t after,
+                                                  int max_events) = 0;
 
   // A run's recorded steps and evaluations (not those a restart set aside). NotFound names the
   // id.
@@ -125,7 +126,7 @@ class JobStore {
     return absl::UnimplementedError("this store does not keep Slurm dispatches");
   }
 
-  // --- A job's note and tags, which Job.note and Job.tags carry (GetJob, ListJobs). Values
+  // --- A job's note and tags, which JobRecord carries (GetJob, ListJobs). Values
   // are checked by the caller (server/service/notes.h).
   // Replaces job `job_id`'s note ("" removes it) and its set of tags. NotFound names the job.
   // Unimplemented for a store that does not keep them (test doubles).
@@ -139,7 +140,7 @@ class JobStore {
 
   // How many jobs are in each state (states without jobs are absent): what /metrics reports.
   // Unimplemented for a store that cannot count (test doubles).
-  virtual absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() {
+  virtual absl::StatusOr<std::map<JobState, int64_t>> CountJobs() {
     return absl::UnimplementedError("this store does not count jobs");
   }
 };

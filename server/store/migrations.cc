@@ -1,7 +1,9 @@
 #include "server/store/migrations.h"
 
 #include <string>
+#include <vector>
 
+#include "ablate/v1/ablate.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
@@ -83,6 +85,20 @@ absl::Status Corrupt(absl::string_view what, const google::protobuf::util::Statu
       absl::StrCat(what, " in the database is not valid JSON of its message: ", status.ToString()));
 }
 
+// Version 2 kept per-layer statistics in protobuf's JSON mapping of LayerStats; the message is
+// only the reader of that old text here.
+std::vector<LayerStatsRecord> V3Stats(const google::protobuf::RepeatedPtrField<v1::LayerStats>& in) {
+  std::vector<LayerStatsRecord> out;
+  for (const v1::LayerStats& layer : in) {
+    LayerStatsRecord& record = out.emplace_back();
+    record.weight_variance = layer.weight_variance();
+    record.activation_mean = layer.activation_mean();
+    record.activation_std = layer.activation_std();
+    if (layer.has_first_step_grad_norm()) record.first_step_grad_norm = layer.first_step_grad_norm();
+  }
+  return out;
+}
+
 absl::Status RewriteV3(Connection& conn) {
   {
     STORE_ASSIGN_OR_RETURN(Statement jobs, conn.Prepare("SELECT id, spec FROM jobs"));
@@ -118,8 +134,8 @@ absl::Status RewriteV3(Connection& conn) {
     STORE_ASSIGN_OR_RETURN(
         Statement update,
         conn.Prepare("UPDATE runs SET init_stats = ?2, final_stats = ?3 WHERE id = ?1"));
-    update.Bind(1, id).BindText(2, StatsToJson(init.init_stats()));
-    STORE_RETURN_IF_ERROR(update.BindText(3, StatsToJson(last.init_stats())).Run());
+    update.Bind(1, id).BindText(2, StatsToJson(V3Stats(init.init_stats())));
+    STORE_RETURN_IF_ERROR(update.BindText(3, StatsToJson(V3Stats(last.init_stats()))).Run());
   }
   return absl::OkStatus();
 }

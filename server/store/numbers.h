@@ -11,10 +11,11 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
-#include "ablate/v1/ablate.pb.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "server/store/records.h"
 
 namespace ablate::store {
 
@@ -24,12 +25,11 @@ const char* NonFiniteClass(double value);
 std::optional<double> NonFiniteValue(absl::string_view cls);
 
 // Per-layer statistics as the JSON array runs.init_stats and runs.final_stats hold: one object
-// per layer with every LayerStats field under its proto name. Every double reads back with the
-// same bits (-0.0, subnormals and 1e-05 included; NaN as a quiet NaN).
-std::string StatsToJson(const google::protobuf::RepeatedPtrField<v1::LayerStats>& stats);
+// per layer with every field under its name in ablate.proto's LayerStats. Every double reads
+// back with the same bits (-0.0, subnormals and 1e-05 included; NaN as a quiet NaN).
+std::string StatsToJson(const std::vector<LayerStatsRecord>& stats);
 // The inverse of StatsToJson. DataLoss, naming `what`, for text it cannot have written.
-absl::Status StatsFromJson(absl::string_view json,
-                           google::protobuf::RepeatedPtrField<v1::LayerStats>* stats,
+absl::Status StatsFromJson(absl::string_view json, std::vector<LayerStatsRecord>* stats,
                            absl::string_view what);
 
 }  // namespace ablate::store

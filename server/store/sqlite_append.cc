@@ -23,6 +23,13 @@ namespace ablate::store {
 
 namespace {
 
+// A state's word for an error message, "unspecified" for none.
+template <typename State>
+const char* Spelled(State state) {
+  const char* name = StateName(state);
+  return name != nullptr ? name : "unspecified";
+}
+
 // --- Append -----------------------------------------------------------------------------------
 
 // One Append call's transaction: applies events in order, checking each against the state the
@@ -57,7 +64,7 @@ class AppendBatch {
   };
   struct RunInfo {
     int64_t job_id = 0;
-    v1::RunState state = v1::RUN_STATE_UNSPECIFIED;
+    RunState state = RunState::kUnspecified;
     // Steps of this batch not yet folded into the runs row (see schema.sql, runs).
     bool pending = false;
     int32_t max_step = -1;
@@ -73,7 +80,7 @@ class AppendBatch {
     stmt.Bind(1, job_id);
     STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return NotFoundJob(job_id);
-    STORE_ASSIGN_OR_RETURN(v1::JobState state, JobStateFromName(stmt.Text(1)));
+    STORE_ASSIGN_OR_RETURN(JobState state, JobStateFromName(stmt.Text(1)));
     return &jobs_.emplace(job_id, JobInfo{stmt.Int(0), IsTerminal(state)}).first->second;
   }
 
@@ -108,15 +115,15 @@ class AppendBatch {
   // messages only on failure: they run once per step.)
   static absl::Status NotRunning(int64_t run_id, const RunInfo& run, absl::string_view what) {
     return absl::FailedPreconditionError(
-        absl::StrCat(what, " for run ", run_id, ", which is ", NameOf(run.state),
-                     run.state == v1::RUN_STATE_QUEUED ? " (RunStarted must come first)" : ""));
+        absl::StrCat(what, " for run ", run_id, ", which is ", Spelled(run.state),
+                     run.state == RunState::kQueued ? " (RunStarted must come first)" : ""));
   }
 
   absl::Status On(const RunStartedEvent& e) {
     STORE_ASSIGN_OR_RETURN(RunInfo * run, Run(e.run_id));
     if (IsTerminal(run->state)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "RunStarted for run ", e.run_id, ", which has already ended (", NameOf(run->state), ")"));
+          "RunStarted for run ", e.run_id, ", which has already ended (", Spelled(run->state), ")"));
     }
     STORE_ASSIGN_OR_RETURN(int64_t seq, NextSeq(run->job_id));
     // A second start (the server restarted mid-run) keeps the first started_at but moves
@@ -131,7 +138,7 @@ class AppendBatch {
                               .Bind(3, seq)
                               .BindText(4, e.fingerprint)
                               .Run());
-    run->state = v1::RUN_STATE_RUNNING;
+    run->state = RunState::kRunning;
     return absl::OkStatus();
   }
 
@@ -142,7 +149,7 @@ class AppendBatch {
     STORE_ASSIGN_OR_RETURN(RunInfo * run, Run(e.run_id));
     if (IsTerminal(run->state)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "RunRestarted for run ", e.run_id, ", which has ended (", NameOf(run->state), ")"));
+          "RunRestarted for run ", e.run_id, ", which has ended (", Spelled(run->state), ")"));
     }
     // Steps of this batch go aside with the others: fold them in first, then forget them.
     STORE_RETURN_IF_ERROR(FlushSteps(e.run_id, *run));
@@ -188,7 +195,7 @@ class AppendBatch {
 
   absl::Status On(const StepEvent& e) {
     STORE_ASSIGN_OR_RETURN(RunInfo * run, Run(e.run_id));
-    if (run->state != v1::RUN_STATE_RUNNING) {
+    if (run->state != RunState::kRunning) {
       return NotRunning(e.run_id, *run, absl::StrCat("step ", e.step));
     }
     if (e.step < 0) {
@@ -231,7 +238,7 @@ class AppendBatch {
 
   absl::Status On(const EvalEvent& e) {
     STORE_ASSIGN_OR_RETURN(RunInfo * run, Run(e.run_id));
-    if (run->state != v1::RUN_STATE_RUNNING) {
+    if (run->state != RunState::kRunning) {
       return NotRunning(e.run_id, *run, absl::StrCat("eval at step ", e.step));
     }
     if (e.step < 0) {
@@ -261,27 +268,27 @@ class AppendBatch {
   }
 
   absl::Status On(const RunFinishedEvent& e) {
-    const v1::Run& s = e.summary;
-    STORE_ASSIGN_OR_RETURN(RunInfo * run, Run(s.id()));
-    if (s.job_id() != 0 && s.job_id() != run->job_id) {
-      return absl::InvalidArgumentError(absl::StrCat("RunFinished for run ", s.id(), " names job ",
-                                                     s.job_id(), ", but the run is job ",
+    const RunRecord& s = e.summary;
+    STORE_ASSIGN_OR_RETURN(RunInfo * run, Run(s.id));
+    if (s.job_id != 0 && s.job_id != run->job_id) {
+      return absl::InvalidArgumentError(absl::StrCat("RunFinished for run ", s.id, " names job ",
+                                                     s.job_id, ", but the run is job ",
                                                      run->job_id, "'s"));
     }
-    if (!IsTerminal(s.state())) {
+    if (!IsTerminal(s.state)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("RunFinished for run ", s.id(), " has state ", v1::RunState_Name(s.state()),
-                       "; it must be COMPLETED, DIVERGED, CANCELLED or FAILED"));
+          absl::StrCat("RunFinished for run ", s.id, " has state ", Spelled(s.state),
+                       "; it must be completed, diverged, cancelled or failed"));
     }
     if (IsTerminal(run->state)) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "RunFinished for run ", s.id(), ", which has already ended (", NameOf(run->state), ")"));
+          "RunFinished for run ", s.id, ", which has already ended (", Spelled(run->state), ")"));
     }
     // Fold this batch's steps in first: the UPDATE below reads them.
-    STORE_RETURN_IF_ERROR(FlushSteps(s.id(), *run));
+    STORE_RETURN_IF_ERROR(FlushSteps(s.id, *run));
     STORE_ASSIGN_OR_RETURN(int64_t seq, NextSeq(run->job_id));
-    const std::string init_stats = StatsToJson(s.init_stats());
-    const std::string final_stats = StatsToJson(s.final_stats());
+    const std::string init_stats = StatsToJson(s.init_stats);
+    const std::string final_stats = StatsToJson(s.final_stats);
     // The summary is the run's final account, except for what the recorded steps already say:
     // steps_done, first_nonfinite_step and final_loss describe the rows in steps, so a run
     // with rows keeps the values Append derived from them (a summary built without them, such
@@ -300,26 +307,26 @@ class AppendBatch {
             "seconds = CASE WHEN ?15 > 0 THEN ?15 ELSE seconds END, "
             "steps_per_second = CASE WHEN ?16 > 0 THEN ?16 END, "
             "finished_at = ?17, finished_seq = ?18 WHERE id = ?1"));
-    stmt.Bind(1, s.id()).BindText(2, NameOf(s.state())).BindText(3, s.outcome());
-    stmt.Bind(4, int64_t{s.steps_done()});
-    if (s.has_first_nonfinite_step()) stmt.Bind(5, int64_t{s.first_nonfinite_step()});
-    if (s.has_flatline_step()) stmt.Bind(6, int64_t{s.flatline_step()});
-    if (s.has_final_loss()) BindFloat(stmt, 7, 8, s.final_loss());
-    if (s.has_final_eval()) {
-      if (!std::isfinite(s.final_eval().accuracy())) {
-        return NotFinite(s.final_eval().accuracy(),
-                         absl::StrCat("run ", s.id(), ": final_eval.accuracy"));
+    stmt.Bind(1, s.id).BindText(2, Spelled(s.state)).BindText(3, s.outcome);
+    stmt.Bind(4, int64_t{s.steps_done});
+    if (s.first_nonfinite_step) stmt.Bind(5, int64_t{*s.first_nonfinite_step});
+    if (s.flatline_step) stmt.Bind(6, int64_t{*s.flatline_step});
+    if (s.final_loss) BindFloat(stmt, 7, 8, *s.final_loss);
+    if (s.final_eval) {
+      if (!std::isfinite(s.final_eval->accuracy)) {
+        return NotFinite(s.final_eval->accuracy,
+                         absl::StrCat("run ", s.id, ": final_eval.accuracy"));
       }
-      stmt.Bind(9, int64_t{s.final_eval().step()});
-      BindFloat(stmt, 10, 11, s.final_eval().loss());
-      stmt.Bind(12, static_cast<double>(s.final_eval().accuracy()));
+      stmt.Bind(9, int64_t{s.final_eval->step});
+      BindFloat(stmt, 10, 11, s.final_eval->loss);
+      stmt.Bind(12, static_cast<double>(s.final_eval->accuracy));
     }
     stmt.BindText(13, init_stats).BindText(14, final_stats);
-    stmt.Bind(15, s.seconds()).Bind(16, s.steps_per_second());
-    if (s.has_finished_at()) stmt.Bind(17, ProtoToMillisFloor(s.finished_at()));
+    stmt.Bind(15, s.seconds).Bind(16, s.steps_per_second);
+    if (s.finished_at) stmt.Bind(17, ToMillis(*s.finished_at));
     stmt.Bind(18, seq);
     STORE_RETURN_IF_ERROR(stmt.Run());
-    run->state = s.state();
+    run->state = s.state;
     return absl::OkStatus();
   }
 
@@ -336,15 +343,15 @@ class AppendBatch {
   absl::Status On(const JobFinishedEvent& e) {
     if (!IsTerminal(e.state)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("JobFinished for job ", e.job_id, " has state ", v1::JobState_Name(e.state),
-                       "; it must be SUCCEEDED, FAILED or CANCELLED"));
+          absl::StrCat("JobFinished for job ", e.job_id, " has state ", Spelled(e.state),
+                       "; it must be succeeded, failed or cancelled"));
     }
     STORE_ASSIGN_OR_RETURN(JobInfo * job, Job(e.job_id));
     if (job->finished) return NextSeq(e.job_id).status();  // names the job
     // A job never ends while one of its runs has not (its end was lost): such a run ends here,
     // with its own event before the job's, failed (cancelled, in a cancelled job), and a job
     // reported as succeeded fails.
-    v1::JobState state = e.state;
+    JobState state = e.state;
     std::string error = e.error;
     STORE_ASSIGN_OR_RETURN(
         Statement unended,
@@ -358,17 +365,17 @@ class AppendBatch {
       runs.emplace_back(unended.Int(0), unended.Int(1));
     }
     for (const auto& [run_id, idx] : runs) {
-      const bool cancelled = e.state == v1::JOB_STATE_CANCELLED;
+      const bool cancelled = e.state == JobState::kCancelled;
       const std::string outcome = cancelled ? "cancelled with its job"
                                             : "its end was never recorded before its job ended";
       RunFinishedEvent end;
-      end.summary.set_id(run_id);
-      end.summary.set_state(cancelled ? v1::RUN_STATE_CANCELLED : v1::RUN_STATE_FAILED);
-      end.summary.set_outcome(outcome);
-      *end.summary.mutable_finished_at() = MillisToProto(ToMillis(e.at));
+      end.summary.id = run_id;
+      end.summary.state = cancelled ? RunState::kCancelled : RunState::kFailed;
+      end.summary.outcome = outcome;
+      end.summary.finished_at = e.at;
       STORE_RETURN_IF_ERROR(On(end));
-      if (state == v1::JOB_STATE_SUCCEEDED) {
-        state = v1::JOB_STATE_FAILED;
+      if (state == JobState::kSucceeded) {
+        state = JobState::kFailed;
         error = absl::StrCat("run ", idx, ": ", outcome);
       }
     }
@@ -376,7 +383,7 @@ class AppendBatch {
     STORE_ASSIGN_OR_RETURN(Statement stmt,
                            conn_.Prepare("UPDATE jobs SET state = ?2, error = ?3, "
                                          "finished_at = ?4, finished_seq = ?5 WHERE id = ?1"));
-    stmt.Bind(1, e.job_id).BindText(2, NameOf(state)).BindText(3, error);
+    stmt.Bind(1, e.job_id).BindText(2, Spelled(state)).BindText(3, error);
     STORE_RETURN_IF_ERROR(stmt.Bind(4, ToMillis(e.at)).Bind(5, seq).Run());
     jobs_.at(e.job_id).finished = true;
     return absl::OkStatus();

@@ -29,34 +29,32 @@ constexpr int kMaxPageSize = 1000;
 
 }  // namespace
 
-absl::StatusOr<v1::Job> SqliteStore::CreateJob(const v1::JobSpec& spec, const std::string& owner,
-                                               absl::Time now, std::optional<int64_t> class_id) {
-  STORE_ASSIGN_OR_RETURN(std::string spec_json, SpecJsonView(spec));
-  std::string spec_proto;
-  if (!spec.SerializeToString(&spec_proto)) {
-    return absl::InvalidArgumentError("cannot serialise the job's spec");
-  }
-  return Write([&](Connection& conn) -> absl::StatusOr<v1::Job> {
+absl::StatusOr<JobRecord> SqliteStore::CreateJob(const NewJob& job, const std::string& owner,
+                                                 absl::Time now, std::optional<int64_t> class_id) {
+  // Read back as the spec's bytes by GetJob: an empty spec could not have come from a resolved
+  // one (it has runs), and is what a missing blob would read as.
+  if (job.spec_proto.empty()) return absl::InvalidArgumentError("the job's spec is empty");
+  return Write([&](Connection& conn) -> absl::StatusOr<JobRecord> {
     STORE_ASSIGN_OR_RETURN(
         Statement insert_job,
         conn.Prepare("INSERT INTO jobs (name, owner, state, spec, spec_proto, created_at, "
                      "class_id) VALUES (?1, ?2, 'queued', ?3, ?6, ?4, ?5)"));
-    insert_job.BindText(1, spec.name()).BindText(2, owner).BindText(3, spec_json);
-    insert_job.BindBlob(6, spec_proto);
+    insert_job.BindText(1, job.name).BindText(2, owner).BindText(3, job.spec_json);
+    insert_job.BindBlob(6, job.spec_proto);
     if (class_id) insert_job.Bind(5, *class_id);
     STORE_RETURN_IF_ERROR(insert_job.Bind(4, ToMillis(now)).Run());
     const int64_t job_id = sqlite3_last_insert_rowid(conn.db());
-    for (int i = 0; i < spec.runs_size(); ++i) {
-      const v1::RunSpec& run = spec.runs(i);
+    for (size_t i = 0; i < job.runs.size(); ++i) {
+      const RunInit& run = job.runs[i];
       STORE_ASSIGN_OR_RETURN(
           Statement insert_run,
           conn.Prepare("INSERT INTO runs (job_id, idx, init, weight_seed, uniform_low, "
                        "uniform_high, state, outcome) "
                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 'queued')"));
-      insert_run.Bind(1, job_id).Bind(2, int64_t{i}).BindText(3, run.init());
-      if (run.has_weight_seed()) insert_run.Bind(4, static_cast<int64_t>(run.weight_seed()));
-      if (run.has_uniform_low()) insert_run.Bind(5, run.uniform_low());
-      if (run.has_uniform_high()) insert_run.Bind(6, run.uniform_high());
+      insert_run.Bind(1, job_id).Bind(2, static_cast<int64_t>(i)).BindText(3, run.init);
+      if (run.weight_seed) insert_run.Bind(4, static_cast<int64_t>(*run.weight_seed));
+      if (run.uniform_low) insert_run.Bind(5, *run.uniform_low);
+      if (run.uniform_high) insert_run.Bind(6, *run.uniform_high);
       STORE_RETURN_IF_ERROR(insert_run.Run());
     }
     // Read back rather than assembled here, so the caller gets exactly what GetJob will return
@@ -65,28 +63,28 @@ absl::StatusOr<v1::Job> SqliteStore::CreateJob(const v1::JobSpec& spec, const st
   });
 }
 
-absl::StatusOr<v1::Job> SqliteStore::GetJob(int64_t job_id) {
+absl::StatusOr<JobRecord> SqliteStore::GetJob(int64_t job_id) {
   return Read([&](Connection& conn) { return LoadJob(conn, job_id); });
 }
 
-absl::StatusOr<v1::Run> SqliteStore::GetRun(int64_t run_id) {
+absl::StatusOr<RunRecord> SqliteStore::GetRun(int64_t run_id) {
   return Read([&](Connection& conn) { return LoadRun(conn, run_id); });
 }
 
-absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request,
+absl::StatusOr<JobPage> SqliteStore::ListJobs(const JobQuery& query,
                                               std::optional<int64_t> class_id) {
-  // Validate everything before touching the database, so errors are about the request.
-  const int page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
+  // Validate everything before touching the database, so errors are about the query.
+  const int page_size = query.page_size == 0 ? kDefaultPageSize : query.page_size;
   if (page_size < 1 || page_size > kMaxPageSize) {
     return absl::InvalidArgumentError(absl::StrCat("page_size must be between 1 and ", kMaxPageSize,
                                                    " (0 means ", kDefaultPageSize, "), got ",
-                                                   request.page_size()));
+                                                   query.page_size));
   }
   // The token is "j" and the id of the previous page's last job: the next page is the jobs
   // below it. Opaque to clients; it stays valid however many jobs are added meanwhile.
   std::optional<int64_t> before_id;
-  if (!request.page_token().empty()) {
-    absl::string_view digits = request.page_token();
+  if (!query.page_token.empty()) {
+    absl::string_view digits = query.page_token;
     int64_t id = 0;
     bool ok = digits.size() >= 2 && digits.size() <= 20 && digits[0] == 'j' && digits[1] != '0';
     digits.remove_prefix(1);
@@ -99,30 +97,19 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
     before_id = id;
   }
   std::string states_json;
-  for (int i = 0; i < request.states_size(); ++i) {
-    const char* name = NameOf(static_cast<v1::JobState>(request.states(i)));
+  for (size_t i = 0; i < query.states.size(); ++i) {
+    const char* name = StateName(query.states[i]);
     if (name == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("states[", i, "]: ", request.states(i),
-                                                     " is not a job state (1–5: QUEUED, RUNNING, "
-                                                     "SUCCEEDED, FAILED, CANCELLED)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "states[", i, "]: ", static_cast<int>(query.states[i]),
+          " is not a job state (1–5: QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED)"));
     }
     absl::StrAppend(&states_json, states_json.empty() ? "[" : ",", "\"", name, "\"");
   }
   if (!states_json.empty()) states_json += "]";
-  // A zero Timestamp (the Unix epoch) counts as no bound: "created before 1970" cannot be
-  // meant, and clients that touch mutable_created_before() or fill defaults send exactly that.
-  auto is_set = [](bool has, const google::protobuf::Timestamp& ts) {
-    return has && (ts.seconds() != 0 || ts.nanos() != 0);
-  };
   std::optional<int64_t> created_after, created_before;
-  if (is_set(request.has_created_after(), request.created_after())) {
-    STORE_ASSIGN_OR_RETURN(created_after,
-                           ProtoToMillisCeil(request.created_after(), "created_after"));
-  }
-  if (is_set(request.has_created_before(), request.created_before())) {
-    STORE_ASSIGN_OR_RETURN(created_before,
-                           ProtoToMillisCeil(request.created_before(), "created_before"));
-  }
+  if (query.created_after) created_after = ToMillisCeil(*query.created_after);
+  if (query.created_before) created_before = ToMillisCeil(*query.created_before);
 
   // The query is assembled from constant fragments, one per filter present, so that SQLite
   // plans each combination on its own (owner → jobs_by_owner, states → jobs_by_state, none →
@@ -131,15 +118,15 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
   std::string sql = "SELECT id FROM jobs WHERE 1";
   if (before_id) sql += " AND id < :before_id";
   if (class_id) sql += " AND class_id = :class_id";
-  if (!request.owner().empty()) sql += " AND owner = :owner";
+  if (!query.owner.empty()) sql += " AND owner = :owner";
   if (!states_json.empty()) sql += " AND state IN (SELECT value FROM json_each(:states))";
   // A job's runs are found through runs(job_id, idx): a handful of rows per job.
-  if (!request.init().empty()) {
+  if (!query.init.empty()) {
     sql += " AND EXISTS (SELECT 1 FROM runs WHERE runs.job_id = jobs.id AND runs.init = :init)";
   }
   // instr, not LIKE: case-sensitive as the API says, and no wildcard characters to escape.
-  if (!request.name_contains().empty()) sql += " AND instr(name, :name) > 0";
-  if (!request.tag().empty()) {
+  if (!query.name_contains.empty()) sql += " AND instr(name, :name) > 0";
+  if (!query.tag.empty()) {
     sql += " AND EXISTS (SELECT 1 FROM job_tags WHERE job_id = jobs.id AND tag = :tag)";
   }
   if (created_after) sql += " AND created_at >= :created_after";
@@ -153,13 +140,13 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
       auto bind = [&stmt](const char* name) { return stmt.ParameterIndex(name); };
       if (before_id) stmt.Bind(bind(":before_id"), *before_id);
       if (class_id) stmt.Bind(bind(":class_id"), *class_id);
-      if (!request.owner().empty()) stmt.BindText(bind(":owner"), request.owner());
+      if (!query.owner.empty()) stmt.BindText(bind(":owner"), query.owner);
       if (!states_json.empty()) stmt.BindText(bind(":states"), states_json);
-      if (!request.init().empty()) stmt.BindText(bind(":init"), request.init());
-      if (!request.name_contains().empty()) {
-        stmt.BindText(bind(":name"), request.name_contains());
+      if (!query.init.empty()) stmt.BindText(bind(":init"), query.init);
+      if (!query.name_contains.empty()) {
+        stmt.BindText(bind(":name"), query.name_contains);
       }
-      if (!request.tag().empty()) stmt.BindText(bind(":tag"), request.tag());
+      if (!query.tag.empty()) stmt.BindText(bind(":tag"), query.tag);
       if (created_after) stmt.Bind(bind(":created_after"), *created_after);
       if (created_before) stmt.Bind(bind(":created_before"), *created_before);
       // One more than a page: whether it comes back says if there is a next page.
@@ -174,7 +161,7 @@ absl::StatusOr<JobPage> SqliteStore::ListJobs(const v1::ListJobsRequest& request
     const bool more = ids.size() > static_cast<size_t>(page_size);
     if (more) ids.resize(page_size);
     for (int64_t id : ids) {
-      STORE_ASSIGN_OR_RETURN(v1::Job job, LoadJob(conn, id));
+      STORE_ASSIGN_OR_RETURN(JobRecord job, LoadJob(conn, id));
       page.jobs.push_back(std::move(job));
     }
     if (more) page.next_page_token = absl::StrCat("j", ids.back());
@@ -288,16 +275,16 @@ absl::StatusOr<std::optional<SlurmDispatch>> SqliteStore::GetSlurmDispatch(int64
   });
 }
 
-absl::StatusOr<std::map<v1::JobState, int64_t>> SqliteStore::CountJobs() {
-  return Read([](Connection& conn) -> absl::StatusOr<std::map<v1::JobState, int64_t>> {
+absl::StatusOr<std::map<JobState, int64_t>> SqliteStore::CountJobs() {
+  return Read([](Connection& conn) -> absl::StatusOr<std::map<JobState, int64_t>> {
     // jobs_by_state makes this an index scan, not a table scan.
     STORE_ASSIGN_OR_RETURN(Statement stmt,
                            conn.Prepare("SELECT state, count(*) FROM jobs GROUP BY state"));
-    std::map<v1::JobState, int64_t> counts;
+    std::map<JobState, int64_t> counts;
     while (true) {
       STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      STORE_ASSIGN_OR_RETURN(v1::JobState state, JobStateFromName(stmt.Text(0)));
+      STORE_ASSIGN_OR_RETURN(JobState state, JobStateFromName(stmt.Text(0)));
       counts[state] = stmt.Int(1);
     }
     return counts;

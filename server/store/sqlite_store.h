@@ -34,17 +34,17 @@ class SqliteStore final : public Store {
                                                            const OpenOptions& options = {});
   ~SqliteStore() override = default;
 
-  absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
-                                    absl::Time now, std::optional<int64_t> class_id) override;
-  absl::StatusOr<v1::Job> GetJob(int64_t job_id) override;
-  absl::StatusOr<v1::Run> GetRun(int64_t run_id) override;
-  absl::StatusOr<JobPage> ListJobs(const v1::ListJobsRequest& request,
+  absl::StatusOr<JobRecord> CreateJob(const NewJob& job, const std::string& owner,
+                                      absl::Time now, std::optional<int64_t> class_id) override;
+  absl::StatusOr<JobRecord> GetJob(int64_t job_id) override;
+  absl::StatusOr<RunRecord> GetRun(int64_t run_id) override;
+  absl::StatusOr<JobPage> ListJobs(const JobQuery& query,
                                    std::optional<int64_t> class_id) override;
   absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override;
   absl::StatusOr<int> CountActiveJobs(const std::string& owner) override;
   absl::StatusOr<std::vector<JobCursor>> Append(std::span<const Event> events) override;
   absl::StatusOr<uint64_t> Cursor(int64_t job_id) override;
-  absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after, int max_events) override;
+  absl::StatusOr<StoredUpdate> ReadUpdate(int64_t job_id, uint64_t after, int max_events) override;
   absl::StatusOr<Trajectory> GetTrajectory(int64_t run_id) override;
   absl::Status PutArtifact(int64_t job_id, const Artifact& artifact) override;
   absl::StatusOr<Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
@@ -62,7 +62,7 @@ class SqliteStore final : public Store {
   absl::Status PutSlurmDispatch(int64_t run_id, const SlurmDispatch& dispatch) override;
   absl::StatusOr<std::optional<SlurmDispatch>> GetSlurmDispatch(int64_t run_id) override;
   absl::StatusOr<std::vector<User>> ListUsers(const std::string& class_name) override;
-  absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() override;
+  absl::StatusOr<std::map<JobState, int64_t>> CountJobs() override;
   absl::Status SetJobNotes(int64_t job_id, const std::string& note,
                            const std::vector<std::string>& tags) override;
 

@@ -27,18 +27,18 @@ struct StepRow {
   float seconds;
 };
 
-// Appends `rows` (one run's, ascending by step) to `update` as runs of consecutive steps.
-void AddStepLosses(int64_t run_id, const std::vector<StepRow>& rows, v1::JobUpdate* update) {
-  v1::StepLosses* group = nullptr;
+// Appends `rows` (one run's, ascending by step) to `update` as spans of consecutive steps.
+void AddStepSpans(int64_t run_id, const std::vector<StepRow>& rows, StoredUpdate* update) {
+  StepSpan* group = nullptr;
   int32_t next_step = 0;
   for (const StepRow& row : rows) {
     if (group == nullptr || row.step != next_step) {
-      group = update->add_steps();
-      group->set_run_id(run_id);
-      group->set_first_step(row.step);
+      group = &update->steps.emplace_back();
+      group->run_id = run_id;
+      group->first_step = row.step;
     }
-    group->add_losses(row.loss);
-    group->add_seconds(row.seconds);
+    group->losses.push_back(row.loss);
+    group->seconds.push_back(row.seconds);
     next_step = row.step + 1;
   }
 }
@@ -55,16 +55,16 @@ absl::StatusOr<uint64_t> SqliteStore::Cursor(int64_t job_id) {
   });
 }
 
-absl::StatusOr<v1::JobUpdate> SqliteStore::ReadUpdate(int64_t job_id, uint64_t after,
+absl::StatusOr<StoredUpdate> SqliteStore::ReadUpdate(int64_t job_id, uint64_t after,
                                                       int max_events) {
   if (max_events < 1) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_events must be at least 1, got ", max_events));
   }
   // One read transaction: the cursor and every row below come from the same snapshot.
-  return Read([&](Connection& conn) -> absl::StatusOr<v1::JobUpdate> {
-    v1::JobUpdate update;
-    update.set_cursor(after);
+  return Read([&](Connection& conn) -> absl::StatusOr<StoredUpdate> {
+    StoredUpdate update;
+    update.cursor = after;
     int64_t last_seq = 0;
     std::optional<int64_t> job_finished_seq;
     {
@@ -88,7 +88,7 @@ absl::StatusOr<v1::JobUpdate> SqliteStore::ReadUpdate(int64_t job_id, uint64_t a
     auto in_slice = [&](std::optional<int64_t> seq) {
       return seq && *seq > lo_seq && *seq <= hi_seq;
     };
-    update.set_cursor(hi);
+    update.cursor = hi;
 
     struct RunRef {
       int64_t id = 0;
@@ -126,19 +126,15 @@ absl::StatusOr<v1::JobUpdate> SqliteStore::ReadUpdate(int64_t job_id, uint64_t a
       if (in_slice(run.restarted_seq)) restarted.push_back(&run);
     }
     for (const RunRef* run : restarted) {
-      v1::RunRestarted* part = update.add_runs_restarted();
-      part->set_run_id(run->id);
-      part->set_index(run->index);
-      part->set_reason(run->restart_reason);
+      update.runs_restarted.push_back(
+          RunRestartedMark{.run_id = run->id, .index = run->index, .reason = run->restart_reason});
     }
     std::sort(started.begin(), started.end(),
               [](const RunRef* a, const RunRef* b) { return *a->started_seq < *b->started_seq; });
     std::sort(finished.begin(), finished.end(),
               [](const RunRef* a, const RunRef* b) { return *a->finished_seq < *b->finished_seq; });
     for (const RunRef* run : started) {
-      v1::RunStarted* part = update.add_runs_started();
-      part->set_run_id(run->id);
-      part->set_index(run->index);
+      update.runs_started.push_back(RunStartedMark{.run_id = run->id, .index = run->index});
     }
 
     for (const RunRef& run : runs) {
@@ -161,7 +157,7 @@ absl::StatusOr<v1::JobUpdate> SqliteStore::ReadUpdate(int64_t job_id, uint64_t a
       }
       std::stable_sort(rows.begin(), rows.end(),
                        [](const StepRow& a, const StepRow& b) { return a.step < b.step; });
-      AddStepLosses(run.id, rows, &update);
+      AddStepSpans(run.id, rows, &update);
     }
 
     for (const RunRef& run : runs) {
@@ -172,26 +168,24 @@ absl::StatusOr<v1::JobUpdate> SqliteStore::ReadUpdate(int64_t job_id, uint64_t a
           conn.Prepare("SELECT step, loss, loss_class, accuracy FROM evals "
                        "WHERE run_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq"));
       stmt.Bind(1, run.id).Bind(2, lo_seq).Bind(3, hi_seq);
-      const int first = update.evals_size();
+      const size_t first = update.evals.size();
       while (true) {
         STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        v1::EvalResult* eval = update.add_evals();
-        eval->set_run_id(run.id);
-        eval->set_step(static_cast<int32_t>(stmt.Int(0)));
-        eval->set_loss(ColumnFloat(stmt, 1, 2));
-        eval->set_accuracy(static_cast<float>(stmt.Double(3)));
+        update.evals.push_back(EvalRecord{.run_id = run.id,
+                                          .step = static_cast<int32_t>(stmt.Int(0)),
+                                          .loss = ColumnFloat(stmt, 1, 2),
+                                          .accuracy = static_cast<float>(stmt.Double(3))});
       }
-      std::stable_sort(
-          update.mutable_evals()->begin() + first, update.mutable_evals()->end(),
-          [](const v1::EvalResult& a, const v1::EvalResult& b) { return a.step() < b.step(); });
+      std::stable_sort(update.evals.begin() + first, update.evals.end(),
+                       [](const EvalRecord& a, const EvalRecord& b) { return a.step < b.step; });
     }
 
     for (const RunRef* run : finished) {
-      STORE_ASSIGN_OR_RETURN(*update.add_runs_finished()->mutable_run(), LoadRun(conn, run->id));
+      STORE_ASSIGN_OR_RETURN(update.runs_finished.emplace_back(), LoadRun(conn, run->id));
     }
     if (in_slice(job_finished_seq)) {
-      STORE_ASSIGN_OR_RETURN(*update.mutable_job_finished()->mutable_job(), LoadJob(conn, job_id));
+      STORE_ASSIGN_OR_RETURN(update.job_finished, LoadJob(conn, job_id));
     }
     return update;
   });
@@ -231,11 +225,10 @@ absl::StatusOr<Trajectory> SqliteStore::GetTrajectory(int64_t run_id) {
     while (true) {
       STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
       if (!row) break;
-      v1::EvalResult& eval = trajectory.evals.emplace_back();
-      eval.set_run_id(run_id);
-      eval.set_step(static_cast<int32_t>(stmt.Int(0)));
-      eval.set_loss(ColumnFloat(stmt, 1, 2));
-      eval.set_accuracy(static_cast<float>(stmt.Double(3)));
+      trajectory.evals.push_back(EvalRecord{.run_id = run_id,
+                                            .step = static_cast<int32_t>(stmt.Int(0)),
+                                            .loss = ColumnFloat(stmt, 1, 2),
+                                            .accuracy = static_cast<float>(stmt.Double(3))});
     }
     return trajectory;
   });

@@ -396,9 +396,8 @@ grpc::Status SlurmExecutor::Impl::NotSupervised(const v1::Hello& hello) {
                  hello.run_id(), hello.slurm_job_id(), hello.host());
     return refused;
   }
-  absl::StatusOr<ablate::v1::Run> stored_run = store_.GetRun(hello.run_id());
-  if (stored_run.ok() && stored_run->state() != ablate::v1::RUN_STATE_QUEUED &&
-      stored_run->state() != ablate::v1::RUN_STATE_RUNNING) {
+  absl::StatusOr<store::RunRecord> stored_run = store_.GetRun(hello.run_id());
+  if (stored_run.ok() && store::IsTerminal(stored_run->state)) {
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                         absl::StrCat("run ", hello.run_id(), " has ended; stop"));
   }

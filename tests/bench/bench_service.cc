@@ -273,21 +273,21 @@ class TimingStore final : public test_support::ForwardingStore {
     return result;
   }
 
-  absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after,
-                                           int max_events) override {
+  absl::StatusOr<store::StoredUpdate> ReadUpdate(int64_t job_id, uint64_t after,
+                                                 int max_events) override {
     g_roles.Note("service pool (watch reads, unary calls)");
     const Clock::time_point start = Clock::now();
-    absl::StatusOr<v1::JobUpdate> update = inner().ReadUpdate(job_id, after, max_events);
+    absl::StatusOr<store::StoredUpdate> update = inner().ReadUpdate(job_id, after, max_events);
     const double ms = Ms(Clock::now() - start);
     std::lock_guard lock(mutex_);
     read_ms_.push_back(ms);
     return update;
   }
 
-  absl::StatusOr<v1::Job> GetJob(int64_t job_id) override {
+  absl::StatusOr<store::JobRecord> GetJob(int64_t job_id) override {
     g_roles.Note("service pool (watch reads, unary calls)");
     const Clock::time_point start = Clock::now();
-    absl::StatusOr<v1::Job> job = inner().GetJob(job_id);
+    absl::StatusOr<store::JobRecord> job = inner().GetJob(job_id);
     const double ms = Ms(Clock::now() - start);
     std::lock_guard lock(mutex_);
     get_job_ms_.push_back(ms);

@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "core/fingerprint.h"
+#include "server/service/wire.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
@@ -188,7 +189,7 @@ class Watcher {
         }
         wake_ = false;
       }
-      absl::StatusOr<ablate::v1::JobUpdate> update = store_.ReadUpdate(job_, cursor, 100000);
+      absl::StatusOr<ablate::v1::JobUpdate> update = wire::ReadUpdate(store_, job_, cursor, 100000);
       if (!update.ok()) continue;
       const double now = Now();
       std::lock_guard lock(mutex_);

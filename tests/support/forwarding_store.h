@@ -14,13 +14,14 @@ class ForwardingStore : public store::Store {
  public:
   explicit ForwardingStore(std::unique_ptr<store::Store> inner) : inner_(std::move(inner)) {}
 
-  absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec& spec, const std::string& owner,
-                                    absl::Time now, std::optional<int64_t> class_id) override {
+  absl::StatusOr<store::JobRecord> CreateJob(const store::NewJob& spec, const std::string& owner,
+                                             absl::Time now,
+                                             std::optional<int64_t> class_id) override {
     return inner_->CreateJob(spec, owner, now, class_id);
   }
-  absl::StatusOr<v1::Job> GetJob(int64_t job_id) override { return inner_->GetJob(job_id); }
-  absl::StatusOr<v1::Run> GetRun(int64_t run_id) override { return inner_->GetRun(run_id); }
-  absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest& request,
+  absl::StatusOr<store::JobRecord> GetJob(int64_t job_id) override { return inner_->GetJob(job_id); }
+  absl::StatusOr<store::RunRecord> GetRun(int64_t run_id) override { return inner_->GetRun(run_id); }
+  absl::StatusOr<store::JobPage> ListJobs(const store::JobQuery& request,
                                           std::optional<int64_t> class_id) override {
     return inner_->ListJobs(request, class_id);
   }
@@ -45,8 +46,8 @@ class ForwardingStore : public store::Store {
     return inner_->GetSlurmDispatch(run_id);
   }
   absl::StatusOr<uint64_t> Cursor(int64_t job_id) override { return inner_->Cursor(job_id); }
-  absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after,
-                                           int max_events) override {
+  absl::StatusOr<store::StoredUpdate> ReadUpdate(int64_t job_id, uint64_t after,
+                                                 int max_events) override {
     return inner_->ReadUpdate(job_id, after, max_events);
   }
   absl::StatusOr<store::Trajectory> GetTrajectory(int64_t run_id) override {
@@ -84,7 +85,7 @@ class ForwardingStore : public store::Store {
   absl::StatusOr<std::vector<store::User>> ListUsers(const std::string& class_name) override {
     return inner_->ListUsers(class_name);
   }
-  absl::StatusOr<std::map<v1::JobState, int64_t>> CountJobs() override {
+  absl::StatusOr<std::map<store::JobState, int64_t>> CountJobs() override {
     return inner_->CountJobs();
   }
 

@@ -18,6 +18,7 @@
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
+#include "server/service/wire.h"
 #include "server/jobs/job_manager.h"
 #include "server/service/service.h"
 #include "server/store/store.h"
@@ -75,7 +76,7 @@ bool WaitForJob(store::Store& store, int64_t job_id, Done done) {
   using namespace std::chrono_literals;
   for (auto until = std::chrono::steady_clock::now() + 60s;
        std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(5ms)) {
-    absl::StatusOr<v1::Job> job = store.GetJob(job_id);
+    absl::StatusOr<v1::Job> job = wire::GetJob(store, job_id);
     if (!job.ok()) {
       ADD_FAILURE() << "job " << job_id << ": " << job.status();
       return false;

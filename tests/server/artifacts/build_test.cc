@@ -72,11 +72,7 @@ class RecordingObserver : public core::RunObserver {
     t.step_seconds.push_back(static_cast<float>(s.seconds));
   }
   void OnEval(const core::EvalRecord& e) override {
-    v1::EvalResult r;
-    r.set_step(e.step);
-    r.set_loss(e.loss);
-    r.set_accuracy(e.accuracy);
-    t.evals.push_back(r);
+    t.evals.push_back(store::EvalRecord{.step = e.step, .loss = e.loss, .accuracy = e.accuracy});
   }
   store::Trajectory t;
 };

@@ -1,38 +1,66 @@
 #include "tests/server/artifacts/fake_store.h"
 
 #include "absl/strings/str_cat.h"
+#include "server/service/wire.h"
 
 namespace ablate::artifacts::testing {
 
+namespace {
+
+std::optional<absl::Time> TimeOf(bool has, const google::protobuf::Timestamp& ts) {
+  if (!has) return std::nullopt;
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+// The record the store would hold for `job`.
+store::JobRecord RecordOf(const v1::Job& job) {
+  store::JobRecord record;
+  record.id = job.id();
+  record.name = job.name();
+  record.owner = job.owner();
+  record.state = wire::StateFromProto(job.state());
+  record.spec_proto = job.spec().SerializeAsString();
+  for (const v1::Run& run : job.runs()) record.runs.push_back(wire::RunSummaryFromProto(run));
+  record.created_at = TimeOf(true, job.created_at()).value();
+  record.started_at = TimeOf(job.has_started_at(), job.started_at());
+  record.finished_at = TimeOf(job.has_finished_at(), job.finished_at());
+  record.error = job.error();
+  record.note = job.note();
+  record.tags.assign(job.tags().begin(), job.tags().end());
+  return record;
+}
+
+}  // namespace
+
 void FakeStore::Add(const JobData& data) {
   std::lock_guard lock(mutex_);
-  jobs_[data.job.id()] = data.job;
+  jobs_[data.job.id()] = RecordOf(data.job);
   for (const store::Trajectory& t : data.trajectories) trajectories_[t.run_id] = t;
 }
 
-absl::StatusOr<v1::Job> FakeStore::CreateJob(const v1::JobSpec&, const std::string&, absl::Time,
-                                             std::optional<int64_t>) {
+absl::StatusOr<store::JobRecord> FakeStore::CreateJob(const store::NewJob&, const std::string&,
+                                                      absl::Time, std::optional<int64_t>) {
   return absl::UnimplementedError("FakeStore::CreateJob");
 }
 
-absl::StatusOr<v1::Job> FakeStore::GetJob(int64_t job_id) {
+absl::StatusOr<store::JobRecord> FakeStore::GetJob(int64_t job_id) {
   std::lock_guard lock(mutex_);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job ", job_id, "."));
   return it->second;
 }
 
-absl::StatusOr<v1::Run> FakeStore::GetRun(int64_t run_id) {
+absl::StatusOr<store::RunRecord> FakeStore::GetRun(int64_t run_id) {
   std::lock_guard lock(mutex_);
   for (const auto& [id, job] : jobs_) {
-    for (const v1::Run& run : job.runs()) {
-      if (run.id() == run_id) return run;
+    for (const store::RunRecord& run : job.runs) {
+      if (run.id == run_id) return run;
     }
   }
   return absl::NotFoundError(absl::StrCat("no run ", run_id, "."));
 }
 
-absl::StatusOr<store::JobPage> FakeStore::ListJobs(const v1::ListJobsRequest&,
+absl::StatusOr<store::JobPage> FakeStore::ListJobs(const store::JobQuery&,
                                                    std::optional<int64_t>) {
   return absl::UnimplementedError("FakeStore::ListJobs");
 }
@@ -53,7 +81,7 @@ absl::StatusOr<uint64_t> FakeStore::Cursor(int64_t) {
   return absl::UnimplementedError("FakeStore::Cursor");
 }
 
-absl::StatusOr<v1::JobUpdate> FakeStore::ReadUpdate(int64_t, uint64_t, int) {
+absl::StatusOr<store::StoredUpdate> FakeStore::ReadUpdate(int64_t, uint64_t, int) {
   return absl::UnimplementedError("FakeStore::ReadUpdate");
 }
 

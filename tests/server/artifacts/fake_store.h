@@ -21,17 +21,17 @@ class FakeStore : public store::Store {
   // Names of the job's stored files, in the order they were first put.
   std::vector<std::string> ArtifactNames(int64_t job_id);
 
-  absl::StatusOr<v1::Job> CreateJob(const v1::JobSpec&, const std::string&, absl::Time,
-                                    std::optional<int64_t>) override;
-  absl::StatusOr<v1::Job> GetJob(int64_t job_id) override;
-  absl::StatusOr<v1::Run> GetRun(int64_t run_id) override;
-  absl::StatusOr<store::JobPage> ListJobs(const v1::ListJobsRequest&,
+  absl::StatusOr<store::JobRecord> CreateJob(const store::NewJob&, const std::string&, absl::Time,
+                                             std::optional<int64_t>) override;
+  absl::StatusOr<store::JobRecord> GetJob(int64_t job_id) override;
+  absl::StatusOr<store::RunRecord> GetRun(int64_t run_id) override;
+  absl::StatusOr<store::JobPage> ListJobs(const store::JobQuery&,
                                           std::optional<int64_t>) override;
   absl::StatusOr<std::vector<int64_t>> UnfinishedJobs() override;
   absl::StatusOr<int> CountActiveJobs(const std::string&) override;
   absl::StatusOr<std::vector<store::JobCursor>> Append(std::span<const store::Event>) override;
   absl::StatusOr<uint64_t> Cursor(int64_t) override;
-  absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t, uint64_t, int) override;
+  absl::StatusOr<store::StoredUpdate> ReadUpdate(int64_t, uint64_t, int) override;
   absl::StatusOr<store::Trajectory> GetTrajectory(int64_t run_id) override;
   absl::Status PutArtifact(int64_t job_id, const store::Artifact& artifact) override;
   absl::StatusOr<store::Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
@@ -50,7 +50,7 @@ class FakeStore : public store::Store {
 
  private:
   std::mutex mutex_;
-  std::map<int64_t, v1::Job> jobs_;
+  std::map<int64_t, store::JobRecord> jobs_;
   std::map<int64_t, store::Trajectory> trajectories_;
   std::map<int64_t, std::vector<store::Artifact>> artifacts_;
 };

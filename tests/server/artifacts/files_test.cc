@@ -446,9 +446,9 @@ TEST(ReadmeTest, SaysPlainlyWhenARunMemorises) {
   EXPECT_TRUE(Contains(readme, "It trains; it does not generalise.")) << readme;
   EXPECT_TRUE(Contains(readme, "On the validation set, kaiming **memorises**")) << readme;
   // Its validation loss rose from its best while the training loss fell.
-  const v1::EvalResult& best = data.trajectories[2].evals.front();
+  const store::EvalRecord& best = data.trajectories[2].evals.front();
   EXPECT_TRUE(Contains(readme, absl::StrCat("Its validation loss was lowest at step ",
-                                            best.step(), " (", Sig(best.loss(), 4), ")")))
+                                            best.step, " (", Sig(best.loss, 4), ")")))
       << readme;
   // Xavier's validation is the better one, and the README says it generalises.
   EXPECT_TRUE(Contains(readme, "xavier generalises")) << readme;
@@ -526,7 +526,7 @@ TEST(ManifestTest, HoldsValidationAndThePerLayerSignal) {
   for (int i = 1; i < 3; ++i) {
     const json& run = m["runs"][i];
     ASSERT_TRUE(run["last_eval"].is_object()) << i;
-    EXPECT_EQ(run["last_eval"]["step"], data.trajectories[i].evals.back().step());
+    EXPECT_EQ(run["last_eval"]["step"], data.trajectories[i].evals.back().step);
     EXPECT_TRUE(run["best_eval"].is_object());
     EXPECT_TRUE(run["generalisation"].is_string());
     const json& layers = run["init_stats"];

@@ -83,7 +83,7 @@ TEST(SummarizeTest, ARunThatFitsItsTrainingSetButNotValidationMemorises) {
   EXPECT_EQ(s->val_accuracy_kaiming, final_eval.accuracy());
   // Its best validation was the first, before the loss rose.
   ASSERT_TRUE(k.best_eval.has_value());
-  EXPECT_EQ(k.best_eval->step(), data.trajectories[2].evals.front().step());
+  EXPECT_EQ(k.best_eval->step(), data.trajectories[2].evals.front().step);
   // Xavier: validation loss below chance, 64.5% > 50% + 10%: generalises.
   const RunSummary& x = s->runs[*s->xavier];
   EXPECT_EQ(x.generalisation, Generalisation::kGeneralises);

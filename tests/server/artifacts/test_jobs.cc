@@ -118,12 +118,11 @@ JobData MakeJobData(int64_t job_id, v1::JobSpec spec, const std::vector<FakeRun>
     const int every = spec.training().eval_every();
     size_t k = 0;
     for (int step = every; step <= n && !first_nonfinite; step += every, ++k) {
-      v1::EvalResult e;
-      e.set_run_id(run->id());
-      e.set_step(step);
-      e.set_loss(step + every <= n && k < r.val_curve.size() ? r.val_curve[k] : r.val_loss);
-      e.set_accuracy(r.val_accuracy);
-      t.evals.push_back(e);
+      t.evals.push_back(store::EvalRecord{
+          .run_id = run->id(),
+          .step = step,
+          .loss = step + every <= n && k < r.val_curve.size() ? r.val_curve[k] : r.val_loss,
+          .accuracy = r.val_accuracy});
     }
     data.trajectories.push_back(std::move(t));
   }

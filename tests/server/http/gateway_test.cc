@@ -1,5 +1,6 @@
 // The HTTP gateway end to end over a loopback socket, against a real in-process service: an
 // in-memory store, the writer, a local executor and the job manager, with short lab jobs.
+#include "server/service/wire.h"
 #include "server/http/gateway.h"
 
 #include <gtest/gtest.h>
@@ -1003,7 +1004,7 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
   EXPECT_EQ(after.at("ablate_jobs{state=\"running\"}"), 0);
   int64_t steps = 0;
   for (const int64_t id : {endless.id(), job.id()}) {
-    const absl::StatusOr<v1::Job> stored = store_->GetJob(id);
+    const absl::StatusOr<v1::Job> stored = wire::GetJob(*store_, id);
     ASSERT_TRUE(stored.ok()) << stored.status();
     for (const v1::Run& run : stored->runs()) steps += run.steps_done();
   }

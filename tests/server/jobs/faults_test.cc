@@ -8,6 +8,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/service/wire.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
 #include "server/store/store.h"
@@ -48,7 +49,7 @@ TEST(JobFaultsTest, FullStoreFailsTheRunningJobRefusesNewOnesAndKeepsReads) {
     // The writer retries a full store for about 2 s, then the job is stopped and recorded.
     absl::StatusOr<v1::Job> now;
     for (int i = 0; i < 600; ++i) {
-      now = store->GetJob(job_id);  // reads work throughout
+      now = wire::GetJob(*store, job_id);  // reads work throughout
       ASSERT_TRUE(now.ok()) << now.status();
       if (now->state() == v1::JOB_STATE_FAILED) break;
       std::this_thread::sleep_for(50ms);
@@ -115,7 +116,7 @@ TEST(JobFaultsTest, ANearlyFullStoreKeepsEveryStepThatFits) {
   ASSERT_TRUE(job.ok()) << job.status();
   absl::StatusOr<v1::Job> now;
   for (int i = 0; i < 600; ++i) {
-    now = store.GetJob(job->id());
+    now = wire::GetJob(store, job->id());
     ASSERT_TRUE(now.ok()) << now.status();
     if (now->state() == v1::JOB_STATE_FAILED) break;
     std::this_thread::sleep_for(50ms);
@@ -170,7 +171,7 @@ TEST(JobFaultsTest, AStoreThatTurnsReadOnlyIsTreatedLikeAFullOne) {
   EXPECT_TRUE(absl::IsPermissionDenied(writer.StoreFull())) << writer.StoreFull();
   // Its end could not be recorded either: the job stays unfinished in the store (queued or
   // running, as far as its start was recorded), and resumes at the next start.
-  absl::StatusOr<v1::Job> now = store.GetJob(job->id());
+  absl::StatusOr<v1::Job> now = wire::GetJob(store, job->id());
   ASSERT_TRUE(now.ok());
   EXPECT_TRUE(now->state() == v1::JOB_STATE_QUEUED || now->state() == v1::JOB_STATE_RUNNING)
       << v1::JobState_Name(now->state());

@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/service/wire.h"
 #include "server/jobs/job_manager.h"
 #include "server/jobs/spec.h"
 #include "server/store/store.h"
@@ -50,7 +51,7 @@ class RefusingStore : public test_support::ForwardingStore {
 // The job once it has ended (fails the test after 60 s).
 v1::Job WaitForEnd(store::Store& store, int64_t job_id) {
   for (int i = 0; i < 1200; ++i) {
-    absl::StatusOr<v1::Job> job = store.GetJob(job_id);
+    absl::StatusOr<v1::Job> job = wire::GetJob(store, job_id);
     EXPECT_TRUE(job.ok()) << job.status();
     if (!job.ok()) return {};
     if (job->state() == v1::JOB_STATE_SUCCEEDED || job->state() == v1::JOB_STATE_FAILED ||
@@ -72,8 +73,8 @@ v1::JobSpec TwoRuns(int steps) {
 TEST(JobEndTest, ARunWhoseEndTheStoreRefusesFailsAndSoDoesItsJob) {
   RefusingStore store(*store::Store::Open(":memory:"), [](const store::Event& event) {
     const auto* end = std::get_if<store::RunFinishedEvent>(&event);
-    return end != nullptr && end->summary.index() == 1 &&
-           end->summary.state() != v1::RUN_STATE_FAILED;
+    return end != nullptr && end->summary.index == 1 &&
+           end->summary.state != store::RunState::kFailed;
   });
   test_support::JobStack stack(store, /*workers=*/2);
   absl::StatusOr<v1::Job> job = stack.jobs->Submit(TwoRuns(30), "ada");
@@ -104,7 +105,7 @@ TEST(JobEndTest, ARefusedStepFailsItsRunAndKeepsItsTrajectoryAPrefix) {
   absl::StatusOr<store::Trajectory> trajectory = store.GetTrajectory(ended.runs(0).id());
   ASSERT_TRUE(trajectory.ok()) << trajectory.status();
   EXPECT_THAT(trajectory->steps, ::testing::ElementsAre(0, 1, 2, 3, 4, 5, 6));
-  EXPECT_TRUE(trajectory->evals.empty() || trajectory->evals.back().step() < 7);
+  EXPECT_TRUE(trajectory->evals.empty() || trajectory->evals.back().step < 7);
   EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
   EXPECT_THAT(ended.error(), StartsWith("run 0: the database refused step 7"));
 }
@@ -115,7 +116,7 @@ TEST(JobEndTest, ARunWhoseEveryEndIsRefusedStillEndsBeforeItsJob) {
   RefusingStore store(*store::Store::Open(":memory:"), [](const store::Event& event) {
     const auto* end = std::get_if<store::RunFinishedEvent>(&event);
     // Its trained end and the writer's failure; the job manager's is let through.
-    return end != nullptr && end->summary.outcome() != "its end was never recorded";
+    return end != nullptr && end->summary.outcome != "its end was never recorded";
   });
   test_support::JobStack stack(store, /*workers=*/1);
   absl::StatusOr<v1::Job> job = stack.jobs->Submit(*ResolveSpec(test_support::TinySpec(10)), "ada");
@@ -136,13 +137,13 @@ TEST(JobEndTest, ARunFailureCommittedBeforeACrashFailsTheJobAfterIt) {
   int64_t job_id = 0;
   {
     std::unique_ptr<store::Store> store = *store::Store::Open(path);
-    absl::StatusOr<v1::Job> job = store->CreateJob(TwoRuns(20), "ada", absl::Now());
+    absl::StatusOr<v1::Job> job = wire::CreateJob(*store, TwoRuns(20), "ada", absl::Now());
     ASSERT_TRUE(job.ok()) << job.status();
     job_id = job->id();
-    v1::Run failed;
-    failed.set_id(job->runs(0).id());
-    failed.set_state(v1::RUN_STATE_FAILED);
-    failed.set_outcome("std::bad_alloc");
+    store::RunRecord failed;
+    failed.id = job->runs(0).id();
+    failed.state = store::RunState::kFailed;
+    failed.outcome = "std::bad_alloc";
     const std::vector<store::Event> before_the_crash = {
         store::JobStartedEvent{job_id, absl::Now()},
         store::RunStartedEvent{job->runs(0).id(), absl::Now()},

@@ -23,6 +23,7 @@
 #include "core/fingerprint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/service/wire.h"
 #include "server/jobs/checkpoint_files.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/event_writer.h"
@@ -58,7 +59,7 @@ v1::JobSpec Spec() {
 
 // Everything that must be equal between two trainings of one spec, as text.
 std::string Training(store::Store& store, int64_t job_id) {
-  absl::StatusOr<v1::Job> job = store.GetJob(job_id);
+  absl::StatusOr<v1::Job> job = wire::GetJob(store, job_id);
   if (!job.ok()) return std::string(job.status().message());
   std::ostringstream out;
   for (const v1::Run& run : job->runs()) {
@@ -70,9 +71,9 @@ std::string Training(store::Store& store, int64_t job_id) {
       out << t->steps[i] << " " << std::bit_cast<uint32_t>(t->losses[i]) << " "
           << std::bit_cast<uint32_t>(t->weight_grad_norms[i]) << "\n";
     }
-    for (const v1::EvalResult& e : t->evals) {
-      out << "eval " << e.step() << " " << std::bit_cast<uint32_t>(e.loss()) << " "
-          << std::bit_cast<uint32_t>(e.accuracy()) << "\n";
+    for (const store::EvalRecord& e : t->evals) {
+      out << "eval " << e.step << " " << std::bit_cast<uint32_t>(e.loss) << " "
+          << std::bit_cast<uint32_t>(e.accuracy) << "\n";
     }
     for (const v1::LayerStats& s : run.final_stats()) {
       out << "final " << s.weight_variance() << " " << s.activation_mean() << "\n";
@@ -101,7 +102,7 @@ class LogCapture {
 
 absl::StatusOr<v1::Job> WaitFinished(store::Store& store, int64_t job_id) {
   for (int i = 0; i < 1200; ++i) {
-    absl::StatusOr<v1::Job> job = store.GetJob(job_id);
+    absl::StatusOr<v1::Job> job = wire::GetJob(store, job_id);
     if (!job.ok() || job->state() == v1::JOB_STATE_SUCCEEDED ||
         job->state() == v1::JOB_STATE_FAILED || job->state() == v1::JOB_STATE_CANCELLED) {
       return job;
@@ -221,7 +222,7 @@ class ResumeTest : public ::testing::Test {
     executor->WaitHeld(2);
     writer->Flush();
     files->Flush();
-    const absl::StatusOr<v1::Job> held = store->GetJob(job->id());
+    const absl::StatusOr<v1::Job> held = wire::GetJob(*store, job->id());
     for (const v1::Run& run : held->runs()) {
       std::optional<core::CheckpointHeader> header =
           core::ReadCheckpointHeader(files->Load(run.id()), nullptr);
@@ -237,7 +238,7 @@ class ResumeTest : public ::testing::Test {
     jobs.reset();
     writer.reset();
     files.reset();
-    absl::StatusOr<v1::Job> left = store->GetJob(job->id());
+    absl::StatusOr<v1::Job> left = wire::GetJob(*store, job->id());
     EXPECT_EQ(left->state(), v1::JOB_STATE_RUNNING);
     for (const v1::Run& run : left->runs()) {
       EXPECT_LT(run.steps_done(), kSteps);
@@ -261,7 +262,7 @@ class ResumeTest : public ::testing::Test {
       EXPECT_TRUE(done.ok()) << done.status();
       job = *done;
       training_ = Training(*store, job_id);
-      absl::StatusOr<v1::JobUpdate> all = store->ReadUpdate(job_id, 0, 1 << 30);
+      absl::StatusOr<v1::JobUpdate> all = wire::ReadUpdate(*store, job_id, 0, 1 << 30);
       EXPECT_TRUE(all.ok()) << all.status();
       update_ = *all;
     }
@@ -425,7 +426,7 @@ TEST(CheckpointOrderTest, ACheckpointIsNeverAheadOfTheStoredSteps) {
     // The file first, the store after: the store only grows, so the order is on our side.
     std::optional<core::CheckpointHeader> header =
         core::ReadCheckpointHeader(files->Load(run_id), nullptr);
-    absl::StatusOr<v1::Run> run = store.GetRun(run_id);
+    absl::StatusOr<v1::Run> run = wire::GetRun(store, run_id);
     ASSERT_TRUE(run.ok());
     if (header) {
       ASSERT_LE(header->step, run->steps_done()) << "a checkpoint ahead of the stored steps";

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ablate/v1/ablate.grpc.pb.h"
+#include "server/service/wire.h"
 #include "server/rpc/grpc_service.h"
 #include "server/service/service.h"
 #include "tests/support/job_specs.h"
@@ -123,7 +124,7 @@ TEST_F(WatchersTest, StalledAndVanishingWatchersHoldBackNeitherTrainingNorOthers
   EXPECT_TRUE(reader->Finish().ok());
 
   // Training ended while the stalled watcher had read nothing.
-  absl::StatusOr<v1::Job> ended = store_->GetJob(job.id());
+  absl::StatusOr<v1::Job> ended = wire::GetJob(*store_, job.id());
   ASSERT_TRUE(ended.ok());
   EXPECT_EQ(ended->state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(ended->runs(0).steps_done(), kSteps);
@@ -150,7 +151,7 @@ TEST_F(WatchersTest, AWatcherThatNeverReadsAndHangsUpIsForgotten) {
   EXPECT_TRUE(WaitForStreams(0)) << grpc_service_->OpenStreams() << " streams open";
   // The job trains on, unwatched, to its end.
   EXPECT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
-  EXPECT_EQ(store_->GetJob(job.id())->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(wire::GetJob(*store_, job.id())->state(), v1::JOB_STATE_SUCCEEDED);
 }
 
 // SIGTERM's order in main.cc: the jobs stop (submits refused), then open streams end with

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/service/wire.h"
 #include "server/service/service.h"
 #include "tests/support/forwarding_store.h"
 #include "tests/support/job_specs.h"
@@ -32,8 +33,8 @@ class CountingStore : public test_support::ForwardingStore {
     ++appends;
     return ForwardingStore::Append(events);
   }
-  absl::StatusOr<v1::JobUpdate> ReadUpdate(int64_t job_id, uint64_t after,
-                                           int max_events) override {
+  absl::StatusOr<store::StoredUpdate> ReadUpdate(int64_t job_id, uint64_t after,
+                                                 int max_events) override {
     ++reads;
     return ForwardingStore::ReadUpdate(job_id, after, max_events);
   }
@@ -226,7 +227,7 @@ TEST(FanOutTest, ALaggingWatcherCatchesUpInOneMergedUpdate) {
     }
     // The same as the store says for the slice (before, cursor].
     absl::StatusOr<v1::JobUpdate> stored =
-        store.ReadUpdate(job.id(), before, static_cast<int>(u.cursor() - before));
+        wire::ReadUpdate(store, job.id(), before, static_cast<int>(u.cursor() - before));
     ASSERT_TRUE(stored.ok()) << stored.status();
     EXPECT_EQ(stored->cursor(), u.cursor());
     EXPECT_TRUE(WhatItSays(u) == WhatItSays(*stored)) << "update " << i;

@@ -27,7 +27,7 @@ using test_support::IntegrityCheck;
 
 // A job with one started run, ready for steps.
 v1::Job StartedJob(Store& store) {
-  absl::StatusOr<v1::Job> job = store.CreateJob(ResolvedSpec("faults", {"kaiming"}), "ops", T(1));
+  absl::StatusOr<v1::Job> job = wire::CreateJob(store, ResolvedSpec("faults", {"kaiming"}), "ops", T(1));
   EXPECT_TRUE(job.ok()) << job.status();
   std::vector<Event> start = {JobStartedEvent{job->id(), T(2)},
                               RunStartedEvent{job->runs(0).id(), T(2)}};
@@ -66,8 +66,8 @@ TEST(StoreFaultsTest, FullDatabaseFailsWritesAsResourceExhaustedAndKeepsEveryCom
     ASSERT_TRUE(trajectory.ok()) << trajectory.status();
     ASSERT_EQ(trajectory->steps.size(), static_cast<size_t>(recorded));
     for (int i = 0; i < recorded; ++i) EXPECT_EQ(trajectory->steps[i], i);
-    EXPECT_TRUE((*store)->GetJob(job.id()).ok());
-    EXPECT_TRUE((*store)->ListJobs({}).ok());
+    EXPECT_TRUE(wire::GetJob(**store, job.id()).ok());
+    EXPECT_TRUE(testing::ListWire(**store, {}).ok());
   }
   EXPECT_EQ(IntegrityCheck(path), "ok");
 
@@ -97,14 +97,14 @@ TEST(StoreFaultsTest, ReadOnlyStoreServesReadsRefusesWritesAndTouchesNothing) {
 
   absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path, {.read_only = true});
   ASSERT_TRUE(store.ok()) << store.status();
-  absl::StatusOr<v1::Job> job = (*store)->GetJob(job_id);
+  absl::StatusOr<v1::Job> job = wire::GetJob(**store, job_id);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->runs(0).steps_done(), 2);
   EXPECT_EQ((*store)->GetTrajectory(job->runs(0).id())->losses.size(), 2u);
-  EXPECT_EQ((*store)->CountJobs()->at(v1::JOB_STATE_RUNNING), 1);
+  EXPECT_EQ((*store)->CountJobs()->at(JobState::kRunning), 1);
 
   absl::Status refused =
-      (*store)->CreateJob(ResolvedSpec("refused", {"kaiming"}), "ops", T(5)).status();
+      wire::CreateJob(**store, ResolvedSpec("refused", {"kaiming"}), "ops", T(5)).status();
   EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
   EXPECT_THAT(refused.message(), HasSubstr(path));
   std::vector<Event> step = {Step(job->runs(0).id(), 2, 0.125f)};
@@ -131,11 +131,11 @@ TEST(StoreFaultsTest, CountJobsCountsEachState) {
   std::unique_ptr<Store> store = *Store::Open(":memory:");
   EXPECT_TRUE(store->CountJobs()->empty());
   StartedJob(*store);
-  ASSERT_TRUE(store->CreateJob(ResolvedSpec("q1", {"kaiming"}), "ops", T(1)).ok());
-  ASSERT_TRUE(store->CreateJob(ResolvedSpec("q2", {"kaiming"}), "ops", T(1)).ok());
-  const std::map<v1::JobState, int64_t> counts = *store->CountJobs();
-  EXPECT_EQ(counts.at(v1::JOB_STATE_QUEUED), 2);
-  EXPECT_EQ(counts.at(v1::JOB_STATE_RUNNING), 1);
+  ASSERT_TRUE(wire::CreateJob(*store, ResolvedSpec("q1", {"kaiming"}), "ops", T(1)).ok());
+  ASSERT_TRUE(wire::CreateJob(*store, ResolvedSpec("q2", {"kaiming"}), "ops", T(1)).ok());
+  const std::map<JobState, int64_t> counts = *store->CountJobs();
+  EXPECT_EQ(counts.at(JobState::kQueued), 2);
+  EXPECT_EQ(counts.at(JobState::kRunning), 1);
   EXPECT_EQ(counts.size(), 2u);
 }
 
@@ -160,7 +160,7 @@ TEST(StoreFaultsTest, BackupWhileWritingIsAConsistentCheckedSnapshot) {
   absl::StatusOr<Trajectory> trajectory = (*restored)->GetTrajectory(run_id);
   ASSERT_TRUE(trajectory.ok()) << trajectory.status();
   EXPECT_EQ(trajectory->steps.size(), 2000u);
-  EXPECT_EQ((*restored)->GetJob(job.id())->name(), "faults");
+  EXPECT_EQ((*restored)->GetJob(job.id())->name, "faults");
 
   // A second backup replaces the first; a missing source is NotFound and writes nothing.
   ASSERT_TRUE(BackupDatabase(path, copy).ok());

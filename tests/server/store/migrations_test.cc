@@ -89,13 +89,13 @@ TEST(SchemaTest, ReopeningKeepsDataAndVersion) {
   {
     auto store = Store::Open(path);
     ASSERT_TRUE(store.ok()) << store.status();
-    auto job = (*store)->CreateJob(ResolvedSpec(), "ada", T(1000));
+    auto job = wire::CreateJob(**store, ResolvedSpec(), "ada", T(1000));
     ASSERT_TRUE(job.ok()) << job.status();
     job_id = job->id();
   }
   auto store = Store::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
-  auto job = (*store)->GetJob(job_id);
+  auto job = wire::GetJob(**store, job_id);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->owner(), "ada");
   RawDb db(path);
@@ -180,7 +180,7 @@ TEST(SchemaTest, Version3KeepsEveryNumberOfAVersion2File) {
   }
   auto store = Store::Open(path);
   ASSERT_TRUE(store.ok()) << store.status();
-  auto job = (*store)->GetJob(7);
+  auto job = wire::GetJob(**store, 7);
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_EQ(job->spec().model().depth(), 3);
   EXPECT_EQ(job->spec().training().lr(), 0.1 + 0.2);

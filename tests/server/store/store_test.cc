@@ -77,7 +77,7 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
   v1::Job NewJob(const std::string& name = "lab-01-init-ablation", const std::string& owner = "ada",
                  int64_t created_ms = 1'700'000'000'000,
                  std::vector<std::string> inits = {"uniform", "xavier", "kaiming"}) {
-    auto job = store_->CreateJob(ResolvedSpec(name, inits), owner, T(created_ms));
+    auto job = wire::CreateJob(*store_, ResolvedSpec(name, inits), owner, T(created_ms));
     EXPECT_TRUE(job.ok()) << job.status();
     return job.ok() ? *job : v1::Job();
   }
@@ -120,7 +120,7 @@ TEST_P(StoreTest, CreateJobThenGetJobRoundTripsTheSpecExactly) {
   const v1::JobSpec spec = ResolvedSpec();
   // Sub-millisecond parts are dropped: times are stored in whole milliseconds.
   const absl::Time now = T(1'700'000'000'123) + absl::Microseconds(456);
-  auto created = store_->CreateJob(spec, "ada", now);
+  auto created = wire::CreateJob(*store_, spec, "ada", now);
   ASSERT_TRUE(created.ok()) << created.status();
   EXPECT_GT(created->id(), 0);
   EXPECT_EQ(created->name(), spec.name());
@@ -150,26 +150,26 @@ TEST_P(StoreTest, CreateJobThenGetJobRoundTripsTheSpecExactly) {
     EXPECT_EQ(run.outcome(), "queued");
     EXPECT_EQ(run.steps_done(), 0);
     EXPECT_TRUE(MessageDifferencer::Equals(run.spec(), spec.runs(i))) << run.spec().DebugString();
-    auto got = store_->GetRun(run.id());
+    auto got = wire::GetRun(*store_, run.id());
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_TRUE(MessageDifferencer::Equals(*got, run));
   }
   EXPECT_EQ(run_ids.size(), 3u);
 
-  auto job = store_->GetJob(created->id());
+  auto job = wire::GetJob(*store_, created->id());
   ASSERT_TRUE(job.ok()) << job.status();
   EXPECT_TRUE(MessageDifferencer::Equals(*job, *created));
 }
 
 TEST_P(StoreTest, UnknownIdsAreNotFoundAndNamed) {
-  auto job = store_->GetJob(42);
+  auto job = wire::GetJob(*store_, 42);
   EXPECT_EQ(job.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(job.status().message(), "job 42 not found");
-  auto run = store_->GetRun(7);
+  auto run = wire::GetRun(*store_, 7);
   EXPECT_EQ(run.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(run.status().message(), "run 7 not found");
   EXPECT_EQ(store_->Cursor(42).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->ReadUpdate(42, 0, 10).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(wire::ReadUpdate(*store_, 42, 0, 10).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->GetTrajectory(7).status().message(), "run 7 not found");
 }
 
@@ -180,7 +180,7 @@ TEST_P(StoreTest, RunSummaryIsLiveWhileRunningAndTheTrainersWhenFinished) {
               Step(run, 0, 0.75f, 1.0f, 0.25f), Step(run, 1, 0.70f, 1.0f, 0.25f)});
   MustAppend({Step(run, 2, 0.65f, 1.0f, 0.25f), Step(run, 3, 0.60f, 1.0f, 0.25f)});
 
-  auto running = store_->GetRun(run);
+  auto running = wire::GetRun(*store_, run);
   ASSERT_TRUE(running.ok()) << running.status();
   EXPECT_EQ(running->state(), v1::RUN_STATE_RUNNING);
   EXPECT_EQ(running->outcome(), "running");
@@ -191,7 +191,7 @@ TEST_P(StoreTest, RunSummaryIsLiveWhileRunningAndTheTrainersWhenFinished) {
   EXPECT_EQ(running->final_loss(), 0.60f);
   EXPECT_FALSE(running->has_first_nonfinite_step());
   EXPECT_EQ(Millis(running->started_at()), 5001);
-  auto job_now = store_->GetJob(job.id());
+  auto job_now = wire::GetJob(*store_, job.id());
   ASSERT_TRUE(job_now.ok());
   EXPECT_EQ(job_now->state(), v1::JOB_STATE_RUNNING);
   EXPECT_EQ(Millis(job_now->started_at()), 5000);
@@ -207,9 +207,9 @@ TEST_P(StoreTest, RunSummaryIsLiveWhileRunningAndTheTrainersWhenFinished) {
   stats->set_activation_mean(0.0);  // a zero that must still be there
   stats->set_activation_std(0.1);
   summary.add_final_stats()->set_weight_variance(0.02);
-  MustAppend({RunFinishedEvent{summary}});
+  MustAppend({RunFinishedEvent{wire::RunSummaryFromProto(summary)}});
 
-  auto finished = store_->GetRun(run);
+  auto finished = wire::GetRun(*store_, run);
   ASSERT_TRUE(finished.ok()) << finished.status();
   EXPECT_EQ(finished->state(), v1::RUN_STATE_COMPLETED);
   EXPECT_EQ(finished->outcome(), "completed");
@@ -240,8 +240,8 @@ TEST_P(StoreTest, ASummaryWithoutMeasurementsKeepsWhatTheStepsRecorded) {
   failure.set_job_id(job.id());
   failure.set_state(v1::RUN_STATE_FAILED);
   failure.set_outcome("out of memory");
-  MustAppend({RunFinishedEvent{failure}});
-  auto got = store_->GetRun(run);
+  MustAppend({RunFinishedEvent{wire::RunSummaryFromProto(failure)}});
+  auto got = wire::GetRun(*store_, run);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->state(), v1::RUN_STATE_FAILED);
   EXPECT_EQ(got->outcome(), "out of memory");
@@ -261,8 +261,8 @@ TEST_P(StoreTest, ARunCancelledBeforeItStartedTakesItsSummary) {
   cancelled.set_state(v1::RUN_STATE_CANCELLED);
   cancelled.set_outcome("cancelled at step 0");
   *cancelled.mutable_finished_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(77);
-  MustAppend({RunFinishedEvent{cancelled}});
-  auto got = store_->GetRun(run);
+  MustAppend({RunFinishedEvent{wire::RunSummaryFromProto(cancelled)}});
+  auto got = wire::GetRun(*store_, run);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->state(), v1::RUN_STATE_CANCELLED);
   EXPECT_EQ(got->outcome(), "cancelled at step 0");
@@ -270,7 +270,7 @@ TEST_P(StoreTest, ARunCancelledBeforeItStartedTakesItsSummary) {
   EXPECT_FALSE(got->has_final_loss());
   EXPECT_FALSE(got->has_started_at());
   EXPECT_EQ(Millis(got->finished_at()), 77);
-  auto update = store_->ReadUpdate(job.id(), 0, 10);
+  auto update = wire::ReadUpdate(*store_, job.id(), 0, 10);
   ASSERT_TRUE(update.ok());
   ASSERT_EQ(update->runs_finished_size(), 1);
   EXPECT_EQ(update->runs_started_size(), 0);
@@ -285,12 +285,12 @@ TEST_P(StoreTest, ARunRestartedFromStepZeroSetsItsStepsAsideAndSaysWhy) {
               Step(other, 0, 0.9f)});
   auto before = store_->Cursor(job.id());
   ASSERT_TRUE(before.ok());
-  EXPECT_EQ(store_->GetRun(run)->fingerprint(), "fp1-00000000000000aa");
+  EXPECT_EQ(wire::GetRun(*store_, run)->fingerprint(), "fp1-00000000000000aa");
   // A step in the same batch before the restart goes aside with the others.
   MustAppend({Step(run, 2, 0.5f), RunRestartedEvent{run, "run 1 started over: why", T(5)},
               RunStartedEvent{run, T(6), "fp1-00000000000000bb"}, Step(run, 0, 0.8f)});
 
-  auto got = store_->GetRun(run);
+  auto got = wire::GetRun(*store_, run);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->steps_done(), 1);
   EXPECT_EQ(got->final_loss(), 0.8f);
@@ -304,13 +304,13 @@ TEST_P(StoreTest, ARunRestartedFromStepZeroSetsItsStepsAsideAndSaysWhy) {
   EXPECT_EQ(store_->GetTrajectory(other)->steps.size(), 1u) << "the other run is untouched";
 
   // A watcher from before the restart learns of it; one from the start sees only new steps.
-  auto update = store_->ReadUpdate(job.id(), *before, 100);
+  auto update = wire::ReadUpdate(*store_, job.id(), *before, 100);
   ASSERT_TRUE(update.ok()) << update.status();
   ASSERT_EQ(update->runs_restarted_size(), 1);
   EXPECT_EQ(update->runs_restarted(0).run_id(), run);
   EXPECT_EQ(update->runs_restarted(0).index(), 1);
   EXPECT_EQ(update->runs_restarted(0).reason(), "run 1 started over: why");
-  auto all = store_->ReadUpdate(job.id(), 0, 100);
+  auto all = wire::ReadUpdate(*store_, job.id(), 0, 100);
   ASSERT_TRUE(all.ok());
   int run_steps = 0;
   for (const v1::StepLosses& steps : all->steps()) {
@@ -323,15 +323,15 @@ TEST_P(StoreTest, ARunRestartedFromStepZeroSetsItsStepsAsideAndSaysWhy) {
   v1::Run done;
   done.set_id(run);
   done.set_state(v1::RUN_STATE_COMPLETED);
-  MustAppend({RunFinishedEvent{done}});
+  MustAppend({RunFinishedEvent{wire::RunSummaryFromProto(done)}});
   auto late = store_->Append(std::vector<Event>{RunRestartedEvent{run, "late", T(9)}});
   EXPECT_TRUE(absl::IsFailedPrecondition(late.status())) << late.status();
   v1::Run other_done = done;
   other_done.set_id(other);
   v1::Run third_done = done;
   third_done.set_id(job.runs(2).id());
-  MustAppend({RunFinishedEvent{other_done}, RunFinishedEvent{third_done},
-              JobFinishedEvent{job.id(), v1::JOB_STATE_SUCCEEDED, "", T(10)}});
+  MustAppend({RunFinishedEvent{wire::RunSummaryFromProto(other_done)}, RunFinishedEvent{wire::RunSummaryFromProto(third_done)},
+              JobFinishedEvent{job.id(), JobState::kSucceeded, "", T(10)}});
   EXPECT_TRUE(store_->DeleteJob(job.id()).ok());
 }
 
@@ -343,11 +343,11 @@ TEST_P(StoreTest, ARestartedRunKeepsItsFirstStartAndIsAnnouncedAgain) {
   ASSERT_TRUE(before_restart.ok());
   MustAppend({RunStartedEvent{run, T(8000)}, Step(run, 2, 0.5f)});
 
-  auto got = store_->GetRun(run);
+  auto got = wire::GetRun(*store_, run);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(Millis(got->started_at()), 1000);
   EXPECT_EQ(got->steps_done(), 3);
-  auto update = store_->ReadUpdate(job.id(), *before_restart, 100);
+  auto update = wire::ReadUpdate(*store_, job.id(), *before_restart, 100);
   ASSERT_TRUE(update.ok()) << update.status();
   ASSERT_EQ(update->runs_started_size(), 1);
   EXPECT_EQ(update->runs_started(0).run_id(), run);
@@ -355,7 +355,7 @@ TEST_P(StoreTest, ARestartedRunKeepsItsFirstStartAndIsAnnouncedAgain) {
   ASSERT_EQ(update->steps_size(), 1);
   EXPECT_EQ(update->steps(0).first_step(), 2);
   // From the beginning, the run is announced once (its latest start) and no step is lost.
-  auto all = store_->ReadUpdate(job.id(), 0, 100);
+  auto all = wire::ReadUpdate(*store_, job.id(), 0, 100);
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->runs_started_size(), 1);
   ASSERT_EQ(all->steps_size(), 1);
@@ -370,10 +370,10 @@ TEST_P(StoreTest, AJobsEndEndsEveryRunThatHasNot) {
   const int64_t running = job.runs(1).id();
   v1::Run completed = Summary(done, v1::RUN_STATE_COMPLETED, 1, 5000);
   MustAppend({JobStartedEvent{job.id(), T(1000)}, RunStartedEvent{done, T(1000)},
-              Step(done, 0, 0.5f), RunFinishedEvent{completed}, RunStartedEvent{running, T(2000)},
+              Step(done, 0, 0.5f), RunFinishedEvent{wire::RunSummaryFromProto(completed)}, RunStartedEvent{running, T(2000)},
               Step(running, 0, 0.7f),
-              JobFinishedEvent{job.id(), v1::JOB_STATE_SUCCEEDED, "", T(6000)}});
-  auto got = store_->GetJob(job.id());
+              JobFinishedEvent{job.id(), JobState::kSucceeded, "", T(6000)}});
+  auto got = wire::GetJob(*store_, job.id());
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->runs(0).state(), v1::RUN_STATE_COMPLETED);
   for (int i : {1, 2}) {
@@ -385,15 +385,15 @@ TEST_P(StoreTest, AJobsEndEndsEveryRunThatHasNot) {
   EXPECT_EQ(got->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(got->error(), "run 1: its end was never recorded before its job ended");
   // Watchers hear of each run's end before the job's.
-  auto update = store_->ReadUpdate(job.id(), 0, 100);
+  auto update = wire::ReadUpdate(*store_, job.id(), 0, 100);
   ASSERT_TRUE(update.ok()) << update.status();
   EXPECT_EQ(update->runs_finished_size(), 3);
   EXPECT_TRUE(update->has_job_finished());
 
   // In a cancelled job, a run that never ended is cancelled with it; the job stays cancelled.
   const v1::Job other = NewJob("other");
-  MustAppend({JobFinishedEvent{other.id(), v1::JOB_STATE_CANCELLED, "", T(7000)}});
-  got = store_->GetJob(other.id());
+  MustAppend({JobFinishedEvent{other.id(), JobState::kCancelled, "", T(7000)}});
+  got = wire::GetJob(*store_, other.id());
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->state(), v1::JOB_STATE_CANCELLED);
   for (const v1::Run& run : got->runs()) {
@@ -409,12 +409,12 @@ TEST_P(StoreTest, UnfinishedJobsAreQueuedOrRunningOldestFirst) {
   const v1::Job failed = NewJob("d");
   const v1::Job queued_later = NewJob("e");
   MustAppend({JobStartedEvent{running.id(), T(1)}, JobStartedEvent{done.id(), T(1)},
-              JobFinishedEvent{done.id(), v1::JOB_STATE_SUCCEEDED, "", T(2)},
-              JobFinishedEvent{failed.id(), v1::JOB_STATE_FAILED, "out of memory", T(2)}});
+              JobFinishedEvent{done.id(), JobState::kSucceeded, "", T(2)},
+              JobFinishedEvent{failed.id(), JobState::kFailed, "out of memory", T(2)}});
   auto ids = store_->UnfinishedJobs();
   ASSERT_TRUE(ids.ok()) << ids.status();
   EXPECT_THAT(*ids, ElementsAre(queued.id(), running.id(), queued_later.id()));
-  auto failed_now = store_->GetJob(failed.id());
+  auto failed_now = wire::GetJob(*store_, failed.id());
   ASSERT_TRUE(failed_now.ok());
   EXPECT_EQ(failed_now->state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(failed_now->error(), "out of memory");
@@ -428,8 +428,8 @@ TEST_P(StoreTest, CountActiveJobsCountsOneOwnersQueuedAndRunningJobs) {
   const v1::Job cancelled = NewJob("d", "ada");
   NewJob("e", "bob");
   MustAppend({JobStartedEvent{running.id(), T(1)}, JobStartedEvent{done.id(), T(1)},
-              JobFinishedEvent{done.id(), v1::JOB_STATE_SUCCEEDED, "", T(2)},
-              JobFinishedEvent{cancelled.id(), v1::JOB_STATE_CANCELLED, "", T(2)}});
+              JobFinishedEvent{done.id(), JobState::kSucceeded, "", T(2)},
+              JobFinishedEvent{cancelled.id(), JobState::kCancelled, "", T(2)}});
   EXPECT_EQ(*store_->CountActiveJobs("ada"), 2);
   EXPECT_EQ(*store_->CountActiveJobs("bob"), 1);
   EXPECT_EQ(*store_->CountActiveJobs("nobody"), 0);
@@ -481,11 +481,11 @@ TEST_P(StoreTest, NonFiniteAndAwkwardFloatsRoundTripExactly) {
     EXPECT_TRUE(SameFloat(kAwkwardFloats[n - 1 - i], trajectory->weight_grad_norms[i]))
         << "step " << i;
     EXPECT_EQ(trajectory->step_seconds[i], 0.125f);
-    EXPECT_EQ(trajectory->evals[i].step(), i);
-    EXPECT_TRUE(SameFloat(kAwkwardFloats[i], trajectory->evals[i].loss())) << "eval " << i;
+    EXPECT_EQ(trajectory->evals[i].step, i);
+    EXPECT_TRUE(SameFloat(kAwkwardFloats[i], trajectory->evals[i].loss)) << "eval " << i;
   }
 
-  auto update = store_->ReadUpdate(job.id(), 0, 1000);
+  auto update = wire::ReadUpdate(*store_, job.id(), 0, 1000);
   ASSERT_TRUE(update.ok()) << update.status();
   ASSERT_EQ(update->steps_size(), 1);  // steps 0..n-1 are consecutive: one group
   ASSERT_EQ(update->steps(0).losses_size(), n);
@@ -495,7 +495,7 @@ TEST_P(StoreTest, NonFiniteAndAwkwardFloatsRoundTripExactly) {
     EXPECT_TRUE(SameFloat(kAwkwardFloats[i], update->evals(i).loss())) << "eval " << i;
   }
 
-  auto live = store_->GetRun(run);
+  auto live = wire::GetRun(*store_, run);
   ASSERT_TRUE(live.ok());
   EXPECT_EQ(live->first_nonfinite_step(), kFirstNonfinite);
   EXPECT_TRUE(SameFloat(kAwkwardFloats.back(), live->final_loss()));
@@ -507,12 +507,12 @@ TEST_P(StoreTest, FirstNonfiniteStepIsTheFirstAcrossBatches) {
   MustAppend({RunStartedEvent{run, T(1)}, Step(run, 0, 1.0f), Step(run, 1, 2.0f),
               Step(run, 2, kInf), Step(run, 3, kNaN)});
   MustAppend({Step(run, 4, -kInf), Step(run, 5, 1.0f)});
-  auto got = store_->GetRun(run);
+  auto got = wire::GetRun(*store_, run);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->first_nonfinite_step(), 2);
   EXPECT_EQ(got->final_loss(), 1.0f);
   MustAppend({Step(run, 6, kNaN)});
-  got = store_->GetRun(run);
+  got = wire::GetRun(*store_, run);
   ASSERT_TRUE(got.ok());
   EXPECT_EQ(got->first_nonfinite_step(), 2);
   EXPECT_TRUE(std::isnan(got->final_loss()));
@@ -548,9 +548,9 @@ TEST_P(StoreTest, SummaryWithNonFiniteValuesRoundTripsExactly) {
     last->set_activation_std(doubles[i + 1]);
   }
   MustAppend({RunStartedEvent{run, T(1)}, Step(run, 0, 1.0f), Step(run, 1, 1.0f),
-              Step(run, 2, 1.0f), Step(run, 3, -kInf), RunFinishedEvent{summary}});
+              Step(run, 2, 1.0f), Step(run, 3, -kInf), RunFinishedEvent{wire::RunSummaryFromProto(summary)}});
 
-  auto got = store_->GetRun(run);
+  auto got = wire::GetRun(*store_, run);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->state(), v1::RUN_STATE_DIVERGED);
   EXPECT_EQ(got->first_nonfinite_step(), 3);
@@ -588,10 +588,10 @@ TEST_P(StoreTest, EveryNumberFormRoundTripsThroughTheJsonTheStoreKeeps) {
     spec.mutable_training()->set_lr(form);
     spec.mutable_training()->set_momentum(form);
     spec.mutable_runs(0)->set_uniform_low(form);
-    auto job = store_->CreateJob(spec, "ada", T(1000));
+    auto job = wire::CreateJob(*store_, spec, "ada", T(1000));
     ASSERT_TRUE(job.ok()) << job.status();
     const int64_t run = job->runs(0).id();
-    auto got_job = store_->GetJob(job->id());
+    auto got_job = wire::GetJob(*store_, job->id());
     ASSERT_TRUE(got_job.ok()) << got_job.status();
     EXPECT_TRUE(SameDouble(form, got_job->spec().training().lr()));
     EXPECT_TRUE(SameDouble(form, got_job->spec().training().momentum()));
@@ -607,8 +607,8 @@ TEST_P(StoreTest, EveryNumberFormRoundTripsThroughTheJsonTheStoreKeeps) {
       // Optional: present on the first layer only, and absent stays absent.
       if (layer == 0) init->set_first_step_grad_norm(form);
     }
-    MustAppend({RunStartedEvent{run, T(1500)}, RunFinishedEvent{summary}});
-    auto got = store_->GetRun(run);
+    MustAppend({RunStartedEvent{run, T(1500)}, RunFinishedEvent{wire::RunSummaryFromProto(summary)}});
+    auto got = wire::GetRun(*store_, run);
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_EQ(got->init_stats_size(), 2);
     ASSERT_EQ(got->final_stats_size(), 2);
@@ -684,7 +684,7 @@ struct Watched {
 // cursor rules on the way; returns the final cursor.
 uint64_t Drain(Store& store, int64_t job_id, uint64_t cursor, int max_events, Watched& out) {
   while (true) {
-    auto update = store.ReadUpdate(job_id, cursor, max_events);
+    auto update = wire::ReadUpdate(store, job_id, cursor, max_events);
     EXPECT_TRUE(update.ok()) << update.status();
     if (!update.ok()) return cursor;
     if (update->cursor() == cursor) {
@@ -749,9 +749,9 @@ std::vector<Event> InterleavedHistory(const v1::Job& job) {
     summary.set_state(r == 2 ? v1::RUN_STATE_DIVERGED : v1::RUN_STATE_COMPLETED);
     summary.set_steps_done(kSteps);
     *summary.mutable_finished_at() = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(99);
-    events.push_back(RunFinishedEvent{summary});
+    events.push_back(RunFinishedEvent{wire::RunSummaryFromProto(summary)});
   }
-  events.push_back(JobFinishedEvent{job.id(), v1::JOB_STATE_SUCCEEDED, "", T(100)});
+  events.push_back(JobFinishedEvent{job.id(), JobState::kSucceeded, "", T(100)});
   return events;
 }
 
@@ -823,7 +823,7 @@ TEST_P(StoreTest, StepsAreGroupedIntoConsecutiveRunsPerRun) {
   const int64_t b = job.runs(1).id();
   MustAppend({RunStartedEvent{a, T(1)}, RunStartedEvent{b, T(1)}, Step(a, 0, 1.0f),
               Step(b, 0, 2.0f), Step(a, 1, 1.5f), Step(b, 1, 2.5f), Step(a, 2, 1.25f)});
-  auto update = store_->ReadUpdate(job.id(), 0, 100);
+  auto update = wire::ReadUpdate(*store_, job.id(), 0, 100);
   ASSERT_TRUE(update.ok()) << update.status();
   EXPECT_EQ(update->cursor(), 7u);
   ASSERT_EQ(update->runs_started_size(), 2);
@@ -839,7 +839,7 @@ TEST_P(StoreTest, StepsAreGroupedIntoConsecutiveRunsPerRun) {
   EXPECT_FALSE(update->has_job_finished());
 
   // A slice starting mid-run starts its group at that step.
-  update = store_->ReadUpdate(job.id(), 4, 2);
+  update = wire::ReadUpdate(*store_, job.id(), 4, 2);
   ASSERT_TRUE(update.ok());
   EXPECT_EQ(update->cursor(), 6u);
   ASSERT_EQ(update->steps_size(), 2);
@@ -848,7 +848,7 @@ TEST_P(StoreTest, StepsAreGroupedIntoConsecutiveRunsPerRun) {
   EXPECT_EQ(update->runs_started_size(), 0);
 
   // Nothing new: the cursor stays where it was.
-  update = store_->ReadUpdate(job.id(), 7, 100);
+  update = wire::ReadUpdate(*store_, job.id(), 7, 100);
   ASSERT_TRUE(update.ok());
   EXPECT_EQ(update->cursor(), 7u);
   EXPECT_EQ(update->steps_size(), 0);
@@ -858,17 +858,17 @@ TEST_P(StoreTest, ReadUpdateCarriesFinishedRunsAndJobAsStored) {
   const v1::Job job = NewJob("solo", "ada", 1000, {"kaiming"});
   const int64_t run = job.runs(0).id();
   MustAppend({JobStartedEvent{job.id(), T(1)}, RunStartedEvent{run, T(2)}, Step(run, 0, 0.7f),
-              RunFinishedEvent{Summary(run, v1::RUN_STATE_COMPLETED, 1, 3)},
-              JobFinishedEvent{job.id(), v1::JOB_STATE_SUCCEEDED, "", T(4)}});
-  auto update = store_->ReadUpdate(job.id(), 3, 100);
+              RunFinishedEvent{wire::RunSummaryFromProto(Summary(run, v1::RUN_STATE_COMPLETED, 1, 3))},
+              JobFinishedEvent{job.id(), JobState::kSucceeded, "", T(4)}});
+  auto update = wire::ReadUpdate(*store_, job.id(), 3, 100);
   ASSERT_TRUE(update.ok()) << update.status();
   EXPECT_EQ(update->cursor(), 5u);
   ASSERT_EQ(update->runs_finished_size(), 1);
-  auto stored_run = store_->GetRun(run);
+  auto stored_run = wire::GetRun(*store_, run);
   ASSERT_TRUE(stored_run.ok());
   EXPECT_TRUE(MessageDifferencer::Equals(update->runs_finished(0).run(), *stored_run));
   ASSERT_TRUE(update->has_job_finished());
-  auto stored_job = store_->GetJob(job.id());
+  auto stored_job = wire::GetJob(*store_, job.id());
   ASSERT_TRUE(stored_job.ok());
   EXPECT_TRUE(MessageDifferencer::Equals(update->job_finished().job(), *stored_job));
   EXPECT_EQ(stored_job->state(), v1::JOB_STATE_SUCCEEDED);
@@ -878,7 +878,7 @@ TEST_P(StoreTest, ReadUpdateCarriesFinishedRunsAndJobAsStored) {
 TEST_P(StoreTest, ReadUpdateRefusesANonPositiveMaxEvents) {
   const v1::Job job = NewJob();
   for (int bad : {0, -1}) {
-    auto update = store_->ReadUpdate(job.id(), 0, bad);
+    auto update = wire::ReadUpdate(*store_, job.id(), 0, bad);
     EXPECT_EQ(update.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(update.status().message(), HasSubstr("max_events"));
   }
@@ -899,7 +899,7 @@ TEST_P(StoreTest, AnEventForAnUnknownRunFailsTheWholeBatch) {
 
   for (const v1::Job& j : {job, other}) {
     EXPECT_EQ(*store_->Cursor(j.id()), 0u);
-    auto now = store_->GetJob(j.id());
+    auto now = wire::GetJob(*store_, j.id());
     ASSERT_TRUE(now.ok());
     EXPECT_EQ(now->state(), v1::JOB_STATE_QUEUED);
     EXPECT_FALSE(now->has_started_at());
@@ -909,7 +909,7 @@ TEST_P(StoreTest, AnEventForAnUnknownRunFailsTheWholeBatch) {
   auto trajectory = store_->GetTrajectory(run);
   ASSERT_TRUE(trajectory.ok());
   EXPECT_THAT(trajectory->steps, IsEmpty());
-  auto update = store_->ReadUpdate(job.id(), 0, 100);
+  auto update = wire::ReadUpdate(*store_, job.id(), 0, 100);
   ASSERT_TRUE(update.ok());
   EXPECT_EQ(update->cursor(), 0u);
   EXPECT_EQ(update->runs_started_size(), 0);
@@ -948,10 +948,11 @@ TEST_P(StoreTest, AppendRefusesEventsThatBreakTheRunLifecycle) {
        "RunStarted must come first"},
       {{Step(run, 1, 0.5f, 1.0f, kNaN)}, absl::StatusCode::kInvalidArgument, "seconds"},
       {{Step(run, -1, 0.5f)}, absl::StatusCode::kInvalidArgument, "step must be >= 0"},
-      {{RunFinishedEvent{not_ended}}, absl::StatusCode::kInvalidArgument, "must be COMPLETED"},
-      {{JobFinishedEvent{job.id(), v1::JOB_STATE_RUNNING, "", T(1)}},
+      {{RunFinishedEvent{wire::RunSummaryFromProto(not_ended)}}, absl::StatusCode::kInvalidArgument,
+       "must be completed"},
+      {{JobFinishedEvent{job.id(), JobState::kRunning, "", T(1)}},
        absl::StatusCode::kInvalidArgument,
-       "must be SUCCEEDED"},
+       "must be succeeded"},
       {{JobStartedEvent{12345, T(1)}}, absl::StatusCode::kNotFound, "job 12345 not found"},
   };
   for (const Case& c : cases) {
@@ -966,12 +967,12 @@ TEST_P(StoreTest, AppendRefusesEventsThatBreakTheRunLifecycle) {
   EXPECT_THAT(trajectory->steps, ElementsAre(0));
 
   // After a run ends it takes no more steps; after the job ends, no more events at all.
-  MustAppend({RunFinishedEvent{Summary(run, v1::RUN_STATE_COMPLETED, 1, 5)}});
+  MustAppend({RunFinishedEvent{wire::RunSummaryFromProto(Summary(run, v1::RUN_STATE_COMPLETED, 1, 5))}});
   auto late_step = store_->Append(std::vector<Event>{Step(run, 1, 0.1f)});
   EXPECT_EQ(late_step.status().code(), absl::StatusCode::kFailedPrecondition);
   auto restart = store_->Append(std::vector<Event>{RunStartedEvent{run, T(9)}});
   EXPECT_EQ(restart.status().code(), absl::StatusCode::kFailedPrecondition);
-  MustAppend({JobFinishedEvent{job.id(), v1::JOB_STATE_CANCELLED, "", T(6)}});
+  MustAppend({JobFinishedEvent{job.id(), JobState::kCancelled, "", T(6)}});
   auto after_end = store_->Append(std::vector<Event>{JobStartedEvent{job.id(), T(7)}});
   EXPECT_EQ(after_end.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(after_end.status().message(), HasSubstr("has finished"));
@@ -1011,12 +1012,12 @@ class ListJobsTest : public StoreTest {
       t += 1000;
     }
     MustAppend({JobStartedEvent{ids_[1], T(1)}, JobStartedEvent{ids_[3], T(1)},
-                JobFinishedEvent{ids_[3], v1::JOB_STATE_SUCCEEDED, "", T(2)},
-                JobFinishedEvent{ids_[4], v1::JOB_STATE_FAILED, "no", T(2)}});
+                JobFinishedEvent{ids_[3], JobState::kSucceeded, "", T(2)},
+                JobFinishedEvent{ids_[4], JobState::kFailed, "no", T(2)}});
   }
 
   std::vector<int64_t> List(const v1::ListJobsRequest& request) {
-    auto page = store_->ListJobs(request);
+    auto page = testing::ListWire(*store_, request);
     EXPECT_TRUE(page.ok()) << page.status();
     std::vector<int64_t> ids;
     if (!page.ok()) return ids;
@@ -1035,7 +1036,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, ListJobsTest,
                          });
 
 TEST_P(ListJobsTest, NoFilterListsEverythingNewestFirstWithRuns) {
-  auto page = store_->ListJobs(v1::ListJobsRequest());
+  auto page = testing::ListWire(*store_, v1::ListJobsRequest());
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->jobs.size(), 9u);
   for (int i = 0; i < 9; ++i) EXPECT_EQ(page->jobs[i].id(), Id(8 - i));
@@ -1096,7 +1097,7 @@ TEST_P(ListJobsTest, PagesCoverEverythingOnceNewestFirst) {
   std::vector<int64_t> seen;
   int pages = 0;
   do {
-    auto page = store_->ListJobs(request);
+    auto page = testing::ListWire(*store_, request);
     ASSERT_TRUE(page.ok()) << page.status();
     ++pages;
     EXPECT_EQ(page->jobs.size(), 3u);
@@ -1111,12 +1112,12 @@ TEST_P(ListJobsTest, PagesCoverEverythingOnceNewestFirst) {
   request.Clear();
   request.set_owner("alice");
   request.set_page_size(2);
-  auto first = store_->ListJobs(request);
+  auto first = testing::ListWire(*store_, request);
   ASSERT_TRUE(first.ok());
   ASSERT_EQ(first->jobs.size(), 2u);
   ASSERT_FALSE(first->next_page_token.empty());
   request.set_page_token(first->next_page_token);
-  auto second = store_->ListJobs(request);
+  auto second = testing::ListWire(*store_, request);
   ASSERT_TRUE(second.ok());
   ASSERT_EQ(second->jobs.size(), 1u);
   EXPECT_EQ(second->jobs[0].id(), Id(0));
@@ -1125,13 +1126,13 @@ TEST_P(ListJobsTest, PagesCoverEverythingOnceNewestFirst) {
 
 TEST_P(ListJobsTest, ThePageSizeDefaultsToFifty) {
   for (int i = 0; i < 50; ++i) NewJob(absl::StrCat("extra ", i));
-  auto page = store_->ListJobs(v1::ListJobsRequest());
+  auto page = testing::ListWire(*store_, v1::ListJobsRequest());
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->jobs.size(), 50u);
   EXPECT_FALSE(page->next_page_token.empty());
   v1::ListJobsRequest request;
   request.set_page_size(1000);
-  page = store_->ListJobs(request);
+  page = testing::ListWire(*store_, request);
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->jobs.size(), 59u);
 }
@@ -1140,7 +1141,7 @@ TEST_P(ListJobsTest, BadPageSizesTokensAndStatesAreInvalidArguments) {
   for (int size : {-1, 1001, 1 << 30}) {
     v1::ListJobsRequest request;
     request.set_page_size(size);
-    auto page = store_->ListJobs(request);
+    auto page = testing::ListWire(*store_, request);
     EXPECT_EQ(page.status().code(), absl::StatusCode::kInvalidArgument) << size;
     EXPECT_THAT(page.status().message(), HasSubstr("page_size must be between 1 and 1000"));
   }
@@ -1148,15 +1149,15 @@ TEST_P(ListJobsTest, BadPageSizesTokensAndStatesAreInvalidArguments) {
                             "j99999999999999999999", "J5"}) {
     v1::ListJobsRequest request;
     request.set_page_token(token);
-    auto page = store_->ListJobs(request);
+    auto page = testing::ListWire(*store_, request);
     EXPECT_EQ(page.status().code(), absl::StatusCode::kInvalidArgument) << token;
     EXPECT_THAT(page.status().message(), HasSubstr("page_token"));
   }
   v1::ListJobsRequest request;
   request.add_states(v1::JOB_STATE_UNSPECIFIED);
-  EXPECT_THAT(store_->ListJobs(request).status().message(), HasSubstr("states[0]"));
+  EXPECT_THAT(testing::ListWire(*store_, request).status().message(), HasSubstr("states[0]"));
   request.set_states(0, static_cast<v1::JobState>(99));
-  EXPECT_EQ(store_->ListJobs(request).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(testing::ListWire(*store_, request).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // --- Artifacts ------------------------------------------------------------------------------
@@ -1240,12 +1241,12 @@ TEST_P(StoreTest, ReadersSeeConsistentSnapshotsWhileAWriterAppends) {
     for (int64_t run : runs) {
       EXPECT_TRUE(store_
                       ->Append(std::vector<Event>{
-                          RunFinishedEvent{Summary(run, v1::RUN_STATE_COMPLETED, kStepsPerRun, 2)}})
+                          RunFinishedEvent{wire::RunSummaryFromProto(Summary(run, v1::RUN_STATE_COMPLETED, kStepsPerRun, 2))}})
                       .ok());
     }
     EXPECT_TRUE(store_
                     ->Append(std::vector<Event>{
-                        JobFinishedEvent{job.id(), v1::JOB_STATE_SUCCEEDED, "", T(3)}})
+                        JobFinishedEvent{job.id(), JobState::kSucceeded, "", T(3)}})
                     .ok());
     writer_done = true;
   });
@@ -1258,7 +1259,7 @@ TEST_P(StoreTest, ReadersSeeConsistentSnapshotsWhileAWriterAppends) {
       // Read before the update: a writer that ends between the read and this check would
       // make an update taken from the older snapshot look stalled.
       const bool writer_was_done = writer_done;
-      auto update = store_->ReadUpdate(job.id(), cursor, max_events);
+      auto update = wire::ReadUpdate(*store_, job.id(), cursor, max_events);
       if (!update.ok()) {
         ++*errors;
         ADD_FAILURE() << update.status();
@@ -1298,7 +1299,7 @@ TEST_P(StoreTest, ReadersSeeConsistentSnapshotsWhileAWriterAppends) {
           break;
         }
       }
-      if (!store_->GetJob(job.id()).ok() || !store_->ListJobs(v1::ListJobsRequest()).ok()) {
+      if (!wire::GetJob(*store_, job.id()).ok() || !testing::ListWire(*store_, v1::ListJobsRequest()).ok()) {
         ++*errors;
       }
     }
@@ -1328,10 +1329,10 @@ TEST(MemoryStoreTest, EachMemoryStoreIsItsOwnDatabase) {
   auto a = Store::Open(":memory:");
   auto b = Store::Open(":memory:");
   ASSERT_TRUE(a.ok() && b.ok());
-  auto job = (*a)->CreateJob(ResolvedSpec(), "ada", T(1));
+  auto job = (*a)->CreateJob(*wire::NewJobFromSpec(ResolvedSpec()), "ada", T(1));
   ASSERT_TRUE(job.ok());
-  EXPECT_TRUE((*a)->GetJob(job->id()).ok());
-  EXPECT_EQ((*b)->GetJob(job->id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE((*a)->GetJob(job->id).ok());
+  EXPECT_EQ((*b)->GetJob(job->id).status().code(), absl::StatusCode::kNotFound);
 }
 
 // --- Plain SQL --------------------------------------------------------------------------------
@@ -1345,7 +1346,7 @@ TEST(FileStoreTest, TheDatabaseAndItsWalFilesAreCreatedOwnerOnly) {
   auto store = Store::Open(path);
   ::umask(old_umask);
   ASSERT_TRUE(store.ok()) << store.status();
-  ASSERT_TRUE((*store)->CreateJob(ResolvedSpec(), "ada", T(1000)).ok());
+  ASSERT_TRUE(wire::CreateJob(**store, ResolvedSpec(), "ada", T(1000)).ok());
   for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
     struct stat st {};
     ASSERT_EQ(::stat(file.c_str(), &st), 0) << file;
@@ -1359,7 +1360,7 @@ TEST(FileStoreTest, TheDatabaseAnswersPlainSql) {
   auto opened = Store::Open(path);
   ASSERT_TRUE(opened.ok()) << opened.status();
   Store& store = **opened;
-  auto job = store.CreateJob(ResolvedSpec(), "ada", T(1'700'000'000'000));
+  auto job = wire::CreateJob(store, ResolvedSpec(), "ada", T(1'700'000'000'000));
   ASSERT_TRUE(job.ok());
   const int64_t run = job->runs(0).id();
   std::vector<Event> events = {RunStartedEvent{run, T(1)}};

@@ -4,11 +4,14 @@
 
 #include <bit>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "server/service/wire.h"
 #include "server/store/store.h"
 #include "tests/support/sqlite_files.h"
 
@@ -64,6 +67,22 @@ inline EvalEvent Eval(int64_t run_id, int32_t step, float loss, float accuracy) 
 }
 
 inline absl::Time T(int64_t unix_ms) { return absl::FromUnixMillis(unix_ms); }
+
+// A page of ListJobs in the wire schema's terms, through the service's mapping (wire.h): most
+// tests here state the contract as the API shows it.
+struct WirePage {
+  std::vector<v1::Job> jobs;
+  std::string next_page_token;
+};
+inline absl::StatusOr<WirePage> ListWire(JobStore& store, const v1::ListJobsRequest& request,
+                                         std::optional<int64_t> class_id = std::nullopt) {
+  absl::StatusOr<v1::ListJobsResponse> response = wire::ListJobs(store, request, class_id);
+  if (!response.ok()) return response.status();
+  WirePage page;
+  page.jobs.assign(response->jobs().begin(), response->jobs().end());
+  page.next_page_token = response->next_page_token();
+  return page;
+}
 
 }  // namespace ablate::store::testing
 

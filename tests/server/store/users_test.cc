@@ -46,7 +46,7 @@ class UsersTest : public ::testing::Test {
 
   // A one-run job that has ended.
   v1::Job FinishedJob(const std::string& owner, std::optional<int64_t> class_id) {
-    auto job = store_->CreateJob(ResolvedSpec("j", {"xavier"}), owner, T(3000), class_id);
+    auto job = wire::CreateJob(*store_, ResolvedSpec("j", {"xavier"}), owner, T(3000), class_id);
     EXPECT_TRUE(job.ok()) << job.status();
     if (!job.ok()) return v1::Job();
     const int64_t run_id = job->runs(0).id();
@@ -59,8 +59,8 @@ class UsersTest : public ::testing::Test {
         RunStartedEvent{run_id, T(3001)},
         testing::Step(run_id, 0, 1.0f),
         testing::Eval(run_id, 0, 1.0f, 0.5f),
-        RunFinishedEvent{summary},
-        JobFinishedEvent{job->id(), v1::JOB_STATE_SUCCEEDED, "", T(3002)},
+        RunFinishedEvent{wire::RunSummaryFromProto(summary)},
+        JobFinishedEvent{job->id(), JobState::kSucceeded, "", T(3002)},
     };
     auto cursors = store_->Append(events);
     EXPECT_TRUE(cursors.ok()) << cursors.status();
@@ -154,46 +154,45 @@ TEST_F(UsersTest, ListUsersByClassWithLiveTokenCounts) {
 TEST_F(UsersTest, JobsRecordTheirClassAndListJobsFiltersByIt) {
   const int64_t cs101 = MustCreateClass("cs101");
   const int64_t cs102 = MustCreateClass("cs102");
-  const v1::Job a = *store_->CreateJob(ResolvedSpec(), "ada", T(10), cs101);
-  const v1::Job b = *store_->CreateJob(ResolvedSpec(), "bob", T(11), cs102);
-  const v1::Job none = *store_->CreateJob(ResolvedSpec(), "solo", T(12));
+  const v1::Job a = *wire::CreateJob(*store_, ResolvedSpec(), "ada", T(10), cs101);
+  const v1::Job b = *wire::CreateJob(*store_, ResolvedSpec(), "bob", T(11), cs102);
+  const v1::Job none = *wire::CreateJob(*store_, ResolvedSpec(), "solo", T(12));
 
   EXPECT_EQ(store_->GetJobAccess(a.id())->class_id, cs101);
   EXPECT_EQ(store_->GetJobAccess(a.id())->owner, "ada");
-  EXPECT_EQ(store_->GetJobAccess(a.id())->state, v1::JOB_STATE_QUEUED);
+  EXPECT_EQ(store_->GetJobAccess(a.id())->state, JobState::kQueued);
   EXPECT_FALSE(store_->GetJobAccess(none.id())->class_id.has_value());
   EXPECT_EQ(store_->GetJobAccess(9999).status().code(), absl::StatusCode::kNotFound);
 
   auto ids = [](const JobPage& page) {
     std::vector<int64_t> out;
-    for (const v1::Job& j : page.jobs) out.push_back(j.id());
+    for (const JobRecord& j : page.jobs) out.push_back(j.id);
     return out;
   };
-  EXPECT_THAT(ids(*store_->ListJobs(v1::ListJobsRequest(), cs101)), ElementsAre(a.id()));
-  EXPECT_THAT(ids(*store_->ListJobs(v1::ListJobsRequest(), cs102)), ElementsAre(b.id()));
-  EXPECT_THAT(ids(*store_->ListJobs(v1::ListJobsRequest())),
-              ElementsAre(none.id(), b.id(), a.id()));
-  v1::ListJobsRequest by_owner;
-  by_owner.set_owner("bob");
+  EXPECT_THAT(ids(*store_->ListJobs(JobQuery(), cs101)), ElementsAre(a.id()));
+  EXPECT_THAT(ids(*store_->ListJobs(JobQuery(), cs102)), ElementsAre(b.id()));
+  EXPECT_THAT(ids(*store_->ListJobs(JobQuery())), ElementsAre(none.id(), b.id(), a.id()));
+  JobQuery by_owner;
+  by_owner.owner = "bob";
   EXPECT_TRUE(store_->ListJobs(by_owner, cs101)->jobs.empty());
 
   // A job cannot name a class that does not exist.
-  EXPECT_FALSE(store_->CreateJob(ResolvedSpec(), "x", T(13), 4242).ok());
+  EXPECT_FALSE(wire::CreateJob(*store_, ResolvedSpec(), "x", T(13), 4242).ok());
 }
 
 TEST_F(UsersTest, DeleteJobRemovesEverythingOfAnEndedJobOnly) {
   const v1::Job done = FinishedJob("ada", std::nullopt);
   const v1::Job keep = FinishedJob("ada", std::nullopt);
-  const v1::Job queued = *store_->CreateJob(ResolvedSpec(), "ada", T(10));
+  const v1::Job queued = *wire::CreateJob(*store_, ResolvedSpec(), "ada", T(10));
 
   absl::Status refused = store_->DeleteJob(queued.id());
   EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.message(), HasSubstr("cancel it first"));
 
   ASSERT_TRUE(store_->DeleteJob(done.id()).ok());
-  EXPECT_EQ(store_->GetJob(done.id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(wire::GetJob(*store_, done.id()).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->GetTrajectory(done.runs(0).id()).status().code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(store_->ReadUpdate(done.id(), 0, 10).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(wire::ReadUpdate(*store_, done.id(), 0, 10).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->GetArtifact(done.id(), "a.txt").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->DeleteJob(done.id()).code(), absl::StatusCode::kNotFound);
   // The other job is untouched.

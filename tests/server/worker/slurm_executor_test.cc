@@ -24,6 +24,7 @@
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "server/service/wire.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
@@ -228,7 +229,7 @@ class Stack {
   // Waits up to 60 s for the job to end; returns it as stored.
   ablate::v1::Job WaitEnded(int64_t job_id) {
     for (int i = 0; i < 600; ++i) {
-      absl::StatusOr<ablate::v1::Job> job = store_->GetJob(job_id);
+      absl::StatusOr<ablate::v1::Job> job = wire::GetJob(*store_, job_id);
       if (job.ok() && job->state() != ablate::v1::JOB_STATE_QUEUED &&
           job->state() != ablate::v1::JOB_STATE_RUNNING) {
         return *job;
@@ -236,7 +237,7 @@ class Stack {
       std::this_thread::sleep_for(100ms);
     }
     ADD_FAILURE() << "job " << job_id << " did not end within 60 s";
-    return *store_->GetJob(job_id);
+    return *wire::GetJob(*store_, job_id);
   }
   int StepsOf(int64_t run_id) {
     absl::StatusOr<store::Trajectory> t = store_->GetTrajectory(run_id);
