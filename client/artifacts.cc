@@ -1,7 +1,6 @@
 #include "client/artifacts.h"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,34 +23,9 @@ namespace {
 
 std::string Errno() { return std::strerror(errno); }
 
-std::string HexOf(const unsigned char* bytes, unsigned int length) {
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(bytes), length));
-}
-
 }  // namespace
 
-// OpenSSL's EVP interface (the low-level SHA256_* calls are deprecated in OpenSSL 3).
-struct ArtifactCheck::Hasher {
-  Hasher() : context(EVP_MD_CTX_new()) { EVP_DigestInit_ex(context, EVP_sha256(), nullptr); }
-  ~Hasher() { EVP_MD_CTX_free(context); }
-  void Update(absl::string_view data) { EVP_DigestUpdate(context, data.data(), data.size()); }
-  std::string HexDigest() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(context, digest, &length);
-    return HexOf(digest, length);
-  }
-  EVP_MD_CTX* context;
-};
-
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  return HexOf(digest, length);
-}
-
-ArtifactCheck::ArtifactCheck() : hasher_(std::make_unique<Hasher>()) {}
+ArtifactCheck::ArtifactCheck() = default;
 ArtifactCheck::~ArtifactCheck() = default;
 
 absl::Status ArtifactCheck::Begin(absl::string_view requested, const v1::ArtifactChunk& first) {
@@ -76,7 +50,7 @@ absl::Status ArtifactCheck::Begin(absl::string_view requested, const v1::Artifac
 
 void ArtifactCheck::Add(absl::string_view data) {
   received_ += static_cast<int64_t>(data.size());
-  hasher_->Update(data);
+  hasher_.Update(std::string_view(data.data(), data.size()));
 }
 
 absl::Status ArtifactCheck::Finish() {
@@ -84,7 +58,7 @@ absl::Status ArtifactCheck::Finish() {
     return absl::DataLossError(absl::StrCat(name_, " arrived with ", received_,
                                             " bytes, but the server announced ", expected_size_));
   }
-  const std::string actual = hasher_->HexDigest();
+  const std::string actual = hasher_.HexDigest();
   if (actual != expected_sha256_) {
     return absl::DataLossError(absl::StrCat(name_, " arrived corrupted: its SHA-256 is ", actual,
                                             ", the server announced ", expected_sha256_));

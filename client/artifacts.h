@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "client/connection.h"
+#include "proto/sha256.h"
 
 namespace ablate::client {
 
@@ -36,9 +37,6 @@ inline constexpr std::array<absl::string_view, 8> kDeliverables = {
 };
 inline constexpr absl::string_view kRequiredDeliverable = "job.json";
 
-// Hex SHA-256 (lowercase) of `data`.
-std::string Sha256Hex(absl::string_view data);
-
 // Checks one artifact's chunks against what its first chunk announced.
 class ArtifactCheck {
  public:
@@ -56,12 +54,11 @@ class ArtifactCheck {
   ArtifactCheck& operator=(const ArtifactCheck&) = delete;
 
  private:
-  struct Hasher;
   std::string name_;
   int64_t expected_size_ = 0;
   std::string expected_sha256_;
   int64_t received_ = 0;
-  std::unique_ptr<Hasher> hasher_;
+  Sha256 hasher_;
 };
 
 // A file written under a temporary name and renamed to `path` by Commit(); dropped (the

@@ -16,7 +16,7 @@
 #include "server/artifacts/init_colors.h"
 #include "server/artifacts/plot.h"
 #include "server/artifacts/readme.h"
-#include "server/artifacts/sha256.h"
+#include "proto/sha256.h"
 #include "server/artifacts/zip.h"
 #include "server/service/wire.h"
 

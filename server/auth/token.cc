@@ -1,6 +1,5 @@
 #include "server/auth/token.h"
 
-#include <openssl/evp.h>
 #include <sys/random.h>
 
 #include <cerrno>
@@ -10,7 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "proto/sha256.h"
 
 namespace ablate::auth {
 
@@ -36,17 +35,9 @@ absl::StatusOr<std::string> NewToken() {
   return absl::StrCat(kTokenPrefix, absl::WebSafeBase64Escape(raw));
 }
 
-std::string TokenHash(std::string_view token) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  // EVP_Digest with SHA-256 cannot fail on memory input short of an allocation failure, which
-  // would leave size 0 and give an empty hash that matches no stored token.
-  EVP_Digest(token.data(), token.size(), digest, &size, EVP_sha256(), nullptr);
-  std::string hex;
-  hex.reserve(2 * size);
-  for (unsigned int i = 0; i < size; ++i) absl::StrAppendFormat(&hex, "%02x", digest[i]);
-  return hex;
-}
+// The project's one SHA-256 (proto/sha256.h). It is empty only on an allocation failure inside
+// OpenSSL, and an empty hash matches no stored token (the column holds 64 characters).
+std::string TokenHash(std::string_view token) { return Sha256Hex(token); }
 
 std::string VisiblePrefix(std::string_view token) {
   return std::string(token.substr(0, kVisiblePrefixLength));

@@ -15,7 +15,7 @@
 #include "server/store/sqlite_store.h"
 
 #include "absl/strings/ascii.h"
-#include "server/store/sha256.h"
+#include "proto/sha256.h"
 
 namespace ablate::store {
 

@@ -37,6 +37,17 @@ TEST(Sha256Hex, KnownVectors) {
   EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+// The client's check hashes a download chunk by chunk; the server hashed it whole.
+TEST(Sha256Hex, PiecesGiveTheDigestOfTheWhole) {
+  Sha256 pieces;
+  pieces.Update("a");
+  pieces.Update("");
+  pieces.Update("bc");
+  EXPECT_EQ(pieces.HexDigest(), Sha256Hex("abc"));
+  Sha256 none;
+  EXPECT_EQ(none.HexDigest(), Sha256Hex(""));
+}
+
 TEST(ArtifactCheck, AcceptsTheAnnouncedBytesInAnyChunking) {
   ArtifactCheck check;
   ASSERT_TRUE(check.Begin("README.md", First("README.md", "hello world")).ok());

@@ -9,7 +9,7 @@
 #include "core/trainer.h"
 #include "nlohmann/json.hpp"
 #include "server/artifacts/artifacts.h"
-#include "server/artifacts/sha256.h"
+#include "proto/sha256.h"
 #include "tests/server/artifacts/fake_store.h"
 #include "tests/server/artifacts/test_jobs.h"
 

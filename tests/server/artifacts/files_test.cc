@@ -19,7 +19,7 @@
 #include "server/artifacts/format.h"
 #include "server/artifacts/losses_json.h"
 #include "server/artifacts/manifest.h"
-#include "server/artifacts/sha256.h"
+#include "proto/sha256.h"
 #include "tests/server/artifacts/test_jobs.h"
 
 namespace ablate::artifacts {

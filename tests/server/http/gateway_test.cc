@@ -4,7 +4,6 @@
 #include "server/http/gateway.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -27,6 +26,7 @@
 #include "absl/time/clock.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/struct.pb.h"
+#include "proto/sha256.h"
 #include "server/auth/token.h"
 #include "server/http/mapping.h"
 #include "server/metrics/metrics.h"
@@ -47,18 +47,6 @@ constexpr char kLossesJson[] = R"({"schema":"ablate.losses/1","runs":[]})";
 constexpr char kZipBytes[] = "PK\x03\x04 not really a zip";
 
 const std::string kZip(kZipBytes, sizeof(kZipBytes) - 1);
-
-// Lowercase hex SHA-256, as the store requires of every artifact.
-std::string Sha256Hex(const std::string& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) {
-    absl::StrAppend(&hex, absl::Hex(digest[i], absl::kZeroPad2));
-  }
-  return hex;
-}
 
 using test_support::CollectSteps;
 using test_support::ShortLab;
