@@ -33,6 +33,13 @@ std::optional<double> TailSlope(std::span<const float> losses, int window) {
   return sxy / sxx;
 }
 
+double Percentile(std::vector<float> values, double p) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
+  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
+}
+
 double StackedVarianceGain(double gain, int layers) { return std::pow(gain, layers); }
 
 }  // namespace ablate::core

@@ -36,14 +36,23 @@ std::optional<ConfigError> CheckRange(const char* field, long long value, long l
   return ConfigError{field, Cat(field, " must be between ", low, " and ", high, " (got ", value, ").")};
 }
 
-// Weights and biases of every layer (see Mlp in core/model.h).
+// Weights and biases of every layer, in doubles: an unchecked width or depth may overflow an int.
 double ParameterCount(const ModelConfig& m) {
-  if (m.depth == 1) return (m.input_dim + 1.0) * m.classes;
-  return (m.input_dim + 1.0) * m.width + (m.depth - 2.0) * (m.width + 1.0) * m.width +
-         (m.width + 1.0) * m.classes;
+  double count = 0;
+  for (const LayerShape& layer : LayerShapes(m)) count += (layer.fan_in + 1.0) * layer.fan_out;
+  return count;
 }
 
 }  // namespace
+
+std::vector<LayerShape> LayerShapes(const ModelConfig& model) {
+  std::vector<LayerShape> shapes;
+  for (int l = 0; l < model.depth; ++l) {
+    shapes.push_back({.fan_in = l == 0 ? model.input_dim : model.width,
+                      .fan_out = l == model.depth - 1 ? model.classes : model.width});
+  }
+  return shapes;
+}
 
 std::optional<ConfigError> Validate(const ExperimentConfig& config) {
   const ModelConfig& m = config.model;

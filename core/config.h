@@ -58,6 +58,19 @@ struct ExperimentConfig {
   TrainConfig train;
 };
 
+// One Linear layer of the MLP: its weight is fan_out × fan_in.
+struct LayerShape {
+  int fan_in = 0;
+  int fan_out = 0;
+  bool operator==(const LayerShape&) const = default;
+};
+
+// The MLP's layers, input first: input_dim→width, then width→width, then width→classes (depth 1
+// is input_dim→classes alone). The one statement of the architecture's shape: the model builds
+// its layers from it, and validation, cost estimates and reports count with it. Empty when
+// depth < 1.
+std::vector<LayerShape> LayerShapes(const ModelConfig& model);
+
 // What one run varies: its weight init. Biases always start at zero.
 struct InitConfig {
   std::string scheme = "kaiming";  // a name in InitSchemes() (core/init.h)

@@ -33,20 +33,17 @@ void ReLU::Backward(const Matrix& da, Matrix& z) {
 
 Workspace::Workspace(const ModelConfig& model, int batch)
     : grad_post(model.width, batch), dlogits(model.classes, batch) {
-  for (int i = 0; i < model.depth; ++i) {
-    const bool last = i == model.depth - 1;
-    pre.emplace_back(last ? model.classes : model.width, batch);
-    if (!last) post.emplace_back(model.width, batch);
+  const std::vector<LayerShape> shapes = LayerShapes(model);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    pre.emplace_back(shapes[i].fan_out, batch);
+    if (i + 1 < shapes.size()) post.emplace_back(shapes[i].fan_out, batch);
   }
 }
 
 Mlp::Mlp(const ModelConfig& model) {
-  layers_.reserve(model.depth);
-  for (int i = 0; i < model.depth; ++i) {
-    const int in = i == 0 ? model.input_dim : model.width;
-    const int out = i == model.depth - 1 ? model.classes : model.width;
-    layers_.emplace_back(in, out);
-  }
+  const std::vector<LayerShape> shapes = LayerShapes(model);
+  layers_.reserve(shapes.size());
+  for (const LayerShape& shape : shapes) layers_.emplace_back(shape.fan_in, shape.fan_out);
 }
 
 void Mlp::Initialize(const InitScheme& scheme, const InitConfig& init) {

@@ -9,6 +9,7 @@
 #include "server/artifacts/format.h"
 #include "server/artifacts/lab1_summary.h"
 #include "server/artifacts/run_metrics.h"
+#include "server/convert/core_messages.h"
 
 namespace ablate::artifacts::lab1 {
 namespace {
@@ -168,7 +169,7 @@ DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const R
 
 }  // namespace
 
-void PredictDepths(const v1::Job& job, const std::vector<std::pair<int, int>>& shapes,
+void PredictDepths(const v1::Job& job, const std::vector<core::LayerShape>& shapes,
                    JobSummary& s) {
   const v1::JobSpec& spec = job.spec();
   const Criteria& criteria = s.criteria;
@@ -177,7 +178,7 @@ void PredictDepths(const v1::Job& job, const std::vector<std::pair<int, int>>& s
   const int depth = spec.model().depth();
   for (size_t i = 0; i < s.runs.size(); ++i) {
     const RunSummary& r = s.runs[i];
-    const core::InitConfig init = metrics::ToInitConfig(job.runs(static_cast<int>(i)).spec());
+    const core::InitConfig init = convert::ToInitConfig(job.runs(static_cast<int>(i)).spec());
     const core::InitScheme* scheme = core::FindInitScheme(r.init);
     if (scheme == nullptr || shapes.empty()) continue;
     if (!seen.insert({r.init, r.uniform_low.value_or(0), r.uniform_high.value_or(0)}).second) {

@@ -6,10 +6,10 @@
 #ifndef ABLATE_SERVER_ARTIFACTS_LAB1_SUMMARY_H_
 #define ABLATE_SERVER_ARTIFACTS_LAB1_SUMMARY_H_
 
-#include <utility>
 #include <vector>
 
 #include "ablate/v1/ablate.pb.h"
+#include "core/config.h"
 #include "server/artifacts/summary.h"
 
 namespace ablate::artifacts::lab1 {
@@ -20,7 +20,7 @@ void FillResults(JobSummary& s);
 // Question 4: for each distinct init (scheme and bounds) of `job`, the variance-gain
 // prediction at the job's depth and twice it (s.predictions), and whether the run behaved as
 // the regime at its own depth implies (s.depth_checks). `shapes` are the MLP's layers.
-void PredictDepths(const v1::Job& job, const std::vector<std::pair<int, int>>& shapes,
+void PredictDepths(const v1::Job& job, const std::vector<core::LayerShape>& shapes,
                    JobSummary& s);
 
 // The Pitfalls checks (s.checks): identical curves, every run diverged, every run trained, and

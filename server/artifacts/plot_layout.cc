@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/analysis.h"
 #include "server/artifacts/format.h"
 #include "server/artifacts/text_fit.h"
 
@@ -20,12 +21,6 @@ constexpr double kHeaderMargin = 0.015, kHeaderGap = 0.022;
 constexpr double kLinePitch = 1.55;
 
 }  // namespace
-
-double Percentile(std::vector<float> values, double p) {
-  std::sort(values.begin(), values.end());
-  const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
-}
 
 double MarkerRow(double char_h) { return 1 - 1.9 * kBigMarkerText * 0.5 * char_h - 0.01; }
 double AnnotationRow(double char_h, size_t k) {
@@ -309,7 +304,6 @@ using figure::FromWorld;
 using figure::IsFinite;
 using figure::kDefaultCharHeight;
 using figure::kTickText;
-using figure::Percentile;
 
 const char* YScaleName(YScale scale) { return scale == YScale::kLog ? "log" : "linear"; }
 
@@ -332,7 +326,7 @@ PlotLayout PlanPlot(const PlotInput& input, YScale scale, double box_height) {
   double top = input.chance > 0 ? 1.5 * input.chance : 1.0;
   double min_positive = top / 100;
   if (!pool.empty()) {
-    const double q98 = Percentile(pool, 98);
+    const double q98 = core::Percentile(pool, 98);
     const double threshold = q98 > 0 ? kClipFactor * q98 : std::numeric_limits<double>::infinity();
     double max_kept = -std::numeric_limits<double>::infinity();
     double min_pos = std::numeric_limits<double>::infinity();

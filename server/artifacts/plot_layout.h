@@ -18,9 +18,6 @@
 
 namespace ablate::artifacts::figure {
 
-// Nearest-rank percentile of `values` (not empty), p in (0, 100].
-double Percentile(std::vector<float> values, double p);
-
 // Where the annotations go, as fractions of the axes' height, given a character height in the
 // same units: the markers' row, then one line per annotation below it.
 double MarkerRow(double char_h);

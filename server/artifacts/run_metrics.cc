@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/analysis.h"
 #include "server/artifacts/format.h"
+#include "server/convert/core_messages.h"
 #include "server/service/wire.h"
 
 namespace ablate::artifacts::metrics {
@@ -18,14 +19,6 @@ double Mean(std::span<const float> values) {
   double sum = 0;
   for (float v : values) sum += v;
   return values.empty() ? 0 : sum / static_cast<double>(values.size());
-}
-
-// Nearest-rank percentile, p in (0, 100].
-double Percentile(std::vector<float> values, double p) {
-  if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
-  const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
 }
 
 std::string NonFiniteName(float v) {
@@ -50,29 +43,9 @@ Spread SpreadOf(std::vector<double> values) {
 
 }  // namespace
 
-core::InitConfig ToInitConfig(const v1::RunSpec& spec) {
-  core::InitConfig init;
-  init.scheme = spec.init();
-  init.weight_seed = spec.weight_seed();
-  if (spec.has_uniform_low()) init.uniform_low = spec.uniform_low();
-  if (spec.has_uniform_high()) init.uniform_high = spec.uniform_high();
-  return init;
-}
-
-std::vector<std::pair<int, int>> LayerShapes(const v1::ModelSpec& model) {
-  std::vector<std::pair<int, int>> shapes;
-  const int depth = model.depth();
-  for (int l = 0; l < depth; ++l) {
-    const int fan_in = l == 0 ? model.input_dim() : model.width();
-    const int fan_out = l == depth - 1 ? model.classes() : model.width();
-    shapes.emplace_back(fan_in, fan_out);
-  }
-  return shapes;
-}
-
 absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::Trajectory& t,
                                         const Criteria& criteria, double chance,
-                                        const std::vector<std::pair<int, int>>& shapes,
+                                        const std::vector<core::LayerShape>& shapes,
                                         std::string label) {
   const v1::Run& run = job.runs(i);
   if (t.run_id != run.id()) {
@@ -106,7 +79,7 @@ absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::
                                                                : nullptr;
   r.data_seed = spec_run != nullptr && spec_run->has_data_seed() ? spec_run->data_seed()
                                                                  : job.spec().data().seed();
-  const core::InitConfig init = ToInitConfig(run.spec());
+  const core::InitConfig init = convert::ToInitConfig(run.spec());
   const core::InitScheme* scheme = core::FindInitScheme(r.init);
   if (r.init == "uniform") {
     r.uniform_low = init.uniform_low;
@@ -205,16 +178,16 @@ absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::
 
   if (!r.step_seconds.empty()) {
     r.timing.total_seconds = std::accumulate(r.step_seconds.begin(), r.step_seconds.end(), 0.0);
-    r.timing.median_seconds = Percentile(r.step_seconds, 50);
-    r.timing.p95_seconds = Percentile(r.step_seconds, 95);
+    r.timing.median_seconds = core::Percentile(r.step_seconds, 50);
+    r.timing.p95_seconds = core::Percentile(r.step_seconds, 95);
   }
   r.timing.run_seconds = run.seconds();
 
   for (int l = 0; l < run.init_stats_size() && l < static_cast<int>(shapes.size()); ++l) {
     const v1::LayerStats& stats = run.init_stats(l);
     LayerInit layer;
-    layer.fan_in = shapes[l].first;
-    layer.fan_out = shapes[l].second;
+    layer.fan_in = shapes[l].fan_in;
+    layer.fan_out = shapes[l].fan_out;
     layer.weight_variance = stats.weight_variance();
     layer.activation_mean = stats.activation_mean();
     layer.activation_std = stats.activation_std();

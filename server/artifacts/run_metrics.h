@@ -5,21 +5,15 @@
 #define ABLATE_SERVER_ARTIFACTS_RUN_METRICS_H_
 
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
+#include "core/config.h"
 #include "core/init.h"
 #include "server/artifacts/summary.h"
 
 namespace ablate::artifacts::metrics {
-
-// The init a run's spec asks for (scheme, weight seed, uniform bounds when set).
-core::InitConfig ToInitConfig(const v1::RunSpec& spec);
-
-// The fan-in and fan-out of each Linear layer of the job's MLP.
-std::vector<std::pair<int, int>> LayerShapes(const v1::ModelSpec& model);
 
 // Run `i` of `job`, from its trajectory `t`: outcome numbers, verdict (judged against
 // `criteria` and the loss at chance, `chance`), generalisation, timing and, for each layer of
@@ -27,7 +21,7 @@ std::vector<std::pair<int, int>> LayerShapes(const v1::ModelSpec& model);
 // not run i's or its steps are not 0, 1, 2, ... in order.
 absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::Trajectory& t,
                                         const Criteria& criteria, double chance,
-                                        const std::vector<std::pair<int, int>>& shapes,
+                                        const std::vector<core::LayerShape>& shapes,
                                         std::string label);
 
 // One InitSpread per init that has two or more runs in `s.runs`, in order of first appearance.

@@ -7,8 +7,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/config.h"
 #include "server/artifacts/lab1_summary.h"
 #include "server/artifacts/run_metrics.h"
+#include "server/convert/core_messages.h"
 
 namespace ablate::artifacts {
 
@@ -56,7 +58,8 @@ absl::StatusOr<JobSummary> Summarize(const JobData& data, const Criteria& criter
   s.job = &job;
   s.criteria = criteria;
   s.chance = std::log(static_cast<double>(std::max(spec.model().classes(), 1)));
-  const auto shapes = metrics::LayerShapes(spec.model());
+  const std::vector<core::LayerShape> shapes =
+      core::LayerShapes(convert::ToModelConfig(spec.model()));
 
   std::map<std::string, int> init_count;
   for (const v1::Run& run : job.runs()) ++init_count[run.spec().init()];

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "core/checkpoint.h"
 #include "google/protobuf/util/time_util.h"
+#include "server/convert/core_messages.h"
 #include "server/jobs/spec.h"
 #include "server/jobs/text.h"
 #include "server/service/wire.h"
@@ -34,17 +35,6 @@ v1::RunState ToRunState(core::Outcome outcome) {
       return v1::RUN_STATE_CANCELLED;
   }
   return v1::RUN_STATE_FAILED;
-}
-
-void CopyStats(const std::vector<core::LayerStats>& from,
-               google::protobuf::RepeatedPtrField<v1::LayerStats>& to) {
-  for (const core::LayerStats& s : from) {
-    v1::LayerStats& out = *to.Add();
-    out.set_weight_variance(s.weight_variance);
-    out.set_activation_mean(s.activation_mean);
-    out.set_activation_std(s.activation_std);
-    if (s.first_step_grad_norm) out.set_first_step_grad_norm(*s.first_step_grad_norm);
-  }
 }
 
 absl::Status DataDirectoryFull(const absl::Status& cause) {
@@ -235,8 +225,8 @@ class JobManager::RunSupervisor final : public RunListener {
       eval.set_loss(result.final_eval->loss);
       eval.set_accuracy(result.final_eval->accuracy);
     }
-    CopyStats(result.init_stats, *summary.mutable_init_stats());
-    CopyStats(result.final_stats, *summary.mutable_final_stats());
+    convert::AppendLayerStats(result.init_stats, *summary.mutable_init_stats());
+    convert::AppendLayerStats(result.final_stats, *summary.mutable_final_stats());
     summary.set_seconds(result.seconds);
     if (result.seconds > 0) summary.set_steps_per_second(result.steps_run / result.seconds);
     Finish(std::move(summary));
@@ -470,8 +460,8 @@ absl::Status JobManager::Schedule(const v1::Job& job) {
         run.index() >= 0 && run.index() < job.spec().runs_size() ? job.spec().runs(run.index())
                                                                   : run.spec();
     active->runs.push_back(std::make_unique<RunSupervisor>(
-        *this, *active, run, ToRunExperiment(active->config, spec), ToInit(run.spec()),
-        std::move(recorded)));
+        *this, *active, run, ToRunExperiment(active->config, spec),
+        convert::ToInitConfig(run.spec()), std::move(recorded)));
     requests.push_back(active->runs.back()->Request());
   }
   {

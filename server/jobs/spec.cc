@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "server/convert/core_messages.h"
 #include "server/jobs/text.h"
 
 namespace ablate::jobs {
@@ -127,7 +128,7 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
 
   if (auto error = core::Validate(ToExperiment(out))) return ToStatus(*error);
   for (int i = 0; i < out.runs_size(); ++i) {
-    if (auto error = core::Validate(ToInit(out.runs(i)))) return ToStatus(*error, i);
+    if (auto error = core::Validate(convert::ToInitConfig(out.runs(i)))) return ToStatus(*error, i);
   }
   if (unnamed) out.set_name(JobNameFromDifferences(out));
   return out;
@@ -237,10 +238,7 @@ void LabelRuns(v1::Job& job) {
 
 core::ExperimentConfig ToExperiment(const v1::JobSpec& resolved) {
   core::ExperimentConfig config;
-  config.model.depth = resolved.model().depth();
-  config.model.width = resolved.model().width();
-  config.model.input_dim = resolved.model().input_dim();
-  config.model.classes = resolved.model().classes();
+  config.model = convert::ToModelConfig(resolved.model());
   config.data.train_size = resolved.data().train_size();
   config.data.val_size = resolved.data().val_size();
   config.data.label_dims = resolved.data().label_dims();
@@ -257,13 +255,6 @@ core::ExperimentConfig ToExperiment(const v1::JobSpec& resolved) {
 core::ExperimentConfig ToRunExperiment(core::ExperimentConfig job, const v1::RunSpec& resolved) {
   if (resolved.has_data_seed()) job.data.seed = resolved.data_seed();
   return job;
-}
-
-core::InitConfig ToInit(const v1::RunSpec& resolved) {
-  return core::InitConfig{.scheme = resolved.init(),
-                          .weight_seed = resolved.weight_seed(),
-                          .uniform_low = resolved.uniform_low(),
-                          .uniform_high = resolved.uniform_high()};
 }
 
 }  // namespace ablate::jobs

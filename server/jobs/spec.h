@@ -65,7 +65,7 @@ core::ExperimentConfig ToExperiment(const v1::JobSpec& resolved);
 // What run `resolved` trains on: its job's configuration `job` (ToExperiment) with the run's
 // own data seed, when it has one.
 core::ExperimentConfig ToRunExperiment(core::ExperimentConfig job, const v1::RunSpec& resolved);
-core::InitConfig ToInit(const v1::RunSpec& resolved);
+// A run's init: convert::ToInitConfig (server/convert/core_messages.h).
 
 }  // namespace ablate::jobs
 

@@ -8,8 +8,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/analysis.h"
+#include "core/config.h"
 #include "server/artifacts/init_colors.h"
 #include "server/artifacts/plot.h"
+#include "server/convert/core_messages.h"
 #include "server/service/class_view.h"
 #include "server/service/downsample.h"
 #include "server/service/notes.h"
@@ -43,14 +45,13 @@ absl::StatusOr<v1::Job> Labelled(absl::StatusOr<v1::Job> job) {
 }  // namespace
 
 double JobMultiplyAdds(const v1::JobSpec& resolved) {
-  const v1::ModelSpec& m = resolved.model();
   // In doubles: the largest spec (16 runs of 1e5 steps of a 1e5 batch through 1e8 weights)
   // is about 1e25.
-  const double per_example =
-      m.depth() == 1 ? 1.0 * m.input_dim() * m.classes()
-                     : 1.0 * m.input_dim() * m.width() +
-                           (m.depth() - 2.0) * m.width() * m.width() +
-                           1.0 * m.width() * m.classes();
+  double per_example = 0;
+  const core::ModelConfig model = convert::ToModelConfig(resolved.model());
+  for (const core::LayerShape& layer : core::LayerShapes(model)) {
+    per_example += 1.0 * layer.fan_in * layer.fan_out;
+  }
   const v1::TrainingSpec& t = resolved.training();
   const double evaluations = 1.0 * (t.steps() / t.eval_every()) + 1;
   return 1.0 * resolved.runs_size() *

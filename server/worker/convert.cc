@@ -1,18 +1,9 @@
 #include "server/worker/convert.h"
 
+#include "server/convert/core_messages.h"
+
 namespace ablate::worker {
 namespace {
-
-void CopyStats(const std::vector<core::LayerStats>& from,
-               google::protobuf::RepeatedPtrField<v1::LayerStats>& to) {
-  for (const core::LayerStats& s : from) {
-    v1::LayerStats& out = *to.Add();
-    out.set_weight_variance(s.weight_variance);
-    out.set_activation_mean(s.activation_mean);
-    out.set_activation_std(s.activation_std);
-    if (s.first_step_grad_norm) out.set_first_step_grad_norm(*s.first_step_grad_norm);
-  }
-}
 
 std::vector<core::LayerStats> FromStats(
     const google::protobuf::RepeatedPtrField<v1::LayerStats>& from) {
@@ -112,8 +103,8 @@ v1::Outcome ToProto(const core::RunResult& r) {
     eval.set_loss(r.final_eval->loss);
     eval.set_accuracy(r.final_eval->accuracy);
   }
-  CopyStats(r.init_stats, *o.mutable_init_stats());
-  CopyStats(r.final_stats, *o.mutable_final_stats());
+  convert::AppendLayerStats(r.init_stats, *o.mutable_init_stats());
+  convert::AppendLayerStats(r.final_stats, *o.mutable_final_stats());
   o.set_seconds(r.seconds);
   return o;
 }

@@ -112,5 +112,20 @@ TEST(StackedVarianceGainTest, ExplainsTheLabsThreeInits) {
   EXPECT_DOUBLE_EQ(kaiming_gain, 1.0);
 }
 
+TEST(PercentileTest, NearestRankOfUnsortedValues) {
+  const std::vector<float> values = {5, 1, 4, 2, 3, 10, 9, 8, 7, 6};
+  EXPECT_EQ(Percentile(values, 50), 5);   // rank ceil(5) = 5
+  EXPECT_EQ(Percentile(values, 95), 10);  // rank ceil(9.5) = 10
+  EXPECT_EQ(Percentile(values, 10), 1);
+  EXPECT_EQ(Percentile(values, 11), 2);   // rank ceil(1.1) = 2
+  EXPECT_EQ(Percentile(values, 100), 10);
+  EXPECT_EQ(Percentile({7.5f}, 50), 7.5);
+}
+
+TEST(PercentileTest, EmptyInputIsZeroNotAnOutOfRangeRead) {
+  EXPECT_EQ(Percentile({}, 50), 0);
+  EXPECT_EQ(Percentile({}, 98), 0);
+}
+
 }  // namespace
 }  // namespace ablate::core

@@ -270,5 +270,21 @@ TEST(ConfigTest, MessageQuotesTheRefusedValue) {
   EXPECT_NE(error->message.find("(got 1)"), std::string::npos) << error->message;
 }
 
+TEST(LayerShapesTest, InputThenHiddenThenClasses) {
+  const ModelConfig lab;  // depth 12, width 256, input 256, classes 2
+  const std::vector<LayerShape> shapes = LayerShapes(lab);
+  ASSERT_EQ(shapes.size(), 12u);
+  EXPECT_EQ(shapes.front(), (LayerShape{256, 256}));
+  EXPECT_EQ(shapes[5], (LayerShape{256, 256}));
+  EXPECT_EQ(shapes.back(), (LayerShape{256, 2}));
+
+  const ModelConfig narrow{.depth = 3, .width = 7, .input_dim = 5, .classes = 2};
+  EXPECT_EQ(LayerShapes(narrow),
+            (std::vector<LayerShape>{{5, 7}, {7, 7}, {7, 2}}));
+  const ModelConfig one{.depth = 1, .width = 7, .input_dim = 5, .classes = 2};
+  EXPECT_EQ(LayerShapes(one), (std::vector<LayerShape>{{5, 2}}));
+  EXPECT_TRUE(LayerShapes(ModelConfig{.depth = 0}).empty());
+}
+
 }  // namespace
 }  // namespace ablate::core

@@ -14,6 +14,7 @@
 #include "google/protobuf/stubs/logging.h"
 #include "core/config.h"
 #include "google/protobuf/util/json_util.h"
+#include "server/convert/core_messages.h"
 #include "server/jobs/spec.h"
 #include "server/jobs/text.h"
 
@@ -40,7 +41,8 @@ void Resolve(const v1::JobSpec& input) {
         "an accepted spec passes core::Validate", spec);
   Check(spec.runs_size() >= 1 && spec.runs_size() <= jobs::kMaxRuns, "1 to kMaxRuns runs", spec);
   for (const v1::RunSpec& run : spec.runs()) {
-    Check(!core::Validate(jobs::ToInit(run)).has_value(), "every run passes core::Validate", spec);
+    Check(!core::Validate(ablate::convert::ToInitConfig(run)).has_value(),
+          "every run passes core::Validate", spec);
   }
   Check(!spec.name().empty() && spec.name().size() <= jobs::kMaxNameLength &&
             jobs::NameTextProblem(spec.name()).empty(),

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/config.h"
+#include "server/convert/core_messages.h"
 
 namespace ablate::jobs {
 namespace {
@@ -310,11 +311,41 @@ TEST(ToConfigTest, CarriesEveryField) {
   EXPECT_EQ(config.model.depth, 3);
   EXPECT_DOUBLE_EQ(config.train.lr, 0.5);
   EXPECT_EQ(config.data.seed, 77u);
-  const core::InitConfig init = ToInit(spec.runs(0));
+  const core::InitConfig init = convert::ToInitConfig(spec.runs(0));
   EXPECT_EQ(init.scheme, "uniform");
   EXPECT_EQ(init.weight_seed, 9u);
   EXPECT_DOUBLE_EQ(init.uniform_low, -2);
   EXPECT_DOUBLE_EQ(init.uniform_high, 0.5);
+}
+
+// The trainer (job manager, worker) and the reports (summary) read a run's init through the
+// same conversion, so a stored spec without bounds means the same interval to both: lab 1's,
+// never U[0, 0].
+TEST(ToConfigTest, UnsetUniformBoundsAreTheCoresDefaults) {
+  v1::RunSpec run;
+  run.set_init("uniform");
+  run.set_weight_seed(3);
+  const core::InitConfig init = convert::ToInitConfig(run);
+  const core::InitConfig defaults;
+  EXPECT_DOUBLE_EQ(init.uniform_low, defaults.uniform_low);
+  EXPECT_DOUBLE_EQ(init.uniform_high, defaults.uniform_high);
+  EXPECT_FALSE(core::Validate(init).has_value());
+  run.set_uniform_high(0.25);
+  EXPECT_DOUBLE_EQ(convert::ToInitConfig(run).uniform_low, defaults.uniform_low);
+  EXPECT_DOUBLE_EQ(convert::ToInitConfig(run).uniform_high, 0.25);
+}
+
+TEST(ToConfigTest, ModelShapeIsCarriedFieldForField) {
+  v1::ModelSpec model;
+  model.set_depth(4);
+  model.set_width(8);
+  model.set_input_dim(5);
+  model.set_classes(2);
+  const core::ModelConfig config = convert::ToModelConfig(model);
+  EXPECT_EQ(config.depth, 4);
+  EXPECT_EQ(config.width, 8);
+  EXPECT_EQ(config.input_dim, 5);
+  EXPECT_EQ(config.classes, 2);
 }
 
 }  // namespace

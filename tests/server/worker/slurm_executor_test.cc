@@ -28,6 +28,7 @@
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
+#include "server/convert/core_messages.h"
 #include "server/jobs/spec.h"
 #include "server/store/store.h"
 #include "server/worker/launcher.h"
@@ -270,7 +271,7 @@ std::vector<uint32_t> LocalLosses(const ablate::v1::JobSpec& spec, int index) {
   } collect;
   core::RunPlan plan;
   plan.config = jobs::ToExperiment(resolved);
-  plan.init = jobs::ToInit(resolved.runs(index));
+  plan.init = convert::ToInitConfig(resolved.runs(index));
   std::string error;
   EXPECT_TRUE(core::TrainRun(plan, &collect, {}, &error).has_value()) << error;
   return collect.bits;
