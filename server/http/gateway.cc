@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -137,10 +138,10 @@ Response NotFound(const Request& request) {
 // The capture groups of a route's path pattern, [1] first.
 using Captures = std::vector<std::string>;
 
-// The one shape of an API call, which every route but the session's and the event stream's
-// follows: authenticate the caller, fill the request message `In` (from the JSON body or the
-// query, then the ids the path carries), call the service, and answer with what it returned
-// as JSON. Each step's failure is the answer. Runs on the pool.
+// The one shape of an API call, which every route but the session's follows: authenticate the
+// caller, fill the request message `In` (from the JSON body or the query, then the ids the path
+// carries), call the service, and answer with what it returned (JSON, a file, or an event
+// stream). Each step's failure is the answer. Runs on the pool.
 template <typename In>
 struct Call {
   bool from_body = false;            // a POST's JSON body; otherwise the URL's query
@@ -289,13 +290,16 @@ void HttpGateway::Offload(Request request, Responder respond,
 }
 
 void HttpGateway::AddRoutes() {
-  // The shape most routes share (Call above); `serve` gets the caller and the filled message.
+  // The shape the API's routes share (Call above); `serve` gets the caller and the filled
+  // message, and also the request and its responder when it takes them (the event stream reads
+  // a header and answers with a stream).
   auto api = [this]<typename In, typename Serve>(const char* method, const char* pattern,
                                                  Call<In> call, Serve serve) {
     routes_.push_back(
         Route{method, std::regex(pattern),
               [this, call = std::move(call), serve = std::move(serve)](
-                  const Request& request, const Captures& captures, const Responder&) -> Response {
+                  const Request& request, const Captures& captures,
+                  const Responder& respond) -> Response {
                 absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(request));
                 if (!caller.ok()) return Error(caller.status());
                 In in;
@@ -304,7 +308,13 @@ void HttpGateway::AddRoutes() {
                                           : QueryToMessage(request.query, call.reserved, in);
                 if (parsed.ok() && call.from_path) parsed = call.from_path(captures, in);
                 if (!parsed.ok()) return Error(parsed);
-                Response out = serve(*caller, in);
+                Response out;
+                if constexpr (std::is_invocable_v<Serve, const auth::Caller&, const In&,
+                                                  const Request&, const Responder&>) {
+                  out = serve(*caller, in, request, respond);
+                } else {
+                  out = serve(*caller, in);
+                }
                 // An artifact's ETag is its content's hash, so a match means the same bytes;
                 // checked only after the service has said that the caller may read it.
                 const std::string etag = out.Header("ETag");
@@ -431,31 +441,28 @@ void HttpGateway::AddRoutes() {
         return Reply(service_.GetTrajectory(caller, in));
       });
 
-  routes_.push_back(
-      Route{"GET", std::regex("/api/v1/jobs/([^/:]+)/events"),
-            [this](const Request& request, const Captures& captures, const Responder& respond) {
-              absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(request));
-              if (!caller.ok()) return Error(caller.status());
-              absl::StatusOr<int64_t> id = ParseId(captures[1], "the job id");
-              if (!id.ok()) return Error(id.status());
-              v1::WatchJobRequest in;
-              if (absl::Status s = QueryToMessage(request.query, {"job_id"}, in); !s.ok()) {
-                return Error(s);
-              }
-              in.set_job_id(*id);
-              if (request.HasHeader("Last-Event-ID")) {
-                const std::string last = request.Header("Last-Event-ID");
-                uint64_t cursor = 0;
-                if (!absl::SimpleAtoi(last, &cursor)) {
-                  return Error(absl::InvalidArgumentError(
-                      absl::StrCat("the Last-Event-ID header must be a cursor from this stream, a "
-                                   "non-negative integer (got \"",
-                                   ForLog(last), "\").")));
-                }
-                in.set_cursor(cursor);
-              }
-              return Watch(*caller, TokenOf(request), in, respond);
-            }});
+  // An EventSource that reconnects sends its last cursor in Last-Event-ID, which wins over the
+  // query's.
+  api("GET", "/api/v1/jobs/([^/:]+)/events",
+      Call<v1::WatchJobRequest>{
+          .reserved = {"job_id"},
+          .from_path = IdAt1("the job id", &v1::WatchJobRequest::set_job_id)},
+      [this](const auth::Caller& caller, const v1::WatchJobRequest& query, const Request& request,
+             const Responder& respond) {
+        v1::WatchJobRequest in = query;
+        if (request.HasHeader("Last-Event-ID")) {
+          const std::string last = request.Header("Last-Event-ID");
+          uint64_t cursor = 0;
+          if (!absl::SimpleAtoi(last, &cursor)) {
+            return Error(absl::InvalidArgumentError(
+                absl::StrCat("the Last-Event-ID header must be a cursor from this stream, a "
+                             "non-negative integer (got \"",
+                             ForLog(last), "\").")));
+          }
+          in.set_cursor(cursor);
+        }
+        return Watch(caller, TokenOf(request), in, respond);
+      });
 }
 
 Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token,
