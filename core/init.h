@@ -1,4 +1,11 @@
 // Weight initialisation schemes, looked up by name. Adding a scheme is one entry in init.cc.
+//
+// A note for comparing with PyTorch: the lab's "xavier" is N(0, 1/n_in), the fan-in form known
+// as LeCun normal (Keras's lecun_normal; PyTorch draws it with kaiming_normal_ and
+// nonlinearity="linear"). torch.nn.init.xavier_normal_ is Glorot's averaged form
+// N(0, 2/(n_in + n_out)): the same on the lab's square 256→256 layers, different on its last
+// (256→2, where PyTorch's variance is about twice the lab's) and on any non-square layer.
+// "xavier_uniform" here is PyTorch's xavier_uniform_ (gain 1).
 #ifndef ABLATE_CORE_INIT_H_
 #define ABLATE_CORE_INIT_H_
 

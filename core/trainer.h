@@ -34,7 +34,7 @@ struct EvalRecord {
 struct LayerStats {
   double weight_variance = 0;  // population variance (divided by n) of the layer's weights
   double activation_mean = 0;  // of its output: post-ReLU, or the logits for the last layer
-  double activation_std = 0;
+  double activation_std = 0;   // population standard deviation (divided by n), as the variance
   // The L2 norm of the layer's weight gradient in the run's first step (step 0): with the
   // activations above, how the init's signal scales backwards through the layers. Only in
   // init_stats, and absent when step 0 produced a non-finite loss and stopped the run.

@@ -1,6 +1,10 @@
-// The store's single writer: events from every training thread go through one queue into
-// batched transactions, and each commit is announced to the CursorHub only after it is
-// durable, so a watcher never sees a step the store could lose.
+// The writer of a job's progress: the events of every training thread (steps, evaluations, a
+// run's and a job's start and end) go through one queue into batched transactions, and each
+// commit is announced to the CursorHub only after it is durable, so a watcher never sees a step
+// the store could lose. It is not the store's only writer: the service creates, deletes and
+// annotates jobs, the job's end stores its files (PutArtifact), and the admin commands write
+// users, each directly; the store runs every write transaction one at a time under its own lock
+// (SqliteStore's write_mu_).
 #ifndef ABLATE_SERVER_JOBS_EVENT_WRITER_H_
 #define ABLATE_SERVER_JOBS_EVENT_WRITER_H_
 
