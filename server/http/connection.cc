@@ -1,0 +1,605 @@
+// The connection's life, on its own strand (so nothing in a Connection needs a lock):
+//
+//   [TLS handshake] -> read headers -> [100 Continue] -> read body -> handler ...
+//        ... -> Reply: write the response -> read the next request (or close)
+//        ... -> Stream: write the head, then chunks as they come -> close
+//
+// One timer per connection bounds whichever phase is current (handshake and headers together,
+// the body, each write). Boost.Beast's parser enforces the header and body sizes as bytes
+// arrive, chunked bodies included, so nothing over a limit is ever buffered. Refusals are
+// written with Connection: close; on plain TCP the server then stops sending and reads (and
+// discards) what the client is still sending for a moment (kLinger), so the client reads the
+// refusal instead of a connection reset. A connection refused at accept is http_server.cc's.
+#include "server/http/connection.h"
+
+// Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>, which GCC 12
+// in C++20 mode does not bring in on its own.
+#include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "server/jobs/text.h"
+#include "spdlog/spdlog.h"
+
+namespace ablate::http {
+
+class Responder::Exchange {
+ public:
+  virtual ~Exchange() = default;
+  virtual void Reply(Response response) = 0;
+  virtual std::shared_ptr<ResponseStream> Stream(Response head, StreamOptions options) = 0;
+};
+
+Responder::Responder(std::shared_ptr<Exchange> exchange) : exchange_(std::move(exchange)) {}
+
+void Responder::Reply(Response response) const { exchange_->Reply(std::move(response)); }
+
+std::shared_ptr<ResponseStream> Responder::Stream(Response head, StreamOptions options) const {
+  return exchange_->Stream(std::move(head), std::move(options));
+}
+
+namespace detail {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+std::string ReasonOf(int status) {
+  const beast::string_view reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+  return std::string(reason.data(), reason.size());
+}
+
+}  // namespace
+
+std::string HeadText(const Response& response, const std::string& extra) {
+  std::string head =
+      absl::StrCat("HTTP/1.1 ", response.status, " ", ReasonOf(response.status), "\r\n");
+  if (!response.content_type.empty()) {
+    absl::StrAppend(&head, "Content-Type: ", response.content_type, "\r\n");
+  }
+  for (const auto& [name, value] : response.headers) {
+    absl::StrAppend(&head, name, ": ", value, "\r\n");
+  }
+  absl::StrAppend(&head, extra, "\r\n");
+  return head;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+
+std::string Seconds(std::chrono::milliseconds d) {
+  return d.count() % 1000 == 0 ? absl::StrCat(d.count() / 1000, " s")
+                               : absl::StrCat(d.count(), " ms");
+}
+
+
+
+std::string Chunk(const std::string& data) {
+  return absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n");
+}
+
+}  // namespace
+
+namespace {
+
+template <typename Socket>
+class StreamImpl;
+
+// Socket: tcp::socket, or ssl::stream<tcp::socket> for HTTPS.
+template <typename Socket>
+class Connection : public std::enable_shared_from_this<Connection<Socket>> {
+ public:
+  static constexpr bool kTls = !std::is_same_v<Socket, tcp::socket>;
+
+  Connection(std::shared_ptr<Shared> shared, Socket stream, asio::ip::address peer)
+      : shared_(std::move(shared)),
+        limits_(shared_->options.limits),
+        stream_(std::move(stream)),
+        timer_(stream_.get_executor()),
+        heartbeat_timer_(stream_.get_executor()),
+        peer_(std::move(peer)) {}
+
+  ~Connection() { shared_->Release(peer_, this); }
+
+  void Start() {
+    {
+      std::lock_guard lock(shared_->mutex);
+      shared_->closers[this] = [weak = this->weak_from_this()] {
+        if (auto self = weak.lock()) {
+          asio::post(self->stream_.get_executor(), [self] { self->Close(); });
+        }
+      };
+    }
+    if constexpr (kTls) {
+      SetDeadline(limits_.header_timeout, Phase::kHandshake);
+      stream_.async_handshake(ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) return self->Close();
+                                self->ReadHeader(/*after_handshake=*/true);
+                              });
+    } else {
+      ReadHeader(false);
+    }
+  }
+
+  // The Exchange and ResponseStream below call these on the strand.
+  void Send(Response response);
+  void StartStream(std::shared_ptr<StreamImpl<Socket>> stream, Response head,
+                   StreamOptions options);
+  void QueueChunk(std::string data, std::function<void(bool)> written);
+  void EndStream();
+  void SetOnEnd(std::function<void()> on_end);
+  auto executor() { return stream_.get_executor(); }
+
+ private:
+  enum class Phase { kNone, kHandshake, kHeader, kBody, kWrite };
+
+  auto& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void SetDeadline(std::chrono::milliseconds after, Phase phase) {
+    phase_ = phase;
+    timed_out_ = Phase::kNone;
+    const uint64_t generation = ++deadline_generation_;
+    timer_.expires_after(after);
+    timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->deadline_generation_ || self->closed_) return;
+      self->timed_out_ = self->phase_;
+      // Ends the operation in progress; its handler sees timed_out_.
+      beast::error_code ignored;
+      self->Lowest().cancel(ignored);
+    });
+  }
+
+  void ClearDeadline() {
+    ++deadline_generation_;
+    phase_ = Phase::kNone;
+    timer_.cancel();
+  }
+
+  void ReadHeader(bool after_handshake) {
+    if (closed_) return;
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(limits_.max_header_bytes));
+    parser_->body_limit(limits_.max_body_bytes);
+    // The handshake's time counts toward the headers' deadline.
+    if (!after_handshake) SetDeadline(limits_.header_timeout, Phase::kHeader);
+    phase_ = Phase::kHeader;
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (closed_) return;
+    // A read that completed just as the deadline passed stands.
+    if (ec && (timed_out_ == Phase::kHeader || timed_out_ == Phase::kHandshake)) {
+      if (!parser_->got_some() && buffer_.size() == 0) return Close();  // an idle keep-alive
+      return Refuse(
+          408, absl::StatusCode::kDeadlineExceeded,
+          absl::StrCat("the request's headers did not arrive within ",
+                       Seconds(limits_.header_timeout), ", the limit (--http-header-timeout)."));
+    }
+    if (ec) return OnReadError(ec);
+    const auto& header = parser_->get();
+    if (!parser_->is_done()) {
+      // curl and others wait for this before sending a body they announced as large.
+      auto expect = header.find(bhttp::field::expect);
+      if (expect != header.end() && beast::iequals(expect->value(), "100-continue")) {
+        auto text = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+        asio::async_write(stream_, asio::buffer(*text),
+                          [self = this->shared_from_this(), text](beast::error_code ec, size_t) {
+                            if (ec) return self->Close();
+                            self->ReadBody();
+                          });
+        return;
+      }
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (closed_) return;
+    if (parser_->is_done()) return Dispatch();
+    SetDeadline(limits_.body_timeout, Phase::kBody);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                        if (self->closed_) return;
+                        if (ec && self->timed_out_ == Phase::kBody) {
+                          return self->Refuse(
+                              408, absl::StatusCode::kDeadlineExceeded,
+                              absl::StrCat("the request's body did not arrive within ",
+                                           Seconds(self->limits_.body_timeout),
+                                           ", the limit (--http-body-timeout)."));
+                        }
+                        if (ec) return self->OnReadError(ec);
+                        self->Dispatch();
+                      });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+        ec == ssl::error::stream_truncated) {
+      return Close();
+    }
+    if (ec == bhttp::error::header_limit) {
+      return Refuse(431, absl::StatusCode::kResourceExhausted,
+                    absl::StrCat("the request's headers are larger than the limit of ",
+                                 limits_.max_header_bytes, " bytes (--http-max-header-bytes)."));
+    }
+    if (ec == bhttp::error::body_limit) {
+      return Refuse(413, absl::StatusCode::kResourceExhausted,
+                    absl::StrCat("the request body is larger than the limit of ",
+                                 limits_.max_body_bytes, " bytes (--http-max-body-bytes)."));
+    }
+    if (ec.category() == beast::error_code(bhttp::error::bad_method).category()) {  // parse errors
+      return Refuse(400, absl::StatusCode::kInvalidArgument,
+                    absl::StrCat("the request is not valid HTTP/1.1 (", ec.message(), ")."));
+    }
+    Close();
+  }
+
+  void Dispatch() {
+    ClearDeadline();
+    bhttp::request<bhttp::string_body> message = parser_->release();
+    parser_.reset();
+    // An open stream keeps its connection for hours: hold no read buffer meanwhile.
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
+    keep_alive_ = message.keep_alive();
+    head_only_ = message.method() == bhttp::verb::head;
+    Request request;
+    request.method = std::string(message.method_string());
+    request.target = std::string(message.target());
+    ParseTarget(request.target, request.path, request.query);
+    for (const auto& field : message) {
+      request.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    request.body = std::move(message.body());
+    request.tls = kTls;
+    request.peer = peer_.to_string();
+    shared_->handler(std::move(request), Responder(MakeExchange()));
+  }
+
+  std::shared_ptr<Responder::Exchange> MakeExchange();
+
+  // A refusal ends the connection: what follows the refused request cannot be found reliably.
+  void Refuse(int status, absl::StatusCode code, const std::string& message) {
+    // The request as far as it came: its method and target once the headers are in, else the
+    // first line of what arrived; escaped, so that no byte of it can forge a log line.
+    std::string line;
+    if (parser_.has_value() && parser_->is_header_done()) {
+      line = absl::StrCat(std::string(parser_->get().method_string()), " ",
+                          std::string(parser_->get().target()));
+    } else {
+      const auto data = buffer_.data();
+      const std::string_view text(static_cast<const char*>(data.data()), data.size());
+      line = std::string(text.substr(0, std::min(text.find('\n'), size_t{200})));
+    }
+    spdlog::debug("HTTP {} {} from {}: {}", status, jobs::EscapeForLog(line.substr(0, 200)),
+                  peer_.to_string(), message);
+    keep_alive_ = false;
+    head_only_ = false;
+    parser_.reset();
+    Response response{.status = status,
+                      .content_type = "application/json",
+                      .body = shared_->error_body(absl::Status(code, message))};
+    Send(std::move(response));
+  }
+
+  void Write(std::string text, std::function<void(beast::error_code)> then) {
+    auto data = std::make_shared<std::string>(std::move(text));
+    SetDeadline(limits_.write_timeout, Phase::kWrite);
+    asio::async_write(stream_, asio::buffer(*data),
+                      [self = this->shared_from_this(), data, then = std::move(then)](
+                          beast::error_code ec, size_t) {
+                        self->ClearDeadline();
+                        then(ec);
+                      });
+  }
+
+  // After a refusal: stop sending, read and drop the rest for a moment, then close.
+  void Linger() {
+    if constexpr (kTls) {
+      Close();
+    } else {
+      beast::error_code ignored;
+      stream_.shutdown(tcp::socket::shutdown_send, ignored);
+      SetDeadline(std::chrono::duration_cast<std::chrono::milliseconds>(kLinger), Phase::kBody);
+      Drain();
+    }
+  }
+
+  void Drain() {
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+                              self->drained_ += n;
+                              if (ec || self->drained_ > kLingerBytes) return self->Close();
+                              self->Drain();
+                            });
+  }
+
+  // While a stream is open: a read that notices the client closing. Whatever a client sends
+  // meanwhile is dropped (nothing may follow a request whose response never ends).
+  void WatchForClose() {
+    stream_.async_read_some(asio::buffer(discard_),
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                              if (self->closed_) return;
+                              if (ec) return self->Close();
+                              self->WatchForClose();
+                            });
+  }
+
+  void WriteNextChunk();
+  void ArmHeartbeat();
+
+  void Close() {
+    if (closed_) return;
+    closed_ = true;
+    ++deadline_generation_;
+    timer_.cancel();
+    heartbeat_timer_.cancel();
+    beast::error_code ignored;
+    Lowest().close(ignored);
+    std::deque<std::pair<std::string, std::function<void(bool)>>> queued;
+    queued.swap(queue_);
+    for (auto& [data, written] : queued) {
+      if (written) written(false);
+    }
+    if (on_end_) {
+      auto on_end = std::move(on_end_);
+      on_end_ = nullptr;
+      on_end();
+    }
+    if (stream_object_ != nullptr) stream_object_->MarkEnded();
+    stream_object_.reset();
+  }
+
+  const std::shared_ptr<Shared> shared_;
+  const ServerLimits& limits_;
+  Socket stream_;
+  asio::steady_timer timer_;
+  asio::steady_timer heartbeat_timer_;
+  const asio::ip::address peer_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::array<char, 512> discard_;
+  size_t drained_ = 0;
+
+  Phase phase_ = Phase::kNone;
+  Phase timed_out_ = Phase::kNone;
+  uint64_t deadline_generation_ = 0;
+  bool keep_alive_ = false;
+  bool head_only_ = false;  // a HEAD request: its response's headers only
+  bool closed_ = false;
+
+  // Streaming.
+  bool streaming_ = false;
+  bool writing_ = false;
+  bool ending_ = false;  // End was called: close once the queue is written
+  std::deque<std::pair<std::string, std::function<void(bool)>>> queue_;
+  std::function<void()> on_end_;
+  StreamOptions stream_options_;
+  Clock::time_point last_write_ = Clock::now();
+  std::shared_ptr<StreamImpl<Socket>> stream_object_;  // to mark it ended on Close
+};
+
+template <typename Socket>
+class StreamImpl final : public ResponseStream {
+ public:
+  explicit StreamImpl(std::weak_ptr<Connection<Socket>> connection)
+      : connection_(std::move(connection)) {}
+
+  bool Write(std::string data, std::function<void(bool)> written) override {
+    if (ended_.load()) return false;
+    auto connection = connection_.lock();
+    if (connection == nullptr) return false;
+    asio::post(connection->executor(),
+               [connection, text = Chunk(data), written = std::move(written)]() mutable {
+                 connection->QueueChunk(std::move(text), std::move(written));
+               });
+    return true;
+  }
+  void End() override {
+    if (ended_.exchange(true)) return;
+    if (auto connection = connection_.lock()) {
+      asio::post(connection->executor(), [connection] { connection->EndStream(); });
+    }
+  }
+  void OnEnd(std::function<void()> on_end) override {
+    auto connection = connection_.lock();
+    if (connection == nullptr) return on_end();
+    asio::post(connection->executor(), [connection, on_end = std::move(on_end)]() mutable {
+      connection->SetOnEnd(std::move(on_end));
+    });
+  }
+  void MarkEnded() { ended_ = true; }
+
+ private:
+  std::weak_ptr<Connection<Socket>> connection_;
+  std::atomic<bool> ended_{false};
+};
+
+template <typename Socket>
+class ExchangeImpl final : public Responder::Exchange {
+ public:
+  explicit ExchangeImpl(std::shared_ptr<Connection<Socket>> connection)
+      : connection_(std::move(connection)) {}
+  // A handler that dropped its request unanswered: a 500, not a hung client.
+  ~ExchangeImpl() override {
+    if (!answered_.exchange(true)) {
+      Response response{.status = 500, .content_type = "application/json"};
+      response.body =
+          "{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the request was not "
+          "answered.\"}}";
+      Post(std::move(response));
+    }
+  }
+
+  void Reply(Response response) override {
+    if (answered_.exchange(true)) return;
+    Post(std::move(response));
+  }
+
+  std::shared_ptr<ResponseStream> Stream(Response head, StreamOptions options) override {
+    if (answered_.exchange(true)) return nullptr;
+    auto stream = std::make_shared<StreamImpl<Socket>>(connection_);
+    asio::post(connection_->executor(), [connection = connection_, stream, head = std::move(head),
+                                         options = std::move(options)]() mutable {
+      connection->StartStream(stream, std::move(head), std::move(options));
+    });
+    return stream;
+  }
+
+ private:
+  void Post(Response response) {
+    asio::post(connection_->executor(),
+               [connection = connection_, response = std::move(response)]() mutable {
+                 connection->Send(std::move(response));
+               });
+  }
+
+  std::shared_ptr<Connection<Socket>> connection_;
+  std::atomic<bool> answered_{false};
+};
+
+template <typename Socket>
+std::shared_ptr<Responder::Exchange> Connection<Socket>::MakeExchange() {
+  return std::make_shared<ExchangeImpl<Socket>>(this->shared_from_this());
+}
+
+template <typename Socket>
+void Connection<Socket>::Send(Response response) {
+  if (closed_ || streaming_) return;
+  const bool keep_alive = keep_alive_ && !shared_->stopping.load();
+  const bool bodiless = response.status == 304 || response.status == 204;
+  std::string extra;
+  if (!bodiless) extra = absl::StrCat("Content-Length: ", response.body.size(), "\r\n");
+  if (!keep_alive) extra += "Connection: close\r\n";
+  std::string text = HeadText(response, extra);
+  if (!bodiless && !head_only_) text += response.body;
+  Write(std::move(text), [self = this->shared_from_this(), keep_alive](beast::error_code ec) {
+    if (ec || self->closed_) return self->Close();
+    if (!keep_alive) return self->Linger();
+    self->ReadHeader(false);
+  });
+}
+
+template <typename Socket>
+void Connection<Socket>::StartStream(std::shared_ptr<StreamImpl<Socket>> stream, Response head,
+                                     StreamOptions options) {
+  if (closed_ || streaming_) {
+    stream->MarkEnded();
+    return;
+  }
+  streaming_ = true;
+  stream_object_ = std::move(stream);
+  stream_options_ = std::move(options);
+  // The stream ends the connection: a browser reconnects an EventSource on a new one anyway.
+  queue_.emplace_front(HeadText(head, "Transfer-Encoding: chunked\r\nConnection: close\r\n"),
+                       nullptr);
+  WatchForClose();
+  WriteNextChunk();
+  ArmHeartbeat();
+}
+
+template <typename Socket>
+void Connection<Socket>::QueueChunk(std::string data, std::function<void(bool)> written) {
+  if (closed_) {
+    if (written) written(false);
+    return;
+  }
+  queue_.emplace_back(std::move(data), std::move(written));
+  WriteNextChunk();
+}
+
+template <typename Socket>
+void Connection<Socket>::WriteNextChunk() {
+  if (closed_ || writing_) return;
+  if (queue_.empty()) {
+    if (!ending_) return;
+    ending_ = false;
+    writing_ = true;
+    Write("0\r\n\r\n", [self = this->shared_from_this()](beast::error_code) {
+      self->writing_ = false;
+      self->Close();
+    });
+    return;
+  }
+  writing_ = true;
+  Write(queue_.front().first, [self = this->shared_from_this()](beast::error_code ec) {
+    self->writing_ = false;
+    if (self->queue_.empty()) return;  // Close ran meanwhile and answered the callbacks
+    std::function<void(bool)> written = std::move(self->queue_.front().second);
+    self->queue_.pop_front();
+    if (ec || self->closed_) {
+      if (written) written(false);
+      return self->Close();
+    }
+    self->last_write_ = Clock::now();
+    if (written) written(true);
+    self->WriteNextChunk();
+  });
+}
+
+template <typename Socket>
+void Connection<Socket>::ArmHeartbeat() {
+  if (closed_ || stream_options_.heartbeat.empty()) return;
+  heartbeat_timer_.expires_at(last_write_ + stream_options_.heartbeat_after);
+  heartbeat_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+    if (ec || self->closed_) return;
+    const bool quiet = Clock::now() - self->last_write_ >= self->stream_options_.heartbeat_after;
+    if (quiet && !self->writing_ && self->queue_.empty()) {
+      self->last_write_ = Clock::now();  // queued now; the timer restarts from here
+      self->QueueChunk(Chunk(self->stream_options_.heartbeat), nullptr);
+    }
+    self->ArmHeartbeat();
+  });
+}
+
+template <typename Socket>
+void Connection<Socket>::EndStream() {
+  if (closed_) return;
+  ending_ = true;
+  WriteNextChunk();
+}
+
+template <typename Socket>
+void Connection<Socket>::SetOnEnd(std::function<void()> on_end) {
+  if (closed_) return on_end();
+  on_end_ = std::move(on_end);
+}
+
+}  // namespace
+
+void ServeConnection(std::shared_ptr<Shared> shared, tcp::socket socket, asio::ip::address peer) {
+  std::make_shared<Connection<tcp::socket>>(std::move(shared), std::move(socket), peer)->Start();
+}
+
+void ServeConnection(std::shared_ptr<Shared> shared, ssl::stream<tcp::socket> stream,
+                     asio::ip::address peer) {
+  std::make_shared<Connection<ssl::stream<tcp::socket>>>(std::move(shared), std::move(stream),
+                                                         peer)
+      ->Start();
+}
+
+}  // namespace detail
+}  // namespace ablate::http
