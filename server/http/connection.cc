@@ -10,6 +10,10 @@
 // written with Connection: close; on plain TCP the server then stops sending and reads (and
 // discards) what the client is still sending for a moment (kLinger), so the client reads the
 // refusal instead of a connection reset. A connection refused at accept is http_server.cc's.
+//
+// One file of about 600 lines on purpose: every phase above runs on the connection's strand
+// and shares its timer, buffers and TLS-or-TCP stream, so split files would each need the
+// Connection's private state.
 #include "server/http/connection.h"
 
 // Boost 1.74's asio/awaitable.hpp uses std::exchange without including <utility>, which GCC 12

@@ -1,5 +1,7 @@
 #include "server/jobs/job_manager.h"
 
+#include <pthread.h>
+
 #include <bit>
 #include <cmath>
 #include <functional>
@@ -327,7 +329,8 @@ class JobManager::RunSupervisor final : public RunListener {
     *summary.mutable_finished_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
     manager_.writer_.Post(store::RunFinishedEvent{wire::RunSummaryFromProto(summary)});
     manager_.writer_.PostCheckpointRemoval(run_.id());
-    // May destroy this supervisor (with its job): nothing may follow.
+    // The job may be destroyed (with this supervisor) on the finishing thread from here on:
+    // nothing may follow.
     manager_.RunEnded(job_);
   }
 
@@ -355,13 +358,45 @@ JobManager::JobManager(store::Store& store, EventWriter& writer, Executor& execu
       writer_(writer),
       executor_(executor),
       on_finish_(std::move(on_finish)),
-      checkpointing_(checkpointing) {
+      checkpointing_(checkpointing),
+      finisher_([this] { FinishLoop(); }) {
   writer_.OnStoreFull([this](const absl::Status& full) { StoreFull(full); });
 }
 
 JobManager::~JobManager() {
   writer_.OnStoreFull(nullptr);
   Shutdown();
+  {
+    absl::MutexLock lock(&finish_mutex_);
+    finisher_stopping_ = true;
+  }
+  finish_queued_.SignalAll();
+  finisher_.join();
+}
+
+void JobManager::QueueFinish(ActiveJob& job) {
+  {
+    absl::MutexLock lock(&finish_mutex_);
+    to_finish_.push_back(&job);
+  }
+  finish_queued_.Signal();
+}
+
+void JobManager::FinishLoop() {
+  pthread_setname_np(pthread_self(), "ablate-finish");
+  while (true) {
+    ActiveJob* job = nullptr;
+    {
+      absl::MutexLock lock(&finish_mutex_);
+      while (to_finish_.empty() && !finisher_stopping_) finish_queued_.Wait(&finish_mutex_);
+      // Stopping drains the queue first: each job left is forgotten (FinishJob records nothing
+      // once shutting down), and resumes at the next Recover.
+      if (to_finish_.empty()) return;
+      job = to_finish_.front();
+      to_finish_.pop_front();
+    }
+    FinishJob(*job);
+  }
 }
 
 std::string JobManager::FullError() {
@@ -474,7 +509,7 @@ absl::Status JobManager::Schedule(const v1::Job& job) {
     active_.emplace(job.id(), std::move(active));
   }
   // Every run may have ended before a restart, but not the job: then it finishes now.
-  if (requests.empty()) FinishJob(ref);
+  if (requests.empty()) QueueFinish(ref);
   for (RunRequest& request : requests) executor_.Execute(std::move(request));
   return absl::OkStatus();
 }
@@ -484,7 +519,7 @@ void JobManager::RunEnded(ActiveJob& job) {
     absl::MutexLock lock(&job.mutex);
     if (--job.runs_left > 0) return;
   }
-  FinishJob(job);
+  QueueFinish(job);
 }
 
 std::string JobManager::EndRuns(int64_t job_id) {
@@ -554,8 +589,8 @@ void JobManager::FinishJob(ActiveJob& job) {
     active_.erase(it);
   }
   job_ended_.SignalAll();
-  // `ended` is destroyed here, with the supervisor whose OnFinished called us; the executor
-  // touches a listener no more after OnFinished returns.
+  // `ended` is destroyed here, with its supervisors: the executor touches a listener no more
+  // after its OnFinished, and each supervisor's last act in OnFinished was RunEnded.
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(int64_t job_id, std::chrono::milliseconds wait) {

@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/base/thread_annotations.h"
@@ -24,8 +26,9 @@
 
 namespace ablate::jobs {
 
-// Called on a training thread once every run of a job has ended and its events are committed,
-// before the job is marked finished: builds the job's deliverables. An error fails the job.
+// Called on the job manager's finishing thread (never a training thread) once every run of a
+// job has ended and its events are committed, before the job is marked finished: builds the
+// job's deliverables. An error fails the job.
 using FinishHook = std::function<absl::Status(int64_t job_id)>;
 
 // How runs keep checkpoints, so that a run interrupted by a crash continues from its latest one.
@@ -36,13 +39,16 @@ struct Checkpointing {
   core::CheckpointPolicy policy;  // how often a run hands one over
 };
 
-// Thread-safe.
+// Thread-safe. A job's end (its deliverables, then its final state) is handled by one finishing
+// thread of the manager's own, in the order jobs end: the thread that trained the last run goes
+// back to training at once instead of drawing figures.
 class JobManager {
  public:
-  // Borrows everything, which must outlive the manager.
+  // Borrows everything, which must outlive the manager. Starts the finishing thread.
   JobManager(store::Store& store, EventWriter& writer, Executor& executor, FinishHook on_finish,
              Checkpointing checkpointing = {});
-  // Calls Shutdown().
+  // Calls Shutdown(), then lets the finishing thread forget the jobs still queued to it (they
+  // finish at the next Recover) and joins it.
   ~JobManager();
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
@@ -95,10 +101,15 @@ class JobManager {
   class RunSupervisor;
 
   absl::Status Schedule(const v1::Job& job);
-  // Counts a run of `job` as ended; the last one finishes the job.
+  // Counts a run of `job` as ended; the last one queues the job to the finishing thread.
   void RunEnded(ActiveJob& job) ABSL_LOCKS_EXCLUDED(mutex_);
-  // Builds the deliverables, records the job's end, and forgets it. The job fails when one of
-  // its runs is stored as failed (also one that failed before a restart).
+  // Hands `job`, whose runs have all ended, to the finishing thread.
+  void QueueFinish(ActiveJob& job) ABSL_LOCKS_EXCLUDED(finish_mutex_);
+  // The finishing thread: FinishJob for each queued job until the manager is destroyed.
+  void FinishLoop() ABSL_LOCKS_EXCLUDED(finish_mutex_);
+  // On the finishing thread: builds the deliverables, records the job's end, and forgets it.
+  // The job fails when one of its runs is stored as failed (also one that failed before a
+  // restart).
   void FinishJob(ActiveJob& job) ABSL_LOCKS_EXCLUDED(mutex_);
   // Records every run of the job that the store does not hold as ended as FAILED, and returns
   // the first failed run's error ("run 2: why"), or "" when none failed.
@@ -118,6 +129,12 @@ class JobManager {
   absl::Status refuse_changes_ ABSL_GUARDED_BY(mutex_);
   absl::CondVar job_ended_;
   std::map<int64_t, std::unique_ptr<ActiveJob>> active_ ABSL_GUARDED_BY(mutex_);
+
+  absl::Mutex finish_mutex_;
+  absl::CondVar finish_queued_;
+  std::deque<ActiveJob*> to_finish_ ABSL_GUARDED_BY(finish_mutex_);  // owned by active_
+  bool finisher_stopping_ ABSL_GUARDED_BY(finish_mutex_) = false;
+  std::thread finisher_;  // last: started once everything above exists
 };
 
 }  // namespace ablate::jobs
