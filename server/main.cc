@@ -352,6 +352,7 @@ int main(int argc, char** argv) {
         .watchers = [&grpc_service, &gateway] {
           return grpc_service.OpenStreams() + (gateway ? gateway->OpenStreams() : 0);
         },
+        .watch_delay = [&service] { return service.WatchDelays(); },
         .store_full = [&writer] { return !writer.StoreFull().ok(); },
         .store_files = {db_path, db_path + "-wal"},
         .workers = executor->Workers(),

@@ -5,17 +5,18 @@
 
 namespace ablate::jobs {
 
-void CursorHub::Publish(std::span<const store::JobCursor> cursors) {
+void CursorHub::Publish(std::span<const store::JobCursor> cursors, Time posted) {
   std::vector<Wake> ready;
   {
     absl::MutexLock lock(&mutex_);
     for (const store::JobCursor& c : cursors) {
-      uint64_t& known = cursors_[c.job_id];
-      known = std::max(known, c.cursor);
+      Known& known = cursors_[c.job_id];
+      known.cursor = std::max(known.cursor, c.cursor);
+      known.posted = posted;
     }
     for (auto it = waiters_.begin(); it != waiters_.end();) {
       auto known = cursors_.find(it->second.job_id);
-      if (known != cursors_.end() && known->second > it->second.after) {
+      if (known != cursors_.end() && known->second.cursor > it->second.after) {
         ready.push_back(std::move(it->second.wake));
         it = waiters_.erase(it);
       } else {
@@ -24,21 +25,23 @@ void CursorHub::Publish(std::span<const store::JobCursor> cursors) {
     }
   }
   // Outside the lock: a wake may call WaitAfter again.
-  for (Wake& wake : ready) wake();
+  for (Wake& wake : ready) wake(posted);
 }
 
 uint64_t CursorHub::WaitAfter(int64_t job_id, uint64_t after, Wake wake) {
   uint64_t ticket;
+  Time posted;
   {
     absl::MutexLock lock(&mutex_);
     ticket = next_ticket_++;
     auto known = cursors_.find(job_id);
-    if (known == cursors_.end() || known->second <= after) {
+    if (known == cursors_.end() || known->second.cursor <= after) {
       waiters_.emplace(ticket, Waiter{job_id, after, std::move(wake)});
       return ticket;
     }
+    posted = known->second.posted;
   }
-  wake();
+  wake(posted);
   return ticket;
 }
 

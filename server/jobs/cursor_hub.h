@@ -3,6 +3,7 @@
 #ifndef ABLATE_SERVER_JOBS_CURSOR_HUB_H_
 #define ABLATE_SERVER_JOBS_CURSOR_HUB_H_
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -18,13 +19,19 @@ namespace ablate::jobs {
 // Thread-safe.
 class CursorHub {
  public:
-  using Wake = std::function<void()>;
+  using Time = std::chrono::steady_clock::time_point;
+  // `posted`: when the oldest event of the commit that woke the waiter was posted, so that a
+  // watcher's delay can be measured from the step rather than from the commit.
+  using Wake = std::function<void(Time posted)>;
 
-  // Records that the jobs' events up to these cursors are committed, and wakes their waiters.
-  void Publish(std::span<const store::JobCursor> cursors) ABSL_LOCKS_EXCLUDED(mutex_);
+  // Records that the jobs' events up to these cursors are committed, the oldest of them posted
+  // at `posted`, and wakes their waiters.
+  void Publish(std::span<const store::JobCursor> cursors, Time posted)
+      ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Calls `wake` once, when job `job_id` has a committed event after `after`: immediately (on
-  // this thread) if it already has, else on the publishing thread. Returns a ticket for Cancel.
+  // this thread) if it already has, with the latest commit's time, else on the publishing
+  // thread. Returns a ticket for Cancel.
   uint64_t WaitAfter(int64_t job_id, uint64_t after, Wake wake) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Forgets a wait that has not fired; after it returns the wake will not be called. Returns
@@ -38,7 +45,11 @@ class CursorHub {
     Wake wake;
   };
   absl::Mutex mutex_;
-  std::unordered_map<int64_t, uint64_t> cursors_ ABSL_GUARDED_BY(mutex_);
+  struct Known {
+    uint64_t cursor = 0;
+    Time posted;  // the latest commit's
+  };
+  std::unordered_map<int64_t, Known> cursors_ ABSL_GUARDED_BY(mutex_);
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);  // by ticket
   uint64_t next_ticket_ ABSL_GUARDED_BY(mutex_) = 1;
 };

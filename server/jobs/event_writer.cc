@@ -53,6 +53,7 @@ EventWriter::~EventWriter() {
 void EventWriter::Post(store::Event event) {
   {
     absl::MutexLock lock(&mutex_);
+    if (pending_.empty()) pending_since_ = std::chrono::steady_clock::now();
     pending_.push_back(std::move(event));
     ++posted_count_;
   }
@@ -173,7 +174,7 @@ absl::Status EventWriter::Append(std::span<const store::Event> events, bool retr
     absl::StatusOr<std::vector<store::JobCursor>> cursors = store_.Append(events);
     if (cursors.ok()) {
       CountSteps(events);
-      hub_.Publish(*cursors);
+      hub_.Publish(*cursors, batch_posted_);
       return absl::OkStatus();
     }
     if (Unwritable(cursors.status())) {
@@ -386,6 +387,7 @@ void EventWriter::WriteLoop() {
         }
         flushing_ = false;
         batch.swap(pending_);
+        batch_posted_ = pending_since_;
       }
     }
     if (!batch.empty()) Commit(batch);

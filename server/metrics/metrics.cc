@@ -56,6 +56,21 @@ std::string Render(const Sources& sources) {
     Family(out, "ablate_watchers", "gauge", "Open job watch streams (gRPC and HTTP).");
     absl::StrAppend(&out, "ablate_watchers ", sources.watchers(), "\n");
   }
+  if (sources.watch_delay) {
+    const HistogramSnapshot h = sources.watch_delay();
+    Family(out, "ablate_watch_delay_seconds", "histogram",
+           "Live updates' delay from the post of their oldest step by the training to their "
+           "hand-over to a watcher's stream, once per update and watcher (steps done before the "
+           "watch began not counted).");
+    for (size_t i = 0; i < h.bounds.size(); ++i) {
+      // Bounds as written (0.005, not %.17g's 0.0050000000000000001): labels are names.
+      absl::StrAppend(&out, "ablate_watch_delay_seconds_bucket{le=\"", h.bounds[i],
+                      "\"} ", h.cumulative[i], "\n");
+    }
+    absl::StrAppend(&out, "ablate_watch_delay_seconds_bucket{le=\"+Inf\"} ", h.cumulative.back(),
+                    "\n", "ablate_watch_delay_seconds_sum ", Number(h.sum), "\n",
+                    "ablate_watch_delay_seconds_count ", h.cumulative.back(), "\n");
+  }
   if (!sources.store_files.empty()) {
     uintmax_t bytes = 0;
     for (const std::string& file : sources.store_files) {

@@ -9,6 +9,8 @@
 //   ablate_run_queue_depth           gauge: runs waiting for a free worker
 //   ablate_workers                   gauge: runs trained at once
 //   ablate_watchers                  gauge: open watch streams, gRPC and HTTP
+//   ablate_watch_delay_seconds       histogram: per live update and watcher, its oldest step's
+//                                    wait from the training's post to the watcher's stream
 //   ablate_store_bytes               gauge: the database's files on disk (database + WAL)
 //   ablate_store_full                gauge: 1 once writes fail for lack of space
 //   process_start_time_seconds       gauge: Unix time the server started (Prometheus' name)
@@ -24,6 +26,7 @@
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/metrics/histogram.h"
 #include "server/store/records.h"
 
 namespace ablate::metrics {
@@ -40,6 +43,7 @@ struct Sources {
   std::function<double()> steps_per_second;
   std::function<int()> run_queue_depth;
   std::function<int()> watchers;
+  std::function<HistogramSnapshot()> watch_delay;
   std::function<bool()> store_full;
   std::vector<std::string> store_files;  // summed; missing files count 0
   int workers = 0;                       // 0: left out

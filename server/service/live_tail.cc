@@ -40,6 +40,9 @@ struct LiveTails::Core {
   ThreadPool& pool;
   const LiveOptions options;
   std::atomic<uint64_t> reads{0};
+  // Seconds; fine around the fan-out interval and the 100 ms a lecture hall should see.
+  metrics::Histogram delays{
+      {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10}};
 
   std::mutex mutex;
   std::condition_variable dirtied;                 // a tail became dirty, or stopping
@@ -49,7 +52,7 @@ struct LiveTails::Core {
   std::thread fan_out;
 
   void FanOutLoop();
-  void MarkDirty(const std::weak_ptr<Tail>& weak);
+  void MarkDirty(const std::weak_ptr<Tail>& weak, jobs::CursorHub::Time posted);
 };
 
 namespace {
@@ -74,6 +77,8 @@ struct Tail {
   const std::shared_ptr<LiveTails::Core> core;
   const int64_t job_id;
   bool dirty = false;  // queued on core->dirty; guarded by core->mutex
+  // When the oldest step of the commits that made it dirty was posted; guarded by core->mutex.
+  jobs::CursorHub::Time dirty_posted;
 
   std::mutex mutex;
   std::deque<Chunk> chunks;  // contiguous: each chunk's from is the previous one's to
@@ -93,9 +98,9 @@ struct Tail {
   // set, when that slice has nothing to show. Under mutex.
   UpdatePtr From(std::deque<Chunk>::const_iterator it, uint64_t* to);
 
-  // Reads what was committed after `last` (one read for every watcher) and serves the
-  // waiters. On the fan-out thread.
-  void Fetch(const std::shared_ptr<Tail>& self);
+  // Reads what was committed after `last` (one read for every watcher), the oldest of it posted
+  // at `posted`, and serves the waiters. On the fan-out thread.
+  void Fetch(const std::shared_ptr<Tail>& self, jobs::CursorHub::Time posted);
 };
 
 // Appends `next` (the events right after `into`'s) to `into`, so that `into` says what both
@@ -158,6 +163,7 @@ struct WatchState {
   const std::shared_ptr<LiveTails::Core> core;
   const std::shared_ptr<Tail> tail;  // null for a job that had ended: the store alone serves
   const int64_t job_id;
+  const jobs::CursorHub::Time opened = std::chrono::steady_clock::now();
 
   std::mutex mutex;
   uint64_t cursor;             // guarded by mutex
@@ -176,7 +182,15 @@ void Deliver(const std::shared_ptr<WatchState>& w, absl::StatusOr<UpdatePtr> upd
     w->pending = nullptr;
     if (update.ok()) w->cursor = (*update)->cursor();
   }
-  if (done) done(std::move(update));
+  if (!done) return;
+  // A live update's wait, from its oldest step's post to now: steps older than the watch are
+  // history being caught up, not a delay.
+  if (update.ok() && (*update)->posted() >= w->opened) {
+    w->core->delays.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                          (*update)->posted())
+                                .count());
+  }
+  done(std::move(update));
 }
 
 // One read of the store for this watcher alone: up to `max_events` after its cursor. On the
@@ -275,7 +289,7 @@ void Serve(const std::shared_ptr<WatchState>& w) {
   if (read > 0) ReadForWatcher(w, read, to_end);
 }
 
-void Tail::Fetch(const std::shared_ptr<Tail>& self) {
+void Tail::Fetch(const std::shared_ptr<Tail>& self, jobs::CursorHub::Time posted) {
   uint64_t from;
   {
     std::lock_guard lock(mutex);
@@ -297,7 +311,8 @@ void Tail::Fetch(const std::shared_ptr<Tail>& self) {
       chunks.push_back(Chunk{.from = from,
                              .to = to,
                              .update = HasContent(*update)
-                                           ? std::make_shared<const SharedUpdate>(*std::move(update))
+                                           ? std::make_shared<const SharedUpdate>(
+                                                 *std::move(update), posted)
                                            : nullptr});
       last = to;
       while (chunks.size() > 1 &&
@@ -319,7 +334,9 @@ void Tail::Fetch(const std::shared_ptr<Tail>& self) {
   if (more) {
     const uint64_t after = last;  // only this thread moves it
     const uint64_t t = core->hub.WaitAfter(
-        job_id, after, [core = core, weak = std::weak_ptr<Tail>(self)] { core->MarkDirty(weak); });
+        job_id, after, [core = core, weak = std::weak_ptr<Tail>(self)](jobs::CursorHub::Time p) {
+          core->MarkDirty(weak, p);
+        });
     std::lock_guard lock(mutex);
     ticket = t;
   }
@@ -359,11 +376,17 @@ class TailWatch final : public JobWatch {
 
 }  // namespace
 
-SharedUpdate::SharedUpdate(v1::JobUpdate update)
-    : cursor_(update.cursor()), finished_(update.has_job_finished()), update_(std::move(update)) {}
+SharedUpdate::SharedUpdate(v1::JobUpdate update, Time posted)
+    : cursor_(update.cursor()),
+      finished_(update.has_job_finished()),
+      posted_(posted),
+      update_(std::move(update)) {}
 
 SharedUpdate::SharedUpdate(std::vector<UpdatePtr> parts, uint64_t cursor)
-    : parts_(std::move(parts)), cursor_(cursor), finished_(parts_.back()->finished()) {}
+    : parts_(std::move(parts)),
+      cursor_(cursor),
+      finished_(parts_.back()->finished()),
+      posted_(parts_.front()->posted()) {}
 
 const v1::JobUpdate& SharedUpdate::update() const {
   if (!parts_.empty()) {
@@ -382,13 +405,14 @@ const std::string& SharedUpdate::Encoded(
   return encoded_;
 }
 
-void LiveTails::Core::MarkDirty(const std::weak_ptr<Tail>& weak) {
+void LiveTails::Core::MarkDirty(const std::weak_ptr<Tail>& weak, jobs::CursorHub::Time posted) {
   std::shared_ptr<Tail> tail = weak.lock();
   if (tail == nullptr) return;
   {
     std::lock_guard lock(mutex);
     if (tail->dirty) return;
     tail->dirty = true;
+    tail->dirty_posted = posted;
     dirty.push_back(weak);
   }
   dirtied.notify_one();
@@ -416,11 +440,15 @@ void LiveTails::Core::FanOutLoop() {
     for (const std::weak_ptr<Tail>& weak : now) {
       if (std::shared_ptr<Tail> tail = weak.lock()) live.push_back(std::move(tail));
     }
+    std::vector<jobs::CursorHub::Time> posted;
     {
       std::lock_guard lock(mutex);
-      for (const std::shared_ptr<Tail>& tail : live) tail->dirty = false;
+      for (const std::shared_ptr<Tail>& tail : live) {
+        tail->dirty = false;
+        posted.push_back(tail->dirty_posted);
+      }
     }
-    for (const std::shared_ptr<Tail>& tail : live) tail->Fetch(tail);
+    for (size_t i = 0; i < live.size(); ++i) live[i]->Fetch(live[i], posted[i]);
   }
 }
 
@@ -466,8 +494,9 @@ absl::StatusOr<std::unique_ptr<JobWatch>> LiveTails::Watch(int64_t job_id, uint6
     }
     if (tail == fresh) {
       const uint64_t ticket = core_->hub.WaitAfter(
-          job_id, *last,
-          [core = core_, weak = std::weak_ptr<Tail>(fresh)] { core->MarkDirty(weak); });
+          job_id, *last, [core = core_, weak = std::weak_ptr<Tail>(fresh)](jobs::CursorHub::Time p) {
+            core->MarkDirty(weak, p);
+          });
       std::lock_guard lock(fresh->mutex);
       fresh->ticket = ticket;
     }
@@ -476,6 +505,8 @@ absl::StatusOr<std::unique_ptr<JobWatch>> LiveTails::Watch(int64_t job_id, uint6
 }
 
 uint64_t LiveTails::StoreReads() const { return core_->reads.load(std::memory_order_relaxed); }
+
+metrics::HistogramSnapshot LiveTails::Delays() const { return core_->delays.Read(); }
 
 int LiveTails::Tails() const {
   std::lock_guard lock(core_->mutex);

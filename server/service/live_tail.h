@@ -25,6 +25,7 @@
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
 #include "server/jobs/cursor_hub.h"
+#include "server/metrics/histogram.h"
 #include "server/service/thread_pool.h"
 #include "server/store/store.h"
 
@@ -37,7 +38,10 @@ using UpdatePtr = std::shared_ptr<const SharedUpdate>;
 // first use is computed once, whichever thread asks first).
 class SharedUpdate {
  public:
-  explicit SharedUpdate(v1::JobUpdate update);
+  using Time = jobs::CursorHub::Time;
+  // `posted`: when its oldest step was posted by the training (a live update), or Time{} when
+  // unknown (read from the store for one watcher).
+  explicit SharedUpdate(v1::JobUpdate update, Time posted = {});
   // The updates of consecutive slices of a job (each one's events follow the previous one's,
   // and none but the first restarts a run), given as one whose cursor is `cursor` (at least the
   // last part's: slices with nothing to show may follow it): what a watcher that fell behind by
@@ -51,6 +55,8 @@ class SharedUpdate {
   // parts end at its cursor, or before it when only slices with nothing to show follow them.
   uint64_t cursor() const { return cursor_; }
   bool finished() const { return finished_; }
+  // See the constructor; a merged update's is its first part's.
+  Time posted() const { return posted_; }
   // A merged update's parts, in order; empty for one made from a JobUpdate. A front door whose
   // wire form can carry several updates in one write (SSE events) sends the parts' shared
   // encodings one after the other rather than encode the merge.
@@ -65,6 +71,7 @@ class SharedUpdate {
   const std::vector<UpdatePtr> parts_;
   const uint64_t cursor_;
   const bool finished_;
+  const Time posted_;
   mutable std::once_flag merged_once_;
   mutable v1::JobUpdate update_;  // for a merge, filled by merged_once_
   mutable std::once_flag once_;
@@ -124,6 +131,10 @@ class LiveTails {
   uint64_t StoreReads() const;
   // Jobs with a tail now.
   int Tails() const;
+  // Per live update handed to a watcher, its oldest step's delay in seconds from the training's
+  // post (updates of steps done before the watch began are not counted): what
+  // ablate_watch_delay_seconds shows.
+  metrics::HistogramSnapshot Delays() const;
 
   struct Core;  // shared with tails and watches, so that pool tasks never dangle
 

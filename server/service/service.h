@@ -97,6 +97,8 @@ class AblationService {
   StreamLimits& Streams() { return *streams_; }
   // Reads of the store made for watchers (/metrics).
   uint64_t WatchStoreReads() const { return tails_->StoreReads(); }
+  // ablate_watch_delay_seconds (LiveTails::Delays).
+  metrics::HistogramSnapshot WatchDelays() const { return tails_->Delays(); }
   // NotFound for an unknown run; InvalidArgument for max_points outside 0 or 10–100000.
   absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(const auth::Caller& caller,
                                                           const v1::GetTrajectoryRequest& request);

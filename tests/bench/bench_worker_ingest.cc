@@ -172,7 +172,7 @@ class Watcher {
   void Loop() {
     uint64_t cursor = 0;
     for (;;) {
-      uint64_t ticket = hub_.WaitAfter(job_, cursor, [this] {
+      uint64_t ticket = hub_.WaitAfter(job_, cursor, [this](jobs::CursorHub::Time) {
         {
           std::lock_guard lock(mutex_);
           wake_ = true;

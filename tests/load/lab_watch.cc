@@ -13,7 +13,11 @@
 // latency p50/p99 for each kind, estimated as in load.cc (a step's end is its run's started_at
 // plus the steps' own seconds up to it, here stretched so that the run's last step ends at its
 // finished_at; steps already done when the watcher connected are not counted), split into the
-// latency to the step's first watcher and each watcher's delay after that first one. Exit status 0 when every watcher got everything exactly once, 1 otherwise.
+// latency to the step's first watcher and each watcher's delay after that first one. That
+// estimate runs early by whatever a run spends outside its steps, so the server's own measure
+// is printed beside it: ablate_watch_delay_seconds from /metrics, per update handed to a
+// watcher, from its oldest step's post by the training (percentiles as bucket bounds).
+// Exit status 0 when every watcher got everything exactly once, 1 otherwise.
 //
 //   ablate_lab_watch --server PATH [--sse 1000] [--grpc 100] [--submitters 20] [--jobs 3]
 //                    [--steps 1000] [--workers 3] [--compare] [--timeout 600]
@@ -42,9 +46,13 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "ablate/v1/ablate.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/server_process.h"
 #include "tests/support/stats.h"
 
@@ -381,11 +389,59 @@ struct PhaseResult {
   // pipeline before the watchers, and each arrival minus the first (spread_ms) what the
   // number of watchers adds.
   std::vector<double> first_ms, spread_ms;
+  // ablate_watch_delay_seconds at the phase's end: (bucket bound, cumulative count), +Inf last.
+  std::vector<std::pair<std::string, double>> delay_buckets;
+  double delay_sum = 0;
   long watchers = 0, watchers_ok = 0, errors = 0;
   long updates = 0, steps_delivered = 0;  // messages and steps received, all watchers
   std::vector<std::string> failures;
   int submitted = 0;
 };
+
+// The server's ablate_watch_delay_seconds histogram, from /metrics.
+void ScrapeDelays(int port, PhaseResult& r) {
+  test_support::Socket socket(port);
+  if (!socket.ok() ||
+      !socket.Send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")) {
+    return;
+  }
+  const std::string response = socket.ReadAll(std::chrono::seconds(10));
+  std::istringstream lines(response);
+  const std::string bucket = "ablate_watch_delay_seconds_bucket{le=\"";
+  for (std::string line; std::getline(lines, line);) {
+    double value = 0;
+    const size_t space = line.rfind(' ');
+    if (space == std::string::npos || !absl::SimpleAtod(line.substr(space + 1), &value)) continue;
+    if (line.rfind(bucket, 0) == 0) {
+      r.delay_buckets.emplace_back(line.substr(bucket.size(), line.find('"', bucket.size()) -
+                                                                  bucket.size()),
+                                   value);
+    } else if (line.rfind("ablate_watch_delay_seconds_sum ", 0) == 0) {
+      r.delay_sum = value;
+    }
+  }
+}
+
+// "p50 <= 50 ms" style: the smallest bucket bound holding the quantile q of the observations.
+std::string DelaySummary(const PhaseResult& r) {
+  if (r.delay_buckets.empty() || r.delay_buckets.back().second == 0) return "no observations";
+  const double count = r.delay_buckets.back().second;
+  std::string out;
+  for (const double q : {0.5, 0.9, 0.99}) {
+    for (const auto& [bound, cumulative] : r.delay_buckets) {
+      if (cumulative >= q * count) {
+        double seconds = 0;
+        const std::string shown =
+            absl::SimpleAtod(bound, &seconds) ? absl::StrCat(seconds * 1000, " ms") : bound;
+        absl::StrAppend(&out, "p", q * 100, " <= ", shown, "  ");
+        break;
+      }
+    }
+  }
+  absl::StrAppend(&out, "mean ", absl::StrFormat("%.1f", 1000 * r.delay_sum / count), " ms  (n=",
+                  count, " updates handed over)");
+  return out;
+}
 
 // Runs one phase on a fresh server: the lab job, the submitters, and (when asked) the watchers.
 bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
@@ -592,6 +648,7 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
   };
   check(sse, r.sse_ms, "SSE");
   check(grpc_watchers, r.grpc_ms, "gRPC");
+  ScrapeDelays(server.http_port(), r);
   server.Stop(std::chrono::seconds(30));
   return true;
 }
@@ -627,6 +684,9 @@ void Print(const char* title, const PhaseResult& r, bool watched) {
               test_support::Summary(r.grpc_ms).c_str());
   std::printf("  of which to the first watcher: %s\n", test_support::Summary(r.first_ms).c_str());
   std::printf("  first watcher -> each watcher: %s\n", test_support::Summary(r.spread_ms).c_str());
+  std::printf("  server's own measure, step posted -> handed to a watcher's stream "
+              "(ablate_watch_delay_seconds): %s\n",
+              DelaySummary(r).c_str());
 }
 
 }  // namespace

@@ -922,6 +922,7 @@ class MetricsGatewayTest : public GatewayTest {
           .steps_per_second = [this] { return writer_->StepsPerSecond(); },
           .run_queue_depth = [this] { return stack_->training.executor->QueuedRuns(); },
           .watchers = [this] { return gateway_->OpenStreams(); },
+          .watch_delay = [this] { return stack_->service->WatchDelays(); },
           .store_full = [this] { return !writer_->StoreFull().ok(); },
           .store_files = {},  // an in-memory store has none
           .workers = 2,
@@ -942,12 +943,18 @@ class MetricsGatewayTest : public GatewayTest {
       if (absl::StartsWith(line, "# HELP ")) {
         helped.insert(words[2]);
       } else if (absl::StartsWith(line, "# TYPE ")) {
-        EXPECT_TRUE(words[3] == "gauge" || words[3] == "counter") << line;
+        EXPECT_TRUE(words[3] == "gauge" || words[3] == "counter" || words[3] == "histogram")
+            << line;
         EXPECT_TRUE(helped.contains(words[2])) << "TYPE before HELP: " << line;
         typed.insert(words[2]);
       } else {
         EXPECT_EQ(words.size(), 2u) << line;
-        const std::string family = words[0].substr(0, words[0].find('{'));
+        std::string family = words[0].substr(0, words[0].find('{'));
+        for (const char* suffix : {"_bucket", "_sum", "_count"}) {
+          if (!typed.contains(family) && absl::EndsWith(family, suffix)) {
+            family.resize(family.size() - std::string_view(suffix).size());  // a histogram's
+          }
+        }
         EXPECT_TRUE(typed.contains(family)) << "sample before its # TYPE: " << line;
         double value = 0;
         EXPECT_TRUE(absl::SimpleAtod(words[1], &value)) << line;
@@ -968,6 +975,7 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
   EXPECT_EQ(before.at("process_start_time_seconds"), 1700000000);
   EXPECT_EQ(before.at("ablate_store_full"), 0);
   EXPECT_FALSE(before.contains("ablate_store_bytes"));
+  EXPECT_EQ(before.at("ablate_watch_delay_seconds_count"), 0);
 
   // While a stream is open it is counted. The job trains until cancelled, so its stream is
   // surely still open when the first update arrives (a short job's could have ended already).
@@ -1016,6 +1024,17 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
     std::this_thread::sleep_for(10ms);
   }
   EXPECT_EQ(Scrape().at("ablate_watchers"), 0);
+
+  // The endless job's stream took live updates: each counted once, with its delay; the buckets
+  // are cumulative and end at the count.
+  const std::map<std::string, double> delays = Scrape();
+  const double count = delays.at("ablate_watch_delay_seconds_count");
+  EXPECT_GE(count, 1);
+  EXPECT_EQ(delays.at("ablate_watch_delay_seconds_bucket{le=\"+Inf\"}"), count);
+  EXPECT_LE(delays.at("ablate_watch_delay_seconds_bucket{le=\"0.005\"}"),
+            delays.at("ablate_watch_delay_seconds_bucket{le=\"10\"}"));
+  EXPECT_GT(delays.at("ablate_watch_delay_seconds_sum"), 0);
+  EXPECT_LT(delays.at("ablate_watch_delay_seconds_sum") / count, 10);
 }
 
 TEST_F(GatewayTest, MetricsAreNotServedUnlessWired) { EXPECT_EQ(Get("/metrics").status, 404); }

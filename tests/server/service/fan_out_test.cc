@@ -79,12 +79,15 @@ TEST(FanOutTest, ManyWatchersCostAboutOneStoreReadPerCommit) {
   v1::WatchJobRequest request;
   request.set_job_id(job.id());
   std::vector<std::map<int64_t, std::vector<float>>> received(kWatchers);
+  std::atomic<uint64_t> updates{0};
   std::vector<std::thread> watchers;
   for (int i = 0; i < kWatchers; ++i) {
     absl::StatusOr<std::unique_ptr<JobWatch>> watch = service.WatchJob(auth::Caller(), request);
     ASSERT_TRUE(watch.ok()) << watch.status();
-    watchers.emplace_back([&received, i, watch = *std::move(watch)] {
-      received[i] = test_support::CollectSteps(Drain(*watch));
+    watchers.emplace_back([&received, &updates, i, watch = *std::move(watch)] {
+      const std::vector<v1::JobUpdate> drained = Drain(*watch);
+      updates += drained.size();
+      received[i] = test_support::CollectSteps(drained);
     });
   }
   for (std::thread& t : watchers) t.join();
@@ -100,6 +103,16 @@ TEST(FanOutTest, ManyWatchersCostAboutOneStoreReadPerCommit) {
   EXPECT_LE(store.reads.load(), store.appends.load() + kWatchers);
   EXPECT_EQ(service.WatchStoreReads(), static_cast<uint64_t>(store.reads.load()) + 1)
       << "the tail's start reads the job's cursor";
+
+  // Each live update handed to a watcher has its delay counted once (those of steps done
+  // before a watch began, not at all); a watch of the ended job replays history only.
+  const metrics::HistogramSnapshot live = service.WatchDelays();
+  EXPECT_GT(live.cumulative.back(), 0u);
+  EXPECT_LE(live.cumulative.back(), updates.load());
+  absl::StatusOr<std::unique_ptr<JobWatch>> replay = service.WatchJob(auth::Caller(), request);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  EXPECT_EQ(test_support::CollectSteps(Drain(**replay)), received[0]);
+  EXPECT_EQ(service.WatchDelays().cumulative.back(), live.cumulative.back());
   training.jobs->Shutdown();
 }
 
