@@ -8,7 +8,8 @@
 // With --compare it first runs the same lab job (and the same submitters) without watchers, for
 // the training's steps/s without them. It prints, per phase: the lab job's steps/s (its steps
 // over the time from its first run's start to its last run's end), the server's CPU split into
-// training (threads named ablate-train) and serving (every other thread), its RSS before the
+// training (threads named ablate-train), job ends (ablate-finish: the deliverables) and serving
+// (every other thread), its RSS before the
 // watchers connected and at most during the phase; and for the watched phase the step -> watcher
 // latency p50/p99 for each kind, estimated as in load.cc (a step's end is its run's started_at
 // plus the steps' own seconds up to it, here stretched so that the run's last step ends at its
@@ -322,9 +323,14 @@ void WatchSse(int port, int64_t job_id, Updates& updates, Clock::time_point give
   close(ep);
 }
 
-// CPU seconds of the server's threads: (training, everything else).
-std::pair<double, double> ServerCpu(pid_t pid) {
-  double training = 0, other = 0;
+// CPU seconds of the server's threads.
+struct ThreadCpu {
+  double training = 0;  // ablate-train
+  double job_ends = 0;  // ablate-finish: each job's deliverables (figures, README, bundle)
+  double other = 0;     // serving: the front doors, the writer, the fan-out, pools
+};
+ThreadCpu ServerCpu(pid_t pid) {
+  ThreadCpu cpu;
   const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
   std::error_code error;
   for (const auto& task :
@@ -341,9 +347,11 @@ std::pair<double, double> ServerCpu(pid_t pid) {
       if (i == 14) utime = std::stod(field);
       if (i == 15) stime = std::stod(field);
     }
-    ((name == "ablate-train") ? training : other) += (utime + stime) / tick;
+    (name == "ablate-train"    ? cpu.training
+     : name == "ablate-finish" ? cpu.job_ends
+                               : cpu.other) += (utime + stime) / tick;
   }
-  return {training, other};
+  return cpu;
 }
 // Threads that ended (a pool's) are no longer listed: the process's total catches them.
 double ProcessCpu(pid_t pid) {
@@ -380,7 +388,7 @@ v1::JobSpec SmallJob(int index) {
 
 struct PhaseResult {
   double steps_per_second = 0;
-  double train_cpu = 0, serve_cpu = 0, client_cpu = 0, wall = 0;
+  double train_cpu = 0, job_end_cpu = 0, serve_cpu = 0, client_cpu = 0, wall = 0;
   long rss_before_kb = 0, rss_peak_kb = 0;
   std::vector<double> sse_ms, grpc_ms;
   // The estimate above counts only the steps' own seconds, not the evaluations and the rest
@@ -461,7 +469,7 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
   const Clock::time_point give_up = Clock::now() + std::chrono::seconds(o.timeout_s);
   r.rss_before_kb = server.StatusKb("VmRSS");
   const double cpu_start = ProcessCpu(pid);
-  const auto [train_start, other_start] = ServerCpu(pid);
+  const ThreadCpu cpu_threads_start = ServerCpu(pid);
   const double self_start = SelfCpu();
   const Clock::time_point wall_start = Clock::now();
 
@@ -534,9 +542,11 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
   sampling = false;
   for (std::thread& t : threads) t.join();
   r.wall = std::chrono::duration<double>(Clock::now() - wall_start).count();
-  const auto [train_end, other_end] = ServerCpu(pid);
-  r.train_cpu = train_end - train_start;
-  r.serve_cpu = (ProcessCpu(pid) - cpu_start) - r.train_cpu;
+  const ThreadCpu cpu_threads_end = ServerCpu(pid);
+  r.train_cpu = cpu_threads_end.training - cpu_threads_start.training;
+  r.job_end_cpu = cpu_threads_end.job_ends - cpu_threads_start.job_ends;
+  // Threads that ended (a pool's) are counted by the process's total, so serving is the rest.
+  r.serve_cpu = (ProcessCpu(pid) - cpu_start) - r.train_cpu - r.job_end_cpu;
   r.client_cpu = SelfCpu() - self_start;
   r.rss_peak_kb = rss_peak;
   r.submitted = accepted;
@@ -657,10 +667,10 @@ void Print(const char* title, const PhaseResult& r, bool watched) {
   std::printf("%s\n", title);
   std::printf("  lab job: %.1f steps/s; wall %.1f s; %d small jobs accepted\n", r.steps_per_second,
               r.wall, r.submitted);
-  std::printf("  server CPU: training %.1f s, serving %.1f s (%.1f%% of training); "
-              "this client %.1f s\n",
-              r.train_cpu, r.serve_cpu, r.train_cpu > 0 ? 100 * r.serve_cpu / r.train_cpu : 0,
-              r.client_cpu);
+  std::printf("  server CPU: training %.1f s, job ends (deliverables) %.1f s, serving %.1f s "
+              "(%.1f%% of training); this client %.1f s\n",
+              r.train_cpu, r.job_end_cpu, r.serve_cpu,
+              r.train_cpu > 0 ? 100 * r.serve_cpu / r.train_cpu : 0, r.client_cpu);
   std::printf("  server RSS: %.1f MiB before, %.1f MiB at most (growth %.1f MiB)\n",
               r.rss_before_kb / 1024.0, r.rss_peak_kb / 1024.0,
               (r.rss_peak_kb - r.rss_before_kb) / 1024.0);
