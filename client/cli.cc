@@ -864,31 +864,8 @@ int HandleParseError(CLI::App& app, const CLI::ParseError& error, const CliEnvir
   return kExitUsage;
 }
 
-}  // namespace
-
-int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
-  CLI::App app(
-      "ablate: the command line of Ablate, the experiment service for deep-learning labs.\n"
-      "Submit init-ablation jobs to an Ablate server, watch every step's loss arrive live, and\n"
-      "download the results.\n",
-      "ablate");
-  auto formatter = std::make_shared<Formatter>();
-  formatter->column_width(30);
-  app.formatter(formatter);
-  app.require_subcommand(1);
-  app.fallthrough();  // global options may also follow the subcommand
-  app.set_version_flag("--version", kVersion);
-  app.footer(
-      "Start with `ablate lab`: it runs lab 1 (a 12-layer ReLU MLP trained under uniform,\n"
-      "Xavier and Kaiming inits) on the server, shows the three runs live, and saves the\n"
-      "deliverables in experiments/10-init-matters/.\n"
-      "\n"
-      "Exit codes: 0 success; 1 the request failed (server unreachable or refusing, download\n"
-      "failed); 2 bad command line or a value the server refused; 3 the watched job failed or\n"
-      "was cancelled.\n"
-      "`ablate SUBCOMMAND --help` lists a subcommand's options.");
-
-  GlobalArgs globals;
+// The options every subcommand takes (they may come before or after it).
+void AddGlobalFlags(CLI::App& app, GlobalArgs& globals) {
   app.add_option("--server", globals.server,
                  "The Ablate server's gRPC address (default 127.0.0.1:50051)")
       ->type_name("HOST:PORT")
@@ -909,15 +886,10 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
                  "ABLATE_TOKEN keeps it out of your shell history and the process list)")
       ->type_name("TOKEN")
       ->envname("ABLATE_TOKEN");
+}
 
-  const std::string user = DefaultOwner();
-  const std::string owner_help =
-      user.empty() ? "Who submits the job (default $USER, unset here, so the server records "
-                     "\"anonymous\")"
-                   : absl::StrCat("Who submits the job (default $USER, here ", user, ")");
-
-  // lab
-  LabArgs lab_args;
+// `ablate lab`: adds the subcommand and its flags, which fill `lab_args`.
+CLI::App* AddLabCommand(CLI::App& app, LabArgs& lab_args, const std::string& owner_help) {
   lab_args.owner = DefaultOwner();
   CLI::App* lab = app.add_subcommand(
       "lab",
@@ -949,9 +921,12 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
                 "written and the findings go to stderr");
   AddReconnectTimeout(lab, &lab_args.reconnect_timeout);
   lab->footer("Exit codes: 0 done, 1 failed, 3 the job failed or was cancelled.");
+  return lab;
+}
 
-  // submit
-  SubmitArgs submit_args;
+// `ablate submit`: adds the subcommand and its flags, which fill `submit_args`.
+CLI::App* AddSubmitCommand(CLI::App& app, SubmitArgs& submit_args,
+                           const std::string& owner_help) {
   submit_args.owner = DefaultOwner();
   CLI::App* submit = app.add_subcommand(
       "submit",
@@ -1030,9 +1005,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "\n"
       "Exit codes: 0 submitted (with --watch: and succeeded), 1 failed, 2 bad flags, spec file\n"
       "or a value the server refused, 3 (with --watch) the job failed or was cancelled.");
+  return submit;
+}
 
-  // watch
-  WatchArgs watch_args;
+// `ablate watch`: adds the subcommand and its flags, which fill `watch_args`.
+CLI::App* AddWatchCommand(CLI::App& app, WatchArgs& watch_args) {
   CLI::App* watch = app.add_subcommand(
       "watch",
       "Show a job's runs live until the job ends\n"
@@ -1049,9 +1026,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "server restarts, watch reconnects and continues exactly where it stopped.\n"
       "\n"
       "Exit codes: 0 the job succeeded, 1 watching failed, 3 the job failed or was cancelled.");
+  return watch;
+}
 
-  // list
-  ListArgs list_args;
+// `ablate list`: adds the subcommand and its flags, which fill `list_args`.
+CLI::App* AddListCommand(CLI::App& app, ListArgs& list_args) {
   CLI::App* list = app.add_subcommand(
       "list",
       "List jobs, newest first\n"
@@ -1091,9 +1070,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "Examples:\n"
       "  ablate list --owner alice --state failed,cancelled\n"
       "  ablate list --since 2024-05-01 --until 2024-05-07 --all --json");
+  return list;
+}
 
-  // show
-  ShowArgs show_args;
+// `ablate show`: adds the subcommand and its flags, which fill `show_args`.
+CLI::App* AddShowCommand(CLI::App& app, ShowArgs& show_args) {
   CLI::App* show = app.add_subcommand(
       "show",
       "Show a job, its spec and its runs' results\n"
@@ -1103,9 +1084,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   show->add_option("JOB", show_args.job, "The job's id")->type_name("")->required();
   show->add_flag("--json", show_args.json, "Print the job in protobuf JSON");
   show->footer("Exit codes: 0 shown, 1 failed (e.g. no such job), 2 bad command line.");
+  return show;
+}
 
-  // trajectory
-  TrajectoryArgs trajectory_args;
+// `ablate trajectory`: adds the subcommand and its flags, which fill `trajectory_args`.
+CLI::App* AddTrajectoryCommand(CLI::App& app, TrajectoryArgs& trajectory_args) {
   CLI::App* trajectory = app.add_subcommand(
       "trajectory",
       "Print a run's per-step losses\n"
@@ -1133,9 +1116,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "  ablate trajectory 12/kaiming --json\n"
       "\n"
       "Exit codes: 0 printed, 1 failed (e.g. no such run), 2 bad command line.");
+  return trajectory;
+}
 
-  // cancel
-  CancelArgs cancel_args;
+// `ablate cancel`: adds the subcommand and its flags, which fill `cancel_args`.
+CLI::App* AddCancelCommand(CLI::App& app, CancelArgs& cancel_args) {
   CLI::App* cancel = app.add_subcommand(
       "cancel",
       "Cancel a job\n"
@@ -1147,9 +1132,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "already cancelled; nothing to cancel\", or, when\n"
       "its runs have not stopped yet, \"job N is stopping (still STATE); ...\".\n"
       "Exit codes: 0 done (also when the job had already ended), 1 failed, 2 bad command line.");
+  return cancel;
+}
 
-  // delete
-  DeleteArgs delete_args;
+// `ablate delete`: adds the subcommand and its flags, which fill `delete_args`.
+CLI::App* AddDeleteCommand(CLI::App& app, DeleteArgs& delete_args) {
   CLI::App* del = app.add_subcommand(
       "delete",
       "Delete a job that has ended, with its runs, losses and files\n"
@@ -1158,9 +1145,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "delete their own jobs and the instructor any job of the class.\n");
   del->add_option("JOB", delete_args.job, "The job's id")->type_name("")->required();
   del->footer("Exit codes: 0 deleted, 1 failed, 2 bad command line.");
+  return del;
+}
 
-  // note
-  NoteArgs note_args;
+// `ablate note`: adds the subcommand and its flags, which fill `note_args`.
+CLI::App* AddNoteCommand(CLI::App& app, NoteArgs& note_args) {
   CLI::App* note = app.add_subcommand(
       "note",
       "Show or replace a job's note\n"
@@ -1177,9 +1166,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "  ablate note 12\n"
       "\n"
       "Exit codes: 0 done, 1 failed, 2 bad command line or a note the server refused.");
+  return note;
+}
 
-  // tag
-  TagArgs tag_args;
+// `ablate tag`: adds the subcommand and its flags, which fill `tag_args`.
+CLI::App* AddTagCommand(CLI::App& app, TagArgs& tag_args) {
   CLI::App* tag = app.add_subcommand(
       "tag",
       "Add or remove a job's tags\n"
@@ -1199,13 +1190,18 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "  ablate tag 12 rm baseline\n"
       "\n"
       "Exit codes: 0 done, 1 failed, 2 bad command line or a tag the server refused.");
+  return tag;
+}
 
-  // whoami
+// `ablate whoami`.
+CLI::App* AddWhoAmICommand(CLI::App& app) {
   CLI::App* whoami = app.add_subcommand(
       "whoami", "Show who the server takes you to be (your token's user, class and role)\n");
+  return whoami;
+}
 
-  // download
-  DownloadArgs download_args;
+// `ablate download`: adds the subcommand and its flags, which fill `download_args`.
+CLI::App* AddDownloadCommand(CLI::App& app, DownloadArgs& download_args) {
   CLI::App* download = app.add_subcommand(
       "download",
       "Download a finished job's deliverables\n"
@@ -1220,9 +1216,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "Files the server does not produce are skipped; job.json is required.\n"
       "Exit codes: 0 downloaded, 1 failed (job unknown or unfinished, a file missing its\n"
       "checksum, disk errors), 2 bad command line.");
+  return download;
+}
 
-  // class
-  ClassArgs class_args;
+// `ablate class`: adds the subcommand and its flags, which fill `class_args`.
+CLI::App* AddClassCommand(CLI::App& app, ClassArgs& class_args) {
   CLI::App* klass = app.add_subcommand(
       "class",
       "Show the class's lab: runs grouped by init, and one row per student\n"
@@ -1247,9 +1245,11 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
       "  ablate class --report class-report && open class-report/class.md\n"
       "\n"
       "Exit codes: 0 shown, 1 failed, 2 bad command line or a value the server refused.");
+  return klass;
+}
 
-  // health
-  std::optional<std::string> health_service;
+// `ablate health`: adds the subcommand and its flags, which fill `health_service`.
+CLI::App* AddHealthCommand(CLI::App& app, std::optional<std::string>& health_service) {
   CLI::App* health = app.add_subcommand(
       "health",
       "Check that the server is up and serving\n"
@@ -1262,6 +1262,68 @@ int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
   health->footer(
       "For container health checks and load balancers.\n"
       "Exit codes: 0 serving, 1 not serving or unreachable, 2 bad command line.");
+  return health;
+}
+
+}  // namespace
+
+int RunCli(const std::vector<std::string>& args, const CliEnvironment& env) {
+  CLI::App app(
+      "ablate: the command line of Ablate, the experiment service for deep-learning labs.\n"
+      "Submit init-ablation jobs to an Ablate server, watch every step's loss arrive live, and\n"
+      "download the results.\n",
+      "ablate");
+  auto formatter = std::make_shared<Formatter>();
+  formatter->column_width(30);
+  app.formatter(formatter);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
+  app.set_version_flag("--version", kVersion);
+  app.footer(
+      "Start with `ablate lab`: it runs lab 1 (a 12-layer ReLU MLP trained under uniform,\n"
+      "Xavier and Kaiming inits) on the server, shows the three runs live, and saves the\n"
+      "deliverables in experiments/10-init-matters/.\n"
+      "\n"
+      "Exit codes: 0 success; 1 the request failed (server unreachable or refusing, download\n"
+      "failed); 2 bad command line or a value the server refused; 3 the watched job failed or\n"
+      "was cancelled.\n"
+      "`ablate SUBCOMMAND --help` lists a subcommand's options.");
+
+  GlobalArgs globals;
+  AddGlobalFlags(app, globals);
+  const std::string user = DefaultOwner();
+  const std::string owner_help =
+      user.empty() ? "Who submits the job (default $USER, unset here, so the server records "
+                     "\"anonymous\")"
+                   : absl::StrCat("Who submits the job (default $USER, here ", user, ")");
+
+  LabArgs lab_args;
+  SubmitArgs submit_args;
+  WatchArgs watch_args;
+  ListArgs list_args;
+  ShowArgs show_args;
+  TrajectoryArgs trajectory_args;
+  CancelArgs cancel_args;
+  DeleteArgs delete_args;
+  NoteArgs note_args;
+  TagArgs tag_args;
+  DownloadArgs download_args;
+  ClassArgs class_args;
+  std::optional<std::string> health_service;
+  CLI::App* lab = AddLabCommand(app, lab_args, owner_help);
+  CLI::App* submit = AddSubmitCommand(app, submit_args, owner_help);
+  CLI::App* watch = AddWatchCommand(app, watch_args);
+  CLI::App* list = AddListCommand(app, list_args);
+  CLI::App* show = AddShowCommand(app, show_args);
+  CLI::App* trajectory = AddTrajectoryCommand(app, trajectory_args);
+  CLI::App* cancel = AddCancelCommand(app, cancel_args);
+  CLI::App* del = AddDeleteCommand(app, delete_args);
+  CLI::App* note = AddNoteCommand(app, note_args);
+  CLI::App* tag = AddTagCommand(app, tag_args);
+  CLI::App* whoami = AddWhoAmICommand(app);
+  CLI::App* download = AddDownloadCommand(app, download_args);
+  CLI::App* klass = AddClassCommand(app, class_args);
+  CLI::App* health = AddHealthCommand(app, health_service);
 
   // CLI11 wants argv-style input.
   std::vector<const char*> argv;
