@@ -1,6 +1,7 @@
 // The page in a real browser against a real server: submit from the form, watch the chart grow
 // live, read the outcome, summary and README, download losses.json, filter and page the jobs
-// list, compare runs of two jobs, and check it fits 360 px and works from the keyboard.
+// list, compare runs of two jobs, check it fits 360 px and works from the keyboard, and switch a
+// running job's chart scale and cancel it from its page.
 // Run by run.sh (ctest: web.browser) with ABLATE_SERVER, ABLATE_WEB_DIR and ABLATE_OUT_DIR set.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -353,6 +354,31 @@ describe('Ablate page', () => {
       .filter((e) => e.type !== 'hidden' && !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
       .map((e) => e.id || e.name));
     assert.deepEqual(unlabelled, []);
+  });
+
+  it('switches the job chart\'s scale and cancels a running job from its page', async () => {
+    const long = (await api(server.url, '/api/v1/jobs', {
+      method: 'POST',
+      body: { spec: { name: 'cancel from the page', training: { steps: 50000 } } },
+    })).job;
+    try {
+      await page.goto(`${server.url}/#/jobs/${long.id}`);
+      await page.waitForFunction(() => Number(document.querySelector('#job-chart').dataset.steps) > 0);
+      assert.equal(await page.getAttribute('#job-chart', 'data-scale'), 'log');
+      const scale = (value) => `label:has(input[name="job-scale"][value="${value}"])`;
+      await page.click(scale('linear'));
+      await page.waitForFunction(() => document.querySelector('#job-chart').dataset.scale === 'linear');
+      await page.click(scale('log'));
+      await page.waitForFunction(() => document.querySelector('#job-chart').dataset.scale === 'log');
+      await page.click('#job-cancel');
+      await page.waitForFunction(() => document.querySelector('#view-job').dataset.state === 'cancelled');
+      assert.equal(await page.isHidden('#job-cancel'), true, 'an ended job offers no cancel');
+    } finally {
+      // Whatever failed above, the job must not hold a worker from the tests below.
+      await api(server.url, `/api/v1/jobs/${long.id}:cancel`, { method: 'POST', body: {} });
+    }
+    const ended = await waitForJob(server.url, long.id);
+    assert.equal(ended.state, 'JOB_STATE_CANCELLED');
   });
 
   it('logged no errors, CSP violations or exceptions', () => {

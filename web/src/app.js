@@ -1,6 +1,7 @@
-// Ablate's page: three views behind the URL's hash.
+// Ablate's page: four views behind the URL's hash.
 //   #/                          submit form and the class's jobs (filters, pages, run picker)
 //   #/jobs/{id}                 one job, live: chart, runs, then results, README and files
+//                               (job_view.js)
 //   #/compare?runs=J:R,J:R,...  runs (job J's run R) from any jobs on one chart
 //   #/class                     the class's runs grouped with bands; per-student rows
 import * as api from './api.js';
@@ -8,17 +9,14 @@ import { LossChart } from './chart.js';
 import { ClassChart } from './class_chart.js';
 import { initColor, runStyles } from './colors.js';
 import {
-  escapeHtml, formatBytes, formatLoss, formatPercent, formatRate, formatTime, jobEnded, stateName,
-  toNumber,
+  escapeHtml, formatLoss, formatPercent, formatTime, jobEnded, stateName, toNumber,
 } from './format.js';
+import { JobView, clipNote } from './job_view.js';
 import {
   FollowUps, MAX_RUNS_PER_JOB, deeperRequest, labOptionsProblem, maxSeeds,
 } from './lab_options.js';
-import { renderMarkdown } from './markdown.js';
-import { renderNotes } from './notes.js';
 import {
-  JobSeries, alignTables, chartSeriesFor, smoothColumns, smoothMarkers, trajectoryCsv,
-  trajectoryTable, validationTable,
+  alignTables, chartSeriesFor, trajectoryTable, validationTable,
 } from './series.js';
 
 const $ = (selector, root = document) => root.querySelector(selector);
@@ -472,305 +470,14 @@ function renderFollowUp(jobId) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// One job, live.
+// One job, live (job_view.js).
 
 function showJob(id) {
-  const view = $('#view-job');
-  view.hidden = false;
-  view.dataset.job = id;
-  view.dataset.state = '';
-  $('#job-title').textContent = `Job ${id}`;
-  // Nothing of the previous job stays on screen: its state badge least of all.
-  $('#job-state').textContent = '';
-  $('#job-state').className = 'badge';
-  $('#job-state').hidden = true;
-  $('#job-error').hidden = true;
-  $('#job-results').hidden = true;
-  $('#job-cancel').hidden = true;
-  $('#job-delete').hidden = true;
-  $('#job-runs tbody').innerHTML = '';
-  $('#job-meta').textContent = '';
-  renderFollowUp(id);
-  $('#job-notes').hidden = true;
-  $('#job-notes').replaceChildren();
-  $('#job-live').textContent = '';
-  $('#job-chart-note').textContent = '';
-  const chartBox = $('#job-chart');
-  chartBox.replaceChildren();
-  chartBox.dataset.steps = '0';
-  document.title = `Job ${id} · Ablate`;
-
-  let job = null;
-  let series = null;
-  let chart = null;
-  let watch = null;
-  let frame = 0;
-  let left = false;
-
-  const fail = (message) => {
-    const box = $('#job-error');
-    box.textContent = message;
-    box.hidden = false;
-  };
-
-  const scale = () => $('input[name="job-scale"]:checked').value === 'log';
-  const clipping = () => $('input[name="job-clip"]').checked;
-  // The EMA weight of the smoothing slider: 0 (off) draws the raw curves only; above it each
-  // run's training loss is drawn twice, raw and faint, then smoothed in its colour.
-  const smoothing = () => Number($('#job-smooth').value);
-  const chartSeries = () => {
-    const looks = runStyles(series.order.map((runId) => series.run(runId).init));
-    return chartSeriesFor(series.order.map((runId, i) => ({
-      label: runLabel(series.run(runId).summary),
-      ...looks[i],
-      lastEval: series.run(runId).summary.finalEval ?? series.lastEval(runId),
-    })), smoothing() > 0);
-  };
-  const chartData = () => smoothColumns(series.chartData(scale()), series.order.length, smoothing());
-  const chartMarkers = () => smoothMarkers(series.markers(), smoothing() > 0);
-
-  const setState = (state) => {
-    job.state = state;
-    const badge = $('#job-state');
-    badge.textContent = stateName(state);
-    badge.className = `badge state-${stateName(state)}`;
-    badge.hidden = false;
-    view.dataset.state = stateName(state);
-    $('#job-cancel').hidden = jobEnded(state);
-    // Deleting: an ended job, by its owner or the class's instructor (or anyone without users).
-    const mine = !me.authEnabled || me.role === 'instructor' || job.owner === me.name;
-    $('#job-delete').hidden = !jobEnded(state) || !mine;
-  };
-
-  const draw = () => {
-    frame = 0;
-    if (left) return;
-    chart.set(chartSeries(), chartData(), chartMarkers());
-    chartBox.dataset.steps = String(series.totalSteps());
-    chartBox.dataset.gaps = String(series.gaps);
-    chartBox.dataset.duplicates = String(series.duplicates);
-    $('#job-chart-note').textContent = clipNote(chart);
-    renderRuns();
-  };
-  const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
-
-  const renderRuns = () => {
-    const total = toNumber(job.spec?.training?.steps);
-    $('#job-runs tbody').innerHTML = series.order.map((runId, i) => {
-      const r = series.run(runId);
-      const s = r.summary;
-      const lastEval = s.finalEval ?? series.lastEval(runId);
-      const last = r.losses.length ? r.losses[r.losses.length - 1] : s.finalLoss;
-      return `<tr data-run="${escapeHtml(runId)}" data-state="${stateName(s.state)}">
-        <th scope="row"><span class="dot" data-init="${escapeHtml(r.init)}" aria-hidden="true"></span>${escapeHtml(runLabel(s))}</th>
-        <td class="col-status"><span class="badge state-${stateName(s.state)}">${stateName(s.state)}</span></td>
-        <td class="outcome">${escapeHtml(s.outcome || stateName(s.state))}${s.restartReason
-          ? `<br><small class="hint">${escapeHtml(s.restartReason)}</small>` : ''}</td>
-        <td class="num"><progress max="${total || 1}" value="${r.losses.length}" aria-label="steps done"></progress>
-          ${r.losses.length.toLocaleString('en')}${total ? ` / ${total.toLocaleString('en')}` : ''}</td>
-        <td class="num">${formatRate(series.stepsPerSecond(runId))}</td>
-        <td class="num">${last === undefined ? '—' : formatLoss(last)}</td>
-        <td class="num">${lastEval ? formatPercent(lastEval.accuracy) : '—'}</td>
-        <td><button type="button" class="quiet small" data-csv="${escapeHtml(runId)}"
-          title="Every step's loss with the validation results, as CSV">CSV</button></td></tr>`;
-    }).join('');
-    paintDots($('#job-runs'));
-  };
-
-  const showResults = async () => {
-    const results = $('#job-results');
-    results.hidden = false;
-    const summaryBox = $('#job-summary');
-    const filesBox = $('#job-files');
-    const readmeBox = $('#job-readme');
-    summaryBox.innerHTML = '<p class="hint">Loading the results…</p>';
-    filesBox.innerHTML = '';
-    readmeBox.innerHTML = '';
-    let manifest = null;
-    try {
-      manifest = JSON.parse(await api.getArtifactText(id, 'manifest.json'));
-    } catch (error) {
-      summaryBox.innerHTML = `<p class="hint">${escapeHtml(
-        job.state === 'JOB_STATE_FAILED' && job.error ? job.error : error.message)}</p>`;
-      results.dataset.ready = 'true';
-      return;
-    }
-    summaryBox.innerHTML = renderSummary(manifest);
-    const files = Object.entries(manifest.files ?? {});
-    const entries = [
-      ...files.map(([name, f]) => ({ name, bytes: f.bytes })),
-      { name: 'manifest.json' },
-      { name: 'bundle.zip', all: true },
-    ];
-    filesBox.innerHTML = entries.map((f) => `<li><a class="button${f.all ? ' primary' : ''}"
-        href="${api.artifactUrl(id, f.name)}" download="${escapeHtml(
-      f.all ? `ablate-job-${id}.zip` : f.name)}">${f.all ? 'Download everything (zip)' : escapeHtml(f.name)}</a>
-        ${f.bytes !== undefined ? `<span class="hint">${formatBytes(f.bytes)}</span>` : ''}</li>`).join('');
-    try {
-      readmeBox.innerHTML = renderMarkdown(await api.getArtifactText(id, 'README.md'));
-    } catch (error) {
-      readmeBox.textContent = error.message;
-    }
-    results.dataset.ready = 'true';
-  };
-
-  const start = async () => {
-    try {
-      job = await api.getJob(id);
-    } catch (error) {
-      fail(error.status === 404 ? `There is no job ${id}.` : error.message);
-      return;
-    }
-    if (left) return;
-    $('#job-title').textContent = `Job ${job.id}: ${job.name}`;
-    document.title = `Job ${job.id}: ${job.name} · Ablate`;
-    const m = job.spec?.model ?? {};
-    const t = job.spec?.training ?? {};
-    $('#job-meta').textContent = `${job.owner} · submitted ${formatTime(job.createdAt)} · `
-      + `${m.depth}-layer MLP, width ${m.width}, ${t.steps} steps, lr ${t.lr}, momentum ${t.momentum}, batch ${t.batch}`;
-    setState(job.state);
-    // Writing the note and tags: the job's owner or the class's instructor (or anyone without
-    // users), as for deleting.
-    const mayEdit = !me.authEnabled || me.role === 'instructor' || job.owner === me.name;
-    renderNotes($('#job-notes'), job, mayEdit, (saved) => {
-      job.note = saved.note;
-      job.tags = saved.tags;
-      jobCache.delete(String(id));
-    });
-    series = new JobSeries(job.runs ?? []);
-    chart = new LossChart(chartBox, {
-      log: scale(), clip: clipping(), chance: chanceLoss(job),
-      xMax: Math.max(0, toNumber(job.spec?.training?.steps) - 1),
-    });
-    draw();
-    watch = api.watchJob(id, {
-      onUpdate: (update) => {
-        series.apply(update);
-        if (update.runsStarted?.length && job.state === 'JOB_STATE_QUEUED') {
-          setState('JOB_STATE_RUNNING');
-        }
-        if (update.jobFinished?.job) {
-          Object.assign(job, update.jobFinished.job);
-          setState(job.state);
-          showResults();
-        }
-        schedule();
-      },
-      onStatus: (status) => {
-        $('#job-live').textContent = {
-          live: '● live', ended: '', reconnecting: 'reconnecting…',
-        }[status] ?? '';
-      },
-      onError: fail,
-    });
-  };
-
-  const onScale = () => {
-    if (!chart) return;
-    chart.setLog(scale());
-    chart.setClip(clipping());
-    draw();
-  };
-  const scaleInputs = $$('input[name="job-scale"], input[name="job-clip"]');
-  for (const input of scaleInputs) input.addEventListener('change', onScale);
-  const onSmooth = () => {
-    const w = smoothing();
-    $('#job-smooth-value').textContent = w > 0 ? w.toFixed(2) : 'off';
-    if (chart) draw();
-  };
-  $('#job-smooth').addEventListener('input', onSmooth);
-  const onZoomReset = () => { if (chart) { chart.build(); draw(); } };
-  $('#job-zoom-reset').addEventListener('click', onZoomReset);
-  // A run's steps and evaluations as a CSV file, fetched whole (not the chart's copy).
-  const onCsv = async (event) => {
-    const runId = event.target.dataset?.csv;
-    if (!runId) return;
-    try {
-      const csv = trajectoryCsv(await api.getTrajectory(runId));
-      const r = series.run(runId);
-      const link = document.createElement('a');
-      link.href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
-      link.download = `job-${id}-run-${runId}-${r?.init ?? 'run'}.csv`;
-      document.body.append(link);
-      link.click();
-      link.remove();
-      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
-    } catch (error) {
-      fail(error.message);
-    }
-  };
-  $('#job-runs').addEventListener('click', onCsv);
-  const cancel = async () => {
-    $('#job-cancel').disabled = true;
-    try {
-      const response = await api.cancelJob(id);
-      setState(response.job.state);
-    } catch (error) {
-      fail(error.message);
-    } finally {
-      $('#job-cancel').disabled = false;
-    }
-  };
-  $('#job-cancel').addEventListener('click', cancel);
-  const remove = async () => {
-    if (!window.confirm(`Delete job ${id} with its runs, losses and files? This cannot be undone.`)) return;
-    $('#job-delete').disabled = true;
-    try {
-      await api.deleteJob(id);
-      jobCache.delete(String(id));
-      window.location.hash = '#/';
-    } catch (error) {
-      fail(error.message);
-    } finally {
-      $('#job-delete').disabled = false;
-    }
-  };
-  $('#job-delete').addEventListener('click', remove);
-
-  leaveView = () => {
-    left = true;
-    watch?.close();
-    if (frame) cancelAnimationFrame(frame);
-    chart?.destroy();
-    for (const input of scaleInputs) input.removeEventListener('change', onScale);
-    $('#job-smooth').removeEventListener('input', onSmooth);
-    $('#job-zoom-reset').removeEventListener('click', onZoomReset);
-    $('#job-runs').removeEventListener('click', onCsv);
-    $('#job-cancel').removeEventListener('click', cancel);
-    $('#job-delete').removeEventListener('click', remove);
-  };
-  start();
-}
-
-function clipNote(chart) {
-  const clip = chart.clipAt();
-  return clip === null ? '' : `The y axis stops at ${formatLoss(clip)} (10 × chance) so that the `
-    + 'curves that train stay readable; ▲ marks each peak above it. Untick “Clip blow-ups” to see everything.';
-}
-
-// manifest.json's results_summary as a definition list, every number from the file; the
-// manifest's own definitions explain each key.
-function renderSummary(manifest) {
-  const summary = manifest.results_summary ?? {};
-  const definitions = manifest.definitions ?? {};
-  const scalars = Object.entries(summary).filter(([, v]) => v === null || typeof v !== 'object');
-  const value = (v) => {
-    if (v === null) return '<span class="hint">n/a</span>';
-    if (typeof v === 'number') return escapeHtml(Number.isInteger(v) ? String(v) : formatLoss(v));
-    return escapeHtml(String(v));
-  };
-  const rows = scalars.map(([key, v]) => `<div class="kv"><dt title="${escapeHtml(
-    definitions[key] ?? '')}"><code>${escapeHtml(key)}</code></dt><dd>${value(v)}</dd></div>`).join('');
-  const runs = (summary.runs ?? []).map((r) => `<tr><th scope="row">${escapeHtml(r.label)}</th>
-      <td>${escapeHtml(r.outcome ?? '')}</td><td class="num">${r.final_loss === null ? 'NaN' : formatLoss(r.final_loss)}</td>
-      <td class="num">${r.final_val_loss === null || r.final_val_loss === undefined ? '—' : formatLoss(r.final_val_loss)}</td>
-      <td class="num">${r.final_val_accuracy === null || r.final_val_accuracy === undefined ? '—' : formatPercent(r.final_val_accuracy)}</td></tr>`).join('');
-  const notes = (summary.notes ?? []).map((n) => `<li>${escapeHtml(n)}</li>`).join('');
-  return `<dl class="summary">${rows}</dl>
-    ${runs ? `<div class="table-wrap"><table class="runs"><thead><tr><th scope="col">Run</th><th scope="col">Outcome</th>
-      <th scope="col" class="num">Final loss</th><th scope="col" class="num">Val. loss</th><th scope="col" class="num">Val. accuracy</th></tr></thead>
-      <tbody>${runs}</tbody></table></div>` : ''}
-    ${notes ? `<ul class="notes">${notes}</ul>` : ''}`;
+  const page = new JobView(id, {
+    me: () => me, jobCache, renderFollowUp, runLabel, paintDots, chanceLoss,
+  });
+  leaveView = () => page.leave();
+  page.open();
 }
 
 // ---------------------------------------------------------------------------------------------
