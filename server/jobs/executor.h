@@ -24,6 +24,12 @@ class RunListener : public core::RunObserver {
   // Returns the checkpoint (core/checkpoint.h bytes) to continue from, or empty to start at step 0.
   // (A checkpoint the trainer refuses ends the run with OnFailed, saying why.)
   virtual std::string OnStarting(const std::string& fingerprint) = 0;
+  // Instead of OnStarting, when the run's worker was already training it for an earlier server
+  // process and carries on (a remote worker reconnecting after a restart), with the fingerprint
+  // of the worker's build: the run's start must be on record before its steps are, even when
+  // the earlier process died before committing it. Executors whose runs cannot outlive the
+  // server never call it.
+  virtual void OnResumed(const std::string& fingerprint) { (void)fingerprint; }
   // The run ended: trained, diverged, or stopped (also while queued: outcome kCancelled with
   // no step). Exactly one of OnFinished and OnFailed is called, last.
   virtual void OnFinished(const core::RunResult& result) = 0;

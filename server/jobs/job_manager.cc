@@ -136,7 +136,19 @@ class JobManager::RunSupervisor final : public RunListener {
       }
     }
     manager_.writer_.Post(store::RunStartedEvent{run_.id(), absl::Now(), fingerprint});
+    start_recorded_ = true;
     return checkpoint;
+  }
+
+  void OnResumed(const std::string& fingerprint) override {
+    if (start_recorded_) return;
+    // The earlier process assigned the run and posted its start, but died before committing
+    // it: the store still has the run queued, and would refuse its steps.
+    spdlog::info("run {}: its worker carried on training across the restart; recording its start",
+                 run_.id());
+    fingerprint_ = fingerprint;
+    manager_.writer_.Post(store::RunStartedEvent{run_.id(), absl::Now(), fingerprint});
+    start_recorded_ = true;
   }
 
   void OnStep(const core::StepRecord& step) override {
@@ -346,6 +358,8 @@ class JobManager::RunSupervisor final : public RunListener {
   std::map<int, store::EvalRecord> recorded_evals_;
   int last_recorded_eval_ = -1;
   std::string fingerprint_;  // of the build training the run now
+  // The store has the run's start (it was stored running, or this process posted it).
+  bool start_recorded_ = run_.state() != v1::RUN_STATE_QUEUED;
   int replay_from_ = 0;      // the step the run resumed at
   bool abandoned_ = false;   // a replay differed: this attempt records nothing more
   std::stop_source attempt_;

@@ -90,6 +90,8 @@ grpc::Status SlurmExecutor::Impl::Connect(
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "the run has ended; stop");
     }
     if (hello.training()) {
+      // Trained for an earlier server process, perhaps: its start is recorded before its steps.
+      run->listener->OnResumed(hello.fingerprint());
       v1::ServerMessage resumed;
       resumed.mutable_resumed();
       stream->Write(resumed);

@@ -449,6 +449,28 @@ TEST(SlurmExecutorHostileWorkerTest, StepsOutOfOrderOrRangeAreRefusedAndAReplayM
   EXPECT_EQ(stack.StepsOf(run), 2);
 }
 
+// A server killed right after assigning a run dies before committing the run's start; its worker
+// trains on and, after the restart, reconnects as already training. Its steps are recorded: the
+// run's start is put on record first, instead of the store refusing step 0 and failing the job.
+TEST(SlurmExecutorHostileWorkerTest, AWorkerTrainingARunStoredAsQueuedHasItsStartRecorded) {
+  SecretKeeper launcher;
+  Stack stack(launcher, [](const std::string&) {});
+  const ablate::v1::Job job = stack.Submit(test_support::TinySpec(100));
+  const int64_t run = job.runs(0).id();
+  for (int i = 0; i < 100 && launcher.secret().empty(); ++i) std::this_thread::sleep_for(20ms);
+  const std::string secret = launcher.secret();
+  ASSERT_FALSE(secret.empty());
+
+  EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{0, 1.0f}, {1, 0.75f}}).error_code(),
+            grpc::StatusCode::CANCELLED);  // the stream ended without an outcome
+  for (int i = 0; i < 100 && stack.StepsOf(run) < 2; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(stack.StepsOf(run), 2);
+  const absl::StatusOr<ablate::v1::Job> now = wire::GetJob(stack.store(), job.id());
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->runs(0).state(), ablate::v1::RUN_STATE_RUNNING);
+  EXPECT_NE(now->state(), ablate::v1::JOB_STATE_FAILED) << now->error();
+}
+
 // A server holds the queue while it recovers runs: nothing goes to Slurm before Release.
 TEST(SlurmExecutorHeldTest, AHeldExecutorDispatchesNothingUntilReleased) {
   SecretKeeper launcher;
