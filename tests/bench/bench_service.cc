@@ -669,9 +669,10 @@ int main(int argc, char** argv) {
       std::ifstream comm("/proc/self/task/" + std::to_string(tid) + "/comm");
       std::string name;
       std::getline(comm, name);
-      auto& [sum, count] = by_role[name == "ablate-finish" ? "job ends (the manager's finishing thread)"
-                                   : it == roles.end()     ? "other (gRPC, main, idle pool)"
-                                                           : it->second];
+      const std::string role = name == "ablate-finish" ? "job ends (the manager's finishing thread)"
+                               : it == roles.end()     ? "other (gRPC, main, idle pool)"
+                                                       : it->second;
+      auto& [sum, count] = by_role[role];
       sum += seconds;
       ++count;
       total_cpu += seconds;
