@@ -492,7 +492,9 @@ TEST_F(GatewayTest, EventStreamCarriesEveryStepOnceAndEndsWithTheJob) {
 }
 
 TEST_F(GatewayTest, EventStreamResumesAfterADroppedConnectionLosingAndRepeatingNothing) {
-  const v1::Job job = Submit(ShortLab(400));
+  // More events than one update carries (2,000), so that the connection drops before the job's
+  // end even when the job has ended before the stream opens.
+  const v1::Job job = Submit(ShortLab(1500));
   // Drop the connection after the first update with steps, as a closed laptop lid would.
   std::vector<v1::JobUpdate> updates =
       ReadEvents(job.id(), "", [](const v1::JobUpdate& u) { return u.steps_size() == 0; });
