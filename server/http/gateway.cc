@@ -213,9 +213,13 @@ int HttpGateway::EndStreams(const std::function<bool(const StreamInfo&)>& which)
   std::vector<std::shared_ptr<EventStream>> ending;
   {
     absl::MutexLock lock(&streams_mutex_);
-    for (const auto& [id, open] : streams_) {
+    for (auto& [id, open] : streams_) {
       if (!which(open.info)) continue;
-      if (auto stream = open.stream.lock()) ending.push_back(std::move(stream));
+      if (auto stream = open.stream.lock()) {
+        ending.push_back(std::move(stream));
+      } else {
+        open.end_once_started = true;  // Watch ends it when it attaches the stream
+      }
     }
   }
   for (const auto& stream : ending) stream->End();
@@ -519,11 +523,18 @@ Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token
   limits.Attach(*ticket, [weak = std::weak_ptr<EventStream>(stream)](const absl::Status& why) {
     if (auto stream = weak.lock()) stream->End(why);
   });
+  bool end_now = false;
   {
     absl::MutexLock lock(&streams_mutex_);
     auto open = streams_.find(key);
-    if (open != streams_.end()) open->second.stream = stream;
+    if (open != streams_.end()) {
+      open->second.stream = stream;
+      end_now = open->second.end_once_started;
+    }
   }
+  // EndStreams (a drain) ran while this watch was starting: without this the stream would stay
+  // open until its job's end, holding the server's stop.
+  if (end_now) stream->End();
   return Response{.status = 0};  // answered by the stream (see Offload)
 }
 

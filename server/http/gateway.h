@@ -138,8 +138,10 @@ class HttpGateway {
   mutable absl::Mutex streams_mutex_;
   uint64_t next_stream_ ABSL_GUARDED_BY(streams_mutex_) = 1;
   struct Open {
-    std::weak_ptr<EventStream> stream{};
+    std::weak_ptr<EventStream> stream{};  // empty while the watch starts
     StreamInfo info{};
+    // EndStreams chose it while its watch was starting: it ends as soon as it has started.
+    bool end_once_started = false;
   };
   std::map<uint64_t, Open> streams_ ABSL_GUARDED_BY(streams_mutex_);
 };
