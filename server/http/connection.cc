@@ -125,6 +125,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   ~Connection() { shared_->Release(peer_, this); }
 
   void Start() {
+    bool stopping;
     {
       std::lock_guard lock(shared_->mutex);
       shared_->closers[this] = [weak = this->weak_from_this()] {
@@ -132,6 +133,13 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
           asio::post(self->stream_.get_executor(), [self] { self->Close(); });
         }
       };
+      // Admitted before Stop, registered after Stop took its list of closers: Stop sets
+      // `stopping` before it takes the list, so such a connection sees it here and closes.
+      stopping = shared_->stopping.load();
+    }
+    if (stopping) {
+      asio::post(stream_.get_executor(), [self = this->shared_from_this()] { self->Close(); });
+      return;
     }
     if constexpr (kTls) {
       SetDeadline(limits_.header_timeout, Phase::kHandshake);
