@@ -419,13 +419,18 @@ grpc::Status PlayWorker(const std::string& address, int64_t run, const std::stri
   return stream->Finish();
 }
 
+// The secret of the run's Slurm job, once the executor has submitted it (up to 2 s; empty if not).
+std::string WaitForSecret(SecretKeeper& launcher) {
+  for (int i = 0; i < 100 && launcher.secret().empty(); ++i) std::this_thread::sleep_for(20ms);
+  return launcher.secret();
+}
+
 TEST(SlurmExecutorHostileWorkerTest, StepsOutOfOrderOrRangeAreRefusedAndAReplayMustMatch) {
   SecretKeeper launcher;
   Stack stack(launcher, [](const std::string&) {});
   const ablate::v1::Job job = stack.Submit(test_support::TinySpec(100));
   const int64_t run = job.runs(0).id();
-  for (int i = 0; i < 100 && launcher.secret().empty(); ++i) std::this_thread::sleep_for(20ms);
-  const std::string secret = launcher.secret();
+  const std::string secret = WaitForSecret(launcher);
   ASSERT_FALSE(secret.empty());
 
   EXPECT_EQ(PlayWorker(stack.address(), run, secret, false, {{0, 1.0f}, {5, 0.5f}}).error_code(),
@@ -457,8 +462,7 @@ TEST(SlurmExecutorHostileWorkerTest, AWorkerTrainingARunStoredAsQueuedHasItsStar
   Stack stack(launcher, [](const std::string&) {});
   const ablate::v1::Job job = stack.Submit(test_support::TinySpec(100));
   const int64_t run = job.runs(0).id();
-  for (int i = 0; i < 100 && launcher.secret().empty(); ++i) std::this_thread::sleep_for(20ms);
-  const std::string secret = launcher.secret();
+  const std::string secret = WaitForSecret(launcher);
   ASSERT_FALSE(secret.empty());
 
   EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{0, 1.0f}, {1, 0.75f}}).error_code(),
