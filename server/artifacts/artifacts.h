@@ -43,8 +43,8 @@ inline constexpr const char* kBundleFile = "bundle.zip";
 // The name of the loss figure on `scale` when it is not the headline's.
 const char* PlotFileFor(YScale scale);
 
-// Renders every file of `job` from plain inputs: no store, no clock, no file system beyond a
-// temporary file for each PNG. `generated_at` is the time written into the manifest and the
+// Renders every file of `job` from plain inputs: no store, no clock, no file system.
+// `generated_at` is the time written into the manifest and the
 // zip's entries. Returns them in the order listed at the top of this file. Errors: a trajectory that is
 // not the run's steps 0, 1, 2, ... (InvalidArgument), or a plot or zip that cannot be made
 // (Internal).

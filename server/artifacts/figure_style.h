@@ -26,7 +26,7 @@ inline constexpr double kBoxLeft = 0.068, kBoxRight = 0.962, kBoxBottom = 0.082;
 inline constexpr double kTitleText = 0.95, kSubtitleText = 0.6, kNoteText = 0.66, kTickText = 0.72,
                  kAxisLabelText = 0.76, kLegendText = 0.68, kAnnotationText = 0.66,
                  kMarkerText = 0.5, kBigMarkerText = 1.1;
-// PLplot's default character height on the pngcairo device at 1600×1000, as a fraction of the
+// PLplot's default character height on the cairo device at 1600×1000, as a fraction of the
 // page's height (9.17 mm of 352.8 mm), for planning before PLplot is started; RenderPlot
 // measures the real one.
 inline constexpr double kDefaultCharHeight = 0.026;

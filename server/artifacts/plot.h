@@ -106,7 +106,7 @@ struct PlotImage {
 };
 
 // Draws the figure. Thread-safe (PLplot's state is global, so figures are drawn one at a time).
-// Internal when the PNG driver is missing or the temporary file cannot be written or read.
+// Internal when PLplot's cairo driver is missing or the PNG cannot be encoded.
 absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale);
 
 // The layer figure (layer_stats.png): two panels against the layer (1 … depth), one line per

@@ -1,13 +1,12 @@
 #include "server/artifacts/plplot_canvas.h"
 
-#include <unistd.h>
+#include <png.h>
+#include <zlib.h>
 
 #include <cmath>
+#include <csetjmp>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -27,7 +26,7 @@ void SetColor(int index, uint32_t rgb) {
           static_cast<int>(rgb & 0xff));
 }
 
-bool PngCairoAvailable() {
+bool MemCairoAvailable() {
   constexpr int kMaxDevices = 128;
   const char* menu[kMaxDevices];
   const char* names[kMaxDevices];
@@ -36,38 +35,61 @@ bool PngCairoAvailable() {
   int count = kMaxDevices;
   plgFileDevs(&menu_list, &name_list, &count);
   for (int i = 0; i < count; ++i) {
-    if (std::string_view(name_list[i]) == "pngcairo") return true;
+    if (std::string_view(name_list[i]) == "memcairo") return true;
   }
   return false;
+}
+
+// Encodes `rgb` (kPlotWidth × kPlotHeight, 8-bit RGB, rows top to bottom) as a PNG. No row
+// filter and zlib level 3: a figure is mostly flat colour, for which that is as small as
+// libpng's default (adaptive filters, level 6) and four times faster, and a job's end spends
+// most of its time here.
+absl::StatusOr<std::string> EncodePng(std::vector<unsigned char>& rgb) {
+  std::string png;
+  png_structp writer = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = writer == nullptr ? nullptr : png_create_info_struct(writer);
+  if (info == nullptr) {
+    png_destroy_write_struct(&writer, nullptr);
+    return absl::InternalError("cannot start a PNG (out of memory).");
+  }
+  if (setjmp(png_jmpbuf(writer))) {  // libpng's way of reporting an error
+    png_destroy_write_struct(&writer, &info);
+    return absl::InternalError("cannot encode the figure as PNG.");
+  }
+  png_set_write_fn(
+      writer, &png,
+      [](png_structp w, png_bytep data, png_size_t size) {
+        static_cast<std::string*>(png_get_io_ptr(w))->append(reinterpret_cast<char*>(data), size);
+      },
+      nullptr);
+  png_set_IHDR(writer, info, kPlotWidth, kPlotHeight, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+               PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_filter(writer, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
+  png_set_compression_level(writer, 3);
+  png_write_info(writer, info);
+  for (int y = 0; y < kPlotHeight; ++y) png_write_row(writer, &rgb[size_t{3} * kPlotWidth * y]);
+  png_write_end(writer, info);
+  png_destroy_write_struct(&writer, &info);
+  return png;
 }
 
 }  // namespace
 
 absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
                                     const std::function<void()>& draw) {
-  std::string path = (std::filesystem::temp_directory_path() / "ablate-plot-XXXXXX.png").string();
-  const int fd = mkstemps(path.data(), 4);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat("cannot create a temporary file for the figure in ",
-                                            std::filesystem::temp_directory_path().string()));
-  }
-  close(fd);
-  struct Remove {
-    std::string path;
-    ~Remove() { std::filesystem::remove(path); }
-  } remove_file{path};
+  // PLplot's memcairo driver draws over the image it is given: start from the white background.
+  std::vector<unsigned char> rgb(size_t{3} * kPlotWidth * kPlotHeight, 255);
   {
     std::lock_guard lock(PlplotMutex());
     // plinit exits the process when the driver is missing: check first.
-    if (!PngCairoAvailable()) {
+    if (!MemCairoAvailable()) {
       return absl::InternalError(
-          "PLplot has no pngcairo driver: install plplot-driver-cairo to draw the figures.");
+          "PLplot has no memcairo driver: install plplot-driver-cairo to draw the figures.");
     }
     PLINT stream = 0;
     plmkstrm(&stream);
-    plsdev("pngcairo");
-    plsfnam(path.c_str());
-    plspage(0, 0, kPlotWidth, kPlotHeight, 0, 0);
+    plsdev("memcairo");
+    plsmem(kPlotWidth, kPlotHeight, rgb.data());
     plscmap0n(kFirstRun + static_cast<int>(run_colors.size()) + 1);
     plscolbg(255, 255, 255);
     SetColor(kInk, 0x1A1A1A);
@@ -81,14 +103,7 @@ absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
     draw();
     plend1();
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  std::string png = bytes.str();
-  if (!in || png.size() < 8) {
-    return absl::InternalError(absl::StrCat("PLplot did not write the figure to ", path, "."));
-  }
-  return png;
+  return EncodePng(rgb);
 }
 
 void DrawHeader(const Header& header) {

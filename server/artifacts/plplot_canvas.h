@@ -1,4 +1,4 @@
-// The PLplot side of the figures: a PNG drawn on PLplot's pngcairo driver, the header's text,
+// The PLplot side of the figures: a PNG drawn on PLplot's memcairo driver, the header's text,
 // and the power-of-ten axis labels. Everything here calls PLplot; where things go is decided
 // beforehand (plot_layout.h). Internal to server/artifacts.
 #ifndef ABLATE_SERVER_ARTIFACTS_PLPLOT_CANVAS_H_
@@ -15,11 +15,11 @@
 
 namespace ablate::artifacts::figure {
 
-// Draws one PNG of kPlotWidth × kPlotHeight with PLplot: sets up a stream on the pngcairo
-// driver with the fixed colours and one per run (kFirstRun + i), calls `draw` after plinit,
-// and returns the file's bytes. PLplot writes to a file: a private temporary one. Figures are
-// drawn one at a time (PLplot's state is process-wide). Internal when the driver is missing or
-// the file cannot be written or read.
+// Draws one PNG of kPlotWidth × kPlotHeight with PLplot: sets up a stream on the memcairo
+// driver (an image in memory: no file, nothing left behind by a killed process) with the fixed
+// colours and one per run (kFirstRun + i), calls `draw` after plinit, and returns the PNG's
+// bytes. Figures are drawn one at a time (PLplot's state is process-wide). Internal when the
+// driver is missing or the PNG cannot be encoded.
 absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
                                     const std::function<void()>& draw);
 

@@ -18,7 +18,7 @@ constexpr std::array<double, 95> kAsciiAdvance = {
     0.634, 0.278, 0.278, 0.579, 0.278, 0.974, 0.634, 0.612, 0.635, 0.635, 0.411, 0.521,
     0.392, 0.634, 0.592, 0.818, 0.592, 0.592, 0.525, 0.636, 0.337, 0.636, 0.838};
 
-// The font's em in PLplot character heights on the pngcairo driver, measured: a line of 40
+// The font's em in PLplot character heights on the cairo driver, measured: a line of 40
 // "M"s (0.863 em each) at size 0.95 is 1115 px wide, 40 × 0.863 × 0.95 × 1.31 character
 // heights of 26 px (kDefaultCharHeight); rounded up.
 constexpr double kEmPerCharHeight = 1.32;

@@ -1,4 +1,4 @@
-// Fitting the figures' text to the page: a width estimate for PLplot's pngcairo text and line
+// Fitting the figures' text to the page: a width estimate for PLplot's cairo text and line
 // breaking, so that titles, subtitles and notes never run off the image, whatever the job's
 // name or configuration.
 #ifndef ABLATE_SERVER_ARTIFACTS_TEXT_FIT_H_
@@ -12,7 +12,7 @@ namespace ablate::artifacts {
 
 // The advance width of `text` (UTF-8) drawn at `size` times PLplot's default character
 // height, in default character heights. From DejaVu Sans' advance widths (the font the
-// pngcairo driver resolves "sans" to); characters outside its table count as the widest
+// cairo driver resolves "sans" to); characters outside its table count as the widest
 // (an em), so the estimate errs on the wide side.
 double TextWidth(std::string_view text, double size);
 
