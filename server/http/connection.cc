@@ -5,7 +5,8 @@
 //        ... -> Stream: write the head, then chunks as they come -> close
 //
 // One timer per connection bounds whichever phase is current (handshake and headers together,
-// the body, each write). Boost.Beast's parser enforces the header and body sizes as bytes
+// the body, the response's write); an open stream has a second one for its heartbeat and the
+// deadline of its chunks' writes. Boost.Beast's parser enforces the header and body sizes as bytes
 // arrive, chunked bodies included, so nothing over a limit is ever buffered. Refusals are
 // written with Connection: close; on plain TCP the server then stops sending and reads (and
 // discards) what the client is still sending for a moment (kLinger), so the client reads the
@@ -119,7 +120,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
         limits_(shared_->options.limits),
         stream_(std::move(stream)),
         timer_(stream_.get_executor()),
-        heartbeat_timer_(stream_.get_executor()),
+        stream_timer_(stream_.get_executor()),
         peer_(std::move(peer)) {}
 
   ~Connection() { shared_->Release(peer_, this); }
@@ -360,15 +361,26 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
                             });
   }
 
+  // A chunk of an open stream. It has no deadline of its own: the stream's timer
+  // (ArmStreamTimer) ends a write still unfinished write_timeout after it started. One timer
+  // per stream, not one set and cancelled per write: a lecture hall's streams write twenty
+  // times a second each.
+  void WriteChunk(std::string text, std::function<void(beast::error_code)> then) {
+    auto data = std::make_shared<std::string>(std::move(text));
+    write_started_ = Clock::now();
+    asio::async_write(stream_, asio::buffer(*data),
+                      [data, then = std::move(then)](beast::error_code ec, size_t) { then(ec); });
+  }
+
   void WriteNextChunk();
-  void ArmHeartbeat();
+  void ArmStreamTimer();
 
   void Close() {
     if (closed_) return;
     closed_ = true;
     ++deadline_generation_;
     timer_.cancel();
-    heartbeat_timer_.cancel();
+    stream_timer_.cancel();
     beast::error_code ignored;
     Lowest().close(ignored);
     std::deque<std::pair<std::string, std::function<void(bool)>>> queued;
@@ -389,7 +401,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   const ServerLimits& limits_;
   Socket stream_;
   asio::steady_timer timer_;
-  asio::steady_timer heartbeat_timer_;
+  asio::steady_timer stream_timer_;  // an open stream's heartbeat and write deadline
   const asio::ip::address peer_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -411,6 +423,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   std::function<void()> on_end_;
   StreamOptions stream_options_;
   Clock::time_point last_write_ = Clock::now();
+  Clock::time_point write_started_;  // of the chunk being written, while writing_
   std::shared_ptr<StreamImpl<Socket>> stream_object_;  // to mark it ended on Close
 };
 
@@ -530,7 +543,7 @@ void Connection<Socket>::StartStream(std::shared_ptr<StreamImpl<Socket>> stream,
                        nullptr);
   WatchForClose();
   WriteNextChunk();
-  ArmHeartbeat();
+  ArmStreamTimer();
 }
 
 template <typename Socket>
@@ -550,14 +563,14 @@ void Connection<Socket>::WriteNextChunk() {
     if (!ending_) return;
     ending_ = false;
     writing_ = true;
-    Write("0\r\n\r\n", [self = this->shared_from_this()](beast::error_code) {
+    WriteChunk("0\r\n\r\n", [self = this->shared_from_this()](beast::error_code) {
       self->writing_ = false;
       self->Close();
     });
     return;
   }
   writing_ = true;
-  Write(queue_.front().first, [self = this->shared_from_this()](beast::error_code ec) {
+  WriteChunk(std::move(queue_.front().first), [self = this->shared_from_this()](beast::error_code ec) {
     self->writing_ = false;
     if (self->queue_.empty()) return;  // Close ran meanwhile and answered the callbacks
     std::function<void(bool)> written = std::move(self->queue_.front().second);
@@ -572,18 +585,38 @@ void Connection<Socket>::WriteNextChunk() {
   });
 }
 
+// The stream's one timer: it fires by the deadline of the chunk being written (and ends the
+// stream if that write is still unfinished) and when the heartbeat is due. It is never set
+// further ahead than write_timeout, so that a write starting later has its deadline after the
+// timer fires, which then sets it to that deadline.
 template <typename Socket>
-void Connection<Socket>::ArmHeartbeat() {
-  if (closed_ || stream_options_.heartbeat.empty()) return;
-  heartbeat_timer_.expires_at(last_write_ + stream_options_.heartbeat_after);
-  heartbeat_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+void Connection<Socket>::ArmStreamTimer() {
+  if (closed_) return;
+  const Clock::time_point now = Clock::now();
+  Clock::time_point at = now + limits_.write_timeout;
+  if (writing_) at = std::min(at, write_started_ + limits_.write_timeout);
+  if (!stream_options_.heartbeat.empty()) {
+    Clock::time_point beat = last_write_ + stream_options_.heartbeat_after;
+    if (beat <= now) beat = now + stream_options_.heartbeat_after;  // due during a write
+    at = std::min(at, beat);
+  }
+  stream_timer_.expires_at(at);
+  stream_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
     if (ec || self->closed_) return;
-    const bool quiet = Clock::now() - self->last_write_ >= self->stream_options_.heartbeat_after;
-    if (quiet && !self->writing_ && self->queue_.empty()) {
-      self->last_write_ = Clock::now();  // queued now; the timer restarts from here
+    const Clock::time_point now = Clock::now();
+    if (self->writing_) {
+      if (now - self->write_started_ >= self->limits_.write_timeout) {
+        self->timed_out_ = Phase::kWrite;
+        beast::error_code ignored;
+        self->Lowest().cancel(ignored);  // the write's handler sees the error and closes
+        return;
+      }
+    } else if (!self->stream_options_.heartbeat.empty() && self->queue_.empty() &&
+               now - self->last_write_ >= self->stream_options_.heartbeat_after) {
+      self->last_write_ = now;  // queued now; the heartbeat's wait restarts from here
       self->QueueChunk(Chunk(self->stream_options_.heartbeat), nullptr);
     }
-    self->ArmHeartbeat();
+    self->ArmStreamTimer();
   });
 }
 
