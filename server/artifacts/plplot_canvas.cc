@@ -7,6 +7,7 @@
 #include <csetjmp>
 #include <cstdio>
 #include <mutex>
+#include <new>
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
@@ -40,26 +41,30 @@ bool MemCairoAvailable() {
   return false;
 }
 
-// Encodes `rgb` (kPlotWidth × kPlotHeight, 8-bit RGB, rows top to bottom) as a PNG. No row
-// filter and zlib level 3: a figure is mostly flat colour, for which that is as small as
+// Appends to `out` the PNG of `rgb` (kPlotWidth × kPlotHeight, 8-bit RGB, rows top to bottom).
+// No row filter and zlib level 3: a figure is mostly flat colour, for which that is as small as
 // libpng's default (adaptive filters, level 6) and four times faster, and a job's end spends
-// most of its time here.
-absl::StatusOr<std::string> EncodePng(std::vector<unsigned char>& rgb) {
-  std::string png;
+// most of its time here. libpng reports an error by longjmp, so nothing with a destructor is
+// made or changed here after the setjmp but `out`, which is the caller's. False on an error.
+bool EncodePng(const std::vector<unsigned char>& rgb, std::string* out) {
   png_structp writer = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = writer == nullptr ? nullptr : png_create_info_struct(writer);
   if (info == nullptr) {
     png_destroy_write_struct(&writer, nullptr);
-    return absl::InternalError("cannot start a PNG (out of memory).");
+    return false;
   }
-  if (setjmp(png_jmpbuf(writer))) {  // libpng's way of reporting an error
+  if (setjmp(png_jmpbuf(writer))) {
     png_destroy_write_struct(&writer, &info);
-    return absl::InternalError("cannot encode the figure as PNG.");
+    return false;
   }
   png_set_write_fn(
-      writer, &png,
+      writer, out,
       [](png_structp w, png_bytep data, png_size_t size) {
-        static_cast<std::string*>(png_get_io_ptr(w))->append(reinterpret_cast<char*>(data), size);
+        try {
+          static_cast<std::string*>(png_get_io_ptr(w))->append(reinterpret_cast<char*>(data), size);
+        } catch (const std::bad_alloc&) {
+          png_error(w, "out of memory");  // no exception through libpng's C frames
+        }
       },
       nullptr);
   png_set_IHDR(writer, info, kPlotWidth, kPlotHeight, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
@@ -67,10 +72,12 @@ absl::StatusOr<std::string> EncodePng(std::vector<unsigned char>& rgb) {
   png_set_filter(writer, PNG_FILTER_TYPE_BASE, PNG_FILTER_NONE);
   png_set_compression_level(writer, 3);
   png_write_info(writer, info);
-  for (int y = 0; y < kPlotHeight; ++y) png_write_row(writer, &rgb[size_t{3} * kPlotWidth * y]);
+  for (int y = 0; y < kPlotHeight; ++y) {
+    png_write_row(writer, &rgb[size_t{3} * kPlotWidth * static_cast<size_t>(y)]);
+  }
   png_write_end(writer, info);
   png_destroy_write_struct(&writer, &info);
-  return png;
+  return true;
 }
 
 }  // namespace
@@ -103,7 +110,9 @@ absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
     draw();
     plend1();
   }
-  return EncodePng(rgb);
+  std::string png;
+  if (!EncodePng(rgb, &png)) return absl::InternalError("cannot encode the figure as PNG.");
+  return png;
 }
 
 void DrawHeader(const Header& header) {
