@@ -266,8 +266,8 @@ int main(int argc, char** argv) {
     local_executor = std::make_unique<jobs::LocalExecutor>(options.workers, /*held=*/true);
     executor = local_executor.get();
   }
-  // Every job's deliverables (README, figures, manifest, ...) are built on the training thread
-  // that ends it, from what the store recorded, before the job is marked finished.
+  // Every job's deliverables (README, figures, manifest, ...) are built on the job manager's
+  // finishing thread, from what the store recorded, before the job is marked finished.
   const artifacts::BuildInfo build = artifacts::ThisBuild();
   jobs::JobManager jobs(
       **store, writer, *executor,
