@@ -18,10 +18,14 @@
 // estimate runs early by whatever a run spends outside its steps, so the server's own measure
 // is printed beside it: ablate_watch_delay_seconds from /metrics, per update handed to a
 // watcher, from its oldest step's post by the training (percentiles as bucket bounds).
+// With --compare it ends with the kernel's share: as many messages as the watchers received,
+// sent over as many bare loopback connections at the same pace, with nothing but write and
+// epoll/read around them (the floor under the serving side's and this client's CPU).
 // Exit status 0 when every watcher got everything exactly once, 1 otherwise.
 //
 //   ablate_lab_watch --server PATH [--sse 1000] [--grpc 100] [--submitters 20] [--jobs 3]
 //                    [--steps 1000] [--workers 3] [--compare] [--timeout 600]
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -31,6 +35,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ctime>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -699,6 +704,96 @@ void Print(const char* title, const PhaseResult& r, bool watched) {
               DelaySummary(r).c_str());
 }
 
+// The kernel's share of a hall's cost on this machine: `messages` messages of `bytes` bytes
+// over `connections` loopback TCP connections, one per connection per round `interval` apart
+// (as the tail sends them), written by one thread and read by another on epoll, with no HTTP,
+// no gRPC and no server around them. CPU seconds of each side; what the server's serving and
+// this client spend beyond these is their own.
+struct KernelFloor {
+  double send_s = 0, receive_s = 0;
+  long messages = 0;
+};
+
+double ThreadCpuNow() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+KernelFloor MeasureKernelFloor(long connections, long messages, size_t bytes,
+                               std::chrono::milliseconds interval) {
+  KernelFloor floor;
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      listen(listener, 4096) != 0 ||
+      getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    if (listener >= 0) close(listener);
+    return floor;
+  }
+  std::vector<int> senders, receivers;
+  for (int i = 0; i < connections; ++i) {
+    const int client = socket(AF_INET, SOCK_STREAM, 0);
+    if (client < 0 || connect(client, reinterpret_cast<sockaddr*>(&address), length) != 0) {
+      if (client >= 0) close(client);
+      break;
+    }
+    const int server = accept(listener, nullptr, nullptr);
+    if (server < 0) {
+      close(client);
+      break;
+    }
+    const int one = 1;
+    setsockopt(server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    senders.push_back(server);
+    receivers.push_back(client);
+  }
+  close(listener);
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    const int poll = epoll_create1(0);
+    for (size_t i = 0; i < receivers.size(); ++i) {
+      epoll_event event{};
+      event.events = EPOLLIN;
+      event.data.u64 = i;
+      epoll_ctl(poll, EPOLL_CTL_ADD, receivers[i], &event);
+    }
+    const double start = ThreadCpuNow();
+    std::vector<char> buffer(1 << 16);
+    epoll_event events[256];
+    while (!stop) {
+      const int n = epoll_wait(poll, events, 256, 50);
+      for (int k = 0; k < n; ++k) {
+        while (read(receivers[events[k].data.u64], buffer.data(), buffer.size()) ==
+               static_cast<ssize_t>(buffer.size())) {
+        }
+      }
+    }
+    floor.receive_s = ThreadCpuNow() - start;
+    close(poll);
+  });
+  const std::string message(bytes, 'x');
+  const double start = ThreadCpuNow();
+  Clock::time_point round = Clock::now();
+  while (!senders.empty() && floor.messages < messages) {
+    for (int fd : senders) {
+      if (write(fd, message.data(), message.size()) > 0) ++floor.messages;
+    }
+    round += interval;
+    std::this_thread::sleep_until(round);
+  }
+  floor.send_s = ThreadCpuNow() - start;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the last round's reads
+  stop = true;
+  reader.join();
+  for (int fd : senders) close(fd);
+  for (int fd : receivers) close(fd);
+  return floor;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -738,6 +833,20 @@ int main(int argc, char** argv) {
                 100 * (1 - watched.steps_per_second / alone.steps_per_second));
     std::printf("server RSS growth the watchers added (peak with them - peak without): %.1f MiB\n",
                 (watched.rss_peak_kb - alone.rss_peak_kb) / 1024.0);
+  }
+  if (o.compare && watched.updates > 0 && watched.watchers > 0) {
+    // As many messages as the watchers received, of a typical update's size (about 14 steps
+    // of two runs as an SSE event), at the tail's default pace.
+    const KernelFloor floor =
+        MeasureKernelFloor(watched.watchers, watched.updates, 1500, std::chrono::milliseconds(50));
+    if (floor.messages > 0) {
+      std::printf("the kernel alone, for the same %ld messages over %ld loopback connections: "
+                  "%.2f s to send + %.2f s to receive (%.1f + %.1f us per message), against "
+                  "serving %.2f s + this client %.2f s\n",
+                  floor.messages, watched.watchers, floor.send_s, floor.receive_s,
+                  floor.send_s * 1e6 / floor.messages, floor.receive_s * 1e6 / floor.messages,
+                  watched.serve_cpu, watched.client_cpu);
+    }
   }
   std::printf("load after: %s\n", test_support::LoadAverage().c_str());
   return watched.watchers_ok == watched.watchers ? 0 : 1;
