@@ -13,10 +13,10 @@ packages=(
   libeigen3-dev libopenblas-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libspdlog-dev libsqlite3-dev nlohmann-json3-dev libcli11-dev
-  libplplot-dev plplot-driver-cairo fonts-dejavu-core
+  libplplot-dev plplot-driver-cairo fonts-dejavu-core libpng-dev  # the figures
   libboost-dev zlib1g-dev libzip-dev libssl-dev  # Boost.Beast/Asio (header-only): HTTP
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev libpng-dev sqlite3 jq chromium
+  libgtest-dev libgmock-dev libbenchmark-dev sqlite3 jq chromium
   libcpp-httplib-dev  # the HTTP tests' client, independent of the server's HTTP code
   openssl curl  # the TLS test makes a certificate and fetches over HTTPS
   # the Slurm driver's tests start a one-node cluster (deploy/slurm/start-one-node.sh):
