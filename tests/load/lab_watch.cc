@@ -833,6 +833,14 @@ int main(int argc, char** argv) {
                 100 * (1 - watched.steps_per_second / alone.steps_per_second));
     std::printf("server RSS growth the watchers added (peak with them - peak without): %.1f MiB\n",
                 (watched.rss_peak_kb - alone.rss_peak_kb) / 1024.0);
+    if (watched.updates > 0) {
+      // The unwatched phase's serving (its submitters' calls, the writer's commits) is not
+      // the watchers'.
+      const double added = watched.serve_cpu - alone.serve_cpu;
+      std::printf("serving CPU the watchers added (with them - without): %.2f s, %.1f us per "
+                  "update\n",
+                  added, 1e6 * added / static_cast<double>(watched.updates));
+    }
   }
   if (o.compare && watched.updates > 0 && watched.watchers > 0) {
     // As many messages as the watchers received, of a typical update's size (about 14 steps
