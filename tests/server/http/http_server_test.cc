@@ -162,6 +162,28 @@ TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsDroppedAfterTheWriteTimeo
   EXPECT_FALSE(stream->Write("data: more\n\n", nullptr));
 }
 
+// The write deadline bounds a write in progress, not a stream's quiet: a stream with nothing to
+// say for several write timeouts stays open (on its heartbeats) and carries the next chunk.
+TEST_F(HttpServerTest, AQuietStreamOutlivesItsWriteTimeout) {
+  server_->Stop();
+  ServerLimits limits;
+  limits.write_timeout = 150ms;
+  Start(limits);
+  Socket socket(port_);
+  ASSERT_TRUE(socket.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::shared_ptr<ResponseStream> stream = Stream();
+  ASSERT_NE(stream, nullptr);
+  std::this_thread::sleep_for(600ms);  // four write timeouts without a chunk of its own
+  EXPECT_FALSE(ended_) << "a quiet stream was ended";
+  std::promise<bool> written;
+  ASSERT_TRUE(stream->Write("data: later\n\n", [&written](bool ok) { written.set_value(ok); }));
+  EXPECT_TRUE(written.get_future().get());
+  stream->End();
+  const std::string body = socket.ReadAll(2000ms);
+  EXPECT_NE(body.find("data: later\n\n"), std::string::npos) << body;
+  EXPECT_NE(body.find(": tick\n\n"), std::string::npos) << body;
+}
+
 TEST_F(HttpServerTest, ARequestItsHandlerDroppedIsAnswered500) {
   Socket socket(port_);
   ASSERT_TRUE(socket.Send("GET /dropped HTTP/1.1\r\nHost: x\r\n\r\n"));
