@@ -44,10 +44,9 @@ inline constexpr const char* kBundleFile = "bundle.zip";
 const char* PlotFileFor(YScale scale);
 
 // Renders every file of `job` from plain inputs: no store, no clock, no file system.
-// `generated_at` is the time written into the manifest and the
-// zip's entries. Returns them in the order listed at the top of this file. Errors: a trajectory that is
-// not the run's steps 0, 1, 2, ... (InvalidArgument), or a plot or zip that cannot be made
-// (Internal).
+// `generated_at` is the time written into the manifest and the zip's entries. Returns them in
+// the order listed at the top of this file. Errors: a trajectory that is not the run's steps
+// 0, 1, 2, ... (InvalidArgument), or a plot or zip that cannot be made (Internal).
 absl::StatusOr<std::vector<store::Artifact>> RenderJobArtifacts(const JobData& job,
                                                                 const BuildInfo& build,
                                                                 const HostInfo& host,

@@ -6,8 +6,8 @@
 //
 // One timer per connection bounds whichever phase is current (handshake and headers together,
 // the body, the response's write); an open stream has a second one for its heartbeat and the
-// deadline of its chunks' writes. Boost.Beast's parser enforces the header and body sizes as bytes
-// arrive, chunked bodies included, so nothing over a limit is ever buffered. Refusals are
+// deadline of its chunks' writes. Boost.Beast's parser enforces the header and body sizes as
+// bytes arrive, chunked bodies included, so nothing over a limit is ever buffered. Refusals are
 // written with Connection: close; on plain TCP the server then stops sending and reads (and
 // discards) what the client is still sending for a moment (kLinger), so the client reads the
 // refusal instead of a connection reset. A connection refused at accept is http_server.cc's.
@@ -570,7 +570,8 @@ void Connection<Socket>::WriteNextChunk() {
     return;
   }
   writing_ = true;
-  WriteChunk(std::move(queue_.front().first), [self = this->shared_from_this()](beast::error_code ec) {
+  auto self = this->shared_from_this();
+  WriteChunk(std::move(queue_.front().first), [self](beast::error_code ec) {
     self->writing_ = false;
     if (self->queue_.empty()) return;  // Close ran meanwhile and answered the callbacks
     std::function<void(bool)> written = std::move(self->queue_.front().second);
