@@ -35,11 +35,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <ctime>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -843,7 +843,7 @@ int main(int argc, char** argv) {
     }
   }
   if (o.compare && watched.updates > 0 && watched.watchers > 0) {
-    // As many messages as the watchers received, of a typical update's size (about 14 steps
+    // As many messages as the watchers received, of a typical update's size (about 15 steps
     // of two runs as an SSE event), at the tail's default pace.
     const KernelFloor floor =
         MeasureKernelFloor(watched.watchers, watched.updates, 1500, std::chrono::milliseconds(50));
