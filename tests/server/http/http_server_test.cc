@@ -38,6 +38,20 @@ class HttpServerTest : public testing::Test {
     port_ = *port;
   }
 
+  // The server again, with `write_timeout` instead of the default.
+  void RestartWithWriteTimeout(std::chrono::milliseconds write_timeout) {
+    server_->Stop();
+    ServerLimits limits;
+    limits.write_timeout = write_timeout;
+    Start(limits);
+  }
+
+  // Asks for /stream on `socket`; the stream its handler opened, or null.
+  std::shared_ptr<ResponseStream> OpenStream(Socket& socket) {
+    if (!socket.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")) return nullptr;
+    return Stream();
+  }
+
   void Handle(Request request, Responder respond) {
     if (request.path == "/later") {
       // Answered from another thread, as the gateway's pool does.
@@ -96,8 +110,7 @@ TEST_F(HttpServerTest, RepliesFromAnotherThreadAndKeepsTheConnectionAlive) {
 
 TEST_F(HttpServerTest, AStreamCarriesChunksFromAnyThreadWithHeartbeatsAndEndsWhenTold) {
   Socket socket(port_);
-  ASSERT_TRUE(socket.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
-  std::shared_ptr<ResponseStream> stream = Stream();
+  std::shared_ptr<ResponseStream> stream = OpenStream(socket);
   ASSERT_NE(stream, nullptr);
   std::promise<bool> written;
   std::thread([stream, &written] {
@@ -120,8 +133,7 @@ TEST_F(HttpServerTest, AStreamCarriesChunksFromAnyThreadWithHeartbeatsAndEndsWhe
 TEST_F(HttpServerTest, AStreamEndsWhenItsClientGoes) {
   {
     Socket socket(port_);
-    ASSERT_TRUE(socket.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
-    ASSERT_NE(Stream(), nullptr);
+    ASSERT_NE(OpenStream(socket), nullptr);
     ASSERT_TRUE(socket.Readable(2000ms));
   }
   for (int i = 0; i < 200 && !ended_; ++i) std::this_thread::sleep_for(10ms);
@@ -140,13 +152,9 @@ TEST_F(HttpServerTest, AStreamEndsWhenItsClientGoes) {
 }
 
 TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsDroppedAfterTheWriteTimeout) {
-  server_->Stop();
-  ServerLimits limits;
-  limits.write_timeout = 300ms;
-  Start(limits);
+  RestartWithWriteTimeout(300ms);
   Socket socket(port_);
-  ASSERT_TRUE(socket.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
-  std::shared_ptr<ResponseStream> stream = Stream();
+  std::shared_ptr<ResponseStream> stream = OpenStream(socket);
   ASSERT_NE(stream, nullptr);
   // The client reads nothing: once the socket buffers are full, a write waits, and ends the
   // stream when the timeout passes.
@@ -165,13 +173,9 @@ TEST_F(HttpServerTest, AStreamWhoseClientStopsReadingIsDroppedAfterTheWriteTimeo
 // The write deadline bounds a write in progress, not a stream's quiet: a stream with nothing to
 // say for several write timeouts stays open (on its heartbeats) and carries the next chunk.
 TEST_F(HttpServerTest, AQuietStreamOutlivesItsWriteTimeout) {
-  server_->Stop();
-  ServerLimits limits;
-  limits.write_timeout = 150ms;
-  Start(limits);
+  RestartWithWriteTimeout(150ms);
   Socket socket(port_);
-  ASSERT_TRUE(socket.Send("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n"));
-  std::shared_ptr<ResponseStream> stream = Stream();
+  std::shared_ptr<ResponseStream> stream = OpenStream(socket);
   ASSERT_NE(stream, nullptr);
   std::this_thread::sleep_for(600ms);  // four write timeouts without a chunk of its own
   EXPECT_FALSE(ended_) << "a quiet stream was ended";

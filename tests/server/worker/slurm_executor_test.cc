@@ -425,51 +425,61 @@ std::string WaitForSecret(SecretKeeper& launcher) {
   return launcher.secret();
 }
 
-TEST(SlurmExecutorHostileWorkerTest, StepsOutOfOrderOrRangeAreRefusedAndAReplayMustMatch) {
+// A tiny job whose run's worker the test plays by hand, with the secret of the run's Slurm job
+// (empty if the executor did not submit it within 2 s).
+struct HandPlayedRun {
   SecretKeeper launcher;
-  Stack stack(launcher, [](const std::string&) {});
+  Stack stack{launcher, [](const std::string&) {}};
   const ablate::v1::Job job = stack.Submit(test_support::TinySpec(100));
   const int64_t run = job.runs(0).id();
   const std::string secret = WaitForSecret(launcher);
-  ASSERT_FALSE(secret.empty());
 
-  EXPECT_EQ(PlayWorker(stack.address(), run, secret, false, {{0, 1.0f}, {5, 0.5f}}).error_code(),
+  // Steps 0 and 1 on one worker stream that then ends without an outcome; how the server ended
+  // it. Returns once both steps are stored, or after 2 s.
+  grpc::StatusCode PlayStepsZeroAndOne() {
+    const grpc::StatusCode code =
+        PlayWorker(stack.address(), run, secret, true, {{0, 1.0f}, {1, 0.75f}}).error_code();
+    for (int i = 0; i < 100 && stack.StepsOf(run) < 2; ++i) std::this_thread::sleep_for(20ms);
+    return code;
+  }
+};
+
+TEST(SlurmExecutorHostileWorkerTest, StepsOutOfOrderOrRangeAreRefusedAndAReplayMustMatch) {
+  HandPlayedRun h;
+  ASSERT_FALSE(h.secret.empty());
+
+  EXPECT_EQ(PlayWorker(h.stack.address(), h.run, h.secret, false, {{0, 1.0f}, {5, 0.5f}})
+                .error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);  // a gap after step 0
-  EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{100, 0.5f}}).error_code(),
+  EXPECT_EQ(PlayWorker(h.stack.address(), h.run, h.secret, true, {{100, 0.5f}}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);  // beyond the run's 100 steps
-  EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{-1, 0.5f}}).error_code(),
+  EXPECT_EQ(PlayWorker(h.stack.address(), h.run, h.secret, true, {{-1, 0.5f}}).error_code(),
             grpc::StatusCode::INVALID_ARGUMENT);
   // Step 0 again with the same bits is taken (and not recorded twice), then step 1.
-  EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{0, 1.0f}, {1, 0.75f}}).error_code(),
+  EXPECT_EQ(h.PlayStepsZeroAndOne(),
             grpc::StatusCode::CANCELLED);  // the stream ended without an outcome
-  for (int i = 0; i < 100 && stack.StepsOf(run) < 2; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(stack.StepsOf(run), 2);
+  EXPECT_EQ(h.stack.StepsOf(h.run), 2);
   // Step 1 with other bits: the run is not the same any more, and fails saying so. (The
   // stream ends ABORTED, or CANCELLED when the run's end, which cancels its stream, comes first.)
-  EXPECT_THAT(PlayWorker(stack.address(), run, secret, true, {{1, 0.5f}}).error_code(),
+  EXPECT_THAT(PlayWorker(h.stack.address(), h.run, h.secret, true, {{1, 0.5f}}).error_code(),
               ::testing::AnyOf(grpc::StatusCode::ABORTED, grpc::StatusCode::CANCELLED));
-  const ablate::v1::Job ended = stack.WaitEnded(job.id());
+  const ablate::v1::Job ended = h.stack.WaitEnded(h.job.id());
   EXPECT_EQ(ended.state(), ablate::v1::JOB_STATE_FAILED);
   EXPECT_THAT(ended.error(), HasSubstr("did not reproduce its step 1 bit for bit"));
-  EXPECT_EQ(stack.StepsOf(run), 2);
+  EXPECT_EQ(h.stack.StepsOf(h.run), 2);
 }
 
 // A server killed right after assigning a run dies before committing the run's start; its worker
 // trains on and, after the restart, reconnects as already training. Its steps are recorded: the
 // run's start is put on record first, instead of the store refusing step 0 and failing the job.
 TEST(SlurmExecutorHostileWorkerTest, AWorkerTrainingARunStoredAsQueuedHasItsStartRecorded) {
-  SecretKeeper launcher;
-  Stack stack(launcher, [](const std::string&) {});
-  const ablate::v1::Job job = stack.Submit(test_support::TinySpec(100));
-  const int64_t run = job.runs(0).id();
-  const std::string secret = WaitForSecret(launcher);
-  ASSERT_FALSE(secret.empty());
+  HandPlayedRun h;
+  ASSERT_FALSE(h.secret.empty());
 
-  EXPECT_EQ(PlayWorker(stack.address(), run, secret, true, {{0, 1.0f}, {1, 0.75f}}).error_code(),
+  EXPECT_EQ(h.PlayStepsZeroAndOne(),
             grpc::StatusCode::CANCELLED);  // the stream ended without an outcome
-  for (int i = 0; i < 100 && stack.StepsOf(run) < 2; ++i) std::this_thread::sleep_for(20ms);
-  EXPECT_EQ(stack.StepsOf(run), 2);
-  const absl::StatusOr<ablate::v1::Job> now = wire::GetJob(stack.store(), job.id());
+  EXPECT_EQ(h.stack.StepsOf(h.run), 2);
+  const absl::StatusOr<ablate::v1::Job> now = wire::GetJob(h.stack.store(), h.job.id());
   ASSERT_TRUE(now.ok()) << now.status();
   EXPECT_EQ(now->runs(0).state(), ablate::v1::RUN_STATE_RUNNING);
   EXPECT_NE(now->state(), ablate::v1::JOB_STATE_FAILED) << now->error();
