@@ -122,7 +122,8 @@ class EventWriter {
   absl::CondVar posted_;     // an event arrived, or stopping_, or flushing_
   absl::CondVar committed_;  // committed_count_ advanced
   std::vector<store::Event> pending_ ABSL_GUARDED_BY(mutex_);
-  std::chrono::steady_clock::time_point pending_since_ ABSL_GUARDED_BY(mutex_);  // pending_'s first Post
+  // When pending_'s first event was posted.
+  std::chrono::steady_clock::time_point pending_since_ ABSL_GUARDED_BY(mutex_);
   // When the batch being committed began to be posted; only the writer thread touches it.
   std::chrono::steady_clock::time_point batch_posted_;
   std::deque<PendingCheckpoint> pending_checkpoints_ ABSL_GUARDED_BY(mutex_);  // in posting order

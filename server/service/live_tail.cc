@@ -31,7 +31,7 @@ void Serve(const std::shared_ptr<WatchState>& w);
 
 }  // namespace
 
-struct LiveTails::Core {
+struct LiveTails::Core : std::enable_shared_from_this<LiveTails::Core> {
   Core(store::Store& store, jobs::CursorHub& hub, ThreadPool& pool, LiveOptions options)
       : store(store), hub(hub), pool(pool), options(options) {}
 
@@ -53,6 +53,8 @@ struct LiveTails::Core {
 
   void FanOutLoop();
   void MarkDirty(const std::weak_ptr<Tail>& weak, jobs::CursorHub::Time posted);
+  // Marks `tail` dirty at its job's first commit after `after`; returns the hub's ticket.
+  uint64_t DirtyAfter(const std::shared_ptr<Tail>& tail, uint64_t after);
 };
 
 namespace {
@@ -333,10 +335,7 @@ void Tail::Fetch(const std::shared_ptr<Tail>& self, jobs::CursorHub::Time posted
   }
   if (more) {
     const uint64_t after = last;  // only this thread moves it
-    const uint64_t t = core->hub.WaitAfter(
-        job_id, after, [core = core, weak = std::weak_ptr<Tail>(self)](jobs::CursorHub::Time p) {
-          core->MarkDirty(weak, p);
-        });
+    const uint64_t t = core->DirtyAfter(self, after);
     std::lock_guard lock(mutex);
     ticket = t;
   }
@@ -403,6 +402,13 @@ const std::string& SharedUpdate::Encoded(
     const std::function<std::string(const v1::JobUpdate&)>& encode) const {
   std::call_once(once_, [&] { encoded_ = encode(update()); });
   return encoded_;
+}
+
+uint64_t LiveTails::Core::DirtyAfter(const std::shared_ptr<Tail>& tail, uint64_t after) {
+  // The wake holds the tail weakly: a tail whose watchers all left is not kept for its job.
+  return hub.WaitAfter(tail->job_id, after,
+                       [core = shared_from_this(), weak = std::weak_ptr<Tail>(tail)](
+                           jobs::CursorHub::Time posted) { core->MarkDirty(weak, posted); });
 }
 
 void LiveTails::Core::MarkDirty(const std::weak_ptr<Tail>& weak, jobs::CursorHub::Time posted) {
@@ -493,10 +499,7 @@ absl::StatusOr<std::unique_ptr<JobWatch>> LiveTails::Watch(int64_t job_id, uint6
       }
     }
     if (tail == fresh) {
-      const uint64_t ticket = core_->hub.WaitAfter(
-          job_id, *last, [core = core_, weak = std::weak_ptr<Tail>(fresh)](jobs::CursorHub::Time p) {
-            core->MarkDirty(weak, p);
-          });
+      const uint64_t ticket = core_->DirtyAfter(fresh, *last);
       std::lock_guard lock(fresh->mutex);
       fresh->ticket = ticket;
     }
