@@ -1,5 +1,7 @@
 #include "core/blas.h"
 
+#include "core/gemm.h"
+
 #ifdef EIGEN_USE_BLAS
 extern "C" {
 void openblas_set_num_threads(int threads);
@@ -15,7 +17,7 @@ std::string BlasDescription() {
 #ifdef EIGEN_USE_BLAS
   return std::string(openblas_get_config()) + ", kernels for " + openblas_get_corename();
 #else
-  return "Eigen's own kernels";
+  return gemm::KernelDescription();
 #endif
 }
 

@@ -16,8 +16,8 @@
 namespace ablate::core {
 
 // What the products run on: "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64,
-// kernels for SkylakeX" (the kernels DYNAMIC_ARCH chose for this CPU), or "Eigen's own
-// kernels" without EIGEN_USE_BLAS.
+// kernels for SkylakeX" (the kernels DYNAMIC_ARCH chose for this CPU) with EIGEN_USE_BLAS,
+// otherwise gemm::KernelDescription(): the core's AVX-512 kernel, or Eigen's own kernels.
 std::string BlasDescription();
 
 // The number of threads the BLAS may use for one product: 1 once the core is loaded.

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "core/gemm.h"
 #include "core/kernels.h"
 
 namespace ablate::core {
@@ -14,15 +15,15 @@ Linear::Linear(int in, int out)
 
 // x: (in, B) → y: (out, B).  y = W x + b·1ᵀ
 void Linear::Forward(const Matrix& x, Matrix& y) const {
-  y.noalias() = weight * x;
+  gemm::Product(weight, x, y);
   y.colwise() += bias;
 }
 
 // dy: (out, B), x: (in, B).  dW = dy xᵀ (out, in);  db = dy·1 (out);  dx = Wᵀ dy (in, B)
 void Linear::Backward(const Matrix& x, const Matrix& dy, Matrix* dx) {
-  weight_grad.noalias() = dy * x.transpose();
+  gemm::ProductTransposedB(dy, x, weight_grad);
   bias_grad.noalias() = dy.rowwise().sum();
-  if (dx != nullptr) dx->noalias() = weight.transpose() * dy;
+  if (dx != nullptr) gemm::ProductTransposedA(weight, dy, *dx);
 }
 
 void ReLU::Forward(const Matrix& z, Matrix& a) { a = z.cwiseMax(0.0f); }

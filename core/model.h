@@ -1,7 +1,8 @@
 // minitorch-style modules: Linear and ReLU as forward/backward pairs, and the MLP built from
-// them. All buffers are sized once, so a training step allocates nothing (for GEMMs whose
-// workspace fits EIGEN_STACK_ALLOCATION_LIMIT, set in the top-level CMakeLists.txt: widths and
-// batches up to 256).
+// them. All buffers are sized once, so a training step allocates nothing (core/gemm.h's kernel
+// needs no workspace; Eigen's products, where they run, only for GEMMs whose workspace fits
+// EIGEN_STACK_ALLOCATION_LIMIT, set in the top-level CMakeLists.txt: widths and batches up to
+// 256).
 #ifndef ABLATE_CORE_MODEL_H_
 #define ABLATE_CORE_MODEL_H_
 

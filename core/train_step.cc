@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/gemm.h"
 #include "core/loss.h"
 
 namespace ablate::core {
@@ -92,7 +93,7 @@ double TrainStep::BackwardAndUpdate(const Matrix& x) {
 // Mlp::WeightGradNorm and SgdMomentum::Step), every float goes through the same operations in
 // the same order, so the results are the same bits; what changes is when each pass runs and
 // which buffer it writes:
-//   - the GEMMs are the same Eigen products with the same shapes, so the same BLAS calls;
+//   - the GEMMs are the same core::gemm calls with the same shapes;
 //   - bias and ReLU are one pass, in place, over the GEMM's output: no pre-activation is kept
 //     for hidden layers, because ReLU's mask (pre > 0) equals (post > 0) for every float,
 //     NaN and -0 included (max(NaN, 0) is NaN in Eigen, as in std::max);
@@ -114,7 +115,7 @@ const Matrix& TrainStep::ForwardFused(const Matrix& x) {
   for (size_t i = 0; i < last; ++i) {
     const Linear& layer = layers[i];
     Matrix& post = ws_.post[i];
-    post.noalias() = layer.weight * *input;
+    gemm::Product(layer.weight, *input, post);
     Mark(StepPhase::kForwardGemm);
     for (Eigen::Index b = 0; b < post.cols(); ++b) {
       post.col(b) = (post.col(b) + layer.bias).cwiseMax(0.0f);
@@ -123,7 +124,7 @@ const Matrix& TrainStep::ForwardFused(const Matrix& x) {
     input = &post;
   }
   Matrix& logits = ws_.pre[last];
-  logits.noalias() = layers[last].weight * *input;
+  gemm::Product(layers[last].weight, *input, logits);
   Mark(StepPhase::kForwardGemm);
   logits.colwise() += layers[last].bias;
   Mark(StepPhase::kForwardElementwise);
@@ -144,11 +145,11 @@ double TrainStep::BackwardAndUpdateFused(const Matrix& x) {
     Matrix* dx = i > 0 ? &ws_.pre[i - 1] : nullptr;
     optimizer_.PrefetchLayer(i);  // the momentum arrives during the GEMMs, for the update
     if (dx != nullptr) {
-      dx->noalias() = layer.weight.transpose() * *dy;
+      gemm::ProductTransposedA(layer.weight, *dy, *dx);
       Mark(StepPhase::kBackwardGemm);
     }
     Eigen::Map<Matrix> weight_grad(weight_grad_.data(), layer.out(), layer.in());
-    weight_grad.noalias() = *dy * input.transpose();
+    gemm::ProductTransposedB(*dy, input, weight_grad);
     Mark(StepPhase::kBackwardGemm);
     layer.bias_grad.noalias() = dy->rowwise().sum();
     if (dx != nullptr) {

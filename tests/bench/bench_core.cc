@@ -1,19 +1,20 @@
 // bench_core: how fast core::Trainer trains lab 1's model on one core, against this machine's
 // single-core sgemm rate at the step's own GEMM shapes (the "roofline") and against PyTorch.
 //
-// The roofline is the machine's best sgemm: per shape, the faster of a direct cblas_sgemm call
-// (OpenBLAS) and the core's own product expression, flop-weighted over the step; the rate of the
-// core's backend alone is printed beside it. In bench_core_blas both are OpenBLAS
-// (EIGEN_USE_BLAS sends every Eigen product there), so its "machine's best" lacks Eigen's
-// kernels: it says so, and run-core-bench.sh holds both cores against the best of the two.
+// The roofline is the machine's best sgemm: per shape, the fastest of a direct cblas_sgemm call
+// (OpenBLAS), Eigen's product expression and the core's own products (core/gemm.h), flop-weighted
+// over the step; the rate of the core's products alone is printed beside it. In bench_core_blas
+// the core's products and Eigen's both go to OpenBLAS (EIGEN_USE_BLAS), so its "machine's best"
+// lacks the other kernels: it says so, and run-core-bench.sh holds both cores against the best
+// of the two binaries.
 //
 // It also times each phase of the step (core/train_step.h's StepProfile) on both step paths, and
 // prints where the time goes against the roofline: the GEMMs' shortfall from roofline speed and
 // everything else, phase by phase.
 //
 // A benchmark, not a test: it prints numbers and asserts nothing about speed. The same source
-// builds bench_core (the core on Eigen's own kernels) and bench_core_blas (the core compiled
-// with EIGEN_USE_BLAS, so Eigen hands its GEMMs to OpenBLAS); see CMakeLists.txt beside it and
+// builds bench_core (the core on its own GEMM kernel) and bench_core_blas (the core compiled
+// with EIGEN_USE_BLAS, so its GEMMs go through Eigen to OpenBLAS); see CMakeLists.txt beside it and
 // run-core-bench.sh for both at once.
 //
 //   bench_core [--steps N] [--repeats R] [--warmup W] [--no-torch] [--roofline-only]
@@ -46,6 +47,7 @@
 
 #include "core/config.h"
 #include "core/data.h"
+#include "core/gemm.h"
 #include "core/model.h"
 #include "core/optim.h"
 #include "core/train_step.h"
@@ -253,21 +255,18 @@ double SampleGflops(double flops, int calls, F& gemm) {
   return flops * calls / SecondsSince(start) / 1e9;
 }
 
-// `eigen` is the core's own product expression, so it runs on the core's backend: Eigen's
-// kernels in bench_core, OpenBLAS (Eigen hands it over) in bench_core_blas. `openblas` is a
-// direct cblas_sgemm call in both.
+// `core` is the core's own products (core/gemm.h), what the step runs on: the core's kernel in
+// bench_core, OpenBLAS (through Eigen) in bench_core_blas. `eigen` is Eigen's product
+// expression: Eigen's kernels in bench_core, OpenBLAS in bench_core_blas. `openblas` is a direct
+// cblas_sgemm call in both.
 struct GemmRates {
-  double openblas = 0, eigen = 0;
-  double best() const { return std::max(openblas, eigen); }  // the best kernel measured here
-  double backend() const { return eigen; }                   // what the core's products run on
+  double openblas = 0, eigen = 0, core = 0;
+  double best() const { return std::max({openblas, eigen, core}); }  // the best kernel here
+  double backend() const { return core; }  // what the core's products run on
 };
 
 // Which products the core runs on, as the roofline lines name it.
-#ifdef EIGEN_USE_BLAS
-constexpr char kBackendName[] = "OpenBLAS, through Eigen (EIGEN_USE_BLAS)";
-#else
-constexpr char kBackendName[] = "Eigen's own kernels";
-#endif
+const char* BackendName() { return ablate::core::gemm::KernelDescription(); }
 
 // The flop-weighted rate of one step's GEMMs at rate(shape) GFLOP/s per shape: the step's GEMM
 // flops over the time they would take. Returns {GFLOP/s, seconds per step}.
@@ -295,12 +294,12 @@ void PrintRooflines(const std::vector<GemmShape>& gemms, const std::vector<GemmR
       "measured for each shape): %.2f GFLOP/s = %.3f ms/step = %.1f steps/s\n",
       best, best_seconds * 1e3, 1.0 / best_seconds);
   std::printf("  this core's backend alone (%s): %.2f GFLOP/s = %.3f ms/step = %.1f steps/s\n",
-              kBackendName, backend, backend_seconds * 1e3, 1.0 / backend_seconds);
+              BackendName(), backend, backend_seconds * 1e3, 1.0 / backend_seconds);
 #ifdef EIGEN_USE_BLAS
   std::printf(
-      "  note: in this binary every Eigen product goes to OpenBLAS, so Eigen's own kernels are "
-      "not among the kernels measured; bench_core measures them, and run-core-bench.sh holds "
-      "both cores against the best of the two binaries\n");
+      "  note: in this binary every product goes to OpenBLAS, so neither Eigen's kernels nor "
+      "the core's own are among the kernels measured; bench_core measures them, and "
+      "run-core-bench.sh holds both cores against the best of the two binaries\n");
 #endif
 }
 
@@ -319,7 +318,6 @@ GemmRates MeasureGemm(const GemmShape& s) {
                 static_cast<int>(a.rows()), b.data(), static_cast<int>(b.rows()), 0.0f, c.data(),
                 static_cast<int>(c.rows()));
   };
-  // The same expressions as core/model.cc, so Eigen takes the same product path.
   auto eigen = [&] {
     if (s.trans_a) {
       c.noalias() = a.transpose() * b;
@@ -329,11 +327,23 @@ GemmRates MeasureGemm(const GemmShape& s) {
       c.noalias() = a * b;
     }
   };
-  const int openblas_calls = CallsPerSample(openblas), eigen_calls = CallsPerSample(eigen);
+  // The same calls as core/model.cc and core/train_step.cc.
+  auto core = [&] {
+    if (s.trans_a) {
+      ablate::core::gemm::ProductTransposedA(a, b, c);
+    } else if (s.trans_b) {
+      ablate::core::gemm::ProductTransposedB(a, b, c);
+    } else {
+      ablate::core::gemm::Product(a, b, c);
+    }
+  };
+  const int openblas_calls = CallsPerSample(openblas), eigen_calls = CallsPerSample(eigen),
+            core_calls = CallsPerSample(core);
   GemmRates rates;
   for (int sample = 0; sample < kGemmSamples; ++sample) {
     rates.openblas = std::max(rates.openblas, SampleGflops(s.Flops(), openblas_calls, openblas));
     rates.eigen = std::max(rates.eigen, SampleGflops(s.Flops(), eigen_calls, eigen));
+    rates.core = std::max(rates.core, SampleGflops(s.Flops(), core_calls, core));
   }
   return rates;
 }
@@ -569,7 +579,7 @@ int main(int argc, char** argv) {
   const char* variant = "bench_core_blas (core compiled with EIGEN_USE_BLAS, GEMMs in OpenBLAS)";
   const bool use_blas = true;
 #else
-  const char* variant = "bench_core (core on Eigen's own kernels)";
+  const char* variant = "bench_core (core on its own GEMM kernel)";
   const bool use_blas = false;
 #endif
   std::printf("== Ablate core benchmark: %s\n", variant);
@@ -675,15 +685,18 @@ int main(int argc, char** argv) {
     const GemmRates again = MeasureGemm(gemms[i]);
     gemm_rates[i].openblas = std::max(gemm_rates[i].openblas, again.openblas);
     gemm_rates[i].eigen = std::max(gemm_rates[i].eigen, again.eigen);
+    gemm_rates[i].core = std::max(gemm_rates[i].core, again.core);
   }
   std::printf(
       "\n-- roofline: single-core sgemm at the step's GEMM shapes (column-major, best of "
       "2 x %d samples of >= 10 ms each, before and after the training)\n",
       kGemmSamples);
-  std::printf("  %-16s %-5s %5s  %-28s %9s %9s %9s\n", "m x n x k", "op", "count", "in the step",
-              "OpenBLAS", use_blas ? "Eigen>BLAS" : "Eigen", "best");
-  std::printf("  (OpenBLAS: cblas_sgemm; %s: the core's own product expressions, on %s)\n",
-              use_blas ? "Eigen>BLAS" : "Eigen", kBackendName);
+  std::printf("  %-16s %-5s %5s  %-28s %9s %10s %9s %9s\n", "m x n x k", "op", "count",
+              "in the step", "OpenBLAS", use_blas ? "Eigen>BLAS" : "Eigen", "core", "best");
+  std::printf(
+      "  (OpenBLAS: cblas_sgemm; %s: Eigen's product expression; core: the core's own products, "
+      "on %s)\n",
+      use_blas ? "Eigen>BLAS" : "Eigen", BackendName());
   double roofline_seconds = 0, gemm_flops = 0;
   GemmPhaseRoofline phase_roofline;
   for (size_t i = 0; i < gemms.size(); ++i) {
@@ -692,8 +705,8 @@ int main(int argc, char** argv) {
     char dims[32], op[8];
     std::snprintf(dims, sizeof dims, "%dx%dx%d", s.m, s.n, s.k);
     std::snprintf(op, sizeof op, "%s%s", s.trans_a ? "T" : "N", s.trans_b ? "T" : "N");
-    std::printf("  %-16s %-5s %5d  %-28s %9.2f %9.2f %9.2f\n", dims, op, s.count, s.what.c_str(),
-                rates.openblas, rates.eigen, rates.best());
+    std::printf("  %-16s %-5s %5d  %-28s %9.2f %10.2f %9.2f %9.2f\n", dims, op, s.count,
+                s.what.c_str(), rates.openblas, rates.eigen, rates.core, rates.best());
     const double seconds = s.count * s.Flops() / (rates.best() * 1e9);
     roofline_seconds += seconds;
     gemm_flops += s.count * s.Flops();

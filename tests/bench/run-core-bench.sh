@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Builds (if needed) and runs the core benchmarks, printing everything they print:
-#   bench_core       core::Trainer on Eigen's own GEMM kernels (the default build,
-#                    ABLATE_CORE_BLAS=OFF)
+#   bench_core       core::Trainer on the core's own GEMM kernel (core/gemm.h; the default
+#                    build, ABLATE_CORE_BLAS=OFF)
 #   bench_core_blas  the same core compiled with EIGEN_USE_BLAS (GEMMs in OpenBLAS:
 #                    ABLATE_CORE_BLAS=ON)
 # then which of the two trained faster, the ABLATE_CORE_BLAS setting that picks it, and both
 # cores against the machine's best sgemm (the faster of the two binaries' rooflines: only
-# bench_core can measure Eigen's own kernels beside OpenBLAS's). Each prints the training rate
-# (steps/s, GFLOP/s), the single-core sgemm roofline at the step's GEMM shapes and the fraction
-# of it achieved; bench_core (the default build's core) also runs tests/bench/torch_lab.py
-# (PyTorch, one thread) when a python with torch is found, and prints Ablate's steps/s over
-# PyTorch's.
+# bench_core can measure the core's and Eigen's kernels beside OpenBLAS's). Each prints the
+# training rate (steps/s, GFLOP/s), the single-core sgemm roofline at the step's GEMM shapes
+# and the fraction of it achieved; bench_core (the default build's core) also runs
+# tests/bench/torch_lab.py (PyTorch, one thread) when a python with torch is found, and prints
+# Ablate's steps/s over PyTorch's.
 #
 # Usage: tests/bench/run-core-bench.sh [bench_core options]
 #   e.g. tests/bench/run-core-bench.sh --steps 1000 --repeats 3 --warmup 100
@@ -62,11 +62,11 @@ if [[ -n "${eigen}" && -n "${blas}" && -n "${roof_eigen}" && -n "${roof_blas}" ]
       -v flops="$(sed -n 's/.*batch [0-9]*: \([0-9.]*\) GFLOP per step/\1/p' "${out_eigen}")" \
       -v configured="${configured:-unset}" 'BEGIN {
     if (b > e) { name = "EIGEN_USE_BLAS (GEMMs in OpenBLAS)"; hi = b; lo = e; want = "ON" }
-    else       { name = "Eigen'"'"'s own kernels"; hi = e; lo = b; want = "OFF" }
+    else       { name = "the core'"'"'s own kernel"; hi = e; lo = b; want = "OFF" }
     printf "== faster: %s, %.1f vs %.1f steps/s = %.2fx (+%.1f%%)\n", name, hi, lo, hi / lo,
            100 * (hi / lo - 1)
     roof = re > rb ? re : rb
-    printf "== machine'"'"'s best sgemm at the step'"'"'s shapes: %.2f GFLOP/s; Eigen'"'"'s kernels core " \
+    printf "== machine'"'"'s best sgemm at the step'"'"'s shapes: %.2f GFLOP/s; own-kernel core " \
            "%.2f GFLOP/s = %.1f%%, OpenBLAS core %.2f GFLOP/s = %.1f%% of it (goal 90%%)\n",
            roof, e * flops, 100 * e * flops / roof, b * flops, 100 * b * flops / roof
     printf "== this machine trains faster with -DABLATE_CORE_BLAS=%s; this build has %s%s\n",

@@ -2,7 +2,7 @@
 # `ablate lab` end to end against the work it does at roofline speed:
 #
 #   1. bench_core --roofline-only: this machine's best single-core sgemm rate (the faster of
-#      Eigen's own kernels and OpenBLAS for each shape) at the lab step's
+#      the core's kernel, Eigen's and OpenBLAS for each shape) at the lab step's
 #      GEMM shapes, as ms per training step.
 #   2. R times: a fresh ablate-server (temp data dir, free port, default --workers = cores)
 #      started from nothing, then `ablate lab --out DIR` (submit, watch, wait for the

@@ -1,0 +1,272 @@
+#include "core/gemm.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#if defined(__AVX512F__) && !defined(EIGEN_USE_BLAS)
+#define ABLATE_GEMM_AVX512 1
+#include <immintrin.h>
+// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_ps(), which it reports
+// as used uninitialized once inlined (GCC bug 105593): a false alarm, off for this file.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+namespace ablate::core::gemm {
+
+namespace {
+
+using Index = Eigen::Index;
+
+// An operand read element by element: (row, col) is at data[row·row_step + col·col_step], so a
+// transposed operand is the same memory with the steps swapped.
+struct Operand {
+  const float* data;
+  Index row_step, col_step;
+  float operator()(Index row, Index col) const { return data[row * row_step + col * col_step]; }
+};
+
+Operand Plain(const In& m) { return {m.data(), 1, m.outerStride()}; }
+Operand Transposed(const In& m) { return {m.data(), m.outerStride(), 1}; }
+
+// The definition: c(i, j) = fma(a(i, p), b(p, j), c(i, j)) for p = 0 … k−1, from +0. The loop
+// runs p outside i so that the compiler can vectorise over i; each element's chain is unchanged.
+void PlainLoop(Operand a, Operand b, Index k, Out c) {
+  for (Index j = 0; j < c.cols(); ++j) {
+    float* column = c.data() + j * c.outerStride();
+    std::fill(column, column + c.rows(), 0.0f);
+    for (Index p = 0; p < k; ++p) {
+      const float bpj = b(p, j);
+      for (Index i = 0; i < c.rows(); ++i) column[i] = std::fma(a(i, p), bpj, column[i]);
+    }
+  }
+}
+
+#ifdef ABLATE_GEMM_AVX512
+
+// The kernel computes a tile of up to kTileRows × kTileCols of c in 2 × kTileCols vector
+// registers: per p, two vectors of a's column and kTileCols broadcasts of b's row.
+constexpr int kTileRows = 32;
+constexpr int kTileCols = 8;
+
+// The lanes of a 16-float vector that hold one of `rows` rows (none when rows ≤ 0).
+__mmask16 RowMask(Index rows) {
+  if (rows <= 0) return 0;
+  return rows >= 16 ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << rows) - 1);
+}
+
+// How b is laid out for the kernel: b(p, j) is b[p + j·ldb] (kColumns: b as stored) or
+// b[p·ldb + j] (kRows: b transposed). Fixed at compile time, so that each broadcast's address
+// is one register plus a constant or a scaled register.
+enum class BLayout { kColumns, kRows };
+
+// c's tile (rows × kCols at c, column stride ldc) = Σ_p a_p · b(p, ·), where a_p is the rows
+// floats at a + p·a_step. With `resume` the chains start from the tile's current values instead
+// of +0: a chain continued, the same bits as one chain.
+template <int kVectors, int kCols, BLayout kLayout>
+void Tile(Index k, const float* a, Index a_step, const float* b, Index ldb, float* c, Index ldc,
+          Index rows, bool resume) {
+  const __mmask16 mask0 = RowMask(rows), mask1 = RowMask(rows - 16);
+  // Plain locals, not arrays: GCC then keeps every accumulator in a register through the loop.
+  __m512 acc0[kCols], acc1[kCols];
+#pragma GCC unroll 8
+  for (int j = 0; j < kCols; ++j) {
+    acc0[j] = resume ? _mm512_maskz_loadu_ps(mask0, c + j * ldc) : _mm512_setzero_ps();
+    if constexpr (kVectors == 2) {
+      acc1[j] = resume ? _mm512_maskz_loadu_ps(mask1, c + j * ldc + 16) : _mm512_setzero_ps();
+    }
+  }
+  for (Index p = 0; p < k; ++p, a += a_step) {
+    const __m512 column0 = _mm512_maskz_loadu_ps(mask0, a);
+    const __m512 column1 = kVectors == 2 ? _mm512_maskz_loadu_ps(mask1, a + 16) : column0;
+#pragma GCC unroll 8
+    for (int j = 0; j < kCols; ++j) {
+      const __m512 bpj = _mm512_set1_ps(kLayout == BLayout::kColumns ? b[p + j * ldb]
+                                                                        : b[p * ldb + j]);
+      acc0[j] = _mm512_fmadd_ps(column0, bpj, acc0[j]);
+      if constexpr (kVectors == 2) acc1[j] = _mm512_fmadd_ps(column1, bpj, acc1[j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < kCols; ++j) {
+    _mm512_mask_storeu_ps(c + j * ldc, mask0, acc0[j]);
+    if constexpr (kVectors == 2) _mm512_mask_storeu_ps(c + j * ldc + 16, mask1, acc1[j]);
+  }
+}
+
+// One tile, dispatched on its column count (1 … kTileCols) and on whether one vector holds it.
+using TileFn = void (*)(Index, const float*, Index, const float*, Index, float*, Index, Index,
+                        bool);
+
+template <int kVectors, BLayout kLayout, int... kCols>
+constexpr std::array<TileFn, sizeof...(kCols)> Tiles(std::integer_sequence<int, kCols...>) {
+  return {&Tile<kVectors, kCols + 1, kLayout>...};
+}
+
+template <BLayout kLayout>
+void RunTile(Index k, const float* a, Index a_step, const float* b, Index ldb, float* c,
+             Index ldc, Index rows, Index cols, bool resume) {
+  static constexpr auto kOne = Tiles<1, kLayout>(std::make_integer_sequence<int, kTileCols>());
+  static constexpr auto kTwo = Tiles<2, kLayout>(std::make_integer_sequence<int, kTileCols>());
+  (rows <= 16 ? kOne : kTwo)[cols - 1](k, a, a_step, b, ldb, c, ldc, rows, resume);
+}
+
+// c = a · b where a's columns are contiguous (a(i, p) = a[i + p·lda]) and b is laid out as
+// kLayout says: column tiles outside, row tiles inside, so that b's kTileCols columns stay in
+// L1 while a streams through.
+template <BLayout kLayout>
+void Kernel(Index k, const float* a, Index lda, const float* b, Index ldb, Out c) {
+  const Index m = c.rows(), n = c.cols(), ldc = c.outerStride();
+  for (Index j = 0; j < n; j += kTileCols) {
+    const Index cols = std::min<Index>(kTileCols, n - j);
+    const float* b_tile = b + (kLayout == BLayout::kColumns ? j * ldb : j);
+    for (Index i = 0; i < m; i += kTileRows) {
+      RunTile<kLayout>(k, a + i, lda, b_tile, ldb, c.data() + i + j * ldc, ldc,
+                       std::min<Index>(kTileRows, m - i), cols, /*resume=*/false);
+    }
+  }
+}
+
+// dst[q·kTileRows + r] = src[q + r·lds] for r, q < 16: a 16 × 16 block transposed in registers,
+// into a panel of kTileRows floats per p.
+// written into a panel of kTileRows floats per row.
+void Transpose16(const float* src, Index lds, float* dst) {
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
+  // Within each 128-bit lane, 4 × 4 transposes.
+  for (int g = 0; g < 4; ++g) {
+    const __m512 lo01 = _mm512_unpacklo_ps(r[4 * g], r[4 * g + 1]);
+    const __m512 hi01 = _mm512_unpackhi_ps(r[4 * g], r[4 * g + 1]);
+    const __m512 lo23 = _mm512_unpacklo_ps(r[4 * g + 2], r[4 * g + 3]);
+    const __m512 hi23 = _mm512_unpackhi_ps(r[4 * g + 2], r[4 * g + 3]);
+    auto pd = [](__m512 x) { return _mm512_castps_pd(x); };
+    t[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(lo01), pd(lo23)));
+    t[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(lo01), pd(lo23)));
+    t[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(pd(hi01), pd(hi23)));
+    t[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(pd(hi01), pd(hi23)));
+  }
+  // t[4g + x], lane L, holds rows 4g … 4g+3 of column 4L + x; gather the four groups' lanes.
+  for (int x = 0; x < 4; ++x) {
+    const __m512 even01 = _mm512_shuffle_f32x4(t[x], t[4 + x], 0x88);
+    const __m512 odd01 = _mm512_shuffle_f32x4(t[x], t[4 + x], 0xDD);
+    const __m512 even23 = _mm512_shuffle_f32x4(t[8 + x], t[12 + x], 0x88);
+    const __m512 odd23 = _mm512_shuffle_f32x4(t[8 + x], t[12 + x], 0xDD);
+    _mm512_storeu_ps(dst + (0 + x) * kTileRows, _mm512_shuffle_f32x4(even01, even23, 0x88));
+    _mm512_storeu_ps(dst + (8 + x) * kTileRows, _mm512_shuffle_f32x4(even01, even23, 0xDD));
+    _mm512_storeu_ps(dst + (4 + x) * kTileRows, _mm512_shuffle_f32x4(odd01, odd23, 0x88));
+    _mm512_storeu_ps(dst + (12 + x) * kTileRows, _mm512_shuffle_f32x4(odd01, odd23, 0xDD));
+  }
+}
+
+// c = aᵀ · b. aᵀ's rows are strided in memory, so each band of kTileRows of them is first
+// copied into a panel where they are contiguous (panel[p·kTileRows + r] = a(p, i + r)), kPanelDepth
+// values of p at a time; the chains of a band continue from one panel to the next.
+constexpr Index kPanelDepth = 256;  // the panel: 32 KiB on the stack, inside L1
+
+void KernelTransposedA(const In& a, const In& b, Out c) {
+  alignas(64) float panel[kPanelDepth * kTileRows];
+  const Index m = c.rows(), n = c.cols(), k = a.rows();
+  const Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
+  if (k == 0) {  // empty chains: +0
+    c.setZero();
+    return;
+  }
+  for (Index i = 0; i < m; i += kTileRows) {
+    const Index rows = std::min<Index>(kTileRows, m - i);
+    for (Index p0 = 0; p0 < k; p0 += kPanelDepth) {
+      const Index depth = std::min<Index>(kPanelDepth, k - p0);
+      const float* src = a.data() + p0 + i * lda;  // a(p0, i)
+      Index p = 0;
+      for (; rows == kTileRows && p + 16 <= depth; p += 16) {
+        Transpose16(src + p, lda, panel + p * kTileRows);
+        Transpose16(src + p + 16 * lda, lda, panel + p * kTileRows + 16);
+      }
+      for (; p < depth; ++p) {
+        for (Index r = 0; r < rows; ++r) panel[p * kTileRows + r] = src[p + r * lda];
+      }
+      for (Index j = 0; j < n; j += kTileCols) {
+        RunTile<BLayout::kColumns>(depth, panel, kTileRows, b.data() + p0 + j * ldb, ldb,
+                                   c.data() + i + j * ldc, ldc, rows,
+                                   std::min<Index>(kTileCols, n - j), /*resume=*/p0 > 0);
+      }
+    }
+  }
+}
+
+#endif  // ABLATE_GEMM_AVX512
+
+// The shapes, checked in every build: a wrong one would write outside c.
+void CheckShapes(Index a_rows, Index a_cols, Index b_rows, Index b_cols, const Out& c) {
+  if (a_cols != b_rows || c.rows() != a_rows || c.cols() != b_cols) {
+    throw std::logic_error("gemm: (" + std::to_string(a_rows) + " x " + std::to_string(a_cols) +
+                           ") times (" + std::to_string(b_rows) + " x " +
+                           std::to_string(b_cols) + ") into (" + std::to_string(c.rows()) +
+                           " x " + std::to_string(c.cols()) + ")");
+  }
+}
+
+}  // namespace
+
+void PlainProduct(const In& a, const In& b, Out c) {
+  CheckShapes(a.rows(), a.cols(), b.rows(), b.cols(), c);
+  PlainLoop(Plain(a), Plain(b), a.cols(), c);
+}
+
+void PlainProductTransposedB(const In& a, const In& b, Out c) {
+  CheckShapes(a.rows(), a.cols(), b.cols(), b.rows(), c);
+  PlainLoop(Plain(a), Transposed(b), a.cols(), c);
+}
+
+void PlainProductTransposedA(const In& a, const In& b, Out c) {
+  CheckShapes(a.cols(), a.rows(), b.rows(), b.cols(), c);
+  PlainLoop(Transposed(a), Plain(b), a.rows(), c);
+}
+
+#if defined(ABLATE_GEMM_AVX512)
+
+void Product(const In& a, const In& b, Out c) {
+  CheckShapes(a.rows(), a.cols(), b.rows(), b.cols(), c);
+  Kernel<BLayout::kColumns>(a.cols(), a.data(), a.outerStride(), b.data(), b.outerStride(), c);
+}
+void ProductTransposedB(const In& a, const In& b, Out c) {
+  CheckShapes(a.rows(), a.cols(), b.cols(), b.rows(), c);
+  Kernel<BLayout::kRows>(a.cols(), a.data(), a.outerStride(), b.data(), b.outerStride(), c);
+}
+void ProductTransposedA(const In& a, const In& b, Out c) {
+  CheckShapes(a.cols(), a.rows(), b.rows(), b.cols(), c);
+  KernelTransposedA(a, b, c);
+}
+bool ProductsFollowTheDefinition() { return true; }
+const char* KernelDescription() {
+  return "the core's AVX-512 GEMM kernel (one FMA chain per element, core/gemm.h)";
+}
+
+#else  // Eigen's products: its own kernels, or the BLAS with EIGEN_USE_BLAS
+
+void Product(const In& a, const In& b, Out c) {
+  CheckShapes(a.rows(), a.cols(), b.rows(), b.cols(), c);
+  c.noalias() = a * b;
+}
+void ProductTransposedB(const In& a, const In& b, Out c) {
+  CheckShapes(a.rows(), a.cols(), b.cols(), b.rows(), c);
+  c.noalias() = a * b.transpose();
+}
+void ProductTransposedA(const In& a, const In& b, Out c) {
+  CheckShapes(a.cols(), a.rows(), b.rows(), b.cols(), c);
+  c.noalias() = a.transpose() * b;
+}
+bool ProductsFollowTheDefinition() { return false; }
+const char* KernelDescription() {
+#ifdef EIGEN_USE_BLAS
+  return "the BLAS, through Eigen (EIGEN_USE_BLAS)";
+#else
+  return "Eigen's own kernels (this build targets no AVX-512)";
+#endif
+}
+
+#endif
+
+}  // namespace ablate::core::gemm

@@ -1,0 +1,194 @@
+// core/gemm.h: the products give the bits of their definition (one FMA chain per element, in
+// order, from +0) at every shape the kernel tiles differently, and they are products.
+#include "core/gemm.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace ablate::core {
+namespace {
+
+Matrix Random(Eigen::Index rows, Eigen::Index cols, std::mt19937& gen) {
+  // Magnitudes over several decades, both signs: rounding differs wherever order does.
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(-8, 8);
+  Matrix m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) {
+    m.data()[i] = std::ldexp(normal(gen), exponent(gen));
+  }
+  return m;
+}
+
+bool SameBits(const Matrix& x, const Matrix& y) {
+  return x.rows() == y.rows() && x.cols() == y.cols() &&
+         std::memcmp(x.data(), y.data(), sizeof(float) * x.size()) == 0;
+}
+
+// |c − exact| within k·ε·Σ|a||b| per element (the usual bound for any summation order), the
+// exact product taken in double.
+void ExpectNearExact(const Matrix& c, const Eigen::MatrixXd& exact, const Eigen::MatrixXd& abs,
+                     Eigen::Index k) {
+  const double eps = std::numeric_limits<float>::epsilon();
+  for (Eigen::Index i = 0; i < c.size(); ++i) {
+    ASSERT_LE(std::abs(c.data()[i] - exact.data()[i]), (k + 1) * eps * abs.data()[i] + 1e-30)
+        << "element " << i;
+  }
+}
+
+struct Shape {
+  Eigen::Index m, n, k;
+};
+
+// Every remainder of the kernel's 32 × 8 tiles and 16-row vectors, its 256-deep panels (the
+// transposed-a product continues its chains from one panel to the next), and the lab's shapes.
+std::vector<Shape> Shapes() {
+  std::vector<Shape> shapes;
+  for (Eigen::Index m : {1, 2, 15, 16, 17, 31, 32, 33, 48, 64, 100}) {
+    for (Eigen::Index n : {1, 7, 8, 9, 17}) {
+      for (Eigen::Index k : {0, 1, 2, 15, 16, 17, 40, 255, 256, 257, 600}) {
+        shapes.push_back({m, n, k});
+      }
+    }
+  }
+  for (Shape s : {Shape{256, 64, 256}, Shape{256, 256, 64}, Shape{2, 64, 256},
+                  Shape{2, 256, 64}, Shape{256, 64, 2}}) {
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
+std::string Name(const Shape& s) {
+  return std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k);
+}
+
+// The bit-for-bit tests need the kernel; Eigen's products (no AVX-512, or EIGEN_USE_BLAS) are
+// still checked to be products, by the bound.
+#define SKIP_UNLESS_THE_KERNEL_IS_BUILT()                                                  \
+  if (!gemm::ProductsFollowTheDefinition()) {                                              \
+    GTEST_SKIP() << "this build's products are " << gemm::KernelDescription()             \
+                 << ", whose summation order is their own";                               \
+  }
+
+TEST(GemmTest, ProductGivesTheBitsOfItsDefinition) {
+  std::mt19937 gen(1);
+  for (const Shape& s : Shapes()) {
+    const Matrix a = Random(s.m, s.k, gen), b = Random(s.k, s.n, gen);
+    Matrix fast(s.m, s.n), plain(s.m, s.n);
+    gemm::Product(a, b, fast);
+    gemm::PlainProduct(a, b, plain);
+    if (gemm::ProductsFollowTheDefinition()) {
+      ASSERT_TRUE(SameBits(fast, plain)) << Name(s);
+    }
+    ExpectNearExact(fast, a.cast<double>() * b.cast<double>(),
+                    a.cast<double>().cwiseAbs() * b.cast<double>().cwiseAbs(), s.k);
+  }
+}
+
+TEST(GemmTest, ProductTransposedBGivesTheBitsOfItsDefinition) {
+  std::mt19937 gen(2);
+  for (const Shape& s : Shapes()) {
+    const Matrix a = Random(s.m, s.k, gen), b = Random(s.n, s.k, gen);
+    Matrix fast(s.m, s.n), plain(s.m, s.n);
+    gemm::ProductTransposedB(a, b, fast);
+    gemm::PlainProductTransposedB(a, b, plain);
+    if (gemm::ProductsFollowTheDefinition()) {
+      ASSERT_TRUE(SameBits(fast, plain)) << Name(s);
+    }
+    ExpectNearExact(fast, a.cast<double>() * b.cast<double>().transpose(),
+                    a.cast<double>().cwiseAbs() * b.cast<double>().cwiseAbs().transpose(), s.k);
+  }
+}
+
+TEST(GemmTest, ProductTransposedAGivesTheBitsOfItsDefinition) {
+  std::mt19937 gen(3);
+  for (const Shape& s : Shapes()) {
+    const Matrix a = Random(s.k, s.m, gen), b = Random(s.k, s.n, gen);
+    Matrix fast(s.m, s.n), plain(s.m, s.n);
+    gemm::ProductTransposedA(a, b, fast);
+    gemm::PlainProductTransposedA(a, b, plain);
+    if (gemm::ProductsFollowTheDefinition()) {
+      ASSERT_TRUE(SameBits(fast, plain)) << Name(s);
+    }
+    ExpectNearExact(fast, a.cast<double>().transpose() * b.cast<double>(),
+                    a.cast<double>().cwiseAbs().transpose() * b.cast<double>().cwiseAbs(), s.k);
+  }
+}
+
+// The definition by hand: the chain is in order (float addition is not associative, so another
+// order gives another float here) and starts from +0.
+TEST(GemmTest, EachElementIsOneChainInOrderFromPlusZero) {
+  SKIP_UNLESS_THE_KERNEL_IS_BUILT();
+  // 1 + 2⁻²⁴ + 2⁻²⁴ in order rounds twice back to 1; summed as 1 + (2⁻²⁴ + 2⁻²⁴) it is 1 + 2⁻²³.
+  const float tiny = std::ldexp(1.0f, -24);
+  Matrix a(1, 3), b(3, 1), c(1, 1);
+  a << 1.0f, tiny, tiny;
+  b << 1.0f, 1.0f, 1.0f;
+  gemm::Product(a, b, c);
+  EXPECT_EQ(c(0, 0), 1.0f);
+  a << tiny, tiny, 1.0f;
+  gemm::Product(a, b, c);
+  EXPECT_EQ(c(0, 0), 1.0f + std::ldexp(1.0f, -23));
+  // −1 · +0 = −0, and −0 + (+0) = +0.
+  Matrix x(1, 1), y(1, 1);
+  x << -1.0f;
+  y << 0.0f;
+  gemm::Product(x, y, c);
+  EXPECT_EQ(c(0, 0), 0.0f);
+  EXPECT_FALSE(std::signbit(c(0, 0)));
+  // An empty inner dimension gives +0 everywhere.
+  Matrix e(3, 0), f(0, 5), g = Matrix::Constant(3, 5, 7.0f);
+  gemm::Product(e, f, g);
+  EXPECT_TRUE(g.isZero());
+  Matrix ft(5, 0), h = Matrix::Constant(3, 5, 7.0f);
+  gemm::ProductTransposedB(e, ft, h);
+  EXPECT_TRUE(h.isZero());
+  Matrix et(0, 3), i = Matrix::Constant(3, 5, 7.0f);
+  gemm::ProductTransposedA(et, f, i);
+  EXPECT_TRUE(i.isZero());
+}
+
+TEST(GemmTest, NonFiniteValuesPropagateAsInTheDefinition) {
+  SKIP_UNLESS_THE_KERNEL_IS_BUILT();
+  std::mt19937 gen(4);
+  Matrix a = Random(40, 300, gen), b = Random(300, 9, gen);
+  a(3, 7) = std::numeric_limits<float>::quiet_NaN();
+  a(20, 100) = std::numeric_limits<float>::infinity();
+  b(100, 2) = 0.0f;  // ∞ · 0 = NaN
+  b(250, 5) = -std::numeric_limits<float>::infinity();
+  Matrix fast(40, 9), plain(40, 9);
+  gemm::Product(a, b, fast);
+  gemm::PlainProduct(a, b, plain);
+  EXPECT_TRUE(SameBits(fast, plain));
+  EXPECT_TRUE(std::isnan(fast(3, 0)));
+  EXPECT_TRUE(std::isnan(fast(20, 2)));
+  EXPECT_FALSE(std::isfinite(fast(0, 5)));
+}
+
+// Blocks of larger matrices (column stride above their row count) are read and written in
+// place, and the rest of the larger matrix is left alone.
+TEST(GemmTest, BlocksOfLargerMatricesWork) {
+  SKIP_UNLESS_THE_KERNEL_IS_BUILT();
+  std::mt19937 gen(5);
+  const Matrix big_a = Random(300, 300, gen), big_b = Random(300, 300, gen);
+  Matrix big_c = Matrix::Constant(300, 300, 5.0f);
+  const auto a = big_a.block(3, 5, 70, 260);
+  const auto b = big_b.block(1, 2, 260, 20);
+  gemm::ProductTransposedA(big_a.block(3, 5, 260, 70), b, big_c.block(10, 20, 70, 20));
+  Matrix plain(70, 20);
+  gemm::PlainProductTransposedA(Matrix(big_a.block(3, 5, 260, 70)), Matrix(b), plain);
+  EXPECT_TRUE(SameBits(big_c.block(10, 20, 70, 20), plain));
+  gemm::Product(a, b, big_c.block(10, 20, 70, 20));
+  gemm::PlainProduct(Matrix(a), Matrix(b), plain);
+  EXPECT_TRUE(SameBits(big_c.block(10, 20, 70, 20), plain));
+  big_c.block(10, 20, 70, 20).setConstant(5.0f);
+  EXPECT_TRUE((big_c.array() == 5.0f).all());
+}
+
+}  // namespace
+}  // namespace ablate::core
