@@ -1,5 +1,7 @@
 #include "server/worker/convert.h"
 
+#include <optional>
+
 #include "server/convert/core_messages.h"
 
 namespace ablate::worker {
@@ -9,11 +11,13 @@ std::vector<core::LayerStats> FromStats(
     const google::protobuf::RepeatedPtrField<v1::LayerStats>& from) {
   std::vector<core::LayerStats> stats;
   for (const v1::LayerStats& s : from) {
-    core::LayerStats& layer = stats.emplace_back(core::LayerStats{
+    stats.push_back(core::LayerStats{
         .weight_variance = s.weight_variance(),
         .activation_mean = s.activation_mean(),
-        .activation_std = s.activation_std()});
-    if (s.has_first_step_grad_norm()) layer.first_step_grad_norm = s.first_step_grad_norm();
+        .activation_std = s.activation_std(),
+        .first_step_grad_norm = s.has_first_step_grad_norm()
+                                    ? std::optional<double>(s.first_step_grad_norm())
+                                    : std::nullopt});
   }
   return stats;
 }
