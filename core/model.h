@@ -26,7 +26,8 @@ class Linear {
   // x (in × B) → y (out × B). y must already be (out × B).
   void Forward(const Matrix& x, Matrix& y) const;
   // Given the forward input x (in × B) and dL/dy (out × B): sets weight_grad and bias_grad,
-  // and writes dL/dx (in × B) into *dx unless dx is null (the first layer needs none).
+  // and writes dL/dx (in × B) into *dx, which must already be (in × B), unless dx is null (the
+  // first layer needs none).
   void Backward(const Matrix& x, const Matrix& dy, Matrix* dx);
 
   Matrix weight;       // out × in
