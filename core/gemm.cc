@@ -114,22 +114,6 @@ void RunTile(Index k, const float* a, Index a_step, const float* b, Index ldb, f
   (rows <= 16 ? kOne : kTwo)[cols - 1](k, a, a_step, b, ldb, c, ldc, rows, resume);
 }
 
-// c = a · b where a's columns are contiguous (a(i, p) = a[i + p·lda]) and b is laid out as
-// kLayout says: column tiles outside, row tiles inside, so that b's kTileCols columns stay in
-// L1 while a streams through.
-template <BLayout kLayout>
-void Kernel(Index k, const float* a, Index lda, const float* b, Index ldb, Out c) {
-  const Index m = c.rows(), n = c.cols(), ldc = c.outerStride();
-  for (Index j = 0; j < n; j += kTileCols) {
-    const Index cols = std::min<Index>(kTileCols, n - j);
-    const float* b_tile = b + (kLayout == BLayout::kColumns ? j * ldb : j);
-    for (Index i = 0; i < m; i += kTileRows) {
-      RunTile<kLayout>(k, a + i, lda, b_tile, ldb, c.data() + i + j * ldc, ldc,
-                       std::min<Index>(kTileRows, m - i), cols, /*resume=*/false);
-    }
-  }
-}
-
 // dst[q·kTileRows + r] = src[q + r·lds] for r, q < 16: a 16 × 16 block transposed in registers,
 // into a panel of kTileRows floats per p.
 // written into a panel of kTileRows floats per row.
@@ -161,15 +145,21 @@ void Transpose16(const float* src, Index lds, float* dst) {
   }
 }
 
-// c = aᵀ · b. aᵀ's rows are strided in memory, so each band of kTileRows of them is first
-// copied into a panel where they are contiguous (panel[p·kTileRows + r] = a(p, i + r)), kPanelDepth
-// values of p at a time; the chains of a band continue from one panel to the next.
-constexpr Index kPanelDepth = 256;  // the panel: 32 KiB on the stack, inside L1
+// The driver. c's rows are taken in bands of kTileRows and the inner dimension in blocks of
+// kPanelDepth; for each band and block, `panel_of` gives a's rows as a panel (a(i + r, p0 + p)
+// at panel[p·step + r]) and every column tile of c continues its chains through it. A block at
+// a time keeps the panel (32 KiB) in L1 and its pages few; chains continued from one block to
+// the next give the same bits as one chain.
+constexpr Index kPanelDepth = 256;
 
-void KernelTransposedA(const In& a, const In& b, Out c) {
-  alignas(64) float panel[kPanelDepth * kTileRows];
-  const Index m = c.rows(), n = c.cols(), k = a.rows();
-  const Index lda = a.outerStride(), ldb = b.outerStride(), ldc = c.outerStride();
+struct Panel {
+  const float* data;
+  Index step;  // floats from one p to the next
+};
+
+template <BLayout kLayout, typename PanelOf>
+void Blocked(Index k, PanelOf panel_of, const float* b, Index ldb, Out c) {
+  const Index m = c.rows(), n = c.cols(), ldc = c.outerStride();
   if (k == 0) {  // empty chains: +0
     c.setZero();
     return;
@@ -178,22 +168,58 @@ void KernelTransposedA(const In& a, const In& b, Out c) {
     const Index rows = std::min<Index>(kTileRows, m - i);
     for (Index p0 = 0; p0 < k; p0 += kPanelDepth) {
       const Index depth = std::min<Index>(kPanelDepth, k - p0);
-      const float* src = a.data() + p0 + i * lda;  // a(p0, i)
-      Index p = 0;
-      for (; rows == kTileRows && p + 16 <= depth; p += 16) {
-        Transpose16(src + p, lda, panel + p * kTileRows);
-        Transpose16(src + p + 16 * lda, lda, panel + p * kTileRows + 16);
-      }
-      for (; p < depth; ++p) {
-        for (Index r = 0; r < rows; ++r) panel[p * kTileRows + r] = src[p + r * lda];
-      }
+      const Panel panel = panel_of(i, rows, p0, depth);
       for (Index j = 0; j < n; j += kTileCols) {
-        RunTile<BLayout::kColumns>(depth, panel, kTileRows, b.data() + p0 + j * ldb, ldb,
-                                   c.data() + i + j * ldc, ldc, rows,
-                                   std::min<Index>(kTileCols, n - j), /*resume=*/p0 > 0);
+        const float* b_block = b + (kLayout == BLayout::kColumns ? p0 + j * ldb : p0 * ldb + j);
+        RunTile<kLayout>(depth, panel.data, panel.step, b_block, ldb, c.data() + i + j * ldc,
+                         ldc, rows, std::min<Index>(kTileCols, n - j), /*resume=*/p0 > 0);
       }
     }
   }
+}
+
+// c = a · op(b), a's columns contiguous. When the inner dimension fits one block, the tiles
+// read a where it lies (a band's columns are 128-byte runs, reused from L1/L2 by every column
+// tile); longer, each block of a band is first copied into a contiguous panel, or the band's
+// runs, one per column of a, would be spread over more pages than the TLB holds.
+template <BLayout kLayout>
+void KernelPlainA(const In& a, const In& b, Out c) {
+  alignas(64) float buffer[kPanelDepth * kTileRows];
+  const Index lda = a.outerStride();
+  const bool copy = a.cols() > kPanelDepth;
+  Blocked<kLayout>(
+      a.cols(),
+      [&](Index i, Index rows, Index p0, Index depth) {
+        const float* src = a.data() + i + p0 * lda;  // a(i, p0)
+        if (!copy) return Panel{src, lda};
+        for (Index p = 0; p < depth; ++p) {
+          std::copy(src + p * lda, src + p * lda + rows, buffer + p * kTileRows);
+        }
+        return Panel{buffer, kTileRows};
+      },
+      b.data(), b.outerStride(), c);
+}
+
+// c = aᵀ · b. aᵀ's rows are strided in memory, so each block of a band is copied into a panel
+// where they are contiguous (panel[p·kTileRows + r] = a(p0 + p, i + r)), 16 × 16 at a time.
+void KernelTransposedA(const In& a, const In& b, Out c) {
+  alignas(64) float buffer[kPanelDepth * kTileRows];
+  const Index lda = a.outerStride();
+  Blocked<BLayout::kColumns>(
+      a.rows(),
+      [&](Index i, Index rows, Index p0, Index depth) {
+        const float* src = a.data() + p0 + i * lda;  // a(p0, i)
+        Index p = 0;
+        for (; rows == kTileRows && p + 16 <= depth; p += 16) {
+          Transpose16(src + p, lda, buffer + p * kTileRows);
+          Transpose16(src + p + 16 * lda, lda, buffer + p * kTileRows + 16);
+        }
+        for (; p < depth; ++p) {
+          for (Index r = 0; r < rows; ++r) buffer[p * kTileRows + r] = src[p + r * lda];
+        }
+        return Panel{buffer, kTileRows};
+      },
+      b.data(), b.outerStride(), c);
 }
 
 #endif  // ABLATE_GEMM_AVX512
@@ -229,11 +255,11 @@ void PlainProductTransposedA(const In& a, const In& b, Out c) {
 
 void Product(const In& a, const In& b, Out c) {
   CheckShapes(a.rows(), a.cols(), b.rows(), b.cols(), c);
-  Kernel<BLayout::kColumns>(a.cols(), a.data(), a.outerStride(), b.data(), b.outerStride(), c);
+  KernelPlainA<BLayout::kColumns>(a, b, c);
 }
 void ProductTransposedB(const In& a, const In& b, Out c) {
   CheckShapes(a.rows(), a.cols(), b.cols(), b.rows(), c);
-  Kernel<BLayout::kRows>(a.cols(), a.data(), a.outerStride(), b.data(), b.outerStride(), c);
+  KernelPlainA<BLayout::kRows>(a, b, c);
 }
 void ProductTransposedA(const In& a, const In& b, Out c) {
   CheckShapes(a.cols(), a.rows(), b.rows(), b.cols(), c);
