@@ -119,7 +119,7 @@ class EventWriter {
   CursorHub& hub_;
   CheckpointFiles* const checkpoints_;
   absl::Mutex mutex_;
-  absl::CondVar posted_;     // an event arrived, or stopping_, or flushing_
+  absl::CondVar posted_;     // the first event of a batch arrived, or stopping_, or flushing_
   absl::CondVar committed_;  // committed_count_ advanced
   std::vector<store::Event> pending_ ABSL_GUARDED_BY(mutex_);
   // When pending_'s first event was posted.
