@@ -70,7 +70,9 @@ template <int kVectors, int kCols, BLayout kLayout>
 void Tile(Index k, const float* a, Index a_step, const float* b, Index ldb, float* c, Index ldc,
           Index rows, bool resume) {
   const __mmask16 mask0 = RowMask(rows), mask1 = RowMask(rows - 16);
-  // Plain locals, not arrays: GCC then keeps every accumulator in a register through the loop.
+  // One array per vector row, every loop over j unrolled: GCC then keeps each accumulator in a
+  // register through the loop (a two-dimensional array indexed by an array of masks stayed in
+  // memory, with a store per multiply-add).
   __m512 acc0[kCols], acc1[kCols];
 #pragma GCC unroll 8
   for (int j = 0; j < kCols; ++j) {
@@ -116,7 +118,6 @@ void RunTile(Index k, const float* a, Index a_step, const float* b, Index ldb, f
 
 // dst[q·kTileRows + r] = src[q + r·lds] for r, q < 16: a 16 × 16 block transposed in registers,
 // into a panel of kTileRows floats per p.
-// written into a panel of kTileRows floats per row.
 void Transpose16(const float* src, Index lds, float* dst) {
   __m512 r[16], t[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
