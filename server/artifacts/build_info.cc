@@ -5,6 +5,7 @@
 #include <Eigen/Core>
 
 #include "absl/strings/str_cat.h"
+#include "core/blas.h"
 #include "google/protobuf/stubs/common.h"
 #include "openssl/opensslv.h"
 #include "plplot/plplot.h"
@@ -28,10 +29,7 @@ BuildInfo ThisBuild() {
   build.build_type = ABLATE_BUILD_TYPE;
   build.eigen_version =
       absl::StrCat(EIGEN_WORLD_VERSION, ".", EIGEN_MAJOR_VERSION, ".", EIGEN_MINOR_VERSION);
-#ifdef EIGEN_USE_BLAS
-  // The products' summation order, and so a trajectory's last bits, depend on it.
-  build.eigen_version += " (matrix products in OpenBLAS)";
-#endif
+  build.matrix_products = core::BlasDescription();
   char plplot_version[80] = {};
   plgver(plplot_version);
   build.libraries =

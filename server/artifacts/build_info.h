@@ -13,6 +13,11 @@ struct BuildInfo {
   std::string flags;       // the C++ compile flags, "-O3 -DNDEBUG -Wall ... -march=native"
   std::string build_type;  // "Release"
   std::string eigen_version;  // "3.4.0"
+  // What runs the core's matrix products in this binary, whose summation order sets a
+  // trajectory's last bits: "the core's AVX-512 GEMM kernel (...)", or the BLAS and its kernels
+  // (core::BlasDescription()). Runs trained elsewhere (Slurm workers) carry their own
+  // fingerprint.
+  std::string matrix_products;
   std::string libraries;      // what else the files depend on, "PLplot 5.15.0, libzip 1.7.3, ..."
 };
 

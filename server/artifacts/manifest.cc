@@ -306,6 +306,7 @@ std::string RenderManifest(const JobSummary& summary, const BuildInfo& build, co
                    {"flags", build.flags},
                    {"build_type", build.build_type},
                    {"eigen_version", build.eigen_version},
+                   {"matrix_products", build.matrix_products},
                    {"libraries", build.libraries}};
   root["host"] = {
       {"hostname", host.hostname},

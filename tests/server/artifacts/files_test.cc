@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/analysis.h"
+#include "core/blas.h"
 #include "core/init.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -240,10 +241,12 @@ TEST(ManifestTest, HasTheStandardFieldsWithTheirTypes) {
   EXPECT_EQ(m["ablate"]["git_commit"], "0123456789abcdef0123456789abcdef01234567");
   EXPECT_KEY(m["ablate"], "version", is_string);
   EXPECT_FALSE(m["ablate"]["version"].get<std::string>().empty());
-  for (const char* key : {"compiler", "flags", "build_type", "eigen_version", "libraries"}) {
+  for (const char* key :
+       {"compiler", "flags", "build_type", "eigen_version", "matrix_products", "libraries"}) {
     EXPECT_KEY(m["build"], key, is_string);
   }
   EXPECT_EQ(m["build"]["eigen_version"].get<std::string>().substr(0, 2), "3.");
+  EXPECT_EQ(m["build"]["matrix_products"], core::BlasDescription());
   // The host.
   EXPECT_EQ(m["host"]["cpu_model"], "Test CPU @ 3.0GHz");
   EXPECT_EQ(m["host"]["logical_cpus"], 8);
