@@ -45,8 +45,8 @@ struct Shape {
   Eigen::Index m, n, k;
 };
 
-// Every remainder of the kernel's 32 × 8 tiles and 16-row vectors, its 256-deep panels (the
-// transposed-a product continues its chains from one panel to the next), and the lab's shapes.
+// Every remainder of the kernel's 32 × 8 tiles and 16-row vectors, its 256-deep panels (each
+// product continues its chains from one panel to the next), and the lab's shapes.
 std::vector<Shape> Shapes() {
   std::vector<Shape> shapes;
   for (Eigen::Index m : {1, 2, 15, 16, 17, 31, 32, 33, 48, 64, 100}) {
