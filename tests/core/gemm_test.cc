@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <random>
@@ -75,49 +76,44 @@ std::string Name(const Shape& s) {
                  << ", whose summation order is their own";                               \
   }
 
-TEST(GemmTest, ProductGivesTheBitsOfItsDefinition) {
-  std::mt19937 gen(1);
+// One of the products against its definition at every shape, and against the exact product:
+// a is stored (m × k) or, for aᵀ, (k × m); b (k × n) or, for bᵀ, (n × k).
+void ExpectTheDefinitionsBits(bool transposed_a, bool transposed_b, uint32_t seed) {
+  using Product = void (*)(const gemm::In&, const gemm::In&, gemm::Out);
+  const Product fast_product = transposed_a   ? gemm::ProductTransposedA
+                               : transposed_b ? gemm::ProductTransposedB
+                                              : gemm::Product;
+  const Product plain_product = transposed_a   ? gemm::PlainProductTransposedA
+                                : transposed_b ? gemm::PlainProductTransposedB
+                                               : gemm::PlainProduct;
+  std::mt19937 gen(seed);
   for (const Shape& s : Shapes()) {
-    const Matrix a = Random(s.m, s.k, gen), b = Random(s.k, s.n, gen);
+    const Matrix a = transposed_a ? Random(s.k, s.m, gen) : Random(s.m, s.k, gen);
+    const Matrix b = transposed_b ? Random(s.n, s.k, gen) : Random(s.k, s.n, gen);
     Matrix fast(s.m, s.n), plain(s.m, s.n);
-    gemm::Product(a, b, fast);
-    gemm::PlainProduct(a, b, plain);
+    fast_product(a, b, fast);
+    plain_product(a, b, plain);
     if (gemm::ProductsFollowTheDefinition()) {
       ASSERT_TRUE(SameBits(fast, plain)) << Name(s);
     }
-    ExpectNearExact(fast, a.cast<double>() * b.cast<double>(),
-                    a.cast<double>().cwiseAbs() * b.cast<double>().cwiseAbs(), s.k);
+    const Eigen::MatrixXd op_a =
+        transposed_a ? Eigen::MatrixXd(a.cast<double>().transpose()) : a.cast<double>();
+    const Eigen::MatrixXd op_b =
+        transposed_b ? Eigen::MatrixXd(b.cast<double>().transpose()) : b.cast<double>();
+    ExpectNearExact(fast, op_a * op_b, op_a.cwiseAbs() * op_b.cwiseAbs(), s.k);
   }
+}
+
+TEST(GemmTest, ProductGivesTheBitsOfItsDefinition) {
+  ExpectTheDefinitionsBits(/*transposed_a=*/false, /*transposed_b=*/false, 1);
 }
 
 TEST(GemmTest, ProductTransposedBGivesTheBitsOfItsDefinition) {
-  std::mt19937 gen(2);
-  for (const Shape& s : Shapes()) {
-    const Matrix a = Random(s.m, s.k, gen), b = Random(s.n, s.k, gen);
-    Matrix fast(s.m, s.n), plain(s.m, s.n);
-    gemm::ProductTransposedB(a, b, fast);
-    gemm::PlainProductTransposedB(a, b, plain);
-    if (gemm::ProductsFollowTheDefinition()) {
-      ASSERT_TRUE(SameBits(fast, plain)) << Name(s);
-    }
-    ExpectNearExact(fast, a.cast<double>() * b.cast<double>().transpose(),
-                    a.cast<double>().cwiseAbs() * b.cast<double>().cwiseAbs().transpose(), s.k);
-  }
+  ExpectTheDefinitionsBits(/*transposed_a=*/false, /*transposed_b=*/true, 2);
 }
 
 TEST(GemmTest, ProductTransposedAGivesTheBitsOfItsDefinition) {
-  std::mt19937 gen(3);
-  for (const Shape& s : Shapes()) {
-    const Matrix a = Random(s.k, s.m, gen), b = Random(s.k, s.n, gen);
-    Matrix fast(s.m, s.n), plain(s.m, s.n);
-    gemm::ProductTransposedA(a, b, fast);
-    gemm::PlainProductTransposedA(a, b, plain);
-    if (gemm::ProductsFollowTheDefinition()) {
-      ASSERT_TRUE(SameBits(fast, plain)) << Name(s);
-    }
-    ExpectNearExact(fast, a.cast<double>().transpose() * b.cast<double>(),
-                    a.cast<double>().cwiseAbs().transpose() * b.cast<double>().cwiseAbs(), s.k);
-  }
+  ExpectTheDefinitionsBits(/*transposed_a=*/true, /*transposed_b=*/false, 3);
 }
 
 // The definition by hand: the chain is in order (float addition is not associative, so another
