@@ -2,29 +2,31 @@
 // (127.0.0.1, port 0, a temporary data directory), submits lab 1's job and, at once:
 //   --sse browsers (raw HTTP/1.1 sockets on one epoll thread) and --grpc CLI watchers (a thread
 //     and a channel each) watch it from cursor 0 to its job_finished update;
-//   --submitters clients submit --jobs small jobs each, one every second or so.
+//   --submitters clients submit small jobs, each one every 0.5-1.5 s for as long as the lab job
+//     runs (at most --jobs each when it is not 0).
 // Every watcher must receive every step of every run exactly once and in order, and the end.
 //
-// With --compare it first runs the same lab job (and the same submitters) without watchers, for
-// the training's steps/s without them. It prints, per phase: the lab job's steps/s (its steps
-// over the time from its first run's start to its last run's end), the server's CPU split into
-// training (threads named ablate-train), job ends (ablate-finish: the deliverables) and serving
-// (every other thread), its RSS before the
-// watchers connected and at most during the phase; and for the watched phase the step -> watcher
-// latency p50/p99 for each kind, estimated as in load.cc (a step's end is its run's started_at
-// plus the steps' own seconds up to it, here stretched so that the run's last step ends at its
-// finished_at; steps already done when the watcher connected are not counted), split into the
-// latency to the step's first watcher and each watcher's delay after that first one. That
-// estimate runs early by whatever a run spends outside its steps, so the server's own measure
-// is printed beside it: ablate_watch_delay_seconds from /metrics, per update handed to a
-// watcher, from its oldest step's post by the training (percentiles as bucket bounds).
+// With --compare it first runs the same lab job (and the same submitters) without watchers, for the
+// training's steps/s without them; --repeats N alternates N phases of each kind and takes the
+// slowdown from the medians. It prints, per phase (the last of each kind): the lab job's steps/s
+// (its steps over the time from its first run's start to its last run's end), the server's CPU
+// split into training (threads named ablate-train), job ends (ablate-finish: the deliverables) and
+// serving (every other thread), its RSS before the watchers connected and at most during the phase;
+// and for the watched phase the step -> watcher latency p50/p99 for each kind, estimated as in
+// load.cc (a step's end is its run's started_at plus the steps' own seconds up to it, here
+// stretched so that the run's last step ends at its finished_at; steps already done when the
+// watcher connected are not counted), split into the latency to the step's first watcher and each
+// watcher's delay after that first one. That estimate runs early by whatever a run spends outside
+// its steps, so the server's own measure is printed beside it: ablate_watch_delay_seconds from
+// /metrics, per update handed to a watcher, from its oldest step's post by the training
+// (percentiles as bucket bounds).
 // With --compare it ends with the kernel's share: as many messages as the watchers received,
 // sent over as many bare loopback connections at the same pace, with nothing but write and
 // epoll/read around them (the floor under the serving side's and this client's CPU).
 // Exit status 0 when every watcher got everything exactly once, 1 otherwise.
 //
-//   ablate_lab_watch --server PATH [--sse 1000] [--grpc 100] [--submitters 20] [--jobs 3]
-//                    [--steps 1000] [--workers 3] [--compare] [--timeout 600]
+//   ablate_lab_watch --server PATH [--sse 1000] [--grpc 100] [--submitters 20] [--jobs 0]
+//                    [--steps 1000] [--workers 3] [--compare] [--repeats 1] [--timeout 600]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -37,6 +39,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
@@ -73,10 +76,11 @@ struct Options {
   int sse = 1000;
   int grpc = 100;
   int submitters = 20;
-  int jobs = 3;
+  int jobs = 0;  // per submitter at most; 0: as many as fit while the lab job runs
   int steps = 1000;
   int workers = 3;
   bool compare = false;
+  int repeats = 1;
   int timeout_s = 600;
   std::vector<std::string> server_args;  // passed on to the server
 };
@@ -513,15 +517,27 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
       });
     }
   }
+  // The submitters keep their pace for as long as the lab job runs, so that both phases train
+  // it under the same density of other jobs: a fixed number of jobs, front-loaded, would
+  // overlap a slowed lab job more than a fast one, and its cost would count as the watchers'.
   std::atomic<int> accepted{0};
+  std::mutex lab_mutex;
+  std::condition_variable lab_ended_cv;
+  bool lab_ended = false;  // guarded by lab_mutex
   std::vector<std::thread> submitters;
   for (int s = 0; s < o.submitters; ++s) {
     submitters.emplace_back([&, s] {
       auto own = Stub(server.GrpcAddress(), 100000 + s);
-      for (int j = 0; j < o.jobs; ++j) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(500 + 50 * s));
+      for (int j = 0; o.jobs == 0 || j < o.jobs; ++j) {
+        {
+          std::unique_lock lock(lab_mutex);
+          if (lab_ended_cv.wait_for(lock, std::chrono::milliseconds(500 + 50 * s),
+                                    [&] { return lab_ended; })) {
+            return;
+          }
+        }
         v1::SubmitJobRequest request;
-        *request.mutable_spec() = SmallJob(s * o.jobs + j);
+        *request.mutable_spec() = SmallJob(s * 100000 + j);
         v1::SubmitJobResponse response;
         grpc::ClientContext context;
         context.set_deadline(Wall::now() + std::chrono::seconds(30));
@@ -529,7 +545,6 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
       }
     });
   }
-  for (std::thread& t : submitters) t.join();
   // The lab job's end, by polling (a watcher would change what the unwatched phase measures).
   v1::Job job;
   while (Clock::now() < give_up) {
@@ -544,6 +559,12 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
+  {
+    std::lock_guard lock(lab_mutex);
+    lab_ended = true;
+  }
+  lab_ended_cv.notify_all();
+  for (std::thread& t : submitters) t.join();
   sampling = false;
   for (std::thread& t : threads) t.join();
   r.wall = std::chrono::duration<double>(Clock::now() - wall_start).count();
@@ -670,8 +691,8 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
 
 void Print(const char* title, const PhaseResult& r, bool watched) {
   std::printf("%s\n", title);
-  std::printf("  lab job: %.1f steps/s; wall %.1f s; %d small jobs accepted\n", r.steps_per_second,
-              r.wall, r.submitted);
+  std::printf("  lab job: %.1f steps/s; wall %.1f s; %d small jobs accepted (%.1f a second)\n",
+              r.steps_per_second, r.wall, r.submitted, r.wall > 0 ? r.submitted / r.wall : 0);
   std::printf("  server CPU: training %.1f s, job ends (deliverables) %.1f s, serving %.1f s "
               "(%.1f%% of training); this client %.1f s\n",
               r.train_cpu, r.job_end_cpu, r.serve_cpu,
@@ -803,10 +824,12 @@ int main(int argc, char** argv) {
   app.add_option("--sse", o.sse, "browsers watching (SSE)");
   app.add_option("--grpc", o.grpc, "CLI watchers (gRPC)");
   app.add_option("--submitters", o.submitters, "clients submitting small jobs");
-  app.add_option("--jobs", o.jobs, "small jobs per submitter");
+  app.add_option("--jobs", o.jobs, "at most this many small jobs per submitter (0: no cap)");
   app.add_option("--steps", o.steps, "the lab job's steps per run");
   app.add_option("--workers", o.workers, "the server's --workers");
   app.add_flag("--compare", o.compare, "first run the same without watchers");
+  app.add_option("--repeats", o.repeats, "phases of each kind, alternating")
+      ->check(CLI::Range(1, 100));
   app.add_option("--timeout", o.timeout_s, "seconds per phase");
   app.add_option("--server-arg", o.server_args,
                  "a flag for the server (repeat it; e.g. --server-arg=--fan-out-interval=50)");
@@ -818,19 +841,50 @@ int main(int argc, char** argv) {
   setrlimit(RLIMIT_NOFILE, &limit);
 
   std::printf("load before: %s\n", test_support::LoadAverage().c_str());
-  PhaseResult alone;
-  if (o.compare) {
-    if (!RunPhase(o, false, alone)) return 1;
-    Print("without watchers:", alone, false);
+  // Phases alternate (without, with, without, ...), each on a fresh server, so that a change of
+  // load on the machine hits both alike; the slowdown is taken from the medians.
+  std::vector<double> alone_rates, watched_rates;
+  PhaseResult alone, watched;
+  bool lossless = true;
+  for (int k = 1; k <= o.repeats; ++k) {
+    if (o.compare) {
+      alone = PhaseResult{};
+      if (!RunPhase(o, false, alone)) return 1;
+      alone_rates.push_back(alone.steps_per_second);
+    }
+    watched = PhaseResult{};
+    if (!RunPhase(o, true, watched)) return 1;
+    watched_rates.push_back(watched.steps_per_second);
+    lossless = lossless && watched.watchers_ok == watched.watchers;
+    if (o.repeats > 1) {
+      std::printf("repeat %d: lab job %s%.1f steps/s with the watchers (%ld of %ld lossless)\n",
+                  k,
+                  o.compare ? absl::StrFormat("%.1f steps/s without, ", alone.steps_per_second)
+                                  .c_str()
+                            : "",
+                  watched.steps_per_second, watched.watchers_ok, watched.watchers);
+    }
   }
-  PhaseResult watched;
-  if (!RunPhase(o, true, watched)) return 1;
+  if (o.repeats > 1) std::printf("the last repeat in full:\n");
+  if (o.compare) Print("without watchers:", alone, false);
   char title[128];
   std::snprintf(title, sizeof title, "with %d SSE and %d gRPC watchers:", o.sse, o.grpc);
   Print(title, watched, true);
   if (o.compare && alone.steps_per_second > 0) {
-    std::printf("training slowdown with the watchers: %.1f%%\n",
-                100 * (1 - watched.steps_per_second / alone.steps_per_second));
+    const double without = test_support::Median(alone_rates);
+    const double with = test_support::Median(watched_rates);
+    std::printf("training slowdown with the watchers: %.1f%% (lab job %.1f vs %.1f steps/s",
+                100 * (1 - with / without), with, without);
+    if (o.repeats > 1) {
+      std::vector<double> each;
+      for (size_t i = 0; i < alone_rates.size(); ++i) {
+        each.push_back(100 * (1 - watched_rates[i] / alone_rates[i]));
+      }
+      std::printf(", medians of %d repeats; each repeat's %.1f%% to %.1f%%", o.repeats,
+                  *std::min_element(each.begin(), each.end()),
+                  *std::max_element(each.begin(), each.end()));
+    }
+    std::printf(")\n");
     std::printf("server RSS growth the watchers added (peak with them - peak without): %.1f MiB\n",
                 (watched.rss_peak_kb - alone.rss_peak_kb) / 1024.0);
     if (watched.updates > 0) {
@@ -857,5 +911,5 @@ int main(int argc, char** argv) {
     }
   }
   std::printf("load after: %s\n", test_support::LoadAverage().c_str());
-  return watched.watchers_ok == watched.watchers ? 0 : 1;
+  return lossless ? 0 : 1;
 }

@@ -6,7 +6,7 @@
 # (load.lab_watch_short).
 #
 # Usage: tests/load/run-lab-watch.sh [ablate_lab_watch flags...]
-#   default: --sse 1000 --grpc 100 --submitters 20 --jobs 3 --workers 3 --compare
+#   default: --sse 1000 --grpc 100 --submitters 20 --workers 3 --compare --repeats 3
 # Environment:
 #   ABLATE_BUILD_DIR  build directory (default: <repo>/build); configured if it has no cache
 set -euo pipefail
@@ -21,6 +21,6 @@ cmake --build "${build}" --target ablate-server ablate_lab_watch -j 2
 echo "uptime: $(uptime)"
 status=0
 "${build}/tests/load/ablate_lab_watch" --server "${build}/server/ablate-server" \
-  --sse 1000 --grpc 100 --submitters 20 --jobs 3 --workers 3 --compare "$@" || status=$?
+  --sse 1000 --grpc 100 --submitters 20 --workers 3 --compare --repeats 3 "$@" || status=$?
 echo "uptime: $(uptime)"
 exit "${status}"

@@ -1,6 +1,6 @@
-// Small statistics for the benchmarks and the load test: nearest-rank percentiles, a one-line
-// summary of a sample, and the machine's load average (printed next to every timing, since
-// other load on the machine shows up in them).
+// Small statistics for the benchmarks and the load test: nearest-rank percentiles, the median,
+// a one-line summary of a sample, and the machine's load average (printed next to every timing,
+// since other load on the machine shows up in them).
 #ifndef ABLATE_TESTS_SUPPORT_STATS_H_
 #define ABLATE_TESTS_SUPPORT_STATS_H_
 
@@ -19,6 +19,14 @@ inline double Percentile(const std::vector<double>& sorted, double p) {
   size_t rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
   rank = std::clamp<size_t>(rank, 1, sorted.size());
   return sorted[rank - 1];
+}
+
+// The median of values (the mean of the middle two when their count is even); 0 when none.
+inline double Median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const size_t mid = values.size() / 2;
+  return values.size() % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2;
 }
 
 // "p50 1.20  p90 ...  p99 ...  max ...  mean ... ms  (n=123)", or "(no samples)".
