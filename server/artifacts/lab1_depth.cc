@@ -97,10 +97,12 @@ void Predict(const Criteria& criteria, const v1::JobSpec& spec, const RunSummary
     p.text = text;
   } else if (decades < -criteria.regime_decades) {
     p.regime = "vanishes";
+    // The ratios are of variances: the output's scale shrinks by their square root.
     std::string text =
-        absl::StrCat(head, "At init the signal vanishes: the output is ",
-                     Sig(p.ratio / p.deeper_ratio, 2), " times smaller than at depth ", p.depth,
-                     ", the logits start almost constant (loss at chance, ln ",
+        absl::StrCat(head, "At init the signal vanishes: the output starts about √(",
+                     Sig(p.ratio / p.deeper_ratio, 2), ") ≈ ",
+                     Sig(std::sqrt(p.ratio / p.deeper_ratio), 2), " times smaller than at depth ",
+                     p.depth, ", the logits almost constant (loss at chance, ln ",
                      spec.model().classes(), " = ", Sig(chance, 3),
                      ") and the backward pass shrinks the early layers' gradients alike. At depth ",
                      p.depth, " ", observed, "; at depth ", p.deeper_depth);

@@ -273,6 +273,9 @@ TEST(SummarizeTest, PredictsDepthFromEachInitsReluVarianceGain) {
   EXPECT_EQ(k.regime, "keeps its scale");
   EXPECT_NE(u.text.find("10.7^23"), std::string::npos) << u.text;
   EXPECT_NE(x.text.find("0.5^23 ≈ 1.19e-07"), std::string::npos) << x.text;
+  // Twelve more layers at gain 0.5 shrink the variance 4096-fold: the output's scale 64-fold.
+  EXPECT_NE(x.text.find("√(4.1e+03) ≈ 64 times smaller than at depth 12"), std::string::npos)
+      << x.text;
   // Uniform's step-0 loss (1e12) scaled by the growth of the logits' standard deviation.
   EXPECT_NE(u.text.find("step-0 loss near"), std::string::npos) << u.text;
 }
