@@ -322,9 +322,15 @@ std::string Answer3(const JobSummary& s) {
       "is at least ",
       Percent(c.training_min_drop, 2), " of its mean loss over the window, so Xavier is **",
       t.status, "**");
-  if (t.status == "training" && t.slope < 0) {
-    absl::StrAppend(&text, ", though slowly: at this rate halving its loss would take about ",
-                    About(t.mean / 2 / -t.slope), " more steps");
+  // Where the fitted line ends: a least-squares line passes through the window's mean at its
+  // middle step, so at the last step it is half its fall lower. Halving starts from there.
+  const double line_end = t.mean - t.fitted_drop / 2;
+  if (t.status == "training" && t.slope < 0 && line_end > 0) {
+    absl::StrAppend(&text, ", though slowly: at this rate halving its loss (the fitted line's ",
+                    Sig(line_end, 3), " at step ", t.last_step, ") would take about ",
+                    About(line_end / 2 / -t.slope), " more steps");
+  } else if (t.status == "training") {
+    absl::StrAppend(&text, ", though slowly");
   } else if (t.status == "almost not training") {
     absl::StrAppend(&text, ": its loss still falls, but by less than ",
                     Percent(c.training_min_drop, 2));

@@ -461,6 +461,22 @@ TEST(ReadmeTest, SaysPlainlyWhenARunMemorises) {
   EXPECT_TRUE(Contains(lab["README.md"].data, "it **generalises**"));
 }
 
+TEST(ReadmeTest, HalvingXaviersLossCountsFromWhereItsFittedLineEnds) {
+  // Xavier falls by 4e-4 a step, from 0.9 at step 0 to 0.5004 at step 999; its last 200 steps'
+  // mean is 0.5402, at step 899.5. Halving 0.5004 at that rate takes about 630 steps, where
+  // halving the window's mean would take about 680.
+  std::vector<float> line(1000);
+  for (int i = 0; i < 1000; ++i) line[i] = 0.9f - 4e-4f * static_cast<float>(i);
+  auto files = Render(MakeJobData(
+      1, LabSpec(1000),
+      {MakeRun("xavier", 102, line), MakeRun("kaiming", 103, Decay(1000, 0.7f, 0.01f))}));
+  const std::string& readme = files["README.md"].data;
+  EXPECT_TRUE(Contains(readme, "Xavier is **training**")) << readme;
+  EXPECT_TRUE(Contains(readme, "halving its loss (the fitted line's 0.5 at step 999) would take "
+                               "about 630 more steps"))
+      << readme;
+}
+
 TEST(ReadmeTest, ComparesThePredictionWithWhatHappenedAtDepth24) {
   auto files = Render(testing::DeepJob());
   const std::string& readme = files["README.md"].data;
