@@ -20,6 +20,10 @@ double FloatForJson(float value) { return std::strtod(ShortestFloat(value).c_str
 
 std::string Sig(double value, int digits) { return absl::StrFormat("%.*g", digits, value); }
 
+std::string NonFiniteLabel(const std::string& kind) {
+  return kind == "nan" ? "NaN" : kind == "inf" ? "+inf" : kind;
+}
+
 std::string Percent(double fraction, int digits) {
   return absl::StrFormat("%.*g%%", digits, 100.0 * fraction);
 }

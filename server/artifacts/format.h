@@ -23,6 +23,10 @@ double FloatForJson(float value);
 // `value` with `digits` significant digits, %g style: "0.000498", "2.35e+23".
 std::string Sig(double value, int digits = 3);
 
+// How prose and figures name a non-finite loss of kind "nan", "inf" or "-inf" (the files' own
+// spelling, RunSummary::nonfinite): "NaN", "+inf", "-inf".
+std::string NonFiniteLabel(const std::string& kind);
+
 // A fraction as a percentage with `digits` significant digits: 0.1693 -> "16.9%".
 std::string Percent(double fraction, int digits = 3);
 

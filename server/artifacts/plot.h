@@ -8,11 +8,11 @@
 //   ("y clipped at 0.76 · above it: uniform 3.7e+05 at step 1").
 // - The scale (ChooseScale): log when the finite losses inside that range span more than
 //   kLogDecades decades, else linear.
-// Annotations: ✕ and "NaN at step N" at each run's first non-finite step, ◆ and "flatline" at
-// each flatline step, a dashed grey line at chance (ln classes), markers on every point of a run
-// with few points (a run that diverged at step 2 has three), each run's validation loss dashed
-// in its colour with ○ at each evaluation, a legend with a key to the line styles, axis labels
-// and a title.
+// Annotations: ✕ and what the loss became ("NaN at step N", "+inf at step N") at each run's first
+// non-finite step, ◆ and "flatline" at each flatline step, a dashed grey line at chance (ln
+// classes), markers on every point of a run with few points (a run that diverged at step 2 has
+// three), each run's validation loss dashed in its colour with ○ at each evaluation, a legend with
+// a key to the line styles, axis labels and a title.
 #ifndef ABLATE_SERVER_ARTIFACTS_PLOT_H_
 #define ABLATE_SERVER_ARTIFACTS_PLOT_H_
 
@@ -40,7 +40,8 @@ struct PlotSeries {
   std::string name;                         // short, for annotations: "uniform"
   std::string label;                        // the legend's text
   std::vector<float> losses;                // losses[s] is step s's; NaN and ±inf allowed
-  std::optional<int> first_nonfinite_step;  // gets a NaN marker
+  std::optional<int> first_nonfinite_step;  // gets a ✕ marker...
+  std::string first_nonfinite = "NaN";      // ...saying what it was: "NaN", "+inf", "-inf"
   std::optional<int> flatline_step;         // gets a flatline marker
   uint32_t rgb = 0;                         // 0xRRGGBB: InitColor(init) (init_colors.h)
   // Validation: val_losses[k] was measured after val_steps[k] updates. Drawn as a dashed line

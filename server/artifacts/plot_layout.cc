@@ -77,7 +77,7 @@ std::vector<Annotation> Annotations(const PlotInput& input, const PlotLayout& la
       x = std::min<double>(x, first);
     }
     if (s.first_nonfinite_step) {
-      parts.push_back(absl::StrCat("✕ NaN at step ", *s.first_nonfinite_step));
+      parts.push_back(absl::StrCat("✕ ", s.first_nonfinite, " at step ", *s.first_nonfinite_step));
       x = std::min<double>(x, *s.first_nonfinite_step);
     }
     if (s.flatline_step) {

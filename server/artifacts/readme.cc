@@ -46,10 +46,6 @@ std::string Layers(const v1::ModelSpec& m) {
 std::string Loss(float v) { return std::isfinite(v) ? Sig(v, 4) : ShortestFloat(v); }
 
 // "NaN", "+inf" or "-inf" for a losses.json "nonfinite" value.
-std::string NonFinite(const std::string& kind) {
-  return kind == "nan" ? "NaN" : kind == "inf" ? "+inf" : kind;
-}
-
 // A count of steps for prose: two significant digits, no exponent ("640", "12000").
 std::string About(double steps) {
   if (steps < 10) return absl::StrFormat("%.1f", steps);
@@ -119,7 +115,8 @@ std::string WhatHappened(const JobSummary& s, const RunSummary& r) {
       const int s_nan = *r.first_nonfinite_step;
       std::string text = absl::StrCat("**", r.label, "** diverged: ");
       if (s_nan == 0) {
-        absl::StrAppend(&text, "its very first loss (step 0) was ", NonFinite(r.nonfinite.at(0)));
+        absl::StrAppend(&text, "its very first loss (step 0) was ",
+                        NonFiniteLabel(r.nonfinite.at(0)));
       } else {
         // "its loss was A at step 0, P at step p and L at step s-1; step s gave NaN"
         std::vector<std::string> seen = {absl::StrCat(Loss(r.losses[0]), " at step 0")};
@@ -135,7 +132,7 @@ std::string WhatHappened(const JobSummary& s, const RunSummary& r) {
           list = absl::StrCat(absl::StrJoin(seen, ", "), " and ", list);
         }
         absl::StrAppend(&text, "its loss was ", list, "; step ", s_nan, " gave ",
-                        NonFinite(r.nonfinite.at(s_nan)));
+                        NonFiniteLabel(r.nonfinite.at(s_nan)));
       }
       if (recorded == s_nan + 1) {
         absl::StrAppend(&text, ", where the run stopped.");
@@ -186,9 +183,12 @@ std::string Answer1(const JobSummary& s) {
   std::string text;
   if (u.first_nonfinite_step) {
     const int step = *u.first_nonfinite_step;
-    text = absl::StrCat("Uniform's first NaN came at **step ", step,
-                        "** (steps_to_nan_uniform = ", step, "; the loss was ",
-                        NonFinite(u.nonfinite.at(step)), ").");
+    // The lab's "first NaN" is the first non-finite loss; an overflow to inf is named as such.
+    const std::string& kind = u.nonfinite.at(step);
+    text = absl::StrCat("Uniform's first ", kind == "nan" ? "NaN" : "non-finite loss",
+                        " came at **step ", step, "** (steps_to_nan_uniform = ", step,
+                        "; the loss was ", NonFiniteLabel(kind),
+                        kind == "nan" ? "" : ", the overflow the lab counts with NaN", ").");
     if (step > 0 && std::isfinite(u.losses[0]) && u.losses[0] > 10 * s.chance) {
       absl::StrAppend(&text, " Its loss at step 0 was already ", Loss(u.losses[0]), ", ",
                       Sig(u.losses[0] / s.chance, 3),
@@ -223,7 +223,9 @@ std::string Answer1(const JobSummary& s) {
       if (r.init != "uniform" || i == *s.uniform) continue;
       others.push_back(absl::StrCat(
           r.label, ": ",
-          r.first_nonfinite_step ? absl::StrCat("first NaN at step ", *r.first_nonfinite_step)
+          r.first_nonfinite_step
+              ? absl::StrCat("first ", NonFiniteLabel(r.nonfinite.at(*r.first_nonfinite_step)),
+                             " at step ", *r.first_nonfinite_step)
           : r.flatline_step      ? absl::StrCat("flatlined at step ", *r.flatline_step)
                                  : "neither"));
     }
@@ -242,7 +244,7 @@ std::string Answer2(const JobSummary& s) {
   const auto describe = [&](const RunSummary& r, const char* name, bool first = true) {
     const float v = *r.final_loss;
     if (!std::isfinite(v)) {
-      return absl::StrCat(name, "'s final loss is ", NonFinite(ShortestFloat(v)),
+      return absl::StrCat(name, "'s final loss is ", NonFiniteLabel(ShortestFloat(v)),
                           " (it diverged at step ", *r.first_nonfinite_step, ")");
     }
     if (!first)

@@ -73,6 +73,7 @@ describe('JobSeries', () => {
     assert.equal(s.stepsPerSecond('7'), 40);
     const [m7, m8] = s.markers();
     assert.equal(m7.nonFinite, 2);
+    assert.equal(m7.nonFiniteLoss, null);  // only the summary named the step
     assert.equal(m8.flatline, 30);
   });
 
@@ -81,6 +82,9 @@ describe('JobSeries', () => {
     s.apply({ steps: [{ runId: '7', firstStep: 0, losses: [0, 1, '-Infinity'] }] });
     assert.deepEqual(s.data(false)[1], [0, 1, null]);
     assert.deepEqual(s.data(true)[1], [null, 1, null]);
+    // The chart's ✕ says what the loss became: here −Infinity, not NaN.
+    assert.equal(s.markers()[0].nonFinite, 2);
+    assert.equal(s.markers()[0].nonFiniteLoss, -Infinity);
   });
 });
 
@@ -89,7 +93,11 @@ describe('trajectories for the compare view', () => {
     const a = trajectoryTable({ steps: [0, 1, 2], losses: [1, 'NaN', 0.5], firstNonfiniteStep: 1 }, false);
     const b = trajectoryTable({ steps: [0, 2, 4], losses: [3, 2, 1] }, false);
     assert.equal(a.nonFinite, 1);
+    assert.ok(Number.isNaN(a.nonFiniteLoss));
+    const inf = trajectoryTable({ steps: [0, 1], losses: [1, 'Infinity'], firstNonfiniteStep: 1 }, false);
+    assert.equal(inf.nonFiniteLoss, Infinity);
     assert.equal(b.nonFinite, null);
+    assert.equal(b.nonFiniteLoss, null);
     assert.deepEqual(b.peak, { step: 0, loss: 3 });
     const [x, ya, yb] = alignTables([a.table, b.table]);
     assert.deepEqual(x, [0, 1, 2, 4]);

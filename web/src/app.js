@@ -520,6 +520,7 @@ function showCompare(runsParam) {
     }));
     const markers = loaded.map((l, i) => ({
       nonFinite: parts[i].nonFinite,
+      nonFiniteLoss: parts[i].nonFiniteLoss,
       flatline: l.run?.flatlineStep !== undefined ? toNumber(l.run.flatlineStep) : null,
       flatlineLoss: null,
       peak: parts[i].peak,

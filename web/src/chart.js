@@ -69,7 +69,7 @@ export class LossChart {
   // series: [{label, color, dash, points, spanGaps}] (points: a dot at every value, for
   // validation; spanGaps: draw through undefined and null); data: uPlot's [x, y0, y1, ...];
   // markers per series, in order (series past the markers' length get none):
-  // {nonFinite, flatline, flatlineLoss, peak}.
+  // {nonFinite, nonFiniteLoss, flatline, flatlineLoss, peak}.
   set(series, data, markers) {
     const changed = series.length !== this.series.length ||
       series.some((s, i) => s.label !== this.series[i].label || s.color !== this.series[i].color);
@@ -247,7 +247,11 @@ export class LossChart {
         ctx.lineTo(x, top + height);
         ctx.stroke();
         ctx.setLineDash([]);
-        const text = `✕ ${s.label}: NaN at step ${m.nonFinite}`;
+        // What the loss became (NaN, +∞ or −∞), as the run's data says.
+        const loss = m.nonFiniteLoss;
+        const what = typeof loss === 'number' && !Number.isFinite(loss)
+          ? formatLoss(loss) : 'non-finite';
+        const text = `✕ ${s.label}: ${what} at step ${m.nonFinite}`;
         const w = ctx.measureText(text).width;
         ctx.fillText(text, Math.min(x + 4 * dpr, left + width - w - 4 * dpr), lineY);
         label++;

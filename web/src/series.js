@@ -141,8 +141,9 @@ export class JobSeries {
     return list?.length ? list[list.length - 1] : null;
   }
 
-  // What the chart annotates, per run in order: the first non-finite step, the flatline step,
-  // and the peak (for the clipped linear view).
+  // What the chart annotates, per run in order: the first non-finite step and its loss (NaN or
+  // ±Infinity; null when only the run's summary named the step), the flatline step, and the
+  // peak (for the clipped linear view).
   markers() {
     return this.order.map((id) => {
       const r = this.run(id);
@@ -150,6 +151,7 @@ export class JobSeries {
       return {
         nonFinite: r.firstNonFinite ?? (r.summary.firstNonfiniteStep !== undefined
           ? toNumber(r.summary.firstNonfiniteStep) : null),
+        nonFiniteLoss: r.firstNonFinite !== null ? r.losses[r.firstNonFinite] : null,
         flatline: flat !== undefined && flat !== null ? toNumber(flat) : null,
         flatlineLoss: flat !== undefined && flat !== null ? r.linear[toNumber(flat)] ?? null : null,
         peak: r.peak,
@@ -189,9 +191,11 @@ export function trajectoryTable(trajectory, log) {
     }
   }
   const first = trajectory.firstNonfiniteStep;
+  const at = first !== undefined && first !== null ? steps.indexOf(toNumber(first)) : -1;
   return {
     table: [steps, values],
     nonFinite: first !== undefined && first !== null ? toNumber(first) : null,
+    nonFiniteLoss: at >= 0 ? toNumber(trajectory.losses[at]) : null,
     peak,
   };
 }

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -610,6 +611,24 @@ TEST(ReadmeTest, NamesTheNaNStepTheFigureMarks) {
   EXPECT_EQ(m["results_summary"]["steps_to_nan_uniform"], 5);
   EXPECT_TRUE(Contains(files["README.md"].data, "first NaN came at **step 5**"));
   EXPECT_TRUE(Contains(m["plot"]["annotations"].dump(), "NaN at step 5")) << m["plot"];
+}
+
+TEST(ReadmeTest, CallsAnInfinityThatEndsUniformANonFiniteLossNotANaN) {
+  auto files = Render(MakeJobData(
+      1, LabSpec(30),
+      {MakeRun("uniform", 101, {3e5f, std::numeric_limits<float>::infinity()}),
+       MakeRun("xavier", 102, Decay(30, 0.7f, 0.6f)),
+       MakeRun("kaiming", 103, Decay(30, 0.7f, 0.1f))}));
+  const std::string& readme = files["README.md"].data;
+  EXPECT_EQ(Parse(files["manifest.json"].data)["results_summary"]["steps_to_nan_uniform"], 1);
+  EXPECT_TRUE(Contains(readme, "Uniform's first non-finite loss came at **step 1** "
+                               "(steps_to_nan_uniform = 1; the loss was +inf"))
+      << readme;
+  EXPECT_FALSE(Contains(readme, "first NaN came")) << readme;
+  // The figure's marker and legend say the same.
+  const json plot = Parse(files["manifest.json"].data)["plot"];
+  EXPECT_TRUE(Contains(plot["annotations"].dump(), "✕ +inf at step 1")) << plot;
+  EXPECT_FALSE(Contains(plot.dump(), "NaN at step")) << plot;
 }
 
 }  // namespace
