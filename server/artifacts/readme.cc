@@ -174,6 +174,29 @@ std::string LecunNote(const JobSummary& s) {
          "for a square layer (n_in = n_out) but not for the last one, which maps to the classes.";
 }
 
+// The verdicts on the lab's outcome are each init's first run's. With several runs of an init
+// (seeds), the ones that ended otherwise, so that one seed's outcome is not read as the init's:
+// " These verdicts are each init's first run's, and not every other seed ended the same way:
+// **xavier (run 6)**: not learning, does not generalise (see Across seeds)." Empty when all agree.
+std::string OtherSeedsThatDisagree(const JobSummary& s) {
+  std::vector<std::string> differ;
+  for (const std::optional<size_t>& first : {s.uniform, s.xavier, s.kaiming}) {
+    if (!first) continue;
+    const RunSummary& f = s.runs[*first];
+    for (size_t i = 0; i < s.runs.size(); ++i) {
+      const RunSummary& r = s.runs[i];
+      if (i == *first || r.init != f.init) continue;
+      if (r.verdict == f.verdict && r.generalisation == f.generalisation) continue;
+      differ.push_back(absl::StrCat("**", r.label, "**: ", VerdictName(r.verdict), ", ",
+                                    GeneralisationName(r.generalisation)));
+    }
+  }
+  if (differ.empty()) return "";
+  return absl::StrCat(
+      " These verdicts are each init's first run's, and not every other seed ended the same way: ",
+      absl::StrJoin(differ, "; "), " (see Across seeds).");
+}
+
 std::string Answer1(const JobSummary& s) {
   if (!s.uniform) {
     return "This job has no uniform run, so there is no uniform NaN or saturation step to "
@@ -465,6 +488,7 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
       }
       absl::StrAppend(&md, ".");
     }
+    absl::StrAppend(&md, OtherSeedsThatDisagree(s));
   }
   absl::StrAppend(
       &md, "\n\nStep indexing: the training loss at step k is measured on a batch before update "

@@ -613,6 +613,29 @@ TEST(ReadmeTest, NamesTheNaNStepTheFigureMarks) {
   EXPECT_TRUE(Contains(m["plot"]["annotations"].dump(), "NaN at step 5")) << m["plot"];
 }
 
+TEST(ReadmeTest, SaysWhichOtherSeedsEndedUnlikeTheFirstRunItsVerdictsDescribe) {
+  FakeRun x1 = MakeRun("xavier", 102, Decay(60, 0.693f, 0.5f));
+  x1.val_loss = 0.62f;
+  x1.val_accuracy = 0.65f;
+  FakeRun x2 = MakeRun("xavier", 202, testing::Flat(60, 0.6931f));  // did not learn
+  x2.val_loss = 0.69f;
+  x2.val_accuracy = 0.52f;
+  FakeRun k = MakeRun("kaiming", 103, Decay(60, 0.693f, 0.01f));
+  k.val_loss = 1.5f;
+  k.val_accuracy = 0.55f;
+  const JobData data =
+      MakeJobData(1, LabSpec(60), {MakeRun("uniform", 101, ThenNaN({1e6f, 1e20f})), x1, x2, k});
+  const std::string readme = Render(data)["README.md"].data;
+  EXPECT_TRUE(Contains(readme, "xavier generalises")) << readme;  // its first run
+  const std::string label = absl::StrCat("**xavier (run ", data.job.runs(2).id(), ")**");
+  EXPECT_TRUE(Contains(readme, absl::StrCat("These verdicts are each init's first run's, and not "
+                                            "every other seed ended the same way: ",
+                                            label, ": not learning, does not generalise")))
+      << readme;
+  // A job whose runs all agree says nothing of the kind.
+  EXPECT_FALSE(Contains(Render(testing::LabLikeJob())["README.md"].data, "These verdicts"));
+}
+
 TEST(ReadmeTest, CallsAnInfinityThatEndsUniformANonFiniteLossNotANaN) {
   auto files = Render(MakeJobData(
       1, LabSpec(30),
