@@ -377,7 +377,8 @@ std::string Answer4(const JobSummary& s) {
       "`layer_stats.png` shows the mechanism at depth ", depth,
       ": each layer's activation standard deviation at init and its weight-gradient norm in the "
       "first step, per init (log scale), so the signal's explosion, vanishing or steady scale "
-      "can be read layer by layer. Prediction, not a run: doubling the depth from ", depth, " to ", 2 * depth,
+      "can be read layer by layer. Prediction, not a run: doubling the depth from ", depth,
+      " to ", 2 * depth,
       " layers multiplies each init's forward variance by its per-layer ReLU gain n_in·Var(w)/2 "
       "(He et al. 2015) another ",
       depth, " times.\n");
