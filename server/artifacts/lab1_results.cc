@@ -58,9 +58,9 @@ void FillResults(JobSummary& s) {
     const RunSummary& k = s.runs[*s.kaiming];
     s.uniform_failed = u.verdict == Verdict::kDiverged || u.verdict == Verdict::kFlatlined;
     s.kaiming_trained = k.verdict == Verdict::kTrained;
-    s.xavier_in_between = x.verdict != Verdict::kDiverged && x.verdict != Verdict::kFlatlined &&
-                          x.verdict != Verdict::kNoSteps && x.end_level && k.end_level &&
-                          *x.end_level > *k.end_level;
+    // "Xavier crawls": it learns, less than Kaiming. A loss that stays at chance is not that.
+    s.xavier_in_between = (x.verdict == Verdict::kLearning || x.verdict == Verdict::kTrained) &&
+                          x.end_level && k.end_level && *x.end_level > *k.end_level;
   }
 
 }

@@ -463,7 +463,17 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
     std::vector<std::string> missed;
     if (!*s.uniform_failed) missed.push_back("uniform neither diverged nor flatlined");
     if (!*s.kaiming_trained) missed.push_back("kaiming did not train");
-    if (!*s.xavier_in_between) missed.push_back("xavier is not in between");
+    if (!*s.xavier_in_between) {
+      const RunSummary& x = s.runs[*s.xavier];
+      missed.push_back(
+          x.verdict == Verdict::kNotLearning
+              ? "xavier did not learn, where the lab expects it to crawl (learn, but less than "
+                "kaiming)"
+          : x.verdict == Verdict::kLearning || x.verdict == Verdict::kTrained
+              ? "xavier ended no higher than kaiming, where the lab expects it in between"
+              : absl::StrCat("xavier ", VerdictName(x.verdict),
+                             ", where the lab expects it to crawl (learn, but less than kaiming)"));
+    }
     if (missed.empty()) {
       absl::StrAppend(&md,
                       " On the training loss this is the outcome the lab expects: uniform "

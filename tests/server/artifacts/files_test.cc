@@ -636,6 +636,23 @@ TEST(ReadmeTest, SaysWhichOtherSeedsEndedUnlikeTheFirstRunItsVerdictsDescribe) {
   EXPECT_FALSE(Contains(Render(testing::LabLikeJob())["README.md"].data, "These verdicts"));
 }
 
+TEST(ReadmeTest, AXavierThatStaysAtChanceIsNotInBetween) {
+  // As at depth 24: xavier's signal vanishes and its loss stays at chance, kaiming trains.
+  auto files = Render(MakeJobData(1, LabSpec(60, 24),
+                                  {MakeRun("uniform", 101, ThenNaN({7e11f})),
+                                   MakeRun("xavier", 102, testing::Flat(60, 0.6931f)),
+                                   MakeRun("kaiming", 103, Decay(60, 0.7f, 0.001f))}));
+  const json expectation =
+      Parse(files["manifest.json"].data)["results_summary"]["lab_expectation"];
+  EXPECT_EQ(expectation["xavier_in_between"], false) << expectation;
+  EXPECT_EQ(expectation["met"], false) << expectation;
+  const std::string& readme = files["README.md"].data;
+  EXPECT_TRUE(Contains(readme, "this is not quite the outcome the lab expects: xavier did not "
+                               "learn, where the lab expects it to crawl"))
+      << readme;
+  EXPECT_FALSE(Contains(readme, "xavier lies in between")) << readme;
+}
+
 TEST(ReadmeTest, CallsAnInfinityThatEndsUniformANonFiniteLossNotANaN) {
   auto files = Render(MakeJobData(
       1, LabSpec(30),
