@@ -343,8 +343,7 @@ std::string Answer3(const JobSummary& s) {
       Sig(t.slope, 3), " per step** (xavier_slope_last200): the fitted line ",
       t.fitted_drop >= 0 ? "falls" : "rises", " by ", Sig(std::abs(t.fitted_drop), 3), ", ",
       Percent(std::abs(t.relative_drop), 3), " of its mean loss there (", Sig(t.mean, 3),
-      "). A run counts as training when that fall "
-      "is at least ",
+      "). A run counts as training when its fitted line falls by at least ",
       Percent(c.training_min_drop, 2), " of its mean loss over the window, so Xavier is **",
       t.status, "**");
   // Where the fitted line ends: a least-squares line passes through the window's mean at its

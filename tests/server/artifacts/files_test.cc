@@ -651,6 +651,10 @@ TEST(ReadmeTest, AXavierThatStaysAtChanceIsNotInBetween) {
                                "learn, where the lab expects it to crawl"))
       << readme;
   EXPECT_FALSE(Contains(readme, "xavier lies in between")) << readme;
+  // Its flat line does not fall: the criterion is not worded as if it did.
+  EXPECT_TRUE(Contains(readme, "A run counts as training when its fitted line falls by at least "
+                               "5% of its mean loss"))
+      << readme;
 }
 
 TEST(ReadmeTest, CallsAnInfinityThatEndsUniformANonFiniteLossNotANaN) {
