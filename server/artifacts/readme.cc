@@ -45,7 +45,6 @@ std::string Layers(const v1::ModelSpec& m) {
 // Losses in prose carry 4 significant digits; manifest.json and losses.json keep every bit.
 std::string Loss(float v) { return std::isfinite(v) ? Sig(v, 4) : ShortestFloat(v); }
 
-// "NaN", "+inf" or "-inf" for a losses.json "nonfinite" value.
 // A count of steps for prose: two significant digits, no exponent ("640", "12000").
 std::string About(double steps) {
   if (steps < 10) return absl::StrFormat("%.1f", steps);
@@ -95,6 +94,30 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
                     "kept falling: it overfit after that step.");
   }
   return text;
+}
+
+// What a training verdict rests on, as a parenthesis after the run's first and last loss: the
+// means of its first and last Criteria::level_window losses against the verdict's thresholds.
+// One step's loss is noisy, so a run can end on a step above a run it beat on average.
+std::string VerdictEvidence(const JobSummary& s, const RunSummary& r) {
+  if (!r.end_level || !r.start_level) return "";
+  const Criteria& c = s.criteria;
+  const int n = std::min(c.level_window, static_cast<int>(r.losses.size()));
+  const std::string trained_below =
+      absl::StrCat(Sig(c.trained_fraction_of_chance, 2), " × chance, ",
+                   Loss(static_cast<float>(c.trained_fraction_of_chance * s.chance)));
+  const std::string mean = absl::StrCat(" (the mean of its last ", n, " steps, ",
+                                        Loss(static_cast<float>(*r.end_level)), ", is ");
+  if (r.verdict == Verdict::kTrained) return absl::StrCat(mean, "below ", trained_below, ")");
+  const double drop = 1 - *r.end_level / *r.start_level;
+  const std::string versus_start = absl::StrCat(
+      Percent(std::abs(drop), 2), drop >= 0 ? " below" : " above", " its first ", n, "'s, ",
+      Loss(static_cast<float>(*r.start_level)));
+  if (r.verdict == Verdict::kLearning) {
+    return absl::StrCat(mean, versus_start, ", but not below ", trained_below, ")");
+  }
+  return absl::StrCat(mean, drop >= 0 ? "only " : "", versus_start,
+                      "; learning takes a fall of ", Percent(c.learning_min_drop, 2), ")");
 }
 
 // One sentence on what a run did.
@@ -160,7 +183,8 @@ std::string WhatHappened(const JobSummary& s, const RunSummary& r) {
                         : "did not learn";
   std::string text = absl::StrCat("**", r.label, "** ", how, ": its training loss went from ",
                                   Loss(r.losses[0]), " at step 0 to ", Loss(*r.final_loss),
-                                  " at step ", recorded - 1, ".", Validation(s, r));
+                                  " at step ", recorded - 1, VerdictEvidence(s, r), ".",
+                                  Validation(s, r));
   return text + cut;
 }
 

@@ -657,6 +657,35 @@ TEST(ReadmeTest, AXavierThatStaysAtChanceIsNotInBetween) {
       << readme;
 }
 
+TEST(ReadmeTest, EachVerdictShowsTheMeansItRestsOn) {
+  // Kaiming's last step (0.40) is above half of chance (0.3466) and above xavier's (0.336), but
+  // its last 10 steps average 0.31: it trained, and xavier (0.3525 on average) only learned.
+  std::vector<float> k = Decay(60, 0.9f, 0.3f, 0.0f);
+  k.back() = 0.40f;
+  std::vector<float> x = Decay(60, 0.83f, 0.35f, 0.0f);
+  x.back() = 0.336f;
+  const JobData data = MakeJobData(
+      1, LabSpec(60), {MakeRun("uniform", 101, ThenNaN({1e6f})), MakeRun("xavier", 102, x),
+                       MakeRun("kaiming", 103, k)});
+  const std::string readme = Render(data)["README.md"].data;
+  double k_mean = 0, x_mean = 0;
+  for (int i = 50; i < 60; ++i) {
+    k_mean += k[i] / 10.0;
+    x_mean += x[i] / 10.0;
+  }
+  ASSERT_LT(k_mean, 0.5 * std::log(2.0));
+  ASSERT_GT(x_mean, 0.5 * std::log(2.0));
+  EXPECT_TRUE(Contains(readme, absl::StrCat("**kaiming** trained (fits the training set): its "
+                                            "training loss went from 0.9 at step 0 to 0.4 at "
+                                            "step 59 (the mean of its last 10 steps, ",
+                                            Sig(k_mean, 4), ", is below 0.5 × chance, 0.3466)")))
+      << readme;
+  EXPECT_TRUE(Contains(readme, absl::StrCat("(the mean of its last 10 steps, ", Sig(x_mean, 4),
+                                            ", is ")))
+      << readme;
+  EXPECT_TRUE(Contains(readme, "but not below 0.5 × chance, 0.3466)")) << readme;
+}
+
 TEST(ReadmeTest, CallsAnInfinityThatEndsUniformANonFiniteLossNotANaN) {
   auto files = Render(MakeJobData(
       1, LabSpec(30),
