@@ -252,7 +252,14 @@ std::string Answer1(const JobSummary& s) {
         *u.flatline_step, "** its loss sat at chance (", Sig(s.chance, 3),
         ") with vanishing weight gradients: the network outputs a constant and cannot learn. "
         "That is the lab's other failure mode — no blow-up, but no learning either — with the "
-        "same cause, the init's variance.");
+        "same underlying cause, the init.");
+    if (u.uniform_low && u.uniform_high && *u.uniform_high <= 0) {
+      // Inputs after the first layer are ReLU outputs (≥ 0): weights ≤ 0 make every
+      // pre-activation ≤ 0 there, whatever the scale.
+      absl::StrAppend(&text, " Here it is the sign, not the scale: ", u.formula,
+                      " draws no positive weight, so from the second layer on every ReLU's input "
+                      "is at most zero and its output zero.");
+    }
   } else if (u.losses.empty()) {
     text =
         "The uniform run recorded no step, so there is nothing to report "

@@ -686,6 +686,31 @@ TEST(ReadmeTest, EachVerdictShowsTheMeansItRestsOn) {
   EXPECT_TRUE(Contains(readme, "but not below 0.5 × chance, 0.3466)")) << readme;
 }
 
+TEST(ReadmeTest, ANonPositiveUniformFlatlinesByItsSign) {
+  FakeRun u = MakeRun("uniform", 101, testing::Flat(60, 0.6931f));
+  u.uniform_low = -0.5;
+  u.uniform_high = 0;
+  u.flatline_step = 0;
+  const std::string readme =
+      Render(MakeJobData(1, LabSpec(60), {u, MakeRun("xavier", 102, Decay(60, 0.7f, 0.5f)),
+                                          MakeRun("kaiming", 103, Decay(60, 0.7f, 0.01f))}))
+          ["README.md"]
+              .data;
+  EXPECT_TRUE(Contains(readme, "it saturated instead")) << readme;
+  EXPECT_TRUE(Contains(readme, "Here it is the sign, not the scale: U[-0.5, 0] draws no positive "
+                               "weight"))
+      << readme;
+  // The lab's own bounds flatline (if ever) by their scale: no such sentence.
+  FakeRun lab = MakeRun("uniform", 101, testing::Flat(60, 0.6931f));
+  lab.flatline_step = 0;
+  EXPECT_FALSE(Contains(
+      Render(MakeJobData(1, LabSpec(60), {lab, MakeRun("xavier", 102, Decay(60, 0.7f, 0.5f)),
+                                          MakeRun("kaiming", 103, Decay(60, 0.7f, 0.01f))}))
+          ["README.md"]
+              .data,
+      "not the scale"));
+}
+
 TEST(ReadmeTest, CallsAnInfinityThatEndsUniformANonFiniteLossNotANaN) {
   auto files = Render(MakeJobData(
       1, LabSpec(30),
