@@ -14,6 +14,9 @@
 namespace ablate::artifacts::lab1 {
 namespace {
 
+// The regime of uniform weights that are all <= 0: the signal dies after the first layer.
+constexpr char kDies[] = "dies";
+
 // "10.7^23 ≈ 4.4e+23", or with a different first layer "9.5 × 10.7^22 ≈ ...".
 std::string RatioFormula(const DepthPrediction& p, int depth) {
   const double ratio = depth == p.depth ? p.ratio : p.deeper_ratio;
@@ -59,6 +62,20 @@ void Predict(const Criteria& criteria, const v1::JobSpec& spec, const RunSummary
       " / 2 = ", Sig(p.hidden_gain, 3), ", so the variance reaching the last layer is ",
       RatioFormula(p, p.depth), " times the input's at depth ", p.depth, " and ",
       RatioFormula(p, p.deeper_depth), " at depth ", p.deeper_depth, ". ");
+  if (p.regime == kDies) {
+    // Set by PredictDepths: uniform weights that are all <= 0. The variance gain assumes
+    // zero-mean weights; here the sign decides, at any depth.
+    p.text = absl::StrCat(
+        "its weights are all ≤ 0 (", run.formula,
+        "), so the variance gain n_in·Var(w)/2 (which assumes zero-mean weights) does not apply: "
+        "from the second layer on every input is a ReLU output (≥ 0) and every weight ≤ 0, so "
+        "every pre-activation is ≤ 0 and every ReLU outputs zero. The output is constant "
+        "whatever the depth: at depth ",
+        p.depth, " ", observed, "; at depth ", p.deeper_depth,
+        " expect the same flatline at chance (ln ", spec.model().classes(), " = ",
+        Sig(chance, 3), ").");
+    return;
+  }
   const double decades = std::log10(p.deeper_ratio);
   if (!std::isfinite(p.ratio) || !std::isfinite(p.deeper_ratio) || p.ratio <= 0 ||
       p.deeper_ratio <= 0) {
@@ -141,6 +158,13 @@ DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const R
   c.init = p.init;
   c.depth = p.depth;
   c.ratio = p.ratio;
+  c.observed = Observed(r, spec.training().steps());
+  if (p.regime == kDies) {
+    c.regime = kDies;
+    c.expected = "a flatline at chance from the start (the output is constant)";
+    c.held = r.verdict == Verdict::kFlatlined || r.verdict == Verdict::kNotLearning;
+    return c;
+  }
   const double decades = std::log10(p.ratio);
   if (!std::isfinite(p.ratio) || p.ratio <= 0) {
     c.regime = decades > 0 || std::isinf(p.ratio) ? "explodes" : "vanishes";
@@ -149,7 +173,6 @@ DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const R
                : decades < -criteria.regime_decades ? "vanishes"
                                                     : "keeps its scale";
   }
-  c.observed = Observed(r, spec.training().steps());
   if (c.regime == "explodes") {
     c.expected = "a non-finite loss (or a saturated flatline at chance) early on";
     c.held = r.verdict == Verdict::kDiverged || r.verdict == Verdict::kFlatlined;
@@ -198,7 +221,14 @@ void PredictDepths(const v1::Job& job, const std::vector<core::LayerShape>& shap
     };
     p.ratio = ratio(p.depth);
     p.deeper_ratio = ratio(p.deeper_depth);
+    const bool uniform = r.uniform_low && r.uniform_high;
+    if (uniform && *r.uniform_high <= 0) p.regime = kDies;
     Predict(criteria, spec, r, p);
+    if (uniform && p.regime != kDies && *r.uniform_low + *r.uniform_high != 0) {
+      absl::StrAppend(&p.text, " A caveat: ", r.formula, " has mean ",
+                      Sig((*r.uniform_low + *r.uniform_high) / 2, 3),
+                      ", which this variance argument leaves out (it assumes zero-mean weights).");
+    }
     s.depth_checks.push_back(CheckDepth(criteria, spec, r, p));
     s.predictions.push_back(std::move(p));
   }

@@ -249,8 +249,8 @@ Json Definitions(const JobSummary& s) {
                     "but does not generalise: it fit its training examples without the rule.")},
       {"depth_outcomes",
        "Question 4 checked at the job's own depth: the regime the init's variance_ratio "
-       "predicts (beyond 10^±2: explodes / vanishes), what it implies, what the run did, and "
-       "whether it held."},
+       "predicts (beyond 10^±2: explodes / vanishes; dies when uniform weights are all <= 0), "
+       "what it implies, what the run did, and whether it held."},
       {"seeds",
        "For each init the job trains under two or more weight seeds: min, nearest-rank median "
        "and max over its runs of the final training loss, last validation loss and accuracy, "

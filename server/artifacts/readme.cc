@@ -582,9 +582,14 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
                     "What each init's per-layer variance gain predicts at this job's own depth, "
                     "and what its run did (`layer_stats.png` shows the signal per layer):\n\n");
     for (const DepthCheck& c : s.depth_checks) {
-      absl::StrAppend(&md, "- **", c.init, "**: the forward variance reaching the last layer is ",
-                      Sig(c.ratio, 3), " times the input's, so it ", c.regime, "; expected ",
-                      c.expected, ". Observed: ", c.observed, ". The prediction **",
+      const std::string why =
+          c.regime == "dies"
+              ? "its weights are all ≤ 0, so every ReLU after the first layer outputs zero and "
+                "the signal dies"
+              : absl::StrCat("the forward variance reaching the last layer is ", Sig(c.ratio, 3),
+                             " times the input's, so it ", c.regime);
+      absl::StrAppend(&md, "- **", c.init, "**: ", why, "; expected ", c.expected,
+                      ". Observed: ", c.observed, ". The prediction **",
                       c.held ? "held" : "did not hold", "**.\n");
     }
     absl::StrAppend(&md, "\n");

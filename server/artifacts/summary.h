@@ -152,7 +152,9 @@ struct DepthPrediction {
   int depth = 0, deeper_depth = 0;  // the job's and double it
   double ratio = 0;                 // first_layer_gain · hidden_gain^(depth-2): the variance
   double deeper_ratio = 0;          // that reaches the last layer, relative to the input
-  std::string regime;               // "explodes", "vanishes", "keeps its scale"
+  // "explodes", "vanishes", "keeps its scale", or "dies" (uniform weights all <= 0: every ReLU
+  // after the first layer outputs zero, whatever the gain).
+  std::string regime;
   std::string text;                 // the prediction, with its reasons and numbers
 };
 
@@ -163,7 +165,7 @@ struct DepthCheck {
   std::string init;  // the label of the first run with this init
   int depth = 0;
   double ratio = 0;     // the variance reaching the last layer, relative to the input
-  std::string regime;   // "explodes", "vanishes", "keeps its scale"
+  std::string regime;   // as DepthPrediction's
   std::string expected;  // what that regime implies, as a clause
   std::string observed;  // what the run did, as a clause
   bool held = false;

@@ -700,6 +700,10 @@ TEST(ReadmeTest, ANonPositiveUniformFlatlinesByItsSign) {
   EXPECT_TRUE(Contains(readme, "Here it is the sign, not the scale: U[-0.5, 0] draws no positive "
                                "weight"))
       << readme;
+  EXPECT_TRUE(Contains(readme, "- **uniform**: its weights are all ≤ 0, so every ReLU after the "
+                               "first layer outputs zero and the signal dies; expected a flatline"))
+      << readme;
+  EXPECT_TRUE(Contains(readme, "   - **uniform** (dies): Its weights are all ≤ 0")) << readme;
   // The lab's own bounds flatline (if ever) by their scale: no such sentence.
   FakeRun lab = MakeRun("uniform", 101, testing::Flat(60, 0.6931f));
   lab.flatline_step = 0;

@@ -125,6 +125,34 @@ TEST(SummarizeTest, ChecksTheDepthPredictionAgainstADepth24Job) {
   EXPECT_DOUBLE_EQ(k.ratio, s->predictions[2].ratio);
 }
 
+TEST(SummarizeTest, UniformWeightsThatAreAllNonPositiveKillTheSignalWhateverTheirGain) {
+  // U[-0.5, 0] has variance 1/48, a ReLU gain of 2.67 a layer ("explodes" by the variance
+  // argument), but from the second layer on every pre-activation is <= 0: the output is constant.
+  FakeRun dead = MakeRun("uniform", 101, Flat(60, 0.6931f));
+  dead.uniform_low = -0.5;
+  dead.uniform_high = 0;
+  dead.flatline_step = 0;
+  FakeRun off_centre = MakeRun("uniform", 102, ThenNaN({1e6f}));
+  off_centre.uniform_low = -0.2;
+  off_centre.uniform_high = 0.5;
+  const absl::StatusOr<JobSummary> s =
+      Summarize(MakeJobData(1, LabSpec(60), {dead, off_centre}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->predictions.size(), 2u);
+  const DepthPrediction& p = s->predictions[0];
+  EXPECT_EQ(p.regime, "dies");
+  EXPECT_NE(p.text.find("every ReLU outputs zero"), std::string::npos) << p.text;
+  EXPECT_EQ(p.text.find("blows up"), std::string::npos) << p.text;
+  const DepthCheck& c = s->depth_checks[0];
+  EXPECT_EQ(c.regime, "dies");
+  EXPECT_TRUE(c.held) << c.observed;
+  // Off-centre but of both signs: the variance argument stands, with its assumption named.
+  EXPECT_NE(s->predictions[1].regime, "dies");
+  EXPECT_NE(s->predictions[1].text.find("A caveat: U[-0.2, 0.5] has mean 0.15"),
+            std::string::npos)
+      << s->predictions[1].text;
+}
+
 TEST(SummarizeTest, ADepthPredictionThatDoesNotHoldSaysSo) {
   // Kaiming "keeps its scale" but this run did not train.
   const absl::StatusOr<JobSummary> s = Summarize(
