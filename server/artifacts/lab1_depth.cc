@@ -222,7 +222,7 @@ void PredictDepths(const v1::Job& job, const std::vector<core::LayerShape>& shap
     p.ratio = ratio(p.depth);
     p.deeper_ratio = ratio(p.deeper_depth);
     const bool uniform = r.uniform_low && r.uniform_high;
-    if (uniform && *r.uniform_high <= 0) p.regime = kDies;
+    if (uniform && *r.uniform_high <= 0 && depth >= 2) p.regime = kDies;  // a ReLU to kill
     Predict(criteria, spec, r, p);
     if (uniform && p.regime != kDies && *r.uniform_low + *r.uniform_high != 0) {
       absl::StrAppend(&p.text, " A caveat: ", r.formula, " has mean ",
