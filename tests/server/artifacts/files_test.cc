@@ -646,6 +646,9 @@ TEST(ReadmeTest, AXavierThatStaysAtChanceIsNotInBetween) {
       Parse(files["manifest.json"].data)["results_summary"]["lab_expectation"];
   EXPECT_EQ(expectation["xavier_in_between"], false) << expectation;
   EXPECT_EQ(expectation["met"], false) << expectation;
+  EXPECT_TRUE(Contains(Parse(files["manifest.json"].data)["definitions"]["lab_expectation"]
+                           .get<std::string>(),
+                       "xavier_in_between when xavier learned"));
   const std::string& readme = files["README.md"].data;
   EXPECT_TRUE(Contains(readme, "this is not quite the outcome the lab expects: xavier did not "
                                "learn, where the lab expects it to crawl"))
