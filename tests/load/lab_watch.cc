@@ -181,6 +181,9 @@ void WatchGrpc(const std::string& address, int id, int64_t job_id, Updates& upda
   auto stub = Stub(address, 1000 + id);
   grpc::ClientContext context;
   context.set_deadline(Wall::now() + (give_up - Clock::now()));
+  // Like the CLI, which reconnects: a connection refused or reset while a hundred others open
+  // (seen once under a parallel ctest) is retried, not counted as a watcher that lost steps.
+  context.set_wait_for_ready(true);
   v1::WatchJobRequest request;
   request.set_job_id(job_id);
   out.opened = Wall::now();
