@@ -100,7 +100,7 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
 // means of its first and last Criteria::level_window losses against the verdict's thresholds.
 // One step's loss is noisy, so a run can end on a step above a run it beat on average.
 std::string VerdictEvidence(const JobSummary& s, const RunSummary& r) {
-  if (!r.end_level || !r.start_level) return "";
+  if (!r.end_level || !r.start_level || *r.start_level <= 0) return "";
   const Criteria& c = s.criteria;
   const int n = std::min(c.level_window, static_cast<int>(r.losses.size()));
   const std::string trained_below =
@@ -253,7 +253,8 @@ std::string Answer1(const JobSummary& s) {
         ") with vanishing weight gradients: the network outputs a constant and cannot learn. "
         "That is the lab's other failure mode — no blow-up, but no learning either — with the "
         "same underlying cause, the init.");
-    if (u.uniform_low && u.uniform_high && *u.uniform_high <= 0) {
+    if (u.uniform_low && u.uniform_high && *u.uniform_high <= 0 &&
+        s.job->spec().model().depth() >= 2) {
       // Inputs after the first layer are ReLU outputs (≥ 0): weights ≤ 0 make every
       // pre-activation ≤ 0 there, whatever the scale.
       absl::StrAppend(&text, " Here it is the sign, not the scale: ", u.formula,
