@@ -252,48 +252,49 @@ void PlainProductTransposedA(const In& a, const In& b, Out c) {
   PlainLoop(Transposed(a), Plain(b), a.rows(), c);
 }
 
-#if defined(ABLATE_GEMM_AVX512)
+// The products as each build runs them, their shapes already checked.
+namespace {
 
-void Product(const In& a, const In& b, Out c) {
-  CheckShapes(a.rows(), a.cols(), b.rows(), b.cols(), c);
-  KernelPlainA<BLayout::kColumns>(a, b, c);
-}
-void ProductTransposedB(const In& a, const In& b, Out c) {
-  CheckShapes(a.rows(), a.cols(), b.cols(), b.rows(), c);
+#ifdef ABLATE_GEMM_AVX512
+
+void RunProduct(const In& a, const In& b, Out c) { KernelPlainA<BLayout::kColumns>(a, b, c); }
+void RunProductTransposedB(const In& a, const In& b, Out c) {
   KernelPlainA<BLayout::kRows>(a, b, c);
 }
-void ProductTransposedA(const In& a, const In& b, Out c) {
-  CheckShapes(a.cols(), a.rows(), b.rows(), b.cols(), c);
-  KernelTransposedA(a, b, c);
-}
-bool ProductsFollowTheDefinition() { return true; }
-const char* KernelDescription() {
-  return "the core's AVX-512 GEMM kernel (one FMA chain per element, core/gemm.h)";
-}
+void RunProductTransposedA(const In& a, const In& b, Out c) { KernelTransposedA(a, b, c); }
+constexpr bool kFollowsTheDefinition = true;
+constexpr const char* kDescription =
+    "the core's AVX-512 GEMM kernel (one FMA chain per element, core/gemm.h)";
 
 #else  // Eigen's products: its own kernels, or the BLAS with EIGEN_USE_BLAS
 
+void RunProduct(const In& a, const In& b, Out c) { c.noalias() = a * b; }
+void RunProductTransposedB(const In& a, const In& b, Out c) { c.noalias() = a * b.transpose(); }
+void RunProductTransposedA(const In& a, const In& b, Out c) { c.noalias() = a.transpose() * b; }
+constexpr bool kFollowsTheDefinition = false;
+#ifdef EIGEN_USE_BLAS
+constexpr const char* kDescription = "the BLAS, through Eigen (EIGEN_USE_BLAS)";
+#else
+constexpr const char* kDescription = "Eigen's own kernels (this build targets no AVX-512)";
+#endif
+
+#endif
+
+}  // namespace
+
 void Product(const In& a, const In& b, Out c) {
   CheckShapes(a.rows(), a.cols(), b.rows(), b.cols(), c);
-  c.noalias() = a * b;
+  RunProduct(a, b, c);
 }
 void ProductTransposedB(const In& a, const In& b, Out c) {
   CheckShapes(a.rows(), a.cols(), b.cols(), b.rows(), c);
-  c.noalias() = a * b.transpose();
+  RunProductTransposedB(a, b, c);
 }
 void ProductTransposedA(const In& a, const In& b, Out c) {
   CheckShapes(a.cols(), a.rows(), b.rows(), b.cols(), c);
-  c.noalias() = a.transpose() * b;
+  RunProductTransposedA(a, b, c);
 }
-bool ProductsFollowTheDefinition() { return false; }
-const char* KernelDescription() {
-#ifdef EIGEN_USE_BLAS
-  return "the BLAS, through Eigen (EIGEN_USE_BLAS)";
-#else
-  return "Eigen's own kernels (this build targets no AVX-512)";
-#endif
-}
-
-#endif
+bool ProductsFollowTheDefinition() { return kFollowsTheDefinition; }
+const char* KernelDescription() { return kDescription; }
 
 }  // namespace ablate::core::gemm

@@ -52,6 +52,7 @@
 #include "core/optim.h"
 #include "core/train_step.h"
 #include "core/trainer.h"
+#include "tests/support/stats.h"
 
 #ifndef ABLATE_TORCH_SCRIPT
 #error "ABLATE_TORCH_SCRIPT (the path of torch_lab.py) must be defined by the build"
@@ -61,15 +62,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using ablate::core::Matrix;
+using ablate::test_support::Median;
 
 double SecondsSince(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 struct Options {
