@@ -161,8 +161,8 @@ PlotInput MakePlotInput(const JobSummary& s) {
     PlotSeries series;
     std::string result;
     if (r.first_nonfinite_step) {
-      result = absl::StrCat(NonFiniteLabel(r.nonfinite.at(*r.first_nonfinite_step)), " at step ",
-                            *r.first_nonfinite_step);
+      series.first_nonfinite = NonFiniteLabel(r.nonfinite.at(*r.first_nonfinite_step));
+      result = absl::StrCat(series.first_nonfinite, " at step ", *r.first_nonfinite_step);
     } else if (r.flatline_step) {
       result = absl::StrCat("flatline from step ", *r.flatline_step);
     } else if (r.final_loss) {
@@ -183,9 +183,6 @@ PlotInput MakePlotInput(const JobSummary& s) {
     series.label = absl::StrCat(r.label, "  ", r.formula, ", seed ", r.weight_seed, " — ", result);
     series.losses = r.losses;
     series.first_nonfinite_step = r.first_nonfinite_step;
-    if (r.first_nonfinite_step) {
-      series.first_nonfinite = NonFiniteLabel(r.nonfinite.at(*r.first_nonfinite_step));
-    }
     series.flatline_step = r.flatline_step;
     series.rgb = InitColor(r.init);
     input.series.push_back(std::move(series));
