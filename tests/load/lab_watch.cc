@@ -827,7 +827,8 @@ int main(int argc, char** argv) {
   app.add_option("--sse", o.sse, "browsers watching (SSE)");
   app.add_option("--grpc", o.grpc, "CLI watchers (gRPC)");
   app.add_option("--submitters", o.submitters, "clients submitting small jobs");
-  app.add_option("--jobs", o.jobs, "at most this many small jobs per submitter (0: no cap)");
+  app.add_option("--jobs", o.jobs, "at most this many small jobs per submitter (0: no cap)")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--steps", o.steps, "the lab job's steps per run");
   app.add_option("--workers", o.workers, "the server's --workers");
   app.add_flag("--compare", o.compare, "first run the same without watchers");
