@@ -63,12 +63,42 @@ __mmask16 RowMask(Index rows) {
 // is one register plus a constant or a scaled register.
 enum class BLayout { kColumns, kRows };
 
-// c's tile (rows × kCols at c, column stride ldc) = Σ_p a_p · b(p, ·), where a_p is the rows
-// floats at a + p·a_step. With `resume` the chains start from the tile's current values instead
-// of +0: a chain continued, the same bits as one chain.
-template <int kVectors, int kCols, BLayout kLayout>
+// What happens to a tile of c once its chains are finished, before it is stored: a functor
+// taking the vector of 16 rows from `row` of column `col` (the lanes in `mask` hold rows of c)
+// and returning what c gets there. Each applies, per element, exactly the operations of the
+// pass it replaces (gemm.h).
+struct StoreAsIs {
+  __m512 operator()(__m512 acc, Index, Index, __mmask16) const { return acc; }
+};
+
+// max(acc + bias[row], +0): _mm512_max_ps(+0, x) returns x when x is NaN (the second operand
+// of an unordered comparison) and for x = −0, as std::max(x, 0.0f) does. (Which NaN a sum of
+// two NaNs gives is the compiler's choice of operand order, here as in Eigen's code.)
+struct AddBiasRelu {
+  const float* bias;
+  __m512 operator()(__m512 acc, Index row, Index, __mmask16 mask) const {
+    const __m512 sum = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(mask, bias + row));
+    return _mm512_max_ps(_mm512_setzero_ps(), sum);
+  }
+};
+
+// acc where gate(row, col) > 0, else +0 (false for a NaN gate, as Eigen's select).
+struct Gate {
+  const float* gate;
+  Index ldg;
+  __m512 operator()(__m512 acc, Index row, Index col, __mmask16 mask) const {
+    const __m512 g = _mm512_maskz_loadu_ps(mask, gate + row + col * ldg);
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(g, _mm512_setzero_ps(), _CMP_GT_OQ), acc);
+  }
+};
+
+// c's tile (rows × kCols at c, column stride ldc; its first element is c(row, col)) =
+// Σ_p a_p · b(p, ·), where a_p is the rows floats at a + p·a_step. With `resume` the chains
+// start from the tile's current values instead of +0: a chain continued, the same bits as one
+// chain. With `finish` they end here, and `finished` decides what is stored.
+template <int kVectors, int kCols, BLayout kLayout, typename Finished>
 void Tile(Index k, const float* a, Index a_step, const float* b, Index ldb, float* c, Index ldc,
-          Index rows, bool resume) {
+          Index row, Index col, Index rows, bool resume, bool finish, const Finished& finished) {
   const __mmask16 mask0 = RowMask(rows), mask1 = RowMask(rows - 16);
   // One array per vector row, every loop over j unrolled: GCC then keeps each accumulator in a
   // register through the loop (a two-dimensional array indexed by an array of masks stayed in
@@ -92,6 +122,13 @@ void Tile(Index k, const float* a, Index a_step, const float* b, Index ldb, floa
       if constexpr (kVectors == 2) acc1[j] = _mm512_fmadd_ps(column1, bpj, acc1[j]);
     }
   }
+  if (finish) {
+#pragma GCC unroll 8
+    for (int j = 0; j < kCols; ++j) {
+      acc0[j] = finished(acc0[j], row, col + j, mask0);
+      if constexpr (kVectors == 2) acc1[j] = finished(acc1[j], row + 16, col + j, mask1);
+    }
+  }
 #pragma GCC unroll 8
   for (int j = 0; j < kCols; ++j) {
     _mm512_mask_storeu_ps(c + j * ldc, mask0, acc0[j]);
@@ -100,20 +137,26 @@ void Tile(Index k, const float* a, Index a_step, const float* b, Index ldb, floa
 }
 
 // One tile, dispatched on its column count (1 … kTileCols) and on whether one vector holds it.
+template <typename Finished>
 using TileFn = void (*)(Index, const float*, Index, const float*, Index, float*, Index, Index,
-                        bool);
+                        Index, Index, bool, bool, const Finished&);
 
-template <int kVectors, BLayout kLayout, int... kCols>
-constexpr std::array<TileFn, sizeof...(kCols)> Tiles(std::integer_sequence<int, kCols...>) {
-  return {&Tile<kVectors, kCols + 1, kLayout>...};
+template <int kVectors, BLayout kLayout, typename Finished, int... kCols>
+constexpr std::array<TileFn<Finished>, sizeof...(kCols)> Tiles(
+    std::integer_sequence<int, kCols...>) {
+  return {&Tile<kVectors, kCols + 1, kLayout, Finished>...};
 }
 
-template <BLayout kLayout>
+template <BLayout kLayout, typename Finished>
 void RunTile(Index k, const float* a, Index a_step, const float* b, Index ldb, float* c,
-             Index ldc, Index rows, Index cols, bool resume) {
-  static constexpr auto kOne = Tiles<1, kLayout>(std::make_integer_sequence<int, kTileCols>());
-  static constexpr auto kTwo = Tiles<2, kLayout>(std::make_integer_sequence<int, kTileCols>());
-  (rows <= 16 ? kOne : kTwo)[cols - 1](k, a, a_step, b, ldb, c, ldc, rows, resume);
+             Index ldc, Index row, Index col, Index rows, Index cols, bool resume, bool finish,
+             const Finished& finished) {
+  static constexpr auto kOne =
+      Tiles<1, kLayout, Finished>(std::make_integer_sequence<int, kTileCols>());
+  static constexpr auto kTwo =
+      Tiles<2, kLayout, Finished>(std::make_integer_sequence<int, kTileCols>());
+  (rows <= 16 ? kOne : kTwo)[cols - 1](k, a, a_step, b, ldb, c, ldc, row, col, rows, resume,
+                                       finish, finished);
 }
 
 // dst[q·kTileRows + r] = src[q + r·lds] for r, q < 16: a 16 × 16 block transposed in registers,
@@ -158,11 +201,18 @@ struct Panel {
   Index step;  // floats from one p to the next
 };
 
-template <BLayout kLayout, typename PanelOf>
-void Blocked(Index k, PanelOf panel_of, const float* b, Index ldb, Out c) {
+template <BLayout kLayout, typename PanelOf, typename Finished>
+void Blocked(Index k, PanelOf panel_of, const float* b, Index ldb, Out c,
+             const Finished& finished) {
   const Index m = c.rows(), n = c.cols(), ldc = c.outerStride();
-  if (k == 0) {  // empty chains: +0
-    c.setZero();
+  if (k == 0) {  // empty chains: +0, then what the tiles would store
+    for (Index j = 0; j < n; ++j) {
+      for (Index i = 0; i < m; i += 16) {
+        const __mmask16 mask = RowMask(m - i);
+        _mm512_mask_storeu_ps(c.data() + i + j * ldc, mask,
+                              finished(_mm512_setzero_ps(), i, j, mask));
+      }
+    }
     return;
   }
   for (Index i = 0; i < m; i += kTileRows) {
@@ -173,7 +223,8 @@ void Blocked(Index k, PanelOf panel_of, const float* b, Index ldb, Out c) {
       for (Index j = 0; j < n; j += kTileCols) {
         const float* b_block = b + (kLayout == BLayout::kColumns ? p0 + j * ldb : p0 * ldb + j);
         RunTile<kLayout>(depth, panel.data, panel.step, b_block, ldb, c.data() + i + j * ldc,
-                         ldc, rows, std::min<Index>(kTileCols, n - j), /*resume=*/p0 > 0);
+                         ldc, i, j, rows, std::min<Index>(kTileCols, n - j),
+                         /*resume=*/p0 > 0, /*finish=*/p0 + depth == k, finished);
       }
     }
   }
@@ -183,8 +234,8 @@ void Blocked(Index k, PanelOf panel_of, const float* b, Index ldb, Out c) {
 // read a where it lies (a band's columns are 128-byte runs, reused from L1/L2 by every column
 // tile); longer, each block of a band is first copied into a contiguous panel, or the band's
 // runs, one per column of a, would be spread over more pages than the TLB holds.
-template <BLayout kLayout>
-void KernelPlainA(const In& a, const In& b, Out c) {
+template <BLayout kLayout, typename Finished = StoreAsIs>
+void KernelPlainA(const In& a, const In& b, Out c, const Finished& finished = {}) {
   alignas(64) float buffer[kPanelDepth * kTileRows];
   const Index lda = a.outerStride();
   const bool copy = a.cols() > kPanelDepth;
@@ -198,12 +249,13 @@ void KernelPlainA(const In& a, const In& b, Out c) {
         }
         return Panel{buffer, kTileRows};
       },
-      b.data(), b.outerStride(), c);
+      b.data(), b.outerStride(), c, finished);
 }
 
 // c = aᵀ · b. aᵀ's rows are strided in memory, so each block of a band is copied into a panel
 // where they are contiguous (panel[p·kTileRows + r] = a(p0 + p, i + r)), 16 × 16 at a time.
-void KernelTransposedA(const In& a, const In& b, Out c) {
+template <typename Finished = StoreAsIs>
+void KernelTransposedA(const In& a, const In& b, Out c, const Finished& finished = {}) {
   alignas(64) float buffer[kPanelDepth * kTileRows];
   const Index lda = a.outerStride();
   Blocked<BLayout::kColumns>(
@@ -220,7 +272,7 @@ void KernelTransposedA(const In& a, const In& b, Out c) {
         }
         return Panel{buffer, kTileRows};
       },
-      b.data(), b.outerStride(), c);
+      b.data(), b.outerStride(), c, finished);
 }
 
 #endif  // ABLATE_GEMM_AVX512
@@ -262,6 +314,12 @@ void RunProductTransposedB(const In& a, const In& b, Out c) {
   KernelPlainA<BLayout::kRows>(a, b, c);
 }
 void RunProductTransposedA(const In& a, const In& b, Out c) { KernelTransposedA(a, b, c); }
+void RunProductAddBiasRelu(const In& a, const In& b, const float* bias, Out c) {
+  KernelPlainA<BLayout::kColumns>(a, b, c, AddBiasRelu{bias});
+}
+void RunProductTransposedAGated(const In& a, const In& b, const In& gate, Out c) {
+  KernelTransposedA(a, b, c, Gate{gate.data(), gate.outerStride()});
+}
 constexpr bool kFollowsTheDefinition = true;
 constexpr const char* kDescription =
     "the core's AVX-512 GEMM kernel (one FMA chain per element, core/gemm.h)";
@@ -271,6 +329,16 @@ constexpr const char* kDescription =
 void RunProduct(const In& a, const In& b, Out c) { c.noalias() = a * b; }
 void RunProductTransposedB(const In& a, const In& b, Out c) { c.noalias() = a * b.transpose(); }
 void RunProductTransposedA(const In& a, const In& b, Out c) { c.noalias() = a.transpose() * b; }
+// The product, then the pass, as the reference step runs them (core/model.cc).
+void RunProductAddBiasRelu(const In& a, const In& b, const float* bias, Out c) {
+  RunProduct(a, b, c);
+  const Eigen::Map<const Vector> bias_vector(bias, c.rows());
+  for (Index j = 0; j < c.cols(); ++j) c.col(j) = (c.col(j) + bias_vector).cwiseMax(0.0f);
+}
+void RunProductTransposedAGated(const In& a, const In& b, const In& gate, Out c) {
+  RunProductTransposedA(a, b, c);
+  c = (gate.array() > 0.0f).select(c, 0.0f);
+}
 constexpr bool kFollowsTheDefinition = false;
 #ifdef EIGEN_USE_BLAS
 constexpr const char* kDescription = "the BLAS, through Eigen (EIGEN_USE_BLAS)";
@@ -293,6 +361,23 @@ void ProductTransposedB(const In& a, const In& b, Out c) {
 void ProductTransposedA(const In& a, const In& b, Out c) {
   CheckShapes(a.cols(), a.rows(), b.rows(), b.cols(), c);
   RunProductTransposedA(a, b, c);
+}
+void ProductAddBiasRelu(const In& a, const In& b, const Eigen::Ref<const Vector>& bias, Out c) {
+  CheckShapes(a.rows(), a.cols(), b.rows(), b.cols(), c);
+  if (bias.size() != c.rows()) {
+    throw std::logic_error("gemm: a bias of " + std::to_string(bias.size()) + " for " +
+                           std::to_string(c.rows()) + " rows");
+  }
+  RunProductAddBiasRelu(a, b, bias.data(), c);
+}
+void ProductTransposedAGated(const In& a, const In& b, const In& gate, Out c) {
+  CheckShapes(a.cols(), a.rows(), b.rows(), b.cols(), c);
+  if (gate.rows() != c.rows() || gate.cols() != c.cols()) {
+    throw std::logic_error("gemm: a gate of (" + std::to_string(gate.rows()) + " x " +
+                           std::to_string(gate.cols()) + ") for (" + std::to_string(c.rows()) +
+                           " x " + std::to_string(c.cols()) + ")");
+  }
+  RunProductTransposedAGated(a, b, gate, c);
 }
 bool ProductsFollowTheDefinition() { return kFollowsTheDefinition; }
 const char* KernelDescription() { return kDescription; }

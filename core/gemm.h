@@ -30,6 +30,19 @@ void ProductTransposedB(const In& a, const In& b, Out c);
 // c (m × n) = aᵀ · b, a (k × m), b (k × n)
 void ProductTransposedA(const In& a, const In& b, Out c);
 
+// Two of the training step's products with the elementwise pass that follows each, giving the
+// bits of the product followed by the pass. The AVX-512 kernel applies the pass to each tile of c while
+// the tile is still in registers, so c is written once and not read back; elsewhere the pass
+// runs after the product.
+
+// c = max(a · b + bias·1ᵀ, +0) elementwise: a hidden layer's bias and ReLU. The bias is added
+// to each finished product, then max keeps a NaN (as std::max(x, 0.0f) does) and a −0.
+void ProductAddBiasRelu(const In& a, const In& b, const Eigen::Ref<const Vector>& bias, Out c);
+
+// c = aᵀ · b where gate > 0, +0 elsewhere (gate shaped as c): a layer's input gradient through
+// the ReLU below it, whose output is the gate.
+void ProductTransposedAGated(const In& a, const In& b, const In& gate, Out c);
+
 // The same products by the plain loop that defines their bits, in every build: the reference
 // the kernel is tested against (slow: not for training).
 void PlainProduct(const In& a, const In& b, Out c);

@@ -23,9 +23,10 @@ enum class StepPath {
   // each a pass over the whole model.
   kReference,
   // The same operations on every number, in the same order, rearranged around the GEMMs: bias
-  // and ReLU in one pass over each GEMM's output; each layer's weight gradient written to one
-  // scratch buffer, then summed into the norm and applied by the optimizer while it is still
-  // in cache. The layers' own weight_grad are left untouched.
+  // and ReLU, and the ReLU mask of the backward pass, applied by the products to their output
+  // as it is finished (core/gemm.h); each layer's weight gradient written to one scratch
+  // buffer, then summed into the norm and applied by the optimizer while it is still in cache.
+  // The layers' own weight_grad are left untouched.
   kFused,
 };
 
@@ -36,12 +37,13 @@ inline constexpr StepPath kDefaultStepPath = StepPath::kFused;
 
 // The parts of a step that StepProfile times. Each path reports its own subset.
 enum class StepPhase {
-  kForwardGemm,          // fused: the forward pass's matrix products
-  kForwardElementwise,   // fused: bias and ReLU after them
+  kForwardGemm,          // fused: the forward products, with hidden layers' bias and ReLU
+  kForwardElementwise,   // fused: the logits' bias
   kForward,              // reference: the whole forward pass
   kLoss,                 // both: softmax cross-entropy and its gradient
-  kBackwardGemm,         // fused: weight- and input-gradient products
-  kBackwardElementwise,  // fused: bias gradients and the ReLU mask
+  kBackwardGemm,         // fused: weight- and input-gradient products, the latter with the
+                         // ReLU mask
+  kBackwardElementwise,  // fused: bias gradients
   kBackward,             // reference: the whole backward pass
   kNorm,                 // reference: the weight-gradient norm
   kUpdate,               // reference: the optimizer

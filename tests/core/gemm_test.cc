@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -184,6 +186,81 @@ TEST(GemmTest, BlocksOfLargerMatricesWork) {
   EXPECT_TRUE(SameBits(big_c.block(10, 20, 70, 20), plain));
   big_c.block(10, 20, 70, 20).setConstant(5.0f);
   EXPECT_TRUE((big_c.array() == 5.0f).all());
+}
+
+// Values a ReLU and its mask treat specially, sprinkled over a matrix: NaN, ±∞, ±0, and the
+// smallest subnormals of each sign.
+void Sprinkle(Matrix& m, std::mt19937& gen) {
+  const float specials[] = {std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            0.0f,
+                            -0.0f,
+                            std::numeric_limits<float>::denorm_min(),
+                            -std::numeric_limits<float>::denorm_min()};
+  if (m.size() == 0) return;
+  std::uniform_int_distribution<Eigen::Index> at(0, m.size() - 1);
+  for (Eigen::Index i = 0; i < m.size() / 8 + 1; ++i) {
+    m.data()[at(gen)] = specials[i % std::size(specials)];
+  }
+}
+
+// Every element the same bits, except that a NaN may be any NaN: which of two NaN operands an
+// addition returns is the first operand's on x86, but a + b and b + a are the same expression to
+// the compiler, which orders them as it likes (in Eigen's code as in the kernel's).
+bool SameBitsOrBothNaN(const Matrix& x, const Matrix& y) {
+  if (x.rows() != y.rows() || x.cols() != y.cols()) return false;
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    const float a = x.data()[i], b = y.data()[i];
+    if (std::isnan(a) && std::isnan(b)) continue;
+    if (std::memcmp(&a, &b, sizeof a) != 0) return false;
+  }
+  return true;
+}
+
+// The products with their pass give the bits of the product followed by the reference's pass
+// (core/model.cc: Linear::Forward's bias, ReLU::Forward and ReLU::Backward), at every shape and
+// on non-finite and signed-zero values, in every build.
+TEST(GemmTest, ProductAddBiasReluIsTheProductThenBiasThenRelu) {
+  std::mt19937 gen(6);
+  for (const Shape& s : Shapes()) {
+    Matrix a = Random(s.m, s.k, gen), b = Random(s.k, s.n, gen);
+    Vector bias = Random(s.m, 1, gen);
+    // A bias that cancels a one-term product exactly: a sum of ±0.
+    if (s.k == 1) bias(0) = -(a(0, 0) * b(0, 0));
+    Sprinkle(a, gen);
+    Matrix bias_matrix = bias;
+    Sprinkle(bias_matrix, gen);
+    bias = bias_matrix;
+    Matrix fused(s.m, s.n), pre(s.m, s.n), post(s.m, s.n);
+    gemm::ProductAddBiasRelu(a, b, bias, fused);
+    gemm::Product(a, b, pre);
+    pre.colwise() += bias;
+    post = pre.cwiseMax(0.0f);
+    ASSERT_TRUE(SameBitsOrBothNaN(fused, post)) << Name(s);
+  }
+}
+
+TEST(GemmTest, ProductTransposedAGatedIsTheProductThenTheReluMask) {
+  std::mt19937 gen(7);
+  for (const Shape& s : Shapes()) {
+    Matrix a = Random(s.k, s.m, gen), b = Random(s.k, s.n, gen), gate = Random(s.m, s.n, gen);
+    Sprinkle(a, gen);
+    Sprinkle(gate, gen);
+    Matrix fused(s.m, s.n), masked(s.m, s.n);
+    gemm::ProductTransposedAGated(a, b, gate, fused);
+    gemm::ProductTransposedA(a, b, masked);
+    masked = (gate.array() > 0.0f).select(masked, 0.0f);
+    ASSERT_TRUE(SameBitsOrBothNaN(fused, masked)) << Name(s);
+  }
+}
+
+TEST(GemmTest, ProductsWithAPassRefuseAMismatchedBiasOrGate) {
+  const Matrix a = Matrix::Ones(4, 3), b = Matrix::Ones(3, 2);
+  Matrix c(4, 2);
+  EXPECT_THROW(gemm::ProductAddBiasRelu(a, b, Vector::Ones(3), c), std::logic_error);
+  EXPECT_THROW(gemm::ProductTransposedAGated(Matrix::Ones(3, 4), b, Matrix::Ones(4, 3), c),
+               std::logic_error);
 }
 
 }  // namespace
