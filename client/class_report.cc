@@ -21,7 +21,13 @@ std::string Value(double value, bool percent) {
 std::string RunCell(const v1::ClassRun& run) {
   std::string cell = absl::StrCat(run.init(), ":");
   if (run.has_first_nonfinite_step()) {
-    absl::StrAppend(&cell, "NaN@", run.first_nonfinite_step());
+    // What the loss became ("NaN@2", "+inf@2"), as the run's data says.
+    const float loss = run.first_nonfinite_loss();
+    const char* what = !run.has_first_nonfinite_loss() || std::isfinite(loss) ? "non-finite"
+                       : std::isnan(loss)                                      ? "NaN"
+                       : loss > 0                                              ? "+inf"
+                                                                               : "-inf";
+    absl::StrAppend(&cell, what, "@", run.first_nonfinite_step());
   } else if (run.has_final_loss()) {
     absl::StrAppend(&cell, FormatLoss(run.final_loss()));
     if (run.has_val_accuracy()) {
@@ -35,7 +41,7 @@ std::string RunCell(const v1::ClassRun& run) {
 
 std::vector<std::vector<std::string>> GroupRows(const v1::ClassView& view) {
   std::vector<std::vector<std::string>> rows = {{"GROUP", "RUNS", "DIVERGED", "FINAL LOSS",
-                                                 "VAL LOSS", "VAL ACC", "FIRST NaN STEP"}};
+                                                 "VAL LOSS", "VAL ACC", "FIRST NON-FINITE STEP"}};
   for (const v1::RunGroup& g : view.groups()) {
     rows.push_back({g.label(), absl::StrCat(g.runs_size()), absl::StrCat(g.diverged()),
                     FormatDistribution(g.final_loss()), FormatDistribution(g.val_loss()),

@@ -29,7 +29,9 @@ std::vector<jobs::Setting> GroupSettings(const v1::JobSpec& spec, const v1::RunS
   return settings;
 }
 
-v1::ClassRun MakeClassRun(const v1::Job& job, const v1::Run& run) {
+// `losses`: the run's recorded losses, or null when there are none at hand.
+v1::ClassRun MakeClassRun(const v1::Job& job, const v1::Run& run,
+                          const std::vector<float>* losses) {
   v1::ClassRun out;
   out.set_job_id(job.id());
   out.set_run_id(run.id());
@@ -44,7 +46,13 @@ v1::ClassRun MakeClassRun(const v1::Job& job, const v1::Run& run) {
     out.set_val_loss(run.final_eval().loss());
     out.set_val_accuracy(run.final_eval().accuracy());
   }
-  if (run.has_first_nonfinite_step()) out.set_first_nonfinite_step(run.first_nonfinite_step());
+  if (run.has_first_nonfinite_step()) {
+    out.set_first_nonfinite_step(run.first_nonfinite_step());
+    const auto step = static_cast<size_t>(run.first_nonfinite_step());
+    if (losses != nullptr && step < losses->size() && !std::isfinite((*losses)[step])) {
+      out.set_first_nonfinite_loss((*losses)[step]);
+    }
+  }
   return out;
 }
 
@@ -158,11 +166,13 @@ ClassViewResult BuildClassView(const ClassViewInput& input, const ClassViewOptio
     out.set_key(group->key);
     out.set_label(group->label);
     out.set_init(group->init);
-    std::vector<double> final_loss, val_loss, val_accuracy, first_nan;
+    std::vector<double> final_loss, val_loss, val_accuracy, first_nonfinite;
     std::vector<const std::vector<float>*> curves;
     size_t longest = 0;
     for (const auto& [job, run] : group->runs) {
-      *out.add_runs() = MakeClassRun(*job, *run);
+      const auto curve = input.losses.find(run->id());
+      *out.add_runs() =
+          MakeClassRun(*job, *run, curve == input.losses.end() ? nullptr : &curve->second);
       if (run->state() == v1::RUN_STATE_DIVERGED) out.set_diverged(out.diverged() + 1);
       if (run->has_final_loss() && std::isfinite(run->final_loss())) {
         final_loss.push_back(run->final_loss());
@@ -171,16 +181,16 @@ ClassViewResult BuildClassView(const ClassViewInput& input, const ClassViewOptio
         if (std::isfinite(run->final_eval().loss())) val_loss.push_back(run->final_eval().loss());
         val_accuracy.push_back(run->final_eval().accuracy());
       }
-      if (run->has_first_nonfinite_step()) first_nan.push_back(run->first_nonfinite_step());
-      if (auto it = input.losses.find(run->id()); it != input.losses.end()) {
-        curves.push_back(&it->second);
-        longest = std::max(longest, it->second.size());
+      if (run->has_first_nonfinite_step()) first_nonfinite.push_back(run->first_nonfinite_step());
+      if (curve != input.losses.end()) {
+        curves.push_back(&curve->second);
+        longest = std::max(longest, curve->second.size());
       }
     }
     *out.mutable_final_loss() = Distribute(std::move(final_loss));
     *out.mutable_val_loss() = Distribute(std::move(val_loss));
     *out.mutable_val_accuracy() = Distribute(std::move(val_accuracy));
-    *out.mutable_first_nonfinite_step() = Distribute(std::move(first_nan));
+    *out.mutable_first_nonfinite_step() = Distribute(std::move(first_nonfinite));
 
     // The band at every step (the figure draws the median at full resolution), then sampled.
     const float nan = std::nanf("");
@@ -235,7 +245,9 @@ ClassViewResult BuildClassView(const ClassViewInput& input, const ClassViewOptio
     row.set_state(job.state());
     row.set_jobs(entry.second);
     for (const v1::Run& run : job.runs()) {
-      *row.add_runs() = MakeClassRun(job, run);
+      const auto curve = input.losses.find(run.id());
+      *row.add_runs() =
+          MakeClassRun(job, run, curve == input.losses.end() ? nullptr : &curve->second);
       if (!Ended(run.state())) continue;
       const bool diverged = run.state() == v1::RUN_STATE_DIVERGED;
       auto [class_diverged, class_runs] = diverged_of_init[run.spec().init()];

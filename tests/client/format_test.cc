@@ -9,6 +9,7 @@
 
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "client/class_report.h"
 #include "tests/client/fake_server.h"
 
 namespace ablate::client {
@@ -386,6 +387,36 @@ TEST(ToJson, ProtobufMappingWithEveryField) {
   EXPECT_EQ(json.back(), '\n');
   v1::ListJobsResponse empty;
   EXPECT_THAT(ToJson(empty), HasSubstr("\"jobs\": []"));
+}
+
+// A diverged run's cell names what its loss became, from the view: an overflow is not "NaN".
+TEST(FormatClassView, NamesEachRunsFirstNonFiniteLoss) {
+  v1::ClassView view;
+  view.set_jobs(1);
+  view.set_runs(3);
+  v1::StudentRow& row = *view.add_students();
+  row.set_owner("ada");
+  row.set_job_id(7);
+  row.set_jobs(1);
+  const float losses[] = {kInf, kNaN, -kInf};
+  for (const float loss : losses) {
+    v1::ClassRun& run = *row.add_runs();
+    run.set_init("uniform");
+    run.set_first_nonfinite_step(3);
+    run.set_first_nonfinite_loss(loss);
+  }
+  v1::ClassRun& unknown = *row.add_runs();
+  unknown.set_init("uniform");
+  unknown.set_first_nonfinite_step(4);
+  v1::RunGroup& group = *view.add_groups();
+  group.set_label("uniform");
+  group.mutable_first_nonfinite_step()->set_count(1);
+  group.mutable_first_nonfinite_step()->set_median(3);
+  const std::string text = FormatClassView(view);
+  EXPECT_THAT(text, HasSubstr("uniform:+inf@3 uniform:NaN@3 uniform:-inf@3 uniform:non-finite@4"));
+  EXPECT_THAT(text, HasSubstr("FIRST NON-FINITE STEP"));
+  EXPECT_THAT(text, Not(HasSubstr("FIRST NaN")));
+  EXPECT_THAT(ClassReportMarkdown(view, ""), HasSubstr("uniform:+inf@3"));
 }
 
 }  // namespace

@@ -129,6 +129,19 @@ describe('Ablate class view', () => {
     assert.match(flagged[0].flags,
       /uniform U\[-0\.1, 0\.1\] · seed 2060 · steps 20 · eval every 10: did not diverge, while 29 of the class's 29 other uniform runs did — check its bounds/);
 
+    // A diverged run's cell names what its loss became, as its trajectory recorded it (an
+    // overflow is not "NaN").
+    const s01 = await api(server.url, `/api/v1/jobs/${jobsOf.s01}`, { token: server.tokens.s01 });
+    const uniform = s01.runs.find((r) => r.spec.init === 'uniform');
+    const trajectory = await api(server.url, `/api/v1/runs/${uniform.id}/trajectory`,
+      { token: server.tokens.s01 });
+    const at = trajectory.steps.indexOf(trajectory.firstNonfiniteStep);
+    const recorded = Number(trajectory.losses[at]);
+    assert.ok(!Number.isFinite(recorded), `s01's uniform loss at ${at}: ${trajectory.losses[at]}`);
+    const kind = Number.isNaN(recorded) ? 'NaN' : recorded > 0 ? '+∞' : '−∞';
+    const cell = await p.textContent('#class-students tr[data-owner="s01"] td:nth-of-type(3)');
+    assert.ok(cell.includes(`: ${kind} at ${trajectory.firstNonfiniteStep}`), cell);
+
     const shot = join(OUT, 'class-view-desktop.png');
     await p.screenshot({ path: shot, fullPage: true });
     console.log(`screenshot of the class view (instructor, 1280 px): ${shot}`);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  escapeHtml, formatLoss, logTickPlan, stateName, toNumber,
+  escapeHtml, formatLoss, logTickPlan, nonFiniteName, stateName, toNumber,
 } from '../../web/src/format.js';
 import { renderMarkdown } from '../../web/src/markdown.js';
 import {
@@ -153,6 +153,13 @@ describe('format', () => {
     assert.equal(formatLoss(0.693147), '0.6931');
     assert.equal(formatLoss(367380.53), '3.67e+5');
     assert.equal(stateName('JOB_STATE_SUCCEEDED'), 'succeeded');
+    // A run's first non-finite loss by name, from a number or the JSON mapping's string.
+    assert.equal(nonFiniteName('Infinity'), '+∞');
+    assert.equal(nonFiniteName(-Infinity), '−∞');
+    assert.equal(nonFiniteName('NaN'), 'NaN');
+    assert.equal(nonFiniteName(undefined), 'non-finite');
+    assert.equal(nonFiniteName(null), 'non-finite');
+    assert.equal(nonFiniteName(0.5), 'non-finite');
     assert.equal(escapeHtml('<a href="x">\'</a>'), '&lt;a href=&quot;x&quot;&gt;&#39;&lt;/a&gt;');
   });
 });

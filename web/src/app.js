@@ -9,7 +9,7 @@ import { LossChart } from './chart.js';
 import { ClassChart } from './class_chart.js';
 import { initColor, runStyles } from './colors.js';
 import {
-  escapeHtml, formatLoss, formatPercent, formatTime, jobEnded, stateName, toNumber,
+  escapeHtml, formatLoss, formatPercent, formatTime, jobEnded, nonFiniteName, stateName, toNumber,
 } from './format.js';
 import { JobView, clipNote } from './job_view.js';
 import {
@@ -641,7 +641,7 @@ function distribution(d, format = formatLoss) {
 function classRunCell(run) {
   let result;
   if (run.firstNonfiniteStep !== undefined && run.firstNonfiniteStep !== null) {
-    result = `NaN at ${run.firstNonfiniteStep}`;
+    result = `${nonFiniteName(run.firstNonfiniteLoss)} at ${run.firstNonfiniteStep}`;
   } else if (run.finalLoss !== undefined) {
     result = formatLoss(run.finalLoss) +
       (run.valAccuracy !== undefined ? ` · ${formatPercent(run.valAccuracy)}` : '');

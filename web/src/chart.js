@@ -5,7 +5,7 @@
 // reaches 1e30 before its NaN) would flatten every other curve, so while some run ends below
 // CLIP_FACTOR × chance the y axis stops there and ▲ on the top edge marks each higher peak.
 import uPlot from '../vendor/uPlot.esm.js';
-import { formatLoss, logTickPlan } from './format.js';
+import { formatLoss, logTickPlan, nonFiniteName } from './format.js';
 
 export const CLIP_FACTOR = 10;
 
@@ -248,10 +248,7 @@ export class LossChart {
         ctx.stroke();
         ctx.setLineDash([]);
         // What the loss became (NaN, +∞ or −∞), as the run's data says.
-        const loss = m.nonFiniteLoss;
-        const what = typeof loss === 'number' && !Number.isFinite(loss)
-          ? formatLoss(loss) : 'non-finite';
-        const text = `✕ ${s.label}: ${what} at step ${m.nonFinite}`;
+        const text = `✕ ${s.label}: ${nonFiniteName(m.nonFiniteLoss)} at step ${m.nonFinite}`;
         const w = ctx.measureText(text).width;
         ctx.fillText(text, Math.min(x + 4 * dpr, left + width - w - 4 * dpr), lineY);
         label++;

@@ -19,6 +19,14 @@ export function formatLoss(value) {
   return Number(v.toPrecision(4)).toString();
 }
 
+// What a run's loss became where it first was not finite — "NaN", "+∞" or "−∞" — from the
+// recorded value (a number or the JSON mapping's string); "non-finite" when that is not at hand.
+export function nonFiniteName(value) {
+  if (value === undefined || value === null || value === '') return 'non-finite';
+  const v = toNumber(value);
+  return Number.isFinite(v) ? 'non-finite' : formatLoss(v);
+}
+
 export function formatRate(stepsPerSecond) {
   const v = toNumber(stepsPerSecond);
   if (!Number.isFinite(v) || v <= 0) return '—';

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -167,6 +169,38 @@ TEST(ClassViewTest, BandsAreQuantilesOfTheFiniteLossesAtEachStep) {
   EXPECT_EQ(uniform.first_nonfinite_step().median(), 2);
   EXPECT_EQ(uniform.final_loss().count(), 0);
   EXPECT_EQ(result.curves[2].median.size(), 3u);
+}
+
+// Each run says what its loss became where it first was not finite, from its recorded losses:
+// "NaN" on a run that overflowed to +inf would teach the wrong failure.
+TEST(ClassViewTest, EachRunCarriesItsFirstNonFiniteLossAsRecorded) {
+  ClassViewInput input = TenStudents();
+  // Student 0 (the oldest job, last in the input): the uniform run overflowed to +inf at step 2;
+  // student 1's has no losses at hand.
+  v1::Job& student0 = input.jobs.back();
+  v1::Job& student1 = input.jobs[input.jobs.size() - 2];
+  input.losses[student0.runs(0).id()][2] = std::numeric_limits<float>::infinity();
+  input.losses.erase(student1.runs(0).id());
+  const ClassViewResult result = BuildClassView(input, ClassViewOptions{});
+  std::map<std::string, const v1::StudentRow*> rows;
+  for (const v1::StudentRow& row : result.view.students()) rows[row.owner()] = &row;
+  ASSERT_EQ(rows.count("s0"), 1u);
+  const v1::ClassRun& overflowed = rows["s0"]->runs(0);
+  EXPECT_EQ(overflowed.first_nonfinite_step(), 2);
+  ASSERT_TRUE(overflowed.has_first_nonfinite_loss());
+  EXPECT_EQ(overflowed.first_nonfinite_loss(), std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(rows["s2"]->runs(0).first_nonfinite_loss()));
+  EXPECT_TRUE(rows["s1"]->runs(0).has_first_nonfinite_step());
+  EXPECT_FALSE(rows["s1"]->runs(0).has_first_nonfinite_loss());
+  EXPECT_FALSE(rows["s0"]->runs(1).has_first_nonfinite_loss());  // xavier completed
+  // The groups' runs say the same.
+  int infinite = 0, nan = 0;
+  for (const v1::ClassRun& run : result.view.groups(2).runs()) {
+    infinite += std::isinf(run.first_nonfinite_loss());
+    nan += std::isnan(run.first_nonfinite_loss());
+  }
+  EXPECT_EQ(infinite, 1);
+  EXPECT_EQ(nan, 7);
 }
 
 TEST(ClassViewTest, SamplesLongCurvesOnAGridWithBothEnds) {
