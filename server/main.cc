@@ -28,6 +28,7 @@
 #include "server/flags.h"
 #include "server/tls_files.h"
 #include "server/artifacts/artifacts.h"
+#include "server/artifacts/plot.h"
 #include "server/auth/loopback.h"
 #include "server/jobs/checkpoint_files.h"
 #include "server/jobs/cursor_hub.h"
@@ -380,6 +381,12 @@ int main(int argc, char** argv) {
   } else if (absl::Status s = jobs.Recover(); !s.ok()) {
     return Fail("cannot resume the stored jobs: " + std::string(s.message()));
   }
+  // Off the first job's end: its figures would otherwise load the drawing libraries and fonts.
+  std::thread figures_warm_up([] {
+    if (absl::Status s = artifacts::WarmUpFigures(); !s.ok()) {
+      spdlog::warn("jobs' figures cannot be drawn: {}", std::string(s.message()));
+    }
+  });
   if (local_executor) local_executor->Release();
   if (slurm_executor) slurm_executor->Release();
   spdlog::info("ablate-server listening on {}:{} (gRPC{}), {} {}, database {}", host, port,
@@ -427,6 +434,7 @@ int main(int argc, char** argv) {
   phase_done("training threads");
   writer.Flush();
   phase_done("last commit");
+  figures_warm_up.join();
   spdlog::info("ablate-server stopped in {} ms ({})",
                std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - stop_began)

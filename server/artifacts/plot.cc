@@ -1,6 +1,7 @@
 #include "server/artifacts/plot.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -353,6 +354,17 @@ absl::StatusOr<PlotImage> DrawLossFigure(const PlotInput& input, YScale scale) {
 
 absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale) {
   return figure::DrawLossFigure(input, scale);
+}
+
+absl::Status WarmUpFigures() {
+  PlotInput input;
+  input.title = "warm-up";
+  input.subtitle = "a figure drawn and discarded as the server starts";
+  input.steps = 2;
+  input.chance = std::log(2.0);
+  input.chance_label = "chance (ln 2)";
+  input.series.push_back(PlotSeries{.name = "kaiming", .label = "kaiming", .losses = {1, 0.5, 0.25}});
+  return RenderPlot(input, YScale::kLinear).status();
 }
 
 }  // namespace ablate::artifacts

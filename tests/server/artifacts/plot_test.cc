@@ -63,6 +63,9 @@ std::pair<int, int> RowsBelowBand(const PlotLayout& layout) {
           static_cast<int>(layout.box_bottom) - 2};
 }
 
+// The server's start-up figure (which loads the drawing libraries and fonts) draws.
+TEST(PlotTest, WarmUpDrawsAFigure) { EXPECT_TRUE(WarmUpFigures().ok()); }
+
 TEST(PlotTest, IsAPngOfTheStatedSize) {
   for (YScale scale : {YScale::kLinear, YScale::kLog}) {
     const absl::StatusOr<PlotImage> plot = RenderPlot(LabInput(), scale);
