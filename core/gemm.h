@@ -31,9 +31,9 @@ void ProductTransposedB(const In& a, const In& b, Out c);
 void ProductTransposedA(const In& a, const In& b, Out c);
 
 // Two of the training step's products with the elementwise pass that follows each, giving the
-// bits of the product followed by the pass. The AVX-512 kernel applies the pass to each tile of c while
-// the tile is still in registers, so c is written once and not read back; elsewhere the pass
-// runs after the product.
+// bits of the product followed by the pass. The AVX-512 kernel applies the pass to each tile of
+// c while the tile is still in registers, so c is written once and not read back; elsewhere the
+// pass runs after the product.
 
 // c = max(a · b + bias·1ᵀ, +0) elementwise: a hidden layer's bias and ReLU. The bias is added
 // to each finished product, then max keeps a NaN (as std::max(x, 0.0f) does) and a −0.

@@ -128,7 +128,7 @@ const Matrix& TrainStep::ForwardFused(const Matrix& x) {
 }
 
 // Top-down over the layers, with dy = dL/dpre[i] (out, B) and in = post[i-1] or x (in, B):
-//   dL/dpre[i-1] = (W_iᵀ · dy) ⊙ [post[i-1] > 0]  (in, B) into pre[i-1]  (not for the first layer)
+//   dL/dpre[i-1] = (W_iᵀ · dy) ⊙ [post[i-1] > 0] (in, B) into pre[i-1]  (not for layer 0)
 //   dW = dy · inᵀ (out, in) into the scratch;  db = dy · 1 (out)
 //   update of layer i from the scratch, and Σ dW² for the norm, in one pass
 double TrainStep::BackwardAndUpdateFused(const Matrix& x) {

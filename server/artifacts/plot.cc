@@ -363,7 +363,8 @@ absl::Status WarmUpFigures() {
   input.steps = 2;
   input.chance = std::log(2.0);
   input.chance_label = "chance (ln 2)";
-  input.series.push_back(PlotSeries{.name = "kaiming", .label = "kaiming", .losses = {1, 0.5, 0.25}});
+  input.series.push_back(
+      PlotSeries{.name = "kaiming", .label = "kaiming", .losses = {1, 0.5, 0.25}});
   return RenderPlot(input, YScale::kLinear).status();
 }
 
