@@ -400,6 +400,9 @@ v1::JobSpec SmallJob(int index) {
 
 struct PhaseResult {
   double steps_per_second = 0;
+  // From the lab job's last run's end to the job's end (its files stored): how long the hall
+  // waits for the deliverables, which queue behind the small jobs' ends.
+  double files_after_training = 0;
   double train_cpu = 0, job_end_cpu = 0, serve_cpu = 0, client_cpu = 0, wall = 0;
   long rss_before_kb = 0, rss_peak_kb = 0;
   std::vector<double> sse_ms, grpc_ms;
@@ -591,6 +594,9 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
     steps += run.steps_done();
   }
   if (last_ms > first_ms) r.steps_per_second = steps * 1000.0 / (last_ms - first_ms);
+  const int64_t job_end_ms =
+      job.finished_at().seconds() * 1000 + job.finished_at().nanos() / 1000000;
+  if (last_ms > 0 && job_end_ms >= last_ms) r.files_after_training = (job_end_ms - last_ms) / 1e3;
 
   // Checks and latency. Each step's first arrival at any watcher, by (run, step):
   std::map<std::pair<int64_t, int>, double> first_arrival;
@@ -694,8 +700,10 @@ bool RunPhase(const Options& o, bool watched, PhaseResult& r) {
 
 void Print(const char* title, const PhaseResult& r, bool watched) {
   std::printf("%s\n", title);
-  std::printf("  lab job: %.1f steps/s; wall %.1f s; %d small jobs accepted (%.1f a second)\n",
-              r.steps_per_second, r.wall, r.submitted, r.wall > 0 ? r.submitted / r.wall : 0);
+  std::printf("  lab job: %.1f steps/s; its files %.2f s after its training; wall %.1f s; %d small "
+              "jobs accepted (%.1f a second)\n",
+              r.steps_per_second, r.files_after_training, r.wall, r.submitted,
+              r.wall > 0 ? r.submitted / r.wall : 0);
   std::printf("  server CPU: training %.1f s, job ends (deliverables) %.1f s, serving %.1f s "
               "(%.1f%% of training); this client %.1f s\n",
               r.train_cpu, r.job_end_cpu, r.serve_cpu,
@@ -861,12 +869,17 @@ int main(int argc, char** argv) {
     watched_rates.push_back(watched.steps_per_second);
     lossless = lossless && watched.watchers_ok == watched.watchers;
     if (o.repeats > 1) {
-      std::printf("repeat %d: lab job %s%.1f steps/s with the watchers (%ld of %ld lossless)\n",
+      std::printf("repeat %d: lab job %s%.1f steps/s with the watchers (%ld of %ld lossless); "
+                  "its files %s%.2f s after its training\n",
                   k,
                   o.compare ? absl::StrFormat("%.1f steps/s without, ", alone.steps_per_second)
                                   .c_str()
                             : "",
-                  watched.steps_per_second, watched.watchers_ok, watched.watchers);
+                  watched.steps_per_second, watched.watchers_ok, watched.watchers,
+                  o.compare ? absl::StrFormat("%.2f s without, ", alone.files_after_training)
+                                  .c_str()
+                            : "",
+                  watched.files_after_training);
     }
   }
   if (o.repeats > 1) std::printf("the last repeat in full:\n");
