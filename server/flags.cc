@@ -1,5 +1,6 @@
 #include "server/flags.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
 
@@ -15,6 +16,12 @@ std::string ProgramDirectory() {
 
 }  // namespace
 
+int FinishingThreads(const ServerFlags& options) {
+  if (options.finishing_threads > 0) return options.finishing_threads;
+  if (options.executor != "slurm") return 1;
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+}
+
 void AddServerFlags(CLI::App& app, ServerFlags& options) {
   app.add_option("--listen", options.listen, "gRPC address, HOST:PORT (port 0 picks a free one)")
       ->capture_default_str();
@@ -28,6 +35,12 @@ void AddServerFlags(CLI::App& app, ServerFlags& options) {
   app.add_option("--workers", options.workers,
                  "Runs trained at once, one thread each (1-256), with --executor local")
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--finishing-threads", options.finishing_threads,
+                 "Jobs whose deliverables (figures, report, manifest, zip) are built at once, one "
+                 "thread each (0-64; 0: 1 with --executor local, whose cores train, and the "
+                 "cores, at most 4, with --executor slurm)")
+      ->check(CLI::Range(0, 64))
       ->capture_default_str();
   app.add_option("--max-active-jobs-per-user", options.quotas.max_active_jobs_per_user,
                  "Jobs one user may have queued or running at once; more are refused (0: no "

@@ -22,6 +22,8 @@ struct ServerFlags {
   std::string web_dir = http::DefaultWebDir();
   std::string data_dir = "./ablate-data";
   int workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Jobs whose deliverables are built at once; 0: FinishingThreads() decides.
+  int finishing_threads = 0;
   service::ServiceOptions quotas;
   std::string tls_cert;  // PEM files; both empty: plaintext
   std::string tls_key;
@@ -49,6 +51,13 @@ struct ServerFlags {
 // Adds every flag of the server to `app`, each writing into `flags` (which must outlive the
 // parse). The subcommands (admin, backup) are main's.
 void AddServerFlags(CLI::App& app, ServerFlags& flags);
+
+// --finishing-threads, or when it is 0: one where the server's cores train the runs (a second
+// one there slowed training and cost more CPU per job end than it saved in waiting:
+// tests/load/run-lab-watch.sh on 2 cores), and the cores, at most 4, where Slurm trains them
+// and the server's cores do little else. Each thread holds its job's trajectories and figures
+// while it builds them.
+int FinishingThreads(const ServerFlags& flags);
 
 }  // namespace ablate
 

@@ -267,8 +267,9 @@ int main(int argc, char** argv) {
     local_executor = std::make_unique<jobs::LocalExecutor>(options.workers, /*held=*/true);
     executor = local_executor.get();
   }
-  // Every job's deliverables (README, figures, manifest, ...) are built on the job manager's
-  // finishing thread, from what the store recorded, before the job is marked finished.
+  // Every job's deliverables (README, figures, manifest, ...) are built on one of the job
+  // manager's finishing threads, from what the store recorded, before the job is marked
+  // finished.
   const artifacts::BuildInfo build = artifacts::ThisBuild();
   jobs::JobManager jobs(
       **store, writer, *executor,
@@ -276,7 +277,8 @@ int main(int argc, char** argv) {
         return artifacts::BuildJobArtifacts(**store, job_id, build);
       },
       {.files = checkpoint_files.get(),
-       .policy = {.every_seconds = options.checkpoint_every_s}});
+       .policy = {.every_seconds = options.checkpoint_every_s}},
+      FinishingThreads(options));
   if (read_only) {
     jobs.RefuseChanges(absl::FailedPreconditionError(
         "the data directory " + options.data_dir +

@@ -6,6 +6,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <functional>
@@ -345,7 +346,7 @@ class JobManager::RunSupervisor final : public RunListener {
     *summary.mutable_finished_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
     manager_.writer_.Post(store::RunFinishedEvent{wire::RunSummaryFromProto(summary)});
     manager_.writer_.PostCheckpointRemoval(run_.id());
-    // The job may be destroyed (with this supervisor) on the finishing thread from here on:
+    // The job may be destroyed (with this supervisor) on a finishing thread from here on:
     // nothing may follow.
     manager_.RunEnded(job_);
   }
@@ -371,13 +372,15 @@ class JobManager::RunSupervisor final : public RunListener {
 };
 
 JobManager::JobManager(store::Store& store, EventWriter& writer, Executor& executor,
-                       FinishHook on_finish, Checkpointing checkpointing)
+                       FinishHook on_finish, Checkpointing checkpointing, int finishing_threads)
     : store_(store),
       writer_(writer),
       executor_(executor),
       on_finish_(std::move(on_finish)),
-      checkpointing_(checkpointing),
-      finisher_([this] { FinishLoop(); }) {
+      checkpointing_(checkpointing) {
+  for (int i = 0; i < std::max(1, finishing_threads); ++i) {
+    finishers_.emplace_back([this] { FinishLoop(); });
+  }
   writer_.OnStoreFull([this](const absl::Status& full) { StoreFull(full); });
 }
 
@@ -389,7 +392,7 @@ JobManager::~JobManager() {
     finisher_stopping_ = true;
   }
   finish_queued_.SignalAll();
-  finisher_.join();
+  for (std::thread& finisher : finishers_) finisher.join();
 }
 
 void JobManager::QueueFinish(ActiveJob& job) {

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "ablate/v1/ablate.pb.h"
 #include "absl/base/thread_annotations.h"
@@ -26,9 +27,9 @@
 
 namespace ablate::jobs {
 
-// Called on the job manager's finishing thread (never a training thread) once every run of a
-// job has ended and its events are committed, before the job is marked finished: builds the
-// job's deliverables. An error fails the job.
+// Called on one of the job manager's finishing threads (never a training thread) once every run
+// of a job has ended and its events are committed, before the job is marked finished: builds the
+// job's deliverables. An error fails the job. Jobs may finish concurrently, one per thread.
 using FinishHook = std::function<absl::Status(int64_t job_id)>;
 
 // How runs keep checkpoints, so that a run interrupted by a crash continues from its latest one.
@@ -39,16 +40,19 @@ struct Checkpointing {
   core::CheckpointPolicy policy;  // how often a run hands one over
 };
 
-// Thread-safe. A job's end (its deliverables, then its final state) is handled by one finishing
-// thread of the manager's own, in the order jobs end: the thread that trained the last run goes
-// back to training at once instead of drawing figures.
+// Thread-safe. A job's end (its deliverables, then its final state) is handled by the manager's
+// own finishing threads, taken in the order jobs end: the thread that trained the last run goes
+// back to training at once instead of drawing figures. More than one finishing thread lets a
+// class's many small jobs' ends proceed side by side, so that one job's files do not wait for
+// every job that ended before it while a core is free.
 class JobManager {
  public:
-  // Borrows everything, which must outlive the manager. Starts the finishing thread.
+  // Borrows everything, which must outlive the manager. Starts `finishing_threads` (at least 1)
+  // finishing threads.
   JobManager(store::Store& store, EventWriter& writer, Executor& executor, FinishHook on_finish,
-             Checkpointing checkpointing = {});
-  // Calls Shutdown(), then lets the finishing thread forget the jobs still queued to it (they
-  // finish at the next Recover) and joins it.
+             Checkpointing checkpointing = {}, int finishing_threads = 1);
+  // Calls Shutdown(), then lets the finishing threads forget the jobs still queued to them (they
+  // finish at the next Recover) and joins them.
   ~JobManager();
   JobManager(const JobManager&) = delete;
   JobManager& operator=(const JobManager&) = delete;
@@ -101,13 +105,14 @@ class JobManager {
   class RunSupervisor;
 
   absl::Status Schedule(const v1::Job& job);
-  // Counts a run of `job` as ended; the last one queues the job to the finishing thread.
+  // Counts a run of `job` as ended; the last one queues the job to the finishing threads.
   void RunEnded(ActiveJob& job) ABSL_LOCKS_EXCLUDED(mutex_);
-  // Hands `job`, whose runs have all ended, to the finishing thread.
+  // Hands `job`, whose runs have all ended, to the finishing threads.
   void QueueFinish(ActiveJob& job) ABSL_LOCKS_EXCLUDED(finish_mutex_);
-  // The finishing thread: FinishJob for each queued job until the manager is destroyed.
+  // A finishing thread: FinishJob for each job it takes from the queue until the manager is
+  // destroyed.
   void FinishLoop() ABSL_LOCKS_EXCLUDED(finish_mutex_);
-  // On the finishing thread: builds the deliverables, records the job's end, and forgets it.
+  // On a finishing thread: builds the deliverables, records the job's end, and forgets it.
   // The job fails when one of its runs is stored as failed (also one that failed before a
   // restart).
   void FinishJob(ActiveJob& job) ABSL_LOCKS_EXCLUDED(mutex_);
@@ -134,7 +139,7 @@ class JobManager {
   absl::CondVar finish_queued_;
   std::deque<ActiveJob*> to_finish_ ABSL_GUARDED_BY(finish_mutex_);  // owned by active_
   bool finisher_stopping_ ABSL_GUARDED_BY(finish_mutex_) = false;
-  std::thread finisher_;  // last: started once everything above exists
+  std::vector<std::thread> finishers_;  // last: started once everything above exists
 };
 
 }  // namespace ablate::jobs

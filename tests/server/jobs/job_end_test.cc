@@ -1,6 +1,7 @@
 // How a job ends: as its runs ended, as the store holds them. An event the store refuses
 // fails its run (never silently dropped), a job never ends while a run has not, and a run's
 // failure recorded before a restart fails its job after it.
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -8,6 +9,7 @@
 #include <thread>
 #include <variant>
 
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "server/service/wire.h"
@@ -158,6 +160,39 @@ TEST(JobEndTest, ARunFailureCommittedBeforeACrashFailsTheJobAfterIt) {
   EXPECT_EQ(ended.runs(1).state(), v1::RUN_STATE_COMPLETED);
   EXPECT_EQ(ended.state(), v1::JOB_STATE_FAILED);
   EXPECT_EQ(ended.error(), "run 0: std::bad_alloc");
+}
+
+// A class's jobs end side by side: with two finishing threads, a job whose files take long to
+// build does not hold back the files of a job that ended after it. (With one thread the second
+// job's end would wait in the queue behind the first, whose hook waits for it: the first then
+// fails after 20 s.)
+TEST(JobEndTest, AJobsFilesDoNotWaitForAnEarlierJobsFiles) {
+  std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
+  absl::Notification first_building, second_built;
+  std::atomic<int> calls{0};
+  test_support::JobStack stack(
+      *store, /*workers=*/2,
+      [&](int64_t) {
+        if (calls++ > 0) {
+          second_built.Notify();
+          return absl::OkStatus();
+        }
+        first_building.Notify();
+        return second_built.WaitForNotificationWithTimeout(absl::Seconds(20))
+                   ? absl::OkStatus()
+                   : absl::DeadlineExceededError("the second job's files were never built");
+      },
+      {}, /*finishing_threads=*/2);
+  absl::StatusOr<v1::Job> first = stack.jobs->Submit(*ResolveSpec(test_support::TinySpec(5)), "ada");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first_building.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  absl::StatusOr<v1::Job> second =
+      stack.jobs->Submit(*ResolveSpec(test_support::TinySpec(5)), "grace");
+  ASSERT_TRUE(second.ok()) << second.status();
+  const v1::Job second_ended = WaitForEnd(*store, second->id());
+  const v1::Job first_ended = WaitForEnd(*store, first->id());
+  EXPECT_EQ(second_ended.state(), v1::JOB_STATE_SUCCEEDED) << second_ended.error();
+  EXPECT_EQ(first_ended.state(), v1::JOB_STATE_SUCCEEDED) << first_ended.error();
 }
 
 }  // namespace
