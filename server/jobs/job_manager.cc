@@ -398,7 +398,7 @@ JobManager::~JobManager() {
 void JobManager::QueueFinish(ActiveJob& job) {
   {
     absl::MutexLock lock(&finish_mutex_);
-    to_finish_.push_back(&job);
+    to_finish_.Push(job.owner, &job);
   }
   finish_queued_.Signal();
 }
@@ -413,8 +413,7 @@ void JobManager::FinishLoop() {
       // Stopping drains the queue first: each job left is forgotten (FinishJob records nothing
       // once shutting down), and resumes at the next Recover.
       if (to_finish_.empty()) return;
-      job = to_finish_.front();
-      to_finish_.pop_front();
+      job = to_finish_.Take();
     }
     FinishJob(*job);
   }

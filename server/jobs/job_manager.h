@@ -7,7 +7,6 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +22,7 @@
 #include "server/jobs/checkpoint_files.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/executor.h"
+#include "server/jobs/owner_turns.h"
 #include "server/store/store.h"
 
 namespace ablate::jobs {
@@ -41,10 +41,11 @@ struct Checkpointing {
 };
 
 // Thread-safe. A job's end (its deliverables, then its final state) is handled by the manager's
-// own finishing threads, taken in the order jobs end: the thread that trained the last run goes
-// back to training at once instead of drawing figures. More than one finishing thread lets a
-// class's many small jobs' ends proceed side by side, so that one job's files do not wait for
-// every job that ended before it while a core is free.
+// own finishing threads: the thread that trained the last run goes back to training at once
+// instead of drawing figures. Ended jobs wait their turn as runs do (OwnerTurns: each owner's
+// in the order they ended, owners in turn), so that one student's sweep of fifty jobs ending
+// together does not keep another's one job waiting for its files. More than one finishing
+// thread lets jobs end side by side.
 class JobManager {
  public:
   // Borrows everything, which must outlive the manager. Starts `finishing_threads` (at least 1)
@@ -137,7 +138,7 @@ class JobManager {
 
   absl::Mutex finish_mutex_;
   absl::CondVar finish_queued_;
-  std::deque<ActiveJob*> to_finish_ ABSL_GUARDED_BY(finish_mutex_);  // owned by active_
+  OwnerTurns<ActiveJob*> to_finish_ ABSL_GUARDED_BY(finish_mutex_);  // owned by active_
   bool finisher_stopping_ ABSL_GUARDED_BY(finish_mutex_) = false;
   std::vector<std::thread> finishers_;  // last: started once everything above exists
 };

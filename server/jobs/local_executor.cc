@@ -55,25 +55,16 @@ void LocalExecutor::Execute(RunRequest request) {
     absl::MutexLock lock(&mutex_);
     // A stop that came before the push may have been reaped already, before the run was there.
     if (request.stop.stop_requested()) reap_needed_ = true;
-    std::string owner = request.owner;
-    queues_[owner].push_back(Queued{std::move(request), std::move(on_stop)});
-    ++queued_;
+    const std::string owner = request.owner;
+    queue_.Push(owner, Queued{std::move(request), std::move(on_stop)});
   }
   wake_.Signal();
   reap_.Signal();
 }
 
 LocalExecutor::Queued LocalExecutor::TakeNext() {
-  // Owners in turn: the first one after the last served, in name order, wrapping around.
-  auto it = queues_.upper_bound(last_owner_);
-  if (it == queues_.end()) it = queues_.begin();
-  Queued next = std::move(it->second.front());
-  it->second.pop_front();
-  --queued_;
   // A run stopped while queued ends at once and does not start: its owner keeps the turn.
-  if (!next.request.stop.stop_requested()) last_owner_ = it->first;
-  if (it->second.empty()) queues_.erase(it);
-  return next;
+  return queue_.Take([](const Queued& q) { return !q.request.stop.stop_requested(); });
 }
 
 void LocalExecutor::EndStopped(RunRequest& request) {
@@ -84,7 +75,7 @@ void LocalExecutor::EndStopped(RunRequest& request) {
 
 int LocalExecutor::QueuedRuns() {
   absl::MutexLock lock(&mutex_);
-  return queued_;
+  return queue_.size();
 }
 
 void LocalExecutor::WorkLoop() {
@@ -94,7 +85,7 @@ void LocalExecutor::WorkLoop() {
     Queued queued;
     {
       absl::MutexLock lock(&mutex_);
-      while (!(stopping_ || (!held_ && queued_ > 0))) wake_.Wait(&mutex_);
+      while (!(stopping_ || (!held_ && !queue_.empty()))) wake_.Wait(&mutex_);
       if (stopping_) return;
       queued = TakeNext();
     }
@@ -139,19 +130,7 @@ void LocalExecutor::ReapLoop() {
       while (!(stopping_ || reap_needed_)) reap_.Wait(&mutex_);
       if (stopping_) return;
       reap_needed_ = false;
-      for (auto it = queues_.begin(); it != queues_.end();) {
-        std::deque<Queued>& queue = it->second;
-        for (auto q = queue.begin(); q != queue.end();) {
-          if (q->request.stop.stop_requested()) {
-            stopped.push_back(std::move(*q));
-            q = queue.erase(q);
-            --queued_;
-          } else {
-            ++q;
-          }
-        }
-        it = queue.empty() ? queues_.erase(it) : std::next(it);
-      }
+      stopped = queue_.RemoveIf([](const Queued& q) { return q.request.stop.stop_requested(); });
     }
     for (Queued& queued : stopped) {
       queued.on_stop.reset();

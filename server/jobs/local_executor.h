@@ -2,9 +2,7 @@
 #ifndef ABLATE_SERVER_JOBS_LOCAL_EXECUTOR_H_
 #define ABLATE_SERVER_JOBS_LOCAL_EXECUTOR_H_
 
-#include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <stop_token>
 #include <string>
@@ -14,6 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/jobs/executor.h"
+#include "server/jobs/owner_turns.h"
 
 namespace ablate::jobs {
 
@@ -69,10 +68,7 @@ class LocalExecutor final : public Executor {
   absl::Mutex mutex_;
   absl::CondVar wake_;
   absl::CondVar reap_;
-  // By owner, never empty.
-  std::map<std::string, std::deque<Queued>> queues_ ABSL_GUARDED_BY(mutex_);
-  int queued_ ABSL_GUARDED_BY(mutex_) = 0;            // runs in queues_
-  std::string last_owner_ ABSL_GUARDED_BY(mutex_);    // the owner whose run started last
+  OwnerTurns<Queued> queue_ ABSL_GUARDED_BY(mutex_);
   bool reap_needed_ ABSL_GUARDED_BY(mutex_) = false;  // a queued run was stopped
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   bool held_ ABSL_GUARDED_BY(mutex_) = false;  // workers take no run

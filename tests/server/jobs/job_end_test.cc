@@ -8,7 +8,9 @@
 #include <string>
 #include <thread>
 #include <variant>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -193,6 +195,60 @@ TEST(JobEndTest, AJobsFilesDoNotWaitForAnEarlierJobsFiles) {
   const v1::Job first_ended = WaitForEnd(*store, first->id());
   EXPECT_EQ(second_ended.state(), v1::JOB_STATE_SUCCEEDED) << second_ended.error();
   EXPECT_EQ(first_ended.state(), v1::JOB_STATE_SUCCEEDED) << first_ended.error();
+}
+
+// Ended jobs wait their turn as runs do: while one job's files are built, ada's three more jobs
+// end and then grace's one; grace's files come next, not after all of ada's.
+TEST(JobEndTest, EndedJobsTakeTurnsByOwner) {
+  std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
+  absl::Notification first_building, release;
+  absl::Mutex mutex;
+  std::vector<int64_t> built;  // job ids, in the order their files were built
+  test_support::JobStack stack(*store, /*workers=*/2, [&](int64_t job_id) {
+    {
+      absl::MutexLock lock(&mutex);
+      built.push_back(job_id);
+      if (built.size() > 1) return absl::OkStatus();
+    }
+    first_building.Notify();
+    release.WaitForNotificationWithTimeout(absl::Seconds(60));
+    return absl::OkStatus();
+  });
+  const v1::JobSpec spec = *ResolveSpec(test_support::TinySpec(5));
+  absl::StatusOr<v1::Job> first = stack.jobs->Submit(spec, "ada");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(first_building.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  std::vector<int64_t> adas;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<v1::Job> job = stack.jobs->Submit(spec, "ada");
+    ASSERT_TRUE(job.ok()) << job.status();
+    adas.push_back(job->id());
+  }
+  // Grace's job ends last: after every one of ada's has trained.
+  auto trained = [&](int64_t job_id) {
+    absl::StatusOr<v1::Job> job = wire::GetJob(*store, job_id);
+    return job.ok() && job->runs(0).state() == v1::RUN_STATE_COMPLETED;
+  };
+  for (int64_t id : adas) {
+    for (int i = 0; i < 1200 && !trained(id); ++i) std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(trained(id)) << "job " << id;
+  }
+  absl::StatusOr<v1::Job> graces = stack.jobs->Submit(spec, "grace");
+  ASSERT_TRUE(graces.ok()) << graces.status();
+  for (int i = 0; i < 1200 && !trained(graces->id()); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(trained(graces->id()));
+  // A stored run end is posted just before its job is queued to finish.
+  std::this_thread::sleep_for(200ms);
+  release.Notify();
+  WaitForEnd(*store, graces->id());
+  for (int64_t id : adas) WaitForEnd(*store, id);
+  absl::MutexLock lock(&mutex);
+  ASSERT_EQ(built.size(), 5u);
+  EXPECT_EQ(built[0], first->id());
+  EXPECT_EQ(built[1], graces->id());
+  // Ada's in the order they ended, which two workers decide.
+  EXPECT_THAT(std::vector<int64_t>(built.begin() + 2, built.end()),
+              ::testing::UnorderedElementsAreArray(adas));
 }
 
 }  // namespace
