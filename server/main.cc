@@ -391,9 +391,12 @@ int main(int argc, char** argv) {
   });
   if (local_executor) local_executor->Release();
   if (slurm_executor) slurm_executor->Release();
-  spdlog::info("ablate-server listening on {}:{} (gRPC{}), {} {}, database {}", host, port,
-               tls ? " over TLS" : "", executor->Workers(),
-               slurm_executor ? "Slurm jobs at once" : "workers", db_path);
+  const int finishing_threads = FinishingThreads(options);
+  spdlog::info("ablate-server listening on {}:{} (gRPC{}), {} {}, {} finishing thread{}, "
+               "database {}",
+               host, port, tls ? " over TLS" : "", executor->Workers(),
+               slurm_executor ? "Slurm jobs at once" : "workers", finishing_threads,
+               finishing_threads == 1 ? "" : "s", db_path);
 
   int signal = 0;
   sigwait(&stop_signals, &signal);
