@@ -9,6 +9,9 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "core/analysis.h"
@@ -734,6 +737,32 @@ TEST(ReadmeTest, CallsAnInfinityThatEndsUniformANonFiniteLossNotANaN) {
   const json plot = Parse(files["manifest.json"].data)["plot"];
   EXPECT_TRUE(Contains(plot["annotations"].dump(), "✕ +inf at step 1")) << plot;
   EXPECT_FALSE(Contains(plot.dump(), "NaN at step")) << plot;
+}
+
+// Jobs end side by side (--finishing-threads): files rendered on four threads at once are the
+// bytes of the same files rendered one job at a time (PLplot, which is not thread-safe, draws
+// one figure at a time; everything else is per job).
+TEST(FilesTest, JobsRenderedSideBySideGiveTheSameBytesAsOneAtATime) {
+  const std::vector<JobData> jobs = {testing::LabLikeJob(), testing::MemorisingJob(),
+                                     testing::DeepJob(), testing::NothingDivergesJob()};
+  auto digests = [&](size_t i) {
+    std::map<std::string, std::string> by_name;
+    for (const auto& [name, file] : Render(jobs[i])) by_name[name] = file.sha256;
+    return by_name;
+  };
+  std::vector<std::map<std::string, std::string>> alone(jobs.size()), together(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) alone[i] = digests(i);
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      threads.emplace_back([&, i] { together[i] = digests(i); });
+    }
+    for (std::thread& t : threads) t.join();
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      EXPECT_FALSE(alone[i].empty());
+      EXPECT_EQ(together[i], alone[i]) << "job " << i << ", round " << round;
+    }
+  }
 }
 
 }  // namespace
