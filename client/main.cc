@@ -3,6 +3,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -35,5 +37,19 @@ int main(int argc, char** argv) {
   }
   env.time_zone = absl::LocalTimeZone();
   std::vector<std::string> args(argv, argv + argc);
-  return ablate::client::RunCli(args, env);
+  const int code = ablate::client::RunCli(args, env);
+  // What a command printed is its result (a job's id, a trajectory as CSV): if standard output
+  // could not take all of it (a full disk, /dev/full, a closed descriptor), say so and fail
+  // rather than exit 0 over a truncated file. A write that failed earlier leaves the stream in
+  // error and its buffer unwritten, so the flush fails again and errno says why.
+  errno = 0;
+  std::cout.flush();
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) != 0 || !std::cout) {
+    const int error = errno;
+    std::cerr << "ablate: cannot write the output"
+              << (error != 0 ? std::string(": ") + std::strerror(error) : std::string())
+              << "; what was printed is incomplete" << std::endl;
+    return code == 0 ? 1 : code;
+  }
+  return code;
 }
