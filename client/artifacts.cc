@@ -1,9 +1,11 @@
 #include "client/artifacts.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/format.h"
 
@@ -22,6 +25,33 @@ namespace ablate::client {
 namespace {
 
 std::string Errno() { return std::strerror(errno); }
+
+// Where a download gathers its files before moving them into place: a hidden folder of the
+// output directory (the same file system, so the moves are renames).
+constexpr absl::string_view kStagingPrefix = ".ablate-download-";
+
+// The staging folder of this download; removed, with whatever it holds, when dropped.
+class Staging {
+ public:
+  static absl::StatusOr<Staging> Create(const std::filesystem::path& dir) {
+    std::string pattern = (dir / absl::StrCat(kStagingPrefix, "XXXXXX")).string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return absl::PermissionDeniedError(
+          absl::StrCat("cannot write into ", dir.string(), ": ", Errno()));
+    }
+    return Staging(pattern);
+  }
+  Staging(Staging&& other) noexcept : path_(std::move(other.path_)) { other.path_.clear(); }
+  ~Staging() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  explicit Staging(std::filesystem::path path) : path_(std::move(path)) {}
+  std::filesystem::path path_;
+};
 
 }  // namespace
 
@@ -166,10 +196,7 @@ absl::StatusOr<bool> DownloadArtifact(Connection& connection, int64_t job_id,
   return true;
 }
 
-absl::StatusOr<std::vector<std::filesystem::path>> DownloadDeliverables(
-    Connection& connection, int64_t job_id, const std::filesystem::path& dir, std::ostream& out) {
-  // Asking for the job first gives a clear answer for an unknown id (otherwise every file
-  // would be "not found") and for a job that is still running.
+absl::Status CheckJobEnded(Connection& connection, int64_t job_id) {
   absl::StatusOr<v1::Job> job = connection.GetJob(job_id);
   if (!job.ok()) return job.status();
   if (job->state() == v1::JOB_STATE_QUEUED || job->state() == v1::JOB_STATE_RUNNING) {
@@ -178,29 +205,96 @@ absl::StatusOr<std::vector<std::filesystem::path>> DownloadDeliverables(
                      "; its files can be downloaded once it has finished (ablate watch ", job_id,
                      " waits for that)"));
   }
+  return absl::OkStatus();
+}
 
+absl::StatusOr<std::vector<std::filesystem::path>> DownloadDeliverables(
+    Connection& connection, int64_t job_id, const DownloadDir& dir, std::ostream& out) {
+  // Staging folders left by a download that was killed: the lock says no other is running.
   std::error_code error;
-  std::filesystem::create_directories(dir, error);
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path(), error)) {
+    if (absl::StartsWith(entry.path().filename().string(), kStagingPrefix)) {
+      std::error_code ignored;
+      std::filesystem::remove_all(entry.path(), ignored);
+    }
+  }
+  absl::StatusOr<Staging> staging = Staging::Create(dir.path());
+  if (!staging.ok()) return staging.status();
+  std::vector<absl::string_view> fetched;
+  for (absl::string_view name : kDeliverables) {
+    absl::StatusOr<bool> downloaded = DownloadArtifact(connection, job_id, name, staging->path());
+    if (!downloaded.ok()) return downloaded.status();
+    if (*downloaded) {
+      fetched.push_back(name);
+    } else if (name == kRequiredDeliverable) {
+      return absl::NotFoundError(absl::StrCat("the server has no ", name, " for job ", job_id,
+                                              ", so there is nothing to download"));
+    }  // else the server does not produce this file: not an error
+  }
+
+  std::vector<std::filesystem::path> written;
+  for (absl::string_view name : fetched) {
+    const std::filesystem::path path = dir.path() / std::string(name);
+    std::filesystem::rename(staging->path() / std::string(name), path, error);
+    if (error) {
+      return absl::DataLossError(absl::StrCat("cannot write ", path.string(), ": ",
+                                              error.message()));
+    }
+    out << path.string() << std::endl;
+    written.push_back(path);
+  }
+  for (absl::string_view name : kDeliverables) {
+    if (std::find(fetched.begin(), fetched.end(), name) != fetched.end()) continue;
+    const std::filesystem::path stale = dir.path() / std::string(name);
+    if (std::filesystem::remove(stale, error)) {
+      out << "removed " << stale.string() << ": an earlier job's file, and job " << job_id
+          << " has none" << std::endl;
+    }
+  }
+  ::fsync(dir.fd());  // the renames and removals, durable as the files are
+  return written;
+}
+
+absl::StatusOr<std::unique_ptr<DownloadDir>> DownloadDir::Open(const std::filesystem::path& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError("the output directory is an empty path");
+  std::error_code error;
+  if (std::filesystem::exists(dir, error) && !std::filesystem::is_directory(dir, error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(dir.string(), " exists and is not a directory: give another --out"));
+  }
+  const bool created = std::filesystem::create_directories(dir, error);
   if (error) {
     return absl::PermissionDeniedError(
         absl::StrCat("cannot create the directory ", dir.string(), ": ", error.message()));
   }
-  std::vector<std::filesystem::path> written;
-  for (absl::string_view name : kDeliverables) {
-    absl::StatusOr<bool> downloaded = DownloadArtifact(connection, job_id, name, dir);
-    if (!downloaded.ok()) return downloaded.status();
-    if (!*downloaded) {
-      if (name == kRequiredDeliverable) {
-        return absl::NotFoundError(absl::StrCat("the server has no ", name, " for job ", job_id,
-                                                ", so there is nothing to download"));
-      }
-      continue;  // the server does not produce this file: not an error
-    }
-    const std::filesystem::path path = dir / std::string(name);
-    out << path.string() << std::endl;
-    written.push_back(path);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot open ", dir.string(), ": ", Errno()));
   }
-  return written;
+  if (::access(dir.c_str(), W_OK) != 0) {
+    const std::string reason = Errno();
+    ::close(fd);
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot write into ", dir.string(), ": ", reason));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const bool held = errno == EWOULDBLOCK;
+    const std::string reason = Errno();
+    ::close(fd);
+    if (held) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another ablate is writing a job's files into ", dir.string(),
+          ": wait for it to finish, or give another --out"));
+    }
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot lock ", dir.string(), ": ", reason));
+  }
+  return std::unique_ptr<DownloadDir>(new DownloadDir(dir, fd, created));
+}
+
+DownloadDir::~DownloadDir() {
+  if (created_) ::rmdir(path_.c_str());  // fails, as it should, unless it is still empty
+  ::close(fd_);                          // the last descriptor: the lock goes with it
 }
 
 }  // namespace ablate::client

@@ -86,12 +86,43 @@ class AtomicFile {
 absl::StatusOr<bool> DownloadArtifact(Connection& connection, int64_t job_id,
                                       absl::string_view name, const std::filesystem::path& dir);
 
-// Downloads every deliverable the server has (kDeliverables) of a finished job into `dir`,
-// creating it, and prints each path written to `out`, one per line. Fails when the job has not
-// finished, when job.json is missing, or on the first file that cannot be fetched, verified
-// or written. Returns the paths written.
+// A directory held for one job's deliverables: created when missing and locked (flock on the
+// directory itself, released when this is destroyed or the process ends), so that a second
+// `ablate` writing into it fails at once with a sentence instead of mixing two jobs' files.
+// `lab` opens it before submitting, which also checks --out before any training. A directory
+// it created is removed again if nothing was written into it (a lab whose job failed).
+class DownloadDir {
+ public:
+  static absl::StatusOr<std::unique_ptr<DownloadDir>> Open(const std::filesystem::path& dir);
+  ~DownloadDir();
+  DownloadDir(const DownloadDir&) = delete;
+  DownloadDir& operator=(const DownloadDir&) = delete;
+
+  const std::filesystem::path& path() const { return path_; }
+  int fd() const { return fd_; }
+
+ private:
+  DownloadDir(std::filesystem::path path, int fd, bool created)
+      : path_(std::move(path)), fd_(fd), created_(created) {}
+
+  std::filesystem::path path_;
+  int fd_;
+  bool created_;
+};
+
+// OK when job `job_id` exists and has ended, so that its files can be downloaded; else a clear
+// answer (an unknown id, or a job still queued or running) before any directory is made.
+absl::Status CheckJobEnded(Connection& connection, int64_t job_id);
+
+// Downloads every deliverable the server has (kDeliverables) of an ended job into `dir`, and
+// prints each path written to `out`, one per line. The files are fetched and verified into a
+// hidden folder inside `dir` first and moved into place only once all have arrived, so a failed
+// download leaves `dir` as it was; a deliverable an earlier job left there that this job does
+// not have is removed (and said), so the folder never holds one job's manifest beside another's
+// plot. Fails when job.json is missing (as for a job that has not ended), or on the first file
+// that cannot be fetched, verified or written. Returns the paths written.
 absl::StatusOr<std::vector<std::filesystem::path>> DownloadDeliverables(
-    Connection& connection, int64_t job_id, const std::filesystem::path& dir, std::ostream& out);
+    Connection& connection, int64_t job_id, const DownloadDir& dir, std::ostream& out);
 
 }  // namespace ablate::client
 

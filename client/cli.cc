@@ -227,7 +227,7 @@ class Runner {
     int exit_code = kExitOk;
   };
   LabJob RunLabJob(Connection& connection, const v1::JobSpec& spec, const std::string& owner,
-                   const std::filesystem::path& dir, absl::Duration reconnect, bool json);
+                   const DownloadDir& dir, absl::Duration reconnect, bool json);
   // Prints on `story` what `dir`/manifest.json's results_summary says about the prediction at
   // the job's depth and the spread across seeds.
   void PrintLabFindings(const std::filesystem::path& dir, std::ostream& story);
@@ -646,14 +646,19 @@ int Runner::Download(const DownloadArgs& args) {
   const std::filesystem::path dir = args.out.value_or(absl::StrCat("ablate-job-", *job_id));
   absl::StatusOr<Connection*> connection = Connect();
   if (!connection.ok()) return UsageError(connection.status());
+  // Asking for the job first gives a clear answer for an unknown id (otherwise every file
+  // would be "not found") and for a job still running, and makes no directory for either.
+  if (absl::Status ended = CheckJobEnded(**connection, *job_id); !ended.ok()) return Error(ended);
+  absl::StatusOr<std::unique_ptr<DownloadDir>> out_dir = DownloadDir::Open(dir);
+  if (!out_dir.ok()) return Error(out_dir.status());
   absl::StatusOr<std::vector<std::filesystem::path>> written =
-      DownloadDeliverables(**connection, *job_id, dir, out_);
+      DownloadDeliverables(**connection, *job_id, **out_dir, out_);
   if (!written.ok()) return Error(written.status());
   return kExitOk;
 }
 
 Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec,
-                                 const std::string& owner, const std::filesystem::path& dir,
+                                 const std::string& owner, const DownloadDir& dir,
                                  absl::Duration reconnect, bool json) {
   LabJob result;
   v1::SubmitJobRequest request;
@@ -690,12 +695,12 @@ Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec
         written.status().code(),
         absl::StrCat(written.status().message(), "; job ", job->id(),
                      " itself succeeded: retry with: ablate download ", job->id(), " --out ",
-                     dir.string())));
+                     dir.path().string())));
     return result;
   }
   std::vector<std::string> names;
   for (const std::filesystem::path& path : *written) names.push_back(path.filename().string());
-  story << "lab 1 deliverables are in " << dir.string() << ": " << absl::StrJoin(names, ", ")
+  story << "lab 1 deliverables are in " << dir.path().string() << ": " << absl::StrJoin(names, ", ")
         << std::endl;
   result.job = *std::move(final_job);
   return result;
@@ -732,11 +737,20 @@ int Runner::Lab(const LabArgs& args) {
           absl::StrCat("--verify-depth: expected a number of layers, got '", *args.verify_depth,
                        "'")));
     }
+    if (depth < 1) {
+      return UsageError(absl::InvalidArgumentError(
+          absl::StrCat("--verify-depth: expected at least 1 layer, got ", depth)));
+    }
     verify_depth = depth;
   }
   absl::StatusOr<Connection*> connection = Connect();
   if (!connection.ok()) return UsageError(connection.status());
   std::ostream& story = args.json ? err_ : out_;
+  // The output folder is made and held before anything trains: a --out that cannot take the
+  // files, or that another ablate is writing into, fails now and not after the training.
+  const std::filesystem::path dir = args.out;
+  absl::StatusOr<std::unique_ptr<DownloadDir>> out_dir = DownloadDir::Open(dir);
+  if (!out_dir.ok()) return Error(out_dir.status());
 
   // With --json stdout holds one document, {"jobs": [...]}: the lab's job, then with
   // --verify-depth the deeper one; printed at the end, also when a job failed, with the jobs
@@ -746,8 +760,7 @@ int Runner::Lab(const LabArgs& args) {
     if (args.json) out_ << ToJson(ended) << std::flush;
     return code;
   };
-  const std::filesystem::path dir = args.out;
-  LabJob first = RunLabJob(**connection, spec, args.owner, dir, *reconnect, args.json);
+  LabJob first = RunLabJob(**connection, spec, args.owner, **out_dir, *reconnect, args.json);
   if (first.finished) *ended.add_jobs() = *first.finished;
   if (!first.job) return finish(first.exit_code);
   PrintLabFindings(dir, story);
@@ -758,8 +771,10 @@ int Runner::Lab(const LabArgs& args) {
   deeper.mutable_model()->set_depth(*verify_depth);
   const std::filesystem::path deeper_dir = dir / absl::StrCat("depth-", *verify_depth);
   story << "\nquestion 4: the same job at depth " << *verify_depth << "\n";
+  absl::StatusOr<std::unique_ptr<DownloadDir>> deeper_out = DownloadDir::Open(deeper_dir);
+  if (!deeper_out.ok()) return finish(Error(deeper_out.status()));
   LabJob second =
-      RunLabJob(**connection, deeper, args.owner, deeper_dir, *reconnect, args.json);
+      RunLabJob(**connection, deeper, args.owner, **deeper_out, *reconnect, args.json);
   if (second.finished) *ended.add_jobs() = *second.finished;
   if (!second.job) return finish(second.exit_code);
   PrintLabFindings(deeper_dir, story);

@@ -1,6 +1,7 @@
 // Whole `ablate` commands, run in-process through RunCli against a fake server over real
 // gRPC on 127.0.0.1: output, error lines and exit codes as a user or a script sees them.
 #include "client/cli.h"
+#include "client/artifacts.h"
 #include "client/lab_report.h"
 
 #include <gmock/gmock.h>
@@ -39,6 +40,7 @@ using ::testing::IsEmpty;
 using testing::LabJob;
 using ::testing::Not;
 using ::testing::StartsWith;
+using ::testing::UnorderedElementsAre;
 using testing::TrainingHistory;
 using test_support::ReadFile;
 using test_support::TempDir;
@@ -598,6 +600,63 @@ TEST_F(DownloadTest, ACorruptFileFailsAndLeavesNoFile) {
   EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
 }
 
+// A second job downloaded into the same folder replaces the first one's files and removes
+// those it has none of, saying so: the folder never holds one job's manifest beside another's
+// plot.
+TEST_F(DownloadTest, AnEarlierJobsFilesAreReplacedAndTheOnesThisJobLacksRemoved) {
+  service_.artifacts["loss_curves_linear.png"] = "old linear";
+  ASSERT_EQ(Ablate({"download", "17", "--out", dir_.path().string()}).code, kExitOk);
+  service_.artifacts.erase("loss_curves_linear.png");
+  service_.artifacts["loss_curves_log.png"] = "new log";
+  service_.artifacts["README.md"] = "# Job 18\n";
+  service_.jobs[18] = LabJob(18, v1::JOB_STATE_SUCCEEDED);
+  const Result result = Ablate({"download", "18", "--out", dir_.path().string()});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_THAT(result.out, EndsWith("removed " + (dir_.path() / "loss_curves_linear.png").string() +
+                                   ": an earlier job's file, and job 18 has none\n"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "loss_curves_linear.png"));
+  EXPECT_EQ(ReadFile(dir_.path() / "loss_curves_log.png"), "new log");
+  EXPECT_EQ(ReadFile(dir_.path() / "README.md"), "# Job 18\n");
+}
+
+// The files are gathered before any is moved into place: a download that fails half-way leaves
+// the folder as it was, an earlier job's files whole and unmixed, and no temporary behind.
+TEST_F(DownloadTest, AFailedDownloadLeavesTheFolderAsItWas) {
+  ASSERT_EQ(Ablate({"download", "17", "--out", dir_.path().string()}).code, kExitOk);
+  service_.artifacts["job.json"] = "{\"id\": \"18\"}";
+  service_.artifacts["manifest.json"] = "{}";
+  service_.corrupt_artifact = "README.md";  // the last one asked for
+  const Result result = Ablate({"download", "17", "--out", dir_.path().string()});
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_THAT(result.err, HasSubstr("README.md arrived corrupted"));
+  EXPECT_EQ(ReadFile(dir_.path() / "job.json"), "{\"id\": \"17\"}");
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / "manifest.json"));
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_.path())) {
+    names.push_back(entry.path().filename().string());
+  }
+  EXPECT_THAT(names, UnorderedElementsAre("job.json", "losses.json", "README.md"));
+}
+
+// A folder another ablate is writing into is refused at once, and a staging folder left by a
+// download that was killed is cleared by the next one.
+TEST_F(DownloadTest, AFolderAnotherAblateIsWritingIntoIsRefused) {
+  {
+    absl::StatusOr<std::unique_ptr<DownloadDir>> held = DownloadDir::Open(dir_.path());
+    ASSERT_TRUE(held.ok()) << held.status();
+    const Result result = Ablate({"download", "17", "--out", dir_.path().string()});
+    EXPECT_EQ(result.code, kExitError);
+    EXPECT_EQ(result.err, "ablate: another ablate is writing a job's files into " +
+                              dir_.path().string() +
+                              ": wait for it to finish, or give another --out\n");
+    EXPECT_THAT(service_.artifact_requests, IsEmpty());
+  }
+  std::filesystem::create_directory(dir_.path() / ".ablate-download-Ab12Cd");
+  std::ofstream(dir_.path() / ".ablate-download-Ab12Cd" / ".job.json.part-x1y2z3") << "partial";
+  ASSERT_EQ(Ablate({"download", "17", "--out", dir_.path().string()}).code, kExitOk);
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() / ".ablate-download-Ab12Cd"));
+}
+
 TEST_F(DownloadTest, JobJsonIsRequired) {
   service_.artifacts.erase("job.json");
   const Result result = Ablate({"download", "17", "--out", dir_.path().string()});
@@ -672,6 +731,27 @@ TEST_F(CliServerTest, LabRefusesBadSeedsAndDepthsBeforeSubmitting) {
   result = Ablate({"lab", "--out", dir.path().string(), "--verify-depth", "deep"});
   EXPECT_EQ(result.code, kExitUsage);
   EXPECT_EQ(result.err, "ablate: --verify-depth: expected a number of layers, got 'deep'\n");
+  EXPECT_THAT(service_.submits, IsEmpty());
+}
+
+// --out is checked before anything trains: a file, or a folder another ablate is writing
+// into, fails without a job submitted; so does a depth of no layers.
+TEST_F(CliServerTest, LabRefusesAnUnusableOutBeforeSubmitting) {
+  TempDir dir;
+  const std::filesystem::path file = dir.path() / "afile";
+  std::ofstream(file) << "x";
+  Result result = Ablate({"lab", "--out", file.string()});
+  EXPECT_EQ(result.code, kExitUsage);
+  EXPECT_EQ(result.err,
+            "ablate: " + file.string() + " exists and is not a directory: give another --out\n");
+  absl::StatusOr<std::unique_ptr<DownloadDir>> held = DownloadDir::Open(dir.path());
+  ASSERT_TRUE(held.ok()) << held.status();
+  result = Ablate({"lab", "--out", dir.path().string()});
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_THAT(result.err, HasSubstr("another ablate is writing a job's files into"));
+  result = Ablate({"lab", "--out", (dir.path() / "q4").string(), "--verify-depth", "0"});
+  EXPECT_EQ(result.code, kExitUsage);
+  EXPECT_EQ(result.err, "ablate: --verify-depth: expected at least 1 layer, got 0\n");
   EXPECT_THAT(service_.submits, IsEmpty());
 }
 

@@ -266,7 +266,8 @@ grpc::Status FakeAblation::GetArtifact(grpc::ServerContext*, const v1::GetArtifa
       chunk.set_name(request->name());
       chunk.set_content_type("application/octet-stream");
       chunk.set_size(static_cast<int64_t>(content.size()));
-      chunk.set_sha256(corrupt_artifacts ? Sha256Hex("something else") : Sha256Hex(content));
+      const bool corrupt = corrupt_artifacts || request->name() == corrupt_artifact;
+      chunk.set_sha256(corrupt ? Sha256Hex("something else") : Sha256Hex(content));
     }
     chunk.set_data(content.substr(offset, chunk_size));
     offset += chunk_size;
