@@ -312,15 +312,20 @@ int Runner::Submit(const SubmitArgs& args) {
 
   absl::StatusOr<v1::Job> job = (*connection)->SubmitJob(request);
   if (!job.ok()) return Error(job.status());
-  if (args.json) {
+  if (args.json && args.watch) {
+    // stdout holds one document, the job as it ended (as watch --json prints it); its id goes
+    // to stderr now, so that a watch that fails still says which job was submitted.
+    err_ << "submitted job " << job->id() << std::endl;
+  } else if (args.json) {
     out_ << ToJson(*job) << std::flush;
   } else {
     out_ << job->id() << std::endl;
   }
   if (!args.watch) return kExitOk;
   absl::StatusOr<v1::Job> final_job =
-      Follow(**connection, job->id(), *reconnect, /*print_summary=*/true);
+      Follow(**connection, job->id(), *reconnect, /*print_summary=*/true, /*quiet=*/args.json);
   if (!final_job.ok()) return Error(final_job.status());
+  if (args.json) out_ << ToJson(*final_job) << std::flush;
   return JobExitCode(*final_job);
 }
 
@@ -1008,7 +1013,9 @@ CLI::App* AddSubmitCommand(CLI::App& app, SubmitArgs& submit_args,
   submit->add_option("--owner", submit_args.owner, owner_help)->type_name("NAME");
   submit->add_flag("--watch", submit_args.watch,
                    "After printing the id, watch the job to its end (as `ablate watch`)");
-  submit->add_flag("--json", submit_args.json, "Print the submitted job as JSON, not its id");
+  submit->add_flag("--json", submit_args.json,
+                   "Print the submitted job as JSON, not its id; with --watch, the job as it "
+                   "ended (its id goes to stderr)");
   AddReconnectTimeout(submit, &submit_args.reconnect_timeout);
   submit->footer(
       "Examples:\n"

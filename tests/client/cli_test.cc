@@ -558,6 +558,19 @@ TEST_F(CliServerTest, SubmitAndWatch) {
   EXPECT_THAT(result.out, HasSubstr("job 17 (lab-01-init-ablation) succeeded\n"));
 }
 
+// submit --watch --json prints one JSON document, the job as it ended; the id goes to stderr.
+TEST_F(CliServerTest, SubmitWatchJsonIsOneDocument) {
+  service_.history =
+      TrainingHistory(LabJob(17, v1::JOB_STATE_QUEUED), 10, 5, v1::JOB_STATE_SUCCEEDED);
+  const Result result = Ablate({"submit", "--watch", "--json"});
+  EXPECT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_THAT(result.err, StartsWith("submitted job 17\n"));
+  EXPECT_THAT(result.out, StartsWith("{\n  \"id\": 17,"));
+  EXPECT_THAT(result.out, HasSubstr("\"state\": \"JOB_STATE_SUCCEEDED\""));
+  // One top-level object: its only closing brace at the start of a line is the last.
+  EXPECT_EQ(result.out.find("\n}"), result.out.size() - 3) << result.out;
+}
+
 class DownloadTest : public CliServerTest {
  protected:
   void SetUp() override {
