@@ -164,17 +164,20 @@ std::string MessageToJson(const pb::Message& message) {
 
 bool JsonDepthWithin(std::string_view json, int max_depth) {
   int depth = 0;
-  bool in_string = false;
+  // The quote that opened the string being read, or 0 outside strings. protobuf's parser also
+  // takes strings in single quotes, inside which a double quote is a plain character: counted
+  // as one, it would hide the brackets after it from this check but not from the parser.
+  char quote = 0;
   for (size_t i = 0; i < json.size(); ++i) {
     const char c = json[i];
-    if (in_string) {
+    if (quote != 0) {
       if (c == '\\') {
         ++i;  // whatever is escaped, it neither ends the string nor nests
-      } else if (c == '"') {
-        in_string = false;
+      } else if (c == quote) {
+        quote = 0;
       }
-    } else if (c == '"') {
-      in_string = true;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
     } else if (c == '[' || c == '{') {
       if (++depth > max_depth) return false;
     } else if (c == ']' || c == '}') {

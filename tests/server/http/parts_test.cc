@@ -39,6 +39,21 @@ TEST(JsonDepthWithin, SkipsStringsAndTheirEscapes) {
   EXPECT_FALSE(JsonDepthWithin(R"({"name":"\\"}[[)", 1));
 }
 
+// protobuf's parser takes single-quoted strings too: a double quote inside one is a plain
+// character and must not hide the brackets after it (a 20 KB body of them took the parser
+// seconds of CPU), and a single quote inside a double-quoted string is one too.
+TEST(JsonDepthWithin, ReadsSingleQuotedStringsAsTheParserDoes) {
+  EXPECT_FALSE(JsonDepthWithin("{'note':'\"', \"addTags\":" + Nested(40) + "}", 32));
+  EXPECT_TRUE(JsonDepthWithin("{'note':'[[[\"{{'}", 1));
+  EXPECT_TRUE(JsonDepthWithin(R"({"note":"it's [[[["})", 1));
+  EXPECT_FALSE(JsonDepthWithin(R"({"note":"it's"}[[)", 1));
+  v1::UpdateJobNotesRequest request;
+  const absl::Status s =
+      JsonToMessage("{'note':'\"', \"addTags\":" + Nested(10000) + "}", request);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("(--http-max-json-depth)"), absl::string_view::npos) << s;
+}
+
 TEST(JsonToMessage, RefusesDeepNestingBeforeParsingNamingTheLimitAndFlag) {
   v1::SubmitJobRequest request;
   const absl::Status s =
