@@ -130,8 +130,9 @@ void AddServerFlags(CLI::App& app, ServerFlags& options) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 30))
       ->capture_default_str();
   app.add_option("--http-max-header-bytes", web.limits.max_header_bytes,
-                 "Largest HTTP request line and headers; larger gets 431")
-      ->check(CLI::Range(size_t{1024}, size_t{1} << 20))
+                 "Largest HTTP request line and headers, and a chunked body's trailer; larger "
+                 "gets 431 (at most 65535: Boost.Beast keeps one field in at most 64 KiB)")
+      ->check(CLI::Range(size_t{1024}, size_t{65535}))
       ->capture_default_str();
   app.add_option("--http-max-json-depth", web.max_json_depth,
                  "Deepest nesting of JSON arrays and objects in a request body; deeper gets 400")

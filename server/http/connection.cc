@@ -7,7 +7,9 @@
 // One timer per connection bounds whichever phase is current (handshake and headers together,
 // the body, the response's write); an open stream has a second one for its heartbeat and the
 // deadline of its chunks' writes. Boost.Beast's parser enforces the header and body sizes as
-// bytes arrive, chunked bodies included, so nothing over a limit is ever buffered. Refusals are
+// bytes arrive, chunked bodies included, and the read buffer's own limit (the header limit)
+// bounds a chunked body's trailer, which the parser does not, so nothing over a limit is ever
+// buffered. Refusals are
 // written with Connection: close; on plain TCP the server then stops sending and reads (and
 // discards) what the client is still sending for a moment (kLinger), so the client reads the
 // refusal instead of a connection reset. A connection refused at accept is http_server.cc's.
@@ -121,7 +123,8 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
         stream_(std::move(stream)),
         timer_(stream_.get_executor()),
         stream_timer_(stream_.get_executor()),
-        peer_(std::move(peer)) {}
+        peer_(std::move(peer)),
+        buffer_(limits_.max_header_bytes) {}
 
   ~Connection() { shared_->Release(peer_, this); }
 
@@ -213,6 +216,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     }
     if (ec) return OnReadError(ec);
     const auto& header = parser_->get();
+    header_fields_ = std::distance(header.begin(), header.end());
     if (!parser_->is_done()) {
       // curl and others wait for this before sending a body they announced as large.
       auto expect = header.find(bhttp::field::expect);
@@ -259,6 +263,16 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
                     absl::StrCat("the request's headers are larger than the limit of ",
                                  limits_.max_header_bytes, " bytes (--http-max-header-bytes)."));
     }
+    // The read buffer holds at most --http-max-header-bytes: what overflows it is one unit the
+    // parser cannot take in parts, the headers or, after a chunked body, its trailer (whose
+    // size Beast does not bound itself).
+    if (ec == bhttp::error::buffer_overflow) {
+      return Refuse(431, absl::StatusCode::kResourceExhausted,
+                    absl::StrCat(phase_ == Phase::kBody ? "the chunked body's trailer"
+                                                        : "the request's headers",
+                                 " are larger than the limit of ", limits_.max_header_bytes,
+                                 " bytes (--http-max-header-bytes)."));
+    }
     if (ec == bhttp::error::body_limit) {
       return Refuse(413, absl::StatusCode::kResourceExhausted,
                     absl::StrCat("the request body is larger than the limit of ",
@@ -272,6 +286,14 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   }
 
   void Dispatch() {
+    if (std::distance(parser_->get().begin(), parser_->get().end()) != header_fields_) {
+      // Fields after a chunked body must not be read as headers (RFC 9110 6.5.1): a token or a
+      // Content-Type there would pass a proxy that checks only the headers. No client of this
+      // API sends any.
+      return Refuse(400, absl::StatusCode::kInvalidArgument,
+                    "the request has trailer fields after its chunked body; send every field "
+                    "in the headers.");
+    }
     ClearDeadline();
     bhttp::request<bhttp::string_body> message = parser_->release();
     parser_.reset();
@@ -405,6 +427,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   const asio::ip::address peer_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::ptrdiff_t header_fields_ = 0;  // of the request being read, when its headers were in
   std::array<char, 512> discard_;
   size_t drained_ = 0;
 

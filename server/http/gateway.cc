@@ -261,6 +261,13 @@ void HttpGateway::Handle(Request request, Responder respond) {
       return Response{.content_type = metrics::kContentType, .body = options_.metrics()};
     });
   }
+  // No route is longer than this, and std::regex recurses once per character it matches: a
+  // path of some 28,000 characters (possible with a raised --http-max-header-bytes) overflowed
+  // an I/O thread's stack. A longer path is not one of ours.
+  constexpr size_t kLongestRoutePath = 1024;
+  if (request.path.size() > kLongestRoutePath) {
+    return respond.Reply(WithDefaults(NotFound(request)));
+  }
   for (const Route& route : routes_) {
     std::smatch match;
     if (route.method != request.method || !std::regex_match(request.path, match, route.path)) {

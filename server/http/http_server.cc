@@ -206,7 +206,18 @@ absl::StatusOr<int> HttpServer::Start(const std::string& host, int port) {
   }
   impl_->work.emplace(impl_->ioc.get_executor());
   for (int i = 0; i < std::max(1, options.io_threads); ++i) {
-    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+    impl_->threads.emplace_back([this] {
+      // A handler that throws would end the process (std::terminate from the thread); log it
+      // and go on serving: the connection it was serving is closed by its own deadline.
+      for (;;) {
+        try {
+          impl_->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::error("HTTP I/O thread: a handler threw: {}", e.what());
+        }
+      }
+    });
   }
   asio::post(acceptor.get_executor(), [impl = impl_.get()] { impl->Accept(); });
   return bound;
