@@ -21,7 +21,6 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "core/checkpoint.h"
-#include "google/protobuf/util/time_util.h"
 #include "server/convert/core_messages.h"
 #include "server/jobs/spec.h"
 #include "server/jobs/text.h"
@@ -343,8 +342,11 @@ class JobManager::RunSupervisor final : public RunListener {
   }
 
   void Finish(v1::Run summary) {
-    *summary.mutable_finished_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
-    manager_.writer_.Post(store::RunFinishedEvent{wire::RunSummaryFromProto(summary)});
+    store::RunRecord record = wire::RunSummaryFromProto(summary);
+    // absl::Now, not protobuf's TimeUtil::GetCurrentTime, which has whole seconds only: a run
+    // stored as finished before it started (started_at has milliseconds) misled every reader.
+    record.finished_at = absl::Now();
+    manager_.writer_.Post(store::RunFinishedEvent{std::move(record)});
     manager_.writer_.PostCheckpointRemoval(run_.id());
     // The job may be destroyed (with this supervisor) on a finishing thread from here on:
     // nothing may follow.

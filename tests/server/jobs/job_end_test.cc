@@ -74,6 +74,24 @@ v1::JobSpec TwoRuns(int steps) {
   return *ResolveSpec(spec);
 }
 
+// A run's end is stored to the millisecond, as its start is: with whole seconds (protobuf's
+// TimeUtil::GetCurrentTime) a run of a few milliseconds ended before it started.
+TEST(JobEndTest, ARunEndsAfterItStartsAndBeforeItsJobEnds) {
+  std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
+  test_support::JobStack stack(*store, /*workers=*/2);
+  absl::StatusOr<v1::Job> job = stack.jobs->Submit(TwoRuns(5), "ada");
+  ASSERT_TRUE(job.ok()) << job.status();
+  const v1::Job ended = WaitForEnd(*store, job->id());
+  ASSERT_EQ(ended.runs_size(), 2);
+  auto millis = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() * 1000 + t.nanos() / 1000000;
+  };
+  for (const v1::Run& run : ended.runs()) {
+    EXPECT_GE(millis(run.finished_at()), millis(run.started_at())) << run.ShortDebugString();
+    EXPECT_LE(millis(run.finished_at()), millis(ended.finished_at())) << run.ShortDebugString();
+  }
+}
+
 TEST(JobEndTest, ARunWhoseEndTheStoreRefusesFailsAndSoDoesItsJob) {
   RefusingStore store(*store::Store::Open(":memory:"), [](const store::Event& event) {
     const auto* end = std::get_if<store::RunFinishedEvent>(&event);
