@@ -173,7 +173,10 @@ PlotInput MakePlotInput(const JobSummary& s) {
     if (r.last_eval) {
       absl::StrAppend(&result, " · val ", Sig(r.last_eval->loss(), 3), ", acc ",
                       Percent(r.last_eval->accuracy(), 3));
-      if (r.generalisation == Generalisation::kMemorises) absl::StrAppend(&result, " (memorises)");
+      if (r.generalisation == Generalisation::kMemorises ||
+          r.generalisation == Generalisation::kOverfits) {
+        absl::StrAppend(&result, " (", GeneralisationName(r.generalisation), ")");
+      }
     }
     for (const v1::EvalResult& e : r.evals) {
       series.val_steps.push_back(e.step());

@@ -250,8 +250,10 @@ Json Definitions(const JobSummary& s) {
        absl::StrCat("From the run's last validation: generalises when its loss is below chance (",
                     Sig(s.chance, 4), ") and its accuracy at least ",
                     Percent(c.generalisation_margin, 2),
-                    " above chance accuracy (1/classes); memorises when it trained (see verdict) "
-                    "but does not generalise: it fit its training examples without the rule.")},
+                    " above chance accuracy (1/classes); when it trained (see verdict) but does "
+                    "not generalise, overfits when its accuracy is still that far above chance "
+                    "(it learned much of the rule and is confidently wrong on the rest) and "
+                    "memorises when it is not (it fit its training examples without the rule).")},
       {"depth_outcomes",
        "Question 4 checked at the job's own depth: the regime the init's variance_ratio "
        "predicts (beyond 10^±2: explodes / vanishes; dies when uniform weights are all <= 0), "

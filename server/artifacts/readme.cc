@@ -67,19 +67,21 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
                       Sig(s.chance, 3), ", and accuracy above chance, ",
                       Percent(chance_accuracy, 2), ").");
       break;
-    case Generalisation::kMemorises: {
-      const bool loss_above = std::isfinite(e.loss()) && e.loss() >= s.chance;
+    case Generalisation::kMemorises:
       absl::StrAppend(
-          &text, "it **memorises**: its training loss fell far below chance, but its validation ",
-          loss_above ? absl::StrCat("loss is above chance (", Sig(s.chance, 3), ")")
-                     : absl::StrCat("accuracy is within ",
-                                    Percent(s.criteria.generalisation_margin, 2),
-                                    " of chance (", Percent(chance_accuracy, 2), ")"),
-          ", so it fit its ", s.job->spec().data().train_size(),
-          " training examples far better than the rule that labels them. It trains; it does "
-          "not generalise.");
+          &text, "it **memorises**: its training loss fell far below chance, but its validation "
+          "accuracy is within ", Percent(s.criteria.generalisation_margin, 2), " of chance (",
+          Percent(chance_accuracy, 2), "), so it fit its ", s.job->spec().data().train_size(),
+          " training examples without the rule that labels them. It trains; it does not "
+          "generalise.");
       break;
-    }
+    case Generalisation::kOverfits:
+      absl::StrAppend(
+          &text, "it **overfits**: its validation accuracy is well above chance (",
+          Percent(chance_accuracy, 2), "), so it learned much of the rule, but its validation "
+          "loss is above chance (", Sig(s.chance, 3), "): it is confidently wrong on the "
+          "examples it misses, while its training loss fell far below chance.");
+      break;
     case Generalisation::kNotGeneralising:
     case Generalisation::kNoValidation:
       absl::StrAppend(&text, "it does **not generalise** either (chance: loss ", Sig(s.chance, 3),
@@ -519,12 +521,17 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
                       *s.kaiming_generalises ? "generalises too"
                       : k.generalisation == Generalisation::kMemorises
                           ? "**memorises**: a low training loss is not a working classifier"
+                      : k.generalisation == Generalisation::kOverfits
+                          ? "**overfits**: it classifies most unseen examples, but its "
+                            "validation loss is above chance"
                           : "does not generalise",
                       " (validation loss ", Loss(*s.val_loss_kaiming), ", accuracy ",
                       Percent(*s.val_accuracy_kaiming), ")");
       if (s.xavier_generalises.has_value()) {
         absl::StrAppend(&md, "; xavier ",
-                        *s.xavier_generalises ? "generalises" : "does not generalise",
+                        *s.xavier_generalises
+                            ? "generalises"
+                            : std::string(GeneralisationName(s.runs[*s.xavier].generalisation)),
                         " (validation loss ", Loss(*s.val_loss_xavier), ", accuracy ",
                         Percent(*s.val_accuracy_xavier), ")");
       }

@@ -168,12 +168,14 @@ absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::
   }
   if (r.last_eval) {
     const double chance_accuracy = 1.0 / std::max(job.spec().model().classes(), 1);
-    const bool generalises =
-        std::isfinite(r.last_eval->loss()) && r.last_eval->loss() < chance &&
+    const bool above_chance =
         r.last_eval->accuracy() >= chance_accuracy + criteria.generalisation_margin;
+    const bool generalises =
+        std::isfinite(r.last_eval->loss()) && r.last_eval->loss() < chance && above_chance;
     r.generalisation = generalises                      ? Generalisation::kGeneralises
-                       : r.verdict == Verdict::kTrained ? Generalisation::kMemorises
-                                                        : Generalisation::kNotGeneralising;
+                       : r.verdict != Verdict::kTrained ? Generalisation::kNotGeneralising
+                       : above_chance                   ? Generalisation::kOverfits
+                                                        : Generalisation::kMemorises;
   }
 
   if (!r.step_seconds.empty()) {

@@ -24,6 +24,8 @@ const char* GeneralisationName(Generalisation g) {
       return "memorises";
     case Generalisation::kNotGeneralising:
       return "does not generalise";
+    case Generalisation::kOverfits:
+      return "overfits";
   }
   return "unknown";
 }

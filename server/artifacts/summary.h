@@ -50,7 +50,9 @@ struct Criteria {
   double regime_decades = 2.0;
   // A run "generalises" when its last validation loss is below chance (ln classes) and its last
   // validation accuracy is at least this far above chance accuracy (1/classes). A run that
-  // trained (Verdict::kTrained) without generalising memorised its training set.
+  // trained (Verdict::kTrained) without generalising overfits when its accuracy is still this
+  // far above chance (it learned much of the rule, and is confidently wrong on the rest, which
+  // puts its loss above chance), and memorised its training set when its accuracy is not.
   double generalisation_margin = 0.10;
 };
 
@@ -69,8 +71,9 @@ const char* VerdictName(Verdict verdict);  // "diverged", "learning", "not learn
 enum class Generalisation {
   kNoValidation,  // no validation was recorded
   kGeneralises,   // validation loss below chance, accuracy above chance by the margin
-  kMemorises,     // trained (kTrained) but does not generalise: it fit its training examples
+  kMemorises,     // trained (kTrained), validation accuracy within the margin of chance
   kNotGeneralising,  // neither trained nor generalises
+  kOverfits,  // trained, validation accuracy above chance by the margin but loss above chance
 };
 const char* GeneralisationName(Generalisation g);  // "generalises", "memorises", ...
 

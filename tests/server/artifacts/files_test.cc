@@ -430,6 +430,21 @@ TEST(ReadmeTest, HoldsTheManifestsNumbers) {
   EXPECT_TRUE(Contains(readme, "None of the lab's pitfall checks fired"));
 }
 
+// A run that fit its training set and classifies most unseen examples overfits; the README
+// does not call it memorising.
+TEST(ReadmeTest, SaysARunOverfitsWhenItsValidationAccuracyIsWellAboveChance) {
+  JobData data = testing::MemorisingJob();
+  data.job.mutable_runs(2)->mutable_final_eval()->set_accuracy(0.79f);
+  auto files = Render(data);
+  const std::string& readme = files["README.md"].data;
+  EXPECT_EQ(Parse(files["manifest.json"].data)["runs"][2]["generalisation"], "overfits");
+  EXPECT_TRUE(Contains(readme, "accuracy 79%: it **overfits**: its validation accuracy is well "
+                               "above chance (50%), so it learned much of the rule"))
+      << readme;
+  EXPECT_TRUE(Contains(readme, "On the validation set, kaiming **overfits**")) << readme;
+  EXPECT_FALSE(Contains(readme, "memorises")) << readme;
+}
+
 TEST(ReadmeTest, SaysPlainlyWhenARunMemorises) {
   const JobData data = testing::MemorisingJob();
   auto files = Render(data);

@@ -92,6 +92,21 @@ TEST(SummarizeTest, ARunThatFitsItsTrainingSetButNotValidationMemorises) {
   EXPECT_EQ(s->runs[*s->uniform].generalisation, Generalisation::kNoValidation);
 }
 
+// Fitting the training set with validation accuracy well above chance is not memorising: the
+// run learned much of the rule and is confidently wrong on the rest (its validation loss above
+// chance). Said before of runs at 75-83 % validation accuracy.
+TEST(SummarizeTest, ATrainedRunWellAboveChanceAccuracyButAboveChanceLossOverfits) {
+  JobData data = testing::MemorisingJob();
+  data.job.mutable_runs(2)->mutable_final_eval()->set_accuracy(0.79f);
+  const absl::StatusOr<JobSummary> s = Summarize(data);
+  ASSERT_TRUE(s.ok()) << s.status();
+  const RunSummary& k = s->runs[*s->kaiming];
+  ASSERT_TRUE(k.last_eval.has_value());
+  EXPECT_GT(k.last_eval->loss(), s->chance);
+  EXPECT_EQ(k.generalisation, Generalisation::kOverfits);
+  EXPECT_EQ(s->kaiming_generalises, false);
+}
+
 TEST(SummarizeTest, AccuracyWithinTheMarginOfChanceIsNotGeneralising) {
   FakeRun k = MakeRun("kaiming", 103, Decay(60, 0.693f, 0.4f));
   k.val_loss = 0.68f;       // below chance...
