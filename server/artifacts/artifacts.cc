@@ -130,11 +130,22 @@ PlotInput MakePlotInput(const JobSummary& s) {
   input.title =
       absl::StrCat("Init ablation: training and validation loss — job ", job.id(), " (",
                    job.name(), ")");
+  // With vary_data_seed the runs drew their data from seeds of their own.
+  std::set<uint64_t> data_seeds;
+  for (const RunSummary& r : s.runs) data_seeds.insert(r.data_seed);
+  if (data_seeds.empty()) data_seeds.insert(spec.data().seed());
+  const std::string data_seed =
+      data_seeds.size() == 1
+          ? absl::StrCat("data seed ", *data_seeds.begin())
+      : data_seeds.size() <= 4
+          ? absl::StrCat("data seeds ", absl::StrJoin(data_seeds, ", "))
+          : absl::StrCat(data_seeds.size(), " data seeds, ", *data_seeds.begin(), " to ",
+                         *data_seeds.rbegin());
   input.subtitle = absl::StrCat(
       spec.model().depth(), "-layer ReLU MLP, width ", spec.model().width(), " · SGD lr ",
       Sig(spec.training().lr(), 6), ", momentum ", Sig(spec.training().momentum(), 6), " · batch ",
-      spec.training().batch(), " · ", spec.training().steps(), " steps · data seed ",
-      spec.data().seed(), " · ", spec.data().train_size(), " train examples");
+      spec.training().batch(), " · ", spec.training().steps(), " steps · ", data_seed, " · ",
+      spec.data().train_size(), " train examples");
   input.steps = spec.training().steps();
   input.chance = s.chance;
   input.chance_label = absl::StrCat("chance (ln ", spec.model().classes(), ")");

@@ -111,6 +111,11 @@ std::string VerdictEvidence(const JobSummary& s, const RunSummary& r) {
   const std::string mean = absl::StrCat(" (the mean of its last ", n, " steps, ",
                                         Loss(static_cast<float>(*r.end_level)), ", is ");
   if (r.verdict == Verdict::kTrained) return absl::StrCat(mean, "below ", trained_below, ")");
+  // A run shorter than two windows would be compared with its own steps: no comparison.
+  if (static_cast<int>(r.losses.size()) < 2 * n) {
+    return absl::StrCat(" (", r.losses.size(), " steps are too few to compare its first ", n,
+                        " with its last ", n, ")");
+  }
   const double drop = 1 - *r.end_level / *r.start_level;
   const std::string versus_start = absl::StrCat(
       Percent(std::abs(drop), 2), drop >= 0 ? " below" : " above", " its first ", n, "'s, ",
@@ -539,13 +544,22 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
     }
     absl::StrAppend(&md, OtherSeedsThatDisagree(s));
   }
+  // The steps named are the job's last ones, which only a run that did not stop early has.
+  const bool a_run_reached_the_end = std::any_of(
+      s.runs.begin(), s.runs.end(),
+      [&](const RunSummary& r) { return static_cast<int64_t>(r.losses.size()) == t.steps(); });
   absl::StrAppend(
       &md, "\n\nStep indexing: the training loss at step k is measured on a batch before update "
-           "k+1, so the last one (step ", t.steps() - 1,
-      ") comes before the last update; a validation at step k follows k updates, so the final "
-      "validation (step ", t.steps(), ") comes after it. The figures draw training loss as solid "
-      "lines and validation loss as dashed lines with ○ at each evaluation, in the run's colour.",
-      "\n\n");
+           "k+1, so ",
+      a_run_reached_the_end
+          ? absl::StrCat("the last one (step ", t.steps() - 1,
+                         ") comes before the last update; a validation at step k follows k "
+                         "updates, so the final validation (step ",
+                         t.steps(), ") comes after it")
+          : "a run's last loss comes before its last update; a validation at step k follows k "
+            "updates",
+      ". The figures draw training loss as solid lines and validation loss as dashed lines with "
+      "○ at each evaluation, in the run's colour.\n\n");
 
   // --- Seeds.
   if (!s.spreads.empty()) {

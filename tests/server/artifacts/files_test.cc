@@ -445,6 +445,26 @@ TEST(ReadmeTest, SaysARunOverfitsWhenItsValidationAccuracyIsWellAboveChance) {
   EXPECT_FALSE(Contains(readme, "memorises")) << readme;
 }
 
+// A run of fewer steps than two of the verdict's windows is not compared with itself ("its
+// last 2 steps are only 0% below its first 2's"), and when every run stopped early the step
+// indexing names no step beyond them (it said "step 999" of runs that ended at steps 1-54).
+TEST(ReadmeTest, ShortAndStoppedRunsAreDescribedWithTheirOwnSteps) {
+  const std::string short_job = Render(testing::LabLikeJob(7, /*steps=*/2, /*nan_step=*/1))
+                                    ["README.md"].data;
+  EXPECT_TRUE(Contains(short_job, "2 steps are too few to compare its first 2 with its last 2"))
+      << short_job;
+  EXPECT_FALSE(Contains(short_job, "below its first 2's")) << short_job;
+
+  JobData all_diverged = MakeJobData(
+      12, testing::LabSpec(1000),
+      {MakeRun("uniform", 101, ThenNaN({3.0f})), MakeRun("xavier", 102, ThenNaN(Decay(53, 0.7f, 5.0f))),
+       MakeRun("kaiming", 103, ThenNaN({0.7f, 9.0f, 80.0f}))});
+  const std::string readme = Render(all_diverged)["README.md"].data;
+  EXPECT_FALSE(Contains(readme, "step 999")) << readme;
+  EXPECT_FALSE(Contains(readme, "step 1000)")) << readme;
+  EXPECT_TRUE(Contains(readme, "a run's last loss comes before its last update")) << readme;
+}
+
 TEST(ReadmeTest, SaysPlainlyWhenARunMemorises) {
   const JobData data = testing::MemorisingJob();
   auto files = Render(data);
