@@ -25,6 +25,7 @@ std::string NonFiniteLabel(const std::string& kind) {
 }
 
 std::string Percent(double fraction, int digits) {
+  if (!std::isfinite(fraction)) return "n/a";  // an accuracy nothing measured (see RunSummary)
   return absl::StrFormat("%.*g%%", digits, 100.0 * fraction);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <span>
@@ -93,8 +94,15 @@ absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::
   r.outcome = run.outcome();
   r.losses = t.losses;
   r.step_seconds = t.step_seconds;
-  for (const store::EvalRecord& e : t.evals) r.evals.push_back(wire::EvalToProto(e));
-  if (run.has_final_eval()) r.final_eval = run.final_eval();
+  // A validation whose loss is not finite measured no accuracy: the network's outputs are NaN
+  // or infinite, and the 0% its comparisons count is no classifier's. From here on its accuracy
+  // is NaN, which the files show as null and "n/a".
+  const auto measured = [](v1::EvalResult e) {
+    if (!std::isfinite(e.loss())) e.set_accuracy(std::numeric_limits<float>::quiet_NaN());
+    return e;
+  };
+  for (const store::EvalRecord& e : t.evals) r.evals.push_back(measured(wire::EvalToProto(e)));
+  if (run.has_final_eval()) r.final_eval = measured(run.final_eval());
   if (run.has_flatline_step()) r.flatline_step = run.flatline_step();
 
   for (size_t k = 0; k < r.losses.size(); ++k) {
@@ -228,7 +236,9 @@ std::vector<InitSpread> Spreads(const JobSummary& s) {
       if (r->final_loss && std::isfinite(*r->final_loss)) final_loss.push_back(*r->final_loss);
       if (r->last_eval) {
         if (std::isfinite(r->last_eval->loss())) val_loss.push_back(r->last_eval->loss());
-        val_accuracy.push_back(r->last_eval->accuracy());
+        if (std::isfinite(r->last_eval->accuracy())) {
+          val_accuracy.push_back(r->last_eval->accuracy());
+        }
       }
       if (r->first_nonfinite_step) {
         nan_step.push_back(*r->first_nonfinite_step);

@@ -132,6 +132,8 @@ struct RunSummary {
   std::optional<double> start_level, end_level;  // Criteria::level_window means
   std::optional<int> peak_step;                  // the largest finite loss
   std::optional<float> peak_loss;
+  // Its validations, as stored, except that one whose loss is not finite has a NaN accuracy
+  // (no measurement: the 0% the comparisons count of NaN outputs is no classifier's).
   std::optional<v1::EvalResult> final_eval;  // Run.final_eval
   std::vector<v1::EvalResult> evals;
   std::optional<TailTrend> tail;  // none when the window holds a non-finite loss or < 2 steps

@@ -465,6 +465,28 @@ TEST(ReadmeTest, ShortAndStoppedRunsAreDescribedWithTheirOwnSteps) {
   EXPECT_TRUE(Contains(readme, "a run's last loss comes before its last update")) << readme;
 }
 
+// A validation of NaN outputs measured no accuracy: null in the files and "n/a" in the text,
+// not the 0% its comparisons count.
+TEST(FilesTest, AValidationWithANonFiniteLossHasNoAccuracy) {
+  FakeRun uniform = MakeRun("uniform", 101, Decay(60, 3.0f, 9.0f));
+  uniform.val_loss = testing::kNaN;
+  uniform.val_accuracy = 0.0f;
+  JobData data = MakeJobData(13, testing::LabSpec(60),
+                             {uniform, MakeRun("xavier", 102, Decay(60, 0.7f, 0.6f)),
+                              MakeRun("kaiming", 103, Decay(60, 0.7f, 0.02f))});
+  auto files = Render(data);
+  const json losses = Parse(files["losses.json"].data);
+  const json& last = losses["runs"][0]["evals"].back();
+  EXPECT_TRUE(last["loss"].is_null()) << last;
+  EXPECT_TRUE(last["accuracy"].is_null()) << last;
+  const json manifest = Parse(files["manifest.json"].data);
+  const json& summary_run = manifest["results_summary"]["runs"][0];
+  EXPECT_TRUE(summary_run["final_val_accuracy"].is_null()) << summary_run;
+  const std::string& readme = files["README.md"].data;
+  EXPECT_FALSE(Contains(readme, "accuracy 0%")) << readme;
+  EXPECT_TRUE(Contains(readme, "accuracy n/a")) << readme;
+}
+
 TEST(ReadmeTest, SaysPlainlyWhenARunMemorises) {
   const JobData data = testing::MemorisingJob();
   auto files = Render(data);
