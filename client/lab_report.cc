@@ -77,7 +77,7 @@ absl::StatusOr<LabFindings> ParseLabFindings(absl::string_view manifest_json) {
       outcome.expected = Text(o, "expected");
       outcome.observed = Text(o, "observed");
       const Value* held = Field(o, "held");
-      outcome.held = held != nullptr && held->has_bool_value() && held->bool_value();
+      if (held != nullptr && held->has_bool_value()) outcome.held = held->bool_value();
       findings.depth_outcomes.push_back(std::move(outcome));
     }
   }
@@ -121,7 +121,9 @@ std::string FormatLabFindings(const LabFindings& f) {
                     ", what each init's variance gain predicts and what happened:\n");
     for (const DepthOutcome& o : f.depth_outcomes) {
       absl::StrAppend(&out, "  ", o.init, ": ", o.regime, ", expected ", o.expected, "; ",
-                      o.observed, " — ", o.held ? "held" : "did NOT hold", "\n");
+                      o.observed, " — ",
+                      !o.held ? "not tested (too few steps)" : *o.held ? "held" : "did NOT hold",
+                      "\n");
     }
   }
   if (!f.seeds.empty()) {

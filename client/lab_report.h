@@ -24,7 +24,7 @@ struct DepthOutcome {
   std::string regime;    // "explodes", "vanishes", "keeps its scale"
   std::string expected;  // what the regime implies
   std::string observed;  // what the run did
-  bool held = false;
+  std::optional<bool> held;  // null in the manifest: the run was too short to test it
 };
 
 // min, median, max of one number over an init's runs (results_summary.seeds[i].<field>).

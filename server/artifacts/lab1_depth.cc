@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/analysis.h"
 #include "server/artifacts/format.h"
 #include "server/artifacts/lab1_summary.h"
@@ -173,9 +174,24 @@ DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const R
                : decades < -criteria.regime_decades ? "vanishes"
                                                     : "keeps its scale";
   }
+  const double chance = std::log(static_cast<double>(spec.model().classes()));
+  // Too few steps for a verdict to mean anything: a prediction not shown is not tested.
+  const bool too_short =
+      static_cast<int>(r.losses.size()) < 2 * criteria.level_window;
   if (c.regime == "explodes") {
-    c.expected = "a non-finite loss (or a saturated flatline at chance) early on";
-    c.held = r.verdict == Verdict::kDiverged || r.verdict == Verdict::kFlatlined;
+    c.expected = absl::StrCat("a non-finite loss, a loss above ",
+                              absl::StrFormat("%.0f", criteria.exploded_multiple_of_chance),
+                              " × chance, or a saturated flatline at chance, early on");
+    float peak = 0;
+    for (float loss : r.losses) {
+      if (std::isfinite(loss)) peak = std::max(peak, loss);
+    }
+    const bool exploded = peak > criteria.exploded_multiple_of_chance * chance;
+    if (exploded && r.verdict != Verdict::kDiverged) {
+      absl::StrAppend(&c.observed, "; its loss reached ", Sig(peak, 3), ", ",
+                      Sig(peak / chance, 2), " × chance");
+    }
+    c.held = r.verdict == Verdict::kDiverged || r.verdict == Verdict::kFlatlined || exploded;
   } else if (c.regime == "vanishes") {
     c.expected = "no training: the loss stays near chance";
     c.held = r.verdict == Verdict::kFlatlined || r.verdict == Verdict::kNotLearning;
@@ -189,6 +205,7 @@ DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const R
                               Sig(criteria.trained_fraction_of_chance, 2), " × chance)");
     c.held = r.verdict == Verdict::kTrained;
   }
+  if (too_short && !*c.held) c.held = std::nullopt;
   return c;
 }
 

@@ -187,7 +187,7 @@ Json ResultsSummary(const JobSummary& s) {
                             {"regime", c.regime},
                             {"expected", c.expected},
                             {"observed", c.observed},
-                            {"held", c.held}});
+                            {"held", c.held ? Json(*c.held) : Json(nullptr)}});
   }
   j["depth_outcomes"] = std::move(depth_checks);
   const auto spread_json = [](const std::optional<Spread>& spread) {

@@ -610,9 +610,14 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
                 "the signal dies"
               : absl::StrCat("the forward variance reaching the last layer is ", Sig(c.ratio, 3),
                              " times the input's, so it ", c.regime);
-      absl::StrAppend(&md, "- **", c.init, "**: ", why, "; expected ", c.expected,
-                      ". Observed: ", c.observed, ". The prediction **",
-                      c.held ? "held" : "did not hold", "**.\n");
+      absl::StrAppend(
+          &md, "- **", c.init, "**: ", why, "; expected ", c.expected, ". Observed: ",
+          c.observed, ". ",
+          !c.held ? absl::StrCat("The prediction **could not be tested**: ",
+                                 s.job->spec().training().steps(), " steps are too few for it")
+          : *c.held ? std::string("The prediction **held**")
+                    : std::string("The prediction **did not hold**"),
+          ".\n");
     }
     absl::StrAppend(&md, "\n");
   }

@@ -35,6 +35,9 @@ struct Criteria {
   double training_min_drop = 0.05;
   // A run's start and end loss: the mean of its first / last `level_window` finite losses.
   int level_window = 10;
+  // Depth prediction "explodes": a finite loss this many times chance also shows it (a run of
+  // a step or two can end before its loss overflows).
+  double exploded_multiple_of_chance = 1000;
   // A run "trained" when its end loss is below this fraction of chance (ln classes)...
   double trained_fraction_of_chance = 0.5;
   // ...and "learned something" when its end loss is at most (1 - this) times its start loss.
@@ -173,7 +176,9 @@ struct DepthCheck {
   std::string regime;   // as DepthPrediction's
   std::string expected;  // what that regime implies, as a clause
   std::string observed;  // what the run did, as a clause
-  bool held = false;
+  // Whether it did what the regime implies; nullopt when the run is too short to tell (fewer
+  // steps than two Criteria::level_window, the verdicts' own minimum) and did not show it.
+  std::optional<bool> held;
 };
 
 // The spread of one number over the runs of one init (seeds): nearest-rank median.

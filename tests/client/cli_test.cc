@@ -819,8 +819,8 @@ TEST(LabReportTest, ReadsTheManifestsFindingsAndPrintsThem) {
   ASSERT_TRUE(findings.ok()) << findings.status();
   EXPECT_EQ(findings->job_id, 18);
   ASSERT_EQ(findings->depth_outcomes.size(), 2u);
-  EXPECT_TRUE(findings->depth_outcomes[0].held);
-  EXPECT_FALSE(findings->depth_outcomes[1].held);
+  EXPECT_EQ(findings->depth_outcomes[0].held, true);
+  EXPECT_EQ(findings->depth_outcomes[1].held, false);
   ASSERT_EQ(findings->seeds.size(), 1u);
   EXPECT_FALSE(findings->seeds[0].val_loss.has_value());
   EXPECT_DOUBLE_EQ(findings->seeds[0].final_loss->median, 0.002);
