@@ -229,7 +229,10 @@ int HttpGateway::EndStreams(const std::function<bool(const StreamInfo&)>& which)
 void HttpGateway::Handle(Request request, Responder respond) {
   spdlog::debug("HTTP {} {}", ForLog(request.method), ForLog(request.target));
   // Answered on the I/O thread: nothing here waits.
-  if (request.path == "/healthz" && request.method == "GET") {
+  // HEAD is GET without the body (the connection writes the head only), for the health and
+  // metrics checks that load balancers and probes make with it; the static files take it too.
+  const bool get = request.method == "GET" || request.method == "HEAD";
+  if (request.path == "/healthz" && get) {
     return respond.Reply(
         WithDefaults(Response{.content_type = kJson, .body = R"({"status":"ok"})"}));
   }
@@ -254,7 +257,7 @@ void HttpGateway::Handle(Request request, Responder respond) {
     return respond.Reply(WithDefaults(file ? *std::move(file) : NotFound(request)));
   }
   if (request.path == "/metrics") {
-    if (!options_.metrics || request.method != "GET") {
+    if (!options_.metrics || !get) {
       return respond.Reply(WithDefaults(NotFound(request)));
     }
     return Offload(std::move(request), respond, [this](const Request&) {

@@ -239,6 +239,16 @@ TEST_F(GatewayTest, HealthzAnswers) {
   EXPECT_EQ(res.body, R"({"status":"ok"})");
 }
 
+// A load balancer's health check is often a HEAD: the headers of GET's answer, no body (it got
+// 404, so the server looked down).
+TEST_F(GatewayTest, HealthzAnswersHead) {
+  const httplib::Result res = Client()->Head("/healthz");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json");
+  EXPECT_TRUE(res->body.empty());
+}
+
 TEST_F(GatewayTest, ServesThePageWithItsPolicyAndRefusesUnknownFiles) {
   httplib::Response res = Get("/");
   EXPECT_EQ(res.status, 200);
