@@ -86,10 +86,17 @@ absl::Status CheckLists(const pb::Value& value, const pb::Descriptor& descriptor
       if (item.kind_case() != pb::Value::kListValue) {
         return absl::InvalidArgumentError(absl::StrCat(name, " must be a JSON list ([...])."));
       }
-      if (!nested) continue;
+      // protobuf's parser also takes a list nested in the list and reads it flattened, or as
+      // nothing ({"addTags": [["a"]]} added the tag a; runs: [[{...}]] made a job).
       for (int i = 0; i < item.list_value().values_size(); ++i) {
-        absl::Status s =
-            CheckLists(item.list_value().values(i), *type, absl::StrCat(name, "[", i, "]."));
+        const pb::Value& element = item.list_value().values(i);
+        if (element.kind_case() == pb::Value::kListValue) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              name, "[", i, "] is a list: ", name, " must be a JSON list of ",
+              nested ? "objects ({...})" : "values", ", not of lists."));
+        }
+        if (!nested) continue;
+        absl::Status s = CheckLists(element, *type, absl::StrCat(name, "[", i, "]."));
         if (!s.ok()) return s;
       }
     } else if (nested) {

@@ -119,6 +119,18 @@ TEST(JsonToMessage, RepeatedFieldsMustBeLists) {
   s = JsonToMessage(R"({"states":"JOB_STATE_RUNNING"})", list);
   EXPECT_NE(s.message().find("states must be a JSON list"), absl::string_view::npos) << s;
 
+  // Nor lists of lists, which it reads flattened or as nothing.
+  s = JsonToMessage(R"({"spec":{"runs":[[{"init":"xavier"}]]}})", request);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("spec.runs[0] is a list: spec.runs must be a JSON list of objects"),
+            absl::string_view::npos)
+      << s;
+  v1::UpdateJobNotesRequest notes;
+  s = JsonToMessage(R"({"addTags":[["a"]]})", notes);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("add_tags[0] is a list"), absl::string_view::npos) << s;
+  EXPECT_EQ(notes.add_tags_size(), 0);
+
   // Lists, nulls and either naming still parse.
   ASSERT_TRUE(JsonToMessage(R"({"spec":{"runs":[{"init":"xavier"},{"init":"kaiming"}]}})",
                             request).ok());
