@@ -682,7 +682,11 @@ Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec
   absl::StatusOr<v1::Job> final_job =
       Follow(connection, job->id(), reconnect, /*print_summary=*/false, /*quiet=*/json);
   if (!final_job.ok()) {
-    result.exit_code = Error(final_job.status());
+    // The job goes on without this client: say how to get what lab would have downloaded.
+    result.exit_code = Error(absl::Status(
+        final_job.status().code(),
+        absl::StrCat(final_job.status().message(), ", then get its files with: ablate download ",
+                     job->id(), " --out ", dir.path().string())));
     return result;
   }
   result.finished = *final_job;

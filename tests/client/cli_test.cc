@@ -516,6 +516,31 @@ TEST_F(CliServerTest, WatchGivesUpAfterTheReconnectTimeout) {
                             "17\n");
 }
 
+// lab that loses its server says how to resume the watch and then get the files it would have
+// downloaded (the job goes on without it).
+TEST_F(CliServerTest, LabGivesUpAfterTheReconnectTimeoutNamingTheDownload) {
+  service_.history =
+      TrainingHistory(LabJob(17, v1::JOB_STATE_QUEUED), 10, 2, v1::JOB_STATE_SUCCEEDED);
+  service_.cut_after = {{0, 2}};
+  std::thread stop([&] {
+    while (true) {
+      {
+        std::lock_guard<std::mutex> lock(service_.mutex);
+        if (!service_.watch_cursors.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    server_->Stop();
+  });
+  TempDir dir;
+  const std::string out = (dir.path() / "lab").string();
+  const Result result = Ablate({"lab", "--out", out, "--reconnect-timeout", "0.5"});
+  stop.join();
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_THAT(result.err, EndsWith("; resume with: ablate watch 17, then get its files with: "
+                                   "ablate download 17 --out " + out + "\n"));
+}
+
 TEST_F(CliServerTest, WatchReportsAGapInTheStreamAsAServerBug) {
   ScriptJob17(v1::JOB_STATE_SUCCEEDED, /*per_update=*/2);
   service_.history.erase(service_.history.begin() + 2);  // steps 2-3 of every run never come
