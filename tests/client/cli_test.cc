@@ -242,6 +242,20 @@ class CliServerTest : public ::testing::Test {
     service_.history = TrainingHistory(job, 10, per_update, final_state);
   }
 
+  // A thread that stops the server as soon as a watch has begun, so that reconnecting fails.
+  std::thread StopTheServerOnceAWatchBegins() {
+    return std::thread([this] {
+      while (true) {
+        {
+          std::lock_guard<std::mutex> lock(service_.mutex);
+          if (!service_.watch_cursors.empty()) break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      server_->Stop();
+    });
+  }
+
   FakeAblation service_;
   std::unique_ptr<FakeServer> server_;
 };
@@ -494,17 +508,7 @@ TEST_F(CliServerTest, WatchSurvivesAServerRestart) {
 TEST_F(CliServerTest, WatchGivesUpAfterTheReconnectTimeout) {
   ScriptJob17();
   service_.cut_after = {{0, 2}};
-  std::thread stop([&] {
-    // Stop the server as soon as the stream was cut, so reconnecting fails.
-    while (true) {
-      {
-        std::lock_guard<std::mutex> lock(service_.mutex);
-        if (!service_.watch_cursors.empty()) break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    server_->Stop();
-  });
+  std::thread stop = StopTheServerOnceAWatchBegins();
   const std::string address = server_->address();
   const absl::Time start = absl::Now();
   const Result result = Ablate({"watch", "17", "--reconnect-timeout", "0.5"});
@@ -522,16 +526,7 @@ TEST_F(CliServerTest, LabGivesUpAfterTheReconnectTimeoutNamingTheDownload) {
   service_.history =
       TrainingHistory(LabJob(17, v1::JOB_STATE_QUEUED), 10, 2, v1::JOB_STATE_SUCCEEDED);
   service_.cut_after = {{0, 2}};
-  std::thread stop([&] {
-    while (true) {
-      {
-        std::lock_guard<std::mutex> lock(service_.mutex);
-        if (!service_.watch_cursors.empty()) break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    server_->Stop();
-  });
+  std::thread stop = StopTheServerOnceAWatchBegins();
   TempDir dir;
   const std::string out = (dir.path() / "lab").string();
   const Result result = Ablate({"lab", "--out", out, "--reconnect-timeout", "0.5"});
