@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "core/init.h"
 #include "server/convert/core_messages.h"
 #include "server/jobs/text.h"
 
@@ -115,11 +116,18 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
   for (int i = 0; i < out.runs_size(); ++i) {
     v1::RunSpec& run = *out.mutable_runs(i);
     if (!run.has_weight_seed()) run.set_weight_seed(kFirstWeightSeed + i);
-    // The bounds are the uniform scheme's alone: another run carrying them would suggest they
-    // mattered to it.
+    // The bounds are the uniform scheme's alone. A request giving them to another init is
+    // refused rather than trained without them: its author expected them to change the run.
+    // (An unknown init is left for Validate, which names it.)
     if (run.init() != "uniform") {
-      run.clear_uniform_low();
-      run.clear_uniform_high();
+      if ((run.has_uniform_low() || run.has_uniform_high()) &&
+          core::FindInitScheme(run.init()) != nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "runs[", i, "].", run.has_uniform_low() ? "uniform_low" : "uniform_high",
+            " is a bound of the uniform init only; ", run.init(),
+            " draws its weights from its own formula and takes no bounds (remove them, or use "
+            "init uniform)."));
+      }
       continue;
     }
     if (!run.has_uniform_low()) run.set_uniform_low(init_defaults.uniform_low);

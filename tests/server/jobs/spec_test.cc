@@ -190,6 +190,14 @@ INSTANTIATE_TEST_SUITE_P(
                       r.set_uniform_high(-1);
                     },
                     "runs[0].uniform_low"},
+        BadSpecCase{"uniform bound on another init",
+                    [](v1::JobSpec& s) {
+                      s.add_runs()->set_init("uniform");
+                      s.add_runs()->set_init("kaiming");
+                      s.mutable_runs(1)->set_uniform_low(1);
+                    },
+                    "runs[1].uniform_low is a bound of the uniform init only; kaiming draws "
+                    "its weights from its own formula and takes no bounds"},
         BadSpecCase{"17 runs",
                     [](v1::JobSpec& s) {
                       for (int i = 0; i < 17; ++i) s.add_runs()->set_init("kaiming");
