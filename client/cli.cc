@@ -699,6 +699,21 @@ Runner::LabJob Runner::RunLabJob(Connection& connection, const v1::JobSpec& spec
   story << "\n";
   absl::StatusOr<std::vector<std::filesystem::path>> written =
       DownloadDeliverables(connection, job->id(), dir, story);
+  // A server lost while the files come is waited for as the watch waits: a failed download
+  // leaves the folder as it was, so the next attempt starts clean.
+  const WatchOptions waits;
+  Backoff backoff(waits.initial_backoff, waits.max_backoff);
+  const absl::Time away_since = absl::Now();
+  if (!written.ok() && IsConnectionLoss(written.status().code())) {
+    story << "lost the connection to " << connection.site().server
+          << " while downloading; retrying for up to " << absl::ToDoubleSeconds(reconnect) << " s"
+          << std::endl;
+  }
+  while (!written.ok() && IsConnectionLoss(written.status().code()) &&
+         absl::Now() - away_since < reconnect) {
+    absl::SleepFor(std::min(backoff.Next(), reconnect - (absl::Now() - away_since)));
+    written = DownloadDeliverables(connection, job->id(), dir, story);
+  }
   if (!written.ok()) {
     result.exit_code = Error(absl::Status(
         written.status().code(),

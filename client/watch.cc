@@ -16,17 +16,16 @@
 namespace ablate::client {
 namespace {
 
-// The codes that mean "the server is away", not "the server said no".
+std::string Seconds(absl::Duration d) { return absl::StrFormat("%g s", absl::ToDoubleSeconds(d)); }
+
+}  // namespace
+
 // A server going away answers UNAVAILABLE, or CANCELLED for calls that reach it while it
 // shuts down; this client never cancels its own calls, so both mean "try again shortly".
 bool IsConnectionLoss(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded ||
          code == absl::StatusCode::kCancelled;
 }
-
-std::string Seconds(absl::Duration d) { return absl::StrFormat("%g s", absl::ToDoubleSeconds(d)); }
-
-}  // namespace
 
 absl::Duration Backoff::Next() {
   next_ = next_ == absl::ZeroDuration() ? initial_ : std::min(next_ * 2, max_);

@@ -34,6 +34,10 @@ struct WatchOptions {
   std::function<void(absl::Duration)> sleep = [](absl::Duration d) { absl::SleepFor(d); };
 };
 
+// Whether a call's status means "the server is away" (try again shortly), not "the server
+// said no".
+bool IsConnectionLoss(absl::StatusCode code);
+
 // Exponential backoff: initial, 2x, 4x, ... capped at max.
 class Backoff {
  public:

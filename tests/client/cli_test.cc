@@ -741,6 +741,39 @@ TEST_F(CliServerTest, LabSubmitsWatchesDownloadsAndSumsUp) {
   EXPECT_EQ(ReadFile(out / "loss_curves.png"), "PNG");
 }
 
+// A server lost while lab downloads is waited for, as the watch waits, and the files then come
+// whole.
+TEST_F(CliServerTest, LabRetriesItsDownloadWhileTheServerIsAway) {
+  service_.history =
+      TrainingHistory(LabJob(17, v1::JOB_STATE_QUEUED), 10, 5, v1::JOB_STATE_SUCCEEDED);
+  service_.artifacts = {{"job.json", "{}"}, {"README.md", "# 1"}};
+  service_.unavailable_artifact_calls = 3;
+  TempDir dir;
+  const std::string out = (dir.path() / "lab").string();
+  const Result result = Ablate({"lab", "--out", out, "--reconnect-timeout", "20"});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_THAT(result.out, HasSubstr(" while downloading; retrying for up to 20 s\n"));
+  EXPECT_THAT(result.out, HasSubstr("lab 1 deliverables are in " + out + ": job.json, README.md"));
+  EXPECT_EQ(ReadFile(std::filesystem::path(out) / "README.md"), "# 1");
+}
+
+// Past the reconnect timeout, lab gives up and says how to get the files later.
+TEST_F(CliServerTest, LabGivesUpItsDownloadAfterTheReconnectTimeout) {
+  service_.history =
+      TrainingHistory(LabJob(17, v1::JOB_STATE_QUEUED), 10, 5, v1::JOB_STATE_SUCCEEDED);
+  service_.artifacts = {{"job.json", "{}"}};
+  service_.unavailable_artifact_calls = 1'000'000;
+  TempDir dir;
+  const std::string out = (dir.path() / "lab").string();
+  const absl::Time start = absl::Now();
+  const Result result = Ablate({"lab", "--out", out, "--reconnect-timeout", "0.5"});
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_THAT(result.err, EndsWith("; job 17 itself succeeded: retry with: ablate download 17 "
+                                   "--out " + out + "\n"));
+  EXPECT_GT(service_.artifact_requests.size(), 1u);
+}
+
 TEST_F(CliServerTest, LabSeedsAsksTheServerForThatManySeedsPerInit) {
   service_.history =
       TrainingHistory(LabJob(17, v1::JOB_STATE_QUEUED), 10, 5, v1::JOB_STATE_SUCCEEDED);

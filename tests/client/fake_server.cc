@@ -251,6 +251,10 @@ grpc::Status FakeAblation::GetArtifact(grpc::ServerContext*, const v1::GetArtifa
   {
     std::lock_guard<std::mutex> lock(mutex);
     artifact_requests.push_back(request->name());
+    if (unavailable_artifact_calls > 0) {
+      --unavailable_artifact_calls;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server is restarting");
+    }
     auto it = artifacts.find(request->name());
     if (it == artifacts.end()) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND,

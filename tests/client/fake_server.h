@@ -51,6 +51,7 @@ class FakeAblation final : public v1::Ablation::Service {
   bool cancel_still_running = false;
   bool corrupt_artifacts = false;                 // announce a wrong SHA-256
   std::string corrupt_artifact;                   // announce a wrong SHA-256 for this one
+  int unavailable_artifact_calls = 0;             // the first this many GetArtifact calls fail
   size_t chunk_size = 7;                          // bytes per ArtifactChunk
   int list_page_size = 2;                         // jobs per ListJobs page, newest first
   grpc::Status submit_status = grpc::Status::OK;  // SubmitJob's answer when not OK
