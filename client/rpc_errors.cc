@@ -20,6 +20,62 @@ std::string WithDetail(absl::string_view lead, const std::string& detail) {
   return absl::StrCat(lead, ": ", detail);
 }
 
+// UNAVAILABLE: the server could not be reached, or the connection broke, or the server said
+// it cannot serve now. Each says what to do differently.
+std::string DescribeUnavailable(const std::string& detail, const CallSite& site) {
+  // gRPC's own text ("failed to connect to all addresses; last error: ...") helps nobody;
+  // the one case worth telling apart is a host name that does not resolve.
+  if (absl::StrContains(detail, "DNS resolution failed")) {
+    return absl::StrCat("cannot reach the Ablate server at ", site.server,
+                        ": its host name does not resolve");
+  }
+  // TLS on one side only, or a certificate the client does not trust, fails the same way
+  // as a server that is down unless told apart here.
+  if (absl::StrContains(detail, "certificate verify failed")) {
+    return absl::StrCat("the Ablate server at ", site.server,
+                        " has a TLS certificate this client does not trust (give the "
+                        "certificate that signs it with --tls-ca FILE or ABLATE_TLS_CA)");
+  }
+  if (absl::StrContains(detail, "is not in peer certificate")) {
+    return absl::StrCat("the TLS certificate of the Ablate server at ", site.server,
+                        " is not for that name (give --server a host name or IP address "
+                        "its certificate lists)");
+  }
+  if (site.tls && absl::StrContains(detail, "Ssl handshake failed")) {
+    return absl::StrCat("cannot talk TLS with the Ablate server at ", site.server,
+                        " (was it started with --tls-cert? if not, drop --tls and --tls-ca)");
+  }
+  // gRPC's port is --listen; --http's answers HTTP/1.1, which gRPC names.
+  if (absl::StrContains(detail, "http1.x server")) {
+    return absl::StrCat("the address ", site.server,
+                        " answers HTTP/1.1, not gRPC: it is an Ablate server's web port "
+                        "(--http); give --server its gRPC address (--listen)");
+  }
+  // Closed while connecting is how a TLS server answers a plaintext hello; closed later,
+  // the server went away in the middle of the call (stopped or killed).
+  const bool while_connecting = absl::StrContains(detail, "failed to connect");
+  if (!site.tls && while_connecting && absl::StrContains(detail, "Socket closed")) {
+    return absl::StrCat("the Ablate server at ", site.server,
+                        " closed the connection (if it serves TLS, i.e. was started with "
+                        "--tls-cert, add --tls-ca FILE or --tls)");
+  }
+  if (!while_connecting && !detail.empty()) {
+    // The transport's words for a connection that broke, against a sentence the server
+    // sent itself (e.g. that it is shutting down), which is worth passing on as it is.
+    for (absl::string_view broken :
+         {"Socket closed", "Connection reset", "Broken pipe", "GOAWAY", "Endpoint"}) {
+      if (absl::StrContains(detail, broken)) {
+        return absl::StrCat("the connection to the Ablate server at ", site.server,
+                            " broke during the request (did the server stop or restart?)");
+      }
+    }
+    return WithDetail(absl::StrCat("the Ablate server at ", site.server, " is unavailable"),
+                      detail);
+  }
+  return absl::StrCat("cannot reach the Ablate server at ", site.server,
+                      " (is ablate-server running?)");
+}
+
 }  // namespace
 
 std::string OneLine(absl::string_view text) {
@@ -39,35 +95,7 @@ std::string DescribeRpcError(const grpc::Status& status, const CallSite& site) {
     case grpc::StatusCode::OK:
       return "no error";
     case grpc::StatusCode::UNAVAILABLE:
-      // gRPC's own text ("failed to connect to all addresses; last error: ...") helps nobody;
-      // the one case worth telling apart is a host name that does not resolve.
-      if (absl::StrContains(detail, "DNS resolution failed")) {
-        return absl::StrCat("cannot reach the Ablate server at ", site.server,
-                            ": its host name does not resolve");
-      }
-      // TLS on one side only, or a certificate the client does not trust, fails the same way
-      // as a server that is down unless told apart here.
-      if (absl::StrContains(detail, "certificate verify failed")) {
-        return absl::StrCat("the Ablate server at ", site.server,
-                            " has a TLS certificate this client does not trust (give the "
-                            "certificate that signs it with --tls-ca FILE or ABLATE_TLS_CA)");
-      }
-      if (absl::StrContains(detail, "is not in peer certificate")) {
-        return absl::StrCat("the TLS certificate of the Ablate server at ", site.server,
-                            " is not for that name (give --server a host name or IP address "
-                            "its certificate lists)");
-      }
-      if (site.tls && absl::StrContains(detail, "Ssl handshake failed")) {
-        return absl::StrCat("cannot talk TLS with the Ablate server at ", site.server,
-                            " (was it started with --tls-cert? if not, drop --tls and --tls-ca)");
-      }
-      if (!site.tls && absl::StrContains(detail, "Socket closed")) {
-        return absl::StrCat("the Ablate server at ", site.server,
-                            " closed the connection (if it serves TLS, i.e. was started with "
-                            "--tls-cert, add --tls-ca FILE or --tls)");
-      }
-      return absl::StrCat("cannot reach the Ablate server at ", site.server,
-                          " (is ablate-server running?)");
+      return DescribeUnavailable(detail, site);
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return absl::StrCat("the Ablate server at ", site.server, " did not answer within ",
                           Seconds(site.timeout), " (raise --timeout if it is busy)");

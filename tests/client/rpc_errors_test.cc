@@ -39,6 +39,29 @@ TEST(DescribeRpcError, PlaintextClientOfATlsServerIsToldToAddTls) {
             "was started with --tls-cert, add --tls-ca FILE or --tls)");
 }
 
+// A connection that breaks once the call is under way is a server that went away, not TLS.
+TEST(DescribeRpcError, AConnectionBrokenDuringACallIsNotATlsMismatch) {
+  EXPECT_EQ(DescribeRpcError(grpc::Status(grpc::StatusCode::UNAVAILABLE, "Socket closed"), kSite),
+            "the connection to the Ablate server at 127.0.0.1:50051 broke during the request "
+            "(did the server stop or restart?)");
+  EXPECT_EQ(DescribeRpcError(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                          "the server is shutting down; submit the job again "
+                                          "shortly."),
+                             kSite),
+            "the Ablate server at 127.0.0.1:50051 is unavailable: the server is shutting down; "
+            "submit the job again shortly");
+}
+
+// gRPC's words for an HTTP/1.1 answer: the server's --http port given as --server.
+TEST(DescribeRpcError, TheWebPortIsNamedAsSuch) {
+  const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                            "failed to connect to all addresses; last error: INTERNAL: "
+                            "ipv4:127.0.0.1:8080: Trying to connect an http1.x server");
+  EXPECT_EQ(DescribeRpcError(status, {"127.0.0.1:8080", absl::Seconds(10)}),
+            "the address 127.0.0.1:8080 answers HTTP/1.1, not gRPC: it is an Ablate server's "
+            "web port (--http); give --server its gRPC address (--listen)");
+}
+
 TEST(DescribeRpcError, UntrustedCertificateNamesTlsCa) {
   const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
                             "failed to connect to all addresses; last error: UNKNOWN: "
