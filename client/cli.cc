@@ -784,6 +784,22 @@ int Runner::Lab(const LabArgs& args) {
     if (args.json) out_ << ToJson(ended) << std::flush;
     return code;
   };
+  // Question 4's job is the same at another depth. The server checks it now, so that a depth
+  // or a limit it refuses fails before the first job trains rather than after; a server too
+  // old to check (UNIMPLEMENTED) is asked at the real submit.
+  v1::JobSpec deeper = spec;
+  if (verify_depth) {
+    deeper.mutable_model()->set_depth(*verify_depth);
+    v1::SubmitJobRequest check;
+    *check.mutable_spec() = deeper;
+    check.set_owner(args.owner);
+    absl::StatusOr<v1::Job> checked = (*connection)->CheckJob(check);
+    if (!checked.ok() && checked.status().code() != absl::StatusCode::kUnimplemented) {
+      return Error(absl::Status(checked.status().code(),
+                                absl::StrCat("--verify-depth ", *verify_depth, ": ",
+                                             checked.status().message(), " (nothing was submitted)")));
+    }
+  }
   LabJob first = RunLabJob(**connection, spec, args.owner, **out_dir, *reconnect, args.json);
   if (first.finished) *ended.add_jobs() = *first.finished;
   if (!first.job) return finish(first.exit_code);
@@ -791,8 +807,6 @@ int Runner::Lab(const LabArgs& args) {
   if (!verify_depth) return finish(kExitOk);
 
   // Question 4 checked: the same job at the deeper depth, its files in a folder of their own.
-  v1::JobSpec deeper = spec;
-  deeper.mutable_model()->set_depth(*verify_depth);
   const std::filesystem::path deeper_dir = dir / absl::StrCat("depth-", *verify_depth);
   story << "\nquestion 4: the same job at depth " << *verify_depth << "\n";
   absl::StatusOr<std::unique_ptr<DownloadDir>> deeper_out = DownloadDir::Open(deeper_dir);

@@ -95,6 +95,14 @@ absl::StatusOr<v1::Job> Connection::SubmitJob(const v1::SubmitJobRequest& reques
   return std::move(*response.mutable_job());
 }
 
+absl::StatusOr<v1::Job> Connection::CheckJob(const v1::SubmitJobRequest& request) {
+  v1::SubmitJobResponse response;
+  auto context = UnaryContext();
+  grpc::Status status = stub_->CheckJob(context.get(), request, &response);
+  if (!status.ok()) return Describe(status);
+  return std::move(*response.mutable_job());
+}
+
 absl::StatusOr<v1::Job> Connection::GetJob(int64_t job_id) {
   v1::GetJobRequest request;
   request.set_job_id(job_id);

@@ -55,6 +55,8 @@ class Connection {
   Connection(ConnectionOptions options, std::unique_ptr<v1::Ablation::StubInterface> stub);
 
   absl::StatusOr<v1::Job> SubmitJob(const v1::SubmitJobRequest& request);
+  // The job SubmitJob would make (id 0), or the error it would give; nothing is stored.
+  absl::StatusOr<v1::Job> CheckJob(const v1::SubmitJobRequest& request);
   absl::StatusOr<v1::Job> GetJob(int64_t job_id);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const v1::ListJobsRequest& request);
   absl::StatusOr<v1::Job> CancelJob(int64_t job_id);

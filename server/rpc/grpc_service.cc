@@ -278,6 +278,15 @@ grpc::ServerUnaryReactor* GrpcService::SubmitJob(grpc::CallbackServerContext* co
       [response](v1::Job job) { *response->mutable_job() = std::move(job); });
 }
 
+grpc::ServerUnaryReactor* GrpcService::CheckJob(grpc::CallbackServerContext* context,
+                                                const v1::SubmitJobRequest* request,
+                                                v1::SubmitJobResponse* response) {
+  return Offload(
+      context, service_, pool_,
+      [this, request](const auth::Caller& caller) { return service_.CheckJob(caller, *request); },
+      [response](v1::Job job) { *response->mutable_job() = std::move(job); });
+}
+
 grpc::ServerUnaryReactor* GrpcService::GetJob(grpc::CallbackServerContext* context,
                                               const v1::GetJobRequest* request,
                                               v1::Job* response) {

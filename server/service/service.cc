@@ -107,8 +107,8 @@ absl::Status AblationService::CheckManage(const auth::Caller& caller, int64_t jo
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
-                                                   const v1::SubmitJobRequest& request) {
+absl::StatusOr<AblationService::Admitted> AblationService::Admit(
+    const auth::Caller& caller, const v1::SubmitJobRequest& request) {
   absl::StatusOr<v1::JobSpec> spec = jobs::ResolveSpec(request.spec());
   if (!spec.ok()) return spec.status();
   // Under authentication the job is the caller's, in the caller's class; without, it is whoever
@@ -154,7 +154,25 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
           "into several jobs."));
     }
   }
-  if (options_.max_active_jobs_per_user <= 0) return Labelled(jobs_.Submit(*spec, owner, class_id));
+  return Admitted{.spec = *std::move(spec), .owner = std::move(owner), .class_id = class_id};
+}
+
+absl::StatusOr<v1::Job> AblationService::CheckJob(const auth::Caller& caller,
+                                                  const v1::SubmitJobRequest& request) {
+  absl::StatusOr<Admitted> admitted = Admit(caller, request);
+  if (!admitted.ok()) return admitted.status();
+  v1::Job would_be;
+  would_be.set_owner(std::move(admitted->owner));
+  *would_be.mutable_spec() = std::move(admitted->spec);
+  return would_be;
+}
+
+absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
+                                                   const v1::SubmitJobRequest& request) {
+  absl::StatusOr<Admitted> admitted = Admit(caller, request);
+  if (!admitted.ok()) return admitted.status();
+  const auto& [spec, owner, class_id] = *admitted;
+  if (options_.max_active_jobs_per_user <= 0) return Labelled(jobs_.Submit(spec, owner, class_id));
   absl::MutexLock lock(&submit_mutex_);
   absl::StatusOr<int> active = store_.CountActiveJobs(owner);
   if (!active.ok()) return active.status();
@@ -165,7 +183,7 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
         options_.max_active_jobs_per_user,
         " (--max-active-jobs-per-user); wait for one to finish or cancel one."));
   }
-  return Labelled(jobs_.Submit(*spec, owner, class_id));
+  return Labelled(jobs_.Submit(spec, owner, class_id));
 }
 
 absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,

@@ -84,6 +84,10 @@ class AblationService {
   // max_job_compute or its owner already has max_active_jobs_per_user jobs queued or running.
   absl::StatusOr<v1::Job> SubmitJob(const auth::Caller& caller,
                                     const v1::SubmitJobRequest& request);
+  // SubmitJob's checks without the job: the job it would make (id 0), or its error. The
+  // per-user active-jobs limit is not checked (it is the real submit's moment that counts).
+  absl::StatusOr<v1::Job> CheckJob(const auth::Caller& caller,
+                                   const v1::SubmitJobRequest& request);
   // NotFound for an unknown id.
   absl::StatusOr<v1::Job> GetJob(const auth::Caller& caller, const v1::GetJobRequest& request);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const auth::Caller& caller,
@@ -129,6 +133,14 @@ class AblationService {
   absl::Status CheckRead(const auth::Caller& caller, int64_t job_id);
   // OK when the caller may also cancel or delete it; `verb` words the refusal.
   absl::Status CheckManage(const auth::Caller& caller, int64_t job_id, const char* verb);
+  // What a submit of `request` would store: the resolved spec, its owner and class, once the
+  // request passed every check that does not depend on other jobs.
+  struct Admitted {
+    v1::JobSpec spec;
+    std::string owner;
+    std::optional<int64_t> class_id;
+  };
+  absl::StatusOr<Admitted> Admit(const auth::Caller& caller, const v1::SubmitJobRequest& request);
 
   store::Store& store_;
   auth::Authenticator authenticator_;

@@ -800,6 +800,24 @@ TEST_F(CliServerTest, LabRefusesBadSeedsAndDepthsBeforeSubmitting) {
   EXPECT_THAT(service_.submits, IsEmpty());
 }
 
+// The deeper job of --verify-depth is checked by the server before the first job is submitted:
+// a depth or a limit it refuses costs no training.
+TEST_F(CliServerTest, LabHasTheServerCheckTheDeeperJobBeforeSubmitting) {
+  service_.check_status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                       "model.depth must be between 1 and 64 (got 100).");
+  TempDir dir;
+  const Result result =
+      Ablate({"lab", "--out", dir.path().string(), "--verify-depth", "100", "--owner", "bob"});
+  EXPECT_EQ(result.code, kExitUsage) << "a refused spec, as with submit";
+  EXPECT_EQ(result.err,
+            "ablate: --verify-depth 100: the server refused the request: model.depth must be "
+            "between 1 and 64 (got 100) (nothing was submitted)\n");
+  EXPECT_THAT(service_.submits, IsEmpty());
+  ASSERT_EQ(service_.checks.size(), 1u);
+  EXPECT_EQ(service_.checks[0].spec().model().depth(), 100);
+  EXPECT_EQ(service_.checks[0].owner(), "bob");
+}
+
 // --out is checked before anything trains: a file, or a folder another ablate is writing
 // into, fails without a job submitted; so does a depth of no layers.
 TEST_F(CliServerTest, LabRefusesAnUnusableOutBeforeSubmitting) {

@@ -158,6 +158,15 @@ grpc::Status FakeAblation::SubmitJob(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status FakeAblation::CheckJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+                                    v1::SubmitJobResponse* response) {
+  std::lock_guard<std::mutex> lock(mutex);
+  checks.push_back(*request);
+  if (!check_status.ok()) return check_status;
+  *response->mutable_job()->mutable_spec() = request->spec();
+  return grpc::Status::OK;
+}
+
 grpc::Status FakeAblation::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
                                   v1::Job* response) {
   std::lock_guard<std::mutex> lock(mutex);

@@ -55,10 +55,12 @@ class FakeAblation final : public v1::Ablation::Service {
   size_t chunk_size = 7;                          // bytes per ArtifactChunk
   int list_page_size = 2;                         // jobs per ListJobs page, newest first
   grpc::Status submit_status = grpc::Status::OK;  // SubmitJob's answer when not OK
+  grpc::Status check_status = grpc::Status::OK;   // CheckJob's answer when not OK
   v1::GetTrajectoryResponse trajectory;           // GetTrajectory for any run
 
   // --- Record (read after the client ran) ---
   std::vector<v1::SubmitJobRequest> submits;
+  std::vector<v1::SubmitJobRequest> checks;
   std::vector<uint64_t> watch_cursors;
   std::vector<v1::ListJobsRequest> list_requests;
   std::vector<v1::GetTrajectoryRequest> trajectory_requests;
@@ -72,6 +74,8 @@ class FakeAblation final : public v1::Ablation::Service {
 
   grpc::Status SubmitJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
                          v1::SubmitJobResponse* response) override;
+  grpc::Status CheckJob(grpc::ServerContext*, const v1::SubmitJobRequest* request,
+                        v1::SubmitJobResponse* response) override;
   grpc::Status GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
                       v1::Job* response) override;
   grpc::Status ListJobs(grpc::ServerContext*, const v1::ListJobsRequest* request,

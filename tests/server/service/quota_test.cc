@@ -130,6 +130,33 @@ TEST_F(QuotaTest, AJobAboveTheComputeLimitIsRefusedNamingItsNeedAndTheLimit) {
             "raise eval_every, or split the runs into several jobs.");
 }
 
+// CheckJob gives SubmitJob's answer without making the job: the resolved spec, or the same
+// refusal; nothing is stored, whatever the answer.
+TEST_F(QuotaTest, CheckJobAnswersAsSubmitWouldWithoutStoringAnything) {
+  Start(1, ServiceOptions{.max_active_jobs_per_user = 0, .max_job_compute = 3'261'440});
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = SmallJob(10);
+  request.set_owner("alice");
+  const absl::StatusOr<v1::Job> checked = service_->CheckJob(auth::Caller(), request);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_EQ(checked->id(), 0);
+  EXPECT_EQ(checked->owner(), "alice");
+  EXPECT_EQ(checked->spec().training().steps(), 10);
+  EXPECT_EQ(checked->spec().training().eval_every(), SmallJob(10).training().eval_every());
+  EXPECT_FALSE(checked->spec().name().empty()) << "named as a submit names it";
+
+  *request.mutable_spec() = SmallJob(11);
+  const absl::StatusOr<v1::Job> refused = service_->CheckJob(auth::Caller(), request);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.status().message(), TrySubmit(SmallJob(11), "alice").status().message());
+
+  request.mutable_spec()->mutable_model()->set_depth(65);
+  EXPECT_EQ(service_->CheckJob(auth::Caller(), request).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::ListJobsRequest list;
+  EXPECT_EQ(service_->ListJobs(auth::Caller(), list)->jobs_size(), 0);
+}
+
 TEST_F(QuotaTest, AUsersJobBeyondTheActiveLimitIsRefusedUntilOneEnds) {
   Start(1, ServiceOptions{.max_active_jobs_per_user = 2});
   const v1::Job running = Submit(SmallJob(100000), "alice");
