@@ -795,9 +795,10 @@ int Runner::Lab(const LabArgs& args) {
     check.set_owner(args.owner);
     absl::StatusOr<v1::Job> checked = (*connection)->CheckJob(check);
     if (!checked.ok() && checked.status().code() != absl::StatusCode::kUnimplemented) {
-      return Error(absl::Status(checked.status().code(),
-                                absl::StrCat("--verify-depth ", *verify_depth, ": ",
-                                             checked.status().message(), " (nothing was submitted)")));
+      return Error(absl::Status(
+          checked.status().code(), absl::StrCat("--verify-depth ", *verify_depth, ": ",
+                                                checked.status().message(),
+                                                " (nothing was submitted)")));
     }
   }
   LabJob first = RunLabJob(**connection, spec, args.owner, **out_dir, *reconnect, args.json);

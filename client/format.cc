@@ -340,8 +340,15 @@ std::string FormatSpecSummary(const v1::JobSpec& spec) {
 }
 
 std::string FormatJobDetails(const v1::Job& job, absl::TimeZone zone) {
-  std::string out =
-      absl::StrCat("job ", job.id(), ": ", job.name(), " (", JobStateName(job.state()), ")\n");
+  std::string waiting;
+  if (job.has_runs_ahead()) {
+    const int ahead = job.runs_ahead();
+    waiting = ahead == 0   ? "; its next run starts next"
+              : ahead == 1 ? "; 1 run of the queue starts before its next"
+                           : absl::StrCat("; ", ahead, " runs of the queue start before its next");
+  }
+  std::string out = absl::StrCat("job ", job.id(), ": ", job.name(), " (",
+                                 JobStateName(job.state()), waiting, ")\n");
   std::vector<std::vector<std::string>> header;
   // A line whose value is empty shows "-".
   auto add = [&header](const char* label, std::string value) {

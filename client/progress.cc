@@ -202,6 +202,23 @@ void ProgressDisplay::Notice(const WatchState& state, const std::string& notice,
   last_redraw_ = now;
 }
 
+void ProgressDisplay::Queued(const WatchState& state, int runs_ahead, absl::Time now) {
+  if (queued_shown_ == runs_ahead) return;
+  if (mode_ == Mode::kLog && queued_shown_.has_value() && runs_ahead > 0 &&
+      now - queued_shown_at_ < kQueueLogInterval) {
+    return;
+  }
+  queued_shown_ = runs_ahead;
+  queued_shown_at_ = now;
+  Notice(state,
+         runs_ahead == 0   ? std::string("waiting for a worker: this job's runs start next")
+         : runs_ahead == 1 ? std::string("waiting for a worker: 1 run of the queue starts before "
+                                         "this job's")
+                           : absl::StrCat("waiting for a worker: ", runs_ahead,
+                                          " runs of the queue start before this job's"),
+         now);
+}
+
 void ProgressDisplay::Finish(const WatchState& state, absl::Time now) {
   notice_.clear();
   if (mode_ == Mode::kLog) {

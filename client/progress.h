@@ -9,6 +9,7 @@
 #define ABLATE_CLIENT_PROGRESS_H_
 
 #include <cstdint>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <unordered_map>
@@ -61,6 +62,11 @@ class ProgressDisplay {
   // A connection notice ("connection lost; reconnecting..."): kept in the terminal's header
   // line until the next notice, or appended as its own line in kLog. Empty clears it.
   void Notice(const WatchState& state, const std::string& notice, absl::Time now);
+  // Where the job waits for a worker (Job.runs_ahead), as a notice: every change in a
+  // terminal; in kLog a line when the count changed and kQueueLogInterval has passed since the
+  // last such line, or when the job is next.
+  void Queued(const WatchState& state, int runs_ahead, absl::Time now);
+  static constexpr absl::Duration kQueueLogInterval = absl::Seconds(10);
   // Whether Finish prints the summary (default true); `lab` prints its own at the very end.
   void set_print_summary(bool print_summary) { print_summary_ = print_summary; }
 
@@ -86,6 +92,8 @@ class ProgressDisplay {
   int label_width_ = 0;
   bool print_summary_ = true;
   std::string notice_;
+  std::optional<int> queued_shown_;                       // the runs_ahead last shown
+  absl::Time queued_shown_at_ = absl::InfinitePast();     // when
   int lines_drawn_ = 0;  // terminal: lines of the live region currently on screen
   absl::Time last_redraw_ = absl::InfinitePast();
   std::unordered_map<int64_t, LoggedRun> logged_;  // log: by run id

@@ -39,6 +39,18 @@ absl::StatusOr<v1::Job> WatchJob(Connection& connection, int64_t job_id,
 
   WatchState state(*job);
   display.Begin(state, absl::Now());
+  // A job waiting for a worker has no progress to stream yet: say where it stands in the queue
+  // until a run of it starts. The stream then begins at cursor 0, so nothing is missed; a
+  // failed poll leaves it to the stream, which knows how to wait for a server that went away.
+  bool waited = false;
+  while (job->state() == v1::JOB_STATE_QUEUED && job->has_runs_ahead()) {
+    display.Queued(state, job->runs_ahead(), absl::Now());
+    waited = true;
+    options.sleep(options.queue_poll_interval);
+    job = connection.GetJob(job_id);
+    if (!job.ok()) break;
+  }
+  if (waited) display.Notice(state, "", absl::Now());
   const std::string& server = connection.site().server;
   Backoff backoff(options.initial_backoff, options.max_backoff);
   // Set while the server is away: when it was first found gone.

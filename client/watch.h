@@ -30,6 +30,8 @@ struct WatchOptions {
   // attempt on a server that is down costs a refused connection.
   absl::Duration initial_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Milliseconds(400);
+  // While the job waits for a worker, how often the watch asks where it stands in the queue.
+  absl::Duration queue_poll_interval = absl::Seconds(2);
   // How the watch waits between attempts (tests record the waits).
   std::function<void(absl::Duration)> sleep = [](absl::Duration d) { absl::SleepFor(d); };
 };

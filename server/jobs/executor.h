@@ -4,6 +4,8 @@
 #define ABLATE_SERVER_JOBS_EXECUTOR_H_
 
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <stop_token>
 #include <string>
 
@@ -61,6 +63,10 @@ class Executor {
   virtual void Execute(RunRequest request) = 0;
   // How many runs train at the same time.
   virtual int Workers() const = 0;
+  // How many queued runs start before the first of `run_ids` to start, if no other run is
+  // queued meanwhile (a newcomer's run can still pass it, as turns go by owner); nullopt when
+  // none of them is waiting for a worker (started, ended, or unknown here).
+  virtual std::optional<int> RunsAhead(std::span<const int64_t> run_ids) = 0;
 };
 
 }  // namespace ablate::jobs

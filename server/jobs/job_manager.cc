@@ -645,4 +645,12 @@ int JobManager::ActiveJobs() {
   return static_cast<int>(active_.size());
 }
 
+std::optional<int> JobManager::RunsAhead(const v1::Job& job) {
+  // Every run: the executor finds those waiting in its queue, which after a restart include
+  // runs stored as running that wait to resume.
+  std::vector<int64_t> run_ids;
+  for (const v1::Run& run : job.runs()) run_ids.push_back(run.id());
+  return executor_.RunsAhead(run_ids);
+}
+
 }  // namespace ablate::jobs

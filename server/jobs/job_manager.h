@@ -89,6 +89,10 @@ class JobManager {
   // Jobs that have not ended.
   int ActiveJobs() ABSL_LOCKS_EXCLUDED(mutex_);
 
+  // How many queued runs start before the next of `job`'s runs (Executor::RunsAhead); nullopt
+  // when none of its runs is waiting for a worker.
+  std::optional<int> RunsAhead(const v1::Job& job);
+
   // For a store that cannot be written (a read-only data directory): Submit and Cancel return
   // `why` from now on. Call instead of Recover.
   void RefuseChanges(absl::Status why) ABSL_LOCKS_EXCLUDED(mutex_);

@@ -78,6 +78,13 @@ int LocalExecutor::QueuedRuns() {
   return queue_.size();
 }
 
+std::optional<int> LocalExecutor::RunsAhead(std::span<const int64_t> run_ids) {
+  absl::MutexLock lock(&mutex_);
+  return queue_.CountBefore([run_ids](const Queued& queued) {
+    return std::find(run_ids.begin(), run_ids.end(), queued.request.run_id) != run_ids.end();
+  });
+}
+
 void LocalExecutor::WorkLoop() {
   // Named, so that top -H and the benchmarks tell training's CPU from the serving side's.
   pthread_setname_np(pthread_self(), "ablate-train");

@@ -43,6 +43,8 @@ class LocalExecutor final : public Executor {
 
   void Execute(RunRequest request) override ABSL_LOCKS_EXCLUDED(mutex_);
   int Workers() const override { return static_cast<int>(threads_.size()); }
+  std::optional<int> RunsAhead(std::span<const int64_t> run_ids) override
+      ABSL_LOCKS_EXCLUDED(mutex_);
   // Lets the workers take queued runs (after a held start); does nothing otherwise.
   void Release() ABSL_LOCKS_EXCLUDED(mutex_);
   // Runs waiting for a free worker: /metrics' ablate_run_queue_depth.

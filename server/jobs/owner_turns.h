@@ -6,8 +6,10 @@
 #ifndef ABLATE_SERVER_JOBS_OWNER_TURNS_H_
 #define ABLATE_SERVER_JOBS_OWNER_TURNS_H_
 
+#include <algorithm>
 #include <deque>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,6 +42,35 @@ class OwnerTurns {
   }
   T Take() {
     return Take([](const T&) { return true; });
+  }
+
+  // How many items Take() would hand out before the first item for which match(item) is
+  // true, if nothing were pushed meanwhile; nullopt when none matches. (An item that would
+  // not use its turn is counted as one that would.) O(size() + owners).
+  template <typename Match>
+  std::optional<int> CountBefore(Match match) const {
+    // Take() visits the owners in name order from the one after last_owner_, wrapping, and
+    // takes one item of each per round: an owner's item i leaves in round i, after round i's
+    // items of the owners visited before it.
+    std::vector<const std::deque<T>*> order;
+    const auto first = queues_.upper_bound(last_owner_);
+    for (auto it = first; it != queues_.end(); ++it) order.push_back(&it->second);
+    for (auto it = queues_.begin(); it != first; ++it) order.push_back(&it->second);
+    std::optional<int> fewest;
+    for (size_t owner = 0; owner < order.size(); ++owner) {
+      const std::deque<T>& queue = *order[owner];
+      const auto found = std::find_if(queue.begin(), queue.end(), match);
+      if (found == queue.end()) continue;
+      const size_t round = static_cast<size_t>(found - queue.begin());
+      int before = 0;
+      for (size_t other = 0; other < order.size(); ++other) {
+        const size_t waiting = order[other]->size();
+        before += static_cast<int>(std::min(waiting, round));
+        if (other < owner && waiting > round) ++before;
+      }
+      if (!fewest || before < *fewest) fewest = before;
+    }
+    return fewest;
   }
 
   // Removes the items for which remove(item) is true and returns them, in queue order per

@@ -189,7 +189,10 @@ absl::StatusOr<v1::Job> AblationService::SubmitJob(const auth::Caller& caller,
 absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,
                                                 const v1::GetJobRequest& request) {
   if (absl::Status s = CheckRead(caller, request.job_id()); !s.ok()) return s;
-  return Labelled(wire::GetJob(store_, request.job_id()));
+  absl::StatusOr<v1::Job> job = Labelled(wire::GetJob(store_, request.job_id()));
+  if (!job.ok()) return job;
+  if (std::optional<int> ahead = jobs_.RunsAhead(*job)) job->set_runs_ahead(*ahead);
+  return job;
 }
 
 absl::StatusOr<v1::ListJobsResponse> AblationService::ListJobs(const auth::Caller& caller,

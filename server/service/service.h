@@ -88,7 +88,7 @@ class AblationService {
   // per-user active-jobs limit is not checked (it is the real submit's moment that counts).
   absl::StatusOr<v1::Job> CheckJob(const auth::Caller& caller,
                                    const v1::SubmitJobRequest& request);
-  // NotFound for an unknown id.
+  // NotFound for an unknown id. Job.runs_ahead is set while one of its runs waits.
   absl::StatusOr<v1::Job> GetJob(const auth::Caller& caller, const v1::GetJobRequest& request);
   absl::StatusOr<v1::ListJobsResponse> ListJobs(const auth::Caller& caller,
                                                 const v1::ListJobsRequest& request);

@@ -244,6 +244,10 @@ SlurmExecutor::~SlurmExecutor() = default;
 void SlurmExecutor::Execute(jobs::RunRequest request) { impl_->Execute(std::move(request)); }
 int SlurmExecutor::Workers() const { return impl_->Workers(); }
 int SlurmExecutor::QueuedRuns() { return impl_->QueuedRuns(); }
+
+std::optional<int> SlurmExecutor::RunsAhead(std::span<const int64_t> run_ids) {
+  return impl_->RunsAhead(run_ids);
+}
 void SlurmExecutor::Release() { impl_->Release(); }
 void SlurmExecutor::Detach() { impl_->Detach(); }
 grpc::Service& SlurmExecutor::service() { return *impl_; }

@@ -62,6 +62,9 @@ class SlurmExecutor final : public jobs::Executor {
 
   void Execute(jobs::RunRequest request) override;
   int Workers() const override;
+  // Runs waiting for one of the `max_running` slots, as the local pool counts them; a run
+  // already handed to Slurm waits in Slurm's own queue, which is not counted.
+  std::optional<int> RunsAhead(std::span<const int64_t> run_ids) override;
   // Runs waiting for a slot: /metrics' ablate_run_queue_depth.
   int QueuedRuns();
   // Lets queued runs be dispatched (after a held start); does nothing otherwise.

@@ -85,6 +85,9 @@ class SlurmExecutor::Impl final : public v1::RunWorker::Service {
   void Execute(jobs::RunRequest request) { pool_.Execute(std::move(request)); }
   int Workers() const { return pool_.Workers(); }
   int QueuedRuns() { return pool_.QueuedRuns(); }
+  std::optional<int> RunsAhead(std::span<const int64_t> run_ids) {
+    return pool_.RunsAhead(run_ids);
+  }
   void Release() { pool_.Release(); }
 
   // Only a flag: each run sees it when its stop wakes it (after the job manager has begun to

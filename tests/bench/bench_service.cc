@@ -220,6 +220,9 @@ class TimingExecutor final : public jobs::Executor {
     inner_->Execute(std::move(request));
   }
   int Workers() const override { return inner_->Workers(); }
+  std::optional<int> RunsAhead(std::span<const int64_t> run_ids) override {
+    return inner_->RunsAhead(run_ids);
+  }
 
   // Stops the training threads (call after the job manager's Shutdown).
   void Stop() { inner_.reset(); }

@@ -170,6 +170,11 @@ grpc::Status FakeAblation::CheckJob(grpc::ServerContext*, const v1::SubmitJobReq
 grpc::Status FakeAblation::GetJob(grpc::ServerContext*, const v1::GetJobRequest* request,
                                   v1::Job* response) {
   std::lock_guard<std::mutex> lock(mutex);
+  if (!get_job_script.empty()) {
+    *response = get_job_script.front();
+    get_job_script.pop_front();
+    return grpc::Status::OK;
+  }
   auto it = jobs.find(request->job_id());
   if (it == jobs.end()) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +38,8 @@ class FakeAblation final : public v1::Ablation::Service {
  public:
   // --- Script (set before the client runs) ---
   std::map<int64_t, v1::Job> jobs;  // GetJob, CancelJob, ListJobs
+  // GetJob answers these first, one per call, whatever the id (a job moving up the queue).
+  std::deque<v1::Job> get_job_script;
   // WatchJob, for any job id in `jobs`; sending job_finished also stores that job.
   std::vector<v1::JobUpdate> history;
   // WatchJob call i (0-based) ends with UNAVAILABLE after sending this many updates.

@@ -18,6 +18,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing::LabJob;
 using ::testing::Not;
+using ::testing::StartsWith;
 
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
@@ -325,6 +326,21 @@ TEST(FormatJobDetails, HeaderSpecAndRunTable) {
 TEST(FormatJobDetails, FailedJobShowsItsError) {
   EXPECT_THAT(FormatJobDetails(LabJob(3, v1::JOB_STATE_FAILED), absl::UTCTimeZone()),
               HasSubstr("error:     the worker ran out of memory\n"));
+}
+
+TEST(FormatJobDetails, AQueuedJobSaysWhereItStandsInTheQueue) {
+  v1::Job job = LabJob(3, v1::JOB_STATE_QUEUED);
+  job.set_runs_ahead(37);
+  EXPECT_THAT(FormatJobDetails(job, absl::UTCTimeZone()),
+              StartsWith("job 3: lab-01-init-ablation (queued; 37 runs of the queue start "
+                         "before its next)\n"));
+  job.set_runs_ahead(1);
+  EXPECT_THAT(FormatJobDetails(job, absl::UTCTimeZone()),
+              StartsWith("job 3: lab-01-init-ablation (queued; 1 run of the queue starts before "
+                         "its next)\n"));
+  job.set_runs_ahead(0);
+  EXPECT_THAT(FormatJobDetails(job, absl::UTCTimeZone()),
+              StartsWith("job 3: lab-01-init-ablation (queued; its next run starts next)\n"));
 }
 
 TEST(FormatTrajectoryReport, SummaryAndEvenlySpacedRowsKeepingTheFirstNonFinite) {

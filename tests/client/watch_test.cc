@@ -1,5 +1,6 @@
 #include "client/watch.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -16,6 +17,9 @@
 
 namespace ablate::client {
 namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(Backoff, DoublesFromTheFirstWaitUpToTheLast) {
   Backoff backoff(absl::Milliseconds(200), absl::Seconds(2));
@@ -87,6 +91,40 @@ TEST(WatchJob, EveryReconnectStartsTheBackoffOver) {
   ASSERT_TRUE(watched.ok()) << watched.status();
   EXPECT_EQ(watched->state(), v1::JOB_STATE_SUCCEEDED);
   EXPECT_EQ(waits, std::vector<absl::Duration>(4, options.initial_backoff));
+}
+
+// A queued job's place in the queue is shown while it waits, each change in a terminal, in a log
+// at most every kQueueLogInterval and when the job is next; then the stream shows its runs.
+TEST(WatchJob, AQueuedJobShowsItsPlaceUntilItStarts) {
+  testing::FakeAblation service;
+  const v1::Job job = testing::LabJob(17, v1::JOB_STATE_SUCCEEDED);
+  service.jobs[17] = job;
+  service.history = testing::TrainingHistory(job, 4, 1, v1::JOB_STATE_SUCCEEDED);
+  for (int ahead : {12, 11, 1, 0, -1}) {
+    v1::Job queued = testing::LabJob(17, v1::JOB_STATE_QUEUED);
+    if (ahead >= 0) queued.set_runs_ahead(ahead);
+    if (ahead < 0) queued.set_state(v1::JOB_STATE_RUNNING);
+    service.get_job_script.push_back(queued);
+  }
+  testing::FakeServer server(&service);
+  ConnectionOptions connection_options;
+  connection_options.server = server.address();
+  Connection connection(connection_options);
+  std::vector<absl::Duration> waits;
+  WatchOptions options;
+  options.sleep = [&waits](absl::Duration d) { waits.push_back(d); };
+  std::ostringstream out;
+  ProgressDisplay display(out, ProgressDisplay::Mode::kLog);
+  const absl::StatusOr<v1::Job> watched = WatchJob(connection, 17, options, display);
+  ASSERT_TRUE(watched.ok()) << watched.status();
+  EXPECT_EQ(watched->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(waits, std::vector<absl::Duration>(4, options.queue_poll_interval));
+  const std::string log = out.str();
+  EXPECT_THAT(log, HasSubstr("waiting for a worker: 12 runs of the queue start before this "
+                             "job's\n"));
+  EXPECT_THAT(log, Not(HasSubstr("11 runs"))) << "within kQueueLogInterval of the last line";
+  EXPECT_THAT(log, HasSubstr("waiting for a worker: this job's runs start next\n"));
+  EXPECT_EQ(service.watch_cursors, std::vector<uint64_t>{0});
 }
 
 }  // namespace

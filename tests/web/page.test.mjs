@@ -381,6 +381,41 @@ describe('Ablate page', () => {
     assert.equal(ended.state, 'JOB_STATE_CANCELLED');
   });
 
+  it('says where a queued job stands in the queue until it starts', async () => {
+    // Both workers busy with the first job's first two runs; its third waits, and so does the
+    // second's run. The second's owner has not had a turn, so its run is next. Kaiming runs
+    // only: a uniform run would diverge at once and free its worker.
+    const kaiming = [{ init: 'kaiming' }, { init: 'kaiming' }, { init: 'kaiming' }];
+    const post = (name, owner) => api(server.url, '/api/v1/jobs', {
+      method: 'POST', body: { owner, spec: { name, training: { steps: 50000 }, runs: kaiming } },
+    });
+    const first = (await post('holds the workers', 'qa')).job;
+    let second;
+    try {
+      const deadline = Date.now() + 30000;
+      for (;;) {
+        const job = await api(server.url, `/api/v1/jobs/${first.id}`);
+        if (job.runs.filter((r) => r.state === 'RUN_STATE_RUNNING').length === 2) break;
+        assert.ok(Date.now() < deadline, 'the first job did not start two runs');
+        await page.waitForTimeout(50);
+      }
+      second = (await post('waits', 'qb')).job;
+      assert.equal((await api(server.url, `/api/v1/jobs/${first.id}`)).runsAhead, 1);
+      await page.goto(`${server.url}/#/jobs/${second.id}`);
+      await page.waitForSelector('#job-queue:not([hidden])');
+      assert.equal(await page.textContent('#job-queue'), 'waiting for a worker: its runs start next');
+      // Cancelling the first job frees both workers: the second starts and the note goes.
+      await api(server.url, `/api/v1/jobs/${first.id}:cancel`, { method: 'POST', body: {} });
+      await page.waitForFunction(() => document.querySelector('#view-job').dataset.state === 'running');
+      await page.waitForSelector('#job-queue', { state: 'hidden' });
+    } finally {
+      await api(server.url, `/api/v1/jobs/${first.id}:cancel`, { method: 'POST', body: {} });
+      if (second) await api(server.url, `/api/v1/jobs/${second.id}:cancel`, { method: 'POST', body: {} });
+    }
+    await waitForJob(server.url, first.id);
+    if (second) await waitForJob(server.url, second.id);
+  });
+
   it('logged no errors, CSP violations or exceptions', () => {
     assert.deepEqual(problems, []);
   });

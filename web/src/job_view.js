@@ -70,7 +70,11 @@ export class JobView {
     this.frame = 0;
     this.left = false;
     this.listeners = [];
+    this.queueTimer = 0;
   }
+
+  // How often a queued job's place in the queue is asked for again.
+  static queuePollMs = 3000;
 
   // Shows the view for this job, empty, then loads the job and follows it live.
   open() {
@@ -82,6 +86,7 @@ export class JobView {
   // Stops following the job and releases the view's controls.
   leave() {
     this.left = true;
+    clearTimeout(this.queueTimer);
     this.watch?.close();
     if (this.frame) cancelAnimationFrame(this.frame);
     this.chart?.destroy();
@@ -101,6 +106,7 @@ export class JobView {
     $('#job-state').className = 'badge';
     $('#job-state').hidden = true;
     $('#job-error').hidden = true;
+    $('#job-queue').hidden = true;
     $('#job-results').hidden = true;
     $('#job-cancel').hidden = true;
     $('#job-delete').hidden = true;
@@ -147,6 +153,7 @@ export class JobView {
     $('#job-meta').textContent = `${job.owner} · submitted ${formatTime(job.createdAt)} · `
       + `${m.depth}-layer MLP, width ${m.width}, ${t.steps} steps, lr ${t.lr}, momentum ${t.momentum}, batch ${t.batch}`;
     this.setState(job.state);
+    this.showQueue(job);
     // Writing the note and tags: the job's owner or the class's instructor (or anyone without
     // users), as for deleting.
     renderNotes($('#job-notes'), job, this.mayEdit(), (saved) => {
@@ -186,6 +193,29 @@ export class JobView {
     this.schedule();
   }
 
+  // While the job waits for a worker: how many runs of the queue start before it (runsAhead,
+  // GetJob's alone), asked again every few seconds until a run of it starts.
+  showQueue(fetched) {
+    const note = $('#job-queue');
+    const ahead = fetched.runsAhead;
+    if (this.left || this.job.state !== 'JOB_STATE_QUEUED' || fetched.state !== 'JOB_STATE_QUEUED'
+        || ahead === undefined) {
+      note.hidden = true;
+      return;
+    }
+    note.textContent = ahead === 0 ? 'waiting for a worker: its runs start next'
+      : `waiting for a worker: ${ahead} ${ahead === 1 ? 'run of the queue starts' : 'runs of the queue start'} before it`;
+    note.hidden = false;
+    clearTimeout(this.queueTimer);
+    this.queueTimer = setTimeout(async () => {
+      try {
+        this.showQueue(await api.getJob(this.id));
+      } catch {
+        note.hidden = true;  // the stream says what went wrong, if anything did
+      }
+    }, JobView.queuePollMs);
+  }
+
   // The job's owner, the class's instructor, or anyone on a server without users.
   mayEdit() {
     const me = this.context.me();
@@ -199,6 +229,10 @@ export class JobView {
     badge.className = `badge state-${stateName(state)}`;
     badge.hidden = false;
     this.view.dataset.state = stateName(state);
+    if (state !== 'JOB_STATE_QUEUED') {
+      clearTimeout(this.queueTimer);
+      $('#job-queue').hidden = true;
+    }
     $('#job-cancel').hidden = jobEnded(state);
     // Deleting: an ended job, by whoever may edit it.
     $('#job-delete').hidden = !jobEnded(state) || !this.mayEdit();

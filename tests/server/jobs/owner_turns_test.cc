@@ -1,6 +1,8 @@
 // The fair queue of runs and of job ends: each owner's items in order, owners in turn.
 #include "server/jobs/owner_turns.h"
 
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,39 @@ TEST(OwnerTurnsTest, OwnersTakeTurnsAndEachOwnersItemsKeepTheirOrder) {
   // Name order from the start, wrapping around: ada, barbara, grace, ada, grace, ada.
   EXPECT_THAT(TakeAll(turns), ElementsAre("a1", "b1", "g1", "a2", "g2", "a3"));
   EXPECT_EQ(turns.size(), 0);
+}
+
+// CountBefore tells what taking would: checked against taking itself on random queues, with
+// turns already under way, for every item.
+TEST(OwnerTurnsTest, CountBeforeIsHowManyItemsTakeHandsOutFirst) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    OwnerTurns<std::string> turns;
+    const int owners = 1 + static_cast<int>(rng() % 6);
+    const int items = static_cast<int>(rng() % 30);
+    for (int i = 0; i < items; ++i) {
+      turns.Push(absl::StrCat("owner", rng() % owners), absl::StrCat("item", i));
+    }
+    for (int taken = static_cast<int>(rng() % 4); taken > 0 && !turns.empty(); --taken) {
+      turns.Take();
+    }
+    std::vector<std::string> order;
+    OwnerTurns<std::string> copy = turns;
+    while (!copy.empty()) order.push_back(copy.Take());
+    for (size_t k = 0; k < order.size(); ++k) {
+      EXPECT_EQ(turns.CountBefore([&](const std::string& item) { return item == order[k]; }),
+                std::optional<int>(static_cast<int>(k)))
+          << "trial " << trial << ", " << order[k];
+    }
+    // Of several items, the first to leave counts.
+    if (order.size() >= 3) {
+      EXPECT_EQ(turns.CountBefore([&](const std::string& item) {
+        return item == order[order.size() - 1] || item == order[1];
+      }), std::optional<int>(1));
+    }
+    EXPECT_EQ(turns.CountBefore([](const std::string& item) { return item == "none"; }),
+              std::nullopt);
+  }
 }
 
 TEST(OwnerTurnsTest, ANewOwnerWaitsForNoMoreThanOneItemOfEachOther) {

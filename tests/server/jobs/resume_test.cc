@@ -136,6 +136,9 @@ class HoldingExecutor final : public Executor {
     inner_.Execute(std::move(request));
   }
   int Workers() const override { return inner_.Workers(); }
+  std::optional<int> RunsAhead(std::span<const int64_t> run_ids) override {
+    return inner_.RunsAhead(run_ids);
+  }
 
   // Waits until `runs` runs are held.
   void WaitHeld(int runs) {

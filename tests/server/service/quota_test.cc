@@ -157,6 +157,27 @@ TEST_F(QuotaTest, CheckJobAnswersAsSubmitWouldWithoutStoringAnything) {
   EXPECT_EQ(service_->ListJobs(auth::Caller(), list)->jobs_size(), 0);
 }
 
+// A queued job says how many runs start before its own: the others' in turn by owner, not by
+// the order of submission; a job that is training says nothing.
+TEST_F(QuotaTest, AQueuedJobSaysHowManyRunsStartBeforeIt) {
+  Start(1, ServiceOptions{.max_active_jobs_per_user = 0});
+  const v1::Job first = Submit(SmallJob(100000), "alice");
+  ASSERT_TRUE(WaitFor(first.id(), [](v1::JobState s) { return s == v1::JOB_STATE_RUNNING; }));
+  const v1::Job second = Submit(SmallJob(100000), "alice");
+  const v1::Job bobs = Submit(SmallJob(100000), "bob");
+  const v1::Job carols = Submit(SmallJob(100000), "carol");
+  // alice was served last: bob's run, then carol's, then alice's second.
+  EXPECT_FALSE(Get(first.id()).has_runs_ahead());
+  EXPECT_EQ(Get(bobs.id()).runs_ahead(), 0);
+  EXPECT_EQ(Get(carols.id()).runs_ahead(), 1);
+  EXPECT_EQ(Get(second.id()).runs_ahead(), 2);
+  // Bob's job leaves the queue: the others move up.
+  EXPECT_EQ(Cancel(bobs.id()).state(), v1::JOB_STATE_CANCELLED);
+  EXPECT_EQ(Get(carols.id()).runs_ahead(), 0);
+  EXPECT_EQ(Get(second.id()).runs_ahead(), 1);
+  for (const v1::Job& job : {first, second, carols}) Cancel(job.id());
+}
+
 TEST_F(QuotaTest, AUsersJobBeyondTheActiveLimitIsRefusedUntilOneEnds) {
   Start(1, ServiceOptions{.max_active_jobs_per_user = 2});
   const v1::Job running = Submit(SmallJob(100000), "alice");
