@@ -559,11 +559,19 @@ void Connection<Socket>::StartStream(std::shared_ptr<StreamImpl<Socket>> stream,
     return;
   }
   streaming_ = true;
+  // The stream ends the connection: a browser reconnects an EventSource on a new one anyway.
+  std::string head_text = HeadText(head, "Transfer-Encoding: chunked\r\nConnection: close\r\n");
+  if (head_only_) {
+    // HEAD: the head is the whole answer (RFC 9110 §9.3.2); whatever the handler writes to the
+    // stream is dropped, and the connection closes once the head is out, as GET's would.
+    stream->MarkEnded();
+    Write(std::move(head_text),
+          [self = this->shared_from_this()](beast::error_code) { self->Close(); });
+    return;
+  }
   stream_object_ = std::move(stream);
   stream_options_ = std::move(options);
-  // The stream ends the connection: a browser reconnects an EventSource on a new one anyway.
-  queue_.emplace_front(HeadText(head, "Transfer-Encoding: chunked\r\nConnection: close\r\n"),
-                       nullptr);
+  queue_.emplace_front(std::move(head_text), nullptr);
   WatchForClose();
   WriteNextChunk();
   ArmStreamTimer();
@@ -571,7 +579,7 @@ void Connection<Socket>::StartStream(std::shared_ptr<StreamImpl<Socket>> stream,
 
 template <typename Socket>
 void Connection<Socket>::QueueChunk(std::string data, std::function<void(bool)> written) {
-  if (closed_) {
+  if (closed_ || head_only_) {
     if (written) written(false);
     return;
   }
@@ -646,7 +654,7 @@ void Connection<Socket>::ArmStreamTimer() {
 
 template <typename Socket>
 void Connection<Socket>::EndStream() {
-  if (closed_) return;
+  if (closed_ || head_only_) return;  // a HEAD's stream has ended with its head
   ending_ = true;
   WriteNextChunk();
 }

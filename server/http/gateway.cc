@@ -135,6 +135,14 @@ Response NotFound(const Request& request) {
       absl::StrCat("no such resource: ", ForLog(request.method), " ", ForLog(request.path), ".")));
 }
 
+// The status and headers of an event stream.
+Response EventStreamHead() {
+  Response head{.status = 200, .content_type = "text/event-stream"};
+  head.SetHeader("Cache-Control", "no-cache");
+  head.SetHeader("X-Accel-Buffering", "no");  // tells a reverse proxy not to buffer
+  return WithDefaults(std::move(head));
+}
+
 // The capture groups of a route's path pattern, [1] first.
 using Captures = std::vector<std::string>;
 
@@ -229,8 +237,8 @@ int HttpGateway::EndStreams(const std::function<bool(const StreamInfo&)>& which)
 void HttpGateway::Handle(Request request, Responder respond) {
   spdlog::debug("HTTP {} {}", ForLog(request.method), ForLog(request.target));
   // Answered on the I/O thread: nothing here waits.
-  // HEAD is GET without the body (the connection writes the head only), for the health and
-  // metrics checks that load balancers and probes make with it; the static files take it too.
+  // HEAD is GET without the body (the connection writes the head only): load balancers and
+  // probes check health and metrics with it. Every route that takes GET takes HEAD.
   const bool get = request.method == "GET" || request.method == "HEAD";
   if (request.path == "/healthz" && get) {
     return respond.Reply(
@@ -273,9 +281,11 @@ void HttpGateway::Handle(Request request, Responder respond) {
   }
   for (const Route& route : routes_) {
     std::smatch match;
-    if (route.method != request.method || !std::regex_match(request.path, match, route.path)) {
-      continue;
-    }
+    // HEAD is GET without the body (RFC 9110 §9.3.2): the route runs as for GET and the
+    // connection sends the head only, with GET's Content-Length.
+    const bool method_matches =
+        route.method == request.method || (request.method == "HEAD" && route.method == "GET");
+    if (!method_matches || !std::regex_match(request.path, match, route.path)) continue;
     Captures captures(match.begin(), match.end());
     return Offload(std::move(request), respond,
                    [&route, captures = std::move(captures), respond](const Request& request) {
@@ -475,6 +485,16 @@ void HttpGateway::AddRoutes() {
           }
           in.set_cursor(cursor);
         }
+        // HEAD: the stream's head, without a stream. The watch is made only to refuse what GET
+        // would refuse (no such job, another class's, a cursor past its end) and is cancelled
+        // at once; the stream limits are not consulted, as nothing is held.
+        if (request.method == "HEAD") {
+          absl::StatusOr<std::unique_ptr<service::JobWatch>> watch = service_.WatchJob(caller, in);
+          if (!watch.ok()) return Error(watch.status());
+          (*watch)->Cancel();
+          if (auto out = respond.Stream(EventStreamHead(), StreamOptions{})) out->End();
+          return Response{.status = 0};  // answered (see Offload)
+        }
         return Watch(caller, TokenOf(request), in, respond);
       });
 }
@@ -511,11 +531,7 @@ Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token
     streams_.erase(key);
     return Error(watch.status());
   }
-  Response head{.status = 200, .content_type = "text/event-stream"};
-  head.SetHeader("Cache-Control", "no-cache");
-  head.SetHeader("X-Accel-Buffering", "no");  // tells a reverse proxy not to buffer
-  head = WithDefaults(std::move(head));
-  std::shared_ptr<ResponseStream> out = respond.Stream(std::move(head), EventStream::Options());
+  std::shared_ptr<ResponseStream> out = respond.Stream(EventStreamHead(), EventStream::Options());
   auto on_end = [this, key, &limits, ticket = *ticket] {
     limits.Release(ticket);
     absl::MutexLock lock(&streams_mutex_);

@@ -22,6 +22,8 @@
 //        attachment Content-Disposition naming it, and ETag = its SHA-256
 //   GET  /api/v1/runs/{run_id}/trajectory?max_points=   -> GetTrajectoryResponse
 //   GET  /...                                       the page's static files (web_dir)
+//   HEAD on every GET route: GET's status and headers without the body (on .../events, the
+//        stream's head; no stream is opened)
 //
 // POST bodies must be sent as Content-Type: application/json (415 otherwise; see gateway.cc).
 // Authentication: every /api/v1 call carries the token as "Authorization: Bearer <token>" or

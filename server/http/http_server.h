@@ -82,7 +82,8 @@ class Responder {
   explicit Responder(std::shared_ptr<Exchange> exchange);
   void Reply(Response response) const;
   // Sends `head` (status and headers; its body is ignored) and opens a chunked stream; null
-  // when the connection has already gone.
+  // when the connection has already gone. For a HEAD request only the head is sent and the
+  // stream is returned already ended (its Write returns false, OnEnd runs at once).
   std::shared_ptr<ResponseStream> Stream(Response head, StreamOptions options) const;
 
  private:

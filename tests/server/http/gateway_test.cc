@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,7 @@
 #include "server/http/mapping.h"
 #include "server/metrics/metrics.h"
 #include "tests/support/job_specs.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/service_stack.h"
 // Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
 #include "httplib.h"
@@ -1047,6 +1049,88 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
             delays.at("ablate_watch_delay_seconds_bucket{le=\"10\"}"));
   EXPECT_GT(delays.at("ablate_watch_delay_seconds_sum"), 0);
   EXPECT_LT(delays.at("ablate_watch_delay_seconds_sum") / count, 10);
+}
+
+// --- HTTP conformance (RFC 9110, RFC 9112) --------------------------------------------------
+
+// Sends `request` byte for byte on a new connection and returns everything the server sends
+// until it closes the connection (or `wait` passes).
+std::string Exchange(int port, const std::string& request, std::chrono::milliseconds wait = 10s) {
+  test_support::Socket socket(port);
+  if (!socket.ok() || !socket.Send(request)) return "";
+  return socket.ReadAll(wait);
+}
+
+// A raw response's head (up to the blank line) and what follows it.
+std::string HeadOf(const std::string& response) {
+  return response.substr(0, response.find("\r\n\r\n") + 4);
+}
+std::string BodyOf(const std::string& response) {
+  const size_t end = response.find("\r\n\r\n");
+  return end == std::string::npos ? "" : response.substr(end + 4);
+}
+
+// The value of header `name` in a raw response's head; "" without one.
+std::string HeaderOf(const std::string& response, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(HeadOf(response), "\r\n")) {
+    const size_t colon = line.find(':');
+    if (colon != absl::string_view::npos && absl::EqualsIgnoreCase(line.substr(0, colon), name)) {
+      return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    }
+  }
+  return "";
+}
+
+// RFC 9110 §9.3.2: HEAD is GET without the content: the same status and headers, Content-Length
+// included, for every route that takes GET.
+TEST_F(GatewayTest, HeadAnswersAsGetWithoutTheBodyOnEveryGetRoute) {
+  const v1::Job job = Submit(ShortLab(10));
+  ASSERT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
+  for (const std::string& path :
+       {std::string("/api/v1/jobs"), absl::StrCat("/api/v1/jobs/", job.id()),
+        absl::StrCat("/api/v1/jobs/", job.id(), "/artifacts/losses.json"),
+        absl::StrCat("/api/v1/runs/", job.runs(0).id(), "/trajectory"),
+        std::string("/api/v1/session"), std::string("/api/v1/class"),
+        std::string("/api/v1/jobs/99999"), std::string("/api/v1/jobs/x"),
+        std::string("/api/v1/jobs?page_size=0x"), std::string("/healthz"), std::string("/")}) {
+    const std::string tail =
+        absl::StrCat(" ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string get = Exchange(port_, "GET" + tail);
+    const std::string head = Exchange(port_, "HEAD" + tail);
+    EXPECT_NE(test_support::StatusOf(get), 0) << path;
+    EXPECT_EQ(test_support::StatusOf(head), test_support::StatusOf(get)) << path << "\n" << head;
+    for (const std::string name : {"Content-Type", "Content-Length", "ETag"}) {
+      EXPECT_EQ(HeaderOf(head, name), HeaderOf(get, name)) << path << ": " << name;
+    }
+    EXPECT_EQ(HeaderOf(head, "Content-Length"), absl::StrCat(BodyOf(get).size())) << path;
+    EXPECT_EQ(BodyOf(head), "") << path;
+  }
+}
+
+// HEAD of an event stream answers the stream's headers and opens no stream: the connection
+// closes at once, and no watch is held.
+TEST_F(GatewayTest, HeadOfAnEventStreamAnswersItsHeadersWithoutAStream) {
+  const v1::Job job = Submit(ShortLab(100000));
+  const auto start = std::chrono::steady_clock::now();
+  const std::string head = Exchange(
+      port_, absl::StrCat("HEAD /api/v1/jobs/", job.id(), "/events HTTP/1.1\r\nHost: x\r\n\r\n"),
+      5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s) << "the HEAD's connection stayed open";
+  EXPECT_EQ(test_support::StatusOf(head), 200) << head;
+  EXPECT_EQ(HeaderOf(head, "Content-Type"), "text/event-stream") << head;
+  EXPECT_EQ(HeaderOf(head, "Cache-Control"), "no-cache") << head;
+  EXPECT_EQ(BodyOf(head), "") << head;
+  EXPECT_EQ(gateway_->OpenStreams(), 0);
+  EXPECT_EQ(service_->Streams().Open(), 0);
+  // What GET refuses, HEAD refuses alike.
+  const std::string close = " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  EXPECT_EQ(test_support::StatusOf(Exchange(port_, "HEAD /api/v1/jobs/99999/events" + close)),
+            404);
+  EXPECT_EQ(test_support::StatusOf(Exchange(
+                port_, absl::StrCat("HEAD /api/v1/jobs/", job.id(), "/events?cursor=999999999",
+                                    close))),
+            400);
+  Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
 }
 
 TEST_F(GatewayTest, MetricsAreNotServedUnlessWired) { EXPECT_EQ(Get("/metrics").status, 404); }
