@@ -1,5 +1,6 @@
 #include "server/http/gateway.h"
 
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <regex>
@@ -12,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/auth/token.h"
 #include "server/http/compress.h"
@@ -143,6 +145,11 @@ Response EventStreamHead() {
   return WithDefaults(std::move(head));
 }
 
+// No route is longer than this, and std::regex recurses once per character it matches: a path
+// of some 28,000 characters (possible with a raised --http-max-header-bytes) overflowed an I/O
+// thread's stack. A longer path is not one of ours.
+constexpr size_t kLongestRoutePath = 1024;
+
 // The capture groups of a route's path pattern, [1] first.
 using Captures = std::vector<std::string>;
 
@@ -244,55 +251,69 @@ void HttpGateway::Handle(Request request, Responder respond) {
     return respond.Reply(
         WithDefaults(Response{.content_type = kJson, .body = R"({"status":"ok"})"}));
   }
-  if (request.path == "/api/v1/session" && request.method == "DELETE") {
-    Response out{.content_type = kJson, .body = "{}"};
-    out.SetHeader("Set-Cookie",
-                  absl::StrCat(kSessionCookie, "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"));
-    return respond.Reply(WithDefaults(std::move(out)));
-  }
-  if (request.method == "POST") {
-    if (std::optional<Response> refusal = RequireJson(request);
-        refusal && request.path != "/api/v1/session") {
-      return respond.Reply(WithDefaults(*std::move(refusal)));
-    }
-  }
-  const bool api = absl::StartsWith(request.path, "/api/");
-  if (!api && request.path != "/metrics") {
-    std::optional<Response> file;
-    if (files_ != nullptr && (request.method == "GET" || request.method == "HEAD")) {
-      file = files_->Serve(request);
-    }
-    return respond.Reply(WithDefaults(file ? *std::move(file) : NotFound(request)));
-  }
-  if (request.path == "/metrics") {
-    if (!options_.metrics || !get) {
-      return respond.Reply(WithDefaults(NotFound(request)));
-    }
+  if (request.path == "/metrics" && get && options_.metrics) {
     return Offload(std::move(request), respond, [this](const Request&) {
       return Response{.content_type = metrics::kContentType, .body = options_.metrics()};
     });
   }
-  // No route is longer than this, and std::regex recurses once per character it matches: a
-  // path of some 28,000 characters (possible with a raised --http-max-header-bytes) overflowed
-  // an I/O thread's stack. A longer path is not one of ours.
-  constexpr size_t kLongestRoutePath = 1024;
-  if (request.path.size() > kLongestRoutePath) {
-    return respond.Reply(WithDefaults(NotFound(request)));
+  const bool api = absl::StartsWith(request.path, "/api/");
+  if (!api && request.path != "/metrics" && get && files_ != nullptr) {
+    if (std::optional<Response> file = files_->Serve(request)) {
+      return respond.Reply(WithDefaults(*std::move(file)));
+    }
   }
-  for (const Route& route : routes_) {
-    std::smatch match;
-    // HEAD is GET without the body (RFC 9110 §9.3.2): the route runs as for GET and the
-    // connection sends the head only, with GET's Content-Length.
-    const bool method_matches =
-        route.method == request.method || (request.method == "HEAD" && route.method == "GET");
-    if (!method_matches || !std::regex_match(request.path, match, route.path)) continue;
-    Captures captures(match.begin(), match.end());
-    return Offload(std::move(request), respond,
-                   [&route, captures = std::move(captures), respond](const Request& request) {
-                     return route.handle(request, captures, respond);
-                   });
+  if (api && request.path.size() <= kLongestRoutePath) {
+    for (const Route& route : routes_) {
+      std::smatch match;
+      // HEAD is GET without the body (RFC 9110 §9.3.2): the route runs as for GET and the
+      // connection sends the head only, with GET's Content-Length.
+      const bool method_matches =
+          route.method == request.method || (request.method == "HEAD" && route.method == "GET");
+      if (!method_matches || !std::regex_match(request.path, match, route.path)) continue;
+      // Signing in reads a header only; every other POST carries JSON and must say so.
+      if (request.method == "POST" && request.path != "/api/v1/session") {
+        if (std::optional<Response> refusal = RequireJson(request)) {
+          return respond.Reply(WithDefaults(*std::move(refusal)));
+        }
+      }
+      Captures captures(match.begin(), match.end());
+      return Offload(std::move(request), respond,
+                     [&route, captures = std::move(captures), respond](const Request& request) {
+                       return route.handle(request, captures, respond);
+                     });
+    }
   }
-  respond.Reply(WithDefaults(NotFound(request)));
+  // Nothing answers this method here: 405 naming the methods that do (RFC 9110 §15.5.6), or
+  // 404 when nothing is here at all.
+  const std::vector<std::string> allowed = MethodsFor(request.path);
+  if (allowed.empty()) return respond.Reply(WithDefaults(NotFound(request)));
+  const std::string allow = absl::StrJoin(allowed, ", ");
+  // UNIMPLEMENTED, as grpc-gateway reports a method a path does not take.
+  Response refusal = Error(absl::UnimplementedError(absl::StrCat(
+      ForLog(request.method), " is not allowed on ", ForLog(request.path), ", which takes ",
+      allow, ".")));
+  refusal.status = 405;
+  refusal.SetHeader("Allow", allow);
+  respond.Reply(WithDefaults(std::move(refusal)));
+}
+
+std::vector<std::string> HttpGateway::MethodsFor(const std::string& path) const {
+  std::vector<std::string> methods;
+  auto add = [&methods](const std::string& method) {
+    if (std::find(methods.begin(), methods.end(), method) != methods.end()) return;
+    methods.push_back(method);
+    if (method == "GET") methods.push_back("HEAD");
+  };
+  if (path == "/healthz" || (path == "/metrics" && options_.metrics)) {
+    add("GET");
+  } else if (!absl::StartsWith(path, "/api/")) {
+    if (path != "/metrics" && files_ != nullptr && files_->Has(path)) add("GET");
+  } else if (path.size() <= kLongestRoutePath) {
+    for (const Route& route : routes_) {
+      if (std::regex_match(path, route.path)) add(route.method);
+    }
+  }
+  return methods;
 }
 
 void HttpGateway::Offload(Request request, Responder respond,
@@ -378,6 +399,17 @@ void HttpGateway::AddRoutes() {
         }
         return out;
       }});
+
+  // Signing out: the cookie is cleared, whoever asks (it is the browser's own).
+  routes_.push_back(Route{"DELETE", std::regex("/api/v1/session"),
+                          [](const Request&, const Captures&, const Responder&) {
+                            Response out{.content_type = kJson, .body = "{}"};
+                            out.SetHeader("Set-Cookie",
+                                          absl::StrCat(kSessionCookie,
+                                                       "=; Max-Age=0; Path=/; HttpOnly; "
+                                                       "SameSite=Strict"));
+                            return out;
+                          }});
 
   api("POST", "/api/v1/jobs", Call<v1::SubmitJobRequest>{.from_body = true},
       [this](const auth::Caller& caller, const v1::SubmitJobRequest& in) {

@@ -30,7 +30,8 @@
 // the session cookie (the header wins); a server with users answers 401 without a valid one
 // and 403 for what the caller may not do (service.h has the rules).
 // Errors: the service's absl::Status as HTTP status (HttpStatusFor) and the body
-// {"error": {"code", "message"}}; unknown paths 404; bodies that are not the message's JSON, or
+// {"error": {"code", "message"}}; unknown paths 404, a method a known path does not take 405
+// (code UNIMPLEMENTED) with Allow listing those it does; bodies that are not the message's JSON, or
 // that nest deeper than max_json_depth, 400 naming the problem; more than max_streams live
 // streams 503 with Retry-After, more than the service's stream caps (stream_limits.h: all
 // streams, per user) 429 with Retry-After; a cursor past the job's last event 400; the
@@ -47,6 +48,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -129,6 +131,9 @@ class HttpGateway {
   Response Watch(const auth::Caller& caller, const std::string& token,
                  const v1::WatchJobRequest& in, const Responder& respond);
   void AddRoutes();
+  // The methods that `path` takes (HEAD with GET), for a 405's Allow; empty when there is
+  // nothing at `path`.
+  std::vector<std::string> MethodsFor(const std::string& path) const;
 
   service::AblationService& service_;
   service::ThreadPool& pool_;

@@ -281,7 +281,7 @@ TEST_F(GatewayTest, CompressesWithGzipEvenWhenBrotliIsOffered) {
   EXPECT_EQ(res->body, R"({"jobs":[],"nextPageToken":""})");
 }
 
-TEST_F(GatewayTest, UnknownApiPathsAndWrongMethodsAre404WithAJsonError) {
+TEST_F(GatewayTest, UnknownApiPathsAre404WithAJsonError) {
   for (const std::string path : {"/api/v1/nothing", "/api/v2/jobs", "/api/v1/jobs/1/nothing"}) {
     const httplib::Response res = Get(path);
     EXPECT_EQ(res.status, 404) << path;
@@ -290,8 +290,9 @@ TEST_F(GatewayTest, UnknownApiPathsAndWrongMethodsAre404WithAJsonError) {
     EXPECT_EQ(code, "NOT_FOUND") << path;
     EXPECT_NE(message.find(path), std::string::npos) << message;
   }
-  EXPECT_EQ(Get("/api/v1/jobs/1:cancel").status, 404);  // cancel is a POST
-  EXPECT_EQ(Post("/api/v1/jobs/1", "{}").status, 404);
+  // A known path with a method it does not take is 405 (WrongMethodsOnAKnownRouteAre405...).
+  EXPECT_EQ(Get("/api/v1/jobs/1:cancel").status, 405);  // cancel is a POST
+  EXPECT_EQ(Post("/api/v1/jobs/1", "{}").status, 405);
 }
 
 TEST_F(GatewayTest, SubmitReturnsTheStoredJobWithDefaultsFilled) {
@@ -1079,6 +1080,62 @@ std::string HeaderOf(const std::string& response, const std::string& name) {
     }
   }
   return "";
+}
+
+// The methods an Allow header lists.
+std::set<std::string> AllowOf(const std::string& allow) {
+  std::set<std::string> methods;
+  for (absl::string_view method : absl::StrSplit(allow, ',', absl::SkipWhitespace())) {
+    methods.insert(std::string(absl::StripAsciiWhitespace(method)));
+  }
+  return methods;
+}
+
+// RFC 9110 §15.5.6: a method the resource does not support is 405 with Allow; a resource that
+// does not exist stays 404.
+TEST_F(GatewayTest, WrongMethodsOnAKnownRouteAre405WithAllow) {
+  using Methods = std::set<std::string>;
+  const struct {
+    std::string method, path;
+    Methods allow;
+  } cases[] = {
+      {"POST", "/api/v1/jobs/1", Methods{"GET", "HEAD", "DELETE"}},
+      {"PUT", "/api/v1/jobs/1", Methods{"GET", "HEAD", "DELETE"}},
+      {"GET", "/api/v1/jobs/1:cancel", Methods{"POST"}},
+      {"GET", "/api/v1/jobs/1/cancel", Methods{"POST"}},
+      {"DELETE", "/api/v1/jobs", Methods{"GET", "HEAD", "POST"}},
+      {"POST", "/api/v1/jobs/1/events", Methods{"GET", "HEAD"}},
+      {"PATCH", "/api/v1/session", Methods{"GET", "HEAD", "POST", "DELETE"}},
+      {"PUT", "/healthz", Methods{"GET", "HEAD"}},
+      {"POST", "/", Methods{"GET", "HEAD"}},
+      {"DELETE", "/index.html", Methods{"GET", "HEAD"}},
+  };
+  for (const auto& c : cases) {
+    // A POST with a form's type is refused for its method, not its type: nothing takes it.
+    const std::string response =
+        Exchange(port_, absl::StrCat(c.method, " ", c.path,
+                                     " HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                                     "Content-Length: 2\r\nConnection: close\r\n\r\n{}"));
+    EXPECT_EQ(test_support::StatusOf(response), 405) << c.method << " " << c.path << "\n"
+                                                     << response;
+    EXPECT_EQ(AllowOf(HeaderOf(response, "Allow")), c.allow) << c.method << " " << c.path;
+    EXPECT_EQ(HeaderOf(response, "Content-Type"), "application/json");
+    httplib::Response parsed;
+    parsed.body = BodyOf(response);
+    const auto [code, message] = ErrorOf(parsed);
+    EXPECT_FALSE(code.empty()) << response;
+    EXPECT_NE(message.find(c.method), std::string::npos) << message;
+  }
+  // Unknown paths stay 404, whatever the method.
+  for (const std::string method : {"GET", "POST", "DELETE"}) {
+    for (const std::string path : {"/api/v1/nothing", "/api/v1/jobs/1/nothing", "/no-such.js"}) {
+      const std::string response = Exchange(
+          port_, absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                                 "Content-Length: 0\r\n\r\n"));
+      EXPECT_EQ(test_support::StatusOf(response), 404) << method << " " << path;
+      EXPECT_EQ(HeaderOf(response, "Allow"), "") << method << " " << path;
+    }
+  }
 }
 
 // RFC 9110 §9.3.2: HEAD is GET without the content: the same status and headers, Content-Length
