@@ -1190,6 +1190,33 @@ TEST_F(GatewayTest, HeadOfAnEventStreamAnswersItsHeadersWithoutAStream) {
   Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
 }
 
+// HTTP/1.0 has no chunked transfer coding (RFC 9112 §6.1): its event stream is the events
+// themselves, ended by the server closing the connection.
+TEST_F(GatewayTest, AnHttp10EventStreamIsNotChunkedAndEndsByClosing) {
+  const v1::Job job = Submit(ShortLab(20));
+  ASSERT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
+  const std::string response = Exchange(
+      port_, absl::StrCat("GET /api/v1/jobs/", job.id(), "/events HTTP/1.0\r\n\r\n"), 30s);
+  EXPECT_EQ(test_support::StatusOf(response), 200) << response.substr(0, 300);
+  EXPECT_EQ(HeaderOf(response, "Transfer-Encoding"), "") << HeadOf(response);
+  EXPECT_EQ(HeaderOf(response, "Content-Type"), "text/event-stream");
+  std::string body = BodyOf(response);
+  EXPECT_TRUE(absl::StartsWith(body, "retry: 2000\n\n")) << body.substr(0, 200);
+  EXPECT_FALSE(absl::EndsWith(body, "0\r\n\r\n"));
+  const std::vector<SseEvent> events = TakeEvents(body);
+  ASSERT_FALSE(events.empty());
+  v1::JobUpdate last;
+  ASSERT_TRUE(JsonToMessage(events.back().data, last).ok()) << events.back().data;
+  EXPECT_TRUE(last.has_job_finished());
+  EXPECT_EQ(body, "");  // nothing after the last event
+  // HTTP/1.1 keeps its chunks.
+  const std::string chunked = Exchange(
+      port_, absl::StrCat("GET /api/v1/jobs/", job.id(), "/events HTTP/1.1\r\nHost: x\r\n\r\n"),
+      30s);
+  EXPECT_EQ(HeaderOf(chunked, "Transfer-Encoding"), "chunked");
+  EXPECT_TRUE(absl::EndsWith(chunked, "0\r\n\r\n"));
+}
+
 TEST_F(GatewayTest, MetricsAreNotServedUnlessWired) { EXPECT_EQ(Get("/metrics").status, 404); }
 
 // Between SIGTERM and the gateway's Stop, a submit is told to come back, not failed.
