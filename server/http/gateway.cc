@@ -121,6 +121,16 @@ std::string ForLog(std::string_view text) {
   return out;
 }
 
+// A 401 says how to authenticate (RFC 9110 §11.6.1): with a bearer token (RFC 6750), which the
+// API takes in the Authorization header or, from the page, in the session cookie. A request
+// that carried a token is told that it is not valid; one without gets no error code (RFC 6750
+// §3.1). Bearer, not Basic: a browser shows its own sign-in dialog for Basic only.
+void Challenge(const Request& request, Response& response) {
+  response.SetHeader("WWW-Authenticate", TokenOf(request).empty()
+                                             ? R"(Bearer realm="ablate")"
+                                             : R"(Bearer realm="ablate", error="invalid_token")");
+}
+
 // A file name safe to put in a quoted header value.
 std::string AttachmentName(std::string_view name) {
   std::string out;
@@ -329,6 +339,7 @@ void HttpGateway::Offload(Request request, Responder respond,
       response = Error(absl::InternalError("the server failed to answer this request."));
     }
     if (response.status == 0) return;  // a stream was opened instead
+    if (response.status == 401) Challenge(request, response);
     CompressFor(request, response);
     respond.Reply(WithDefaults(std::move(response)));
   });

@@ -28,7 +28,8 @@
 // POST bodies must be sent as Content-Type: application/json (415 otherwise; see gateway.cc).
 // Authentication: every /api/v1 call carries the token as "Authorization: Bearer <token>" or
 // the session cookie (the header wins); a server with users answers 401 without a valid one
-// and 403 for what the caller may not do (service.h has the rules).
+// (with WWW-Authenticate: Bearer realm="ablate") and 403 for what the caller may not do
+// (service.h has the rules).
 // Errors: the service's absl::Status as HTTP status (HttpStatusFor) and the body
 // {"error": {"code", "message"}}; unknown paths 404, a method a known path does not take 405
 // (code UNIMPLEMENTED) with Allow listing those it does; bodies that are not the message's JSON, or

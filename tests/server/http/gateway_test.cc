@@ -837,6 +837,31 @@ TEST_F(GatewayAuthTest, CallsWithoutAValidTokenGet401) {
   EXPECT_EQ(Get("/healthz").status, 200);  // not part of the API
 }
 
+// RFC 9110 §11.6.1: a 401 says how to authenticate: a bearer token (the Authorization header;
+// the page's session cookie carries the same token).
+TEST_F(GatewayAuthTest, A401CarriesABearerChallenge) {
+  for (const httplib::Headers& headers :
+       {httplib::Headers{}, Bearer("abl_wrong"), httplib::Headers{{"Cookie", "ablate_token=x"}}}) {
+    const httplib::Response res = Get("/api/v1/jobs", headers);
+    EXPECT_EQ(res.status, 401);
+    EXPECT_TRUE(
+        absl::StartsWith(res.get_header_value("WWW-Authenticate"), "Bearer realm=\"ablate\""))
+        << res.get_header_value("WWW-Authenticate");
+  }
+  httplib::Result post = Client()->Post("/api/v1/jobs", "{}", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 401);
+  EXPECT_TRUE(
+      absl::StartsWith(post->get_header_value("WWW-Authenticate"), "Bearer realm=\"ablate\""));
+  // Without a token: no error code (RFC 6750 §3.1); with one that is not valid: invalid_token.
+  EXPECT_EQ(Get("/api/v1/jobs").get_header_value("WWW-Authenticate"), "Bearer realm=\"ablate\"");
+  EXPECT_EQ(Get("/api/v1/jobs", Bearer("abl_wrong")).get_header_value("WWW-Authenticate"),
+            "Bearer realm=\"ablate\", error=\"invalid_token\"");
+  const httplib::Response ok = Get("/api/v1/jobs", Bearer(ada_));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_FALSE(ok.has_header("WWW-Authenticate"));
+}
+
 TEST_F(GatewayAuthTest, SessionCookieSignsThePageIn) {
   httplib::Result bad = Client()->Post("/api/v1/session", Bearer("abl_wrong"), "", "text/plain");
   ASSERT_TRUE(bad);
