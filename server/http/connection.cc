@@ -217,6 +217,16 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     if (ec) return OnReadError(ec);
     const auto& header = parser_->get();
     header_fields_ = std::distance(header.begin(), header.end());
+    // RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host header, else it is 400 (a
+    // proxy and this server could read different targets from it). HTTP/1.0 predates Host.
+    if (header.version() >= 11) {
+      const size_t hosts = header.count(bhttp::field::host);
+      if (hosts != 1) {
+        return Refuse(400, absl::StatusCode::kInvalidArgument,
+                      hosts == 0 ? "an HTTP/1.1 request must carry a Host header."
+                                 : "the request carries more than one Host header; send one.");
+      }
+    }
     if (!parser_->is_done()) {
       // curl and others wait for this before sending a body they announced as large.
       auto expect = header.find(bhttp::field::expect);

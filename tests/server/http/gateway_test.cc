@@ -1242,6 +1242,21 @@ TEST_F(GatewayTest, AnHttp10EventStreamIsNotChunkedAndEndsByClosing) {
   EXPECT_TRUE(absl::EndsWith(chunked, "0\r\n\r\n"));
 }
 
+// RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host header is 400; HTTP/1.0 needs
+// none.
+TEST_F(GatewayTest, AnHttp11RequestWithoutOneHostIs400) {
+  std::string response = Exchange(port_, "GET /healthz HTTP/1.1\r\n\r\n", 5s);
+  EXPECT_EQ(test_support::StatusOf(response), 400) << response;
+  EXPECT_NE(BodyOf(response).find("Host"), std::string::npos) << response;
+  EXPECT_EQ(HeaderOf(response, "Connection"), "close");
+  response = Exchange(port_, "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 5s);
+  EXPECT_EQ(test_support::StatusOf(response), 400) << response;
+  response = Exchange(port_, "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(test_support::StatusOf(response), 200) << response;
+  response = Exchange(port_, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(test_support::StatusOf(response), 200) << response;
+}
+
 TEST_F(GatewayTest, MetricsAreNotServedUnlessWired) { EXPECT_EQ(Get("/metrics").status, 404); }
 
 // Between SIGTERM and the gateway's Stop, a submit is told to come back, not failed.
