@@ -374,7 +374,7 @@ void HttpGateway::AddRoutes() {
                 // An artifact's ETag is its content's hash, so a match means the same bytes;
                 // checked only after the service has said that the caller may read it.
                 const std::string etag = out.Header("ETag");
-                if (out.status == 200 && !etag.empty() && request.Header("If-None-Match") == etag) {
+                if (out.status == 200 && !etag.empty() && MatchesIfNoneMatch(request, etag)) {
                   out.status = 304;
                   out.body.clear();
                   out.content_type.clear();

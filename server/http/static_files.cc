@@ -88,7 +88,7 @@ std::optional<Response> StaticFiles::Serve(const Request& request) {
   Response response;
   response.headers = headers_;
   response.SetHeader("ETag", file->etag);
-  if (request.Header("If-None-Match") == file->etag) {
+  if (MatchesIfNoneMatch(request, file->etag)) {
     response.status = 304;
     return response;
   }

@@ -24,7 +24,8 @@ class StaticFiles {
 
   // The file that a GET of `request.path` names ("/" and directories: their index.html), with
   // its Content-Type, an ETag, and gzip when the request allows it; 304 when If-None-Match
-  // holds the ETag. nullopt when there is no such file (or the path leaves the directory).
+  // matches the ETag (MatchesIfNoneMatch). nullopt when there is no such file (or the path
+  // leaves the directory).
   std::optional<Response> Serve(const Request& request);
 
   // True when `path` names a file Serve would serve (for a 405's Allow on other methods).

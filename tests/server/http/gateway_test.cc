@@ -1257,6 +1257,32 @@ TEST_F(GatewayTest, AnHttp11RequestWithoutOneHostIs400) {
   EXPECT_EQ(test_support::StatusOf(response), 200) << response;
 }
 
+// RFC 9110 §13.1.2: If-None-Match compares weakly (W/"x" matches "x"), takes a list, and "*"
+// matches any current representation.
+TEST_F(GatewayTest, IfNoneMatchComparesWeaklyAndTakesListsAndAStar) {
+  const std::string etag = Get("/").get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+  for (const std::string& condition :
+       {etag, "W/" + etag, absl::StrCat("\"other\", W/", etag), absl::StrCat("\"a\",", etag),
+        std::string("*")}) {
+    EXPECT_EQ(Get("/", {{"If-None-Match", condition}}).status, 304) << condition;
+  }
+  for (const std::string& condition : {std::string("\"other\""), std::string("W/\"other\""),
+                                       absl::StrCat("\"x", etag.substr(1))}) {
+    EXPECT_EQ(Get("/", {{"If-None-Match", condition}}).status, 200) << condition;
+  }
+
+  const v1::Job job = Submit(ShortLab(10));
+  ASSERT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
+  const std::string file = absl::StrCat("/api/v1/jobs/", job.id(), "/artifacts/losses.json");
+  const std::string sha = absl::StrCat("\"", Sha256Hex(kLossesJson), "\"");
+  for (const std::string& condition :
+       {"W/" + sha, absl::StrCat("\"other\", ", sha), std::string("*")}) {
+    EXPECT_EQ(Get(file, {{"If-None-Match", condition}}).status, 304) << condition;
+  }
+  EXPECT_EQ(Get(file, {{"If-None-Match", "\"other\""}}).status, 200);
+}
+
 TEST_F(GatewayTest, MetricsAreNotServedUnlessWired) { EXPECT_EQ(Get("/metrics").status, 404); }
 
 // Between SIGTERM and the gateway's Stop, a submit is told to come back, not failed.
