@@ -353,8 +353,7 @@ TEST_F(GatewayTest, SubmitRefusesBadJsonNamingTheProblem) {
   httplib::Response res = Post("/api/v1/jobs", R"({"spec": {"model": )");
   EXPECT_EQ(res.status, 400);
   EXPECT_EQ(ErrorOf(res).first, "INVALID_ARGUMENT");
-  EXPECT_NE(ErrorOf(res).second.find("not a valid SubmitJobRequest"), std::string::npos)
-      << res.body;
+  EXPECT_NE(ErrorOf(res).second.find("not valid JSON"), std::string::npos) << res.body;
 
   res = Post("/api/v1/jobs", R"({"spec":{"model":{"depht":4}}})");
   EXPECT_EQ(res.status, 400);
@@ -1281,6 +1280,60 @@ TEST_F(GatewayTest, IfNoneMatchComparesWeaklyAndTakesListsAndAStar) {
     EXPECT_EQ(Get(file, {{"If-None-Match", condition}}).status, 304) << condition;
   }
   EXPECT_EQ(Get(file, {{"If-None-Match", "\"other\""}}).status, 200);
+}
+
+// What protobuf's JSON parser says is rewritten for a person: the field's path and what it
+// takes, without carets, offsets or the parser's type names.
+TEST_F(GatewayTest, JsonRefusalsNameTheFieldAndWhatItTakesWithoutParserNoise) {
+  const struct {
+    std::string body;
+    std::vector<std::string> says;
+  } cases[] = {
+      {R"({"spec":{"model":{"depth":"deep"}}})",
+       {"spec.model.depth must be a whole number", "\"deep\""}},
+      {R"({"spec":{"model":{"depth":99999999999}}})",
+       {"spec.model.depth must be a whole number from -2147483648 to 2147483647", "99999999999"}},
+      {R"({"spec":{"data":{"seed":-1}}})", {"spec.data.seed must be a whole number from 0"}},
+      {R"({"spec":{"training":{"lr":true}}})", {"spec.training.lr must be a number", "true"}},
+      {R"({"spec":{"name":7}})", {"spec.name must be a string"}},
+      {R"({"spec":{"name":{"a":1}}})", {"spec.name must be a string", "not an object"}},
+      {R"({"spec":{"runs":[1]}})", {"spec.runs[0] must be a JSON object"}},
+      {R"({"spec":{"runs":"xavier"}})", {"spec.runs must be a JSON list"}},
+      {R"({"spec":7})", {"spec must be a JSON object"}},
+      {R"({"owner":["a"]})", {"owner must be a string", "not a list"}},
+      {R"({"spec":{"modle":{}}})", {"spec.modle is not a field", "model", "training"}},
+      {R"({"spec":{},"admin":true})", {"admin is not a field", "spec", "owner"}},
+      {"[]", {"must be a JSON object"}},
+      {R"({"spec": {"model": )", {"not valid JSON", "ends"}},
+      {R"({"spec":{"model":{"depth":tru}}})", {"not valid JSON", "tru"}},
+      {R"({"spec":{}} x)", {"not valid JSON", "x"}},
+  };
+  for (const auto& c : cases) {
+    const httplib::Response res = Post("/api/v1/jobs", c.body);
+    EXPECT_EQ(res.status, 400) << c.body;
+    const auto [code, message] = ErrorOf(res);
+    EXPECT_EQ(code, "INVALID_ARGUMENT") << c.body;
+    for (const std::string& part : c.says) {
+      EXPECT_NE(message.find(part), std::string::npos) << c.body << "\n  said: " << message;
+    }
+    for (const std::string noise : {"^", "\n", "TYPE_", "type.googleapis.com", "Cannot find",
+                                    "Root element", "invalid value", "()", ": :"}) {
+      EXPECT_EQ(message.find(noise), std::string::npos) << c.body << "\n  said: " << message;
+    }
+  }
+  // The query's parameters alike.
+  httplib::Response res = Get("/api/v1/jobs?page_size=abc");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("page_size must be a whole number"), std::string::npos)
+      << res.body;
+  res = Get("/api/v1/jobs?states=bogus");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("JOB_STATE_RUNNING"), std::string::npos) << res.body;
+  EXPECT_EQ(ErrorOf(res).second.find("type.googleapis.com"), std::string::npos) << res.body;
+  res = Get("/api/v1/jobs?created_after=yesterday");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("created_after must be a time"), std::string::npos)
+      << res.body;
 }
 
 TEST_F(GatewayTest, MetricsAreNotServedUnlessWired) { EXPECT_EQ(Get("/metrics").status, 404); }
