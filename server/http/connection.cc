@@ -217,6 +217,16 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     if (ec) return OnReadError(ec);
     const auto& header = parser_->get();
     header_fields_ = std::distance(header.begin(), header.end());
+    // RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host header, else it is 400 (a
+    // proxy and this server could read different targets from it). HTTP/1.0 predates Host.
+    if (header.version() >= 11) {
+      const size_t hosts = header.count(bhttp::field::host);
+      if (hosts != 1) {
+        return Refuse(400, absl::StatusCode::kInvalidArgument,
+                      hosts == 0 ? "an HTTP/1.1 request must carry a Host header."
+                                 : "the request carries more than one Host header; send one.");
+      }
+    }
     if (!parser_->is_done()) {
       // curl and others wait for this before sending a body they announced as large.
       auto expect = header.find(bhttp::field::expect);
@@ -301,6 +311,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     if (buffer_.size() == 0) buffer_.shrink_to_fit();
     keep_alive_ = message.keep_alive();
     head_only_ = message.method() == bhttp::verb::head;
+    http10_ = message.version() < 11;
     Request request;
     request.method = std::string(message.method_string());
     request.target = std::string(message.target());
@@ -397,6 +408,21 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   void WriteNextChunk();
   void ArmStreamTimer();
 
+  // Ends an HTTP/1.0 stream, whose end is the connection's close. On plain TCP the server
+  // stops sending (the client reads everything written, then the end) and waits up to kLinger
+  // for the client to close its side, which WatchForClose notices: closing at once with
+  // unread bytes from the client would reset the connection and could lose the stream's tail.
+  void EndByClosing() {
+    stream_timer_.cancel();
+    if constexpr (kTls) {
+      Close();
+    } else {
+      beast::error_code ignored;
+      stream_.shutdown(tcp::socket::shutdown_send, ignored);
+      SetDeadline(std::chrono::duration_cast<std::chrono::milliseconds>(kLinger), Phase::kWrite);
+    }
+  }
+
   void Close() {
     if (closed_) return;
     closed_ = true;
@@ -436,6 +462,7 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   uint64_t deadline_generation_ = 0;
   bool keep_alive_ = false;
   bool head_only_ = false;  // a HEAD request: its response's headers only
+  bool http10_ = false;     // an HTTP/1.0 request: a stream is sent without chunks
   bool closed_ = false;
 
   // Streaming.
@@ -450,18 +477,21 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
   std::shared_ptr<StreamImpl<Socket>> stream_object_;  // to mark it ended on Close
 };
 
+// `chunked`: whether the stream's data is sent as chunks (HTTP/1.1) or as it is (HTTP/1.0, whose
+// stream ends when the connection closes). Framed here, on the writer's thread, not the I/O's.
 template <typename Socket>
 class StreamImpl final : public ResponseStream {
  public:
-  explicit StreamImpl(std::weak_ptr<Connection<Socket>> connection)
-      : connection_(std::move(connection)) {}
+  StreamImpl(std::weak_ptr<Connection<Socket>> connection, bool chunked)
+      : connection_(std::move(connection)), chunked_(chunked) {}
 
   bool Write(std::string data, std::function<void(bool)> written) override {
     if (ended_.load()) return false;
     auto connection = connection_.lock();
     if (connection == nullptr) return false;
+    std::string text = chunked_ ? Chunk(data) : std::move(data);
     asio::post(connection->executor(),
-               [connection, text = Chunk(data), written = std::move(written)]() mutable {
+               [connection, text = std::move(text), written = std::move(written)]() mutable {
                  connection->QueueChunk(std::move(text), std::move(written));
                });
     return true;
@@ -483,14 +513,15 @@ class StreamImpl final : public ResponseStream {
 
  private:
   std::weak_ptr<Connection<Socket>> connection_;
+  const bool chunked_;
   std::atomic<bool> ended_{false};
 };
 
 template <typename Socket>
 class ExchangeImpl final : public Responder::Exchange {
  public:
-  explicit ExchangeImpl(std::shared_ptr<Connection<Socket>> connection)
-      : connection_(std::move(connection)) {}
+  ExchangeImpl(std::shared_ptr<Connection<Socket>> connection, bool chunked)
+      : connection_(std::move(connection)), chunked_(chunked) {}
   // A handler that dropped its request unanswered: a 500, not a hung client.
   ~ExchangeImpl() override {
     if (!answered_.exchange(true)) {
@@ -509,7 +540,7 @@ class ExchangeImpl final : public Responder::Exchange {
 
   std::shared_ptr<ResponseStream> Stream(Response head, StreamOptions options) override {
     if (answered_.exchange(true)) return nullptr;
-    auto stream = std::make_shared<StreamImpl<Socket>>(connection_);
+    auto stream = std::make_shared<StreamImpl<Socket>>(connection_, chunked_);
     asio::post(connection_->executor(), [connection = connection_, stream, head = std::move(head),
                                          options = std::move(options)]() mutable {
       connection->StartStream(stream, std::move(head), std::move(options));
@@ -526,12 +557,13 @@ class ExchangeImpl final : public Responder::Exchange {
   }
 
   std::shared_ptr<Connection<Socket>> connection_;
+  const bool chunked_;  // a stream's (see StreamImpl)
   std::atomic<bool> answered_{false};
 };
 
 template <typename Socket>
 std::shared_ptr<Responder::Exchange> Connection<Socket>::MakeExchange() {
-  return std::make_shared<ExchangeImpl<Socket>>(this->shared_from_this());
+  return std::make_shared<ExchangeImpl<Socket>>(this->shared_from_this(), /*chunked=*/!http10_);
 }
 
 template <typename Socket>
@@ -559,11 +591,23 @@ void Connection<Socket>::StartStream(std::shared_ptr<StreamImpl<Socket>> stream,
     return;
   }
   streaming_ = true;
+  // The stream ends the connection: a browser reconnects an EventSource on a new one anyway.
+  // HTTP/1.0 knows no chunked coding (RFC 9112 §6.1): its stream is sent as it is and ends when
+  // the connection closes.
+  std::string head_text =
+      HeadText(head, http10_ ? "Connection: close\r\n"
+                             : "Transfer-Encoding: chunked\r\nConnection: close\r\n");
+  if (head_only_) {
+    // HEAD: the head is the whole answer (RFC 9110 §9.3.2); whatever the handler writes to the
+    // stream is dropped, and the connection closes once the head is out, as GET's would.
+    stream->MarkEnded();
+    Write(std::move(head_text),
+          [self = this->shared_from_this()](beast::error_code) { self->Close(); });
+    return;
+  }
   stream_object_ = std::move(stream);
   stream_options_ = std::move(options);
-  // The stream ends the connection: a browser reconnects an EventSource on a new one anyway.
-  queue_.emplace_front(HeadText(head, "Transfer-Encoding: chunked\r\nConnection: close\r\n"),
-                       nullptr);
+  queue_.emplace_front(std::move(head_text), nullptr);
   WatchForClose();
   WriteNextChunk();
   ArmStreamTimer();
@@ -571,7 +615,7 @@ void Connection<Socket>::StartStream(std::shared_ptr<StreamImpl<Socket>> stream,
 
 template <typename Socket>
 void Connection<Socket>::QueueChunk(std::string data, std::function<void(bool)> written) {
-  if (closed_) {
+  if (closed_ || head_only_) {
     if (written) written(false);
     return;
   }
@@ -585,6 +629,7 @@ void Connection<Socket>::WriteNextChunk() {
   if (queue_.empty()) {
     if (!ending_) return;
     ending_ = false;
+    if (http10_) return EndByClosing();
     writing_ = true;
     WriteChunk("0\r\n\r\n", [self = this->shared_from_this()](beast::error_code) {
       self->writing_ = false;
@@ -638,7 +683,8 @@ void Connection<Socket>::ArmStreamTimer() {
     } else if (!self->stream_options_.heartbeat.empty() && self->queue_.empty() &&
                now - self->last_write_ >= self->stream_options_.heartbeat_after) {
       self->last_write_ = now;  // queued now; the heartbeat's wait restarts from here
-      self->QueueChunk(Chunk(self->stream_options_.heartbeat), nullptr);
+      const std::string& beat = self->stream_options_.heartbeat;
+      self->QueueChunk(self->http10_ ? beat : Chunk(beat), nullptr);
     }
     self->ArmStreamTimer();
   });
@@ -646,7 +692,7 @@ void Connection<Socket>::ArmStreamTimer() {
 
 template <typename Socket>
 void Connection<Socket>::EndStream() {
-  if (closed_) return;
+  if (closed_ || head_only_) return;  // a HEAD's stream has ended with its head
   ending_ = true;
   WriteNextChunk();
 }

@@ -1,5 +1,6 @@
 #include "server/http/gateway.h"
 
+#include <algorithm>
 #include <exception>
 #include <filesystem>
 #include <regex>
@@ -12,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "server/auth/token.h"
 #include "server/http/compress.h"
@@ -119,6 +121,16 @@ std::string ForLog(std::string_view text) {
   return out;
 }
 
+// A 401 says how to authenticate (RFC 9110 §11.6.1): with a bearer token (RFC 6750), which the
+// API takes in the Authorization header or, from the page, in the session cookie. A request
+// that carried a token is told that it is not valid; one without gets no error code (RFC 6750
+// §3.1). Bearer, not Basic: a browser shows its own sign-in dialog for Basic only.
+void Challenge(const Request& request, Response& response) {
+  response.SetHeader("WWW-Authenticate", TokenOf(request).empty()
+                                             ? R"(Bearer realm="ablate")"
+                                             : R"(Bearer realm="ablate", error="invalid_token")");
+}
+
 // A file name safe to put in a quoted header value.
 std::string AttachmentName(std::string_view name) {
   std::string out;
@@ -134,6 +146,19 @@ Response NotFound(const Request& request) {
   return Error(absl::NotFoundError(
       absl::StrCat("no such resource: ", ForLog(request.method), " ", ForLog(request.path), ".")));
 }
+
+// The status and headers of an event stream.
+Response EventStreamHead() {
+  Response head{.status = 200, .content_type = "text/event-stream"};
+  head.SetHeader("Cache-Control", "no-cache");
+  head.SetHeader("X-Accel-Buffering", "no");  // tells a reverse proxy not to buffer
+  return WithDefaults(std::move(head));
+}
+
+// No route is longer than this, and std::regex recurses once per character it matches: a path
+// of some 28,000 characters (possible with a raised --http-max-header-bytes) overflowed an I/O
+// thread's stack. A longer path is not one of ours.
+constexpr size_t kLongestRoutePath = 1024;
 
 // The capture groups of a route's path pattern, [1] first.
 using Captures = std::vector<std::string>;
@@ -229,60 +254,76 @@ int HttpGateway::EndStreams(const std::function<bool(const StreamInfo&)>& which)
 void HttpGateway::Handle(Request request, Responder respond) {
   spdlog::debug("HTTP {} {}", ForLog(request.method), ForLog(request.target));
   // Answered on the I/O thread: nothing here waits.
-  // HEAD is GET without the body (the connection writes the head only), for the health and
-  // metrics checks that load balancers and probes make with it; the static files take it too.
+  // HEAD is GET without the body (the connection writes the head only): load balancers and
+  // probes check health and metrics with it. Every route that takes GET takes HEAD.
   const bool get = request.method == "GET" || request.method == "HEAD";
   if (request.path == "/healthz" && get) {
     return respond.Reply(
         WithDefaults(Response{.content_type = kJson, .body = R"({"status":"ok"})"}));
   }
-  if (request.path == "/api/v1/session" && request.method == "DELETE") {
-    Response out{.content_type = kJson, .body = "{}"};
-    out.SetHeader("Set-Cookie",
-                  absl::StrCat(kSessionCookie, "=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"));
-    return respond.Reply(WithDefaults(std::move(out)));
-  }
-  if (request.method == "POST") {
-    if (std::optional<Response> refusal = RequireJson(request);
-        refusal && request.path != "/api/v1/session") {
-      return respond.Reply(WithDefaults(*std::move(refusal)));
-    }
-  }
-  const bool api = absl::StartsWith(request.path, "/api/");
-  if (!api && request.path != "/metrics") {
-    std::optional<Response> file;
-    if (files_ != nullptr && (request.method == "GET" || request.method == "HEAD")) {
-      file = files_->Serve(request);
-    }
-    return respond.Reply(WithDefaults(file ? *std::move(file) : NotFound(request)));
-  }
-  if (request.path == "/metrics") {
-    if (!options_.metrics || !get) {
-      return respond.Reply(WithDefaults(NotFound(request)));
-    }
+  if (request.path == "/metrics" && get && options_.metrics) {
     return Offload(std::move(request), respond, [this](const Request&) {
       return Response{.content_type = metrics::kContentType, .body = options_.metrics()};
     });
   }
-  // No route is longer than this, and std::regex recurses once per character it matches: a
-  // path of some 28,000 characters (possible with a raised --http-max-header-bytes) overflowed
-  // an I/O thread's stack. A longer path is not one of ours.
-  constexpr size_t kLongestRoutePath = 1024;
-  if (request.path.size() > kLongestRoutePath) {
-    return respond.Reply(WithDefaults(NotFound(request)));
-  }
-  for (const Route& route : routes_) {
-    std::smatch match;
-    if (route.method != request.method || !std::regex_match(request.path, match, route.path)) {
-      continue;
+  const bool api = absl::StartsWith(request.path, "/api/");
+  if (!api && request.path != "/metrics" && get && files_ != nullptr) {
+    if (std::optional<Response> file = files_->Serve(request)) {
+      return respond.Reply(WithDefaults(*std::move(file)));
     }
-    Captures captures(match.begin(), match.end());
-    return Offload(std::move(request), respond,
-                   [&route, captures = std::move(captures), respond](const Request& request) {
-                     return route.handle(request, captures, respond);
-                   });
   }
-  respond.Reply(WithDefaults(NotFound(request)));
+  if (api && request.path.size() <= kLongestRoutePath) {
+    for (const Route& route : routes_) {
+      std::smatch match;
+      // HEAD is GET without the body (RFC 9110 §9.3.2): the route runs as for GET and the
+      // connection sends the head only, with GET's Content-Length.
+      const bool method_matches =
+          route.method == request.method || (request.method == "HEAD" && route.method == "GET");
+      if (!method_matches || !std::regex_match(request.path, match, route.path)) continue;
+      // Signing in reads a header only; every other POST carries JSON and must say so.
+      if (request.method == "POST" && request.path != "/api/v1/session") {
+        if (std::optional<Response> refusal = RequireJson(request)) {
+          return respond.Reply(WithDefaults(*std::move(refusal)));
+        }
+      }
+      Captures captures(match.begin(), match.end());
+      return Offload(std::move(request), respond,
+                     [&route, captures = std::move(captures), respond](const Request& request) {
+                       return route.handle(request, captures, respond);
+                     });
+    }
+  }
+  // Nothing answers this method here: 405 naming the methods that do (RFC 9110 §15.5.6), or
+  // 404 when nothing is here at all.
+  const std::vector<std::string> allowed = MethodsFor(request.path);
+  if (allowed.empty()) return respond.Reply(WithDefaults(NotFound(request)));
+  const std::string allow = absl::StrJoin(allowed, ", ");
+  // UNIMPLEMENTED, as grpc-gateway reports a method a path does not take.
+  Response refusal = Error(absl::UnimplementedError(absl::StrCat(
+      ForLog(request.method), " is not allowed on ", ForLog(request.path), ", which takes ",
+      allow, ".")));
+  refusal.status = 405;
+  refusal.SetHeader("Allow", allow);
+  respond.Reply(WithDefaults(std::move(refusal)));
+}
+
+std::vector<std::string> HttpGateway::MethodsFor(const std::string& path) const {
+  std::vector<std::string> methods;
+  auto add = [&methods](const std::string& method) {
+    if (std::find(methods.begin(), methods.end(), method) != methods.end()) return;
+    methods.push_back(method);
+    if (method == "GET") methods.push_back("HEAD");
+  };
+  if (path == "/healthz" || (path == "/metrics" && options_.metrics)) {
+    add("GET");
+  } else if (!absl::StartsWith(path, "/api/")) {
+    if (path != "/metrics" && files_ != nullptr && files_->Has(path)) add("GET");
+  } else if (path.size() <= kLongestRoutePath) {
+    for (const Route& route : routes_) {
+      if (std::regex_match(path, route.path)) add(route.method);
+    }
+  }
+  return methods;
 }
 
 void HttpGateway::Offload(Request request, Responder respond,
@@ -298,6 +339,7 @@ void HttpGateway::Offload(Request request, Responder respond,
       response = Error(absl::InternalError("the server failed to answer this request."));
     }
     if (response.status == 0) return;  // a stream was opened instead
+    if (response.status == 401) Challenge(request, response);
     CompressFor(request, response);
     respond.Reply(WithDefaults(std::move(response)));
   });
@@ -332,7 +374,7 @@ void HttpGateway::AddRoutes() {
                 // An artifact's ETag is its content's hash, so a match means the same bytes;
                 // checked only after the service has said that the caller may read it.
                 const std::string etag = out.Header("ETag");
-                if (out.status == 200 && !etag.empty() && request.Header("If-None-Match") == etag) {
+                if (out.status == 200 && !etag.empty() && MatchesIfNoneMatch(request, etag)) {
                   out.status = 304;
                   out.body.clear();
                   out.content_type.clear();
@@ -368,6 +410,17 @@ void HttpGateway::AddRoutes() {
         }
         return out;
       }});
+
+  // Signing out: the cookie is cleared, whoever asks (it is the browser's own).
+  routes_.push_back(Route{"DELETE", std::regex("/api/v1/session"),
+                          [](const Request&, const Captures&, const Responder&) {
+                            Response out{.content_type = kJson, .body = "{}"};
+                            out.SetHeader("Set-Cookie",
+                                          absl::StrCat(kSessionCookie,
+                                                       "=; Max-Age=0; Path=/; HttpOnly; "
+                                                       "SameSite=Strict"));
+                            return out;
+                          }});
 
   api("POST", "/api/v1/jobs", Call<v1::SubmitJobRequest>{.from_body = true},
       [this](const auth::Caller& caller, const v1::SubmitJobRequest& in) {
@@ -475,6 +528,16 @@ void HttpGateway::AddRoutes() {
           }
           in.set_cursor(cursor);
         }
+        // HEAD: the stream's head, without a stream. The watch is made only to refuse what GET
+        // would refuse (no such job, another class's, a cursor past its end) and is cancelled
+        // at once; the stream limits are not consulted, as nothing is held.
+        if (request.method == "HEAD") {
+          absl::StatusOr<std::unique_ptr<service::JobWatch>> watch = service_.WatchJob(caller, in);
+          if (!watch.ok()) return Error(watch.status());
+          (*watch)->Cancel();
+          if (auto out = respond.Stream(EventStreamHead(), StreamOptions{})) out->End();
+          return Response{.status = 0};  // answered (see Offload)
+        }
         return Watch(caller, TokenOf(request), in, respond);
       });
 }
@@ -511,11 +574,7 @@ Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token
     streams_.erase(key);
     return Error(watch.status());
   }
-  Response head{.status = 200, .content_type = "text/event-stream"};
-  head.SetHeader("Cache-Control", "no-cache");
-  head.SetHeader("X-Accel-Buffering", "no");  // tells a reverse proxy not to buffer
-  head = WithDefaults(std::move(head));
-  std::shared_ptr<ResponseStream> out = respond.Stream(std::move(head), EventStream::Options());
+  std::shared_ptr<ResponseStream> out = respond.Stream(EventStreamHead(), EventStream::Options());
   auto on_end = [this, key, &limits, ticket = *ticket] {
     limits.Release(ticket);
     absl::MutexLock lock(&streams_mutex_);

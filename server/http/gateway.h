@@ -22,13 +22,17 @@
 //        attachment Content-Disposition naming it, and ETag = its SHA-256
 //   GET  /api/v1/runs/{run_id}/trajectory?max_points=   -> GetTrajectoryResponse
 //   GET  /...                                       the page's static files (web_dir)
+//   HEAD on every GET route: GET's status and headers without the body (on .../events, the
+//        stream's head; no stream is opened)
 //
 // POST bodies must be sent as Content-Type: application/json (415 otherwise; see gateway.cc).
 // Authentication: every /api/v1 call carries the token as "Authorization: Bearer <token>" or
 // the session cookie (the header wins); a server with users answers 401 without a valid one
-// and 403 for what the caller may not do (service.h has the rules).
+// (with WWW-Authenticate: Bearer realm="ablate") and 403 for what the caller may not do
+// (service.h has the rules).
 // Errors: the service's absl::Status as HTTP status (HttpStatusFor) and the body
-// {"error": {"code", "message"}}; unknown paths 404; bodies that are not the message's JSON, or
+// {"error": {"code", "message"}}; unknown paths 404, a method a known path does not take 405
+// (code UNIMPLEMENTED) with Allow listing those it does; bodies that are not the message's JSON, or
 // that nest deeper than max_json_depth, 400 naming the problem; more than max_streams live
 // streams 503 with Retry-After, more than the service's stream caps (stream_limits.h: all
 // streams, per user) 429 with Retry-After; a cursor past the job's last event 400; the
@@ -45,6 +49,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -127,6 +132,9 @@ class HttpGateway {
   Response Watch(const auth::Caller& caller, const std::string& token,
                  const v1::WatchJobRequest& in, const Responder& respond);
   void AddRoutes();
+  // The methods that `path` takes (HEAD with GET), for a 405's Allow; empty when there is
+  // nothing at `path`.
+  std::vector<std::string> MethodsFor(const std::string& path) const;
 
   service::AblationService& service_;
   service::ThreadPool& pool_;

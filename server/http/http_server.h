@@ -81,8 +81,10 @@ class Responder {
   class Exchange;  // the connection's side
   explicit Responder(std::shared_ptr<Exchange> exchange);
   void Reply(Response response) const;
-  // Sends `head` (status and headers; its body is ignored) and opens a chunked stream; null
-  // when the connection has already gone.
+  // Sends `head` (status and headers; its body is ignored) and opens a stream, chunked for
+  // HTTP/1.1 (for HTTP/1.0, which has no chunks, the data goes as it is and the close ends
+  // it); null when the connection has already gone. For a HEAD request only the head is sent
+  // and the stream is returned already ended (its Write returns false, OnEnd runs at once).
   std::shared_ptr<ResponseStream> Stream(Response head, StreamOptions options) const;
 
  private:

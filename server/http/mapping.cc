@@ -1,7 +1,8 @@
 #include "server/http/mapping.h"
 
-#include <algorithm>
-#include <cctype>
+#include <cstdint>
+#include <limits>
+#include <string_view>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -9,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -20,17 +22,203 @@ namespace {
 
 namespace pb = google::protobuf;
 
-// Protobuf's JSON parser says "INVALID_ARGUMENT:" and similar before its message; people need
-// only the message.
+// Protobuf's JSON parser may say "INVALID_ARGUMENT:" and similar before its message; people
+// need only the message. Only a status code's name is dropped: {"ADMIN": 1} is refused as
+// "ADMIN: Cannot find field.", whose field name must stay.
 std::string ParserMessage(std::string_view message) {
   const size_t colon = message.find(':');
   if (colon != std::string_view::npos && colon > 0) {
-    const std::string_view head = message.substr(0, colon);
-    if (std::all_of(head.begin(), head.end(), [](char c) { return std::isupper(c) || c == '_'; })) {
-      message.remove_prefix(colon + 1);
+    const std::string head(message.substr(0, colon));
+    for (int code = 1; code <= 16; ++code) {
+      if (head == absl::StatusCodeToString(static_cast<absl::StatusCode>(code))) {
+        message.remove_prefix(colon + 1);
+        break;
+      }
     }
   }
   return std::string(absl::StripAsciiWhitespace(absl::string_view(message.data(), message.size())));
+}
+
+// The field of `descriptor` named `key`, by its .proto name or its JSON name; null for none.
+const pb::FieldDescriptor* FieldNamed(const pb::Descriptor& descriptor, absl::string_view key) {
+  const std::string name(key);
+  const pb::FieldDescriptor* field = descriptor.FindFieldByName(name);
+  for (int i = 0; field == nullptr && i < descriptor.field_count(); ++i) {
+    if (descriptor.field(i)->json_name() == name) field = descriptor.field(i);
+  }
+  return field;
+}
+
+// The field that a path of the parser's ("spec.runs[0].init") names from `root`; null when a
+// part of it names none. `element` says whether the last part picks an item of a list.
+const pb::FieldDescriptor* FieldAt(const pb::Descriptor& root, absl::string_view path,
+                                   bool& element) {
+  const pb::Descriptor* message = &root;
+  const pb::FieldDescriptor* field = nullptr;
+  for (absl::string_view part : absl::StrSplit(path, '.')) {
+    if (message == nullptr) return nullptr;  // a part after a scalar
+    const size_t bracket = part.find('[');
+    element = bracket != absl::string_view::npos;
+    field = FieldNamed(*message, part.substr(0, bracket));
+    if (field == nullptr) return nullptr;
+    message = field->message_type();
+  }
+  return field;
+}
+
+// The message that a path of the parser's names (`root` for an empty one); null for none.
+const pb::Descriptor* MessageAt(const pb::Descriptor& root, absl::string_view path) {
+  if (path.empty()) return &root;
+  bool element = false;
+  const pb::FieldDescriptor* field = FieldAt(root, path, element);
+  return field == nullptr ? nullptr : field->message_type();
+}
+
+// What `field` takes, in JSON, as a phrase ("a whole number from 0 to 4294967295"); for one item
+// when `element`, else for the field (a list for a repeated one).
+std::string Expected(const pb::FieldDescriptor& field, bool element) {
+  std::string one;
+  switch (field.cpp_type()) {
+    case pb::FieldDescriptor::CPPTYPE_INT32:
+      one = absl::StrCat("a whole number from ", std::numeric_limits<int32_t>::min(), " to ",
+                         std::numeric_limits<int32_t>::max());
+      break;
+    case pb::FieldDescriptor::CPPTYPE_INT64:
+      one = absl::StrCat("a whole number from ", std::numeric_limits<int64_t>::min(), " to ",
+                         std::numeric_limits<int64_t>::max());
+      break;
+    case pb::FieldDescriptor::CPPTYPE_UINT32:
+      one = absl::StrCat("a whole number from 0 to ", std::numeric_limits<uint32_t>::max());
+      break;
+    case pb::FieldDescriptor::CPPTYPE_UINT64:
+      one = absl::StrCat("a whole number from 0 to ", std::numeric_limits<uint64_t>::max());
+      break;
+    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+    case pb::FieldDescriptor::CPPTYPE_FLOAT:
+      one = "a number";
+      break;
+    case pb::FieldDescriptor::CPPTYPE_BOOL:
+      one = "true or false";
+      break;
+    case pb::FieldDescriptor::CPPTYPE_STRING:
+      one = field.type() == pb::FieldDescriptor::TYPE_BYTES ? "base64 text" : "a string (\"...\")";
+      break;
+    case pb::FieldDescriptor::CPPTYPE_ENUM: {
+      std::vector<std::string> names;
+      for (int i = 0; i < field.enum_type()->value_count(); ++i) {
+        names.push_back(field.enum_type()->value(i)->name());
+      }
+      one = absl::StrCat("one of ", absl::StrJoin(names, ", "));
+      break;
+    }
+    case pb::FieldDescriptor::CPPTYPE_MESSAGE:
+      one = field.message_type()->full_name() == "google.protobuf.Timestamp"
+                ? "a time such as \"2024-09-01T12:00:00Z\" (RFC 3339)"
+                : "a JSON object ({...})";
+      break;
+  }
+  if (field.is_repeated() && !element) return absl::StrCat("a JSON list ([...]), each item ", one);
+  return one;
+}
+
+// The names a message takes, for a refusal of one it does not.
+std::string FieldNames(const pb::Descriptor& descriptor) {
+  std::vector<std::string> names;
+  for (int i = 0; i < descriptor.field_count(); ++i) names.push_back(descriptor.field(i)->name());
+  return names.empty() ? "no fields" : absl::StrJoin(names, ", ");
+}
+
+// `path` joined to `name` with a dot, or `name` alone.
+std::string Joined(absl::string_view path, absl::string_view name) {
+  return path.empty() ? std::string(name) : absl::StrCat(path, ".", name);
+}
+
+// Protobuf's JSON parser (3.21) reports a problem in its own terms: the path in parentheses,
+// C++ and type-URL names ("TYPE_INT32", "type.googleapis.com/ablate.v1.RunSpec"), and for bad
+// JSON a copy of the text around the spot with a caret under it. People need the field, what
+// it takes and what it got. `message` is the parser's, without its status code; `root` is the
+// message parsed. A shape not known here is kept, as its first line.
+struct ParserProblem {
+  bool not_json = false;  // the text is not JSON at all
+  std::string sentence;   // what is wrong, with no final period
+};
+
+ParserProblem Explain(std::string_view message, const pb::Descriptor& root) {
+  // Bad JSON: "<what>\n<the text around it>\n<spaces>^".
+  const std::vector<absl::string_view> lines =
+      absl::StrSplit(absl::string_view(message.data(), message.size()), '\n');
+  if (lines.size() >= 3 && absl::StripLeadingAsciiWhitespace(lines.back()) == "^") {
+    std::vector<std::string> sentences =
+        absl::StrSplit(absl::StripSuffix(lines[0], "."), ". ", absl::SkipEmpty());
+    if (sentences.empty()) sentences.push_back("unreadable text");
+    for (std::string& sentence : sentences) sentence[0] = absl::ascii_tolower(sentence[0]);
+    std::string what = sentences[0];
+    if (what == "unexpected end of string") what = "it ends too early";
+    if (what == "parsing terminated before end of input") what = "there is more after its end";
+    for (size_t i = 1; i < sentences.size(); ++i) absl::StrAppend(&what, " (", sentences[i], ")");
+    // The text from the caret on says where; a text with line breaks of its own is not quoted.
+    const size_t caret = lines.back().find('^');
+    const absl::string_view near =
+        lines.size() == 3 && caret < lines[1].size() ? lines[1].substr(caret, 20) : "";
+    return {.not_json = true,
+            .sentence = near.empty() ? what : absl::StrCat(what, " at \"", near, "\"")};
+  }
+  const absl::string_view text = absl::StripPrefix(absl::StripAsciiWhitespace(lines[0]), ": ");
+  if (text == "Root element must be a message.") {
+    return {.sentence = "it must be a JSON object ({...})"};
+  }
+  // "(spec.model.depth): invalid value "deep" for type TYPE_INT32"
+  const size_t close = text.find("): invalid value ");
+  const size_t type_at = text.rfind(" for type ");
+  if (absl::StartsWith(text, "(") && close != absl::string_view::npos &&
+      type_at != absl::string_view::npos && type_at > close) {
+    std::string path(text.substr(1, close - 1));
+    const absl::string_view value = text.substr(close + 17, type_at - close - 17);
+    const absl::string_view type = text.substr(type_at + 10);
+    std::string got = absl::StrCat("got ", value);
+    if (absl::StartsWith(value, "Starting an object on a scalar field")) {
+      path = Joined(path, type);  // the parser names the field where the type goes
+      got = "not an object";
+    } else if (const size_t time = value.find("Invalid time format: ");
+               time != absl::string_view::npos) {
+      got = absl::StrCat("got ", value.substr(time + 21));
+    }
+    bool element = false;
+    const pb::FieldDescriptor* field = FieldAt(root, path, element);
+    const std::string wrong = got == "not an object" ? ", " + got : " (" + got + ")";
+    if (field == nullptr) {
+      return {.sentence = absl::StrCat(path, " has a wrong kind of value", wrong)};
+    }
+    return {.sentence = absl::StrCat(path, " must be ", Expected(*field, element), wrong)};
+  }
+  // "(spec) modle: Cannot find field." and "owner: Proto field is not repeating, cannot start
+  // list.": the parent's path in parentheses (none at the top), then the field's name.
+  for (const absl::string_view tail :
+       {absl::string_view(": Cannot find field."),
+        absl::string_view(": Proto field is not repeating, cannot start list.")}) {
+    if (!absl::EndsWith(text, tail)) continue;
+    absl::string_view where = text.substr(0, text.size() - tail.size());
+    absl::string_view parent;
+    if (absl::StartsWith(where, "(")) {
+      const size_t end = where.find(") ");
+      if (end == absl::string_view::npos) break;
+      parent = where.substr(1, end - 1);
+      where.remove_prefix(end + 2);
+    }
+    const std::string name = Joined(parent, where);
+    if (tail == ": Cannot find field.") {
+      const pb::Descriptor* message = MessageAt(root, parent);
+      if (message == nullptr) return {.sentence = absl::StrCat(name, " is not a field")};
+      return {.sentence = absl::StrCat(name, " is not a field; ",
+                                       parent.empty() ? "the request" : std::string(parent),
+                                       " takes ", FieldNames(*message))};
+    }
+    bool element = false;
+    const pb::FieldDescriptor* field = FieldAt(root, name, element);
+    if (field == nullptr) return {.sentence = absl::StrCat(name, " must not be a list")};
+    return {.sentence = absl::StrCat(name, " must be ", Expected(*field, element), ", not a list")};
+  }
+  return {.sentence = std::string(absl::StripSuffix(text, "."))};
 }
 
 // JOB_STATE_RUNNING for "running", "RUNNING", "job_state_running" or "JOB_STATE_RUNNING";
@@ -72,10 +260,7 @@ absl::Status CheckLists(const pb::Value& value, const pb::Descriptor& descriptor
                         const std::string& path) {
   if (value.kind_case() != pb::Value::kStructValue) return absl::OkStatus();
   for (const auto& [key, item] : value.struct_value().fields()) {
-    const pb::FieldDescriptor* field = descriptor.FindFieldByName(key);
-    for (int i = 0; field == nullptr && i < descriptor.field_count(); ++i) {
-      if (descriptor.field(i)->json_name() == key) field = descriptor.field(i);
-    }
+    const pb::FieldDescriptor* field = FieldNamed(descriptor, key);
     if (field == nullptr || field->is_map()) continue;
     if (item.kind_case() == pb::Value::kNullValue) continue;
     const std::string name = absl::StrCat(path, field->name());
@@ -207,7 +392,15 @@ absl::Status JsonToMessage(std::string_view json, pb::Message& message, int max_
   const auto status = pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()),
                                                     &message, pb::util::JsonParseOptions());
   std::string problem;
-  if (status.ok()) {
+  if (!status.ok()) {
+    const ParserProblem explained =
+        Explain(ParserMessage(status.message().as_string()), *message.GetDescriptor());
+    if (explained.not_json) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the request body is not valid JSON: ", explained.sentence, "."));
+    }
+    problem = absl::StrCat(explained.sentence, ".");
+  } else {
     // The parser accepted it, so it is JSON: read again as such to check what it lets pass.
     pb::Value value;
     if (pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), &value).ok()) {
@@ -217,8 +410,6 @@ absl::Status JsonToMessage(std::string_view json, pb::Message& message, int max_
     }
     if (problem.empty()) return absl::OkStatus();
     message.Clear();
-  } else {
-    problem = ParserMessage(status.message().as_string());
   }
   return absl::InvalidArgumentError(absl::StrCat("the request body is not a valid ",
                                                  message.GetDescriptor()->name(), ": ", problem));
@@ -282,8 +473,9 @@ absl::Status QueryToMessage(const std::multimap<std::string, std::string>& query
   message.Clear();
   const auto status = pb::util::JsonStringToMessage(json, &message, pb::util::JsonParseOptions());
   if (!status.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid query parameter: ", ParserMessage(status.message().as_string())));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "query parameter ",
+        Explain(ParserMessage(status.message().as_string()), descriptor).sentence, "."));
   }
   return absl::OkStatus();
 }

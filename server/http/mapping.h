@@ -39,10 +39,12 @@ bool JsonDepthWithin(std::string_view json, int max_depth);
 
 // Parses a request body into `message` with the same mapping (either lowerCamelCase or the
 // .proto's snake_case names). An empty body (or only whitespace) is the empty message.
-// InvalidArgument names the problem and, where the parser says, the field: unknown fields
-// are refused so that a typo is not silently ignored. A body nested deeper than `max_depth`
-// is refused before protobuf's parser sees it: that parser's time grows faster than linearly
-// with the nesting (a 1 MB body of nested arrays took minutes).
+// InvalidArgument names the problem in one sentence: the field by its path
+// ("spec.runs[0].init"), what it takes and what came, or for text that is not JSON what is
+// wrong and where; unknown fields are refused (naming the ones taken) so that a typo is not
+// silently ignored. A body nested deeper than `max_depth` is refused before protobuf's parser
+// sees it: that parser's time grows faster than linearly with the nesting (a 1 MB body of
+// nested arrays took minutes).
 absl::Status JsonToMessage(std::string_view json, google::protobuf::Message& message,
                            int max_depth = kMaxJsonDepth);
 

@@ -58,6 +58,28 @@ void ParseTarget(std::string_view target, std::string& path,
   }
 }
 
+bool MatchesIfNoneMatch(const Request& request, std::string_view etag) {
+  // If-None-Match compares weakly: the W/ prefix is not part of what is compared.
+  if (etag.substr(0, 2) == "W/") etag.remove_prefix(2);
+  for (const std::string& value : request.HeaderValues("If-None-Match")) {
+    // A list of entity tags: ["W/"] DQUOTE chars DQUOTE, separated by commas and spaces (a
+    // comma may also sit inside the quotes, so the list is read tag by tag, not split).
+    std::string_view rest = value;
+    for (;;) {
+      const size_t start = rest.find_first_not_of(" \t,");
+      if (start == std::string_view::npos) break;
+      rest.remove_prefix(start);
+      if (rest[0] == '*') return true;
+      if (rest.substr(0, 2) == "W/") rest.remove_prefix(2);
+      const size_t close = rest.size() > 1 && rest[0] == '"' ? rest.find('"', 1) : 0;
+      if (close == 0 || close == std::string_view::npos) break;  // not a tag: nothing to match
+      if (rest.substr(0, close + 1) == etag) return true;
+      rest.remove_prefix(close + 1);
+    }
+  }
+  return false;
+}
+
 std::string Request::Header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
     if (SameName(key, name)) return value;

@@ -43,6 +43,11 @@ struct Response {
   std::string Header(std::string_view name) const;
 };
 
+// Whether the request's If-None-Match names `etag` (a quoted entity tag, as sent in ETag), so
+// that the client's copy is current (304): by weak comparison (W/"x" and "x" match), in any of
+// the listed tags, of any of its header lines, or "*" (RFC 9110 §13.1.2).
+bool MatchesIfNoneMatch(const Request& request, std::string_view etag);
+
 // %XX escapes decoded (a malformed one is kept as it is); '+' as a space when `plus_is_space`
 // (query strings).
 std::string PercentDecode(std::string_view text, bool plus_is_space);

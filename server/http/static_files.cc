@@ -58,9 +58,9 @@ std::shared_ptr<const StaticFiles::File> StaticFiles::Load(const fs::path& path)
   return file;
 }
 
-std::optional<Response> StaticFiles::Serve(const Request& request) {
+std::optional<fs::path> StaticFiles::Resolve(const std::string& request_path) const {
   fs::path path = root_;
-  for (const absl::string_view part : absl::StrSplit(request.path, '/', absl::SkipEmpty())) {
+  for (const absl::string_view part : absl::StrSplit(request_path, '/', absl::SkipEmpty())) {
     // No way out of the directory, and no hidden files.
     if (part.empty() || part[0] == '.' || part.find('\\') != absl::string_view::npos ||
         part.find('\0') != absl::string_view::npos) {
@@ -70,13 +70,25 @@ std::optional<Response> StaticFiles::Serve(const Request& request) {
   }
   std::error_code error;
   if (fs::is_directory(path, error)) path /= "index.html";
-  std::shared_ptr<const File> file = Load(path);
+  return path;
+}
+
+bool StaticFiles::Has(const std::string& path) const {
+  const std::optional<fs::path> file = Resolve(path);
+  std::error_code error;
+  return file.has_value() && fs::is_regular_file(*file, error);
+}
+
+std::optional<Response> StaticFiles::Serve(const Request& request) {
+  const std::optional<fs::path> path = Resolve(request.path);
+  if (!path.has_value()) return std::nullopt;
+  std::shared_ptr<const File> file = Load(*path);
   if (file == nullptr) return std::nullopt;
 
   Response response;
   response.headers = headers_;
   response.SetHeader("ETag", file->etag);
-  if (request.Header("If-None-Match") == file->etag) {
+  if (MatchesIfNoneMatch(request, file->etag)) {
     response.status = 304;
     return response;
   }

@@ -24,10 +24,17 @@ class StaticFiles {
 
   // The file that a GET of `request.path` names ("/" and directories: their index.html), with
   // its Content-Type, an ETag, and gzip when the request allows it; 304 when If-None-Match
-  // holds the ETag. nullopt when there is no such file (or the path leaves the directory).
+  // matches the ETag (MatchesIfNoneMatch). nullopt when there is no such file (or the path
+  // leaves the directory).
   std::optional<Response> Serve(const Request& request);
 
+  // True when `path` names a file Serve would serve (for a 405's Allow on other methods).
+  bool Has(const std::string& path) const;
+
  private:
+  // The file a request's (decoded) path names, whether or not it exists; nullopt when the path
+  // would leave the directory or names a hidden file.
+  std::optional<std::filesystem::path> Resolve(const std::string& path) const;
   struct File {
     std::filesystem::file_time_type time;
     uintmax_t size = 0;

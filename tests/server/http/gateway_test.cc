@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -31,6 +32,7 @@
 #include "server/http/mapping.h"
 #include "server/metrics/metrics.h"
 #include "tests/support/job_specs.h"
+#include "tests/support/raw_http.h"
 #include "tests/support/service_stack.h"
 // Last: its <resolv.h> defines the macro `_res`, which breaks headers (Eigen's) included after it.
 #include "httplib.h"
@@ -279,7 +281,7 @@ TEST_F(GatewayTest, CompressesWithGzipEvenWhenBrotliIsOffered) {
   EXPECT_EQ(res->body, R"({"jobs":[],"nextPageToken":""})");
 }
 
-TEST_F(GatewayTest, UnknownApiPathsAndWrongMethodsAre404WithAJsonError) {
+TEST_F(GatewayTest, UnknownApiPathsAre404WithAJsonError) {
   for (const std::string path : {"/api/v1/nothing", "/api/v2/jobs", "/api/v1/jobs/1/nothing"}) {
     const httplib::Response res = Get(path);
     EXPECT_EQ(res.status, 404) << path;
@@ -288,8 +290,9 @@ TEST_F(GatewayTest, UnknownApiPathsAndWrongMethodsAre404WithAJsonError) {
     EXPECT_EQ(code, "NOT_FOUND") << path;
     EXPECT_NE(message.find(path), std::string::npos) << message;
   }
-  EXPECT_EQ(Get("/api/v1/jobs/1:cancel").status, 404);  // cancel is a POST
-  EXPECT_EQ(Post("/api/v1/jobs/1", "{}").status, 404);
+  // A known path with a method it does not take is 405 (WrongMethodsOnAKnownRouteAre405...).
+  EXPECT_EQ(Get("/api/v1/jobs/1:cancel").status, 405);  // cancel is a POST
+  EXPECT_EQ(Post("/api/v1/jobs/1", "{}").status, 405);
 }
 
 TEST_F(GatewayTest, SubmitReturnsTheStoredJobWithDefaultsFilled) {
@@ -350,8 +353,7 @@ TEST_F(GatewayTest, SubmitRefusesBadJsonNamingTheProblem) {
   httplib::Response res = Post("/api/v1/jobs", R"({"spec": {"model": )");
   EXPECT_EQ(res.status, 400);
   EXPECT_EQ(ErrorOf(res).first, "INVALID_ARGUMENT");
-  EXPECT_NE(ErrorOf(res).second.find("not a valid SubmitJobRequest"), std::string::npos)
-      << res.body;
+  EXPECT_NE(ErrorOf(res).second.find("not valid JSON"), std::string::npos) << res.body;
 
   res = Post("/api/v1/jobs", R"({"spec":{"model":{"depht":4}}})");
   EXPECT_EQ(res.status, 400);
@@ -834,6 +836,31 @@ TEST_F(GatewayAuthTest, CallsWithoutAValidTokenGet401) {
   EXPECT_EQ(Get("/healthz").status, 200);  // not part of the API
 }
 
+// RFC 9110 §11.6.1: a 401 says how to authenticate: a bearer token (the Authorization header;
+// the page's session cookie carries the same token).
+TEST_F(GatewayAuthTest, A401CarriesABearerChallenge) {
+  for (const httplib::Headers& headers :
+       {httplib::Headers{}, Bearer("abl_wrong"), httplib::Headers{{"Cookie", "ablate_token=x"}}}) {
+    const httplib::Response res = Get("/api/v1/jobs", headers);
+    EXPECT_EQ(res.status, 401);
+    EXPECT_TRUE(
+        absl::StartsWith(res.get_header_value("WWW-Authenticate"), "Bearer realm=\"ablate\""))
+        << res.get_header_value("WWW-Authenticate");
+  }
+  httplib::Result post = Client()->Post("/api/v1/jobs", "{}", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 401);
+  EXPECT_TRUE(
+      absl::StartsWith(post->get_header_value("WWW-Authenticate"), "Bearer realm=\"ablate\""));
+  // Without a token: no error code (RFC 6750 §3.1); with one that is not valid: invalid_token.
+  EXPECT_EQ(Get("/api/v1/jobs").get_header_value("WWW-Authenticate"), "Bearer realm=\"ablate\"");
+  EXPECT_EQ(Get("/api/v1/jobs", Bearer("abl_wrong")).get_header_value("WWW-Authenticate"),
+            "Bearer realm=\"ablate\", error=\"invalid_token\"");
+  const httplib::Response ok = Get("/api/v1/jobs", Bearer(ada_));
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_FALSE(ok.has_header("WWW-Authenticate"));
+}
+
 TEST_F(GatewayAuthTest, SessionCookieSignsThePageIn) {
   httplib::Result bad = Client()->Post("/api/v1/session", Bearer("abl_wrong"), "", "text/plain");
   ASSERT_TRUE(bad);
@@ -1047,6 +1074,266 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
             delays.at("ablate_watch_delay_seconds_bucket{le=\"10\"}"));
   EXPECT_GT(delays.at("ablate_watch_delay_seconds_sum"), 0);
   EXPECT_LT(delays.at("ablate_watch_delay_seconds_sum") / count, 10);
+}
+
+// --- HTTP conformance (RFC 9110, RFC 9112) --------------------------------------------------
+
+// Sends `request` byte for byte on a new connection and returns everything the server sends
+// until it closes the connection (or `wait` passes).
+std::string Exchange(int port, const std::string& request, std::chrono::milliseconds wait = 10s) {
+  test_support::Socket socket(port);
+  if (!socket.ok() || !socket.Send(request)) return "";
+  return socket.ReadAll(wait);
+}
+
+// A raw response's head (up to the blank line) and what follows it.
+std::string HeadOf(const std::string& response) {
+  return response.substr(0, response.find("\r\n\r\n") + 4);
+}
+std::string BodyOf(const std::string& response) {
+  const size_t end = response.find("\r\n\r\n");
+  return end == std::string::npos ? "" : response.substr(end + 4);
+}
+
+// The value of header `name` in a raw response's head; "" without one.
+std::string HeaderOf(const std::string& response, const std::string& name) {
+  for (absl::string_view line : absl::StrSplit(HeadOf(response), "\r\n")) {
+    const size_t colon = line.find(':');
+    if (colon != absl::string_view::npos && absl::EqualsIgnoreCase(line.substr(0, colon), name)) {
+      return std::string(absl::StripAsciiWhitespace(line.substr(colon + 1)));
+    }
+  }
+  return "";
+}
+
+// The methods an Allow header lists.
+std::set<std::string> AllowOf(const std::string& allow) {
+  std::set<std::string> methods;
+  for (absl::string_view method : absl::StrSplit(allow, ',', absl::SkipWhitespace())) {
+    methods.insert(std::string(absl::StripAsciiWhitespace(method)));
+  }
+  return methods;
+}
+
+// RFC 9110 §15.5.6: a method the resource does not support is 405 with Allow; a resource that
+// does not exist stays 404.
+TEST_F(GatewayTest, WrongMethodsOnAKnownRouteAre405WithAllow) {
+  using Methods = std::set<std::string>;
+  const struct {
+    std::string method, path;
+    Methods allow;
+  } cases[] = {
+      {"POST", "/api/v1/jobs/1", Methods{"GET", "HEAD", "DELETE"}},
+      {"PUT", "/api/v1/jobs/1", Methods{"GET", "HEAD", "DELETE"}},
+      {"GET", "/api/v1/jobs/1:cancel", Methods{"POST"}},
+      {"GET", "/api/v1/jobs/1/cancel", Methods{"POST"}},
+      {"DELETE", "/api/v1/jobs", Methods{"GET", "HEAD", "POST"}},
+      {"POST", "/api/v1/jobs/1/events", Methods{"GET", "HEAD"}},
+      {"PATCH", "/api/v1/session", Methods{"GET", "HEAD", "POST", "DELETE"}},
+      {"PUT", "/healthz", Methods{"GET", "HEAD"}},
+      {"POST", "/", Methods{"GET", "HEAD"}},
+      {"DELETE", "/index.html", Methods{"GET", "HEAD"}},
+  };
+  for (const auto& c : cases) {
+    // A POST with a form's type is refused for its method, not its type: nothing takes it.
+    const std::string response =
+        Exchange(port_, absl::StrCat(c.method, " ", c.path,
+                                     " HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                                     "Content-Length: 2\r\nConnection: close\r\n\r\n{}"));
+    EXPECT_EQ(test_support::StatusOf(response), 405) << c.method << " " << c.path << "\n"
+                                                     << response;
+    EXPECT_EQ(AllowOf(HeaderOf(response, "Allow")), c.allow) << c.method << " " << c.path;
+    EXPECT_EQ(HeaderOf(response, "Content-Type"), "application/json");
+    httplib::Response parsed;
+    parsed.body = BodyOf(response);
+    const auto [code, message] = ErrorOf(parsed);
+    EXPECT_FALSE(code.empty()) << response;
+    EXPECT_NE(message.find(c.method), std::string::npos) << message;
+  }
+  // Unknown paths stay 404, whatever the method.
+  for (const std::string method : {"GET", "POST", "DELETE"}) {
+    for (const std::string path : {"/api/v1/nothing", "/api/v1/jobs/1/nothing", "/no-such.js"}) {
+      const std::string response = Exchange(
+          port_, absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                                 "Content-Length: 0\r\n\r\n"));
+      EXPECT_EQ(test_support::StatusOf(response), 404) << method << " " << path;
+      EXPECT_EQ(HeaderOf(response, "Allow"), "") << method << " " << path;
+    }
+  }
+}
+
+// RFC 9110 §9.3.2: HEAD is GET without the content: the same status and headers, Content-Length
+// included, for every route that takes GET.
+TEST_F(GatewayTest, HeadAnswersAsGetWithoutTheBodyOnEveryGetRoute) {
+  const v1::Job job = Submit(ShortLab(10));
+  ASSERT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
+  for (const std::string& path :
+       {std::string("/api/v1/jobs"), absl::StrCat("/api/v1/jobs/", job.id()),
+        absl::StrCat("/api/v1/jobs/", job.id(), "/artifacts/losses.json"),
+        absl::StrCat("/api/v1/runs/", job.runs(0).id(), "/trajectory"),
+        std::string("/api/v1/session"), std::string("/api/v1/class"),
+        std::string("/api/v1/jobs/99999"), std::string("/api/v1/jobs/x"),
+        std::string("/api/v1/jobs?page_size=0x"), std::string("/healthz"), std::string("/")}) {
+    const std::string tail =
+        absl::StrCat(" ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    const std::string get = Exchange(port_, "GET" + tail);
+    const std::string head = Exchange(port_, "HEAD" + tail);
+    EXPECT_NE(test_support::StatusOf(get), 0) << path;
+    EXPECT_EQ(test_support::StatusOf(head), test_support::StatusOf(get)) << path << "\n" << head;
+    for (const std::string name : {"Content-Type", "Content-Length", "ETag"}) {
+      EXPECT_EQ(HeaderOf(head, name), HeaderOf(get, name)) << path << ": " << name;
+    }
+    EXPECT_EQ(HeaderOf(head, "Content-Length"), absl::StrCat(BodyOf(get).size())) << path;
+    EXPECT_EQ(BodyOf(head), "") << path;
+  }
+}
+
+// HEAD of an event stream answers the stream's headers and opens no stream: the connection
+// closes at once, and no watch is held.
+TEST_F(GatewayTest, HeadOfAnEventStreamAnswersItsHeadersWithoutAStream) {
+  const v1::Job job = Submit(ShortLab(100000));
+  const auto start = std::chrono::steady_clock::now();
+  const std::string head = Exchange(
+      port_, absl::StrCat("HEAD /api/v1/jobs/", job.id(), "/events HTTP/1.1\r\nHost: x\r\n\r\n"),
+      5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 4s) << "the HEAD's connection stayed open";
+  EXPECT_EQ(test_support::StatusOf(head), 200) << head;
+  EXPECT_EQ(HeaderOf(head, "Content-Type"), "text/event-stream") << head;
+  EXPECT_EQ(HeaderOf(head, "Cache-Control"), "no-cache") << head;
+  EXPECT_EQ(BodyOf(head), "") << head;
+  EXPECT_EQ(gateway_->OpenStreams(), 0);
+  EXPECT_EQ(service_->Streams().Open(), 0);
+  // What GET refuses, HEAD refuses alike.
+  const std::string close = " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  EXPECT_EQ(test_support::StatusOf(Exchange(port_, "HEAD /api/v1/jobs/99999/events" + close)),
+            404);
+  EXPECT_EQ(test_support::StatusOf(Exchange(
+                port_, absl::StrCat("HEAD /api/v1/jobs/", job.id(), "/events?cursor=999999999",
+                                    close))),
+            400);
+  Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
+}
+
+// HTTP/1.0 has no chunked transfer coding (RFC 9112 §6.1): its event stream is the events
+// themselves, ended by the server closing the connection.
+TEST_F(GatewayTest, AnHttp10EventStreamIsNotChunkedAndEndsByClosing) {
+  const v1::Job job = Submit(ShortLab(20));
+  ASSERT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
+  const std::string response = Exchange(
+      port_, absl::StrCat("GET /api/v1/jobs/", job.id(), "/events HTTP/1.0\r\n\r\n"), 30s);
+  EXPECT_EQ(test_support::StatusOf(response), 200) << response.substr(0, 300);
+  EXPECT_EQ(HeaderOf(response, "Transfer-Encoding"), "") << HeadOf(response);
+  EXPECT_EQ(HeaderOf(response, "Content-Type"), "text/event-stream");
+  std::string body = BodyOf(response);
+  EXPECT_TRUE(absl::StartsWith(body, "retry: 2000\n\n")) << body.substr(0, 200);
+  EXPECT_FALSE(absl::EndsWith(body, "0\r\n\r\n"));
+  const std::vector<SseEvent> events = TakeEvents(body);
+  ASSERT_FALSE(events.empty());
+  v1::JobUpdate last;
+  ASSERT_TRUE(JsonToMessage(events.back().data, last).ok()) << events.back().data;
+  EXPECT_TRUE(last.has_job_finished());
+  EXPECT_EQ(body, "");  // nothing after the last event
+  // HTTP/1.1 keeps its chunks.
+  const std::string chunked = Exchange(
+      port_, absl::StrCat("GET /api/v1/jobs/", job.id(), "/events HTTP/1.1\r\nHost: x\r\n\r\n"),
+      30s);
+  EXPECT_EQ(HeaderOf(chunked, "Transfer-Encoding"), "chunked");
+  EXPECT_TRUE(absl::EndsWith(chunked, "0\r\n\r\n"));
+}
+
+// RFC 9112 §3.2: an HTTP/1.1 request without exactly one Host header is 400; HTTP/1.0 needs
+// none.
+TEST_F(GatewayTest, AnHttp11RequestWithoutOneHostIs400) {
+  std::string response = Exchange(port_, "GET /healthz HTTP/1.1\r\n\r\n", 5s);
+  EXPECT_EQ(test_support::StatusOf(response), 400) << response;
+  EXPECT_NE(BodyOf(response).find("Host"), std::string::npos) << response;
+  EXPECT_EQ(HeaderOf(response, "Connection"), "close");
+  response = Exchange(port_, "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 5s);
+  EXPECT_EQ(test_support::StatusOf(response), 400) << response;
+  response = Exchange(port_, "GET /healthz HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(test_support::StatusOf(response), 200) << response;
+  response = Exchange(port_, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(test_support::StatusOf(response), 200) << response;
+}
+
+// RFC 9110 §13.1.2: If-None-Match compares weakly (W/"x" matches "x"), takes a list, and "*"
+// matches any current representation.
+TEST_F(GatewayTest, IfNoneMatchComparesWeaklyAndTakesListsAndAStar) {
+  const std::string etag = Get("/").get_header_value("ETag");
+  ASSERT_FALSE(etag.empty());
+  for (const std::string& condition :
+       {etag, "W/" + etag, absl::StrCat("\"other\", W/", etag), absl::StrCat("\"a\",", etag),
+        std::string("*")}) {
+    EXPECT_EQ(Get("/", {{"If-None-Match", condition}}).status, 304) << condition;
+  }
+  for (const std::string& condition : {std::string("\"other\""), std::string("W/\"other\""),
+                                       absl::StrCat("\"x", etag.substr(1))}) {
+    EXPECT_EQ(Get("/", {{"If-None-Match", condition}}).status, 200) << condition;
+  }
+
+  const v1::Job job = Submit(ShortLab(10));
+  ASSERT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
+  const std::string file = absl::StrCat("/api/v1/jobs/", job.id(), "/artifacts/losses.json");
+  const std::string sha = absl::StrCat("\"", Sha256Hex(kLossesJson), "\"");
+  for (const std::string& condition :
+       {"W/" + sha, absl::StrCat("\"other\", ", sha), std::string("*")}) {
+    EXPECT_EQ(Get(file, {{"If-None-Match", condition}}).status, 304) << condition;
+  }
+  EXPECT_EQ(Get(file, {{"If-None-Match", "\"other\""}}).status, 200);
+}
+
+// What protobuf's JSON parser says is rewritten for a person: the field's path and what it
+// takes, without carets, offsets or the parser's type names.
+TEST_F(GatewayTest, JsonRefusalsNameTheFieldAndWhatItTakesWithoutParserNoise) {
+  const struct {
+    std::string body;
+    std::vector<std::string> says;
+  } cases[] = {
+      {R"({"spec":{"model":{"depth":"deep"}}})",
+       {"spec.model.depth must be a whole number", "\"deep\""}},
+      {R"({"spec":{"model":{"depth":99999999999}}})",
+       {"spec.model.depth must be a whole number from -2147483648 to 2147483647", "99999999999"}},
+      {R"({"spec":{"data":{"seed":-1}}})", {"spec.data.seed must be a whole number from 0"}},
+      {R"({"spec":{"training":{"lr":true}}})", {"spec.training.lr must be a number", "true"}},
+      {R"({"spec":{"name":7}})", {"spec.name must be a string"}},
+      {R"({"spec":{"name":{"a":1}}})", {"spec.name must be a string", "not an object"}},
+      {R"({"spec":{"runs":[1]}})", {"spec.runs[0] must be a JSON object"}},
+      {R"({"spec":{"runs":"xavier"}})", {"spec.runs must be a JSON list"}},
+      {R"({"spec":7})", {"spec must be a JSON object"}},
+      {R"({"owner":["a"]})", {"owner must be a string", "not a list"}},
+      {R"({"spec":{"modle":{}}})", {"spec.modle is not a field", "model", "training"}},
+      {R"({"spec":{},"admin":true})", {"admin is not a field", "spec", "owner"}},
+      {"[]", {"must be a JSON object"}},
+      {R"({"spec": {"model": )", {"not valid JSON", "ends"}},
+      {R"({"spec":{"model":{"depth":tru}}})", {"not valid JSON", "tru"}},
+      {R"({"spec":{}} x)", {"not valid JSON", "x"}},
+  };
+  for (const auto& c : cases) {
+    const httplib::Response res = Post("/api/v1/jobs", c.body);
+    EXPECT_EQ(res.status, 400) << c.body;
+    const auto [code, message] = ErrorOf(res);
+    EXPECT_EQ(code, "INVALID_ARGUMENT") << c.body;
+    for (const std::string& part : c.says) {
+      EXPECT_NE(message.find(part), std::string::npos) << c.body << "\n  said: " << message;
+    }
+    for (const std::string noise : {"^", "\n", "TYPE_", "type.googleapis.com", "Cannot find",
+                                    "Root element", "invalid value", "()", ": :"}) {
+      EXPECT_EQ(message.find(noise), std::string::npos) << c.body << "\n  said: " << message;
+    }
+  }
+  // The query's parameters alike.
+  httplib::Response res = Get("/api/v1/jobs?page_size=abc");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("page_size must be a whole number"), std::string::npos)
+      << res.body;
+  res = Get("/api/v1/jobs?states=bogus");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("JOB_STATE_RUNNING"), std::string::npos) << res.body;
+  EXPECT_EQ(ErrorOf(res).second.find("type.googleapis.com"), std::string::npos) << res.body;
+  res = Get("/api/v1/jobs?created_after=yesterday");
+  EXPECT_EQ(res.status, 400);
+  EXPECT_NE(ErrorOf(res).second.find("created_after must be a time"), std::string::npos)
+      << res.body;
 }
 
 TEST_F(GatewayTest, MetricsAreNotServedUnlessWired) { EXPECT_EQ(Get("/metrics").status, 404); }
