@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "server/artifacts/format.h"
 #include "server/artifacts/json_util.h"
 
@@ -255,9 +256,17 @@ Json Definitions(const JobSummary& s) {
                     "(it learned much of the rule and is confidently wrong on the rest) and "
                     "memorises when it is not (it fit its training examples without the rule).")},
       {"depth_outcomes",
-       "Question 4 checked at the job's own depth: the regime the init's variance_ratio "
-       "predicts (beyond 10^±2: explodes / vanishes; dies when uniform weights are all <= 0), "
-       "what it implies, what the run did, and whether it held."},
+       absl::StrCat(
+           "Question 4 checked at the job's own depth: the regime the init's variance_ratio "
+           "predicts (beyond 10^±2: explodes / vanishes; dies when uniform weights are all <= 0), "
+           "what it implies, what the run did, and whether it held. held is null (could not be "
+           "tested) for a run of fewer than ",
+           2 * c.level_window,
+           " steps (two start_loss / end_loss windows) unless it shows decisive evidence: a "
+           "non-finite loss or one above ",
+           absl::StrFormat("%.0f", c.exploded_multiple_of_chance),
+           " × chance (explodes), a flatline (vanishes, dies), an end_loss below the trained "
+           "threshold (keeps its scale).")},
       {"seeds",
        "For each init the job trains under two or more weight seeds: min, nearest-rank median "
        "and max over its runs of the final training loss, last validation loss and accuracy, "

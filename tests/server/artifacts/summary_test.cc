@@ -195,6 +195,23 @@ TEST(SummarizeTest, ShortRunsShowAnExplosionByItsLossAndLeaveOtherPredictionsUnt
   EXPECT_EQ(s->depth_checks[1].held, std::nullopt);
 }
 
+// Two steps at chance are what any init shows before it has learned anything: they are no
+// evidence that Xavier's signal vanishes (it said "held"). A flatline is: it takes a window of
+// steps at chance.
+TEST(SummarizeTest, AVanishingPredictionIsNotHeldOnTwoStepsAtChance) {
+  const absl::StatusOr<JobSummary> s =
+      Summarize(MakeJobData(1, LabSpec(2), {MakeRun("xavier", 102, {0.6931f, 0.6930f})}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->depth_checks.size(), 1u);
+  EXPECT_EQ(s->depth_checks[0].regime, "vanishes");
+  EXPECT_EQ(s->depth_checks[0].held, std::nullopt) << s->depth_checks[0].observed;
+  // A run long enough for the verdicts still tests it.
+  const absl::StatusOr<JobSummary> long_run =
+      Summarize(MakeJobData(1, LabSpec(60), {MakeRun("xavier", 102, Flat(60, 0.6931f, 0.0005f))}));
+  ASSERT_TRUE(long_run.ok());
+  EXPECT_EQ(long_run->depth_checks[0].held, true);
+}
+
 TEST(SummarizeTest, SpreadsGiveTheMedianAndRangeOverAnInitsSeeds) {
   const JobData data = testing::SeedsJob();
   const absl::StatusOr<JobSummary> s = Summarize(data);
