@@ -58,9 +58,11 @@ void FillResults(JobSummary& s) {
     const RunSummary& k = s.runs[*s.kaiming];
     s.uniform_failed = u.verdict == Verdict::kDiverged || u.verdict == Verdict::kFlatlined;
     s.kaiming_trained = k.verdict == Verdict::kTrained;
-    // "Xavier crawls": it learns, less than Kaiming. A loss that stays at chance is not that.
-    s.xavier_in_between = (x.verdict == Verdict::kLearning || x.verdict == Verdict::kTrained) &&
-                          x.end_level && k.end_level && *x.end_level > *k.end_level;
+    // "Xavier crawls": it learns, less than Kaiming. A loss that stays at chance is not that,
+    // and neither is one that trained as fully as Kaiming's (at a high learning rate both fit
+    // the training set; the order of two tiny end losses is no "in between").
+    s.xavier_in_between = x.verdict == Verdict::kLearning && x.end_level && k.end_level &&
+                          *x.end_level > *k.end_level;
   }
 
 }

@@ -245,8 +245,8 @@ Json Definitions(const JobSummary& s) {
       {"lab_expectation",
        "The lab's expected outcome, judged on the training loss of each init's first run: "
        "uniform_failed when uniform diverged or flatlined, kaiming_trained when kaiming's "
-       "verdict is trained, xavier_in_between when xavier learned (verdict learning or trained) "
-       "to an end_loss above kaiming's; met when all three hold."},
+       "verdict is trained, xavier_in_between when xavier learned without training (verdict "
+       "learning) to an end_loss above kaiming's; met when all three hold."},
       {"generalisation",
        absl::StrCat("From the run's last validation: generalises when its loss is below chance (",
                     Sig(s.chance, 4), ") and its accuracy at least ",

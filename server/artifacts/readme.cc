@@ -507,7 +507,14 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
           x.verdict == Verdict::kNotLearning
               ? "xavier did not learn, where the lab expects it to crawl (learn, but less than "
                 "kaiming)"
-          : x.verdict == Verdict::kLearning || x.verdict == Verdict::kTrained
+          : x.verdict == Verdict::kTrained
+              ? absl::StrCat("xavier trained as well (the mean of its last ",
+                             std::min<size_t>(s.criteria.level_window, x.losses.size()), " steps, ",
+                             Loss(static_cast<float>(*x.end_level)), ", is below ",
+                             Sig(s.criteria.trained_fraction_of_chance, 2),
+                             " × chance), where the lab expects it to crawl (learn, but not "
+                             "train as kaiming does)")
+          : x.verdict == Verdict::kLearning
               ? "xavier ended no higher than kaiming, where the lab expects it in between"
               : absl::StrCat("xavier ", VerdictName(x.verdict),
                              ", where the lab expects it to crawl (learn, but less than kaiming)"));

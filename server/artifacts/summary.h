@@ -237,8 +237,8 @@ struct JobSummary {
   // The first step where Kaiming's loss was at or below Xavier's final loss.
   std::optional<int> kaiming_step_at_xavier_final;
   // The lab's expected outcome (only when the job has all three inits): uniform diverged or
-  // flatlined, kaiming trained, and xavier learned (kLearning or kTrained) to a higher end
-  // level than kaiming's.
+  // flatlined, kaiming trained, and xavier learned without training (kLearning) to a higher
+  // end level than kaiming's.
   std::optional<bool> uniform_failed, kaiming_trained, xavier_in_between;
 
   std::vector<DepthPrediction> predictions;  // one per distinct init, in run order

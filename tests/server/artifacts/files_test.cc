@@ -720,6 +720,21 @@ TEST(ReadmeTest, AXavierThatStaysAtChanceIsNotInBetween) {
       << readme;
 }
 
+// At a high learning rate xavier trains fully as kaiming does, only to a slightly higher end
+// loss: that is not "in between" (it said "xavier lies in between").
+TEST(ReadmeTest, AXavierThatTrainedFullyIsNotInBetween) {
+  auto files = Render(MakeJobData(
+      1, LabSpec(60),
+      {MakeRun("uniform", 101, ThenNaN({7e11f})), MakeRun("xavier", 102, Decay(60, 0.7f, 0.002f)),
+       MakeRun("kaiming", 103, Decay(60, 0.7f, 0.001f))}));
+  const json expectation = Parse(files["manifest.json"].data)["results_summary"]["lab_expectation"];
+  EXPECT_EQ(expectation["xavier_in_between"], false) << expectation;
+  EXPECT_EQ(expectation["met"], false) << expectation;
+  const std::string& readme = files["README.md"].data;
+  EXPECT_FALSE(Contains(readme, "xavier lies in between")) << readme;
+  EXPECT_TRUE(Contains(readme, "xavier trained as well (the mean of its last 10 steps")) << readme;
+}
+
 TEST(ReadmeTest, EachVerdictShowsTheMeansItRestsOn) {
   // Kaiming's last step (0.40) is above half of chance (0.3466) and above xavier's (0.336), but
   // its last 10 steps average 0.31: it trained, and xavier (0.3525 on average) only learned.
