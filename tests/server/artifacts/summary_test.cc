@@ -408,6 +408,37 @@ TEST(ChecksTest, AllTrainedSuggestsDoublingTheDepth) {
   EXPECT_FALSE(FindCheck(*s, "all_diverged").fired);
 }
 
+// At depth 3 every run's training loss fell, but uniform's validation is far from the
+// others': the check said "the init makes no difference" beside numbers that show it does.
+TEST(ChecksTest, AllTrainedDoesNotDenyADifferenceTheValidationShows) {
+  FakeRun u = MakeRun("uniform", 1, Decay(30, 0.7f, 0.05f));
+  u.val_loss = 1.4f;
+  u.val_accuracy = 0.62f;
+  FakeRun x = MakeRun("xavier", 2, Decay(30, 0.7f, 0.1f));
+  x.val_loss = 0.08f;
+  x.val_accuracy = 0.98f;
+  FakeRun k = MakeRun("kaiming", 3, Decay(30, 0.7f, 0.01f));
+  k.val_loss = 0.06f;
+  k.val_accuracy = 0.985f;
+  const absl::StatusOr<JobSummary> s = Summarize(MakeJobData(1, LabSpec(30, 3), {u, x, k}));
+  ASSERT_TRUE(s.ok());
+  const Check& c = FindCheck(*s, "all_trained");
+  EXPECT_TRUE(c.fired);  // on the training loss, the lab's pitfall
+  EXPECT_EQ(c.message.find("makes no difference"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find("uniform: validation loss 1.4, accuracy 62"), std::string::npos)
+      << c.message;
+  // Validations that agree leave nothing to add.
+  for (FakeRun* r : {&u, &x, &k}) {
+    r->val_loss = 0.07f;
+    r->val_accuracy = 0.98f;
+  }
+  const absl::StatusOr<JobSummary> same = Summarize(MakeJobData(1, LabSpec(30, 3), {u, x, k}));
+  ASSERT_TRUE(same.ok());
+  EXPECT_TRUE(FindCheck(*same, "all_trained").fired);
+  EXPECT_EQ(FindCheck(*same, "all_trained").message.find("validation"), std::string::npos)
+      << FindCheck(*same, "all_trained").message;
+}
+
 TEST(ChecksTest, UniformVarianceFarFromItsBoundsFires) {
   FakeRun wrong = MakeRun("uniform", 1, Decay(30, 0.7f, 0.5f));
   wrong.weight_variances = {1.0 / 1200};  // U[-0.05, 0.05]'s, not U[-0.5, 0.5]'s
