@@ -33,7 +33,10 @@ void FillResults(JobSummary& s) {
     if (!r.last_eval) return;
     loss = r.last_eval->loss();
     accuracy = r.last_eval->accuracy();
-    generalises = r.generalisation == Generalisation::kGeneralises;
+    // Null when the validation set is too small to tell (Criteria::min_validation_examples).
+    if (r.generalisation != Generalisation::kTooFewExamples) {
+      generalises = r.generalisation == Generalisation::kGeneralises;
+    }
   };
   if (s.xavier) {
     validation(s.runs[*s.xavier], s.val_loss_xavier, s.val_accuracy_xavier,

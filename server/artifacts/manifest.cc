@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -142,6 +143,15 @@ Json ResultsSummary(const JobSummary& s) {
   j["val_accuracy_kaiming"] = OptionalLoss(s.val_accuracy_kaiming);
   j["xavier_generalises"] = OrNull(s.xavier_generalises);
   j["kaiming_generalises"] = OrNull(s.kaiming_generalises);
+  for (const auto& [name, first] :
+       {std::pair{"xavier", s.xavier}, std::pair{"kaiming", s.kaiming}}) {
+    if (first && s.runs[*first].generalisation == Generalisation::kTooFewExamples) {
+      notes.push_back(absl::StrCat(name, "_generalises is null: the validation set has ",
+                                   s.job->spec().data().val_size(), " examples, fewer than the ",
+                                   s.criteria.min_validation_examples,
+                                   " a generalisation verdict needs."));
+    }
+  }
   if (s.uniform_failed) {
     j["lab_expectation"] = {
         {"uniform_failed", *s.uniform_failed},
@@ -254,7 +264,13 @@ Json Definitions(const JobSummary& s) {
                     " above chance accuracy (1/classes); when it trained (see verdict) but does "
                     "not generalise, overfits when its accuracy is still that far above chance "
                     "(it learned much of the rule and is confidently wrong on the rest) and "
-                    "memorises when it is not (it fit its training examples without the rule).")},
+                    "memorises when it is not (it fit its training examples without the rule). "
+                    "None of these from a validation set of fewer than ",
+                    c.min_validation_examples,
+                    " examples (\"too few validation examples\"; *_generalises null): a "
+                    "classifier at chance scores within about 0.5/√n of chance accuracy over n "
+                    "examples, and below that many the margin is within two such standard "
+                    "errors.")},
       {"depth_outcomes",
        absl::StrCat(
            "Question 4 checked at the job's own depth: the regime the init's variance_ratio "

@@ -82,6 +82,18 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
           "loss is above chance (", Sig(s.chance, 3), "): it is confidently wrong on the "
           "examples it misses, while its training loss fell far below chance.");
       break;
+    case Generalisation::kTooFewExamples: {
+      const int n = s.job->spec().data().val_size();
+      absl::StrAppend(&text, "but ", Plural(n, "validation example is", "validation examples are"),
+                      " too few to tell whether it generalises. A verdict needs at least ",
+                      s.criteria.min_validation_examples,
+                      ": over n examples a classifier at chance scores ",
+                      Percent(chance_accuracy, 2), " give or take about ",
+                      Percent(std::sqrt(chance_accuracy * (1 - chance_accuracy) / n), 2),
+                      " (one standard error), so a margin of ",
+                      Percent(s.criteria.generalisation_margin, 2), " above it could be luck.");
+      break;
+    }
     case Generalisation::kNotGeneralising:
     case Generalisation::kNoValidation:
       absl::StrAppend(&text, "it does **not generalise** either (chance: loss ", Sig(s.chance, 3),

@@ -184,6 +184,10 @@ absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::
                        : r.verdict != Verdict::kTrained ? Generalisation::kNotGeneralising
                        : above_chance                   ? Generalisation::kOverfits
                                                         : Generalisation::kMemorises;
+    // Whatever the numbers say, a handful of examples cannot tell these apart (Criteria).
+    if (job.spec().data().val_size() < criteria.min_validation_examples) {
+      r.generalisation = Generalisation::kTooFewExamples;
+    }
   }
 
   if (!r.step_seconds.empty()) {

@@ -57,6 +57,12 @@ struct Criteria {
   // far above chance (it learned much of the rule, and is confidently wrong on the rest, which
   // puts its loss above chance), and memorised its training set when its accuracy is not.
   double generalisation_margin = 0.10;
+  // ...and only from a validation set of at least this many examples. A classifier at chance
+  // (a coin, for 2 classes) has an accuracy whose standard error over n examples is about
+  // 0.5/√n; below (2 · 0.5 / generalisation_margin)^2 = 100 examples the margin is within two
+  // standard errors of chance, so a validation that small cannot tell generalising, memorising
+  // or overfitting apart (Generalisation::kTooFewExamples).
+  int min_validation_examples = 100;
 };
 
 // How a run went, judged from its losses (see Criteria).
@@ -72,11 +78,12 @@ const char* VerdictName(Verdict verdict);  // "diverged", "learning", "not learn
 
 // What a run's last validation says, beside the verdict on its training loss.
 enum class Generalisation {
-  kNoValidation,  // no validation was recorded
-  kGeneralises,   // validation loss below chance, accuracy above chance by the margin
-  kMemorises,     // trained (kTrained), validation accuracy within the margin of chance
+  kNoValidation,     // no validation was recorded
+  kGeneralises,      // validation loss below chance, accuracy above chance by the margin
+  kMemorises,        // trained (kTrained), validation accuracy within the margin of chance
   kNotGeneralising,  // neither trained nor generalises
-  kOverfits,  // trained, validation accuracy above chance by the margin but loss above chance
+  kOverfits,        // trained, validation accuracy above chance by the margin but loss above chance
+  kTooFewExamples,  // fewer than Criteria::min_validation_examples: too small a set to tell
 };
 const char* GeneralisationName(Generalisation g);  // "generalises", "memorises", ...
 

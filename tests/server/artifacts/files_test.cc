@@ -487,6 +487,46 @@ TEST(FilesTest, AValidationWithANonFiniteLossHasNoAccuracy) {
   EXPECT_TRUE(Contains(readme, "accuracy n/a")) << readme;
 }
 
+// Five validation examples decide nothing: a coin scores 50% ± 22% on them. It said
+// "generalises" from them, with no caveat.
+TEST(ReadmeTest, AValidationSetTooSmallToTellGivesNoGeneralisationVerdict) {
+  v1::JobSpec spec = LabSpec(60);
+  spec.mutable_data()->set_val_size(5);
+  FakeRun x = MakeRun("xavier", 102, Decay(60, 0.693f, 0.6f));
+  x.val_loss = 0.5f;
+  x.val_accuracy = 0.8f;
+  FakeRun k = MakeRun("kaiming", 103, Decay(60, 0.693f, 0.02f));
+  k.val_loss = 0.3f;
+  k.val_accuracy = 1.0f;
+  const JobData data = MakeJobData(1, spec, {MakeRun("uniform", 101, ThenNaN({1e12f})), x, k});
+  const absl::StatusOr<JobSummary> s = Summarize(data);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->runs[2].generalisation, Generalisation::kTooFewExamples);
+  EXPECT_EQ(s->kaiming_generalises, std::nullopt);
+  auto files = Render(data);
+  const json manifest = Parse(files["manifest.json"].data);
+  const json& r = manifest["results_summary"];
+  EXPECT_TRUE(r["kaiming_generalises"].is_null()) << r;
+  EXPECT_TRUE(r["xavier_generalises"].is_null()) << r;
+  EXPECT_EQ(r["runs"][2]["generalisation"], "too few validation examples");
+  EXPECT_TRUE(Contains(r["notes"].dump(),
+                       "kaiming_generalises is null: the validation set has 5 "
+                       "examples, fewer than the 100"))
+      << r["notes"];
+  EXPECT_TRUE(Contains(manifest["definitions"]["generalisation"].get<std::string>(),
+                       "fewer than 100 examples"));
+  const std::string& readme = files["README.md"].data;
+  EXPECT_FALSE(Contains(readme, "generalises**")) << readme;
+  EXPECT_FALSE(Contains(readme, "kaiming generalises")) << readme;
+  EXPECT_TRUE(Contains(readme,
+                       "but 5 validation examples are too few to tell whether it "
+                       "generalises. A verdict needs at least 100: over n examples a "
+                       "classifier at chance scores 50% give or take about 22%"))
+      << readme;
+  // The lab's own 200 examples are enough.
+  EXPECT_EQ(Summarize(testing::LabLikeJob())->runs[2].generalisation, Generalisation::kGeneralises);
+}
+
 TEST(ReadmeTest, SaysPlainlyWhenARunMemorises) {
   const JobData data = testing::MemorisingJob();
   auto files = Render(data);
