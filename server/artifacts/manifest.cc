@@ -291,6 +291,12 @@ Json Definitions(const JobSummary& s) {
        "The training loss at step k is measured on a batch before update k+1, so the last one "
        "(step steps−1) precedes the last update; a validation at step k follows k updates, so "
        "the final validation (step steps) follows the last update."},
+      {"best_eval",
+       absl::StrCat("The run's validation with the lowest finite loss. The README names its "
+                    "step as where the run began to overfit only when the run has at least ",
+                    c.min_evals_for_lowest,
+                    " finite validations; with fewer the grid is too coarse to place the "
+                    "minimum.")},
       {"start_loss / end_loss",
        absl::StrCat("Mean of the first / last ", c.level_window, " finite training losses.")},
       {"kaiming_step_at_xavier_final",

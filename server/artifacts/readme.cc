@@ -103,9 +103,34 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
   if (r.best_eval && r.best_eval->step() < e.step() && std::isfinite(e.loss()) &&
       e.loss() > 1.1 * r.best_eval->loss() && r.end_level && r.start_level &&
       *r.end_level < *r.start_level) {
-    absl::StrAppend(&text, " Its validation loss was lowest at step ", r.best_eval->step(), " (",
-                    Loss(r.best_eval->loss()), ") and rose from there while its training loss "
-                    "kept falling: it overfit after that step.");
+    const int evals =
+        static_cast<int>(std::count_if(r.evals.begin(), r.evals.end(), [](const v1::EvalResult& v) {
+          return std::isfinite(v.loss());
+        }));
+    const int every = s.job->spec().training().eval_every();
+    if (evals < s.criteria.min_evals_for_lowest) {
+      // A coarse grid shows the rise, not where the curve turned.
+      absl::StrAppend(&text, " Its validation loss rose from ", Loss(r.best_eval->loss()),
+                      " at step ", r.best_eval->step(), " to ", Loss(e.loss()), " at step ",
+                      e.step(), " while its training loss kept falling, but ",
+                      Plural(evals, "evaluation", "evaluations"), " (every ", every, " steps) ",
+                      evals == 1 ? "is" : "are",
+                      " too few to tell where it was lowest or when it began to "
+                      "overfit (that takes at least ",
+                      s.criteria.min_evals_for_lowest, ").");
+    } else if (!r.evals.empty() && r.best_eval->step() == r.evals.front().step()) {
+      // The lowest is the first evaluation: the curve may have turned before it.
+      absl::StrAppend(&text, " Its validation loss was lowest at step ", r.best_eval->step(), " (",
+                      Loss(r.best_eval->loss()),
+                      "), its first evaluation, and rose from "
+                      "there while its training loss kept falling: it was overfitting by step ",
+                      r.best_eval->step(), " at the latest.");
+    } else {
+      absl::StrAppend(&text, " Its validation loss was lowest at step ", r.best_eval->step(), " (",
+                      Loss(r.best_eval->loss()),
+                      ") and rose from there while its "
+                      "training loss kept falling: it overfit after that step.");
+    }
   }
   return text;
 }

@@ -63,6 +63,10 @@ struct Criteria {
   // standard errors of chance, so a validation that small cannot tell generalising, memorising
   // or overfitting apart (Generalisation::kTooFewExamples).
   int min_validation_examples = 100;
+  // Where a run's validation loss was lowest (and so when it began to overfit) is read off its
+  // evaluation grid; with fewer than this many evaluations the lowest one says more about where
+  // the grid fell than about the curve (every 333 steps of 1000, it is simply the first).
+  int min_evals_for_lowest = 5;
 };
 
 // How a run went, judged from its losses (see Criteria).

@@ -562,6 +562,27 @@ TEST(ReadmeTest, SaysPlainlyWhenARunMemorises) {
   EXPECT_TRUE(Contains(lab["README.md"].data, "it **generalises**"));
 }
 
+// Evaluations every 333 of 1000 steps: the lowest is simply the first, and the README said the
+// run overfit after it.
+TEST(ReadmeTest, ACoarseEvaluationGridDoesNotPlaceTheValidationMinimum) {
+  v1::JobSpec spec = LabSpec(1000);
+  spec.mutable_training()->set_eval_every(333);
+  FakeRun k = MakeRun("kaiming", 103, Decay(1000, 0.693f, 0.001f));
+  k.val_curve = {0.5f, 1.2f, 1.8f};
+  k.val_loss = 2.0f;
+  k.val_accuracy = 0.525f;
+  const JobData data = MakeJobData(1, spec, {k});
+  ASSERT_EQ(data.trajectories[0].evals.size(), 3u);  // steps 333, 666 and 999
+  const std::string readme = Render(data)["README.md"].data;
+  EXPECT_FALSE(Contains(readme, "was lowest at step 333")) << readme;
+  EXPECT_FALSE(Contains(readme, "overfit after that step")) << readme;
+  EXPECT_TRUE(Contains(readme,
+                       "Its validation loss rose from 0.5 at step 333 to 2 at step 1000 "
+                       "while its training loss kept falling, but 3 evaluations (every "
+                       "333 steps) are too few to tell where it was lowest"))
+      << readme;
+}
+
 TEST(ReadmeTest, HalvingXaviersLossCountsFromWhereItsFittedLineEnds) {
   // Xavier falls by 4e-4 a step, from 0.9 at step 0 to 0.5004 at step 999; its last 200 steps'
   // mean is 0.5402, at step 899.5. Halving 0.5004 at that rate takes about 630 steps, where
