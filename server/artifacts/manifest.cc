@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/config.h"
 #include "server/artifacts/format.h"
 #include "server/artifacts/json_util.h"
 
@@ -44,6 +45,9 @@ Json RunJson(const RunSummary& r, const v1::Run& run) {
   j["steps_recorded"] = r.losses.size();
   j["first_nonfinite_step"] = OrNull(r.first_nonfinite_step);
   j["flatline_step"] = OrNull(r.flatline_step);
+  j["flatline_grad_norm"] = r.flatline_grad_median ? Json{{"median", *r.flatline_grad_median},
+                                                          {"max", *r.flatline_grad_max}}
+                                                   : Json(nullptr);
   j["final_loss"] = OptionalLoss(r.final_loss);
   j["start_loss"] = OrNull(r.start_level);
   j["end_loss"] = OrNull(r.end_level);
@@ -229,6 +233,7 @@ Json ResultsSummary(const JobSummary& s) {
 
 Json Definitions(const JobSummary& s) {
   const Criteria& c = s.criteria;
+  const core::TrainConfig flatline;  // the server trains with the core's flatline defaults
   return {
       {"steps_to_nan_uniform",
        "The first step (0-based) whose training loss was NaN or infinite, of the job's first "
@@ -252,6 +257,16 @@ Json Definitions(const JobSummary& s) {
                     Sig(c.trained_fraction_of_chance, 2),
                     " × chance (ln classes = ", Sig(s.chance, 4), "); learning: end_loss at least ",
                     Percent(c.learning_min_drop, 2), " below start_loss; not learning: neither.")},
+      {"flatline_step",
+       absl::StrCat(
+           "The first step of the stretch, at least ", flatline.flatline_window,
+           " steps long and lasting to the run's last step, in which every training loss was "
+           "within ",
+           Sig(flatline.flatline_tolerance, 3),
+           " of chance (ln classes): the loss "
+           "flatlined at random. Judged on the loss alone (a saturated network's weight-gradient "
+           "norm can spike now and then); flatline_grad_norm gives that norm's median and maximum "
+           "over the stretch. A stretch at chance that the loss left again is not one.")},
       {"lab_expectation",
        "The lab's expected outcome, judged on the training loss of each init's first run: "
        "uniform_failed when uniform diverged or flatlined, kaiming_trained when kaiming's "

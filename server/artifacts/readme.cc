@@ -135,6 +135,15 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
   return text;
 }
 
+// The weight-gradient norm over a flatline, as a clause: the flatline is judged on the loss, and
+// a saturated network's gradient is not always zero (a few units wake now and then).
+std::string FlatlineGradients(const RunSummary& r) {
+  if (!r.flatline_grad_median) return "";
+  return absl::StrCat(", its weight-gradient norm there a median of ",
+                      Sig(*r.flatline_grad_median, 2), " (at most ", Sig(*r.flatline_grad_max, 2),
+                      ")");
+}
+
 // What a training verdict rests on, as a parenthesis after the run's first and last loss: the
 // means of its first and last Criteria::level_window losses against the verdict's thresholds.
 // One step's loss is noisy, so a run can end on a step above a run it beat on average.
@@ -213,9 +222,10 @@ std::string WhatHappened(const JobSummary& s, const RunSummary& r) {
     }
     case Verdict::kFlatlined:
       return absl::StrCat("**", r.label, "** flatlined: from step ", *r.flatline_step,
-                          " its loss sat at chance (ln ", s.job->spec().model().classes(), " = ",
-                          Sig(s.chance, 3), ") with vanishing weight gradients, ending at ",
-                          Loss(*r.final_loss), " at step ", recorded - 1, ".", cut);
+                          " to its last its loss sat at chance (ln ",
+                          s.job->spec().model().classes(), " = ", Sig(s.chance, 3), "), ending at ",
+                          Loss(*r.final_loss), " at step ", recorded - 1, FlatlineGradients(r), ".",
+                          cut);
     case Verdict::kTrained:
     case Verdict::kLearning:
     case Verdict::kNotLearning:
@@ -293,8 +303,9 @@ std::string Answer1(const JobSummary& s) {
     text = absl::StrCat(
         "Uniform produced no NaN (steps_to_nan_uniform is null): it saturated instead. From "
         "**step ",
-        *u.flatline_step, "** its loss sat at chance (", Sig(s.chance, 3),
-        ") with vanishing weight gradients: the network outputs a constant and cannot learn. "
+        *u.flatline_step, "** to its last step its loss sat at chance (", Sig(s.chance, 3), ")",
+        FlatlineGradients(u),
+        ": it learned nothing more. "
         "That is the lab's other failure mode — no blow-up, but no learning either — with the "
         "same underlying cause, the init.");
     if (u.uniform_low && u.uniform_high && *u.uniform_high <= 0 &&

@@ -73,7 +73,7 @@ struct Criteria {
 enum class Verdict {
   kNoSteps,      // recorded no step
   kDiverged,     // a NaN or infinite loss
-  kFlatlined,    // Run.flatline_step: sat at chance with vanishing gradients
+  kFlatlined,    // Run.flatline_step: its loss sat at chance to its last step
   kTrained,      // end loss below trained_fraction_of_chance · chance
   kLearning,     // end loss at least learning_min_drop below its start loss
   kNotLearning,  // neither
@@ -142,6 +142,9 @@ struct RunSummary {
   std::optional<int> first_nonfinite_step;
   std::map<int, std::string> nonfinite;  // step -> "nan", "inf", "-inf"
   std::optional<int> flatline_step;
+  // The weight-gradient norm over the flatline (its finite values from flatline_step on): the
+  // flatline is judged on the loss, and these say how still the weights were.
+  std::optional<double> flatline_grad_median, flatline_grad_max;
   std::optional<float> final_loss;               // the last step's (may be non-finite)
   std::optional<double> start_level, end_level;  // Criteria::level_window means
   std::optional<int> peak_step;                  // the largest finite loss

@@ -695,6 +695,25 @@ TEST(ReadmeTest, SaysSoWhenNothingDiverges) {
   EXPECT_FALSE(Contains(readme, "clipped"));
 }
 
+// A flatline is judged on the loss; the README said "with vanishing weight gradients" of every
+// one. It now gives the gradient's median and largest value over the flatline, from the data:
+// here zero but for a spike every ten steps.
+TEST(ReadmeTest, AFlatlineGivesItsGradientNormRatherThanCallingItVanishing) {
+  JobData data = testing::NothingDivergesJob();
+  std::vector<float>& norms = data.trajectories[0].weight_grad_norms;
+  for (size_t s = 12; s < norms.size(); ++s) norms[s] = s % 10 == 0 ? 0.05f : 0.0f;
+  auto files = Render(data);
+  const std::string& readme = files["README.md"].data;
+  EXPECT_FALSE(Contains(readme, "vanishing weight gradients")) << readme;
+  EXPECT_TRUE(Contains(readme, "From **step 12** to its last step its loss sat at chance (0.693), "
+                               "its weight-gradient norm there a median of 0 (at most 0.05)"))
+      << readme;
+  const json run = Parse(files["manifest.json"].data)["runs"][0];
+  EXPECT_EQ(run["flatline_grad_norm"]["median"], 0.0) << run;
+  EXPECT_NEAR(run["flatline_grad_norm"]["max"].get<double>(), 0.05, 1e-7) << run;
+  EXPECT_TRUE(Parse(files["manifest.json"].data)["runs"][1]["flatline_grad_norm"].is_null());
+}
+
 TEST(ReadmeTest, AnswersOnlyWhatTheJobCanAnswer) {
   // Kaiming alone, and it did not learn.
   FakeRun k = MakeRun("kaiming", 1, testing::Flat(30, 0.7f, 0.002f));
