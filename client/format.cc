@@ -33,6 +33,11 @@ bool IsSet(const google::protobuf::Timestamp& t) { return t.seconds() != 0 || t.
 
 std::string Percent(double fraction) { return absl::StrFormat("%.1f%%", 100 * fraction); }
 
+// A validation's accuracy, or n/a when none was measured (its loss was not finite).
+std::string Accuracy(const v1::EvalResult& eval) {
+  return eval.has_accuracy() ? Percent(eval.accuracy()) : "n/a";
+}
+
 std::string OptionalStep(bool has, int32_t step) { return has ? absl::StrCat(step) : "-"; }
 
 // The spec's lines for `show`, each only with the fields that are set.
@@ -106,8 +111,9 @@ std::string TrajectoryCsv(const v1::GetTrajectoryResponse& trajectory) {
   std::string csv = "step,loss,val_loss,val_accuracy\n";
   const int n = std::min(trajectory.steps_size(), trajectory.losses_size());
   auto eval_row = [&csv](const v1::EvalResult& eval, const std::string& loss) {
+    // No accuracy (a non-finite loss) is an empty field, as a missing validation is.
     absl::StrAppend(&csv, eval.step(), ",", loss, ",", FormatLossExact(eval.loss()), ",",
-                    FormatLossExact(eval.accuracy()), "\n");
+                    eval.has_accuracy() ? FormatLossExact(eval.accuracy()) : "", "\n");
   };
   // Both lists ascend by step: merge them.
   int e = 0;
@@ -393,7 +399,7 @@ std::string FormatJobDetails(const v1::Job& job, absl::TimeZone zone) {
         total > 0 ? absl::StrCat(run.steps_done(), "/", total) : absl::StrCat(run.steps_done()),
         run.has_final_loss() ? FormatLoss(run.final_loss()) : "-",
         run.has_final_eval() ? FormatLoss(run.final_eval().loss()) : "-",
-        run.has_final_eval() ? Percent(run.final_eval().accuracy()) : "-",
+        run.has_final_eval() ? Accuracy(run.final_eval()) : "-",
         run.steps_per_second() > 0 ? absl::StrFormat("%.0f", run.steps_per_second()) : "-",
         OptionalStep(run.has_first_nonfinite_step(), run.first_nonfinite_step()),
         OptionalStep(run.has_flatline_step(), run.flatline_step()),
@@ -459,8 +465,7 @@ std::string FormatTrajectoryReport(const v1::GetTrajectoryResponse& trajectory, 
       if (i == previous) continue;
       previous = i;
       const v1::EvalResult& eval = trajectory.evals(i);
-      evals.push_back(
-          {absl::StrCat(eval.step()), FormatLoss(eval.loss()), Percent(eval.accuracy())});
+      evals.push_back({absl::StrCat(eval.step()), FormatLoss(eval.loss()), Accuracy(eval)});
     }
     absl::StrAppend(&out, "\nvalidation (", m, m == 1 ? " evaluation" : " evaluations", "):\n",
                     FormatTable(evals, {0, 1, 2}));

@@ -28,7 +28,8 @@ std::string FormatLoss(double loss);
 std::string FormatLossExact(float loss);
 
 // Rows "step,loss,val_loss,val_accuracy" under that header line, one per point, each line
-// ending in '\n': the validation in the row of its step (empty elsewhere), and a row of its
+// ending in '\n': the validation in the row of its step (empty elsewhere; its accuracy empty
+// when the validation measured none, EvalResult.accuracy), and a row of its
 // own for an evaluation at a step without a loss (the one after the last update). The same
 // columns as the page's CSV download (web/src/series.js, trajectoryCsv).
 // Requires: steps.size() == losses.size().

@@ -69,9 +69,12 @@ std::string FormatProgressLine(const RunProgress& run, int label_width, int max_
       parts.push_back({absl::StrFormat("%6.0f steps/s", *rate), 4});
     }
     if (run.last_eval.has_value()) {
-      parts.push_back({absl::StrFormat("val %s %5.1f%%", Pad(FormatLoss(run.last_eval->loss()), 9),
-                                       100.0 * run.last_eval->accuracy()),
-                       3});
+      const std::string accuracy =
+          run.last_eval->has_accuracy()
+              ? absl::StrFormat("%5.1f%%", 100.0 * run.last_eval->accuracy())
+              : std::string("  n/a");  // a non-finite loss measured none
+      parts.push_back(
+          {absl::StrFormat("val %s %s", Pad(FormatLoss(run.last_eval->loss()), 9), accuracy), 3});
     }
     if (run.summary.has_value()) {
       parts.push_back({Outcome(*run.summary), 0});
@@ -114,7 +117,9 @@ std::string FormatJobSummary(const v1::Job& job) {
         absl::StrCat("final loss ", run.has_final_loss() ? FormatLoss(run.final_loss()) : "-")};
     if (run.has_final_eval()) {
       row.push_back(absl::StrCat("val loss ", FormatLoss(run.final_eval().loss())));
-      row.push_back(absl::StrFormat("val acc %.1f%%", 100.0 * run.final_eval().accuracy()));
+      row.push_back(run.final_eval().has_accuracy()
+                        ? absl::StrFormat("val acc %.1f%%", 100.0 * run.final_eval().accuracy())
+                        : std::string("val acc n/a"));
     }
     rows.push_back(std::move(row));
   }

@@ -33,6 +33,27 @@ std::optional<double> TailSlope(std::span<const float> losses, int window) {
   return sxy / sxx;
 }
 
+void TrackFlatline(FlatlineState& state, int step, float loss, double chance, double tolerance,
+                   int window) {
+  // A NaN fails the comparison, so a non-finite loss ends a stretch too.
+  const bool at_chance = std::abs(static_cast<double>(loss) - chance) < tolerance;
+  state.flat_steps = at_chance ? state.flat_steps + 1 : 0;
+  if (state.flat_steps >= window) {
+    state.flatline_step = step - state.flat_steps + 1;
+  } else {
+    state.flatline_step.reset();  // the loss left chance: whatever sat there before did not stay
+  }
+}
+
+std::optional<int> FlatlineStep(std::span<const float> losses, double chance, double tolerance,
+                                int window) {
+  FlatlineState state;
+  for (size_t i = 0; i < losses.size(); ++i) {
+    TrackFlatline(state, static_cast<int>(i), losses[i], chance, tolerance, window);
+  }
+  return state.flatline_step;
+}
+
 double Percentile(std::vector<float> values, double p) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());

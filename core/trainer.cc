@@ -7,6 +7,7 @@
 #include <limits>
 #include <string>
 
+#include "core/analysis.h"
 #include "core/checkpoint.h"
 #include "core/fingerprint.h"
 #include "core/init.h"
@@ -138,16 +139,14 @@ struct Trainer::State {
     return stats;
   }
 
-  // Tracks consecutive steps at chance with vanishing weight gradients.
-  void TrackFlatline(int step, float loss, double grad_norm) {
+  // Tracks the loss's stretch at chance (core/analysis.h: judged on the loss alone).
+  void TrackFlatline(int step, float loss) {
     const TrainConfig& t = config.train;
-    const double chance = std::log(static_cast<double>(config.model.classes));
-    const bool flat =
-        std::abs(loss - chance) < t.flatline_tolerance && grad_norm < t.flatline_grad_norm;
-    flat_steps = flat ? flat_steps + 1 : 0;
-    if (flat_steps == t.flatline_window && !flatline_step) {
-      flatline_step = step - t.flatline_window + 1;
-    }
+    FlatlineState state{flat_steps, flatline_step};
+    core::TrackFlatline(state, step, loss, std::log(static_cast<double>(config.model.classes)),
+                        t.flatline_tolerance, t.flatline_window);
+    flat_steps = state.flat_steps;
+    flatline_step = state.flatline_step;
   }
 
   TrainerSnapshot Snapshot() const {
@@ -322,7 +321,7 @@ RunResult Trainer::Run(RunObserver* observer, std::stop_token stop,
       result.outcome = Outcome::kDiverged;
       break;
     }
-    s.TrackFlatline(step, record.loss, record.weight_grad_norm);
+    s.TrackFlatline(step, record.loss);
     const int updates = step + 1;
     if (updates % t.eval_every == 0 || updates == t.steps) {
       const EvalRecord eval = report_eval(updates);

@@ -51,7 +51,7 @@ struct RunResult {
   Outcome outcome = Outcome::kCompleted;
   int steps_run = 0;                        // steps whose loss was reported
   std::optional<int> first_nonfinite_step;  // even when the run went on past it
-  std::optional<int> flatline_step;         // first step of the flatline window
+  std::optional<int> flatline_step;         // first step of the stretch at chance (TrainConfig)
   float final_loss = 0;                     // loss of the last step run
   std::optional<EvalRecord> final_eval;     // after the last step, unless diverged/cancelled
   std::vector<LayerStats> init_stats;

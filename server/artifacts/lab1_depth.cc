@@ -155,6 +155,11 @@ void Predict(const Criteria& criteria, const v1::JobSpec& spec, const RunSummary
 // The regime `p` predicts at the job's own depth, and whether run `r` behaved as it implies.
 DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const RunSummary& r,
                       const DepthPrediction& p) {
+  // Too few steps for a verdict to mean anything (the verdicts compare a run's first and last
+  // Criteria::level_window steps): such a run tests a prediction only by decisive evidence.
+  const auto too_short = [&](const RunSummary& run) {
+    return static_cast<int>(run.losses.size()) < 2 * criteria.level_window;
+  };
   DepthCheck c;
   c.init = p.init;
   c.depth = p.depth;
@@ -164,6 +169,9 @@ DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const R
     c.regime = kDies;
     c.expected = "a flatline at chance from the start (the output is constant)";
     c.held = r.verdict == Verdict::kFlatlined || r.verdict == Verdict::kNotLearning;
+    // A flatline takes a window of steps at chance; "not learning" over fewer than two verdict
+    // windows is only the chance-level start every init has.
+    if (too_short(r) && r.verdict != Verdict::kFlatlined) c.held = std::nullopt;
     return c;
   }
   const double decades = std::log10(p.ratio);
@@ -175,9 +183,6 @@ DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const R
                                                     : "keeps its scale";
   }
   const double chance = std::log(static_cast<double>(spec.model().classes()));
-  // Too few steps for a verdict to mean anything: a prediction not shown is not tested.
-  const bool too_short =
-      static_cast<int>(r.losses.size()) < 2 * criteria.level_window;
   if (c.regime == "explodes") {
     c.expected = absl::StrCat("a non-finite loss, a loss above ",
                               absl::StrFormat("%.0f", criteria.exploded_multiple_of_chance),
@@ -205,7 +210,12 @@ DepthCheck CheckDepth(const Criteria& criteria, const v1::JobSpec& spec, const R
                               Sig(criteria.trained_fraction_of_chance, 2), " × chance)");
     c.held = r.verdict == Verdict::kTrained;
   }
-  if (too_short && !*c.held) c.held = std::nullopt;
+  // What a short run can show decisively: a non-finite or huge loss (explodes), a flatline,
+  // which itself takes a window of steps at chance (vanishes), an end loss below the trained
+  // threshold (keeps its scale). Anything else, held or not, is not yet a test: a loss still
+  // near chance after a few steps is where every init starts, not a vanished signal.
+  const bool decisive = c.regime == "vanishes" ? r.verdict == Verdict::kFlatlined : *c.held;
+  if (too_short(r) && !decisive) c.held = std::nullopt;
   return c;
 }
 

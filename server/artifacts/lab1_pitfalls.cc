@@ -108,14 +108,42 @@ void RunPitfallChecks(const v1::JobSpec& spec, JobSummary& s) {
         })) {
       check.fired = true;
       const int deeper = std::min(2 * depth, core::kMaxDepth);
-      check.message =
-          absl::StrCat("Every run trained (",
-                       absl::StrJoin(labels([](const RunSummary&) { return true; }), ", "),
-                       "): at depth ", depth,
-                       " the init makes no difference, so the network is too shallow to "
-                       "show the effect. Increase the depth",
-                       deeper > depth ? absl::StrCat(" to ", deeper) : std::string(),
-                       " (the lab suggests 24 layers).");
+      // The pitfall is about the training curves. Their validations may still differ (a run
+      // that fits its training set can memorise or overfit), and then the init did make a
+      // difference: say so rather than deny what the numbers beside this check show.
+      const double chance_accuracy = 1.0 / std::max(spec.model().classes(), 1);
+      std::set<Generalisation> judged;
+      double lowest = 1, highest = 0;
+      std::vector<std::string> validations;
+      for (const RunSummary& r : s.runs) {
+        if (!r.last_eval) continue;
+        judged.insert(r.generalisation);
+        const float accuracy = r.last_eval->accuracy();
+        if (std::isfinite(accuracy)) {
+          lowest = std::min<double>(lowest, accuracy);
+          highest = std::max<double>(highest, accuracy);
+        }
+        validations.push_back(
+            absl::StrCat(r.label, ": validation loss ", Sig(r.last_eval->loss(), 3), ", accuracy ",
+                         Percent(accuracy), ", ", GeneralisationName(r.generalisation)));
+      }
+      const bool validation_differs =
+          judged.size() > 1 || highest - lowest >= c.generalisation_margin;
+      check.message = absl::StrCat(
+          "Every run trained (",
+          absl::StrJoin(labels([](const RunSummary&) { return true; }), ", "), "): at depth ",
+          depth,
+          " the init does not decide whether the training loss falls, so the network is "
+          "too shallow to show the lab's effect. ");
+      if (validation_differs) {
+        absl::StrAppend(&check.message, "Their validations differ, though (",
+                        absl::StrJoin(validations, "; "), "; chance accuracy ",
+                        Percent(chance_accuracy, 2),
+                        "): the init still changed what the network learned. ");
+      }
+      absl::StrAppend(&check.message, "Increase the depth",
+                      deeper > depth ? absl::StrCat(" to ", deeper) : std::string(),
+                      " (the lab suggests 24 layers).");
     }
     s.checks.push_back(check);
   }

@@ -33,7 +33,10 @@ void FillResults(JobSummary& s) {
     if (!r.last_eval) return;
     loss = r.last_eval->loss();
     accuracy = r.last_eval->accuracy();
-    generalises = r.generalisation == Generalisation::kGeneralises;
+    // Null when the validation set is too small to tell (Criteria::min_validation_examples).
+    if (r.generalisation != Generalisation::kTooFewExamples) {
+      generalises = r.generalisation == Generalisation::kGeneralises;
+    }
   };
   if (s.xavier) {
     validation(s.runs[*s.xavier], s.val_loss_xavier, s.val_accuracy_xavier,
@@ -58,9 +61,11 @@ void FillResults(JobSummary& s) {
     const RunSummary& k = s.runs[*s.kaiming];
     s.uniform_failed = u.verdict == Verdict::kDiverged || u.verdict == Verdict::kFlatlined;
     s.kaiming_trained = k.verdict == Verdict::kTrained;
-    // "Xavier crawls": it learns, less than Kaiming. A loss that stays at chance is not that.
-    s.xavier_in_between = (x.verdict == Verdict::kLearning || x.verdict == Verdict::kTrained) &&
-                          x.end_level && k.end_level && *x.end_level > *k.end_level;
+    // "Xavier crawls": it learns, less than Kaiming. A loss that stays at chance is not that,
+    // and neither is one that trained as fully as Kaiming's (at a high learning rate both fit
+    // the training set; the order of two tiny end losses is no "in between").
+    s.xavier_in_between = x.verdict == Verdict::kLearning && x.end_level && k.end_level &&
+                          *x.end_level > *k.end_level;
   }
 
 }

@@ -2,8 +2,11 @@
 
 #include <cmath>
 #include <tuple>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/config.h"
 #include "server/artifacts/format.h"
 #include "server/artifacts/json_util.h"
 
@@ -42,6 +45,9 @@ Json RunJson(const RunSummary& r, const v1::Run& run) {
   j["steps_recorded"] = r.losses.size();
   j["first_nonfinite_step"] = OrNull(r.first_nonfinite_step);
   j["flatline_step"] = OrNull(r.flatline_step);
+  j["flatline_grad_norm"] = r.flatline_grad_median ? Json{{"median", *r.flatline_grad_median},
+                                                          {"max", *r.flatline_grad_max}}
+                                                   : Json(nullptr);
   j["final_loss"] = OptionalLoss(r.final_loss);
   j["start_loss"] = OrNull(r.start_level);
   j["end_loss"] = OrNull(r.end_level);
@@ -141,6 +147,15 @@ Json ResultsSummary(const JobSummary& s) {
   j["val_accuracy_kaiming"] = OptionalLoss(s.val_accuracy_kaiming);
   j["xavier_generalises"] = OrNull(s.xavier_generalises);
   j["kaiming_generalises"] = OrNull(s.kaiming_generalises);
+  for (const auto& [name, first] :
+       {std::pair{"xavier", s.xavier}, std::pair{"kaiming", s.kaiming}}) {
+    if (first && s.runs[*first].generalisation == Generalisation::kTooFewExamples) {
+      notes.push_back(absl::StrCat(name, "_generalises is null: the validation set has ",
+                                   s.job->spec().data().val_size(), " examples, fewer than the ",
+                                   s.criteria.min_validation_examples,
+                                   " a generalisation verdict needs."));
+    }
+  }
   if (s.uniform_failed) {
     j["lab_expectation"] = {
         {"uniform_failed", *s.uniform_failed},
@@ -218,6 +233,7 @@ Json ResultsSummary(const JobSummary& s) {
 
 Json Definitions(const JobSummary& s) {
   const Criteria& c = s.criteria;
+  const core::TrainConfig flatline;  // the server trains with the core's flatline defaults
   return {
       {"steps_to_nan_uniform",
        "The first step (0-based) whose training loss was NaN or infinite, of the job's first "
@@ -241,11 +257,21 @@ Json Definitions(const JobSummary& s) {
                     Sig(c.trained_fraction_of_chance, 2),
                     " × chance (ln classes = ", Sig(s.chance, 4), "); learning: end_loss at least ",
                     Percent(c.learning_min_drop, 2), " below start_loss; not learning: neither.")},
+      {"flatline_step",
+       absl::StrCat(
+           "The first step of the stretch, at least ", flatline.flatline_window,
+           " steps long and lasting to the run's last step, in which every training loss was "
+           "within ",
+           Sig(flatline.flatline_tolerance, 3),
+           " of chance (ln classes): the loss "
+           "flatlined at random. Judged on the loss alone (a saturated network's weight-gradient "
+           "norm can spike now and then); flatline_grad_norm gives that norm's median and maximum "
+           "over the stretch. A stretch at chance that the loss left again is not one.")},
       {"lab_expectation",
        "The lab's expected outcome, judged on the training loss of each init's first run: "
        "uniform_failed when uniform diverged or flatlined, kaiming_trained when kaiming's "
-       "verdict is trained, xavier_in_between when xavier learned (verdict learning or trained) "
-       "to an end_loss above kaiming's; met when all three hold."},
+       "verdict is trained, xavier_in_between when xavier learned without training (verdict "
+       "learning) to an end_loss above kaiming's; met when all three hold."},
       {"generalisation",
        absl::StrCat("From the run's last validation: generalises when its loss is below chance (",
                     Sig(s.chance, 4), ") and its accuracy at least ",
@@ -253,11 +279,25 @@ Json Definitions(const JobSummary& s) {
                     " above chance accuracy (1/classes); when it trained (see verdict) but does "
                     "not generalise, overfits when its accuracy is still that far above chance "
                     "(it learned much of the rule and is confidently wrong on the rest) and "
-                    "memorises when it is not (it fit its training examples without the rule).")},
+                    "memorises when it is not (it fit its training examples without the rule). "
+                    "None of these from a validation set of fewer than ",
+                    c.min_validation_examples,
+                    " examples (\"too few validation examples\"; *_generalises null): a "
+                    "classifier at chance scores within about 0.5/√n of chance accuracy over n "
+                    "examples, and below that many the margin is within two such standard "
+                    "errors.")},
       {"depth_outcomes",
-       "Question 4 checked at the job's own depth: the regime the init's variance_ratio "
-       "predicts (beyond 10^±2: explodes / vanishes; dies when uniform weights are all <= 0), "
-       "what it implies, what the run did, and whether it held."},
+       absl::StrCat(
+           "Question 4 checked at the job's own depth: the regime the init's variance_ratio "
+           "predicts (beyond 10^±2: explodes / vanishes; dies when uniform weights are all <= 0), "
+           "what it implies, what the run did, and whether it held. held is null (could not be "
+           "tested) for a run of fewer than ",
+           2 * c.level_window,
+           " steps (two start_loss / end_loss windows) unless it shows decisive evidence: a "
+           "non-finite loss or one above ",
+           absl::StrFormat("%.0f", c.exploded_multiple_of_chance),
+           " × chance (explodes), a flatline (vanishes, dies), an end_loss below the trained "
+           "threshold (keeps its scale).")},
       {"seeds",
        "For each init the job trains under two or more weight seeds: min, nearest-rank median "
        "and max over its runs of the final training loss, last validation loss and accuracy, "
@@ -266,6 +306,12 @@ Json Definitions(const JobSummary& s) {
        "The training loss at step k is measured on a batch before update k+1, so the last one "
        "(step steps−1) precedes the last update; a validation at step k follows k updates, so "
        "the final validation (step steps) follows the last update."},
+      {"best_eval",
+       absl::StrCat("The run's validation with the lowest finite loss. The README names its "
+                    "step as where the run began to overfit only when the run has at least ",
+                    c.min_evals_for_lowest,
+                    " finite validations; with fewer the grid is too coarse to place the "
+                    "minimum.")},
       {"start_loss / end_loss",
        absl::StrCat("Mean of the first / last ", c.level_window, " finite training losses.")},
       {"kaiming_step_at_xavier_final",

@@ -393,12 +393,40 @@ PlotLayout PlanPlot(const PlotInput& input, YScale scale, double box_height) {
     layout.clip_note =
         absl::StrCat("y clipped at ", Sig(axis_top, 2), ": ", absl::StrJoin(notes, ", "), " (▲)");
   }
-  layout.reason = pool.empty()
-                      ? "no finite loss to plot"
-                      : absl::StrCat("the plotted losses (", Sig(min_positive, 2), " to ",
-                                     Sig(top, 2), ") span ", Sig(layout.decades, 2), " decades, ",
-                                     layout.decades > kLogDecades ? "more" : "not more", " than ",
-                                     Sig(kLogDecades, 2));
+  // An outlier (above kClipFactor x the 98th percentile, so not counted in the range) can still
+  // fit under the axis's top, padded for the annotations: it is drawn, and the sentence that
+  // states the plotted range names it rather than leave it out unsaid.
+  std::vector<std::string> drawn_outliers;
+  for (const PlotSeries& s : input.series) {
+    const auto note = [&](float v, int step, const char* what) {
+      if (IsFinite(v) && v > top && v <= axis_top) {
+        drawn_outliers.push_back(absl::StrCat(s.name, what, " ", Sig(v, 2), " at step ", step));
+      }
+    };
+    for (size_t step = 0; step < s.losses.size(); ++step) {
+      note(s.losses[step], static_cast<int>(step), "");
+    }
+    for (size_t k = 0; k < s.val_losses.size() && k < s.val_steps.size(); ++k) {
+      note(s.val_losses[k], s.val_steps[k], "'s validation");
+    }
+  }
+  if (drawn_outliers.size() > 3) {  // the first three, as the annotations list clipped points
+    const size_t more = drawn_outliers.size() - 3;
+    drawn_outliers.resize(3);
+    drawn_outliers.push_back(absl::StrCat("and ", more, " more"));
+  }
+  layout.reason =
+      pool.empty()
+          ? "no finite loss to plot"
+          : absl::StrCat(
+                "the plotted losses (", Sig(min_positive, 2), " to ", Sig(top, 2),
+                drawn_outliers.empty()
+                    ? std::string()
+                    : absl::StrCat(", besides ", absl::StrJoin(drawn_outliers, ", "),
+                                   ", drawn above that range but, being over ", Sig(kClipFactor, 2),
+                                   " × the losses' 98th percentile, not counted"),
+                ") span ", Sig(layout.decades, 2), " decades, ",
+                layout.decades > kLogDecades ? "more" : "not more", " than ", Sig(kLogDecades, 2));
   return layout;
 }
 

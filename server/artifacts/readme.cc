@@ -82,6 +82,18 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
           "loss is above chance (", Sig(s.chance, 3), "): it is confidently wrong on the "
           "examples it misses, while its training loss fell far below chance.");
       break;
+    case Generalisation::kTooFewExamples: {
+      const int n = s.job->spec().data().val_size();
+      absl::StrAppend(&text, "but ", Plural(n, "validation example is", "validation examples are"),
+                      " too few to tell whether it generalises. A verdict needs at least ",
+                      s.criteria.min_validation_examples,
+                      ": over n examples a classifier at chance scores ",
+                      Percent(chance_accuracy, 2), " give or take about ",
+                      Percent(std::sqrt(chance_accuracy * (1 - chance_accuracy) / n), 2),
+                      " (one standard error), so a margin of ",
+                      Percent(s.criteria.generalisation_margin, 2), " above it could be luck.");
+      break;
+    }
     case Generalisation::kNotGeneralising:
     case Generalisation::kNoValidation:
       absl::StrAppend(&text, "it does **not generalise** either (chance: loss ", Sig(s.chance, 3),
@@ -91,11 +103,45 @@ std::string Validation(const JobSummary& s, const RunSummary& r) {
   if (r.best_eval && r.best_eval->step() < e.step() && std::isfinite(e.loss()) &&
       e.loss() > 1.1 * r.best_eval->loss() && r.end_level && r.start_level &&
       *r.end_level < *r.start_level) {
-    absl::StrAppend(&text, " Its validation loss was lowest at step ", r.best_eval->step(), " (",
-                    Loss(r.best_eval->loss()), ") and rose from there while its training loss "
-                    "kept falling: it overfit after that step.");
+    const int evals =
+        static_cast<int>(std::count_if(r.evals.begin(), r.evals.end(), [](const v1::EvalResult& v) {
+          return std::isfinite(v.loss());
+        }));
+    const int every = s.job->spec().training().eval_every();
+    if (evals < s.criteria.min_evals_for_lowest) {
+      // A coarse grid shows the rise, not where the curve turned.
+      absl::StrAppend(&text, " Its validation loss rose from ", Loss(r.best_eval->loss()),
+                      " at step ", r.best_eval->step(), " to ", Loss(e.loss()), " at step ",
+                      e.step(), " while its training loss kept falling, but ",
+                      Plural(evals, "evaluation", "evaluations"), " (every ", every, " steps) ",
+                      evals == 1 ? "is" : "are",
+                      " too few to tell where it was lowest or when it began to "
+                      "overfit (that takes at least ",
+                      s.criteria.min_evals_for_lowest, ").");
+    } else if (!r.evals.empty() && r.best_eval->step() == r.evals.front().step()) {
+      // The lowest is the first evaluation: the curve may have turned before it.
+      absl::StrAppend(&text, " Its validation loss was lowest at step ", r.best_eval->step(), " (",
+                      Loss(r.best_eval->loss()),
+                      "), its first evaluation, and rose from "
+                      "there while its training loss kept falling: it was overfitting by step ",
+                      r.best_eval->step(), " at the latest.");
+    } else {
+      absl::StrAppend(&text, " Its validation loss was lowest at step ", r.best_eval->step(), " (",
+                      Loss(r.best_eval->loss()),
+                      ") and rose from there while its "
+                      "training loss kept falling: it overfit after that step.");
+    }
   }
   return text;
+}
+
+// The weight-gradient norm over a flatline, as a clause: the flatline is judged on the loss, and
+// a saturated network's gradient is not always zero (a few units wake now and then).
+std::string FlatlineGradients(const RunSummary& r) {
+  if (!r.flatline_grad_median) return "";
+  return absl::StrCat(", its weight-gradient norm there a median of ",
+                      Sig(*r.flatline_grad_median, 2), " (at most ", Sig(*r.flatline_grad_max, 2),
+                      ")");
 }
 
 // What a training verdict rests on, as a parenthesis after the run's first and last loss: the
@@ -176,9 +222,10 @@ std::string WhatHappened(const JobSummary& s, const RunSummary& r) {
     }
     case Verdict::kFlatlined:
       return absl::StrCat("**", r.label, "** flatlined: from step ", *r.flatline_step,
-                          " its loss sat at chance (ln ", s.job->spec().model().classes(), " = ",
-                          Sig(s.chance, 3), ") with vanishing weight gradients, ending at ",
-                          Loss(*r.final_loss), " at step ", recorded - 1, ".", cut);
+                          " to its last its loss sat at chance (ln ",
+                          s.job->spec().model().classes(), " = ", Sig(s.chance, 3), "), ending at ",
+                          Loss(*r.final_loss), " at step ", recorded - 1, FlatlineGradients(r), ".",
+                          cut);
     case Verdict::kTrained:
     case Verdict::kLearning:
     case Verdict::kNotLearning:
@@ -256,8 +303,9 @@ std::string Answer1(const JobSummary& s) {
     text = absl::StrCat(
         "Uniform produced no NaN (steps_to_nan_uniform is null): it saturated instead. From "
         "**step ",
-        *u.flatline_step, "** its loss sat at chance (", Sig(s.chance, 3),
-        ") with vanishing weight gradients: the network outputs a constant and cannot learn. "
+        *u.flatline_step, "** to its last step its loss sat at chance (", Sig(s.chance, 3), ")",
+        FlatlineGradients(u),
+        ": it learned nothing more. "
         "That is the lab's other failure mode — no blow-up, but no learning either — with the "
         "same underlying cause, the init.");
     if (u.uniform_low && u.uniform_high && *u.uniform_high <= 0 &&
@@ -507,7 +555,14 @@ std::string RenderReadme(const JobSummary& s, const PlotLayout& plot, const Host
           x.verdict == Verdict::kNotLearning
               ? "xavier did not learn, where the lab expects it to crawl (learn, but less than "
                 "kaiming)"
-          : x.verdict == Verdict::kLearning || x.verdict == Verdict::kTrained
+          : x.verdict == Verdict::kTrained
+              ? absl::StrCat("xavier trained as well (the mean of its last ",
+                             std::min<size_t>(s.criteria.level_window, x.losses.size()), " steps, ",
+                             Loss(static_cast<float>(*x.end_level)), ", is below ",
+                             Sig(s.criteria.trained_fraction_of_chance, 2),
+                             " × chance), where the lab expects it to crawl (learn, but not "
+                             "train as kaiming does)")
+          : x.verdict == Verdict::kLearning
               ? "xavier ended no higher than kaiming, where the lab expects it in between"
               : absl::StrCat("xavier ", VerdictName(x.verdict),
                              ", where the lab expects it to crawl (learn, but less than kaiming)"));

@@ -103,7 +103,18 @@ absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::
   };
   for (const store::EvalRecord& e : t.evals) r.evals.push_back(measured(wire::EvalToProto(e)));
   if (run.has_final_eval()) r.final_eval = measured(run.final_eval());
-  if (run.has_flatline_step()) r.flatline_step = run.flatline_step();
+  if (run.has_flatline_step()) {
+    r.flatline_step = run.flatline_step();
+    std::vector<float> norms;
+    for (size_t k = static_cast<size_t>(std::max(*r.flatline_step, 0));
+         k < t.weight_grad_norms.size(); ++k) {
+      if (std::isfinite(t.weight_grad_norms[k])) norms.push_back(t.weight_grad_norms[k]);
+    }
+    if (!norms.empty()) {
+      r.flatline_grad_median = core::Percentile(norms, 50);
+      r.flatline_grad_max = *std::max_element(norms.begin(), norms.end());
+    }
+  }
 
   for (size_t k = 0; k < r.losses.size(); ++k) {
     const float v = r.losses[k];
@@ -184,6 +195,10 @@ absl::StatusOr<RunSummary> SummarizeRun(const v1::Job& job, int i, const store::
                        : r.verdict != Verdict::kTrained ? Generalisation::kNotGeneralising
                        : above_chance                   ? Generalisation::kOverfits
                                                         : Generalisation::kMemorises;
+    // Whatever the numbers say, a handful of examples cannot tell these apart (Criteria).
+    if (job.spec().data().val_size() < criteria.min_validation_examples) {
+      r.generalisation = Generalisation::kTooFewExamples;
+    }
   }
 
   if (!r.step_seconds.empty()) {

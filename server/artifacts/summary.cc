@@ -26,6 +26,8 @@ const char* GeneralisationName(Generalisation g) {
       return "does not generalise";
     case Generalisation::kOverfits:
       return "overfits";
+    case Generalisation::kTooFewExamples:
+      return "too few validation examples";
   }
   return "unknown";
 }

@@ -57,13 +57,23 @@ struct Criteria {
   // far above chance (it learned much of the rule, and is confidently wrong on the rest, which
   // puts its loss above chance), and memorised its training set when its accuracy is not.
   double generalisation_margin = 0.10;
+  // ...and only from a validation set of at least this many examples. A classifier at chance
+  // (a coin, for 2 classes) has an accuracy whose standard error over n examples is about
+  // 0.5/√n; below (2 · 0.5 / generalisation_margin)^2 = 100 examples the margin is within two
+  // standard errors of chance, so a validation that small cannot tell generalising, memorising
+  // or overfitting apart (Generalisation::kTooFewExamples).
+  int min_validation_examples = 100;
+  // Where a run's validation loss was lowest (and so when it began to overfit) is read off its
+  // evaluation grid; with fewer than this many evaluations the lowest one says more about where
+  // the grid fell than about the curve (every 333 steps of 1000, it is simply the first).
+  int min_evals_for_lowest = 5;
 };
 
 // How a run went, judged from its losses (see Criteria).
 enum class Verdict {
   kNoSteps,      // recorded no step
   kDiverged,     // a NaN or infinite loss
-  kFlatlined,    // Run.flatline_step: sat at chance with vanishing gradients
+  kFlatlined,    // Run.flatline_step: its loss sat at chance to its last step
   kTrained,      // end loss below trained_fraction_of_chance · chance
   kLearning,     // end loss at least learning_min_drop below its start loss
   kNotLearning,  // neither
@@ -72,11 +82,12 @@ const char* VerdictName(Verdict verdict);  // "diverged", "learning", "not learn
 
 // What a run's last validation says, beside the verdict on its training loss.
 enum class Generalisation {
-  kNoValidation,  // no validation was recorded
-  kGeneralises,   // validation loss below chance, accuracy above chance by the margin
-  kMemorises,     // trained (kTrained), validation accuracy within the margin of chance
+  kNoValidation,     // no validation was recorded
+  kGeneralises,      // validation loss below chance, accuracy above chance by the margin
+  kMemorises,        // trained (kTrained), validation accuracy within the margin of chance
   kNotGeneralising,  // neither trained nor generalises
-  kOverfits,  // trained, validation accuracy above chance by the margin but loss above chance
+  kOverfits,        // trained, validation accuracy above chance by the margin but loss above chance
+  kTooFewExamples,  // fewer than Criteria::min_validation_examples: too small a set to tell
 };
 const char* GeneralisationName(Generalisation g);  // "generalises", "memorises", ...
 
@@ -131,6 +142,9 @@ struct RunSummary {
   std::optional<int> first_nonfinite_step;
   std::map<int, std::string> nonfinite;  // step -> "nan", "inf", "-inf"
   std::optional<int> flatline_step;
+  // The weight-gradient norm over the flatline (its finite values from flatline_step on): the
+  // flatline is judged on the loss, and these say how still the weights were.
+  std::optional<double> flatline_grad_median, flatline_grad_max;
   std::optional<float> final_loss;               // the last step's (may be non-finite)
   std::optional<double> start_level, end_level;  // Criteria::level_window means
   std::optional<int> peak_step;                  // the largest finite loss
@@ -237,8 +251,8 @@ struct JobSummary {
   // The first step where Kaiming's loss was at or below Xavier's final loss.
   std::optional<int> kaiming_step_at_xavier_final;
   // The lab's expected outcome (only when the job has all three inits): uniform diverged or
-  // flatlined, kaiming trained, and xavier learned (kLearning or kTrained) to a higher end
-  // level than kaiming's.
+  // flatlined, kaiming trained, and xavier learned without training (kLearning) to a higher
+  // end level than kaiming's.
   std::optional<bool> uniform_failed, kaiming_trained, xavier_in_between;
 
   std::vector<DepthPrediction> predictions;  // one per distinct init, in run order

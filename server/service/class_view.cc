@@ -44,7 +44,7 @@ v1::ClassRun MakeClassRun(const v1::Job& job, const v1::Run& run,
   if (run.has_final_loss()) out.set_final_loss(run.final_loss());
   if (run.has_final_eval()) {
     out.set_val_loss(run.final_eval().loss());
-    out.set_val_accuracy(run.final_eval().accuracy());
+    if (run.final_eval().has_accuracy()) out.set_val_accuracy(run.final_eval().accuracy());
   }
   if (run.has_first_nonfinite_step()) {
     out.set_first_nonfinite_step(run.first_nonfinite_step());
@@ -179,7 +179,7 @@ ClassViewResult BuildClassView(const ClassViewInput& input, const ClassViewOptio
       }
       if (run->has_final_eval()) {
         if (std::isfinite(run->final_eval().loss())) val_loss.push_back(run->final_eval().loss());
-        val_accuracy.push_back(run->final_eval().accuracy());
+        if (run->final_eval().has_accuracy()) val_accuracy.push_back(run->final_eval().accuracy());
       }
       if (run->has_first_nonfinite_step()) first_nonfinite.push_back(run->first_nonfinite_step());
       if (curve != input.losses.end()) {

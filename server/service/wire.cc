@@ -2,6 +2,7 @@
 #include "server/service/wire.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -128,7 +129,9 @@ v1::EvalResult EvalToProto(const store::EvalRecord& eval) {
   out.set_run_id(eval.run_id);
   out.set_step(eval.step);
   out.set_loss(eval.loss);
-  out.set_accuracy(eval.accuracy);
+  // The store keeps what the trainer counted; an accuracy beside a non-finite loss measured
+  // nothing, so the API leaves it out (EvalResult.accuracy).
+  if (std::isfinite(eval.loss)) out.set_accuracy(eval.accuracy);
   return out;
 }
 

@@ -375,6 +375,28 @@ TEST(FormatTrajectoryReport, SummaryAndEvenlySpacedRowsKeepingTheFirstNonFinite)
             "  50       0.5    50.0%\n");
 }
 
+// A validation of NaN outputs measured no accuracy, and the API carries none
+// (EvalResult.accuracy): the CSV leaves the field empty and the report says n/a, not 0.0%.
+TEST(FormatTrajectoryReport, AValidationWithoutAccuracyIsNotAZeroPercent) {
+  v1::GetTrajectoryResponse trajectory;
+  trajectory.set_run_id(42);
+  trajectory.set_steps_done(2);
+  trajectory.add_steps(0);
+  trajectory.add_losses(0.5f);
+  trajectory.add_steps(1);
+  trajectory.add_losses(kNaN);
+  v1::EvalResult* eval = trajectory.add_evals();
+  eval->set_step(1);
+  eval->set_loss(kNaN);
+  EXPECT_EQ(TrajectoryCsv(trajectory),
+            "step,loss,val_loss,val_accuracy\n"
+            "0,0.5,,\n"
+            "1,nan,nan,\n");
+  const std::string text = FormatTrajectoryReport(trajectory, 0);
+  EXPECT_NE(text.find("n/a\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("0.0%"), std::string::npos) << text;
+}
+
 TEST(FormatTrajectoryReport, ZeroRowsMeansEveryPoint) {
   v1::GetTrajectoryResponse trajectory;
   trajectory.set_steps_done(3);

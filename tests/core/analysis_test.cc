@@ -90,6 +90,45 @@ TEST(TailSlopeTest, NothingWhenTheWindowHoldsANonFiniteLoss) {
   EXPECT_EQ(TailSlope(losses, 8), std::nullopt);
 }
 
+TEST(FlatlineTest, ALossThatStaysAtChanceFlatlinesFromTheStartOfItsStretch) {
+  const double chance = std::log(2.0);
+  std::vector<float> losses;
+  for (int i = 0; i < 30; ++i) losses.push_back(0.9f - 0.005f * static_cast<float>(i));
+  for (int i = 0; i < 50; ++i)
+    losses.push_back(static_cast<float>(chance) + (i % 2 ? 0.004f : -0.004f));
+  EXPECT_EQ(FlatlineStep(losses, chance, 0.01, 20), 30);
+  // Fewer than the window at chance is no flatline yet.
+  EXPECT_EQ(FlatlineStep(std::span(losses).first(49), chance, 0.01, 20), std::nullopt);
+  EXPECT_EQ(FlatlineStep(std::span(losses).first(50), chance, 0.01, 20), 30);
+}
+
+// Xavier at lab 1's defaults sits within 0.01 of chance for hundreds of steps before its loss
+// falls: a stretch the loss leaves again is not a flatline.
+TEST(FlatlineTest, AStretchAtChanceThatTheLossLeavesIsForgotten) {
+  const double chance = std::log(2.0);
+  std::vector<float> losses(100, static_cast<float>(chance));
+  for (int i = 0; i < 50; ++i) losses.push_back(0.68f - 0.002f * static_cast<float>(i));
+  EXPECT_EQ(FlatlineStep(losses, chance, 0.01, 20), std::nullopt);
+  // A non-finite loss ends a stretch too.
+  losses.assign(40, static_cast<float>(chance));
+  losses.push_back(kNaN);
+  EXPECT_EQ(FlatlineStep(losses, chance, 0.01, 20), std::nullopt);
+}
+
+TEST(FlatlineTest, StepByStepAgreesWithTheWholeTrajectory) {
+  const double chance = std::log(2.0);
+  std::vector<float> losses(25, 0.69f);
+  losses.push_back(0.8f);
+  losses.insert(losses.end(), 25, 0.695f);
+  FlatlineState state;
+  for (size_t i = 0; i < losses.size(); ++i) {
+    TrackFlatline(state, static_cast<int>(i), losses[i], chance, 0.01, 20);
+    EXPECT_EQ(state.flatline_step, FlatlineStep(std::span(losses).first(i + 1), chance, 0.01, 20))
+        << "after step " << i;
+  }
+  EXPECT_EQ(state.flatline_step, 26);
+}
+
 TEST(StackedVarianceGainTest, IsGainToTheNumberOfLayers) {
   EXPECT_DOUBLE_EQ(StackedVarianceGain(2.0, 10), 1024.0);
   EXPECT_DOUBLE_EQ(StackedVarianceGain(0.5, 12), 1.0 / 4096.0);

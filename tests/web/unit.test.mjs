@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  escapeHtml, formatLoss, logTickPlan, nonFiniteName, stateName, toNumber,
+  escapeHtml, formatAccuracy, formatLoss, logTickPlan, nonFiniteName, stateName, toNumber,
 } from '../../web/src/format.js';
 import { renderMarkdown } from '../../web/src/markdown.js';
 import {
@@ -257,6 +257,21 @@ describe('smoothing, CSV and init colours', () => {
       evals: [{ step: 1, loss: 0.75, accuracy: 0.5 }, { step: 3, loss: 0.25, accuracy: 0.875 }],
     });
     assert.equal(csv, 'step,loss,val_loss,val_accuracy\n0,0.5,,\n1,nan,0.75,0.5\n2,inf,,\n3,,0.25,0.875\n');
+  });
+
+  it('shows n/a, not 0 %, for a validation whose non-finite loss measured no accuracy', () => {
+    // The API leaves accuracy out beside a non-finite loss (EvalResult.accuracy is optional).
+    const s = new JobSeries(runs);
+    s.apply({ evals: [{ runId: '7', step: 2, loss: 'NaN' }] });
+    assert.equal(s.lastEval('7').accuracy, null);
+    const looks = runStyles(['uniform', 'kaiming']);
+    const series = chartSeriesFor([{ label: 'uniform', ...looks[0], lastEval: s.lastEval('7') }], false);
+    assert.ok(series.some((x) => x.label === 'uniform · validation (acc n/a)'),
+      series.map((x) => x.label).join(' | '));
+    assert.equal(formatAccuracy(undefined), 'n/a');
+    assert.equal(formatAccuracy(0), '0.0 %');
+    const csv = trajectoryCsv({ steps: [0, 1], losses: [0.5, 'NaN'], evals: [{ step: 1, loss: 'NaN' }] });
+    assert.equal(csv, 'step,loss,val_loss,val_accuracy\n0,0.5,,\n1,nan,nan,\n');
   });
 
   it('gives each init one colour, the same as the server\'s figures, and dashes a repeat', () => {

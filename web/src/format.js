@@ -38,6 +38,12 @@ export function formatPercent(fraction) {
   return Number.isFinite(v) ? `${(100 * v).toFixed(1)} %` : '—';
 }
 
+// A validation's accuracy: "n/a" when it has none (the API leaves it out beside a non-finite
+// loss: NaN outputs measure no accuracy), not the 0 % the comparisons counted.
+export function formatAccuracy(accuracy) {
+  return accuracy === undefined || accuracy === null ? 'n/a' : formatPercent(accuracy);
+}
+
 // "2026-01-02T03:04:05Z" → "2 Jan 2026, 03:04" in the reader's time zone.
 export function formatTime(timestamp) {
   if (!timestamp) return '—';

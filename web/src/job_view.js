@@ -6,7 +6,7 @@ import * as api from './api.js';
 import { LossChart } from './chart.js';
 import { runStyles } from './colors.js';
 import {
-  escapeHtml, formatBytes, formatLoss, formatPercent, formatRate, formatTime, jobEnded, stateName,
+  escapeHtml, formatAccuracy, formatBytes, formatLoss, formatPercent, formatRate, formatTime, jobEnded, stateName,
   toNumber,
 } from './format.js';
 import { renderMarkdown } from './markdown.js';
@@ -281,7 +281,7 @@ export class JobView {
           ${r.losses.length.toLocaleString('en')}${total ? ` / ${total.toLocaleString('en')}` : ''}</td>
         <td class="num">${formatRate(series.stepsPerSecond(runId))}</td>
         <td class="num">${last === undefined ? '—' : formatLoss(last)}</td>
-        <td class="num">${lastEval ? formatPercent(lastEval.accuracy) : '—'}</td>
+        <td class="num">${lastEval ? formatAccuracy(lastEval.accuracy) : '—'}</td>
         <td><button type="button" class="quiet small" data-csv="${escapeHtml(runId)}"
           title="Every step's loss with the validation results, as CSV">CSV</button></td></tr>`;
     }).join('');

@@ -2,7 +2,7 @@
 // JobUpdates exactly once, in the form uPlot draws (one shared step axis; null where a loss is
 // not drawable, which uPlot shows as a gap). Pure data, no DOM (tested in node).
 import { withAlpha } from './colors.js';
-import { formatPercent, toNumber } from './format.js';
+import { formatAccuracy, toNumber } from './format.js';
 
 export class JobSeries {
   // runs: the job's runs as the API returns them ({id, index, spec: {init}, ...}), in order.
@@ -83,7 +83,9 @@ export class JobSeries {
       const step = toNumber(e.step);
       // In step order, each once (a resumed stream may repeat the last one).
       if (list.length && list[list.length - 1].step >= step) continue;
-      list.push({ step, loss: toNumber(e.loss), accuracy: toNumber(e.accuracy) });
+      // No accuracy (a non-finite loss measured none) stays null, not NaN or 0.
+      const accuracy = e.accuracy === undefined || e.accuracy === null ? null : toNumber(e.accuracy);
+      list.push({ step, loss: toNumber(e.loss), accuracy });
       this.evals.set(String(e.runId), list);
     }
     // The stream's runs carry no label (GetJob's do): a run keeps the one it had.
@@ -239,7 +241,7 @@ export function chartSeriesFor(runs, smoothed = false) {
       return [{ label: `${r.label} · training (raw)`, color: withAlpha(r.color, 0.25), dash: r.dash }, line];
     }),
     ...runs.map((r) => ({
-      label: `${r.label} · validation${r.lastEval ? ` (acc ${formatPercent(r.lastEval.accuracy)})` : ''}`,
+      label: `${r.label} · validation${r.lastEval ? ` (acc ${formatAccuracy(r.lastEval.accuracy)})` : ''}`,
       color: r.color,
       dash: [6, 4],
       points: true,
@@ -306,7 +308,9 @@ export function trajectoryCsv(trajectory) {
   const lines = ['step,loss,val_loss,val_accuracy'];
   for (const { step, loss } of rows) {
     const e = evals.get(step);
-    lines.push(`${step},${loss},${e ? text(e.loss) : ''},${e ? text(e.accuracy) : ''}`);
+    // An evaluation without accuracy (its loss not finite) leaves the field empty.
+    const accuracy = e && e.accuracy !== undefined && e.accuracy !== null ? text(e.accuracy) : '';
+    lines.push(`${step},${loss},${e ? text(e.loss) : ''},${accuracy}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -304,6 +304,24 @@ TEST(PlotTest, ChoosesLogWhenTheLossesSpanMoreThanTwoDecades) {
   EXPECT_EQ(PlanPlot(wide, YScale::kLog).clipped.size(), 1u);
 }
 
+// On a log axis many decades tall, the padding for the annotations leaves room above the range
+// for an outlier: uniform's step-0 loss was drawn, unclipped, while the README's "the plotted
+// losses (a to b)" left it out.
+TEST(PlotTest, TheStatedRangeNamesAnOutlierThatIsDrawnUnclipped) {
+  PlotInput input = LabInput();
+  input.series[0] = Series("uniform", ThenNaN({8.0f}), kUniformColor);
+  input.series[1].losses = Decay(60, 0.693f, 1e-9f);
+  input.series[1].flatline_step = 30;
+  input.series[2].losses = Decay(60, 0.693f, 1e-9f);
+  const PlotLayout l = PlanPlot(input, YScale::kLog);
+  // The premise: 8 is above the counted range, and not clipped.
+  ASSERT_GT(8.0, l.y_max);
+  ASSERT_TRUE(l.clipped.empty()) << l.clip_note;
+  EXPECT_NE(l.reason.find("uniform 8 at step 0"), std::string::npos) << l.reason;
+  // Where nothing is drawn outside the range, the sentence is as before.
+  EXPECT_EQ(PlanPlot(LabInput(), YScale::kLog).reason.find("besides"), std::string::npos);
+}
+
 TEST(PlotTest, SaysNothingAboutClippingWhenNothingIsClipped) {
   PlotInput input = LabInput();
   input.series.erase(input.series.begin());

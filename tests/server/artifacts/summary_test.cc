@@ -195,6 +195,23 @@ TEST(SummarizeTest, ShortRunsShowAnExplosionByItsLossAndLeaveOtherPredictionsUnt
   EXPECT_EQ(s->depth_checks[1].held, std::nullopt);
 }
 
+// Two steps at chance are what any init shows before it has learned anything: they are no
+// evidence that Xavier's signal vanishes (it said "held"). A flatline is: it takes a window of
+// steps at chance.
+TEST(SummarizeTest, AVanishingPredictionIsNotHeldOnTwoStepsAtChance) {
+  const absl::StatusOr<JobSummary> s =
+      Summarize(MakeJobData(1, LabSpec(2), {MakeRun("xavier", 102, {0.6931f, 0.6930f})}));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_EQ(s->depth_checks.size(), 1u);
+  EXPECT_EQ(s->depth_checks[0].regime, "vanishes");
+  EXPECT_EQ(s->depth_checks[0].held, std::nullopt) << s->depth_checks[0].observed;
+  // A run long enough for the verdicts still tests it.
+  const absl::StatusOr<JobSummary> long_run =
+      Summarize(MakeJobData(1, LabSpec(60), {MakeRun("xavier", 102, Flat(60, 0.6931f, 0.0005f))}));
+  ASSERT_TRUE(long_run.ok());
+  EXPECT_EQ(long_run->depth_checks[0].held, true);
+}
+
 TEST(SummarizeTest, SpreadsGiveTheMedianAndRangeOverAnInitsSeeds) {
   const JobData data = testing::SeedsJob();
   const absl::StatusOr<JobSummary> s = Summarize(data);
@@ -389,6 +406,37 @@ TEST(ChecksTest, AllTrainedSuggestsDoublingTheDepth) {
   EXPECT_TRUE(c.fired);
   EXPECT_NE(c.message.find("to 24"), std::string::npos) << c.message;
   EXPECT_FALSE(FindCheck(*s, "all_diverged").fired);
+}
+
+// At depth 3 every run's training loss fell, but uniform's validation is far from the
+// others': the check said "the init makes no difference" beside numbers that show it does.
+TEST(ChecksTest, AllTrainedDoesNotDenyADifferenceTheValidationShows) {
+  FakeRun u = MakeRun("uniform", 1, Decay(30, 0.7f, 0.05f));
+  u.val_loss = 1.4f;
+  u.val_accuracy = 0.62f;
+  FakeRun x = MakeRun("xavier", 2, Decay(30, 0.7f, 0.1f));
+  x.val_loss = 0.08f;
+  x.val_accuracy = 0.98f;
+  FakeRun k = MakeRun("kaiming", 3, Decay(30, 0.7f, 0.01f));
+  k.val_loss = 0.06f;
+  k.val_accuracy = 0.985f;
+  const absl::StatusOr<JobSummary> s = Summarize(MakeJobData(1, LabSpec(30, 3), {u, x, k}));
+  ASSERT_TRUE(s.ok());
+  const Check& c = FindCheck(*s, "all_trained");
+  EXPECT_TRUE(c.fired);  // on the training loss, the lab's pitfall
+  EXPECT_EQ(c.message.find("makes no difference"), std::string::npos) << c.message;
+  EXPECT_NE(c.message.find("uniform: validation loss 1.4, accuracy 62"), std::string::npos)
+      << c.message;
+  // Validations that agree leave nothing to add.
+  for (FakeRun* r : {&u, &x, &k}) {
+    r->val_loss = 0.07f;
+    r->val_accuracy = 0.98f;
+  }
+  const absl::StatusOr<JobSummary> same = Summarize(MakeJobData(1, LabSpec(30, 3), {u, x, k}));
+  ASSERT_TRUE(same.ok());
+  EXPECT_TRUE(FindCheck(*same, "all_trained").fired);
+  EXPECT_EQ(FindCheck(*same, "all_trained").message.find("validation"), std::string::npos)
+      << FindCheck(*same, "all_trained").message;
 }
 
 TEST(ChecksTest, UniformVarianceFarFromItsBoundsFires) {

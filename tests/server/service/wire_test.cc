@@ -94,6 +94,26 @@ TEST(Wire, ARunRecordSurvivesItsMessageBitForBit) {
   EXPECT_EQ(back.restart_reason, "why");
 }
 
+// The store keeps the 0 % a validation of NaN outputs counted; the API said it too. No accuracy
+// was measured, so the message carries none (and a measured 0 % stays).
+TEST(Wire, AValidationWithANonFiniteLossCarriesNoAccuracy) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float loss : {nan, inf, -inf}) {
+    const v1::EvalResult e =
+        EvalToProto(store::EvalRecord{.run_id = 1, .step = 4, .loss = loss, .accuracy = 0});
+    EXPECT_FALSE(e.has_accuracy()) << loss;
+    EXPECT_EQ(e.step(), 4);
+  }
+  const v1::EvalResult measured =
+      EvalToProto(store::EvalRecord{.run_id = 1, .step = 4, .loss = 0.7f, .accuracy = 0});
+  EXPECT_TRUE(measured.has_accuracy());
+  EXPECT_EQ(measured.accuracy(), 0);
+  store::RunRecord run;
+  run.final_eval = store::EvalRecord{.run_id = 1, .step = 4, .loss = nan, .accuracy = 0};
+  EXPECT_FALSE(RunToProto(run).final_eval().has_accuracy());
+}
+
 TEST(Wire, AJobsSpecIsItsBytesAndBytesThatAreNotASpecAreDataLoss) {
   v1::JobSpec spec;
   spec.set_name("n");
