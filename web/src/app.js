@@ -775,21 +775,24 @@ function promptForToken() {
   });
 }
 
+// Resolves once the server has said who we are (or could not).
 function setUpSession() {
   api.setTokenPrompt(promptForToken);
   $('#sign-out').addEventListener('click', async () => {
     try { await api.signOut(); } finally { window.location.reload(); }
   });
-  api.getSession().then(setMe).catch(() => { /* the views say what failed */ });
+  return api.getSession().then(setMe).catch(() => { /* the views say what failed */ });
 }
 
 // ---------------------------------------------------------------------------------------------
 
-setUpSession();
+const sessionKnown = setUpSession();
 selection.load();
 setUpForm();
 followUps.resume();
 setUpList();
 selection.save();
 window.addEventListener('hashchange', route);
-route();
+// The first view waits for the session: a job's page drawn before it would offer a student the
+// note form and Delete of another's job (the server refuses them, but the page should not offer).
+sessionKnown.then(() => route());
