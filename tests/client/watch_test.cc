@@ -69,6 +69,28 @@ TEST(WatchOptions, DefaultsMatchTheHelp) {
   EXPECT_EQ(options.max_backoff, absl::Milliseconds(400));
 }
 
+// What WatchJob of job 17 against `service` returned, waited and logged (with waits recorded,
+// not slept).
+struct Watched {
+  absl::StatusOr<v1::Job> job;
+  std::vector<absl::Duration> waits;
+  std::string log;
+};
+Watched WatchJob17(testing::FakeAblation& service) {
+  testing::FakeServer server(&service);
+  ConnectionOptions connection_options;
+  connection_options.server = server.address();
+  Connection connection(connection_options);
+  Watched watched;
+  WatchOptions options;
+  options.sleep = [&watched](absl::Duration d) { watched.waits.push_back(d); };
+  std::ostringstream out;
+  ProgressDisplay display(out, ProgressDisplay::Mode::kLog);
+  watched.job = WatchJob(connection, 17, options, display);
+  watched.log = out.str();
+  return watched;
+}
+
 // A server that drops the stream again and again, answering in between (a server killed and
 // restarted in a loop): each loss starts waiting from the first step, because the server answered
 // since the last one, even though no update came through.
@@ -78,19 +100,10 @@ TEST(WatchJob, EveryReconnectStartsTheBackoffOver) {
   service.jobs[17] = job;
   service.history = testing::TrainingHistory(job, 4, 1, v1::JOB_STATE_SUCCEEDED);
   service.cut_after = {{0, 0}, {1, 0}, {2, 0}, {3, 0}};
-  testing::FakeServer server(&service);
-  ConnectionOptions connection_options;
-  connection_options.server = server.address();
-  Connection connection(connection_options);
-  std::vector<absl::Duration> waits;
-  WatchOptions options;
-  options.sleep = [&waits](absl::Duration d) { waits.push_back(d); };
-  std::ostringstream out;
-  ProgressDisplay display(out, ProgressDisplay::Mode::kLog);
-  const absl::StatusOr<v1::Job> watched = WatchJob(connection, 17, options, display);
-  ASSERT_TRUE(watched.ok()) << watched.status();
-  EXPECT_EQ(watched->state(), v1::JOB_STATE_SUCCEEDED);
-  EXPECT_EQ(waits, std::vector<absl::Duration>(4, options.initial_backoff));
+  const Watched watched = WatchJob17(service);
+  ASSERT_TRUE(watched.job.ok()) << watched.job.status();
+  EXPECT_EQ(watched.job->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(watched.waits, std::vector<absl::Duration>(4, WatchOptions().initial_backoff));
 }
 
 // A queued job's place in the queue is shown while it waits, each change in a terminal, in a log
@@ -106,20 +119,11 @@ TEST(WatchJob, AQueuedJobShowsItsPlaceUntilItStarts) {
     if (ahead < 0) queued.set_state(v1::JOB_STATE_RUNNING);
     service.get_job_script.push_back(queued);
   }
-  testing::FakeServer server(&service);
-  ConnectionOptions connection_options;
-  connection_options.server = server.address();
-  Connection connection(connection_options);
-  std::vector<absl::Duration> waits;
-  WatchOptions options;
-  options.sleep = [&waits](absl::Duration d) { waits.push_back(d); };
-  std::ostringstream out;
-  ProgressDisplay display(out, ProgressDisplay::Mode::kLog);
-  const absl::StatusOr<v1::Job> watched = WatchJob(connection, 17, options, display);
-  ASSERT_TRUE(watched.ok()) << watched.status();
-  EXPECT_EQ(watched->state(), v1::JOB_STATE_SUCCEEDED);
-  EXPECT_EQ(waits, std::vector<absl::Duration>(4, options.queue_poll_interval));
-  const std::string log = out.str();
+  const Watched watched = WatchJob17(service);
+  ASSERT_TRUE(watched.job.ok()) << watched.job.status();
+  EXPECT_EQ(watched.job->state(), v1::JOB_STATE_SUCCEEDED);
+  EXPECT_EQ(watched.waits, std::vector<absl::Duration>(4, WatchOptions().queue_poll_interval));
+  const std::string& log = watched.log;
   EXPECT_THAT(log, HasSubstr("waiting for a worker: 12 runs of the queue start before this "
                              "job's\n"));
   EXPECT_THAT(log, Not(HasSubstr("11 runs"))) << "within kQueueLogInterval of the last line";
