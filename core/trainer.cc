@@ -142,11 +142,8 @@ struct Trainer::State {
   // Tracks the loss's stretch at chance (core/analysis.h: judged on the loss alone).
   void TrackFlatline(int step, float loss) {
     const TrainConfig& t = config.train;
-    FlatlineState state{flat_steps, flatline_step};
-    core::TrackFlatline(state, step, loss, std::log(static_cast<double>(config.model.classes)),
+    core::TrackFlatline(flatline, step, loss, std::log(static_cast<double>(config.model.classes)),
                         t.flatline_tolerance, t.flatline_window);
-    flat_steps = state.flat_steps;
-    flatline_step = state.flatline_step;
   }
 
   TrainerSnapshot Snapshot() const {
@@ -154,9 +151,9 @@ struct Trainer::State {
     snap.header = {
         .step = step, .fingerprint = ThisBuildFingerprint().id, .run_digest = run_digest};
     snap.seconds = seconds;
-    snap.flat_steps = flat_steps;
+    snap.flat_steps = flatline.flat_steps;
     snap.first_nonfinite_step = first_nonfinite_step;
-    snap.flatline_step = flatline_step;
+    snap.flatline_step = flatline.flatline_step;
     snap.sampler = sampler.GetState();
     snap.init_stats = init_stats.value_or(std::vector<LayerStats>());
     for (const Linear& layer : model.layers()) {
@@ -210,9 +207,9 @@ struct Trainer::State {
     }
     step = snap.header.step;
     seconds = snap.seconds;
-    flat_steps = snap.flat_steps;
+    flatline.flat_steps = snap.flat_steps;
     first_nonfinite_step = snap.first_nonfinite_step;
-    flatline_step = snap.flatline_step;
+    flatline.flatline_step = snap.flatline_step;
     init_stats = std::move(snap.init_stats);
     return true;
   }
@@ -233,9 +230,8 @@ struct Trainer::State {
   // Where the run stands; a checkpoint holds these with the weights, momentum and sampler.
   int step = 0;        // steps run: the updates applied, unless the last step diverged
   double seconds = 0;  // training wall time before `step`
-  int flat_steps = 0;
+  FlatlineState flatline;
   std::optional<int> first_nonfinite_step;
-  std::optional<int> flatline_step;
   std::optional<std::vector<LayerStats>> init_stats;  // taken when Run starts at step 0
 };
 
@@ -330,7 +326,7 @@ RunResult Trainer::Run(RunObserver* observer, std::stop_token stop,
   }
   result.steps_run = s.step;
   result.first_nonfinite_step = s.first_nonfinite_step;
-  result.flatline_step = s.flatline_step;
+  result.flatline_step = s.flatline.flatline_step;
   result.init_stats = *s.init_stats;
   if (result.steps_run > 0) result.final_stats = s.ProbeStats();
   s.seconds = seconds_before + SecondsSince(run_start);
