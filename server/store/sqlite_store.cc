@@ -29,10 +29,29 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/store/migrations.h"
 
 namespace ablate::store {
+
+namespace {
+
+// The first read of a file fails where SQLite finds that it is not a database at all, or a
+// damaged one (SQLITE_NOTADB or SQLITE_CORRUPT: both kDataLoss, told apart by SQLite's words).
+// The second is most likely this server's own database, and what to do about it is different.
+absl::Status Unreadable(const std::string& path, const absl::Status& read) {
+  if (absl::StrContains(read.message(), "malformed")) {
+    return absl::DataLossError(absl::StrCat(
+        path, " is damaged (", read.message(),
+        "): restore the latest backup in its place (README, \"Backup and restore\"), or move it "
+        "aside to start with an empty database"));
+  }
+  return absl::FailedPreconditionError(
+      absl::StrCat(path, " is not an Ablate database: ", read.message()));
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   return Open(path, OpenOptions{});
@@ -74,10 +93,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
     std::unique_ptr<Connection> first = std::move(connections.back());
     connections.pop_back();
     auto version = first->QueryInt("PRAGMA user_version");
-    if (!version.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(path, " is not an Ablate database: ", version.status().message()));
-    }
+    if (!version.ok()) return Unreadable(path, version.status());
     if (*version != SchemaVersion()) {
       return absl::FailedPreconditionError(absl::StrCat(
           path, " has schema version ", *version, " and this server needs ", SchemaVersion(),
@@ -90,8 +106,7 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
                          Connection::Open(path, kBusyTimeoutMs));
   // The first read of the file is where SQLite notices that it is not a database at all.
   if (auto id = writer->QueryInt("PRAGMA application_id"); !id.ok()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(path, " is not an Ablate database: ", id.status().message()));
+    return Unreadable(path, id.status());
   }
   if (!in_memory) {
     // WAL: readers see the last committed state while the writer works, and a commit is one

@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <string>
@@ -22,6 +23,7 @@ using ::ablate::store::testing::ResolvedSpec;
 using ::ablate::store::testing::T;
 using ::ablate::store::testing::TempDir;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Plain SQL on a file, outside the store.
 class RawDb {
@@ -144,6 +146,21 @@ TEST(SchemaTest, RefusesAFileThatIsNotADatabase) {
   ASSERT_FALSE(store.ok());
   EXPECT_THAT(store.status().message(), HasSubstr(path));
   EXPECT_THAT(store.status().message(), HasSubstr("not an Ablate database"));
+}
+
+TEST(SchemaTest, ADamagedDatabaseIsCalledDamagedWithTheWayBack) {
+  TempDir dir;
+  const std::string path = dir.File("ablate.db");
+  ASSERT_TRUE(Store::Open(path).ok());  // made, migrated and closed
+  // Cut it after its first pages, as a disk that lost the rest of the file would.
+  std::filesystem::resize_file(path, 2 * 4096);
+  auto store = Store::Open(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(store.status().message(), HasSubstr(path));
+  EXPECT_THAT(store.status().message(), HasSubstr("is damaged"));
+  EXPECT_THAT(store.status().message(), HasSubstr("restore the latest backup"));
+  EXPECT_THAT(store.status().message(), Not(HasSubstr("not an Ablate database")));
 }
 
 TEST(SchemaTest, UnopenablePathIsNamed) {
