@@ -47,16 +47,31 @@ std::string Gzip(std::string_view data, int level) {
   return result == Z_STREAM_END ? out : "";
 }
 
+std::string GzipETag(std::string_view etag) {
+  if (etag.size() < 2 || etag.back() != '"') return std::string(etag);
+  std::string tagged(etag.substr(0, etag.size() - 1));
+  tagged += "-gzip\"";
+  return tagged;
+}
+
+bool WillGzip(const Request& request, const Response& response) {
+  return Compressible(response.content_type) && response.Header("Content-Encoding").empty() &&
+         !response.body.empty() && AcceptsGzip(request.Header("Accept-Encoding"));
+}
+
 void CompressFor(const Request& request, Response& response) {
   if (!Compressible(response.content_type) || !response.Header("Content-Encoding").empty()) {
     return;
   }
   response.SetHeader("Vary", "Accept-Encoding");
-  if (response.body.empty() || !AcceptsGzip(request.Header("Accept-Encoding"))) return;
+  if (!WillGzip(request, response)) return;
   std::string compressed = Gzip(response.body);
   if (compressed.empty()) return;  // zlib failed: the body goes as it is
   response.body = std::move(compressed);
   response.SetHeader("Content-Encoding", "gzip");
+  if (const std::string etag = response.Header("ETag"); !etag.empty()) {
+    response.SetHeader("ETag", GzipETag(etag));
+  }
 }
 
 }  // namespace ablate::http

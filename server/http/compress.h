@@ -19,9 +19,18 @@ bool Compressible(std::string_view content_type);
 // `data` in the gzip format (RFC 1952) at zlib's `level` (1-9).
 std::string Gzip(std::string_view data, int level = 6);
 
-// Compresses `response`'s body in place, setting Content-Encoding, when the request accepts
-// gzip and the type is Compressible; adds Vary: Accept-Encoding to every Compressible response
-// (caches must keep the two forms apart). Does nothing to a response already encoded.
+// The entity tag of the gzip form of a body tagged `etag`: "-gzip" added inside the quotes
+// (a W/ prefix kept). A strong ETag names one representation's bytes (RFC 9110, 8.8.3), and
+// the gzip form is other bytes than the body it packs.
+std::string GzipETag(std::string_view etag);
+
+// Whether CompressFor will compress `response` for `request`: the request accepts gzip, the
+// type is Compressible, the body is not empty and not encoded already.
+bool WillGzip(const Request& request, const Response& response);
+
+// Compresses `response`'s body in place when WillGzip, setting Content-Encoding and giving an
+// ETag its GzipETag; adds Vary: Accept-Encoding to every Compressible response (caches must
+// keep the two forms apart). Does nothing to a response already encoded.
 void CompressFor(const Request& request, Response& response);
 
 }  // namespace ablate::http

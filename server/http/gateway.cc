@@ -372,9 +372,14 @@ void HttpGateway::AddRoutes() {
                   out = serve(*caller, in);
                 }
                 // An artifact's ETag is its content's hash, so a match means the same bytes;
-                // checked only after the service has said that the caller may read it.
-                const std::string etag = out.Header("ETag");
+                // checked only after the service has said that the caller may read it, and
+                // against the tag of the form it would be sent in (gzip has its own).
+                std::string etag = out.Header("ETag");
+                if (!etag.empty() && WillGzip(request, out)) etag = GzipETag(etag);
                 if (out.status == 200 && !etag.empty() && MatchesIfNoneMatch(request, etag)) {
+                  // The headers a 200 would have had for the validator (RFC 9110, 15.4.5).
+                  if (Compressible(out.content_type)) out.SetHeader("Vary", "Accept-Encoding");
+                  out.SetHeader("ETag", etag);
                   out.status = 304;
                   out.body.clear();
                   out.content_type.clear();

@@ -87,19 +87,20 @@ std::optional<Response> StaticFiles::Serve(const Request& request) {
 
   Response response;
   response.headers = headers_;
-  response.SetHeader("ETag", file->etag);
-  if (MatchesIfNoneMatch(request, file->etag)) {
+  const bool gzip = !file->gzip.empty() && AcceptsGzip(request.Header("Accept-Encoding"));
+  // The gzip form is other bytes, so it has an ETag of its own (GzipETag).
+  const std::string etag = gzip ? GzipETag(file->etag) : file->etag;
+  response.SetHeader("ETag", etag);
+  if (!file->gzip.empty()) response.SetHeader("Vary", "Accept-Encoding");
+  if (MatchesIfNoneMatch(request, etag)) {
     response.status = 304;
     return response;
   }
   response.content_type = file->content_type;
-  if (!file->gzip.empty()) {
-    response.SetHeader("Vary", "Accept-Encoding");
-    if (AcceptsGzip(request.Header("Accept-Encoding"))) {
-      response.SetHeader("Content-Encoding", "gzip");
-      response.body = file->gzip;
-      return response;
-    }
+  if (gzip) {
+    response.SetHeader("Content-Encoding", "gzip");
+    response.body = file->gzip;
+    return response;
   }
   response.body = file->data;
   return response;

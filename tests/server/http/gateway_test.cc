@@ -619,6 +619,19 @@ TEST_F(GatewayTest, ArtifactsDownloadWithTypeNameAndETagOnceTheJobEnds) {
   res = Get(base + "losses.json", {{"If-None-Match", etag}});
   EXPECT_EQ(res.status, 304);
   EXPECT_TRUE(res.body.empty());
+  // The gzip form is other bytes: a tag of its own, and neither tag validates the other form.
+  const std::string gzip_etag = absl::StrCat("\"", Sha256Hex(kLossesJson), "-gzip\"");
+  res = Get(base + "losses.json", {{"Accept-Encoding", "gzip"}});
+  ASSERT_EQ(res.status, 200);
+  EXPECT_EQ(res.get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(res.get_header_value("ETag"), gzip_etag);
+  res = Get(base + "losses.json", {{"Accept-Encoding", "gzip"}, {"If-None-Match", gzip_etag}});
+  EXPECT_EQ(res.status, 304);
+  EXPECT_EQ(res.get_header_value("ETag"), gzip_etag);
+  EXPECT_EQ(res.get_header_value("Vary"), "Accept-Encoding");
+  EXPECT_EQ(Get(base + "losses.json", {{"Accept-Encoding", "gzip"}, {"If-None-Match", etag}}).status,
+            200);
+  EXPECT_EQ(Get(base + "losses.json", {{"If-None-Match", gzip_etag}}).status, 200);
 
   res = Get(base + "bundle.zip");
   ASSERT_EQ(res.status, 200) << res.body;

@@ -89,6 +89,8 @@ TEST(Gzip, AcceptsWhatTheClientAllowsAndRoundTrips) {
   EXPECT_FALSE(AcceptsGzip("gzip;q=0"));
   EXPECT_FALSE(AcceptsGzip("br"));
   EXPECT_FALSE(AcceptsGzip(""));
+  EXPECT_EQ(GzipETag("\"5a-17\""), "\"5a-17-gzip\"");
+  EXPECT_EQ(GzipETag("W/\"5a\""), "W/\"5a-gzip\"");
 
   std::string text;
   for (int i = 0; i < 2000; ++i) absl::StrAppend(&text, R"({"step":)", i, R"(,"loss":0.25},)");
@@ -148,6 +150,20 @@ TEST(StaticFiles, ServesTheDirectoryOnlyWithTypesETagsAndGzip) {
   EXPECT_EQ(script->content_type, "text/javascript");
   EXPECT_EQ(script->Header("Content-Encoding"), "gzip");
   EXPECT_LT(script->body.size(), 200u);
+  // Each form has its own tag, and a tag validates only its own form.
+  const std::string gzip_etag = script->Header("ETag");
+  get.headers = {};
+  const std::string plain_etag = files.Serve(get)->Header("ETag");
+  EXPECT_EQ(gzip_etag, GzipETag(plain_etag));
+  EXPECT_NE(gzip_etag, plain_etag);
+  get.headers = {{"Accept-Encoding", "gzip"}, {"If-None-Match", gzip_etag}};
+  std::optional<Response> unchanged = files.Serve(get);
+  EXPECT_EQ(unchanged->status, 304);
+  EXPECT_EQ(unchanged->Header("ETag"), gzip_etag);
+  get.headers = {{"Accept-Encoding", "gzip"}, {"If-None-Match", plain_etag}};
+  EXPECT_EQ(files.Serve(get)->status, 200);
+  get.headers = {{"If-None-Match", gzip_etag}};
+  EXPECT_EQ(files.Serve(get)->status, 200);
 
   for (const char* outside :
        {"/../etc/passwd", "/src/../../etc/passwd", "/.secret", "/nope.js", "/src/..%2f..%2fetc"}) {
