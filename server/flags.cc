@@ -1,6 +1,7 @@
 #include "server/flags.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <system_error>
 
@@ -115,6 +116,22 @@ void AddServerFlags(CLI::App& app, ServerFlags& options) {
                  "Live event streams (browsers watching a job) served at once; more get 503")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
+  app.add_option("--http-allowed-hosts", web.allowed_hosts,
+                 "While the server has no users, the API answers only requests addressed to an IP "
+                 "address or to localhost, so that another site's page cannot use it by DNS "
+                 "rebinding; these host names (comma-separated, no port) are answered too")
+      ->delimiter(',')
+      ->type_name("NAME,...")
+      ->transform([](std::string host) {
+        if (host.empty() || host.find_first_of(":/[] ") != std::string::npos) {
+          throw CLI::ValidationError("takes host names without a port or scheme, such as "
+                                     "ablate.example.edu (got \"" + host + "\")");
+        }
+        std::transform(host.begin(), host.end(), host.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (host.back() == '.') host.pop_back();
+        return host;
+      });
   app.add_option("--http-max-connections", web.limits.max_connections,
                  "HTTP connections open at once; more get 503")
       ->check(CLI::Range(1, 1000000))

@@ -1,5 +1,7 @@
 #include "server/http/gateway.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <exception>
 #include <filesystem>
@@ -129,6 +131,49 @@ void Challenge(const Request& request, Response& response) {
   response.SetHeader("WWW-Authenticate", TokenOf(request).empty()
                                              ? R"(Bearer realm="ablate")"
                                              : R"(Bearer realm="ablate", error="invalid_token")");
+}
+
+// The host a Host header names, lower-cased, without its port, brackets or a final dot.
+std::string HostNamed(const std::string& host_header) {
+  absl::string_view host = absl::StripAsciiWhitespace(host_header);
+  if (absl::ConsumePrefix(&host, "[")) {
+    host = host.substr(0, host.find(']'));
+  } else if (const size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  absl::ConsumeSuffix(&host, ".");
+  return absl::AsciiStrToLower(host);
+}
+
+bool IsIpLiteral(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
+}
+
+// Without users anyone who reaches the port may do anything, which is safe only while that is
+// this machine's user alone. But a page of another site can reach a loopback port from that
+// user's browser by DNS rebinding: its name is made to resolve to 127.0.0.1, and its script's
+// requests then name it in Host. So while authentication is off, the API answers only requests
+// addressed to an IP address, to localhost or a name under .localhost (which browsers resolve
+// to loopback themselves), or to a name the operator allowed (--http-allowed-hosts). A request
+// without Host (HTTP/1.0) comes from no browser.
+std::optional<Response> RefuseForeignHost(const Request& request,
+                                          const std::vector<std::string>& allowed) {
+  if (!request.HasHeader("Host")) return std::nullopt;
+  const std::string host = HostNamed(request.Header("Host"));
+  if (host.empty() || IsIpLiteral(host) || host == "localhost" ||
+      absl::EndsWith(host, ".localhost") ||
+      std::find(allowed.begin(), allowed.end(), host) != allowed.end()) {
+    return std::nullopt;
+  }
+  return Error(absl::PermissionDeniedError(absl::StrCat(
+      "this server has no users, so its API answers only requests addressed to it by IP address "
+      "or as localhost; this one was addressed to \"",
+      ForLog(request.Header("Host")),
+      "\", as a page of another site would address it to reach this machine. To use that name, "
+      "give it to the server with --http-allowed-hosts, or create users (README, \"Sharing with "
+      "a class\").")));
 }
 
 // A file name safe to put in a quoted header value.
@@ -358,6 +403,11 @@ void HttpGateway::AddRoutes() {
                   const Responder& respond) -> Response {
                 absl::StatusOr<auth::Caller> caller = service_.Authenticate(TokenOf(request));
                 if (!caller.ok()) return Error(caller.status());
+                if (!caller->has_value()) {  // authentication is off
+                  if (auto refusal = RefuseForeignHost(request, options_.allowed_hosts)) {
+                    return *std::move(refusal);
+                  }
+                }
                 In in;
                 absl::Status parsed = call.from_body
                                           ? JsonToMessage(request.body, in, options_.max_json_depth)

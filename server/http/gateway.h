@@ -88,6 +88,10 @@ struct GatewayOptions {
   // Deepest nesting of JSON arrays and objects in a request body (--http-max-json-depth),
   // checked before protobuf's parser, whose time grows faster than linearly with it.
   int max_json_depth = 32;
+  // Host names (lower case, no port) the API answers while the server has no users, besides
+  // IP addresses, localhost and names under .localhost (--http-allowed-hosts): a guard against
+  // DNS rebinding (gateway.cc, RefuseForeignHost).
+  std::vector<std::string> allowed_hosts;
   // HTTPS with this PEM certificate (chain) and private key; both empty serves plain HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;

@@ -645,6 +645,65 @@ TEST_F(GatewayTest, ArtifactsDownloadWithTypeNameAndETagOnceTheJobEnds) {
   EXPECT_EQ(Get("/api/v1/jobs/99999/artifacts/losses.json").status, 404);
 }
 
+// --- DNS rebinding: while the server has no users, the API answers loopback names only ----------
+
+TEST_F(GatewayTest, WithoutUsersTheApiRefusesRequestsAddressedToAnotherName) {
+  const v1::Job job = Submit(ShortLab(100000));
+  const std::string foreign = "rebind.attacker.example:8080";
+  const std::vector<std::string> paths = {
+      "/api/v1/jobs", absl::StrCat("/api/v1/jobs/", job.id()),
+      absl::StrCat("/api/v1/jobs/", job.id(), "/events"),
+      absl::StrCat("/api/v1/runs/", job.runs(0).id(), "/trajectory")};
+  for (const std::string& path : paths) {
+    const httplib::Response res = Get(path, {{"Host", foreign}});
+    EXPECT_EQ(res.status, 403) << path << ": " << res.body;
+    EXPECT_EQ(ErrorOf(res).first, "PERMISSION_DENIED") << path;
+    const std::string message = ErrorOf(res).second;
+    EXPECT_TRUE(absl::StrContains(message, "has no users")) << message;
+    EXPECT_TRUE(absl::StrContains(message, foreign)) << message;
+    EXPECT_TRUE(absl::StrContains(message, "--http-allowed-hosts")) << message;
+  }
+  // Nothing is done for such a request: no job submitted, none cancelled.
+  v1::SubmitJobRequest submit;
+  *submit.mutable_spec() = ShortLab(100000);
+  httplib::Result posted = Client()->Post("/api/v1/jobs", {{"Host", foreign}},
+                                          MessageToJson(submit), "application/json");
+  ASSERT_TRUE(posted);
+  EXPECT_EQ(posted->status, 403);
+  httplib::Result cancel = Client()->Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"),
+                                          {{"Host", foreign}}, "", "application/json");
+  ASSERT_TRUE(cancel);
+  EXPECT_EQ(cancel->status, 403);
+  EXPECT_EQ(Parse<v1::ListJobsResponse>(Get("/api/v1/jobs")).jobs_size(), 1);
+  EXPECT_NE(Parse<v1::Job>(Get(absl::StrCat("/api/v1/jobs/", job.id()))).state(),
+            v1::JOB_STATE_CANCELLED);
+
+  // Addressed by IP address, as localhost, or under .localhost: answered. The page itself is
+  // answered whatever the name (it holds nothing, and its calls are checked).
+  for (const std::string host : {absl::StrCat("127.0.0.1:", port_), std::string("localhost"),
+                                  std::string("LOCALHOST.:80"), std::string("app.localhost:1"),
+                                  std::string("[::1]:8080"), std::string("10.1.2.3")}) {
+    EXPECT_EQ(Get("/api/v1/jobs", {{"Host", host}}).status, 200) << host;
+  }
+  EXPECT_EQ(Get("/", {{"Host", foreign}}).status, 200);
+}
+
+class AllowedHostsGatewayTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    GatewayOptions options;
+    options.allowed_hosts = {"ablate.lab"};
+    Start(options);
+  }
+};
+
+TEST_F(AllowedHostsGatewayTest, ANameTheOperatorAllowedIsAnswered) {
+  EXPECT_EQ(Get("/api/v1/jobs", {{"Host", "Ablate.Lab:8080"}}).status, 200);
+  EXPECT_EQ(Get("/api/v1/jobs", {{"Host", "ablate.lab"}}).status, 200);
+  EXPECT_EQ(Get("/api/v1/jobs", {{"Host", "other.lab"}}).status, 403);
+  EXPECT_EQ(Get("/api/v1/jobs", {{"Host", "ablate.lab.attacker.example"}}).status, 403);
+}
+
 class SmallGatewayTest : public GatewayTest {
  protected:
   void SetUp() override {
@@ -825,6 +884,13 @@ class GatewayAuthTest : public GatewayTest {
 
   std::string ada_, bob_, eve_;
 };
+
+TEST_F(GatewayAuthTest, WithUsersTheTokenDecidesWhateverTheHostName) {
+  const httplib::Headers as_ada = {{"Authorization", "Bearer " + ada_},
+                                   {"Host", "ablate.cs.example.edu"}};
+  EXPECT_EQ(Get("/api/v1/jobs", as_ada).status, 200);
+  EXPECT_EQ(Get("/api/v1/jobs", {{"Host", "ablate.cs.example.edu"}}).status, 401);
+}
 
 TEST_F(GatewayAuthTest, CallsWithoutAValidTokenGet401) {
   const v1::Job job = SubmitAs(ada_, ShortLab(100000));
@@ -1188,7 +1254,7 @@ TEST_F(GatewayTest, HeadAnswersAsGetWithoutTheBodyOnEveryGetRoute) {
         std::string("/api/v1/jobs/99999"), std::string("/api/v1/jobs/x"),
         std::string("/api/v1/jobs?page_size=0x"), std::string("/healthz"), std::string("/")}) {
     const std::string tail =
-        absl::StrCat(" ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        absl::StrCat(" ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     const std::string get = Exchange(port_, "GET" + tail);
     const std::string head = Exchange(port_, "HEAD" + tail);
     EXPECT_NE(test_support::StatusOf(get), 0) << path;
@@ -1207,7 +1273,7 @@ TEST_F(GatewayTest, HeadOfAnEventStreamAnswersItsHeadersWithoutAStream) {
   const v1::Job job = Submit(ShortLab(100000));
   const auto start = std::chrono::steady_clock::now();
   const std::string head = Exchange(
-      port_, absl::StrCat("HEAD /api/v1/jobs/", job.id(), "/events HTTP/1.1\r\nHost: x\r\n\r\n"),
+      port_, absl::StrCat("HEAD /api/v1/jobs/", job.id(), "/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
       5s);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 4s) << "the HEAD's connection stayed open";
   EXPECT_EQ(test_support::StatusOf(head), 200) << head;
@@ -1217,7 +1283,7 @@ TEST_F(GatewayTest, HeadOfAnEventStreamAnswersItsHeadersWithoutAStream) {
   EXPECT_EQ(gateway_->OpenStreams(), 0);
   EXPECT_EQ(service_->Streams().Open(), 0);
   // What GET refuses, HEAD refuses alike.
-  const std::string close = " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string close = " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   EXPECT_EQ(test_support::StatusOf(Exchange(port_, "HEAD /api/v1/jobs/99999/events" + close)),
             404);
   EXPECT_EQ(test_support::StatusOf(Exchange(
@@ -1248,7 +1314,7 @@ TEST_F(GatewayTest, AnHttp10EventStreamIsNotChunkedAndEndsByClosing) {
   EXPECT_EQ(body, "");  // nothing after the last event
   // HTTP/1.1 keeps its chunks.
   const std::string chunked = Exchange(
-      port_, absl::StrCat("GET /api/v1/jobs/", job.id(), "/events HTTP/1.1\r\nHost: x\r\n\r\n"),
+      port_, absl::StrCat("GET /api/v1/jobs/", job.id(), "/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
       30s);
   EXPECT_EQ(HeaderOf(chunked, "Transfer-Encoding"), "chunked");
   EXPECT_TRUE(absl::EndsWith(chunked, "0\r\n\r\n"));
@@ -1265,7 +1331,7 @@ TEST_F(GatewayTest, AnHttp11RequestWithoutOneHostIs400) {
   EXPECT_EQ(test_support::StatusOf(response), 400) << response;
   response = Exchange(port_, "GET /healthz HTTP/1.0\r\n\r\n");
   EXPECT_EQ(test_support::StatusOf(response), 200) << response;
-  response = Exchange(port_, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  response = Exchange(port_, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(test_support::StatusOf(response), 200) << response;
 }
 
