@@ -35,6 +35,23 @@ struct Axes {
   double WorldYOf(double fy) const { return lo + fy * (hi - lo); }
 };
 
+// Draws a polyline of a curve, thinned first (ThinPolyline). A thinned one is stroked in
+// pieces of kStrokePiece points, each sharing its last point with the next: cairo fills a
+// stroke's whole outline at once, and the outline of a noisy run's thousands of overlapping
+// segments took it seconds per curve. (A line short enough to keep every point is one stroke,
+// as before.)
+constexpr size_t kStrokePiece = 64;
+void DrawCurve(std::vector<PLFLT>& xs, std::vector<PLFLT>& ys, const Axes& axes) {
+  if (!ThinPolyline(xs, ys, axes.x_min, axes.x_max)) {
+    if (xs.size() >= 2) plline(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+    return;
+  }
+  for (size_t first = 0; first + 1 < xs.size(); first += kStrokePiece - 1) {
+    const size_t count = std::min(kStrokePiece, xs.size() - first);
+    plline(static_cast<PLINT>(count), xs.data() + first, ys.data() + first);
+  }
+}
+
 // Bands first, under every line: one polygon per stretch of steps with a band, low edge
 // forwards then high edge backwards, clamped to the axes.
 void DrawBands(const PlotInput& input, const Axes& axes) {
@@ -52,9 +69,12 @@ void DrawBands(const PlotInput& input, const Axes& axes) {
         top.push_back(std::clamp(axes.WorldY(s.band_high[k]), axes.lo, axes.hi));
       }
       if (xs.size() >= 2) {
-        const size_t count = xs.size();
-        for (size_t j = count; j-- > 0;) {
-          xs.push_back(xs[j]);
+        // Each edge thinned on its own (ThinPolyline keeps its extremes per column).
+        std::vector<PLFLT> top_xs = xs;
+        ThinPolyline(xs, ys, axes.x_min, axes.x_max);
+        ThinPolyline(top_xs, top, axes.x_min, axes.x_max);
+        for (size_t j = top_xs.size(); j-- > 0;) {
+          xs.push_back(top_xs[j]);
           ys.push_back(top[j]);
         }
         plfill(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
@@ -74,7 +94,7 @@ void DrawTrainingCurves(const PlotInput& input, const Axes& axes) {
     // Consecutive finite points form one polyline; a non-finite loss breaks it.
     std::vector<PLFLT> xs, ys;
     auto flush = [&] {
-      if (xs.size() >= 2) plline(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+      DrawCurve(xs, ys, axes);
       xs.clear();
       ys.clear();
     };
@@ -100,8 +120,9 @@ void DrawValidation(const PlotInput& input, const Axes& axes) {
     plwidth(2.5);
     pllsty(2);
     std::vector<PLFLT> xs, ys, px, py;
+    const bool markers = DrawsValidationMarkers(s);
     auto flush = [&] {
-      if (xs.size() >= 2) plline(static_cast<PLINT>(xs.size()), xs.data(), ys.data());
+      DrawCurve(xs, ys, axes);
       xs.clear();
       ys.clear();
     };
@@ -112,7 +133,7 @@ void DrawValidation(const PlotInput& input, const Axes& axes) {
       }
       xs.push_back(s.val_steps[k]);
       ys.push_back(axes.WorldY(s.val_losses[k]));
-      if (ys.back() >= axes.lo && ys.back() <= axes.hi) {
+      if (markers && ys.back() >= axes.lo && ys.back() <= axes.hi) {
         px.push_back(xs.back());
         py.push_back(ys.back());
       }
@@ -214,7 +235,9 @@ void DrawLegend(const PlotInput& input, const LossFigurePlan& plan, const Axes& 
       texts[n + 1] = Escape(kValKey);
       line_styles[n + 1] = 2;
       line_widths[n + 1] = 2.5;
-      opts[n + 1] |= PL_LEGEND_SYMBOL;
+      if (std::any_of(input.series.begin(), input.series.end(), DrawsValidationMarkers)) {
+        opts[n + 1] |= PL_LEGEND_SYMBOL;
+      }
       symbols[n + 1] = "○";
       symbol_scales[n + 1] = 0.9;
       for (int k = n; k < m; ++k) text_ptrs[k] = texts[k].c_str();

@@ -67,8 +67,31 @@ std::vector<Annotation> Annotations(const PlotInput& input, const PlotLayout& la
 // step it points at, or, when it would run off the right edge, ending just left of it.
 double AnnotationX(const Annotation& a, const PlotLayout& layout, double char_w);
 
+// The x resolution ThinPolyline keeps: a column per pixel of the axes' box.
+inline constexpr int kThinColumns = static_cast<int>((kBoxRight - kBoxLeft) * kPlotWidth);
+
+// Thins a polyline whose x never decreases (steps) to what the figure can show. When it has
+// more than four points per column of `columns` equal columns over [x_min, x_max], each column
+// keeps its first and last points and those with the lowest and highest y, in their order (the
+// M4 rule of Jugel et al., VLDB 2014: a line through them covers the same pixels as the whole).
+// A shorter polyline is left as it is, so a figure of runs up to 11,000 or so steps is drawn
+// from every point. A run of 100,000 steps drew 100,000 segments per curve, which held the
+// job's end (and every other job's, queued behind it) for minutes.
+// Returns whether it thinned the line.
+bool ThinPolyline(std::vector<double>& xs, std::vector<double>& ys, double x_min, double x_max,
+                  int columns = kThinColumns);
+
+// At most this many ○ are drawn on a run's validation line: more, at a few pixels apart, would
+// only thicken the line (and each is a glyph to draw). The legend then shows no ○ either.
+inline constexpr int kMaxValidationMarkers = 400;
+bool DrawsValidationMarkers(const PlotSeries& s);
+
 // Every point of every curve, as fractions of the axes, with extra points along long segments
-// (a three-point curve still crosses the whole axes) and along each NaN marker's line.
+// (a three-point curve still crosses the whole axes) and along each NaN marker's line. Curves
+// are thinned first (ThinPolyline), and when the extra points would pass kMaxCurvePoints they
+// are spaced out to fit: the legend is placed by counting them, which needs their spread, not
+// every one.
+inline constexpr size_t kMaxCurvePoints = 400000;
 std::vector<std::pair<double, double>> CurvePoints(const PlotInput& input,
                                                    const PlotLayout& layout);
 

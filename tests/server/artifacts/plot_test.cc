@@ -5,10 +5,13 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
+#include <random>
 #include <thread>
 #include <vector>
 
 #include "server/artifacts/init_colors.h"
+#include "server/artifacts/plot_layout.h"
 #include "tests/server/artifacts/png_reader.h"
 #include "tests/server/artifacts/test_jobs.h"
 
@@ -61,6 +64,93 @@ std::pair<int, int> RowsBelowBand(const PlotLayout& layout) {
   const double height = layout.box_bottom - layout.box_top;
   return {static_cast<int>(layout.box_top + (layout.band + 0.05) * height),
           static_cast<int>(layout.box_bottom) - 2};
+}
+
+// --- Long runs: curves thinned to the figure's resolution ---------------------------------
+
+TEST(ThinPolylineTest, LeavesALineOfUpToFourPointsPerColumnAsItIs) {
+  std::vector<double> xs, ys;
+  for (int k = 0; k < 4 * 100; ++k) {
+    xs.push_back(k);
+    ys.push_back(std::sin(k));
+  }
+  const std::vector<double> x0 = xs, y0 = ys;
+  figure::ThinPolyline(xs, ys, 0, 400, 100);
+  EXPECT_EQ(xs, x0);
+  EXPECT_EQ(ys, y0);
+}
+
+TEST(ThinPolylineTest, KeepsEachColumnsEndsAndExtremesInOrder) {
+  std::mt19937 rng(7);
+  std::normal_distribution<double> noise(0, 1);
+  constexpr int kColumns = 50, kPoints = 20000;
+  std::vector<double> xs, ys;
+  for (int k = 0; k < kPoints; ++k) {
+    xs.push_back(k);
+    ys.push_back(noise(rng) + (k == 12345 ? 40 : 0));  // one spike, which must survive
+  }
+  const std::vector<double> x0 = xs, y0 = ys;
+  figure::ThinPolyline(xs, ys, 0, kPoints, kColumns);
+  ASSERT_EQ(xs.size(), ys.size());
+  EXPECT_LE(xs.size(), size_t{4} * kColumns);
+  EXPECT_EQ(xs.front(), x0.front());
+  EXPECT_EQ(xs.back(), x0.back());
+  EXPECT_TRUE(std::is_sorted(xs.begin(), xs.end()));
+  // Every kept point is one of the line's, and each column keeps its lowest and highest y and
+  // its first and last points.
+  std::map<int, std::pair<double, double>> kept_range, full_range;
+  std::map<int, std::pair<double, double>> kept_ends, full_ends;
+  const auto column = [&](double x) { return static_cast<int>(x * kColumns / kPoints); };
+  for (size_t k = 0; k < xs.size(); ++k) {
+    const size_t at = static_cast<size_t>(xs[k]);
+    ASSERT_EQ(ys[k], y0[at]);
+    auto [it, fresh] = kept_range.try_emplace(column(xs[k]), ys[k], ys[k]);
+    it->second = {std::min(it->second.first, ys[k]), std::max(it->second.second, ys[k])};
+    auto [end, first] = kept_ends.try_emplace(column(xs[k]), xs[k], xs[k]);
+    end->second.second = xs[k];
+  }
+  for (size_t k = 0; k < x0.size(); ++k) {
+    auto [it, fresh] = full_range.try_emplace(column(x0[k]), y0[k], y0[k]);
+    it->second = {std::min(it->second.first, y0[k]), std::max(it->second.second, y0[k])};
+    auto [end, first] = full_ends.try_emplace(column(x0[k]), x0[k], x0[k]);
+    end->second.second = x0[k];
+  }
+  EXPECT_EQ(kept_range, full_range);
+  EXPECT_EQ(kept_ends, full_ends);
+  EXPECT_NE(std::find(ys.begin(), ys.end(), y0[12345]), ys.end());
+}
+
+// A cheap job can make long curves: 16 runs of 100,000 steps each validated at every step.
+// Drawn point by point, such a figure held the finishing thread (and the deliverables of every
+// job behind it) for minutes, and its legend placement sampled billions of points.
+TEST(PlotTest, DrawsLongNoisyRunsFromThinnedCurves) {
+  constexpr int kSteps = 100000, kRuns = 16;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> noise(0.0f, 1.5f);
+  PlotInput input;
+  input.title = "Init ablation — job 9";
+  input.subtitle = "2-layer ReLU MLP, width 4, batch 1";
+  input.steps = kSteps;
+  input.chance = std::log(2.0);
+  input.chance_label = "chance (ln 2)";
+  for (int r = 0; r < kRuns; ++r) {
+    std::vector<float> losses(kSteps);
+    for (float& loss : losses) loss = noise(rng);
+    PlotSeries s = Series("kaiming seed " + std::to_string(r), std::move(losses), kKaimingColor);
+    for (int step = 0; step < kSteps; ++step) {
+      s.val_steps.push_back(step);
+      s.val_losses.push_back(0.6f + 0.1f * noise(rng));
+    }
+    EXPECT_FALSE(figure::DrawsValidationMarkers(s));
+    input.series.push_back(std::move(s));
+  }
+  const PlotLayout layout = PlanPlot(input, YScale::kLinear);
+  EXPECT_LE(figure::CurvePoints(input, layout).size(), figure::kMaxCurvePoints);
+  const absl::StatusOr<PlotImage> plot = RenderPlot(input, YScale::kLinear);
+  ASSERT_TRUE(plot.ok()) << plot.status();
+  const std::optional<Image> image = DecodePng(plot->png);
+  ASSERT_TRUE(image.has_value());
+  EXPECT_GT(CountColor(*image, kKaimingColor), 10000);
 }
 
 // The server's start-up figure (which loads the drawing libraries and fonts) draws.
