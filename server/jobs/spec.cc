@@ -135,6 +135,15 @@ absl::StatusOr<v1::JobSpec> ResolveSpec(const v1::JobSpec& spec) {
   }
 
   if (auto error = core::Validate(ToExperiment(out))) return ToStatus(*error);
+  const v1::TrainingSpec& training = out.training();
+  if (training.steps() / training.eval_every() > kMaxEvaluations) {
+    const int64_t least = (int64_t{training.steps()} + kMaxEvaluations - 1) / kMaxEvaluations;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "training.eval_every must be at least ", least, " for ", training.steps(),
+        " steps (got ", training.eval_every(), "): a run validates at most ", kMaxEvaluations,
+        " times (steps / eval_every), and every validation goes into the job's losses.json and "
+        "figures."));
+  }
   for (int i = 0; i < out.runs_size(); ++i) {
     if (auto error = core::Validate(convert::ToInitConfig(out.runs(i)))) return ToStatus(*error, i);
   }

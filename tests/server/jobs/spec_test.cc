@@ -256,9 +256,26 @@ INSTANTIATE_TEST_SUITE_P(
         BadSpecCase{"steps over the limit",
                     [](v1::JobSpec& s) { s.mutable_training()->set_steps(100'001); },
                     "training.steps"},
+        BadSpecCase{"more validations than a run may make",
+                    [](v1::JobSpec& s) {
+                      s.mutable_training()->set_steps(100'000);
+                      s.mutable_training()->set_eval_every(4);
+                    },
+                    "training.eval_every must be at least 5 for 100000 steps (got 4): a run "
+                    "validates at most 20000 times"},
         BadSpecCase{"label dims over input",
                     [](v1::JobSpec& s) { s.mutable_data()->set_label_dims(257); },
                     "data.label_dims must be between 1 and 256"}));
+
+TEST(ResolveSpecTest, ValidatingAtTheMostOftenAllowedIsAccepted) {
+  v1::JobSpec spec;
+  spec.mutable_training()->set_steps(100'000);
+  spec.mutable_training()->set_eval_every(5);
+  EXPECT_TRUE(ResolveSpec(spec).ok()) << ResolveSpec(spec).status();
+  spec.mutable_training()->set_steps(20'000);
+  spec.mutable_training()->set_eval_every(1);
+  EXPECT_TRUE(ResolveSpec(spec).ok()) << ResolveSpec(spec).status();
+}
 
 TEST(ResolveSpecTest, TheSmallestNormalLrAndZeroMomentumAreAccepted) {
   v1::JobSpec spec;
