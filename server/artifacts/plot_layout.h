@@ -74,7 +74,7 @@ inline constexpr int kThinColumns = static_cast<int>((kBoxRight - kBoxLeft) * kP
 // more than four points per column of `columns` equal columns over [x_min, x_max], each column
 // keeps its first and last points and those with the lowest and highest y, in their order (the
 // M4 rule of Jugel et al., VLDB 2014: a line through them covers the same pixels as the whole).
-// A shorter polyline is left as it is, so a figure of runs up to 11,000 or so steps is drawn
+// A shorter polyline is left as it is, so a figure of runs up to 5,700 or so steps is drawn
 // from every point. A run of 100,000 steps drew 100,000 segments per curve, which held the
 // job's end (and every other job's, queued behind it) for minutes.
 // Returns whether it thinned the line.
