@@ -100,7 +100,7 @@ restart
 crashed=$(must "$CLI" submit --name killed --width 128 --depth 6 --input-dim 128 --steps 5000 \
   --init kaiming)
 for _ in $(seq 1 200); do
-  [[ $(job_field "$crashed" .runs[0].steps_done) -ge 300 ]] && break
+  (($(sql "$data_dir/ablate.db" "SELECT count(*) FROM steps") >= 300)) && break
   sleep 0.05
 done
 kill -KILL "$server_pid"
@@ -108,6 +108,11 @@ wait "$server_pid" 2>/dev/null || true
 server_pid=""
 [[ -s "$data_dir/ablate.db-wal" ]] || fail "the killed server left no -wal file"
 in_wal=$(sql "$data_dir/ablate.db" "SELECT count(*) FROM steps")
+# Killed mid-job: the read-only server below must serve a job left running.
+[[ $(sql "$data_dir/ablate.db" "SELECT state FROM jobs WHERE id = $crashed") == running ]] &&
+  ((in_wal < 5000)) ||
+  fail "job $crashed had ended ($in_wal of 5000 steps) before the kill: lengthen it"
+echo "read-only: killed with $in_wal of 5000 steps stored"
 
 if [[ $(id -u) == 0 ]]; then
   # Permissions do not stop root: run the server as nobody on root's files. The binary is
