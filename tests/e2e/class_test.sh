@@ -85,7 +85,15 @@ must_fail 1 "not found" "$CLI" show "$a"  # instructors of another class too
 
 # Cancel and delete: one's own, or as the instructor; never a classmate's.
 ABLATE_TOKEN=$(token_of s01)
-long=$(must "$CLI" submit --name long "${small[@]/20/100000}")
+# Lab 1's own model (a few hundred steps a second here), for a job that is still training when
+# it is cancelled: the small one's 100,000 steps took a second, so the cancel could come after
+# its end.
+long=$(must "$CLI" submit --name long --steps 100000 --init kaiming)
+# A classmate's cancel is refused only while the job runs (the CLI does not ask the server to
+# cancel a job that has ended): from here to the instructor's cancel, it must not end.
+state=$(job_field "$long" .state)
+[[ $state == JOB_STATE_RUNNING || $state == JOB_STATE_QUEUED ]] ||
+  fail "job $long had ended ($state) before it was cancelled: lengthen it"
 ABLATE_TOKEN=$(token_of s02)
 must_fail 1 "belongs to s01" "$CLI" cancel "$long"
 must_fail 1 "belongs to s01" "$CLI" delete "$a"
@@ -95,6 +103,7 @@ ABLATE_TOKEN=$(token_of carol)
 # The answer is "cancelled", or "is stopping" when the run has not yet seen its stop (a loaded
 # machine): then the job must end cancelled soon after.
 said=$(must "$CLI" cancel "$long")
+[[ $said != *"had already"* ]] || fail "job $long had ended before it was cancelled: lengthen it ($said)"
 [[ $said == "job $long cancelled" || $said == "job $long is stopping"* ]] ||
   fail "the instructor cannot cancel: $said"
 for _ in $(seq 100); do

@@ -60,15 +60,25 @@ must "$CLI" watch "$(must "$CLI" submit "${tiny[@]}" --steps 50 --init kaiming)"
 echo "full: the job failed after $recorded steps; submits refused; reads served"
 
 # --- backup while a job trains, and a restore ----------------------------------------------------
+# About 3 s of training here: the backup (a few hundred ms) lands early in it.
+backup_steps=6000
 running=$(must "$CLI" submit --name training-during-backup --width 128 --depth 6 --input-dim 128 \
-  --steps 3000 --init kaiming)
+  --steps $backup_steps --init kaiming)
 for _ in $(seq 1 200); do
-  [[ $(job_field "$running" .runs[0].steps_done) -ge 200 ]] && break
+  (($(sql "$data_dir/ablate.db" "SELECT count(*) FROM steps s JOIN runs r ON r.id = s.run_id
+        WHERE r.job_id = $running") >= 200)) && break
   sleep 0.05
 done
 must "$SERVER" backup --data-dir "$data_dir" "$work/backup.db" 2>>"$work/backup.log"
-[[ $(job_field "$running" .state) == JOB_STATE_RUNNING ]] || fail "the backup was not taken mid-job"
 [[ $(sqlite3 "$work/backup.db" "PRAGMA integrity_check") == ok ]] || fail "the backup is damaged"
+# The copy holds the job mid-run, which the restored server must complete below; a copy of the
+# job's end would leave nothing to complete.
+in_copy=$(sql "$work/backup.db" "SELECT j.state || ' ' || r.steps_done FROM jobs j
+                                  JOIN runs r ON r.job_id = j.id WHERE j.id = $running")
+read -r copy_state copy_steps <<<"$in_copy"
+[[ $copy_state == running ]] && ((copy_steps > 0 && copy_steps < backup_steps)) ||
+  fail "the backup was not taken mid-job (the copy has job $running $in_copy of $backup_steps steps): lengthen the job"
+echo "backup: taken with $copy_steps of $backup_steps steps in the copy"
 must "$CLI" watch "$running" >/dev/null
 mkdir "$work/restored"
 cp "$work/backup.db" "$work/restored/ablate.db"
@@ -90,7 +100,7 @@ restart
 crashed=$(must "$CLI" submit --name killed --width 128 --depth 6 --input-dim 128 --steps 5000 \
   --init kaiming)
 for _ in $(seq 1 200); do
-  [[ $(job_field "$crashed" .runs[0].steps_done) -ge 300 ]] && break
+  (($(sql "$data_dir/ablate.db" "SELECT count(*) FROM steps") >= 300)) && break
   sleep 0.05
 done
 kill -KILL "$server_pid"
@@ -98,6 +108,11 @@ wait "$server_pid" 2>/dev/null || true
 server_pid=""
 [[ -s "$data_dir/ablate.db-wal" ]] || fail "the killed server left no -wal file"
 in_wal=$(sql "$data_dir/ablate.db" "SELECT count(*) FROM steps")
+# Killed mid-job: the read-only server below must serve a job left running.
+[[ $(sql "$data_dir/ablate.db" "SELECT state FROM jobs WHERE id = $crashed") == running ]] &&
+  ((in_wal < 5000)) ||
+  fail "job $crashed had ended ($in_wal of 5000 steps) before the kill: lengthen it"
+echo "read-only: killed with $in_wal of 5000 steps stored"
 
 if [[ $(id -u) == 0 ]]; then
   # Permissions do not stop root: run the server as nobody on root's files. The binary is

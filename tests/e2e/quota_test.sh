@@ -26,7 +26,11 @@ jq -r .error.message "$work/refused.json" | grep -qF -- "--max-active-jobs-per-u
 
 # Another user is not held back; cancelling frees the place.
 must "$CLI" submit --steps 10 --init kaiming --owner bob >/dev/null
-must "$CLI" cancel "$long" >/dev/null
+# The job trains for seconds (lab 1's model): it must still be running here, or its end, not
+# the cancel, would free the place.
+said=$(must "$CLI" cancel "$long")
+[[ $said == "job $long cancelled" || $said == "job $long is stopping"* ]] ||
+  fail "ada's job had ended before it was cancelled: lengthen it ($said)"
 must "$CLI" submit --steps 10 --init kaiming --owner ada >/dev/null
 
 stop_server

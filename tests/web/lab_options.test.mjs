@@ -80,9 +80,15 @@ describe('Lab options on the submit form', () => {
     const firstId = page.url().match(/#\/jobs\/(\d+)$/)[1];
     assert.equal(await page.getAttribute('#job-follow-up', 'data-state'), 'waiting');
 
-    // A reload while the first job runs: the page carries on from localStorage.
+    // A reload while the first job runs: the page carries on from localStorage. The job must
+    // still be running once the page is back, or the follow-up was never waited for across a
+    // reload.
     await page.reload();
     await page.waitForSelector('#job-follow-up[data-state="waiting"], #job-follow-up[data-state="submitted"]');
+    const reloaded = await api(server.url, `/api/v1/jobs/${firstId}`);
+    assert.ok(['JOB_STATE_QUEUED', 'JOB_STATE_RUNNING'].includes(reloaded.state),
+      `the first job had ended (${reloaded.state}) before the page was back from the reload: lengthen it (STEPS)`);
+    assert.equal(await page.getAttribute('#job-follow-up', 'data-state'), 'waiting');
     const first = await waitForJob(server.url, firstId);
     assert.equal(first.state, 'JOB_STATE_SUCCEEDED');
     await page.waitForSelector('#job-follow-up[data-state="submitted"]', { timeout: 30000 });

@@ -139,13 +139,19 @@ TEST_F(WatchersTest, StalledAndVanishingWatchersHoldBackNeitherTrainingNorOthers
 }
 
 TEST_F(WatchersTest, AWatcherThatNeverReadsAndHangsUpIsForgotten) {
-  const v1::Job job = *jobs_->Submit(ManyStepsJob(20000), "tester");
+  // Half a second of training or so: the hang-up comes while the job trains (at 20,000 steps, a
+  // tenth were done by then).
+  const v1::Job job = *jobs_->Submit(ManyStepsJob(60000), "tester");
   v1::WatchJobRequest request;
   request.set_job_id(job.id());
   auto stub = Stub(/*window=*/4096);
   auto context = std::make_unique<grpc::ClientContext>();
   auto stalled = stub->WatchJob(context.get(), request);
   ASSERT_TRUE(WaitForStreams(1));
+  const v1::JobState at_hang_up = wire::GetJob(*store_, job.id())->state();
+  ASSERT_TRUE(at_hang_up == v1::JOB_STATE_QUEUED || at_hang_up == v1::JOB_STATE_RUNNING)
+      << "the job had ended (" << v1::JobState_Name(at_hang_up)
+      << ") before its watcher hung up: lengthen it";
   context->TryCancel();
   EXPECT_EQ(stalled->Finish().error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(WaitForStreams(0)) << grpc_service_->OpenStreams() << " streams open";

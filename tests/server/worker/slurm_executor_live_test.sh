@@ -108,12 +108,19 @@ case "$CASE" in
     # A worker killed by scancel mid-run: the run is dispatched again and its trajectory is
     # contiguous and that of a local run.
     start_server "${slurm_args[@]}"
-    spec=(--name killed "${small[@]}" --steps 20000 --init kaiming)
+    # Steps arrive a few thousand at a time: 40,000 (a couple of seconds here) leave the scancel
+    # most of the run to cut short.
+    steps=40000
+    spec=(--name killed "${small[@]}" --steps $steps --init kaiming)
     job=$(must "$CLI" submit "${spec[@]}")
     run=$(runs_of "$job")
     wait_for 60 "steps of run $run" bash -c "(( \$(sqlite3 -readonly '$db' 'SELECT count(*) FROM steps WHERE run_id = $run') >= 500 ))"
     first=$(slurm_job_of_run "$run")
+    at_scancel=$(steps_of_run "$run")
+    [[ $(sql "SELECT state FROM runs WHERE id = $run") == running ]] && ((at_scancel < steps)) ||
+      fail "run $run had ended ($at_scancel of $steps steps) before the scancel: lengthen it"
     scancel "$first"
+    echo "scancel with $at_scancel of $steps steps stored"
     must "$CLI" watch "$job" --reconnect-timeout 60 >/dev/null
     [[ $(job_field "$job" .state) == JOB_STATE_SUCCEEDED ]] || fail "job $job: $(job_field "$job" .error)"
     [[ $(dispatches_of_run "$run") == 2 ]] || fail "run $run was dispatched $(dispatches_of_run "$run") times"
@@ -127,20 +134,31 @@ case "$CASE" in
     # The server killed with SIGKILL while runs train on Slurm: after a restart every job ends,
     # the running workers reconnecting.
     start_server "${slurm_args[@]}"
+    # Steps arrive a few thousand at a time: at 8,000 a run could hold nearly half of them by
+    # the time 1,000 were seen.
+    steps=20000
     jobs=()
     for i in 1 2; do
-      jobs+=("$(must "$CLI" submit --name "k$i" "${small[@]}" --steps 8000 --init kaiming --init xavier)")
+      jobs+=("$(must "$CLI" submit --name "k$i" "${small[@]}" --steps $steps --init kaiming --init xavier)")
     done
     wait_for 60 "steps" bash -c "(( \$(sqlite3 -readonly '$db' 'SELECT count(*) FROM steps') >= 1000 ))"
     kill -KILL "$server_pid"
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
+    # The kill must find every job training, or a worker's reconnection is not what ends it.
+    for job in "${jobs[@]}"; do
+      [[ $(sql "SELECT state FROM jobs WHERE id = $job") == running ]] ||
+        fail "job $job had ended before the kill: lengthen the jobs"
+    done
+    most=$(sql "SELECT max(n) FROM (SELECT count(*) AS n FROM steps GROUP BY run_id)")
+    ((most < steps)) || fail "a run had stored all its $steps steps before the kill: lengthen the jobs"
+    echo "killed with at most $most of $steps steps stored per run"
     sleep 1
     start_server "${slurm_args[@]}"
     for job in "${jobs[@]}"; do
       must "$CLI" watch "$job" --reconnect-timeout 60 >/dev/null
       [[ $(job_field "$job" .state) == JOB_STATE_SUCCEEDED ]] || fail "job $job: $(job_field "$job" .error)"
-      [[ $(training_of "$job" | wc -l) == 16000 ]] || fail "job $job has $(training_of "$job" | wc -l) steps"
+      [[ $(training_of "$job" | wc -l) == $((2 * steps)) ]] || fail "job $job has $(training_of "$job" | wc -l) steps"
     done
     grep -q "reconnecting" "$work/server.log" || fail "no worker reconnected"
     ;;
@@ -158,16 +176,26 @@ case "$CASE" in
     ;;
   secret)
     # A worker with a wrong secret is refused, and the run it claims goes on.
+    # Long enough (a few seconds here) to be training still when the intruder has been refused:
+    # at 3,000 steps the run had ended by then, and the refusal came from the check for runs no
+    # longer supervised. On a loaded machine the intruder takes long to start: 40,000 steps were
+    # half done by its refusal.
+    steps=100000
     start_server "${slurm_args[@]}"
-    job=$(must "$CLI" submit --name guarded "${small[@]}" --steps 3000 --init kaiming)
+    job=$(must "$CLI" submit --name guarded "${small[@]}" --steps $steps --init kaiming)
     run=$(runs_of "$job")
     wait_for 60 "steps of run $run" bash -c "(( \$(sqlite3 -readonly '$db' 'SELECT count(*) FROM steps WHERE run_id = $run') >= 10 ))"
     rc=0
     ABLATE_SERVER="127.0.0.1:$port" ABLATE_WORKER_SECRET="abl_not-the-secret" \
       "$WORKER" --run "$run" --reconnect-for 5 >"$work/intruder.log" 2>&1 || rc=$?
+    [[ $(sql "SELECT state FROM runs WHERE id = $run") == running ]] && (($(steps_of_run "$run") < steps)) ||
+      fail "run $run had ended ($(steps_of_run "$run") of $steps steps) when the intruder was refused: lengthen it"
     [[ $rc == 4 ]] || fail "the intruder exited with $rc: $(cat "$work/intruder.log")"
     grep -q "refused" "$work/intruder.log" || fail "no refusal: $(cat "$work/intruder.log")"
+    grep -q "the secret is not that of run $run's current Slurm job" "$work/intruder.log" ||
+      fail "the intruder was not refused as one claiming a supervised run: $(cat "$work/intruder.log")"
     grep -q "wrong secret" "$work/server.log" || fail "the server did not log the refusal"
+    echo "the intruder was refused with $(steps_of_run "$run") of $steps steps stored"
     must "$CLI" watch "$job" >/dev/null
     [[ $(job_field "$job" .state) == JOB_STATE_SUCCEEDED ]] || fail "job $job: $(job_field "$job" .error)"
     ;;

@@ -314,12 +314,19 @@ TEST_F(SlurmExecutorTest, RunsTrainInWorkersBitForBitAsLocally) {
 }
 
 TEST_F(SlurmExecutorTest, AKilledWorkerIsDispatchedAgainAndItsRunContinuesBitForBit) {
-  const ablate::v1::JobSpec spec = test_support::TinySpec(6000);
+  // A second or so of training here, so that the kill lands early in the run (at 6,000 steps it
+  // came with a fifth of them stored).
+  constexpr int kSteps = 12000;
+  const ablate::v1::JobSpec spec = test_support::TinySpec(kSteps);
   const ablate::v1::Job job = stack_.Submit(spec);
   const int64_t run = job.runs(0).id();
   for (int i = 0; i < 600 && stack_.StepsOf(run) < 500; ++i) std::this_thread::sleep_for(10ms);
   ASSERT_GE(stack_.StepsOf(run), 500);
   const slurm::JobId first = launcher_.JobOf(run);
+  const int at_kill = stack_.StepsOf(run);
+  ASSERT_EQ(wire::GetRun(stack_.store(), run)->state(), ablate::v1::RUN_STATE_RUNNING)
+      << "the run had ended before its worker was killed: lengthen it";
+  ASSERT_LT(at_kill, kSteps) << "the run had stored all its steps before its worker was killed";
   launcher_.Kill(first);
   const ablate::v1::Job ended = stack_.WaitEnded(job.id());
   ASSERT_EQ(ended.state(), ablate::v1::JOB_STATE_SUCCEEDED) << ended.error();
@@ -330,7 +337,9 @@ TEST_F(SlurmExecutorTest, AKilledWorkerIsDispatchedAgainAndItsRunContinuesBitFor
 }
 
 TEST_F(SlurmExecutorTest, AWorkerWithAWrongSecretIsRefused) {
-  const ablate::v1::Job job = stack_.Submit(test_support::TinySpec(4000));
+  // Training still when the intruder has been refused (at 4,000 steps, a third were left).
+  constexpr int kSteps = 12000;
+  const ablate::v1::Job job = stack_.Submit(test_support::TinySpec(kSteps));
   const int64_t run = job.runs(0).id();
   for (int i = 0; i < 600 && stack_.StepsOf(run) < 10; ++i) std::this_thread::sleep_for(10ms);
   WorkerOptions intruder;
@@ -340,13 +349,18 @@ TEST_F(SlurmExecutorTest, AWorkerWithAWrongSecretIsRefused) {
   intruder.reconnect_for = absl::Seconds(5);
   std::string error;
   EXPECT_EQ(RunWorker(intruder, &error), kExitRefused);
+  // Refused as a claim on the run being trained, not by the check for runs that have ended.
+  ASSERT_EQ(wire::GetRun(stack_.store(), run)->state(), ablate::v1::RUN_STATE_RUNNING)
+      << "the run had ended before the intruder was refused: lengthen it";
   EXPECT_THAT(error, HasSubstr("refused"));
+  EXPECT_THAT(error, HasSubstr("the secret is not that of run " + std::to_string(run) +
+                               "'s current Slurm job"));
   // A run that does not exist: refused alike.
   intruder.run_id = 999999;
   EXPECT_EQ(RunWorker(intruder, &error), kExitRefused);
   const ablate::v1::Job ended = stack_.WaitEnded(job.id());
   EXPECT_EQ(ended.state(), ablate::v1::JOB_STATE_SUCCEEDED) << ended.error();
-  EXPECT_EQ(stack_.StepsOf(run), 4000);
+  EXPECT_EQ(stack_.StepsOf(run), kSteps);
 }
 
 TEST_F(SlurmExecutorTest, CancelEndsTheWorkersJob) {
