@@ -20,6 +20,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -385,8 +387,12 @@ int main(int argc, char** argv) {
   }
   // Off the first job's end: its figures would otherwise load the drawing libraries and fonts.
   std::thread figures_warm_up([] {
+    const absl::Time start = absl::Now();
     if (absl::Status s = artifacts::WarmUpFigures(); !s.ok()) {
       spdlog::warn("jobs' figures cannot be drawn: {}", std::string(s.message()));
+    } else {
+      spdlog::info("figures ready: drawing libraries and fonts loaded in {} ms",
+                   absl::ToInt64Milliseconds(absl::Now() - start));
     }
   });
   if (local_executor) local_executor->Release();
