@@ -102,9 +102,15 @@ describe('Ablate page with a class', () => {
     await page.goto(`${server.url}/#/jobs/${adaJob.id}`);
     await page.waitForSelector('#view-job[data-state="succeeded"]');
     await page.waitForSelector('#job-delete:not([hidden])');
+    // The list still shows what it last loaded until the new request answers: wait for that.
+    const seq = Number(await page.getAttribute('#jobs-list', 'data-seq') || 0);
     page.once('dialog', (d) => d.accept());
     await page.click('#job-delete');
     await page.waitForFunction(() => window.location.hash === '#/');
+    await page.waitForFunction((s) => {
+      const list = document.querySelector('#jobs-list');
+      return Number(list.dataset.seq) > s && list.dataset.loading === 'false';
+    }, seq);
     await page.waitForSelector(`.job-row[data-job="${bobJob.id}"]`);
     assert.equal(await page.locator(`.job-row[data-job="${adaJob.id}"]`).count(), 0);
   });
