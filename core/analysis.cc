@@ -56,9 +56,13 @@ std::optional<int> FlatlineStep(std::span<const float> losses, double chance, do
 
 double Percentile(std::vector<float> values, double p) {
   if (values.empty()) return 0;
-  std::sort(values.begin(), values.end());
   const auto rank = static_cast<size_t>(std::ceil(p / 100.0 * static_cast<double>(values.size())));
-  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
+  // The rank-th smallest, found without sorting everything (a figure of 16 runs of 100,000
+  // steps asks for one among 3.2 million losses).
+  const auto nth =
+      values.begin() + static_cast<std::ptrdiff_t>(std::clamp<size_t>(rank, 1, values.size()) - 1);
+  std::nth_element(values.begin(), nth, values.end());
+  return *nth;
 }
 
 double StackedVarianceGain(double gain, int layers) { return std::pow(gain, layers); }

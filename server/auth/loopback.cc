@@ -12,12 +12,15 @@ namespace ablate::auth {
 
 std::string HostOf(const std::string& address) {
   if (absl::StartsWith(address, "unix:")) return address;
+  if (absl::StartsWith(address, "[")) return address.substr(1, address.find(']') - 1);
   const size_t colon = address.rfind(':');
-  std::string host = colon == std::string::npos ? address : address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  return host;
+  return colon == std::string::npos ? address : address.substr(0, colon);
+}
+
+bool IsIpLiteral(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
 }
 
 bool IsLoopbackHost(const std::string& host) {

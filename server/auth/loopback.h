@@ -11,9 +11,13 @@ namespace ablate::auth {
 // host names, may be reachable from other machines.
 bool IsLoopbackHost(const std::string& host);
 
-// The host of a "HOST:PORT" address (a bracketed IPv6 host loses its brackets), or the whole
-// address when it has no port, as for "unix:/path".
+// The host of a "HOST:PORT" address or of an HTTP Host header (a bracketed IPv6 host loses its
+// brackets, with or without a port), or the whole address when it has no port, as for
+// "unix:/path".
 std::string HostOf(const std::string& address);
+
+// True for an IPv4 address in dotted quads or an IPv6 address (without brackets).
+bool IsIpLiteral(const std::string& host);
 
 }  // namespace ablate::auth
 

@@ -1,7 +1,5 @@
 #include "server/http/gateway.h"
 
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <exception>
 #include <filesystem>
@@ -17,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "server/auth/loopback.h"
 #include "server/auth/token.h"
 #include "server/http/compress.h"
 #include "server/http/event_stream.h"
@@ -133,24 +132,6 @@ void Challenge(const Request& request, Response& response) {
                                              : R"(Bearer realm="ablate", error="invalid_token")");
 }
 
-// The host a Host header names, lower-cased, without its port, brackets or a final dot.
-std::string HostNamed(const std::string& host_header) {
-  absl::string_view host = absl::StripAsciiWhitespace(host_header);
-  if (absl::ConsumePrefix(&host, "[")) {
-    host = host.substr(0, host.find(']'));
-  } else if (const size_t colon = host.rfind(':'); colon != absl::string_view::npos) {
-    host = host.substr(0, colon);
-  }
-  absl::ConsumeSuffix(&host, ".");
-  return absl::AsciiStrToLower(host);
-}
-
-bool IsIpLiteral(const std::string& host) {
-  in_addr v4{};
-  in6_addr v6{};
-  return inet_pton(AF_INET, host.c_str(), &v4) == 1 || inet_pton(AF_INET6, host.c_str(), &v6) == 1;
-}
-
 // Without users anyone who reaches the port may do anything, which is safe only while that is
 // this machine's user alone. But a page of another site can reach a loopback port from that
 // user's browser by DNS rebinding: its name is made to resolve to 127.0.0.1, and its script's
@@ -161,8 +142,11 @@ bool IsIpLiteral(const std::string& host) {
 std::optional<Response> RefuseForeignHost(const Request& request,
                                           const std::vector<std::string>& allowed) {
   if (!request.HasHeader("Host")) return std::nullopt;
-  const std::string host = HostNamed(request.Header("Host"));
-  if (host.empty() || IsIpLiteral(host) || host == "localhost" ||
+  // Lower case, without the port or a final dot (localhost. is localhost).
+  std::string host = absl::AsciiStrToLower(
+      auth::HostOf(std::string(absl::StripAsciiWhitespace(request.Header("Host")))));
+  if (absl::EndsWith(host, ".")) host.pop_back();
+  if (host.empty() || auth::IsIpLiteral(host) || auth::IsLoopbackHost(host) ||
       absl::EndsWith(host, ".localhost") ||
       std::find(allowed.begin(), allowed.end(), host) != allowed.end()) {
     return std::nullopt;

@@ -66,6 +66,12 @@ TEST(LoopbackTest, OnlyThisMachinesAddressesAreLoopback) {
   }
   EXPECT_EQ(HostOf("127.0.0.1:50051"), "127.0.0.1");
   EXPECT_EQ(HostOf("[::1]:50051"), "::1");
+  EXPECT_EQ(HostOf("[::1]"), "::1");  // an HTTP Host header without a port
+  EXPECT_EQ(HostOf("localhost"), "localhost");
+  EXPECT_TRUE(IsIpLiteral("10.1.2.3"));
+  EXPECT_TRUE(IsIpLiteral("::1"));
+  EXPECT_FALSE(IsIpLiteral("localhost"));
+  EXPECT_FALSE(IsIpLiteral("10.1.2.3.example"));
   EXPECT_EQ(HostOf("0.0.0.0:0"), "0.0.0.0");
   EXPECT_EQ(HostOf("unix:/tmp/s"), "unix:/tmp/s");
 }
