@@ -12,7 +12,8 @@ namespace ablate::jobs {
 namespace {
 
 // A commit that failed for a passing reason (database locked by another process) is retried,
-// never dropped: training goes on in memory and its steps land once the store accepts them.
+// never dropped: training goes on until kQueueLimit steps wait, and its steps land once the
+// store accepts them.
 constexpr auto kRetryDelay = std::chrono::milliseconds(500);
 // A full or read-only store is retried this many times (2 s) before it counts as full: one
 // that stays so would otherwise hold every event in memory and be retried forever.
@@ -54,9 +55,16 @@ EventWriter::~EventWriter() {
 // ends. (Waking it for each of them, only for it to wait again, cost the training threads a
 // context switch per step on a machine with as many cores as runs.)
 void EventWriter::Post(store::Event event) {
+  const bool progress = std::holds_alternative<store::StepEvent>(event) ||
+                        std::holds_alternative<store::EvalEvent>(event);
   bool first = false;
   {
     absl::MutexLock lock(&mutex_);
+    if (progress && std::this_thread::get_id() != thread_.get_id()) {
+      // Full: the writer commits the queue whole, without its window (WriteLoop).
+      if (pending_.size() >= kQueueLimit) posted_.Signal();
+      while (pending_.size() >= kQueueLimit && !stopping_) taken_.Wait(&mutex_);
+    }
     first = pending_.empty();
     if (first) pending_since_ = std::chrono::steady_clock::now();
     pending_.push_back(std::move(event));
@@ -388,11 +396,13 @@ void EventWriter::WriteLoop() {
       if (pending_.empty() && pending_checkpoints_.empty()) return;  // stopping, all done
       if (!pending_.empty()) {
         const absl::Time window_end = absl::Now() + absl::FromChrono(kCommitWindow);
-        while (!stopping_ && !flushing_ && !posted_.WaitWithDeadline(&mutex_, window_end)) {
+        while (!stopping_ && !flushing_ && pending_.size() < kQueueLimit &&
+               !posted_.WaitWithDeadline(&mutex_, window_end)) {
         }
         flushing_ = false;
         batch.swap(pending_);
         batch_posted_ = pending_since_;
+        taken_.SignalAll();
       }
     }
     if (!batch.empty()) Commit(batch);

@@ -39,7 +39,17 @@ class EventWriter {
   EventWriter(const EventWriter&) = delete;
   EventWriter& operator=(const EventWriter&) = delete;
 
-  // Queues an event; returns at once. Events posted by one thread are committed in order.
+  // Steps and evaluations queued and not yet taken by a commit, at most: a Post of either
+  // waits while the queue holds this many, so training runs ahead of the store by a bounded
+  // amount. A tiny model trains a million steps a second and SQLite appends a few hundred
+  // thousand, and the queue, unbounded, took a cheap job's server to 1 GB of memory. (Run and job
+  // lifecycle events never wait: they are few, and they are posted under locks that the
+  // writer's full-store handler takes.)
+  static constexpr size_t kQueueLimit = 16384;
+
+  // Queues an event. Returns at once, except that a step or an evaluation waits while
+  // kQueueLimit events are queued (not when posted from the writer's own thread, nor once the
+  // writer is stopping). Events posted by one thread are committed in order.
   // An event the store refuses for good is never dropped silently: its run ends FAILED with
   // "the database refused <what>: <the store's reason>", and none of the run's later steps or
   // evaluations are recorded, so its trajectory stays a prefix of what it trained. (The job
@@ -121,6 +131,7 @@ class EventWriter {
   absl::Mutex mutex_;
   absl::CondVar posted_;     // the first event of a batch arrived, or stopping_, or flushing_
   absl::CondVar committed_;  // committed_count_ advanced
+  absl::CondVar taken_;      // the writer took pending_ for a commit (Post may go on)
   std::vector<store::Event> pending_ ABSL_GUARDED_BY(mutex_);
   // When pending_'s first event was posted.
   std::chrono::steady_clock::time_point pending_since_ ABSL_GUARDED_BY(mutex_);

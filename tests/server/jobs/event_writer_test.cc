@@ -1,0 +1,77 @@
+// The event writer's queue is bounded: training that outruns the store waits for it, rather than
+// queueing every step in memory (a tiny model's job took the server to 1 GB that way).
+#include "server/jobs/event_writer.h"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <variant>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "server/store/store.h"
+#include "tests/support/forwarding_store.h"
+#include "tests/support/temp_dir.h"
+
+namespace ablate::jobs {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Holds every commit until Open(), then counts what it is given (and stores nothing).
+class GatedStore final : public test_support::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  absl::StatusOr<std::vector<store::JobCursor>> Append(
+      std::span<const store::Event> events) override {
+    gate_.WaitForNotification();
+    for (const store::Event& e : events) steps_ += std::holds_alternative<store::StepEvent>(e);
+    return std::vector<store::JobCursor>{};
+  }
+  void Open() { gate_.Notify(); }
+  int64_t steps() const { return steps_; }
+
+ private:
+  absl::Notification gate_;
+  std::atomic<int64_t> steps_{0};
+};
+
+TEST(EventWriterTest, TrainingThatOutrunsTheStoreWaitsForIt) {
+  test_support::TempDir dir("ablate_event_writer");
+  GatedStore store(*store::Store::Open(dir.File("ablate.db")));
+  CursorHub hub;
+  constexpr int64_t kSteps = 4 * EventWriter::kQueueLimit;
+  std::atomic<int64_t> posted{0};
+  {
+    EventWriter writer(store, hub);
+    writer.Post(store::RunStartedEvent{1, absl::Now()});
+    std::thread training([&] {
+      for (int64_t i = 0; i < kSteps; ++i) {
+        writer.Post(store::StepEvent{1, static_cast<int32_t>(i), 0.5f, 1.0f, 0.001f});
+        posted.fetch_add(1);
+      }
+      // Lifecycle events never wait, even behind a full queue.
+      writer.Post(store::RunFinishedEvent{});
+    });
+    // The store holds its first commit: the queue fills, and then the training waits.
+    int64_t seen = -1;
+    for (int i = 0; i < 200 && seen != posted.load(); ++i) {
+      seen = posted.load();
+      std::this_thread::sleep_for(20ms);
+    }
+    const int64_t stalled = posted.load();
+    EXPECT_LT(stalled, kSteps) << "every step was queued while the store took none";
+    // What the writer took into the held commit (the window's few steps) plus a full queue.
+    EXPECT_LE(stalled, 2 * static_cast<int64_t>(EventWriter::kQueueLimit));
+    EXPECT_GE(stalled, static_cast<int64_t>(EventWriter::kQueueLimit));
+    store.Open();
+    training.join();
+    writer.Flush();
+    EXPECT_EQ(store.steps(), kSteps) << "a step was lost on the way";
+  }
+}
+
+}  // namespace
+}  // namespace ablate::jobs
