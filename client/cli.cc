@@ -531,18 +531,16 @@ int Runner::Cancel(const CancelArgs& args) {
   if (!job_id.ok()) return UsageError(job_id.status());
   absl::StatusOr<Connection*> connection = Connect();
   if (!connection.ok()) return UsageError(connection.status());
-  // A job that has already ended is left as it is, and said so: cancelling it again would
-  // answer "cancelled" as if this call had done it.
+  // The server is asked even about a job that has already ended: it decides who may cancel
+  // (a classmate's finished job is refused as a running one is). The state before says
+  // whether this call did it: cancelling a cancelled job again is not "cancelled".
   absl::StatusOr<v1::Job> before = (*connection)->GetJob(*job_id);
   if (!before.ok()) return Error(before.status());
+  absl::StatusOr<v1::Job> job = (*connection)->CancelJob(*job_id);
+  if (!job.ok()) return Error(job.status());
   if (before->state() == v1::JOB_STATE_CANCELLED) {
-    out_ << "job " << before->id() << " was already cancelled; nothing to cancel" << std::endl;
+    out_ << "job " << job->id() << " was already cancelled; nothing to cancel" << std::endl;
     return kExitOk;
-  }
-  absl::StatusOr<v1::Job> job = before;
-  if (before->state() != v1::JOB_STATE_SUCCEEDED && before->state() != v1::JOB_STATE_FAILED) {
-    job = (*connection)->CancelJob(*job_id);
-    if (!job.ok()) return Error(job.status());
   }
   switch (job->state()) {
     case v1::JOB_STATE_CANCELLED:

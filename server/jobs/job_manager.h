@@ -93,8 +93,8 @@ class JobManager {
   // when none of its runs is waiting for a worker.
   std::optional<int> RunsAhead(const v1::Job& job);
 
-  // For a store that cannot be written (a read-only data directory): Submit and Cancel return
-  // `why` from now on. Call instead of Recover.
+  // For a store that cannot be written (a read-only data directory): Submit, and Cancel of a
+  // job that has not ended, return `why` from now on. Call instead of Recover.
   void RefuseChanges(absl::Status why) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // A full store (EventWriter::OnStoreFull calls this): every job still running ends FAILED

@@ -423,11 +423,21 @@ TEST_F(CliServerTest, CancelSaysWhatHappened) {
   const Result done = Ablate({"cancel", "17"});
   EXPECT_EQ(done.code, kExitOk);
   EXPECT_EQ(done.out, "job 17 had already succeeded; nothing to cancel\n");
-  // Cancelling again is not "cancelled" again, and asks nothing of the server's cancel.
+  // Cancelling again is not "cancelled" again.
   service_.jobs[20] = LabJob(20, v1::JOB_STATE_CANCELLED);
   const Result again = Ablate({"cancel", "20"});
   EXPECT_EQ(again.code, kExitOk);
   EXPECT_EQ(again.out, "job 20 was already cancelled; nothing to cancel\n");
+  // Every cancel asks the server, ended jobs included: it decides who may cancel, and a
+  // classmate's finished job is refused like a running one.
+  EXPECT_EQ(service_.cancel_calls, 3);
+  service_.cancel_status =
+      grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "job 17 is ada's: only ada may cancel it");
+  const Result refused = Ablate({"cancel", "17"});
+  EXPECT_NE(refused.code, kExitOk);
+  EXPECT_EQ(refused.out, "");
+  EXPECT_THAT(refused.err, HasSubstr("only ada may cancel it"));
+  service_.cancel_status = grpc::Status::OK;
   // The server answered before the runs stopped (a run still generating its data, say): the
   // cancel is under way, which is not "nothing to cancel".
   service_.jobs[19] = LabJob(19, v1::JOB_STATE_RUNNING);

@@ -303,6 +303,8 @@ grpc::Status FakeAblation::CancelJob(grpc::ServerContext*, const v1::CancelJobRe
     return grpc::Status(grpc::StatusCode::NOT_FOUND,
                         absl::StrCat("there is no job ", request->job_id()));
   }
+  ++cancel_calls;
+  if (!cancel_status.ok()) return cancel_status;
   if (!Finished(it->second.state()) && !cancel_still_running) {
     it->second.set_state(v1::JOB_STATE_CANCELLED);
   }

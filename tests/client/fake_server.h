@@ -52,6 +52,8 @@ class FakeAblation final : public v1::Ablation::Service {
   // CancelJob answers with the job unchanged, as a server whose runs had not stopped yet when
   // it answered.
   bool cancel_still_running = false;
+  grpc::Status cancel_status = grpc::Status::OK;  // CancelJob's answer when not OK
+  int cancel_calls = 0;                           // CancelJob calls for a job it has
   bool corrupt_artifacts = false;                 // announce a wrong SHA-256
   std::string corrupt_artifact;                   // announce a wrong SHA-256 for this one
   int unavailable_artifact_calls = 0;             // the first this many GetArtifact calls fail

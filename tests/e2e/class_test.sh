@@ -89,8 +89,8 @@ ABLATE_TOKEN=$(token_of s01)
 # it is cancelled: the small one's 100,000 steps took a second, so the cancel could come after
 # its end.
 long=$(must "$CLI" submit --name long --steps 100000 --init kaiming)
-# A classmate's cancel is refused only while the job runs (the CLI does not ask the server to
-# cancel a job that has ended): from here to the instructor's cancel, it must not end.
+# From here to the instructor's cancel, the job must not end: a classmate's cancel is refused
+# while it runs (and, below, once it has ended).
 state=$(job_field "$long" .state)
 [[ $state == JOB_STATE_RUNNING || $state == JOB_STATE_QUEUED ]] ||
   fail "job $long had ended ($state) before it was cancelled: lengthen it"
@@ -112,6 +112,7 @@ for _ in $(seq 100); do
 done
 [[ $(must "$CLI" show "$long" --json | jq -r '(.job.state // .state) | ascii_upcase') == *CANCELLED ]] ||
   fail "the instructor's cancel did not end the job"
+ABLATE_TOKEN=$(token_of s02) must_fail 1 "belongs to s01" "$CLI" cancel "$long"
 ABLATE_TOKEN=$(token_of s01)
 must "$CLI" download "$a" --out "$work/a" >/dev/null
 [[ -s "$work/a/job.json" ]] || fail "s01 could not download their own job"

@@ -11,6 +11,7 @@
 #include "server/service/wire.h"
 #include "server/jobs/event_writer.h"
 #include "server/jobs/job_manager.h"
+#include "server/jobs/spec.h"
 #include "server/store/store.h"
 #include "tests/support/forwarding_store.h"
 #include "tests/support/job_specs.h"
@@ -195,8 +196,46 @@ TEST(JobFaultsTest, RefusedChangesRefuseSubmitAndCancel) {
   absl::Status submit = jobs.Submit(LongTinyJob(), "ops").status();
   EXPECT_TRUE(absl::IsFailedPrecondition(submit)) << submit;
   EXPECT_THAT(submit.message(), HasSubstr("/d is read-only"));
-  EXPECT_TRUE(absl::IsFailedPrecondition(jobs.Cancel(1).status()));
   EXPECT_TRUE(store->ListJobs({})->jobs.empty());
+}
+
+// A read-only server still answers a cancel of an ended job (it changes nothing), so that the
+// permission check before it and the job's state reach the caller; an unfinished job's cancel
+// is refused.
+TEST(JobFaultsTest, RefusedChangesRefuseTheCancelOfAnUnfinishedJobOnly) {
+  TempDir dir("ablate_jobs_refused_cancel");
+  const std::string path = dir.File("ablate.db");
+  int64_t ended = 0, unfinished = 0;
+  {
+    std::unique_ptr<store::Store> store = *store::Store::Open(path);
+    test_support::JobStack stack(*store, /*workers=*/1);
+    absl::StatusOr<v1::Job> job = stack.jobs->Submit(
+        *ResolveSpec(test_support::TinySpec(5, {.depth = 2, .width = 16, .eval_every = 5,
+                                                .name = {}})),
+        "ops");
+    ASSERT_TRUE(job.ok()) << job.status();
+    ended = job->id();
+    for (int i = 0; i < 600 && job->state() != v1::JOB_STATE_SUCCEEDED; ++i) {
+      std::this_thread::sleep_for(50ms);
+      job = wire::GetJob(*store, ended);
+      ASSERT_TRUE(job.ok()) << job.status();
+    }
+    ASSERT_EQ(job->state(), v1::JOB_STATE_SUCCEEDED) << job->error();
+    job = stack.jobs->Submit(LongTinyJob(), "ops");
+    ASSERT_TRUE(job.ok()) << job.status();
+    unfinished = job->id();
+    stack.jobs->Shutdown();  // it stays unfinished in the store
+  }
+  std::unique_ptr<store::Store> store = *store::Store::Open(path);
+  test_support::JobStack stack(*store, /*workers=*/1);
+  stack.jobs->RefuseChanges(absl::FailedPreconditionError("the data directory /d is read-only"));
+  absl::StatusOr<v1::Job> answered = stack.jobs->Cancel(ended);
+  ASSERT_TRUE(answered.ok()) << answered.status();
+  EXPECT_EQ(answered->state(), v1::JOB_STATE_SUCCEEDED);
+  absl::Status refused = stack.jobs->Cancel(unfinished).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  EXPECT_THAT(refused.message(), HasSubstr("/d is read-only"));
+  EXPECT_TRUE(absl::IsNotFound(stack.jobs->Cancel(unfinished + 1).status()));
 }
 
 TEST(JobFaultsTest, SubmitDuringTheDrainIsUnavailable) {
