@@ -567,22 +567,13 @@ void HttpGateway::AddRoutes() {
           }
           in.set_cursor(cursor);
         }
-        // HEAD: the stream's head, without a stream. The watch is made only to refuse what GET
-        // would refuse (no such job, another class's, a cursor past its end) and is cancelled
-        // at once; the stream limits are not consulted, as nothing is held.
-        if (request.method == "HEAD") {
-          absl::StatusOr<std::unique_ptr<service::JobWatch>> watch = service_.WatchJob(caller, in);
-          if (!watch.ok()) return Error(watch.status());
-          (*watch)->Cancel();
-          if (auto out = respond.Stream(EventStreamHead(), StreamOptions{})) out->End();
-          return Response{.status = 0};  // answered (see Offload)
-        }
-        return Watch(caller, TokenOf(request), in, respond);
+        return Watch(request.method == "HEAD", caller, TokenOf(request), in, respond);
       });
 }
 
-Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token,
-                            const v1::WatchJobRequest& in, const Responder& respond) {
+Response HttpGateway::Watch(bool head_only, const auth::Caller& caller,
+                            const std::string& token, const v1::WatchJobRequest& in,
+                            const Responder& respond) {
   const StreamInfo info{.user = caller ? caller->name : "", .job_id = in.job_id()};
   uint64_t key = 0;
   {
@@ -613,12 +604,20 @@ Response HttpGateway::Watch(const auth::Caller& caller, const std::string& token
     streams_.erase(key);
     return Error(watch.status());
   }
-  std::shared_ptr<ResponseStream> out = respond.Stream(EventStreamHead(), EventStream::Options());
   auto on_end = [this, key, &limits, ticket = *ticket] {
     limits.Release(ticket);
     absl::MutexLock lock(&streams_mutex_);
     streams_.erase(key);
   };
+  if (head_only) {
+    // HEAD: everything GET would have checked is checked (the job, the caller's access, the
+    // cursor, both stream limits), and its place is given back before the head goes out.
+    (*watch)->Cancel();
+    on_end();
+    if (auto out = respond.Stream(EventStreamHead(), StreamOptions{})) out->End();
+    return Response{.status = 0};  // answered (see Offload)
+  }
+  std::shared_ptr<ResponseStream> out = respond.Stream(EventStreamHead(), EventStream::Options());
   if (out == nullptr) {
     (*watch)->Cancel();
     on_end();

@@ -132,8 +132,10 @@ class HttpGateway {
   // Runs `work` on the pool and replies with its response, compressed when the client allows;
   // a response with status 0 means that `work` answered with a stream.
   void Offload(Request request, Responder respond, std::function<Response(const Request&)> work);
-  // Opens the event stream of `in` within the stream limits; the refusal otherwise.
-  Response Watch(const auth::Caller& caller, const std::string& token,
+  // Opens the event stream of `in` within the stream limits; the refusal otherwise. With
+  // `head_only` (HEAD), answers as GET would at this moment, refusals included, and sends the
+  // stream's head alone, holding nothing afterwards.
+  Response Watch(bool head_only, const auth::Caller& caller, const std::string& token,
                  const v1::WatchJobRequest& in, const Responder& respond);
   void AddRoutes();
   // The methods that `path` takes (HEAD with GET), for a 405's Allow; empty when there is

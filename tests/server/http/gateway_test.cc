@@ -728,6 +728,11 @@ TEST_F(SmallGatewayTest, StreamsBeyondTheLimitGet503AndAClosedStreamFreesItsPlac
   EXPECT_EQ(res.status, 503);
   EXPECT_EQ(ErrorOf(res).first, "UNAVAILABLE");
   EXPECT_EQ(res.get_header_value("Retry-After"), "5");
+  // HEAD answers as GET would (RFC 9110 §9.3.2), the refusal included.
+  httplib::Result head = Client()->Head(absl::StrCat("/api/v1/jobs/", job.id(), "/events"));
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->status, 503);
+  EXPECT_EQ(head->get_header_value("Retry-After"), "5");
 
   Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
   holder.join();  // the stream ended with the job
@@ -771,6 +776,9 @@ TEST_F(HookedGatewayTest, EndStreamsEndsTheChosenOpenStreamsAndTheServiceCountsE
               "the server is already streaming to 1 watchers, its limit (--max-streams); close "
               "a watch or try again shortly.");
     EXPECT_EQ(res.get_header_value("Retry-After"), "5");
+    httplib::Result head = Client()->Head(absl::StrCat("/api/v1/jobs/", job.id(), "/events"));
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->status, 429);
   }
   EXPECT_EQ(gateway_->EndStreams([&](const StreamInfo& s) { return s.job_id != job.id(); }), 0);
   EXPECT_EQ(gateway_->EndStreams([&](const StreamInfo& s) { return s.job_id == job.id(); }), 1);
