@@ -99,14 +99,30 @@ describe('Ablate page with a class', () => {
     await page.waitForSelector('#view-job[data-state="succeeded"]');
     assert.equal(await page.isHidden('#job-delete'), true);
 
+    // Ada's run chosen for comparison, from the list.
+    await page.goto(`${server.url}/#/`);
+    const pick = `#pick-${adaJob.id}-${adaJob.runs[0].id}`;
+    await page.waitForSelector(pick);
+    await page.check(pick);
+    assert.equal(await page.textContent('#compare-count'), '1');
+
     await page.goto(`${server.url}/#/jobs/${adaJob.id}`);
     await page.waitForSelector('#view-job[data-state="succeeded"]');
     await page.waitForSelector('#job-delete:not([hidden])');
-    // The list still shows what it last loaded until the new request answers: wait for that.
     const seq = Number(await page.getAttribute('#jobs-list', 'data-seq') || 0);
+    // The list's next request is held, so that what the home view shows meanwhile is seen.
+    const held = [];
+    const listRequests = (url) => url.pathname === '/api/v1/jobs';
+    await page.route(listRequests, (route) => { held.push(route); });
     page.once('dialog', (d) => d.accept());
     await page.click('#job-delete');
     await page.waitForFunction(() => window.location.hash === '#/');
+    // The deleted job left the page at once: its row in the list last loaded, its compare choice.
+    await page.waitForSelector(`.job-row[data-job="${bobJob.id}"]`);
+    assert.equal(await page.locator(`.job-row[data-job="${adaJob.id}"]`).count(), 0);
+    assert.equal(await page.isHidden('#compare-count'), true);
+    for (const route of held) await route.continue();
+    await page.unroute(listRequests);
     await page.waitForFunction((s) => {
       const list = document.querySelector('#jobs-list');
       return Number(list.dataset.seq) > s && list.dataset.loading === 'false';

@@ -472,9 +472,23 @@ function renderFollowUp(jobId) {
 // ---------------------------------------------------------------------------------------------
 // One job, live (job_view.js).
 
+// A deleted job leaves the page at once: its row in the list (shown until the list's next
+// request answers) and its runs chosen for comparison.
+function forgetJob(id) {
+  jobCache.delete(String(id));
+  for (const row of document.querySelectorAll(`#jobs-list .job-row[data-job="${CSS.escape(String(id))}"]`)) {
+    row.remove();
+  }
+  const before = selection.items.size;
+  for (const [key, item] of selection.items) {
+    if (String(item.jobId) === String(id)) selection.items.delete(key);
+  }
+  if (selection.items.size !== before) selection.save();
+}
+
 function showJob(id) {
   const page = new JobView(id, {
-    me: () => me, jobCache, renderFollowUp, runLabel, paintDots, chanceLoss,
+    me: () => me, jobCache, forgetJob, renderFollowUp, runLabel, paintDots, chanceLoss,
   });
   leaveView = () => page.leave();
   page.open();

@@ -53,6 +53,7 @@ function renderSummary(manifest) {
 // What a job's page needs from the rest of the page (app.js).
 //   me()                   who is signed in: {authEnabled, name, role}
 //   jobCache               Map of fetched jobs, forgotten when a job's note or existence changes
+//   forgetJob(id)          removes a deleted job from the page (cache, list, compare choices)
 //   renderFollowUp(id)     question 4's note on the first job's page
 //   runLabel(run)          a run's name in tables and legends
 //   paintDots(root)        colours the init dots under root
@@ -394,7 +395,7 @@ export class JobView {
     $('#job-delete').disabled = true;
     try {
       await api.deleteJob(id);
-      this.context.jobCache.delete(String(id));
+      this.context.forgetJob(id);
       window.location.hash = '#/';
     } catch (error) {
       this.fail(error.message);
