@@ -11,8 +11,10 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "core/analysis.h"
 #include "core/blas.h"
@@ -227,6 +229,128 @@ TEST(LossesJsonTest, KeepsEveryKindOfNonFiniteLossAndRepeatedInitsApart) {
   EXPECT_EQ(run["nonfinite"], json({{"3", "inf"}, {"4", "nan"}, {"5", "-inf"}}));
   EXPECT_EQ(run["steps"], 8);
   EXPECT_EQ(run["losses"][6], 3.0);
+}
+
+TEST(LossesJsonTest, LayoutIsPinnedByteForByte) {
+  // Two runs: one that diverged (an infinite and a NaN loss, no validation), one with a
+  // flatline step and two validations, the second of them not finite.
+  v1::Job job;
+  job.set_id(5);
+  job.set_name("lab \"tiny\"");
+  job.mutable_spec()->mutable_training()->set_steps(4);
+  JobSummary summary;
+  summary.job = &job;
+  summary.chance = std::log(2.0);
+  RunSummary& uniform = summary.runs.emplace_back();
+  uniform.run_id = 500;
+  uniform.index = 0;
+  uniform.label = uniform.init = "uniform";
+  uniform.formula = "U[-0.5, 0.5]";
+  uniform.weight_seed = 101;
+  uniform.data_seed = 1;
+  uniform.outcome = "diverged at step 2";
+  uniform.losses = {1e12f, 350215.2f, testing::kInf, testing::kNaN};
+  uniform.first_nonfinite_step = 2;
+  uniform.nonfinite = {{2, "inf"}, {3, "nan"}};
+  RunSummary& kaiming = summary.runs.emplace_back();
+  kaiming.run_id = 501;
+  kaiming.index = 1;
+  kaiming.label = kaiming.init = "kaiming";
+  kaiming.formula = "N(0, 2/n_in)";
+  kaiming.weight_seed = 102;
+  kaiming.data_seed = 2;
+  kaiming.outcome = "completed 4 steps";
+  kaiming.losses = {0.6931472f, 0.25f, 1e-5f, 12.5f};
+  kaiming.flatline_step = 3;
+  for (const auto& [step, loss, accuracy] :
+       {std::tuple{2, 0.61f, 0.7f}, std::tuple{4, testing::kNaN, testing::kNaN}}) {
+    v1::EvalResult& e = kaiming.evals.emplace_back();
+    e.set_step(step);
+    e.set_loss(loss);
+    e.set_accuracy(accuracy);
+  }
+
+  const std::string text = RenderLossesJson(summary);
+  EXPECT_EQ(text, R"json({
+  "schema": "ablate.losses/1",
+  "format": "losses[s] is run's mean training cross-entropy at step s (after s updates), a float32 written as the shortest decimal that reads back as it; null where it was NaN or infinite, and nonfinite maps each such step to \"nan\", \"inf\" or \"-inf\". evals are validation results after `step` updates. Runs are in spec order; label is unique within the file.",
+  "job_id": 5,
+  "job_name": "lab \"tiny\"",
+  "steps_planned": 4,
+  "chance_loss": 0.6931471805599453,
+  "runs": [
+    {
+      "run_id": 500,
+      "index": 0,
+      "label": "uniform",
+      "init": "uniform",
+      "formula": "U[-0.5, 0.5]",
+      "weight_seed": 101,
+      "data_seed": 1,
+      "outcome": "diverged at step 2",
+      "steps": 4,
+      "losses": [1000000000000.0,350215.2,null,null],
+      "first_nonfinite_step": 2,
+      "nonfinite": {
+        "2": "inf",
+        "3": "nan"
+      },
+      "flatline_step": null,
+      "evals": []
+    },
+    {
+      "run_id": 501,
+      "index": 1,
+      "label": "kaiming",
+      "init": "kaiming",
+      "formula": "N(0, 2/n_in)",
+      "weight_seed": 102,
+      "data_seed": 2,
+      "outcome": "completed 4 steps",
+      "steps": 4,
+      "losses": [0.6931472,0.25,1e-05,12.5],
+      "first_nonfinite_step": null,
+      "nonfinite": {},
+      "flatline_step": 3,
+      "evals": [
+        {
+          "step": 2,
+          "loss": 0.61,
+          "accuracy": 0.7
+        },
+        {
+          "step": 4,
+          "loss": null,
+          "accuracy": null
+        }
+      ]
+    }
+  ]
+}
+)json");
+
+  const json root = Parse(text);
+  ASSERT_EQ(root["runs"].size(), summary.runs.size());
+  for (size_t r = 0; r < summary.runs.size(); ++r) {
+    const std::vector<float>& losses = summary.runs[r].losses;
+    const json& written = root["runs"][r]["losses"];
+    ASSERT_EQ(written.size(), losses.size());
+    for (size_t s = 0; s < losses.size(); ++s) {
+      if (!std::isfinite(losses[s])) {
+        EXPECT_TRUE(written[s].is_null()) << "run " << r << " step " << s;
+        continue;
+      }
+      const float back = static_cast<float>(written[s].get<double>());
+      EXPECT_EQ(std::memcmp(&back, &losses[s], sizeof(float)), 0)
+          << "run " << r << " step " << s << ": " << written[s] << " vs " << losses[s];
+    }
+  }
+  EXPECT_EQ(static_cast<float>(root["runs"][1]["evals"][0]["loss"].get<double>()), 0.61f);
+
+  // A job without runs: an empty array.
+  summary.runs.clear();
+  EXPECT_TRUE(absl::EndsWith(RenderLossesJson(summary),
+                             "\"chance_loss\": 0.6931471805599453,\n  \"runs\": []\n}\n"));
 }
 
 TEST(ManifestTest, HasTheStandardFieldsWithTheirTypes) {
