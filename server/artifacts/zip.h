@@ -3,6 +3,7 @@
 #define ABLATE_SERVER_ARTIFACTS_ZIP_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -11,8 +12,8 @@
 namespace ablate::artifacts {
 
 struct ZipEntry {
-  std::string name;  // a plain file name, "losses.json"
-  std::string data;
+  std::string name;       // a plain file name, "losses.json"
+  std::string_view data;  // borrowed: the files are already in memory, some of them large
 };
 
 // A zip archive (built in memory with libzip) holding every entry as `folder`/name, in order,
