@@ -2,6 +2,7 @@
 // and serves the ablate.v1.Ablation API over gRPC and, with --http, the web page and the same API
 // as JSON and Server-Sent Events over HTTP.
 #include <cerrno>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -276,7 +277,12 @@ int main(int argc, char** argv) {
   jobs::JobManager jobs(
       **store, writer, *executor,
       [&store, &build](int64_t job_id) {
-        return artifacts::BuildJobArtifacts(**store, job_id, build);
+        absl::Status built = artifacts::BuildJobArtifacts(**store, job_id, build);
+        // A job's end holds up to a few hundred MB for a moment (its trajectories, figures
+        // and files): give the freed pages back to the system, or the server's RSS stays at
+        // the largest end it has seen.
+        malloc_trim(0);
+        return built;
       },
       {.files = checkpoint_files.get(),
        .policy = {.every_seconds = options.checkpoint_every_s}},
