@@ -12,8 +12,8 @@ namespace ablate::jobs {
 namespace {
 
 // A commit that failed for a passing reason (database locked by another process) is retried,
-// never dropped: training goes on until kQueueLimit steps wait, and its steps land once the
-// store accepts them.
+// never dropped: training goes on until kRunQueueLimit of a run's steps wait, and its steps land
+// once the store accepts them.
 constexpr auto kRetryDelay = std::chrono::milliseconds(500);
 // A full or read-only store is retried this many times (2 s) before it counts as full: one
 // that stays so would otherwise hold every event in memory and be retried forever.
@@ -35,6 +35,16 @@ bool Unwritable(const absl::Status& status) {
 
 bool Transient(const absl::Status& status) {
   return absl::IsUnavailable(status) || absl::IsInternal(status);
+}
+
+// The run an event belongs to; 0 for a job's events.
+int64_t RunOf(const store::Event& event) {
+  if (const auto* e = std::get_if<store::StepEvent>(&event)) return e->run_id;
+  if (const auto* e = std::get_if<store::EvalEvent>(&event)) return e->run_id;
+  if (const auto* e = std::get_if<store::RunStartedEvent>(&event)) return e->run_id;
+  if (const auto* e = std::get_if<store::RunFinishedEvent>(&event)) return e->summary.id;
+  if (const auto* e = std::get_if<store::RunRestartedEvent>(&event)) return e->run_id;
+  return 0;
 }
 
 }  // namespace
@@ -60,10 +70,16 @@ void EventWriter::Post(store::Event event) {
   bool first = false;
   {
     absl::MutexLock lock(&mutex_);
-    if (progress && std::this_thread::get_id() != thread_.get_id()) {
-      // Full: the writer commits the queue whole, without its window (WriteLoop).
-      if (pending_.size() >= kQueueLimit) posted_.Signal();
-      while (pending_.size() >= kQueueLimit && !stopping_) taken_.Wait(&mutex_);
+    if (progress) {
+      const int64_t run = RunOf(event);
+      if (std::this_thread::get_id() != thread_.get_id()) {
+        while (!stopping_ && pending_per_run_[run] >= kRunQueueLimit) {
+          full_run_ = true;  // the writer commits the queue at once, without its window
+          posted_.Signal();
+          taken_.Wait(&mutex_);
+        }
+      }
+      ++pending_per_run_[run];
     }
     first = pending_.empty();
     if (first) pending_since_ = std::chrono::steady_clock::now();
@@ -289,16 +305,6 @@ std::string Describe(const store::Event& event) {
   return "the job's end";
 }
 
-// The run an event belongs to; 0 for a job's events.
-int64_t RunOf(const store::Event& event) {
-  if (const auto* e = std::get_if<store::StepEvent>(&event)) return e->run_id;
-  if (const auto* e = std::get_if<store::EvalEvent>(&event)) return e->run_id;
-  if (const auto* e = std::get_if<store::RunStartedEvent>(&event)) return e->run_id;
-  if (const auto* e = std::get_if<store::RunFinishedEvent>(&event)) return e->summary.id;
-  if (const auto* e = std::get_if<store::RunRestartedEvent>(&event)) return e->run_id;
-  return 0;
-}
-
 // A failed run's end, for a run whose own end cannot be recorded as it was: only what a
 // failure needs, so that no value of the refused summary can be refused again.
 store::RunFinishedEvent FailedEnd(const store::RunRecord& summary, const std::string& why) {
@@ -396,12 +402,14 @@ void EventWriter::WriteLoop() {
       if (pending_.empty() && pending_checkpoints_.empty()) return;  // stopping, all done
       if (!pending_.empty()) {
         const absl::Time window_end = absl::Now() + absl::FromChrono(kCommitWindow);
-        while (!stopping_ && !flushing_ && pending_.size() < kQueueLimit &&
+        while (!stopping_ && !flushing_ && !full_run_ &&
                !posted_.WaitWithDeadline(&mutex_, window_end)) {
         }
         flushing_ = false;
         batch.swap(pending_);
         batch_posted_ = pending_since_;
+        pending_per_run_.clear();
+        full_run_ = false;
         taken_.SignalAll();
       }
     }

@@ -39,16 +39,18 @@ class EventWriter {
   EventWriter(const EventWriter&) = delete;
   EventWriter& operator=(const EventWriter&) = delete;
 
-  // Steps and evaluations queued and not yet taken by a commit, at most: a Post of either
-  // waits while the queue holds this many, so training runs ahead of the store by a bounded
-  // amount. A tiny model trains a million steps a second and SQLite appends a few hundred
-  // thousand, and the queue, unbounded, took a cheap job's server to 1 GB of memory. (Run and job
+  // Steps and evaluations of one run queued and not yet taken by a commit, at most: a Post of
+  // either waits while its run has this many queued, so a run trains ahead of the store by a
+  // bounded amount (about 1.6 MB of events). A tiny model trains a million steps a second and
+  // SQLite appends a few hundred thousand, and the queue, unbounded, took a cheap job's server
+  // to 1 GB of memory. The bound is per run so that such a run waits for its own backlog
+  // only, never a classmate's lab run that posts a step every few milliseconds. (Run and job
   // lifecycle events never wait: they are few, and they are posted under locks that the
   // writer's full-store handler takes.)
-  static constexpr size_t kQueueLimit = 16384;
+  static constexpr int kRunQueueLimit = 4096;
 
-  // Queues an event. Returns at once, except that a step or an evaluation waits while
-  // kQueueLimit events are queued (not when posted from the writer's own thread, nor once the
+  // Queues an event. Returns at once, except that a step or an evaluation waits while its run
+  // has kRunQueueLimit queued (not when posted from the writer's own thread, nor once the
   // writer is stopping). Events posted by one thread are committed in order.
   // An event the store refuses for good is never dropped silently: its run ends FAILED with
   // "the database refused <what>: <the store's reason>", and none of the run's later steps or
@@ -133,6 +135,9 @@ class EventWriter {
   absl::CondVar committed_;  // committed_count_ advanced
   absl::CondVar taken_;      // the writer took pending_ for a commit (Post may go on)
   std::vector<store::Event> pending_ ABSL_GUARDED_BY(mutex_);
+  // Steps and evaluations in pending_, per run; a Post waits on taken_ (set full_run_).
+  std::map<int64_t, int> pending_per_run_ ABSL_GUARDED_BY(mutex_);
+  bool full_run_ ABSL_GUARDED_BY(mutex_) = false;  // a Post waits: commit without the window
   // When pending_'s first event was posted.
   std::chrono::steady_clock::time_point pending_since_ ABSL_GUARDED_BY(mutex_);
   // When the batch being committed began to be posted; only the writer thread touches it.

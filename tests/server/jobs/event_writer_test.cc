@@ -38,11 +38,12 @@ class GatedStore final : public test_support::ForwardingStore {
   std::atomic<int64_t> steps_{0};
 };
 
-TEST(EventWriterTest, TrainingThatOutrunsTheStoreWaitsForIt) {
+TEST(EventWriterTest, ARunThatOutrunsTheStoreWaitsForItAndOthersDoNot) {
   test_support::TempDir dir("ablate_event_writer");
   GatedStore store(*store::Store::Open(dir.File("ablate.db")));
   CursorHub hub;
-  constexpr int64_t kSteps = 4 * EventWriter::kQueueLimit;
+  constexpr int64_t kLimit = EventWriter::kRunQueueLimit;
+  constexpr int64_t kSteps = 4 * kLimit;
   std::atomic<int64_t> posted{0};
   {
     EventWriter writer(store, hub);
@@ -55,7 +56,7 @@ TEST(EventWriterTest, TrainingThatOutrunsTheStoreWaitsForIt) {
       // Lifecycle events never wait, even behind a full queue.
       writer.Post(store::RunFinishedEvent{});
     });
-    // The store holds its first commit: the queue fills, and then the training waits.
+    // The store holds its first commit: the run's queue fills, and then its training waits.
     int64_t seen = -1;
     for (int i = 0; i < 200 && seen != posted.load(); ++i) {
       seen = posted.load();
@@ -64,12 +65,21 @@ TEST(EventWriterTest, TrainingThatOutrunsTheStoreWaitsForIt) {
     const int64_t stalled = posted.load();
     EXPECT_LT(stalled, kSteps) << "every step was queued while the store took none";
     // What the writer took into the held commit (the window's few steps) plus a full queue.
-    EXPECT_LE(stalled, 2 * static_cast<int64_t>(EventWriter::kQueueLimit));
-    EXPECT_GE(stalled, static_cast<int64_t>(EventWriter::kQueueLimit));
+    EXPECT_LE(stalled, 2 * kLimit);
+    EXPECT_GE(stalled, kLimit);
+    // Another run's steps do not wait behind that backlog.
+    absl::Notification other_posted;
+    std::thread other([&] {
+      for (int i = 0; i < 100; ++i) writer.Post(store::StepEvent{2, i, 0.5f, 1.0f, 0.001f});
+      other_posted.Notify();
+    });
+    EXPECT_TRUE(other_posted.WaitForNotificationWithTimeout(absl::Seconds(10)))
+        << "run 2 waited for run 1's queue";
     store.Open();
+    other.join();
     training.join();
     writer.Flush();
-    EXPECT_EQ(store.steps(), kSteps) << "a step was lost on the way";
+    EXPECT_EQ(store.steps(), kSteps + 100) << "a step was lost on the way";
   }
 }
 
