@@ -616,14 +616,19 @@ void JobManager::FinishJob(ActiveJob& job) {
 }
 
 absl::StatusOr<v1::Job> JobManager::Cancel(int64_t job_id, std::chrono::milliseconds wait) {
+  absl::Status refused;
   {
     absl::MutexLock lock(&mutex_);
-    if (!refuse_changes_.ok()) {
-      // Nothing runs (RefuseChanges stands for Recover). An ended job is answered as it is,
-      // since cancelling it changes nothing; any other job is refused.
-      absl::StatusOr<store::JobRecord> job = store_.GetJob(job_id);
-      if (job.ok() && !store::IsTerminal(job->state)) return refuse_changes_;
-    }
+    refused = refuse_changes_;
+  }
+  if (!refused.ok()) {
+    // Nothing runs (RefuseChanges stands for Recover). An ended job is answered as it is,
+    // since cancelling it changes nothing; any other job is refused.
+    absl::StatusOr<store::JobRecord> job = store_.GetJob(job_id);
+    if (job.ok() && !store::IsTerminal(job->state)) return refused;
+  }
+  {
+    absl::MutexLock lock(&mutex_);
     auto it = active_.find(job_id);
     if (it != active_.end()) {
       spdlog::info("job {} cancel requested", job_id);
