@@ -7,8 +7,8 @@ import {
 } from '../../web/src/format.js';
 import { renderMarkdown } from '../../web/src/markdown.js';
 import {
-  JobSeries, alignTables, chartSeriesFor, ema, smoothColumns, smoothMarkers, trajectoryCsv,
-  trajectoryTable, validationTable,
+  JobSeries, MAX_DOTS, alignTables, chartSeriesFor, ema, fewDots, smoothColumns, smoothMarkers,
+  trajectoryCsv, trajectoryTable, validationTable,
 } from '../../web/src/series.js';
 import { initColor, runStyles } from '../../web/src/colors.js';
 import {
@@ -376,5 +376,16 @@ describe('lab options', () => {
     followUps.save('4', { request: {}, state: 'waiting' });
     assert.equal(await followUps.check('4'), false);
     assert.equal(followUps.get('4').message, 'The server refused the depth-24 job: model.depth must be …');
+  });
+});
+
+describe('fewDots', () => {
+  it('shows the validation dots while at most MAX_DOTS are in view, gaps not counted', () => {
+    // A validation column as the chart holds it: a value every 5 steps, null between.
+    const column = Array.from({ length: 5 * (MAX_DOTS + 1) }, (_, i) => (i % 5 === 0 ? 0.5 : null));
+    const u = { data: [column.map((_, i) => i), column] };
+    assert.equal(fewDots(u, 1, 0, column.length - 1), false);  // MAX_DOTS + 1 in view
+    assert.equal(fewDots(u, 1, 5, column.length - 1), true);   // zoomed past the first
+    assert.equal(fewDots(u, 1, 0, 100), true);
   });
 });

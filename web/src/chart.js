@@ -6,6 +6,7 @@
 // CLIP_FACTOR × chance the y axis stops there and ▲ on the top edge marks each higher peak.
 import uPlot from '../vendor/uPlot.esm.js';
 import { formatLoss, logTickPlan, nonFiniteName } from './format.js';
+import { fewDots } from './series.js';
 
 export const CLIP_FACTOR = 10;
 
@@ -177,7 +178,7 @@ export class LossChart {
           stroke: s.color,
           width: 2,
           dash: s.dash?.length ? s.dash : undefined,
-          points: s.points ? { show: true, size: 6, fill: s.color } : { show: false },
+          points: s.points ? { show: fewDots, size: 6, fill: s.color } : { show: false },
           spanGaps: Boolean(s.spanGaps),
           value: (u, v) => (v === null || v === undefined ? '—' : formatLoss(v)),
         })),

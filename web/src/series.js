@@ -227,12 +227,29 @@ export function alignTables(tables) {
   return out;
 }
 
+// uPlot's points.show for the validation series: a dot at each evaluation while a series shows
+// at most MAX_DOTS in view (indices i0..i1), as the server's figures draw ○ up to 400
+// evaluations. Beyond, the dots merge into a thick line, and drawing them kept the page busy
+// for seconds (8,000 of them for 4 seeds validated every 5 of 10,000 steps). Zooming in brings
+// them back.
+export const MAX_DOTS = 400;
+
+export function fewDots(u, seriesIdx, i0, i1) {
+  const column = u.data[seriesIdx];
+  let n = 0;
+  for (let i = i0; i <= i1; i++) {
+    if (column[i] !== null && column[i] !== undefined && ++n > MAX_DOTS) return false;
+  }
+  return true;
+}
+
 // The chart's series for runs [{label, color, dash, lastEval}] (color and dash: the run's
 // init's, colors.js runStyles): each run's training loss, then each run's validation loss,
-// dashed with a dot at each evaluation, in the run's colour; the legend says which is which and
-// gives the last validation accuracy. With `smoothed`, each run's training loss is two series,
-// the raw curve (faint) then the smoothed one: smoothColumns and smoothMarkers give the data and
-// the markers in that order. Validation is never smoothed: it has a point per evaluation only.
+// dashed with a dot at each evaluation (fewDots), in the run's colour; the legend says which
+// is which and gives the last validation accuracy. With `smoothed`, each run's training loss is
+// two series, the raw curve (faint) then the smoothed one: smoothColumns and smoothMarkers give
+// the data and the markers in that order. Validation is never smoothed: it has a point per
+// evaluation only.
 export function chartSeriesFor(runs, smoothed = false) {
   return [
     ...runs.flatMap((r) => {
