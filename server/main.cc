@@ -360,6 +360,7 @@ int main(int argc, char** argv) {
         .jobs_by_state = [&store] { return (*store)->CountJobs(); },
         .steps_recorded = [&writer] { return writer.StepsRecorded(); },
         .steps_per_second = [&writer] { return writer.StepsPerSecond(); },
+        .store_wait_seconds = [&writer] { return writer.StoreWaitSeconds(); },
         .run_queue_depth = [&local_executor, &slurm_executor] {
           return local_executor ? local_executor->QueuedRuns() : slurm_executor->QueuedRuns();
         },

@@ -72,12 +72,18 @@ void EventWriter::Post(store::Event event) {
     absl::MutexLock lock(&mutex_);
     if (progress) {
       const int64_t run = RunOf(event);
-      if (std::this_thread::get_id() != thread_.get_id()) {
+      if (std::this_thread::get_id() != thread_.get_id() &&
+          pending_per_run_[run] >= kRunQueueLimit) {
+        const auto waited_from = std::chrono::steady_clock::now();
         while (!stopping_ && pending_per_run_[run] >= kRunQueueLimit) {
           full_run_ = true;  // the writer commits the queue at once, without its window
           posted_.Signal();
           taken_.Wait(&mutex_);
         }
+        store_wait_ns_.fetch_add(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                     std::chrono::steady_clock::now() - waited_from)
+                                     .count(),
+                                 std::memory_order_relaxed);
       }
       ++pending_per_run_[run];
     }

@@ -92,6 +92,12 @@ class EventWriter {
   uint64_t StepsRecorded() const { return steps_recorded_.load(std::memory_order_relaxed); }
   // Steps committed per second over about the last minute (0 when none).
   double StepsPerSecond() ABSL_LOCKS_EXCLUDED(mutex_);
+  // Seconds that training threads have spent waiting in Post for their run's backlog
+  // (kRunQueueLimit) since the writer started, summed over threads: /metrics'
+  // ablate_training_store_wait_seconds_total, which grows while training outruns the store.
+  double StoreWaitSeconds() const {
+    return static_cast<double>(store_wait_ns_.load(std::memory_order_relaxed)) * 1e-9;
+  }
 
  private:
   void WriteLoop() ABSL_LOCKS_EXCLUDED(mutex_);
@@ -159,6 +165,7 @@ class EventWriter {
   // thread touches it.
   std::map<int64_t, std::string> refused_runs_;
   std::atomic<uint64_t> steps_recorded_{0};
+  std::atomic<uint64_t> store_wait_ns_{0};  // StoreWaitSeconds
   using Clock = std::chrono::steady_clock;
   // (time, StepsRecorded() just before a batch committed at that time), about once a second
   // over the last minute.

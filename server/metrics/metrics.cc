@@ -44,6 +44,13 @@ std::string Render(const Sources& sources) {
            "Training steps committed per second over about the last minute.");
     absl::StrAppend(&out, "ablate_steps_per_second ", Number(sources.steps_per_second()), "\n");
   }
+  if (sources.store_wait_seconds) {
+    Family(out, "ablate_training_store_wait_seconds_total", "counter",
+           "Seconds training threads waited for the database, summed over threads: a run waits "
+           "while 4096 of its steps are not yet committed.");
+    absl::StrAppend(&out, "ablate_training_store_wait_seconds_total ",
+                    Number(sources.store_wait_seconds()), "\n");
+  }
   if (sources.run_queue_depth) {
     Family(out, "ablate_run_queue_depth", "gauge", "Runs waiting for a free worker.");
     absl::StrAppend(&out, "ablate_run_queue_depth ", sources.run_queue_depth(), "\n");

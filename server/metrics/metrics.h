@@ -6,6 +6,7 @@
 //   ablate_jobs{state="queued"|"running"|"succeeded"|"failed"|"cancelled"}  gauge, from the store
 //   ablate_steps_recorded_total      counter: steps committed since start (steps/s is its rate())
 //   ablate_steps_per_second          gauge: the same over about the last minute
+//   ablate_training_store_wait_seconds_total  counter: training's wait for the store's backlog
 //   ablate_run_queue_depth           gauge: runs waiting for a free worker
 //   ablate_workers                   gauge: runs trained at once
 //   ablate_watchers                  gauge: open watch streams, gRPC and HTTP
@@ -41,6 +42,7 @@ struct Sources {
   std::function<absl::StatusOr<std::map<store::JobState, int64_t>>()> jobs_by_state;
   std::function<uint64_t()> steps_recorded;
   std::function<double()> steps_per_second;
+  std::function<double()> store_wait_seconds;
   std::function<int()> run_queue_depth;
   std::function<int()> watchers;
   std::function<HistogramSnapshot()> watch_delay;

@@ -1046,6 +1046,7 @@ class MetricsGatewayTest : public GatewayTest {
           .jobs_by_state = [this] { return store_->CountJobs(); },
           .steps_recorded = [this] { return writer_->StepsRecorded(); },
           .steps_per_second = [this] { return writer_->StepsPerSecond(); },
+          .store_wait_seconds = [this] { return writer_->StoreWaitSeconds(); },
           .run_queue_depth = [this] { return stack_->training.executor->QueuedRuns(); },
           .watchers = [this] { return gateway_->OpenStreams(); },
           .watch_delay = [this] { return stack_->service->WatchDelays(); },
@@ -1096,6 +1097,7 @@ TEST_F(MetricsGatewayTest, MetricsFollowTheJobsAndTheWatchers) {
   std::map<std::string, double> before = Scrape();
   EXPECT_EQ(before.at("ablate_jobs{state=\"succeeded\"}"), 0);
   EXPECT_EQ(before.at("ablate_steps_recorded_total"), 0);
+  EXPECT_EQ(before.at("ablate_training_store_wait_seconds_total"), 0);
   EXPECT_EQ(before.at("ablate_watchers"), 0);
   EXPECT_EQ(before.at("ablate_workers"), 2);
   EXPECT_EQ(before.at("process_start_time_seconds"), 1700000000);

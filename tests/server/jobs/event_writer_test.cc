@@ -67,6 +67,7 @@ TEST(EventWriterTest, ARunThatOutrunsTheStoreWaitsForItAndOthersDoNot) {
     // What the writer took into the held commit (the window's few steps) plus a full queue.
     EXPECT_LE(stalled, 2 * kLimit);
     EXPECT_GE(stalled, kLimit);
+    const auto stalled_at = std::chrono::steady_clock::now();
     // Another run's steps do not wait behind that backlog.
     absl::Notification other_posted;
     std::thread other([&] {
@@ -75,11 +76,16 @@ TEST(EventWriterTest, ARunThatOutrunsTheStoreWaitsForItAndOthersDoNot) {
     });
     EXPECT_TRUE(other_posted.WaitForNotificationWithTimeout(absl::Seconds(10)))
         << "run 2 waited for run 1's queue";
+    std::this_thread::sleep_for(100ms);
+    // The training has waited at least since it was seen stalled (a wait is counted when it ends).
+    const double held = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                      stalled_at).count();
     store.Open();
     other.join();
     training.join();
     writer.Flush();
     EXPECT_EQ(store.steps(), kSteps + 100) << "a step was lost on the way";
+    EXPECT_GE(writer.StoreWaitSeconds(), held) << "the training's wait for the store went uncounted";
   }
 }
 
