@@ -47,7 +47,7 @@ std::string Render(const Sources& sources) {
   if (sources.store_wait_seconds) {
     Family(out, "ablate_training_store_wait_seconds_total", "counter",
            "Seconds training threads waited for the database, summed over threads: a run waits "
-           "while 4096 of its steps are not yet committed.");
+           "while its backlog of uncommitted steps is at its limit.");
     absl::StrAppend(&out, "ablate_training_store_wait_seconds_total ",
                     Number(sources.store_wait_seconds()), "\n");
   }
