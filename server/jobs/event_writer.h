@@ -42,10 +42,10 @@ class EventWriter {
   // Steps and evaluations of one run queued and not yet taken by a commit, at most: a Post of
   // either waits while its run has this many queued, so a run trains ahead of the store by a
   // bounded amount (about 1.6 MB of events). A tiny model trains far more steps a second than
-  // SQLite appends, and the queue, unbounded, took a cheap job's server to almost 1 GB. The bound is per run so that such a run waits for its own backlog
-  // only, never a classmate's lab run that posts a step every few milliseconds. (Run and job
-  // lifecycle events never wait: they are few, and they are posted under locks that the
-  // writer's full-store handler takes.)
+  // SQLite appends, and the queue, unbounded, took a cheap job's server to almost 1 GB. The
+  // bound is per run so that such a run waits for its own backlog only, never a classmate's
+  // lab run that posts a step every few milliseconds. (Run and job lifecycle events never wait:
+  // they are few, and they are posted under locks that the writer's full-store handler takes.)
   static constexpr int kRunQueueLimit = 4096;
 
   // Queues an event. Returns at once, except that a step or an evaluation waits while its run

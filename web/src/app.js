@@ -476,9 +476,8 @@ function renderFollowUp(jobId) {
 // request answers) and its runs chosen for comparison.
 function forgetJob(id) {
   jobCache.delete(String(id));
-  for (const row of document.querySelectorAll(`#jobs-list .job-row[data-job="${CSS.escape(String(id))}"]`)) {
-    row.remove();
-  }
+  const rows = `#jobs-list .job-row[data-job="${CSS.escape(String(id))}"]`;
+  for (const row of document.querySelectorAll(rows)) row.remove();
   const before = selection.items.size;
   for (const [key, item] of selection.items) {
     if (String(item.jobId) === String(id)) selection.items.delete(key);

@@ -680,7 +680,7 @@ TEST_F(GatewayTest, WithoutUsersTheApiRefusesRequestsAddressedToAnotherName) {
 
   // Addressed by IP address, as localhost, or under .localhost: answered. The page itself is
   // answered whatever the name (it holds nothing, and its calls are checked).
-  for (const std::string host : {absl::StrCat("127.0.0.1:", port_), std::string("localhost"),
+  for (const std::string& host : {absl::StrCat("127.0.0.1:", port_), std::string("localhost"),
                                   std::string("LOCALHOST.:80"), std::string("app.localhost:1"),
                                   std::string("[::1]:8080"), std::string("10.1.2.3")}) {
     EXPECT_EQ(Get("/api/v1/jobs", {{"Host", host}}).status, 200) << host;

@@ -4,11 +4,9 @@
 
 #include <atomic>
 #include <chrono>
-#include <memory>
 #include <thread>
 #include <variant>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "server/store/store.h"
@@ -85,7 +83,8 @@ TEST(EventWriterTest, ARunThatOutrunsTheStoreWaitsForItAndOthersDoNot) {
     training.join();
     writer.Flush();
     EXPECT_EQ(store.steps(), kSteps + 100) << "a step was lost on the way";
-    EXPECT_GE(writer.StoreWaitSeconds(), held) << "the training's wait for the store went uncounted";
+    EXPECT_GE(writer.StoreWaitSeconds(), held)
+        << "the training's wait for the store went uncounted";
   }
 }
 
