@@ -43,6 +43,12 @@ void AddServerFlags(CLI::App& app, ServerFlags& options) {
                  "cores, at most 4, with --executor slurm)")
       ->check(CLI::Range(0, 64))
       ->capture_default_str();
+  app.add_option("--max-run-backlog", options.max_run_backlog,
+                 "Steps and validations of one run waiting to be written to the database, at "
+                 "most (16-1000000); a run that trains faster than the database takes its steps "
+                 "waits there (about 400 bytes each)")
+      ->check(CLI::Range(16, 1000000))
+      ->capture_default_str();
   app.add_option("--max-active-jobs-per-user", options.quotas.max_active_jobs_per_user,
                  "Jobs one user may have queued or running at once; more are refused (0: no "
                  "limit)")

@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "server/http/gateway.h"
+#include "server/jobs/event_writer.h"
 #include "server/service/service.h"
 #include "server/worker/launcher.h"
 
@@ -29,6 +30,7 @@ struct ServerFlags {
   std::string tls_key;
   bool allow_unauthenticated = false;
   int64_t max_store_mib = 0;  // 0: no cap
+  int max_run_backlog = jobs::EventWriter::kDefaultRunBacklog;
   double checkpoint_every_s = 5;  // 0: no checkpoints
   std::string log_level = "info";
   http::GatewayOptions http_options;

@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
     checkpoint_files = *std::move(files);
   }
   jobs::CursorHub hub;
-  jobs::EventWriter writer(**store, hub, checkpoint_files.get());
+  jobs::EventWriter writer(**store, hub, checkpoint_files.get(), options.max_run_backlog);
   std::unique_ptr<jobs::LocalExecutor> local_executor;
   std::unique_ptr<worker::SlurmLauncher> slurm_launcher;
   std::unique_ptr<worker::SlurmExecutor> slurm_executor;

@@ -1,5 +1,6 @@
 #include "server/jobs/event_writer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <variant>
@@ -12,8 +13,8 @@ namespace ablate::jobs {
 namespace {
 
 // A commit that failed for a passing reason (database locked by another process) is retried,
-// never dropped: training goes on until kRunQueueLimit of a run's steps wait, and its steps land
-// once the store accepts them.
+// never dropped: training goes on until a run's backlog is full (run_backlog), and its steps
+// land once the store accepts them.
 constexpr auto kRetryDelay = std::chrono::milliseconds(500);
 // A full or read-only store is retried this many times (2 s) before it counts as full: one
 // that stays so would otherwise hold every event in memory and be retried forever.
@@ -49,8 +50,13 @@ int64_t RunOf(const store::Event& event) {
 
 }  // namespace
 
-EventWriter::EventWriter(store::JobStore& store, CursorHub& hub, CheckpointFiles* checkpoints)
-    : store_(store), hub_(hub), checkpoints_(checkpoints), thread_([this] { WriteLoop(); }) {}
+EventWriter::EventWriter(store::JobStore& store, CursorHub& hub, CheckpointFiles* checkpoints,
+                         int run_backlog)
+    : store_(store),
+      hub_(hub),
+      checkpoints_(checkpoints),
+      run_backlog_(std::max(1, run_backlog)),
+      thread_([this] { WriteLoop(); }) {}
 
 EventWriter::~EventWriter() {
   {
@@ -73,9 +79,9 @@ void EventWriter::Post(store::Event event) {
     if (progress) {
       const int64_t run = RunOf(event);
       if (std::this_thread::get_id() != thread_.get_id() &&
-          pending_per_run_[run] >= kRunQueueLimit) {
+          pending_per_run_[run] >= run_backlog_) {
         const auto waited_from = std::chrono::steady_clock::now();
-        while (!stopping_ && pending_per_run_[run] >= kRunQueueLimit) {
+        while (!stopping_ && pending_per_run_[run] >= run_backlog_) {
           full_run_ = true;  // the writer commits the queue at once, without its window
           posted_.Signal();
           taken_.Wait(&mutex_);

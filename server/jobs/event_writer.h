@@ -31,26 +31,28 @@ namespace ablate::jobs {
 
 class EventWriter {
  public:
+  // Steps and evaluations of one run queued and not yet taken by a commit, at most, unless
+  // told otherwise (--max-run-backlog): a Post of either waits while its run has this many
+  // queued, so a run trains ahead of the store by a bounded amount (about 1.6 MB of events). A
+  // tiny model trains far more steps a second than SQLite appends, and the queue, unbounded,
+  // took a cheap job's server to almost 1 GB. The bound is per run so that such a run waits
+  // for its own backlog only, never a classmate's lab run that posts a step every few
+  // milliseconds. (Run and job lifecycle events never wait: they are few, and they are posted
+  // under locks that the writer's full-store handler takes.)
+  static constexpr int kDefaultRunBacklog = 4096;
+
   // Borrows the store, the hub and the checkpoint files (may be null: checkpoints are then
-  // dropped), which must outlive the writer. Starts the writer thread.
-  EventWriter(store::JobStore& store, CursorHub& hub, CheckpointFiles* checkpoints = nullptr);
+  // dropped), which must outlive the writer. Starts the writer thread. `run_backlog` >= 1.
+  EventWriter(store::JobStore& store, CursorHub& hub, CheckpointFiles* checkpoints = nullptr,
+              int run_backlog = kDefaultRunBacklog);
   // Commits everything posted, then stops the thread.
   ~EventWriter();
   EventWriter(const EventWriter&) = delete;
   EventWriter& operator=(const EventWriter&) = delete;
 
-  // Steps and evaluations of one run queued and not yet taken by a commit, at most: a Post of
-  // either waits while its run has this many queued, so a run trains ahead of the store by a
-  // bounded amount (about 1.6 MB of events). A tiny model trains far more steps a second than
-  // SQLite appends, and the queue, unbounded, took a cheap job's server to almost 1 GB. The
-  // bound is per run so that such a run waits for its own backlog only, never a classmate's
-  // lab run that posts a step every few milliseconds. (Run and job lifecycle events never wait:
-  // they are few, and they are posted under locks that the writer's full-store handler takes.)
-  static constexpr int kRunQueueLimit = 4096;
-
   // Queues an event. Returns at once, except that a step or an evaluation waits while its run
-  // has kRunQueueLimit queued (not when posted from the writer's own thread, nor once the
-  // writer is stopping). Events posted by one thread are committed in order.
+  // has run_backlog queued (not when posted from the writer's own thread, nor once the writer
+  // is stopping). Events posted by one thread are committed in order.
   // An event the store refuses for good is never dropped silently: its run ends FAILED with
   // "the database refused <what>: <the store's reason>", and none of the run's later steps or
   // evaluations are recorded, so its trajectory stays a prefix of what it trained. (The job
@@ -92,7 +94,7 @@ class EventWriter {
   // Steps committed per second over about the last minute (0 when none).
   double StepsPerSecond() ABSL_LOCKS_EXCLUDED(mutex_);
   // Seconds that training threads have spent waiting in Post for their run's backlog
-  // (kRunQueueLimit) since the writer started, summed over threads: /metrics'
+  // (run_backlog) since the writer started, summed over threads: /metrics'
   // ablate_training_store_wait_seconds_total, which grows while training outruns the store.
   double StoreWaitSeconds() const {
     return static_cast<double>(store_wait_ns_.load(std::memory_order_relaxed)) * 1e-9;
@@ -135,6 +137,7 @@ class EventWriter {
   store::JobStore& store_;
   CursorHub& hub_;
   CheckpointFiles* const checkpoints_;
+  const int run_backlog_;
   absl::Mutex mutex_;
   absl::CondVar posted_;     // the first event of a batch arrived, or stopping_, or flushing_
   absl::CondVar committed_;  // committed_count_ advanced

@@ -40,11 +40,11 @@ TEST(EventWriterTest, ARunThatOutrunsTheStoreWaitsForItAndOthersDoNot) {
   test_support::TempDir dir("ablate_event_writer");
   GatedStore store(*store::Store::Open(dir.File("ablate.db")));
   CursorHub hub;
-  constexpr int64_t kLimit = EventWriter::kRunQueueLimit;
+  constexpr int64_t kLimit = 512;  // the run's backlog (--max-run-backlog)
   constexpr int64_t kSteps = 4 * kLimit;
   std::atomic<int64_t> posted{0};
   {
-    EventWriter writer(store, hub);
+    EventWriter writer(store, hub, nullptr, kLimit);
     writer.Post(store::RunStartedEvent{1, absl::Now()});
     std::thread training([&] {
       for (int64_t i = 0; i < kSteps; ++i) {
