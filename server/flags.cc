@@ -65,6 +65,13 @@ void AddServerFlags(CLI::App& app, ServerFlags& options) {
                  "x 4 bytes (lab 1 is 3.5 MiB; 0: no limit)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 24))
       ->capture_default_str();
+  app.add_option("--max-download-memory", options.quotas.max_download_memory_mib,
+                 "Most bytes of files held for downloads in flight at once, in MiB: a file many "
+                 "clients download at once is held once; a download that would pass this is "
+                 "refused with UNAVAILABLE / 503 and Retry-After (one file larger than it is "
+                 "still sent while nothing else is)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24))
+      ->capture_default_str();
   app.add_option("--max-streams", options.quotas.streams.max_streams,
                  "Live streams (gRPC WatchJob and browsers' event streams together) served at "
                  "once; more are refused with RESOURCE_EXHAUSTED / 429 (0: no limit)")
@@ -172,8 +179,8 @@ void AddServerFlags(CLI::App& app, ServerFlags& options) {
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   app.add_option("--http-write-timeout", options.http_write_timeout_s,
-                 "Seconds a client has to take one response (or one event of a stream) before "
-                 "its connection is dropped")
+                 "Seconds a client has to take each 256 KiB of a response (or one event of a "
+                 "stream) before its connection is dropped")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   // Runs on a Slurm cluster (README, "Running on a Slurm cluster").

@@ -100,6 +100,9 @@ std::string Seconds(std::chrono::milliseconds d) {
 
 
 
+// A response is written this much at a time, each piece with its own write_timeout.
+constexpr size_t kWritePiece = 256 << 10;
+
 std::string Chunk(const std::string& data) {
   return absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n");
 }
@@ -351,14 +354,37 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     Send(std::move(response));
   }
 
+  // Writes `text`, then `shared` when given (a body shared with other responses, held until
+  // written), in pieces of at most kWritePiece bytes with write_timeout for each: a client on
+  // a slow network is not dropped from a large file while it keeps reading.
+  void Write(std::string text, std::shared_ptr<const std::string> shared,
+             std::function<void(beast::error_code)> then) {
+    WritePiece(std::make_shared<const std::string>(std::move(text)), 0, std::move(shared),
+               std::move(then));
+  }
   void Write(std::string text, std::function<void(beast::error_code)> then) {
-    auto data = std::make_shared<std::string>(std::move(text));
+    Write(std::move(text), nullptr, std::move(then));
+  }
+
+  // From `offset` of `data`, then `next`.
+  void WritePiece(std::shared_ptr<const std::string> data, size_t offset,
+                  std::shared_ptr<const std::string> next,
+                  std::function<void(beast::error_code)> then) {
+    const size_t n = std::min(kWritePiece, data->size() - offset);
+    if (n == 0) {
+      if (next == nullptr) return then({});
+      return WritePiece(std::move(next), 0, nullptr, std::move(then));
+    }
     SetDeadline(limits_.write_timeout, Phase::kWrite);
-    asio::async_write(stream_, asio::buffer(*data),
-                      [self = this->shared_from_this(), data, then = std::move(then)](
-                          beast::error_code ec, size_t) {
+    const asio::const_buffer piece(data->data() + offset, n);
+    asio::async_write(stream_, piece,
+                      [self = this->shared_from_this(), data = std::move(data), offset, n,
+                       next = std::move(next),
+                       then = std::move(then)](beast::error_code ec, size_t) mutable {
                         self->ClearDeadline();
-                        then(ec);
+                        if (ec) return then(ec);
+                        self->WritePiece(std::move(data), offset + n, std::move(next),
+                                         std::move(then));
                       });
   }
 
@@ -572,11 +598,19 @@ void Connection<Socket>::Send(Response response) {
   const bool keep_alive = keep_alive_ && !shared_->stopping.load();
   const bool bodiless = response.status == 304 || response.status == 204;
   std::string extra;
-  if (!bodiless) extra = absl::StrCat("Content-Length: ", response.body.size(), "\r\n");
+  if (!bodiless) extra = absl::StrCat("Content-Length: ", response.Body().size(), "\r\n");
   if (!keep_alive) extra += "Connection: close\r\n";
   std::string text = HeadText(response, extra);
-  if (!bodiless && !head_only_) text += response.body;
-  Write(std::move(text), [self = this->shared_from_this(), keep_alive](beast::error_code ec) {
+  std::shared_ptr<const std::string> shared;
+  if (!bodiless && !head_only_) {
+    if (response.shared_body) {
+      shared = std::move(response.shared_body);
+    } else {
+      text += response.body;
+    }
+  }
+  Write(std::move(text), std::move(shared),
+        [self = this->shared_from_this(), keep_alive](beast::error_code ec) {
     if (ec || self->closed_) return self->Close();
     if (!keep_alive) return self->Linger();
     self->ReadHeader(false);

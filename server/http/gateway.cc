@@ -416,6 +416,7 @@ void HttpGateway::AddRoutes() {
                   out.SetHeader("ETag", etag);
                   out.status = 304;
                   out.body.clear();
+                  out.shared_body.reset();
                   out.content_type.clear();
                 }
                 return out;
@@ -522,15 +523,41 @@ void HttpGateway::AddRoutes() {
                                          in.set_name(captures[2]);
                                          return absl::OkStatus();
                                        }},
-      [this](const auth::Caller& caller, const v1::GetArtifactRequest& in) {
-        absl::StatusOr<store::Artifact> artifact = service_.GetArtifact(caller, in);
-        if (!artifact.ok()) return Error(artifact.status());
-        Response out{.content_type = artifact->content_type};
-        out.SetHeader("ETag", absl::StrCat("\"", artifact->sha256, "\""));
+      [this](const auth::Caller& caller, const v1::GetArtifactRequest& in,
+             const Request& request, const Responder&) {
+        absl::StatusOr<std::shared_ptr<const service::HeldArtifact>> held =
+            service_.GetArtifact(caller, in);
+        if (!held.ok()) {
+          Response refused = Error(held.status());
+          if (held.status().code() == absl::StatusCode::kUnavailable) {
+            refused.SetHeader("Retry-After", "5");
+          }
+          return refused;
+        }
+        const store::Artifact& artifact = (*held)->artifact();
+        Response out{.content_type = artifact.content_type};
         out.SetHeader("Cache-Control", "no-cache");  // revalidate: cheap, thanks to the ETag
         out.SetHeader("Content-Disposition", absl::StrCat("attachment; filename=\"",
-                                                          AttachmentName(artifact->name), "\""));
-        out.body = std::move(artifact->data);
+                                                          AttachmentName(artifact.name), "\""));
+        // Sent from the copy every download of the file shares, compressed once for all of
+        // them; a revalidation that matches (the route's caller answers 304) compresses
+        // nothing.
+        const std::string etag = absl::StrCat("\"", artifact.sha256, "\"");
+        const bool gzip = Compressible(artifact.content_type) && !artifact.data.empty() &&
+                          AcceptsGzip(request.Header("Accept-Encoding"));
+        if (Compressible(artifact.content_type)) out.SetHeader("Vary", "Accept-Encoding");
+        out.SetHeader("ETag", gzip ? GzipETag(etag) : etag);
+        if (gzip && MatchesIfNoneMatch(request, GzipETag(etag))) return out;
+        const std::string* gzipped =
+            gzip ? &(*held)->Compressed([](std::string_view data) { return Gzip(data); })
+                 : nullptr;
+        if (gzipped != nullptr && !gzipped->empty()) {
+          out.SetHeader("Content-Encoding", "gzip");
+          out.shared_body = std::shared_ptr<const std::string>(*held, gzipped);
+        } else {
+          out.SetHeader("ETag", etag);  // zlib failed: the file goes as it is
+          out.shared_body = std::shared_ptr<const std::string>(*held, &artifact.data);
+        }
         return out;
       });
 

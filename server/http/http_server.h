@@ -34,8 +34,8 @@ struct ServerLimits {
   std::chrono::milliseconds header_timeout{10'000};
   // For the body, once the headers are in: 408.
   std::chrono::milliseconds body_timeout{30'000};
-  // For one response write (or one event of a stream) to be taken by the client; a client
-  // that stops reading is dropped.
+  // For each 256 KiB of a response (or one event of a stream) to be taken by the client; a
+  // client that stops reading is dropped, one that reads slowly is not.
   std::chrono::milliseconds write_timeout{30'000};
   // Connections open at once from one address (429), and in all (503).
   int max_connections_per_address = 1024;

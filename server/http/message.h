@@ -5,6 +5,7 @@
 #define ABLATE_SERVER_HTTP_MESSAGE_H_
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,7 +36,12 @@ struct Response {
   int status = 200;
   std::string content_type{};  // empty: no Content-Type (a 304, for one)
   std::string body{};
+  // When set, the body instead of `body`: bytes shared with other responses and sent from
+  // where they are (a file a whole class downloads at once is not copied per download).
+  std::shared_ptr<const std::string> shared_body{};
   Headers headers{};  // besides Content-Type, Content-Length and Connection
+
+  const std::string& Body() const { return shared_body ? *shared_body : body; }
 
   // Replaces every header `name` (case-insensitive) with this one.
   void SetHeader(std::string_view name, std::string value);

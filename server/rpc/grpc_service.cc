@@ -217,17 +217,18 @@ class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk>
                   v1::GetArtifactRequest request) {
     pool.Post([this, &service, token = std::move(token), request = std::move(request)] {
       absl::StatusOr<auth::Caller> caller = service.Authenticate(token);
-      absl::StatusOr<store::Artifact> artifact =
+      absl::StatusOr<std::shared_ptr<const service::HeldArtifact>> held =
           caller.ok() ? service.GetArtifact(*caller, request) : caller.status();
-      if (!artifact.ok()) {
-        Finish(ToGrpcStatus(artifact.status()));
+      if (!held.ok()) {
+        Finish(ToGrpcStatus(held.status()));
         return;
       }
-      artifact_ = *std::move(artifact);
-      chunk_.set_name(artifact_.name);
-      chunk_.set_content_type(artifact_.content_type);
-      chunk_.set_size(static_cast<int64_t>(artifact_.data.size()));
-      chunk_.set_sha256(artifact_.sha256);
+      held_ = *std::move(held);
+      const store::Artifact& artifact = held_->artifact();
+      chunk_.set_name(artifact.name);
+      chunk_.set_content_type(artifact.content_type);
+      chunk_.set_size(static_cast<int64_t>(artifact.data.size()));
+      chunk_.set_sha256(artifact.sha256);
       WriteNext();
     });
   }
@@ -238,7 +239,7 @@ class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk>
       return;
     }
     chunk_.Clear();
-    if (offset_ >= artifact_.data.size()) {
+    if (offset_ >= held_->artifact().data.size()) {
       Finish(grpc::Status::OK);
       return;
     }
@@ -249,13 +250,14 @@ class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk>
 
  private:
   void WriteNext() {
-    const size_t n = std::min(kArtifactChunkBytes, artifact_.data.size() - offset_);
-    chunk_.set_data(artifact_.data.substr(offset_, n));
+    const std::string& data = held_->artifact().data;
+    const size_t n = std::min(kArtifactChunkBytes, data.size() - offset_);
+    chunk_.set_data(data.substr(offset_, n));
     offset_ += n;
     StartWrite(&chunk_);
   }
 
-  store::Artifact artifact_;
+  std::shared_ptr<const service::HeldArtifact> held_;  // shared with the file's other downloads
   v1::ArtifactChunk chunk_;
   size_t offset_ = 0;
 };

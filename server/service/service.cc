@@ -73,7 +73,8 @@ AblationService::AblationService(store::Store& store, jobs::JobManager& jobs,
       options_(options),
       tails_(std::make_unique<LiveTails>(store, hub, watch_pool, options.live)),
       streams_(std::make_unique<StreamLimits>(
-          [this](std::string_view token) { return Authenticate(token); }, options.streams)) {}
+          [this](std::string_view token) { return Authenticate(token); }, options.streams)),
+      downloads_(options.max_download_memory_mib * 1024 * 1024) {}
 
 AblationService::~AblationService() { streams_->Stop(); }
 
@@ -277,7 +278,7 @@ absl::StatusOr<v1::GetTrajectoryResponse> AblationService::GetTrajectory(
   return response;
 }
 
-absl::StatusOr<store::Artifact> AblationService::GetArtifact(
+absl::StatusOr<std::shared_ptr<const HeldArtifact>> AblationService::GetArtifact(
     const auth::Caller& caller, const v1::GetArtifactRequest& request) {
   if (absl::Status s = CheckRead(caller, request.job_id()); !s.ok()) return s;
   absl::StatusOr<store::JobAccess> job = store_.GetJobAccess(request.job_id());
@@ -286,7 +287,7 @@ absl::StatusOr<store::Artifact> AblationService::GetArtifact(
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", request.job_id(), " has not finished; its files are built when it ends."));
   }
-  return store_.GetArtifact(request.job_id(), request.name());
+  return downloads_.Take(store_, request.job_id(), request.name());
 }
 
 absl::StatusOr<v1::Job> AblationService::CancelJob(const auth::Caller& caller,

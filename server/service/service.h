@@ -16,6 +16,7 @@
 #include "server/auth/principal.h"
 #include "server/jobs/cursor_hub.h"
 #include "server/jobs/job_manager.h"
+#include "server/service/download_shelf.h"
 #include "server/service/live_tail.h"
 #include "server/service/stream_limits.h"
 #include "server/service/thread_pool.h"
@@ -39,6 +40,9 @@ struct ServiceOptions {
   LiveOptions live = {};
   // The live streams' caps and token re-check (stream_limits.h).
   StreamLimitOptions streams = {};
+  // Bytes of files held for downloads in flight at once (--max-download-memory, in MiB;
+  // download_shelf.h). The default holds twenty of the largest job's losses.json (47 MB).
+  int64_t max_download_memory_mib = 1024;
 };
 
 // The forward passes a resolved spec asks for, in multiply-adds:
@@ -107,8 +111,10 @@ class AblationService {
   absl::StatusOr<v1::GetTrajectoryResponse> GetTrajectory(const auth::Caller& caller,
                                                           const v1::GetTrajectoryRequest& request);
   // FailedPrecondition while the job runs; NotFound for an unknown job or file name.
-  absl::StatusOr<store::Artifact> GetArtifact(const auth::Caller& caller,
-                                              const v1::GetArtifactRequest& request);
+  // The file as held for its downloads in flight (download_shelf.h): Unavailable when the
+  // server holds as many bytes for downloads as --max-download-memory allows.
+  absl::StatusOr<std::shared_ptr<const HeldArtifact>> GetArtifact(
+      const auth::Caller& caller, const v1::GetArtifactRequest& request);
   // NotFound for an unknown id.
   absl::StatusOr<v1::Job> CancelJob(const auth::Caller& caller,
                                     const v1::CancelJobRequest& request);
@@ -148,6 +154,7 @@ class AblationService {
   const ServiceOptions options_;
   std::unique_ptr<LiveTails> tails_;
   std::unique_ptr<StreamLimits> streams_;
+  DownloadShelf downloads_;
   // Held from counting an owner's active jobs to storing the new one, so that two submits at
   // the limit cannot both pass.
   absl::Mutex submit_mutex_;  // guards no member: a critical section of Submit

@@ -30,6 +30,8 @@ class ArtifactStore {
   virtual absl::Status PutArtifact(int64_t job_id, const Artifact& artifact) = 0;
   // NotFound names the job and the file.
   virtual absl::StatusOr<Artifact> GetArtifact(int64_t job_id, const std::string& name) = 0;
+  // The size in bytes of the file's data, without reading the data; NotFound as GetArtifact.
+  virtual absl::StatusOr<int64_t> ArtifactSize(int64_t job_id, const std::string& name) = 0;
 };
 
 }  // namespace ablate::store

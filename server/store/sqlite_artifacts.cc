@@ -62,4 +62,20 @@ absl::StatusOr<Artifact> SqliteStore::GetArtifact(int64_t job_id, const std::str
   });
 }
 
+absl::StatusOr<int64_t> SqliteStore::ArtifactSize(int64_t job_id, const std::string& name) {
+  return Read([&](Connection& conn) -> absl::StatusOr<int64_t> {
+    STORE_RETURN_IF_ERROR(CheckJobExists(conn, job_id));
+    // length() of a blob reads the record's header, not the blob's pages.
+    STORE_ASSIGN_OR_RETURN(Statement stmt,
+                           conn.Prepare("SELECT length(data) FROM artifacts "
+                                        "WHERE job_id = ?1 AND name = ?2"));
+    stmt.Bind(1, job_id).BindText(2, name);
+    STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) {
+      return absl::NotFoundError(absl::StrCat("job ", job_id, " has no file \"", name, "\""));
+    }
+    return stmt.Int(0);
+  });
+}
+
 }  // namespace ablate::store

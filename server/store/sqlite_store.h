@@ -48,6 +48,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<Trajectory> GetTrajectory(int64_t run_id) override;
   absl::Status PutArtifact(int64_t job_id, const Artifact& artifact) override;
   absl::StatusOr<Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
+  absl::StatusOr<int64_t> ArtifactSize(int64_t job_id, const std::string& name) override;
   absl::StatusOr<JobAccess> GetJobAccess(int64_t job_id) override;
   absl::Status DeleteJob(int64_t job_id) override;
   absl::StatusOr<int64_t> CreateClass(const std::string& name, absl::Time now) override;

@@ -59,6 +59,9 @@ class ForwardingStore : public store::Store {
   absl::StatusOr<store::Artifact> GetArtifact(int64_t job_id, const std::string& name) override {
     return inner_->GetArtifact(job_id, name);
   }
+  absl::StatusOr<int64_t> ArtifactSize(int64_t job_id, const std::string& name) override {
+    return inner_->ArtifactSize(job_id, name);
+  }
   absl::StatusOr<store::JobAccess> GetJobAccess(int64_t job_id) override {
     return inner_->GetJobAccess(job_id);
   }

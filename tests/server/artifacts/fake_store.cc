@@ -113,6 +113,12 @@ absl::StatusOr<store::Artifact> FakeStore::GetArtifact(int64_t job_id, const std
   return absl::NotFoundError(absl::StrCat("job ", job_id, " has no file ", name, "."));
 }
 
+absl::StatusOr<int64_t> FakeStore::ArtifactSize(int64_t job_id, const std::string& name) {
+  absl::StatusOr<store::Artifact> artifact = GetArtifact(job_id, name);
+  if (!artifact.ok()) return artifact.status();
+  return static_cast<int64_t>(artifact->data.size());
+}
+
 std::vector<std::string> FakeStore::ArtifactNames(int64_t job_id) {
   std::lock_guard lock(mutex_);
   std::vector<std::string> names;

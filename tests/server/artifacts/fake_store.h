@@ -35,6 +35,7 @@ class FakeStore : public store::Store {
   absl::StatusOr<store::Trajectory> GetTrajectory(int64_t run_id) override;
   absl::Status PutArtifact(int64_t job_id, const store::Artifact& artifact) override;
   absl::StatusOr<store::Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
+  absl::StatusOr<int64_t> ArtifactSize(int64_t job_id, const std::string& name) override;
   // Classes, users and tokens: Unimplemented (the artifacts never need them).
   absl::StatusOr<store::JobAccess> GetJobAccess(int64_t) override;
   absl::Status DeleteJob(int64_t) override;

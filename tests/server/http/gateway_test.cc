@@ -3,6 +3,7 @@
 #include "server/service/wire.h"
 #include "server/http/gateway.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -124,7 +125,7 @@ class GatewayTest : public testing::Test {
   // The finish hook: stores two files for every job that ends.
   absl::Status PutFiles(int64_t job_id) {
     absl::Status s = store_->PutArtifact(
-        job_id, {"losses.json", "application/json", kLossesJson, Sha256Hex(kLossesJson)});
+        job_id, {"losses.json", "application/json", losses_json_, Sha256Hex(losses_json_)});
     if (!s.ok()) return s;
     return store_->PutArtifact(job_id, {"bundle.zip", "application/zip", kZip, Sha256Hex(kZip)});
   }
@@ -218,6 +219,7 @@ class GatewayTest : public testing::Test {
   static inline std::atomic<int> counter_{0};
   std::filesystem::path web_dir_;
   service::ServiceOptions service_options_;  // what Start gives the service
+  std::string losses_json_ = kLossesJson;     // what the finish hook stores as losses.json
   std::unique_ptr<test_support::ServiceStack> stack_;  // by Start
   store::Store* store_ = nullptr;  // stack_'s, for short
   jobs::EventWriter* writer_ = nullptr;
@@ -1227,7 +1229,7 @@ TEST_F(GatewayTest, WrongMethodsOnAKnownRouteAre405WithAllow) {
     // A POST with a form's type is refused for its method, not its type: nothing takes it.
     const std::string response =
         Exchange(port_, absl::StrCat(c.method, " ", c.path,
-                                     " HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\n"
+                                     " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
                                      "Content-Length: 2\r\nConnection: close\r\n\r\n{}"));
     EXPECT_EQ(test_support::StatusOf(response), 405) << c.method << " " << c.path << "\n"
                                                      << response;
@@ -1243,7 +1245,7 @@ TEST_F(GatewayTest, WrongMethodsOnAKnownRouteAre405WithAllow) {
   for (const std::string method : {"GET", "POST", "DELETE"}) {
     for (const std::string path : {"/api/v1/nothing", "/api/v1/jobs/1/nothing", "/no-such.js"}) {
       const std::string response = Exchange(
-          port_, absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+          port_, absl::StrCat(method, " ", path, " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
                                                  "Content-Length: 0\r\n\r\n"));
       EXPECT_EQ(test_support::StatusOf(response), 404) << method << " " << path;
       EXPECT_EQ(HeaderOf(response, "Allow"), "") << method << " " << path;
@@ -1437,6 +1439,105 @@ TEST_F(GatewayTest, SubmitDuringTheDrainIs503Unavailable) {
   EXPECT_EQ(ErrorOf(res).first, "UNAVAILABLE");
   EXPECT_NE(ErrorOf(res).second.find("shutting down"), std::string::npos) << res.body;
   EXPECT_EQ(Get("/healthz").status, 200);  // reads still answer until the gateway stops
+}
+
+// Large files: held once for all their downloads, within --max-download-memory, and written
+// in pieces that each have the write timeout.
+class LargeFileGatewayTest : public GatewayTest {
+ protected:
+  void SetUp() override {
+    service_options_.max_download_memory_mib = 1;
+    // 8 MiB: over the bound, and over what the kernel's socket buffers take at once (up to
+    // 4 MiB each way on loopback), so that the server's writes wait for the client.
+    losses_json_ = absl::StrCat("[", std::string(8 << 20, ' '), "]");
+    GatewayOptions options;
+    options.limits.write_timeout = 500ms;
+    Start(options);
+  }
+
+  v1::Job EndedJob() {
+    const v1::Job job = Submit(ShortLab(100000));
+    Post(absl::StrCat("/api/v1/jobs/", job.id(), ":cancel"), "");
+    EXPECT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
+    return job;
+  }
+};
+
+TEST_F(LargeFileGatewayTest, ADownloadPastTheBoundWaitsForTheFilesInFlight) {
+  const v1::Job job = EndedJob();
+  const std::string base = absl::StrCat("/api/v1/jobs/", job.id(), "/artifacts/");
+  // A client that asks for the 8 MiB file and does not read: the server holds the file while
+  // it tries to send it (one file over the bound is sent while nothing else is held).
+  auto stalled = std::make_unique<test_support::Socket>(port_);
+  ASSERT_TRUE(stalled->Send(absl::StrCat("GET ", base, "losses.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")));
+  httplib::Response refused;
+  for (int i = 0; i < 40 && refused.status != 503; ++i) {
+    refused = Get(base + "bundle.zip");
+    if (refused.status != 503) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(ErrorOf(refused).first, "UNAVAILABLE");
+  EXPECT_EQ(refused.get_header_value("Retry-After"), "5");
+  EXPECT_THAT(ErrorOf(refused).second,
+              testing::AllOf(testing::HasSubstr("bundle.zip"),
+                             testing::HasSubstr("--max-download-memory"),
+                             testing::HasSubstr("try again")));
+  // The same file is shared, not refused: the copy in flight is sent again.
+  httplib::Response same = Get(base + "losses.json");
+  EXPECT_EQ(same.status, 200);
+  EXPECT_EQ(same.body, losses_json_);
+  // The stalled client gone, its file is let go and the other download goes through.
+  stalled.reset();
+  httplib::Response after;
+  for (int i = 0; i < 300 && after.status != 200; ++i) {
+    after = Get(base + "bundle.zip");
+    if (after.status != 200) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(after.body, kZip);
+}
+
+TEST_F(LargeFileGatewayTest, AClientThatReadsSlowlyGetsAFileThatTakesLongerThanTheTimeout) {
+  const v1::Job job = EndedJob();
+  // A small receive buffer, read 64 KiB at a time every 15 ms: about 4 MB/s, so the 8 MiB
+  // file takes about 2 s, four times the write timeout, while no 256 KiB piece takes 0.5 s.
+  const int small = 64 << 10;
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port_));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  const std::string request = absl::StrCat("GET /api/v1/jobs/", job.id(),
+                                           "/artifacts/losses.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  ASSERT_EQ(send(fd, request.data(), request.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(request.size()));
+  // Read until the head and as many bytes as its Content-Length say, or the server gives up.
+  std::string response;
+  size_t expected = std::string::npos;
+  std::vector<char> buffer(small);
+  const auto start = std::chrono::steady_clock::now();
+  while (response.size() < expected) {
+    std::this_thread::sleep_for(15ms);
+    const ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
+    if (n <= 0) break;
+    response.append(buffer.data(), static_cast<size_t>(n));
+    const size_t head_end = response.find("\r\n\r\n");
+    if (expected == std::string::npos && head_end != std::string::npos) {
+      size_t length = 0;
+      ASSERT_TRUE(absl::SimpleAtoi(HeaderOf(response, "Content-Length"), &length))
+          << HeadOf(response);
+      expected = head_end + 4 + length;
+    }
+  }
+  close(fd);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GT(seconds, 1.0);  // the case at hand: longer than the write timeout
+  EXPECT_EQ(test_support::StatusOf(response), 200);
+  EXPECT_TRUE(BodyOf(response) == losses_json_) << "got " << response.size() << " bytes";
 }
 
 }  // namespace

@@ -203,7 +203,7 @@ TEST_F(ServiceArtifactsTest, ArtifactsWaitForTheJobToEnd) {
   request.set_job_id(job->id());
   request.set_name("losses.json");
   // While it runs: refused, with a sentence.
-  absl::StatusOr<store::Artifact> early = service.GetArtifact(kNoAuth, request);
+  auto early = service.GetArtifact(kNoAuth, request);
   EXPECT_EQ(early.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(
       early.status().message(),
@@ -216,10 +216,10 @@ TEST_F(ServiceArtifactsTest, ArtifactsWaitForTheJobToEnd) {
   // Stored by the hook, but not served until the job's end was recorded...
   EXPECT_EQ(hook_saw_.code(), absl::StatusCode::kFailedPrecondition) << hook_saw_;
   // ...and served once it was.
-  absl::StatusOr<store::Artifact> file = service.GetArtifact(kNoAuth, request);
+  auto file = service.GetArtifact(kNoAuth, request);
   ASSERT_TRUE(file.ok()) << file.status();
-  EXPECT_EQ(file->data, kLosses);
-  EXPECT_EQ(file->content_type, "application/json");
+  EXPECT_EQ((*file)->artifact().data, kLosses);
+  EXPECT_EQ((*file)->artifact().content_type, "application/json");
 }
 
 }  // namespace

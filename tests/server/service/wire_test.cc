@@ -58,7 +58,10 @@ TEST(Wire, ARunRecordSurvivesItsMessageBitForBit) {
   run.final_eval = store::EvalRecord{.run_id = 7, .step = 4, .loss = 1e-45f, .accuracy = 0.5f};
   run.init_stats = {{.weight_variance = 1.0 / 12, .activation_mean = -0.0,
                      .activation_std = 5e-324, .first_step_grad_norm = 2.5}};
-  run.final_stats = {{.weight_variance = 1e300}};
+  run.final_stats = {{.weight_variance = 1e300,
+                      .activation_mean = 0,
+                      .activation_std = 0,
+                      .first_step_grad_norm = std::nullopt}};
   run.seconds = 0.1 + 0.2;
   run.steps_per_second = 3;
   run.started_at = absl::FromUnixMillis(-1);  // before 1970: nanos stay in [0, 1e9)

@@ -620,7 +620,9 @@ TEST_P(StoreTest, EveryNumberFormRoundTripsThroughTheJsonTheStoreKeeps) {
         EXPECT_TRUE(SameDouble(layer == 0 ? form : 0.5, have->activation_std()));
       }
       EXPECT_EQ(got->init_stats(layer).has_first_step_grad_norm(), layer == 0);
-      if (layer == 0) EXPECT_TRUE(SameDouble(form, got->init_stats(0).first_step_grad_norm()));
+      if (layer == 0) {
+        EXPECT_TRUE(SameDouble(form, got->init_stats(0).first_step_grad_norm()));
+      }
       EXPECT_FALSE(got->final_stats(layer).has_first_step_grad_norm());
     }
   }
@@ -662,7 +664,9 @@ TEST_P(StoreTest, EveryNumberFormRoundTripsThroughTheJsonTheStoreKeeps) {
             SQLITE_OK);
   for (double form : forms) {
     ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
-    if (std::isfinite(form)) EXPECT_EQ(Bits(sqlite3_column_double(stmt, 0)), Bits(form)) << form;
+    if (std::isfinite(form)) {
+      EXPECT_EQ(Bits(sqlite3_column_double(stmt, 0)), Bits(form)) << form;
+    }
   }
   sqlite3_finalize(stmt);
   sqlite3_close(db);
@@ -1182,6 +1186,14 @@ TEST_P(StoreTest, ArtifactsRoundTripWithTheirSha256) {
   ASSERT_TRUE(empty.ok());
   EXPECT_EQ(empty->data, "");
   EXPECT_EQ(empty->sha256, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  // Sizes without the data, NULs counted; NotFound as GetArtifact's.
+  EXPECT_EQ(store_->ArtifactSize(job.id(), "loss_curves.png").value_or(-1), 16);
+  EXPECT_EQ(store_->ArtifactSize(job.id(), "empty.txt").value_or(-1), 0);
+  EXPECT_EQ(store_->ArtifactSize(job.id(), "README.md").value_or(-1), 3);
+  EXPECT_EQ(store_->ArtifactSize(job.id(), "nope.txt").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->ArtifactSize(job.id() + 1000, "README.md").status().code(),
+            absl::StatusCode::kNotFound);
 
   // A caller's hash is checked (either case), and a wrong one refused.
   EXPECT_TRUE(store_
