@@ -7,11 +7,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -19,6 +22,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/format.h"
 
 namespace ablate::client {
@@ -146,13 +151,70 @@ absl::Status AtomicFile::Commit() {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A download's deadline is on its progress: `timeout` for the first chunk and again for each
+// one after it, not for the whole file, so that a large file arrives over a slow network while
+// a server that stops sending is still given up on. A thread of its own cancels the call.
+class ProgressDeadline {
+ public:
+  ProgressDeadline(grpc::ClientContext& context, absl::Duration timeout)
+      : watcher_([this, &context, timeout] { Watch(context, timeout); }) {}
+  ~ProgressDeadline() {
+    {
+      std::lock_guard lock(mutex_);
+      done_ = true;
+    }
+    changed_.notify_all();
+    watcher_.join();
+  }
+  ProgressDeadline(const ProgressDeadline&) = delete;
+  ProgressDeadline& operator=(const ProgressDeadline&) = delete;
+
+  void Progress() {
+    std::lock_guard lock(mutex_);
+    last_ = absl::Now();
+  }
+  // Whether it cancelled the call.
+  bool passed() {
+    std::lock_guard lock(mutex_);
+    return passed_;
+  }
+
+ private:
+  void Watch(grpc::ClientContext& context, absl::Duration timeout) {
+    std::unique_lock lock(mutex_);
+    while (!done_) {
+      const absl::Duration left = last_ + timeout - absl::Now();
+      if (left <= absl::ZeroDuration()) {
+        passed_ = true;
+        context.TryCancel();
+        return;
+      }
+      changed_.wait_for(lock, absl::ToChronoNanoseconds(left));
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  absl::Time last_ = absl::Now();  // guarded by mutex_, as are the two below
+  bool done_ = false;
+  bool passed_ = false;
+  std::thread watcher_;  // last: started once the rest is set
+};
+
+}  // namespace
+
 absl::StatusOr<bool> DownloadArtifact(Connection& connection, int64_t job_id,
                                       absl::string_view name, const std::filesystem::path& dir) {
   const std::filesystem::path path = dir / std::string(name);
   v1::GetArtifactRequest request;
   request.set_job_id(job_id);
   request.set_name(std::string(name));
-  std::unique_ptr<grpc::ClientContext> context = connection.UnaryContext();
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_wait_for_ready(false);
+  connection.Authorize(*context);
+  ProgressDeadline deadline(*context, connection.site().timeout);
   std::unique_ptr<grpc::ClientReaderInterface<v1::ArtifactChunk>> reader =
       connection.stub().GetArtifact(context.get(), request);
 
@@ -162,6 +224,7 @@ absl::StatusOr<bool> DownloadArtifact(Connection& connection, int64_t job_id,
   absl::Status failure;
   v1::ArtifactChunk chunk;
   while (failure.ok() && reader->Read(&chunk)) {
+    deadline.Progress();
     if (file == nullptr) {
       failure = check.Begin(name, chunk);
       if (!failure.ok()) break;
@@ -180,7 +243,8 @@ absl::StatusOr<bool> DownloadArtifact(Connection& connection, int64_t job_id,
     (void)reader->Finish();
     return failure;
   }
-  const grpc::Status status = reader->Finish();
+  grpc::Status status = reader->Finish();
+  if (deadline.passed()) status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "");
   if (status.error_code() == grpc::StatusCode::NOT_FOUND && file == nullptr) return false;
   if (!status.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(status.error_code()),

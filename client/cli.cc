@@ -923,7 +923,8 @@ void AddGlobalFlags(CLI::App& app, GlobalArgs& globals) {
       ->type_name("HOST:PORT")
       ->envname("ABLATE_SERVER");
   app.add_option("--timeout", globals.timeout,
-                 "How long to wait for the server's answer to each request (default 10)")
+                 "How long to wait for the server's answer to each request, and for each "
+                 "piece of a file being downloaded (default 10)")
       ->type_name("SECONDS");
   app.add_flag("--tls", globals.tls,
                "Talk to the server over TLS (it was started with --tls-cert), trusting the "

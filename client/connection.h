@@ -28,7 +28,7 @@ namespace ablate::client {
 struct ConnectionOptions {
   // "host:port" of the server's gRPC endpoint.
   std::string server = "127.0.0.1:50051";
-  // Deadline of each unary call, and of each artifact download.
+  // Deadline of each unary call; an artifact download waits this long for each chunk.
   absl::Duration timeout = absl::Seconds(10);
   // TLS, for a server started with --tls-cert. `tls_root_certs` holds the PEM certificates
   // that sign the server's (e.g. its self-signed one); empty trusts the system's roots.
@@ -70,8 +70,8 @@ class Connection {
   // context this class makes has it; a stream's context made elsewhere must call this.
   void Authorize(grpc::ClientContext& context) const;
 
-  // A context for one unary call (or one artifact download): deadline `timeout` from now,
-  // failing fast when the server is unreachable.
+  // A context for one unary call: deadline `timeout` from now, failing fast when the server
+  // is unreachable.
   std::unique_ptr<grpc::ClientContext> UnaryContext() const;
 
   // The stub, for the streaming calls.

@@ -635,6 +635,30 @@ TEST_F(DownloadTest, WritesWhatTheServerHasAndSkipsTheRest) {
   EXPECT_EQ(entries, 3u) << "no temporaries left";
 }
 
+// --timeout bounds the wait for each piece of a file, not the whole download: a file that
+// takes three times the timeout to come, a piece at a time, arrives; one whose server stops
+// sending fails after about the timeout, leaving no file.
+TEST_F(DownloadTest, ASlowFileArrivesWhileItKeepsComing) {
+  service_.artifacts = {{"job.json", std::string(70, 'j')}};
+  service_.chunk_size = 7;
+  service_.chunk_interval = std::chrono::milliseconds(300);  // 11 chunks: about 3.3 s
+  const Result result =
+      Ablate({"--timeout", "1", "download", "17", "--out", dir_.path().string()});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_EQ(ReadFile(dir_.path() / "job.json"), std::string(70, 'j'));
+}
+
+TEST_F(DownloadTest, AFileWhoseServerStopsSendingFailsAfterTheTimeout) {
+  service_.artifacts = {{"job.json", std::string(70, 'j')}};
+  service_.stall_after_chunks = 2;
+  const Result result =
+      Ablate({"--timeout", "1", "download", "17", "--out", dir_.path().string()});
+  EXPECT_EQ(result.code, kExitError);
+  EXPECT_THAT(result.err, HasSubstr("downloading job.json of job 17: the Ablate server at "));
+  EXPECT_THAT(result.err, HasSubstr("did not answer within 1 s"));
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.path()));
+}
+
 TEST_F(DownloadTest, ACorruptFileFailsAndLeavesNoFile) {
   service_.corrupt_artifacts = true;
   const Result result = Ablate({"download", "17", "--out", dir_.path().string()});

@@ -259,9 +259,11 @@ grpc::Status FakeAblation::GetTrajectory(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status FakeAblation::GetArtifact(grpc::ServerContext*, const v1::GetArtifactRequest* request,
+grpc::Status FakeAblation::GetArtifact(grpc::ServerContext* context,
+                                       const v1::GetArtifactRequest* request,
                                        grpc::ServerWriter<v1::ArtifactChunk>* writer) {
   std::string content;
+  int chunks_sent = 0;
   {
     std::lock_guard<std::mutex> lock(mutex);
     artifact_requests.push_back(request->name());
@@ -290,6 +292,11 @@ grpc::Status FakeAblation::GetArtifact(grpc::ServerContext*, const v1::GetArtifa
     chunk.set_data(content.substr(offset, chunk_size));
     offset += chunk_size;
     first = false;
+    if (stall_after_chunks >= 0 && chunks_sent++ >= stall_after_chunks) {
+      while (!context->IsCancelled()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      return grpc::Status::CANCELLED;
+    }
+    std::this_thread::sleep_for(chunk_interval);
     if (!writer->Write(chunk)) return grpc::Status::CANCELLED;
   }
   return grpc::Status::OK;

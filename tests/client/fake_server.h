@@ -58,6 +58,8 @@ class FakeAblation final : public v1::Ablation::Service {
   std::string corrupt_artifact;                   // announce a wrong SHA-256 for this one
   int unavailable_artifact_calls = 0;             // the first this many GetArtifact calls fail
   size_t chunk_size = 7;                          // bytes per ArtifactChunk
+  std::chrono::milliseconds chunk_interval{0};    // pause before each ArtifactChunk
+  int stall_after_chunks = -1;  // when >= 0: after this many chunks, send nothing until cancelled
   int list_page_size = 2;                         // jobs per ListJobs page, newest first
   grpc::Status submit_status = grpc::Status::OK;  // SubmitJob's answer when not OK
   grpc::Status check_status = grpc::Status::OK;   // CheckJob's answer when not OK
