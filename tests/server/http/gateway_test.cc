@@ -1445,13 +1445,18 @@ TEST_F(GatewayTest, SubmitDuringTheDrainIs503Unavailable) {
 // in pieces that each have the write timeout.
 class LargeFileGatewayTest : public GatewayTest {
  protected:
+  // `write_timeout`: long enough by default that a stalled client holds its file for the
+  // whole of a test. `mib`: the file's size, over the bound and over what the kernel's socket
+  // buffers may take at once on loopback (several MiB), so that the server's writes wait for
+  // the client.
+  explicit LargeFileGatewayTest(std::chrono::milliseconds write_timeout = 30s, int mib = 32)
+      : write_timeout_(write_timeout), mib_(mib) {}
+
   void SetUp() override {
     service_options_.max_download_memory_mib = 1;
-    // 8 MiB: over the bound, and over what the kernel's socket buffers take at once (up to
-    // 4 MiB each way on loopback), so that the server's writes wait for the client.
-    losses_json_ = absl::StrCat("[", std::string(8 << 20, ' '), "]");
+    losses_json_ = absl::StrCat("[", std::string(size_t(mib_) << 20, ' '), "]");
     GatewayOptions options;
-    options.limits.write_timeout = 500ms;
+    options.limits.write_timeout = write_timeout_;
     Start(options);
   }
 
@@ -1461,20 +1466,28 @@ class LargeFileGatewayTest : public GatewayTest {
     EXPECT_TRUE(test_support::WaitUntilEnded(*store_, job.id()));
     return job;
   }
+
+  const std::chrono::milliseconds write_timeout_;
+  const int mib_;
+};
+
+// A short write timeout, for a client that reads slowly but steadily.
+class SlowClientGatewayTest : public LargeFileGatewayTest {
+ protected:
+  SlowClientGatewayTest() : LargeFileGatewayTest(500ms, 8) {}
 };
 
 TEST_F(LargeFileGatewayTest, ADownloadPastTheBoundWaitsForTheFilesInFlight) {
   const v1::Job job = EndedJob();
   const std::string base = absl::StrCat("/api/v1/jobs/", job.id(), "/artifacts/");
-  // A client that asks for the 8 MiB file and does not read: the server holds the file while
+  // A client that asks for the 32 MiB file and does not read: the server holds the file while
   // it tries to send it (one file over the bound is sent while nothing else is held).
   auto stalled = std::make_unique<test_support::Socket>(port_);
-  ASSERT_TRUE(stalled->Send(absl::StrCat("GET ", base, "losses.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")));
-  httplib::Response refused;
-  for (int i = 0; i < 40 && refused.status != 503; ++i) {
-    refused = Get(base + "bundle.zip");
-    if (refused.status != 503) std::this_thread::sleep_for(10ms);
-  }
+  ASSERT_TRUE(stalled->Send(
+      absl::StrCat("GET ", base, "losses.json HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")));
+  // Once its response has begun, the file is held.
+  ASSERT_TRUE(stalled->Readable(10s));
+  const httplib::Response refused = Get(base + "bundle.zip");
   ASSERT_EQ(refused.status, 503) << refused.body;
   EXPECT_EQ(ErrorOf(refused).first, "UNAVAILABLE");
   EXPECT_EQ(refused.get_header_value("Retry-After"), "5");
@@ -1497,10 +1510,11 @@ TEST_F(LargeFileGatewayTest, ADownloadPastTheBoundWaitsForTheFilesInFlight) {
   EXPECT_EQ(after.body, kZip);
 }
 
-TEST_F(LargeFileGatewayTest, AClientThatReadsSlowlyGetsAFileThatTakesLongerThanTheTimeout) {
+TEST_F(SlowClientGatewayTest, AClientThatReadsSlowlyGetsAFileThatTakesLongerThanTheTimeout) {
   const v1::Job job = EndedJob();
   // A small receive buffer, read 64 KiB at a time every 15 ms: about 4 MB/s, so the 8 MiB
-  // file takes about 2 s, four times the write timeout, while no 256 KiB piece takes 0.5 s.
+  // file takes about 2 s, four times the write timeout. (Slower fails with 0.5 s: the kernel
+  // wakes a writer only once about half of its send buffer, up to 4 MiB, is free again.)
   const int small = 64 << 10;
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   ASSERT_GE(fd, 0);
