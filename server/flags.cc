@@ -180,7 +180,8 @@ void AddServerFlags(CLI::App& app, ServerFlags& options) {
       ->capture_default_str();
   app.add_option("--http-write-timeout", options.http_write_timeout_s,
                  "Seconds a client has to take each 256 KiB of a response (or one event of a "
-                 "stream) before its connection is dropped")
+                 "stream) before its connection is dropped; over gRPC, each chunk of a file "
+                 "download before the download is cancelled")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
   // Runs on a Slurm cluster (README, "Running on a Slurm cluster").

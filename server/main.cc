@@ -301,7 +301,7 @@ int main(int argc, char** argv) {
   options.quotas.streams.recheck_interval = Millis(options.stream_recheck_s);
   options.quotas.live.fan_out_interval = std::chrono::milliseconds(options.fan_out_interval_ms);
   service::AblationService service(**store, jobs, hub, service_pool, options.quotas);
-  rpc::GrpcService grpc_service(service, service_pool);
+  rpc::GrpcService grpc_service(service, service_pool, Millis(options.http_write_timeout_s));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

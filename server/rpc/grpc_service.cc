@@ -1,14 +1,88 @@
 #include "server/rpc/grpc_service.h"
 
 #include <algorithm>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/auth/token.h"
 
 namespace ablate::rpc {
+
+// The sweeper calls TryCancel holding the call's mutex, so that the call cannot end on another
+// thread meanwhile (its context would go with it). The mutex is recursive because gRPC may run
+// the call's reactions, OnDone among them, on the sweeper's own thread within TryCancel.
+struct StalledWrites::Call {
+  std::recursive_mutex mutex;
+  grpc::CallbackServerContext* context;  // null once the call has ended
+  bool writing = false;
+  std::chrono::steady_clock::time_point started;
+};
+
+StalledWrites::StalledWrites(std::chrono::milliseconds timeout)
+    : timeout_(timeout), sweeper_([this] { Sweep(); }) {}
+
+StalledWrites::~StalledWrites() {
+  {
+    absl::MutexLock lock(&mutex_);
+    stopping_ = true;
+  }
+  sweeper_.join();
+}
+
+std::shared_ptr<StalledWrites::Call> StalledWrites::Add(grpc::CallbackServerContext* context) {
+  auto call = std::make_shared<Call>();
+  call->context = context;
+  absl::MutexLock lock(&mutex_);
+  calls_.insert(call);
+  return call;
+}
+
+void StalledWrites::Started(Call& call) {
+  std::lock_guard lock(call.mutex);
+  call.writing = true;
+  call.started = std::chrono::steady_clock::now();
+}
+
+void StalledWrites::Finished(Call& call) {
+  std::lock_guard lock(call.mutex);
+  call.writing = false;
+}
+
+void StalledWrites::Ended(const std::shared_ptr<Call>& call) {
+  {
+    std::lock_guard lock(call->mutex);
+    call->context = nullptr;
+  }
+  absl::MutexLock lock(&mutex_);
+  calls_.erase(call);
+}
+
+// Looks a few times per timeout; never holds mutex_ while it cancels.
+void StalledWrites::Sweep() {
+  const absl::Duration look = absl::FromChrono(std::max<std::chrono::milliseconds>(
+      std::chrono::milliseconds(10),
+      std::min<std::chrono::milliseconds>(timeout_ / 4, std::chrono::seconds(1))));
+  for (;;) {
+    std::vector<std::shared_ptr<Call>> calls;
+    {
+      absl::MutexLock lock(&mutex_);
+      mutex_.AwaitWithTimeout(absl::Condition(&stopping_), look);
+      if (stopping_) return;
+      calls.assign(calls_.begin(), calls_.end());
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (const std::shared_ptr<Call>& call : calls) {
+      std::lock_guard lock(call->mutex);
+      if (call->context == nullptr || !call->writing || now - call->started < timeout_) continue;
+      call->writing = false;
+      call->context->TryCancel();
+    }
+  }
+}
 
 namespace {
 
@@ -213,8 +287,10 @@ namespace {
 // Streams one file in chunks; the first carries its metadata. The file is read on the pool.
 class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk> {
  public:
-  ArtifactReactor(service::AblationService& service, service::ThreadPool& pool, std::string token,
-                  v1::GetArtifactRequest request) {
+  ArtifactReactor(service::AblationService& service, service::ThreadPool& pool,
+                  grpc::CallbackServerContext* context, StalledWrites& stalls, std::string token,
+                  v1::GetArtifactRequest request)
+      : stalls_(stalls), call_(stalls.Add(context)) {
     pool.Post([this, &service, token = std::move(token), request = std::move(request)] {
       absl::StatusOr<auth::Caller> caller = service.Authenticate(token);
       absl::StatusOr<std::shared_ptr<const service::HeldArtifact>> held =
@@ -234,6 +310,7 @@ class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk>
   }
 
   void OnWriteDone(bool ok) override {
+    StalledWrites::Finished(*call_);
     if (!ok) {
       Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the stream was closed"));
       return;
@@ -246,7 +323,10 @@ class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk>
     WriteNext();
   }
 
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    stalls_.Ended(call_);
+    delete this;
+  }
 
  private:
   void WriteNext() {
@@ -254,9 +334,12 @@ class ArtifactReactor final : public grpc::ServerWriteReactor<v1::ArtifactChunk>
     const size_t n = std::min(kArtifactChunkBytes, data.size() - offset_);
     chunk_.set_data(data.substr(offset_, n));
     offset_ += n;
+    StalledWrites::Started(*call_);
     StartWrite(&chunk_);
   }
 
+  StalledWrites& stalls_;
+  const std::shared_ptr<StalledWrites::Call> call_;
   std::shared_ptr<const service::HeldArtifact> held_;  // shared with the file's other downloads
   v1::ArtifactChunk chunk_;
   size_t offset_ = 0;
@@ -338,7 +421,8 @@ grpc::ServerUnaryReactor* GrpcService::GetTrajectory(grpc::CallbackServerContext
 
 grpc::ServerWriteReactor<v1::ArtifactChunk>* GrpcService::GetArtifact(
     grpc::CallbackServerContext* context, const v1::GetArtifactRequest* request) {
-  return new ArtifactReactor(service_, pool_, TokenOf(context), *request);
+  return new ArtifactReactor(service_, pool_, context, *stalled_downloads_, TokenOf(context),
+                             *request);
 }
 
 grpc::ServerUnaryReactor* GrpcService::CancelJob(grpc::CallbackServerContext* context,

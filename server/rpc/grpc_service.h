@@ -4,7 +4,10 @@
 #ifndef ABLATE_SERVER_RPC_GRPC_SERVICE_H_
 #define ABLATE_SERVER_RPC_GRPC_SERVICE_H_
 
+#include <chrono>
+#include <memory>
 #include <set>
+#include <thread>
 
 #include "ablate/v1/ablate.grpc.pb.h"
 #include "absl/base/thread_annotations.h"
@@ -21,12 +24,46 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 
 class WatchReactor;
 
+// Calls whose client stopped taking what they send: one whose write has not completed
+// `timeout` after it started is cancelled. A file download so stalled would otherwise hold its
+// file on the download shelf (download_shelf.h) until the client went away; HTTP drops such a
+// client after --http-write-timeout the same way. Thread-safe.
+class StalledWrites {
+ public:
+  // One call's writes, shared by its reactor and the sweeper (defined in the .cc).
+  struct Call;
+
+  explicit StalledWrites(std::chrono::milliseconds timeout);
+  ~StalledWrites();  // every call must have ended
+  StalledWrites(const StalledWrites&) = delete;
+  StalledWrites& operator=(const StalledWrites&) = delete;
+
+  // A call to watch, from its start until Ended (in its reactor's OnDone).
+  std::shared_ptr<Call> Add(grpc::CallbackServerContext* context);
+  // A write of the call starts now; Finished when it completes.
+  static void Started(Call& call);
+  static void Finished(Call& call);
+  void Ended(const std::shared_ptr<Call>& call);
+
+ private:
+  void Sweep();
+  const std::chrono::milliseconds timeout_;
+  absl::Mutex mutex_;
+  bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  std::set<std::shared_ptr<Call>> calls_ ABSL_GUARDED_BY(mutex_);
+  std::thread sweeper_;  // last: started once the rest is set
+};
+
 class GrpcService final : public v1::Ablation::CallbackService {
  public:
   // Borrows the service and a pool for the unary calls' work (store reads and writes, and
   // CancelJob's wait), so that no reaction blocks a gRPC thread. Both must outlive every call.
-  GrpcService(service::AblationService& service, service::ThreadPool& pool)
-      : service_(service), pool_(pool) {}
+  // A file download whose client takes no chunk for `download_write_timeout` is cancelled.
+  GrpcService(service::AblationService& service, service::ThreadPool& pool,
+              std::chrono::milliseconds download_write_timeout = std::chrono::seconds(30))
+      : service_(service),
+        pool_(pool),
+        stalled_downloads_(std::make_unique<StalledWrites>(download_write_timeout)) {}
 
   grpc::ServerUnaryReactor* SubmitJob(grpc::CallbackServerContext* context,
                                       const v1::SubmitJobRequest* request,
@@ -76,6 +113,7 @@ class GrpcService final : public v1::Ablation::CallbackService {
   absl::Mutex streams_mutex_;
   bool ending_ ABSL_GUARDED_BY(streams_mutex_) = false;
   std::set<WatchReactor*> streams_ ABSL_GUARDED_BY(streams_mutex_);  // open WatchJob streams
+  const std::unique_ptr<StalledWrites> stalled_downloads_;
 };
 
 }  // namespace ablate::rpc

@@ -192,5 +192,101 @@ TEST_F(WatchersTest, TheDrainRefusesSubmitsAndEndsStreamsAsUnavailable) {
   EXPECT_TRUE(WaitForStreams(0));
 }
 
+// A file download whose client stops taking chunks is cancelled after the write timeout, so
+// that it does not hold its file on the download shelf (download_shelf.h) for good.
+class StalledDownloadTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    grpc_service_ = std::make_unique<GrpcService>(*stack_.service, stack_.pool, 500ms);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(grpc_service_.get());
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(port, 0);
+    address_ = "127.0.0.1:" + std::to_string(port);
+  }
+  void TearDown() override {
+    stack_.training.jobs->Shutdown();
+    server_->Shutdown(std::chrono::system_clock::now() + 2s);
+    stack_.training.executor.reset();
+  }
+
+  // The finish hook: an 8 MiB losses.json, over the shelf's 1 MiB bound, and a small file.
+  absl::Status PutFiles(int64_t job_id) {
+    absl::Status s = stack_.store->PutArtifact(
+        job_id, {"losses.json", "application/json", std::string(8 << 20, 'l'), ""});
+    if (!s.ok()) return s;
+    return stack_.store->PutArtifact(job_id, {"small.txt", "text/plain", "small", ""});
+  }
+
+  // A channel of its own; `window` > 0 pins its HTTP/2 receive window to that many bytes.
+  std::unique_ptr<v1::Ablation::Stub> Stub(int window = 0) {
+    grpc::ChannelArguments args;
+    args.SetInt("grpc.channel_id", ++channels_);
+    if (window > 0) {
+      args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+      args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, window);
+    }
+    return v1::Ablation::NewStub(
+        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  }
+
+  // Reads `name` of job `job_id` whole; the call's status, and the bytes in `data`.
+  grpc::Status Download(int64_t job_id, const std::string& name, std::string& data) {
+    v1::GetArtifactRequest request;
+    request.set_job_id(job_id);
+    request.set_name(name);
+    grpc::ClientContext context;
+    auto stub = Stub();
+    auto reader = stub->GetArtifact(&context, request);
+    v1::ArtifactChunk chunk;
+    while (reader->Read(&chunk)) data += chunk.data();
+    return reader->Finish();
+  }
+
+  test_support::ServiceStack stack_{/*workers=*/1,
+                                    service::ServiceOptions{.max_download_memory_mib = 1},
+                                    ":memory:", [this](int64_t id) { return PutFiles(id); }};
+  std::unique_ptr<GrpcService> grpc_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  int channels_ = 0;
+};
+
+TEST_F(StalledDownloadTest, AStalledDownloadIsCancelledAndLetsItsFileGo) {
+  const v1::Job job = *stack_.training.jobs->Submit(ManyStepsJob(100000), "tester");
+  ASSERT_TRUE(stack_.training.jobs->Cancel(job.id()).ok());
+  ASSERT_TRUE(test_support::WaitUntilEnded(*stack_.store, job.id()));
+
+  // Takes the first chunk of the 8 MiB file, then stops reading.
+  auto stalled_stub = Stub(/*window=*/4096);
+  grpc::ClientContext stalled_context;
+  v1::GetArtifactRequest request;
+  request.set_job_id(job.id());
+  request.set_name("losses.json");
+  auto stalled = stalled_stub->GetArtifact(&stalled_context, request);
+  v1::ArtifactChunk chunk;
+  ASSERT_TRUE(stalled->Read(&chunk));
+  // While it holds the file, another file is refused...
+  std::string data;
+  const grpc::Status refused = Download(job.id(), "small.txt", data);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
+  EXPECT_NE(refused.error_message().find("--max-download-memory"), std::string::npos);
+  // ...until the server gives up on it (0.5 s without a finished write): then it is sent.
+  grpc::Status sent = refused;
+  for (int i = 0; i < 500 && !sent.ok(); ++i) {
+    std::this_thread::sleep_for(10ms);
+    data.clear();
+    sent = Download(job.id(), "small.txt", data);
+  }
+  EXPECT_TRUE(sent.ok()) << sent.error_message();
+  EXPECT_EQ(data, "small");
+  // The stalled client, reading again, finds its download cancelled.
+  while (stalled->Read(&chunk)) {
+  }
+  EXPECT_EQ(stalled->Finish().error_code(), grpc::StatusCode::CANCELLED);
+}
+
 }  // namespace
 }  // namespace ablate::rpc
