@@ -543,9 +543,10 @@ void HttpGateway::AddRoutes() {
         // them; a revalidation that matches (the route's caller answers 304) compresses
         // nothing.
         const std::string etag = absl::StrCat("\"", artifact.sha256, "\"");
-        const bool gzip = Compressible(artifact.content_type) && !artifact.data.empty() &&
+        const bool compressible = Compressible(artifact.content_type);
+        const bool gzip = compressible && !artifact.data.empty() &&
                           AcceptsGzip(request.Header("Accept-Encoding"));
-        if (Compressible(artifact.content_type)) out.SetHeader("Vary", "Accept-Encoding");
+        if (compressible) out.SetHeader("Vary", "Accept-Encoding");
         out.SetHeader("ETag", gzip ? GzipETag(etag) : etag);
         if (gzip && MatchesIfNoneMatch(request, GzipETag(etag))) return out;
         const std::string* gzipped =

@@ -26,10 +26,14 @@ using namespace std::chrono_literals;
 // A tiny model trained for many steps: far more updates than a stalled stream's window holds.
 v1::JobSpec ManyStepsJob(int steps) { return test_support::ManyStepsSpec(steps, "watched"); }
 
-class WatchersTest : public testing::Test {
+// A service's gRPC front door in process, on 127.0.0.1 and a free port, and channels to it.
+// A fixture calls Serve from SetUp with its own stack, and StopServing from TearDown.
+class ServedTest : public testing::Test {
  protected:
-  void SetUp() override {
-    grpc_service_ = std::make_unique<GrpcService>(*stack_.service, stack_.pool);
+  void Serve(test_support::ServiceStack& stack,
+             std::chrono::milliseconds download_write_timeout = 30s) {
+    grpc_service_ =
+        std::make_unique<GrpcService>(*stack.service, stack.pool, download_write_timeout);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -38,24 +42,39 @@ class WatchersTest : public testing::Test {
     ASSERT_NE(port, 0);
     address_ = "127.0.0.1:" + std::to_string(port);
   }
-  void TearDown() override {
-    jobs_->Shutdown();
+  void StopServing() {
     grpc_service_->EndStreams();
     server_->Shutdown(std::chrono::system_clock::now() + 2s);
-    stack_.training.executor.reset();
+    server_.reset();
+    grpc_service_.reset();
   }
 
-  // A channel of its own per watcher. `window` > 0 pins the HTTP/2 receive window to that many
+  // A channel of its own per caller. `window` > 0 pins the HTTP/2 receive window to that many
   // bytes (no BDP probing to grow it), so a reader that stops reading stalls the stream soon.
   std::unique_ptr<v1::Ablation::Stub> Stub(int window = 0) {
     grpc::ChannelArguments args;
-    args.SetInt("grpc.channel_id", ++channels_);  // a separate connection per watcher
+    args.SetInt("grpc.channel_id", ++channels_);  // a separate connection per caller
     if (window > 0) {
       args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
       args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, window);
     }
     return v1::Ablation::NewStub(
         grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
+  }
+
+  std::unique_ptr<GrpcService> grpc_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  int channels_ = 0;
+};
+
+class WatchersTest : public ServedTest {
+ protected:
+  void SetUp() override { Serve(stack_); }
+  void TearDown() override {
+    jobs_->Shutdown();
+    StopServing();
+    stack_.training.executor.reset();
   }
 
   // Polls until the server has `n` open watch streams; false after 10 s.
@@ -71,10 +90,6 @@ class WatchersTest : public testing::Test {
                                     /*watch_threads=*/4};
   store::Store* const store_ = stack_.store.get();
   jobs::JobManager* const jobs_ = stack_.training.jobs.get();
-  std::unique_ptr<GrpcService> grpc_service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::string address_;
-  int channels_ = 0;
 };
 
 // Reads a stream to its end; checks that every step arrives once, in order, from step 0.
@@ -194,21 +209,12 @@ TEST_F(WatchersTest, TheDrainRefusesSubmitsAndEndsStreamsAsUnavailable) {
 
 // A file download whose client stops taking chunks is cancelled after the write timeout, so
 // that it does not hold its file on the download shelf (download_shelf.h) for good.
-class StalledDownloadTest : public testing::Test {
+class StalledDownloadTest : public ServedTest {
  protected:
-  void SetUp() override {
-    grpc_service_ = std::make_unique<GrpcService>(*stack_.service, stack_.pool, 500ms);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(grpc_service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(port, 0);
-    address_ = "127.0.0.1:" + std::to_string(port);
-  }
+  void SetUp() override { Serve(stack_, /*download_write_timeout=*/500ms); }
   void TearDown() override {
     stack_.training.jobs->Shutdown();
-    server_->Shutdown(std::chrono::system_clock::now() + 2s);
+    StopServing();
     stack_.training.executor.reset();
   }
 
@@ -218,18 +224,6 @@ class StalledDownloadTest : public testing::Test {
         job_id, {"losses.json", "application/json", std::string(8 << 20, 'l'), ""});
     if (!s.ok()) return s;
     return stack_.store->PutArtifact(job_id, {"small.txt", "text/plain", "small", ""});
-  }
-
-  // A channel of its own; `window` > 0 pins its HTTP/2 receive window to that many bytes.
-  std::unique_ptr<v1::Ablation::Stub> Stub(int window = 0) {
-    grpc::ChannelArguments args;
-    args.SetInt("grpc.channel_id", ++channels_);
-    if (window > 0) {
-      args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-      args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, window);
-    }
-    return v1::Ablation::NewStub(
-        grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args));
   }
 
   // Reads `name` of job `job_id` whole; the call's status, and the bytes in `data`.
@@ -248,10 +242,6 @@ class StalledDownloadTest : public testing::Test {
   test_support::ServiceStack stack_{/*workers=*/1,
                                     service::ServiceOptions{.max_download_memory_mib = 1},
                                     ":memory:", [this](int64_t id) { return PutFiles(id); }};
-  std::unique_ptr<GrpcService> grpc_service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::string address_;
-  int channels_ = 0;
 };
 
 TEST_F(StalledDownloadTest, AStalledDownloadIsCancelledAndLetsItsFileGo) {
