@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "server/store/store.h"
 
@@ -31,8 +32,18 @@ class CursorHub {
 
   // Calls `wake` once, when job `job_id` has a committed event after `after`: immediately (on
   // this thread) if it already has, with the latest commit's time, else on the publishing
-  // thread. Returns a ticket for Cancel.
+  // thread. Returns a ticket for Cancel; 0, and `wake` is dropped, when nothing can come any
+  // more (the job is halted and has nothing after `after`).
   uint64_t WaitAfter(int64_t job_id, uint64_t after, Wake wake) ABSL_LOCKS_EXCLUDED(mutex_);
+
+  // Records that job `job_id` will commit nothing more in this process although it has not
+  // ended (its end could not be recorded: the store is full or refused it), and wakes its
+  // waiters, so that its watchers are told `why` instead of waiting for an end that cannot come.
+  void Halt(int64_t job_id, absl::Status why) ABSL_LOCKS_EXCLUDED(mutex_);
+
+  // `why` of Halt when job `job_id` is halted with nothing committed after `cursor` (a watcher
+  // there has everything it will get); OK otherwise.
+  absl::Status Halted(int64_t job_id, uint64_t cursor) ABSL_LOCKS_EXCLUDED(mutex_);
 
   // Forgets a wait that has not fired; after it returns the wake will not be called. Returns
   // false when it already fired (or is firing).
@@ -47,7 +58,8 @@ class CursorHub {
   absl::Mutex mutex_;
   struct Known {
     uint64_t cursor = 0;
-    Time posted;  // the latest commit's
+    Time posted;         // the latest commit's
+    absl::Status halted;  // Halt's `why`
   };
   std::unordered_map<int64_t, Known> cursors_ ABSL_GUARDED_BY(mutex_);
   std::map<uint64_t, Waiter> waiters_ ABSL_GUARDED_BY(mutex_);  // by ticket

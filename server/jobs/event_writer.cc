@@ -293,6 +293,15 @@ void EventWriter::CommitWhenFull(const std::vector<store::Event>& batch) {
     if (absl::Status s = Append(std::span(&event, 1)); !s.ok()) {
       spdlog::error("{}: could not record a run's or job's end either: {}", why,
                     std::string(s.message()));
+      if (const auto* job = std::get_if<store::JobFinishedEvent>(&event)) {
+        const std::string sentence =
+            absl::StrCat(why, ": job ", job->job_id,
+                         " stopped with the steps recorded so far and its end could not be "
+                         "recorded; it goes on from them when the server is restarted with room");
+        hub_.Halt(job->job_id, absl::IsPermissionDenied(full)
+                                   ? absl::FailedPreconditionError(sentence)
+                                   : absl::ResourceExhaustedError(sentence));
+      }
     }
   }
   if (dropped > 0) {
@@ -335,6 +344,13 @@ void EventWriter::Refused(const store::Event& event, const absl::Status& status)
   spdlog::error("the store refused an event ({}): {}", Describe(event),
                 std::string(status.message()));
   const int64_t run_id = RunOf(event);
+  if (const auto* job = std::get_if<store::JobFinishedEvent>(&event)) {
+    // The job stays unfinished and resumes at the next start; its watchers are told so now.
+    hub_.Halt(job->job_id,
+              absl::InternalError(absl::StrCat(
+                  "the database refused job ", job->job_id, "'s end (", status.message(),
+                  "); it stays unfinished and goes on when the server is restarted")));
+  }
   if (run_id == 0) return;  // a job's start or end: the job stays unfinished and resumes
   const std::string why =
       absl::StrCat("the database refused ", Describe(event), ": ", status.message());

@@ -81,7 +81,9 @@ class EventWriter {
   // job's start and end) are still tried, one at a time and once each: they update rows rather
   // than add them, and often fit where steps no longer do; the end of a run that lost steps
   // is recorded as FAILED "the database is full (...)" (or "cannot be written"), and so is its
-  // job's. Committed data is never touched.
+  // job's. A job whose end cannot be recorded either is halted on the CursorHub, so that its
+  // watchers end with that sentence rather than wait for an end that cannot come (the same for
+  // a job's end the store refuses). Committed data is never touched.
   using FullHandler = std::function<void(const absl::Status& full)>;
   // Sets (or, with nullptr, clears) the handler; when this returns, an old handler no longer
   // runs.

@@ -276,6 +276,9 @@ void Serve(const std::shared_ptr<WatchState>& w) {
         // At the end of a job that ended after the watch began: as for an ended job.
         read = kMaxEventsPerUpdate;
         to_end = true;
+      } else if (absl::Status halted = w->core->hub.Halted(w->job_id, cursor); !halted.ok()) {
+        // Everything committed is shown, and neither more nor the job's end can come.
+        error = std::move(halted);
       } else {
         t.waiters.push_back(w);
       }

@@ -16,6 +16,7 @@
 #include "tests/support/forwarding_store.h"
 #include "tests/support/job_specs.h"
 #include "tests/support/job_stack.h"
+#include "tests/support/read_only_store.h"
 #include "tests/support/sqlite_files.h"
 
 namespace ablate::jobs {
@@ -133,35 +134,8 @@ TEST(JobFaultsTest, ANearlyFullStoreKeepsEveryStepThatFits) {
   stack.executor.reset();
 }
 
-// A store whose file system turns read-only under it: from the Append that would take it past
-// `writable_steps` steps on, every Append fails as SQLite's SQLITE_READONLY does
-// (PermissionDenied); everything else is the real store's.
-class TurnsReadOnlyStore final : public test_support::ForwardingStore {
- public:
-  TurnsReadOnlyStore(std::unique_ptr<store::Store> inner, int writable_steps)
-      : ForwardingStore(std::move(inner)), writable_steps_(writable_steps) {}
-
-  absl::StatusOr<std::vector<store::JobCursor>> Append(
-      std::span<const store::Event> events) override {
-    int steps = 0;
-    for (const store::Event& e : events) steps += std::holds_alternative<store::StepEvent>(e);
-    if (steps_ + steps > writable_steps_) read_only_ = true;
-    if (read_only_) {
-      return absl::PermissionDeniedError("COMMIT: attempt to write a readonly database");
-    }
-    absl::StatusOr<std::vector<store::JobCursor>> result = inner().Append(events);
-    if (result.ok()) steps_ += steps;
-    return result;
-  }
-
- private:
-  const int writable_steps_;
-  int steps_ = 0;           // only the writer thread appends
-  bool read_only_ = false;  // likewise
-};
-
 TEST(JobFaultsTest, AStoreThatTurnsReadOnlyIsTreatedLikeAFullOne) {
-  TurnsReadOnlyStore store(*store::Store::Open(":memory:"), 500);
+  test_support::TurnsReadOnlyStore store(*store::Store::Open(":memory:"), 500);
   test_support::JobStack stack(store, /*workers=*/1);
   JobManager& jobs = *stack.jobs;
   EventWriter& writer = *stack.writer;

@@ -1,5 +1,6 @@
 // Live fan-out: many watchers of one job cost the store about one read per commit between
 // them, not one each, and every watcher still receives every step exactly once.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "tests/support/forwarding_store.h"
 #include "tests/support/job_specs.h"
 #include "tests/support/job_stack.h"
+#include "tests/support/read_only_store.h"
 #include "tests/support/service_stack.h"
 
 namespace ablate::service {
@@ -272,6 +274,57 @@ TEST(FanOutTest, ALaggingWatcherCatchesUpInOneMergedUpdate) {
     }
     before = u.cursor();
   }
+  training.jobs->Shutdown();
+}
+
+// A job whose end cannot be recorded (the data directory turned read-only) stays unfinished in
+// the store until a restart. Its watchers, the one there before the fault and one that comes
+// after, get every step that was recorded and then the reason, instead of waiting forever.
+TEST(FanOutTest, AWatchOfAJobThatCanRecordNothingMoreEndsWithTheReason) {
+  test_support::TurnsReadOnlyStore store(*store::Store::Open(":memory:"), 300);
+  ThreadPool pool(2);
+  test_support::JobStack training(store, /*workers=*/1);
+  AblationService service(store, *training.jobs, training.hub, pool);
+  v1::SubmitJobRequest submit;
+  test_support::TinyModel wide;  // its steps come in several commits before the fault
+  wide.width = 256;
+  *submit.mutable_spec() = test_support::TinySpec(100000, wide);
+  const v1::Job job = *service.SubmitJob(auth::Caller(), submit);
+  v1::WatchJobRequest request;
+  request.set_job_id(job.id());
+
+  // Pulls updates until an error (or 60 s of silence, a failure): the steps and the error.
+  auto drain_to_error = [](JobWatch& watch) {
+    std::vector<v1::JobUpdate> updates;
+    for (;;) {
+      std::promise<absl::StatusOr<UpdatePtr>> next;
+      watch.Next([&](absl::StatusOr<UpdatePtr> u) { next.set_value(std::move(u)); });
+      std::future<absl::StatusOr<UpdatePtr>> future = next.get_future();
+      if (future.wait_for(60s) != std::future_status::ready) {
+        ADD_FAILURE() << "the watch neither went on nor ended within 60 s";
+        return std::make_pair(test_support::CollectSteps(updates), absl::OkStatus());
+      }
+      absl::StatusOr<UpdatePtr> update = future.get();
+      if (!update.ok()) return std::make_pair(test_support::CollectSteps(updates), update.status());
+      EXPECT_FALSE((*update)->update().has_job_finished()) << "its end was never recorded";
+      updates.push_back((*update)->update());
+    }
+  };
+  std::unique_ptr<JobWatch> early = *service.WatchJob(auth::Caller(), request);
+  auto [early_steps, early_error] = drain_to_error(*early);
+  EXPECT_EQ(training.jobs->ActiveJobs(), 0);
+  EXPECT_TRUE(absl::IsFailedPrecondition(early_error)) << early_error;
+  EXPECT_THAT(std::string(early_error.message()),
+              ::testing::AllOf(::testing::HasSubstr("the database cannot be written"),
+                               ::testing::HasSubstr("when the server is restarted")));
+
+  std::unique_ptr<JobWatch> late = *service.WatchJob(auth::Caller(), request);
+  auto [late_steps, late_error] = drain_to_error(*late);
+  EXPECT_EQ(late_error, early_error);
+  const store::Trajectory recorded = *store.GetTrajectory(job.runs(0).id());
+  EXPECT_GT(recorded.steps.size(), 0u);
+  EXPECT_EQ(early_steps[job.runs(0).id()], recorded.losses);
+  EXPECT_EQ(late_steps, early_steps);
   training.jobs->Shutdown();
 }
 
