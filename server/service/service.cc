@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <mutex>
 
 #include "absl/status/status.h"
@@ -70,6 +71,7 @@ AblationService::AblationService(store::Store& store, jobs::JobManager& jobs,
     : store_(store),
       authenticator_(store),
       jobs_(jobs),
+      hub_(hub),
       options_(options),
       tails_(std::make_unique<LiveTails>(store, hub, watch_pool, options.live)),
       streams_(std::make_unique<StreamLimits>(
@@ -193,6 +195,12 @@ absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,
   absl::StatusOr<v1::Job> job = Labelled(wire::GetJob(store_, request.job_id()));
   if (!job.ok()) return job;
   if (std::optional<int> ahead = jobs_.RunsAhead(*job)) job->set_runs_ahead(*ahead);
+  // A job stopped by a full database is still running in the store, which cannot record
+  // otherwise: its error says why nothing moves (the cursor: whatever it has reached).
+  if (absl::Status halted = hub_.Halted(job->id(), std::numeric_limits<uint64_t>::max());
+      !halted.ok() && job->error().empty()) {
+    job->set_error(std::string(halted.message()));
+  }
   return job;
 }
 

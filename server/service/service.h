@@ -151,6 +151,7 @@ class AblationService {
   store::Store& store_;
   auth::Authenticator authenticator_;
   jobs::JobManager& jobs_;
+  jobs::CursorHub& hub_;
   const ServiceOptions options_;
   std::unique_ptr<LiveTails> tails_;
   std::unique_ptr<StreamLimits> streams_;

@@ -318,6 +318,13 @@ TEST(FanOutTest, AWatchOfAJobThatCanRecordNothingMoreEndsWithTheReason) {
               ::testing::AllOf(::testing::HasSubstr("the database cannot be written"),
                                ::testing::HasSubstr("when the server is restarted")));
 
+  // Still running as far as the store knows; the job says why nothing moves.
+  v1::GetJobRequest get;
+  get.set_job_id(job.id());
+  const v1::Job stopped = *service.GetJob(auth::Caller(), get);
+  EXPECT_EQ(stopped.state(), v1::JOB_STATE_RUNNING);
+  EXPECT_EQ(stopped.error(), early_error.message());
+
   std::unique_ptr<JobWatch> late = *service.WatchJob(auth::Caller(), request);
   auto [late_steps, late_error] = drain_to_error(*late);
   EXPECT_EQ(late_error, early_error);
