@@ -184,6 +184,21 @@ void AddServerFlags(CLI::App& app, ServerFlags& options) {
                  "download before the download is cancelled")
       ->check(CLI::Range(0.1, 3600.0))
       ->capture_default_str();
+  app.add_option("--grpc-handshake-timeout", options.grpc_handshake_timeout_s,
+                 "Seconds a gRPC connection has to complete its handshake (TLS, then HTTP/2's "
+                 "preface and settings) from connecting; then it is closed")
+      ->check(CLI::Range(0.1, 3600.0))
+      ->capture_default_str();
+  app.add_option("--grpc-idle-timeout", options.grpc_idle_timeout_s,
+                 "Seconds a gRPC connection may stay without a call before the server closes it "
+                 "(GOAWAY); a client's next call reconnects by itself")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+  app.add_option("--grpc-max-streams-per-connection", options.grpc_max_streams_per_connection,
+                 "Calls one gRPC connection may have open at once (HTTP/2's "
+                 "MAX_CONCURRENT_STREAMS); a client's further calls wait for one to end")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
   // Runs on a Slurm cluster (README, "Running on a Slurm cluster").
   app.add_option("--executor", options.executor,
                  "Where runs train: local (this server's --workers threads) or slurm (each run "

@@ -38,6 +38,10 @@ struct ServerFlags {
   double http_body_timeout_s = 30;
   double http_write_timeout_s = 30;
   double stream_recheck_s = 30;
+  // The gRPC port's connections (README, "gRPC limits").
+  double grpc_handshake_timeout_s = 10;
+  double grpc_idle_timeout_s = 120;
+  int grpc_max_streams_per_connection = 100;
   int fan_out_interval_ms =
       static_cast<int>(service::LiveOptions{}.fan_out_interval.count());
   // Where runs train: "local" (this server's threads) or "slurm" (ablate-worker jobs).

@@ -321,6 +321,14 @@ int main(int argc, char** argv) {
   // A WatchJob stream can be quiet for minutes while its job waits in the queue; the CLI pings
   // it every 30 s to notice a vanished server, so pings that often must be welcome.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+  // Connections that hold memory and a file without using them are closed (gRPC 1.51 has no
+  // cap on their number: README, "gRPC limits").
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             static_cast<int>(Millis(options.grpc_handshake_timeout_s).count()));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             static_cast<int>(Millis(options.grpc_idle_timeout_s).count()));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options.grpc_max_streams_per_connection);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     return Fail("cannot listen on " + options.listen + " (is the address valid and the port free?" +

@@ -1,8 +1,9 @@
-// The HTTP front door's limits against a real ablate-server, each as an attacker (or a careless
-// script) would meet it, over raw sockets so that the client does exactly what the case needs:
-// bodies over the limit with Content-Length and chunked, a gigabyte of chunked body without a
-// token, a megabyte of nested JSON, headers that trickle in (one connection, and 500 of them at
-// once), too many connections from one address, and SIGTERM with all of that in flight.
+// The HTTP front door's limits (and the gRPC port's) against a real ablate-server, each as an
+// attacker (or a careless script) would meet it, over raw sockets so that the client does
+// exactly what the case needs: bodies over the limit with Content-Length and chunked, a gigabyte
+// of chunked body without a token, a megabyte of nested JSON, headers that trickle in (one
+// connection, and 500 of them at once), too many connections from one address, SIGTERM with all
+// of that in flight, and gRPC connections that never make a call.
 //
 // Each test starts its own server with the limits it tests set small, so that it runs in
 // seconds. ABLATE_SERVER_BINARY in the environment runs the tests against another build.
@@ -348,6 +349,85 @@ TEST_F(HttpLimitsTest, SigtermStopsTheServerWithinTenSecondsWhateverIsInFlight) 
   ASSERT_TRUE(status.has_value()) << "the server had to be killed after 10 s:\n" << server_.Log();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << server_.Log();
   std::printf("the server stopped %.0f ms after SIGTERM\n", MillisSince(start));
+}
+
+// The gRPC port's connections (README, "gRPC limits"), over raw sockets: one that never sends
+// HTTP/2's preface is closed at --grpc-handshake-timeout, one that sends it and then makes no
+// call is closed (GOAWAY) at --grpc-idle-timeout, and the server's settings cap the calls one
+// connection may have open. Before, both kinds lasted for as long as the client liked (19,500
+// idle ones held 360 MB of the server's memory and all but 500 of its files), and a connection's
+// calls had no cap.
+using GrpcLimitsTest = HttpLimitsTest;
+
+struct Http2Frame {
+  int type = 0;
+  std::string payload;
+};
+
+// The frames in what a server sent (it sends no preface of its own).
+std::vector<Http2Frame> Frames(const std::string& bytes) {
+  std::vector<Http2Frame> frames;
+  size_t at = 0;
+  while (at + 9 <= bytes.size()) {
+    const auto byte = [&](size_t i) { return static_cast<unsigned char>(bytes[at + i]); };
+    const size_t length = (size_t{byte(0)} << 16) | (size_t{byte(1)} << 8) | byte(2);
+    if (at + 9 + length > bytes.size()) break;
+    frames.push_back({byte(3), bytes.substr(at + 9, length)});
+    at += 9 + length;
+  }
+  return frames;
+}
+
+// SETTINGS_MAX_CONCURRENT_STREAMS (0x3) of the server's SETTINGS frames; -1 when not sent.
+int64_t MaxConcurrentStreams(const std::vector<Http2Frame>& frames) {
+  for (const Http2Frame& frame : frames) {
+    if (frame.type != 0x4) continue;
+    for (size_t i = 0; i + 6 <= frame.payload.size(); i += 6) {
+      const auto byte = [&](size_t j) {
+        return static_cast<int64_t>(static_cast<unsigned char>(frame.payload[i + j]));
+      };
+      if ((byte(0) << 8 | byte(1)) == 0x3) {
+        return byte(2) << 24 | byte(3) << 16 | byte(4) << 8 | byte(5);
+      }
+    }
+  }
+  return -1;
+}
+
+bool HasGoaway(const std::vector<Http2Frame>& frames) {
+  for (const Http2Frame& frame : frames) {
+    if (frame.type == 0x7) return true;
+  }
+  return false;
+}
+
+TEST_F(GrpcLimitsTest, ConnectionsThatDoNothingAreClosedAndCallsPerConnectionAreCapped) {
+  StartServer({"--grpc-handshake-timeout", "1", "--grpc-idle-timeout", "2",
+               "--grpc-max-streams-per-connection", "7"});
+  const int port = server_.grpc_port();
+
+  Socket silent(port);
+  ASSERT_TRUE(silent.ok());
+  auto start = Clock::now();
+  const std::string to_silent = silent.ReadAll(10s);
+  const double silent_ms = MillisSince(start);
+  EXPECT_GT(silent_ms, 800);
+  EXPECT_LT(silent_ms, 5000) << "the silent connection was still open";
+  EXPECT_TRUE(HasGoaway(Frames(to_silent)));
+
+  // The client's preface and an empty SETTINGS frame, and then nothing.
+  Socket idle(port);
+  ASSERT_TRUE(idle.ok());
+  ASSERT_TRUE(idle.Send(std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+                        std::string("\0\0\0\x04\0\0\0\0\0", 9)));
+  start = Clock::now();
+  const std::vector<Http2Frame> to_idle = Frames(idle.ReadAll(10s));
+  const double idle_ms = MillisSince(start);
+  EXPECT_GT(idle_ms, 1500) << "closed before its idle timeout";
+  EXPECT_LT(idle_ms, 6000) << "the idle connection was still open";
+  EXPECT_TRUE(HasGoaway(to_idle));
+  EXPECT_EQ(MaxConcurrentStreams(to_idle), 7);
+  EXPECT_TRUE(Healthy());
 }
 
 }  // namespace

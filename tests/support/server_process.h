@@ -132,6 +132,7 @@ class ServerProcess {
 
   pid_t pid() const { return pid_; }
   std::string GrpcAddress() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
+  int grpc_port() const { return grpc_port_; }
   int http_port() const { return http_port_; }
 
  private:
