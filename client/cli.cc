@@ -1135,7 +1135,9 @@ CLI::App* AddShowCommand(CLI::App& app, ShowArgs& show_args) {
       "Show a job, its spec and its runs' results\n"
       "\n"
       "The job's state, times and spec, and for each run its state, outcome, final loss, final\n"
-      "validation loss and accuracy, steps/s, first non-finite step and flatline step.\n");
+      "validation loss and accuracy, steps/s, first non-finite step and flatline step.\n"
+      "Steps/s is of the steps' own time while a run trains, and of its wall time\n"
+      "(evaluations included) once it has ended.\n");
   show->add_option("JOB", show_args.job, "The job's id")->type_name("")->required();
   show->add_flag("--json", show_args.json, "Print the job in protobuf JSON");
   show->footer("Exit codes: 0 shown, 1 failed (e.g. no such job), 2 bad command line.");
