@@ -195,10 +195,12 @@ absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,
   absl::StatusOr<v1::Job> job = Labelled(wire::GetJob(store_, request.job_id()));
   if (!job.ok()) return job;
   if (std::optional<int> ahead = jobs_.RunsAhead(*job)) job->set_runs_ahead(*ahead);
-  // A job stopped by a full database is still running in the store, which cannot record
-  // otherwise: its error says why nothing moves (the cursor: whatever it has reached).
+  // A job stopped by a full database is still queued or running in the store, which could not
+  // record otherwise: its error says why nothing moves (the cursor: whatever it has reached).
+  const bool unfinished =
+      job->state() == v1::JOB_STATE_QUEUED || job->state() == v1::JOB_STATE_RUNNING;
   if (absl::Status halted = hub_.Halted(job->id(), std::numeric_limits<uint64_t>::max());
-      !halted.ok() && job->error().empty()) {
+      unfinished && !halted.ok() && job->error().empty()) {
     job->set_error(std::string(halted.message()));
   }
   return job;
