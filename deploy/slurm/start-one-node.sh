@@ -76,6 +76,7 @@ slurmd_start() {
 if [[ -n "$(live_pid munged munged)" && -n "$(live_pid slurmctld slurmctld)" &&
       -n "$(live_pid slurmd slurmd)" ]] && answering "$(node_state)"; then
   echo "start-one-node: already running in $dir (export SLURM_CONF=$SLURM_CONF)"
+  echo "export SLURM_CONF=$SLURM_CONF" >"$dir/env"  # as after a start: a caller may wait for it
   exit 0
 fi
 # Partly running (a daemon died, or a start was interrupted): stop the rest, start afresh.

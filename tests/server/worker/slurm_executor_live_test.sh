@@ -141,14 +141,20 @@ case "$CASE" in
     for i in 1 2; do
       jobs+=("$(must "$CLI" submit --name "k$i" "${small[@]}" --steps $steps --init kaiming --init xavier)")
     done
+    # Every job training (a worker can take seconds to start, and until then its job is
+    # queued), and steps stored.
+    every_job_running() {
+      (($(sql "SELECT count(*) FROM jobs WHERE state = 'running'") == ${#jobs[@]}))
+    }
+    wait_for 60 "every job to be running" every_job_running
     wait_for 60 "steps" bash -c "(( \$(sqlite3 -readonly '$db' 'SELECT count(*) FROM steps') >= 1000 ))"
     kill -KILL "$server_pid"
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
     # The kill must find every job training, or a worker's reconnection is not what ends it.
     for job in "${jobs[@]}"; do
-      [[ $(sql "SELECT state FROM jobs WHERE id = $job") == running ]] ||
-        fail "job $job had ended before the kill: lengthen the jobs"
+      state=$(sql "SELECT state FROM jobs WHERE id = $job")
+      [[ $state == running ]] || fail "job $job was $state at the kill: lengthen the jobs"
     done
     most=$(sql "SELECT max(n) FROM (SELECT count(*) AS n FROM steps GROUP BY run_id)")
     ((most < steps)) || fail "a run had stored all its $steps steps before the kill: lengthen the jobs"
