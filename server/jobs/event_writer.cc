@@ -294,13 +294,14 @@ void EventWriter::CommitWhenFull(const std::vector<store::Event>& batch) {
       spdlog::error("{}: could not record a run's or job's end either: {}", why,
                     std::string(s.message()));
       if (const auto* job = std::get_if<store::JobFinishedEvent>(&event)) {
-        const std::string sentence =
-            absl::StrCat(why, ": job ", job->job_id,
-                         " stopped with the steps recorded so far and its end could not be "
-                         "recorded; it goes on from them when the server is restarted with room");
-        hub_.Halt(job->job_id, absl::IsPermissionDenied(full)
-                                   ? absl::FailedPreconditionError(sentence)
-                                   : absl::ResourceExhaustedError(sentence));
+        const bool read_only = absl::IsPermissionDenied(full);
+        const std::string sentence = absl::StrCat(
+            why, ": job ", job->job_id,
+            " stopped with the steps recorded so far and its end could not be recorded; it goes "
+            "on from them when the server is restarted with ",
+            read_only ? "a database it can write" : "room");
+        hub_.Halt(job->job_id, read_only ? absl::FailedPreconditionError(sentence)
+                                         : absl::ResourceExhaustedError(sentence));
       }
     }
   }

@@ -312,6 +312,11 @@ TEST(FanOutTest, AWatchOfAJobThatCanRecordNothingMoreEndsWithTheReason) {
   };
   std::unique_ptr<JobWatch> early = *service.WatchJob(auth::Caller(), request);
   auto [early_steps, early_error] = drain_to_error(*early);
+  // The watch ends as the writer gives up on the job's end; the manager lets the job go just
+  // after that.
+  for (int i = 0; i < 200 && training.jobs->ActiveJobs() > 0; ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
   EXPECT_EQ(training.jobs->ActiveJobs(), 0);
   EXPECT_TRUE(absl::IsFailedPrecondition(early_error)) << early_error;
   EXPECT_THAT(std::string(early_error.message()),
