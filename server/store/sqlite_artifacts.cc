@@ -47,33 +47,38 @@ absl::Status SqliteStore::PutArtifact(int64_t job_id, const Artifact& artifact) 
   });
 }
 
+namespace {
+
+// The statement `SELECT columns FROM artifacts` stepped onto job `job_id`'s file `name`, or
+// NotFound naming the job or the file.
+absl::StatusOr<Statement> SelectArtifact(Connection& conn, int64_t job_id,
+                                         const std::string& name, absl::string_view columns) {
+  STORE_RETURN_IF_ERROR(CheckJobExists(conn, job_id));
+  STORE_ASSIGN_OR_RETURN(Statement stmt,
+                         conn.Prepare(absl::StrCat("SELECT ", columns, " FROM artifacts "
+                                                   "WHERE job_id = ?1 AND name = ?2")));
+  stmt.Bind(1, job_id).BindText(2, name);
+  STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no file \"", name, "\""));
+  }
+  return stmt;
+}
+
+}  // namespace
+
 absl::StatusOr<Artifact> SqliteStore::GetArtifact(int64_t job_id, const std::string& name) {
   return Read([&](Connection& conn) -> absl::StatusOr<Artifact> {
-    STORE_RETURN_IF_ERROR(CheckJobExists(conn, job_id));
     STORE_ASSIGN_OR_RETURN(Statement stmt,
-                           conn.Prepare("SELECT content_type, data, sha256 FROM artifacts "
-                                        "WHERE job_id = ?1 AND name = ?2"));
-    stmt.Bind(1, job_id).BindText(2, name);
-    STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) {
-      return absl::NotFoundError(absl::StrCat("job ", job_id, " has no file \"", name, "\""));
-    }
+                           SelectArtifact(conn, job_id, name, "content_type, data, sha256"));
     return Artifact{name, stmt.Text(0), stmt.Blob(1), stmt.Text(2)};
   });
 }
 
 absl::StatusOr<int64_t> SqliteStore::ArtifactSize(int64_t job_id, const std::string& name) {
   return Read([&](Connection& conn) -> absl::StatusOr<int64_t> {
-    STORE_RETURN_IF_ERROR(CheckJobExists(conn, job_id));
     // length() of a blob reads the record's header, not the blob's pages.
-    STORE_ASSIGN_OR_RETURN(Statement stmt,
-                           conn.Prepare("SELECT length(data) FROM artifacts "
-                                        "WHERE job_id = ?1 AND name = ?2"));
-    stmt.Bind(1, job_id).BindText(2, name);
-    STORE_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) {
-      return absl::NotFoundError(absl::StrCat("job ", job_id, " has no file \"", name, "\""));
-    }
+    STORE_ASSIGN_OR_RETURN(Statement stmt, SelectArtifact(conn, job_id, name, "length(data)"));
     return stmt.Int(0);
   });
 }

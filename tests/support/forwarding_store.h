@@ -4,7 +4,9 @@
 #define ABLATE_TESTS_SUPPORT_FORWARDING_STORE_H_
 
 #include <memory>
+#include <span>
 #include <utility>
+#include <variant>
 
 #include "server/store/store.h"
 
@@ -94,6 +96,12 @@ class ForwardingStore : public store::Store {
 
  protected:
   store::Store& inner() { return *inner_; }
+  // The step events of a batch: what the doubles that fill up or gate commits count.
+  static int StepsIn(std::span<const store::Event> events) {
+    int steps = 0;
+    for (const store::Event& e : events) steps += std::holds_alternative<store::StepEvent>(e);
+    return steps;
+  }
 
  private:
   std::unique_ptr<store::Store> inner_;

@@ -8,7 +8,6 @@
 #include <memory>
 #include <span>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "tests/support/forwarding_store.h"
@@ -22,8 +21,7 @@ class TurnsReadOnlyStore final : public ForwardingStore {
 
   absl::StatusOr<std::vector<store::JobCursor>> Append(
       std::span<const store::Event> events) override {
-    int steps = 0;
-    for (const store::Event& e : events) steps += std::holds_alternative<store::StepEvent>(e);
+    const int steps = StepsIn(events);
     if (steps_ + steps > writable_steps_) read_only_ = true;
     if (read_only_) {
       return absl::PermissionDeniedError("COMMIT: attempt to write a readonly database");

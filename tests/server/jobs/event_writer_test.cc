@@ -25,7 +25,7 @@ class GatedStore final : public test_support::ForwardingStore {
   absl::StatusOr<std::vector<store::JobCursor>> Append(
       std::span<const store::Event> events) override {
     gate_.WaitForNotification();
-    for (const store::Event& e : events) steps_ += std::holds_alternative<store::StepEvent>(e);
+    steps_ += StepsIn(events);
     return std::vector<store::JobCursor>{};
   }
   void Open() { gate_.Notify(); }

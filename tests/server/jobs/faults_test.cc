@@ -92,8 +92,7 @@ class RoomForStepsStore final : public test_support::ForwardingStore {
 
   absl::StatusOr<std::vector<store::JobCursor>> Append(
       std::span<const store::Event> events) override {
-    int steps = 0;
-    for (const store::Event& e : events) steps += std::holds_alternative<store::StepEvent>(e);
+    const int steps = StepsIn(events);
     if (steps_ + steps > capacity_) {
       return absl::ResourceExhaustedError("database or disk is full");
     }

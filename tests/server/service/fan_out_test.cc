@@ -9,6 +9,7 @@
 #include <future>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 #include <vector>
@@ -44,19 +45,27 @@ class CountingStore : public test_support::ForwardingStore {
   std::atomic<int> reads{0};
 };
 
+// The watch's next update or error; nullopt (a failure) after 60 s of silence.
+std::optional<absl::StatusOr<UpdatePtr>> NextOf(JobWatch& watch) {
+  auto next = std::make_shared<std::promise<absl::StatusOr<UpdatePtr>>>();
+  // Shared with the callback, which may still come after the wait gave up.
+  watch.Next([next](absl::StatusOr<UpdatePtr> u) { next->set_value(std::move(u)); });
+  std::future<absl::StatusOr<UpdatePtr>> future = next->get_future();
+  if (future.wait_for(60s) != std::future_status::ready) {
+    ADD_FAILURE() << "the watch neither went on nor ended within 60 s";
+    return std::nullopt;
+  }
+  return future.get();
+}
+
 // Pulls every update of a watch until the job's end; empty after an error or 60 s of silence.
 // Also keeps the shared updates themselves in `shared` when given.
 std::vector<v1::JobUpdate> Drain(JobWatch& watch, std::vector<UpdatePtr>* shared = nullptr) {
   std::vector<v1::JobUpdate> updates;
   for (;;) {
-    std::promise<absl::StatusOr<UpdatePtr>> next;
-    watch.Next([&](absl::StatusOr<UpdatePtr> u) { next.set_value(std::move(u)); });
-    std::future<absl::StatusOr<UpdatePtr>> future = next.get_future();
-    if (future.wait_for(60s) != std::future_status::ready) {
-      ADD_FAILURE() << "no update within 60 s";
-      return {};
-    }
-    absl::StatusOr<UpdatePtr> update = future.get();
+    std::optional<absl::StatusOr<UpdatePtr>> next = NextOf(watch);
+    if (!next) return {};
+    absl::StatusOr<UpdatePtr>& update = *next;
     if (!update.ok()) {
       ADD_FAILURE() << update.status();
       return {};
@@ -297,14 +306,9 @@ TEST(FanOutTest, AWatchOfAJobThatCanRecordNothingMoreEndsWithTheReason) {
   auto drain_to_error = [](JobWatch& watch) {
     std::vector<v1::JobUpdate> updates;
     for (;;) {
-      std::promise<absl::StatusOr<UpdatePtr>> next;
-      watch.Next([&](absl::StatusOr<UpdatePtr> u) { next.set_value(std::move(u)); });
-      std::future<absl::StatusOr<UpdatePtr>> future = next.get_future();
-      if (future.wait_for(60s) != std::future_status::ready) {
-        ADD_FAILURE() << "the watch neither went on nor ended within 60 s";
-        return std::make_pair(test_support::CollectSteps(updates), absl::OkStatus());
-      }
-      absl::StatusOr<UpdatePtr> update = future.get();
+      std::optional<absl::StatusOr<UpdatePtr>> next = NextOf(watch);
+      if (!next) return std::make_pair(test_support::CollectSteps(updates), absl::OkStatus());
+      absl::StatusOr<UpdatePtr>& update = *next;
       if (!update.ok()) return std::make_pair(test_support::CollectSteps(updates), update.status());
       EXPECT_FALSE((*update)->update().has_job_finished()) << "its end was never recorded";
       updates.push_back((*update)->update());
