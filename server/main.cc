@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -289,7 +290,19 @@ int main(int argc, char** argv) {
       },
       {.files = checkpoint_files.get(),
        .policy = {.every_seconds = options.checkpoint_every_s}},
-      FinishingThreads(options));
+      FinishingThreads(options), [] {
+        // Off the jobs' ends: a thread's first figure loads the drawing libraries and fonts.
+        const absl::Time start = absl::Now();
+        const absl::Status drawn = artifacts::WarmUpFigures();
+        static std::atomic<bool> said{false};
+        if (said.exchange(true)) return;  // once, not once per finishing thread
+        if (!drawn.ok()) {
+          spdlog::warn("jobs' figures cannot be drawn: {}", std::string(drawn.message()));
+        } else {
+          spdlog::info("figures ready: drawing libraries and fonts loaded in {} ms",
+                       absl::ToInt64Milliseconds(absl::Now() - start));
+        }
+      });
   if (read_only) {
     jobs.RefuseChanges(absl::FailedPreconditionError(
         "the data directory " + options.data_dir +
@@ -403,16 +416,6 @@ int main(int argc, char** argv) {
   } else if (absl::Status s = jobs.Recover(); !s.ok()) {
     return Fail("cannot resume the stored jobs: " + std::string(s.message()));
   }
-  // Off the first job's end: its figures would otherwise load the drawing libraries and fonts.
-  std::thread figures_warm_up([] {
-    const absl::Time start = absl::Now();
-    if (absl::Status s = artifacts::WarmUpFigures(); !s.ok()) {
-      spdlog::warn("jobs' figures cannot be drawn: {}", std::string(s.message()));
-    } else {
-      spdlog::info("figures ready: drawing libraries and fonts loaded in {} ms",
-                   absl::ToInt64Milliseconds(absl::Now() - start));
-    }
-  });
   if (local_executor) local_executor->Release();
   if (slurm_executor) slurm_executor->Release();
   const int finishing_threads = FinishingThreads(options);
@@ -463,7 +466,6 @@ int main(int argc, char** argv) {
   phase_done("training threads");
   writer.Flush();
   phase_done("last commit");
-  figures_warm_up.join();
   spdlog::info("ablate-server stopped in {} ms ({})",
                std::chrono::duration_cast<std::chrono::milliseconds>(
                    std::chrono::steady_clock::now() - stop_began)

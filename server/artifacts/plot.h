@@ -110,10 +110,11 @@ struct PlotImage {
 // Internal when PLplot's cairo driver is missing or the PNG cannot be encoded.
 absl::StatusOr<PlotImage> RenderPlot(const PlotInput& input, YScale scale);
 
-// Draws a small loss figure and throws it away. The first figure a process draws loads PLplot's
-// cairo driver, Pango and the fonts, several times the cost of a figure (0.2–0.4 s on a 2-core
-// VM); the server calls this as it starts, so that the cost does not fall on its first job's
-// end. An error is the figures' own (PLplot's cairo driver missing).
+// Draws lab 1's kind of loss figure on both scales and throws them away. A thread's first
+// figure loads PLplot's cairo driver, Pango and the fonts (Pango's font map is per thread), two
+// to three times the cost of a figure; each of the server's finishing threads calls this as it
+// starts, so that the cost does not fall on a job's end. An error is the figures' own (PLplot's
+// cairo driver missing).
 absl::Status WarmUpFigures();
 
 // The layer figure (layer_stats.png): two panels against the layer (1 … depth), one line per

@@ -374,14 +374,19 @@ class JobManager::RunSupervisor final : public RunListener {
 };
 
 JobManager::JobManager(store::Store& store, EventWriter& writer, Executor& executor,
-                       FinishHook on_finish, Checkpointing checkpointing, int finishing_threads)
+                       FinishHook on_finish, Checkpointing checkpointing, int finishing_threads,
+                       FinisherStart on_finisher_start)
     : store_(store),
       writer_(writer),
       executor_(executor),
       on_finish_(std::move(on_finish)),
       checkpointing_(checkpointing) {
   for (int i = 0; i < std::max(1, finishing_threads); ++i) {
-    finishers_.emplace_back([this] { FinishLoop(); });
+    finishers_.emplace_back([this, on_finisher_start] {
+      pthread_setname_np(pthread_self(), "ablate-finish");
+      if (on_finisher_start) on_finisher_start();
+      FinishLoop();
+    });
   }
   writer_.OnStoreFull([this](const absl::Status& full) { StoreFull(full); });
 }
@@ -406,7 +411,6 @@ void JobManager::QueueFinish(ActiveJob& job) {
 }
 
 void JobManager::FinishLoop() {
-  pthread_setname_np(pthread_self(), "ablate-finish");
   while (true) {
     ActiveJob* job = nullptr;
     {

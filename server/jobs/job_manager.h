@@ -32,6 +32,12 @@ namespace ablate::jobs {
 // job's deliverables. An error fails the job. Jobs may finish concurrently, one per thread.
 using FinishHook = std::function<absl::Status(int64_t job_id)>;
 
+// Called once on each finishing thread as it starts, before it takes any job's end: loads what
+// a job's end needs per thread, so that no job's end pays for it. (The figures' text goes
+// through Pango, whose font map and font caches are per thread: a thread's first figure costs
+// about twice as much as its next ones.)
+using FinisherStart = std::function<void()>;
+
 // How runs keep checkpoints, so that a run interrupted by a crash continues from its latest one.
 struct Checkpointing {
   // Borrowed; null: no checkpoints, and an interrupted run replays from step 0. The event
@@ -49,9 +55,10 @@ struct Checkpointing {
 class JobManager {
  public:
   // Borrows everything, which must outlive the manager. Starts `finishing_threads` (at least 1)
-  // finishing threads.
+  // finishing threads, each of which calls `on_finisher_start` (when not empty) first.
   JobManager(store::Store& store, EventWriter& writer, Executor& executor, FinishHook on_finish,
-             Checkpointing checkpointing = {}, int finishing_threads = 1);
+             Checkpointing checkpointing = {}, int finishing_threads = 1,
+             FinisherStart on_finisher_start = nullptr);
   // Calls Shutdown(), then lets the finishing threads forget the jobs still queued to them (they
   // finish at the next Recover) and joins them.
   ~JobManager();
@@ -114,8 +121,8 @@ class JobManager {
   void RunEnded(ActiveJob& job) ABSL_LOCKS_EXCLUDED(mutex_);
   // Hands `job`, whose runs have all ended, to the finishing threads.
   void QueueFinish(ActiveJob& job) ABSL_LOCKS_EXCLUDED(finish_mutex_);
-  // A finishing thread: FinishJob for each job it takes from the queue until the manager is
-  // destroyed.
+  // A finishing thread's loop (after its `on_finisher_start`): FinishJob for each job it takes
+  // from the queue until the manager is destroyed.
   void FinishLoop() ABSL_LOCKS_EXCLUDED(finish_mutex_);
   // On a finishing thread: builds the deliverables, records the job's end, and forgets it.
   // The job fails when one of its runs is stored as failed (also one that failed before a

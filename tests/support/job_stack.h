@@ -20,13 +20,16 @@ namespace ablate::test_support {
 struct JobStack {
   // `workers` runs train at once; `on_finish` is the job manager's finish hook (none when
   // empty); runs keep checkpoints as `checkpointing` says (its files, when given, must outlive
-  // the stack); `finishing_threads` jobs end at once.
+  // the stack); `finishing_threads` jobs end at once, each thread calling `on_finisher_start`
+  // (when not empty) as it starts.
   JobStack(store::Store& store, int workers, jobs::FinishHook on_finish = nullptr,
-           jobs::Checkpointing checkpointing = {}, int finishing_threads = 1)
+           jobs::Checkpointing checkpointing = {}, int finishing_threads = 1,
+           jobs::FinisherStart on_finisher_start = nullptr)
       : writer(std::make_unique<jobs::EventWriter>(store, hub, checkpointing.files)),
         executor(std::make_unique<jobs::LocalExecutor>(workers)),
         jobs(std::make_unique<jobs::JobManager>(store, *writer, *executor, std::move(on_finish),
-                                                checkpointing, finishing_threads)) {}
+                                                checkpointing, finishing_threads,
+                                                std::move(on_finisher_start))) {}
   ~JobStack() {
     jobs->Shutdown();  // may already have been called: a second call does nothing
     executor.reset();

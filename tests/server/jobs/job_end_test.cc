@@ -5,11 +5,13 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
@@ -213,6 +215,45 @@ TEST(JobEndTest, AJobsFilesDoNotWaitForAnEarlierJobsFiles) {
   const v1::Job first_ended = WaitForEnd(*store, first->id());
   EXPECT_EQ(second_ended.state(), v1::JOB_STATE_SUCCEEDED) << second_ended.error();
   EXPECT_EQ(first_ended.state(), v1::JOB_STATE_SUCCEEDED) << first_ended.error();
+}
+
+// Each finishing thread prepares (the server loads its figures' fonts there) before it takes any
+// job's end, however soon a job ends: here both jobs end while the threads are still preparing,
+// and each job's end must run on a thread whose preparation is over.
+TEST(JobEndTest, EachFinishingThreadPreparesBeforeItTakesAJobsEnd) {
+  std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
+  absl::Mutex mutex;
+  std::set<std::thread::id> prepared;  // guarded by mutex
+  test_support::JobStack stack(
+      *store, /*workers=*/2,
+      [&](int64_t job_id) {
+        absl::MutexLock lock(&mutex);
+        return prepared.contains(std::this_thread::get_id())
+                   ? absl::OkStatus()
+                   : absl::FailedPreconditionError(
+                         absl::StrCat("job ", job_id, " ended on a thread not prepared"));
+      },
+      {}, /*finishing_threads=*/2, [&] {
+        std::this_thread::sleep_for(1s);  // longer than a tiny job takes to train
+        absl::MutexLock lock(&mutex);
+        prepared.insert(std::this_thread::get_id());
+      });
+  const v1::JobSpec spec = *ResolveSpec(test_support::TinySpec(5));
+  absl::StatusOr<v1::Job> first = stack.jobs->Submit(spec, "ada");
+  ASSERT_TRUE(first.ok()) << first.status();
+  absl::StatusOr<v1::Job> second = stack.jobs->Submit(spec, "grace");
+  ASSERT_TRUE(second.ok()) << second.status();
+  for (int64_t id : {first->id(), second->id()}) {
+    const v1::Job ended = WaitForEnd(*store, id);
+    EXPECT_EQ(ended.state(), v1::JOB_STATE_SUCCEEDED) << ended.error();
+  }
+  // Both threads prepared (the second may still be finishing its preparation).
+  const auto both_prepared = [&] {
+    absl::MutexLock lock(&mutex);
+    return prepared.size() == 2;
+  };
+  for (int i = 0; i < 200 && !both_prepared(); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(both_prepared());
 }
 
 // Ended jobs wait their turn as runs do: while one job's files are built, ada's three more jobs
