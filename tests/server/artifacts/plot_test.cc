@@ -7,6 +7,8 @@
 #include <limits>
 #include <map>
 #include <random>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -169,6 +171,52 @@ TEST(PlotTest, IsAPngOfTheStatedSize) {
     EXPECT_EQ(image->width, kPlotWidth);
     EXPECT_EQ(image->height, kPlotHeight);
   }
+}
+
+// CRC-32 as PNG defines it (ISO 3309), bit by bit: independent of the encoder's.
+uint32_t Crc32(std::string_view bytes) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char b : bytes) {
+    crc ^= b;
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return crc ^ 0xFFFFFFFFu;
+}
+
+// Every chunk in order with its CRC, IEND last and nothing after it: libpng's decoder reads only
+// up to the image data, and other readers check the rest.
+TEST(PlotTest, IsAPngWhoseEveryChunkHasItsCrc) {
+  const absl::StatusOr<PlotImage> plot = RenderPlot(LabInput(), YScale::kLog);
+  ASSERT_TRUE(plot.ok()) << plot.status();
+  const std::string_view png = plot->png;
+  ASSERT_GE(png.size(), 8u);
+  EXPECT_EQ(png.substr(0, 8), std::string_view("\x89PNG\r\n\x1a\n", 8));
+  const auto u32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = v << 8 | static_cast<unsigned char>(png[at + i]);
+    return v;
+  };
+  std::vector<std::string> types;
+  size_t at = 8;
+  while (at + 12 <= png.size()) {
+    const size_t length = u32(at);
+    ASSERT_LE(at + 12 + length, png.size()) << "chunk " << types.size() << " runs past the end";
+    const std::string_view type_and_data = png.substr(at + 4, 4 + length);
+    types.emplace_back(type_and_data.substr(0, 4));
+    EXPECT_EQ(u32(at + 8 + length), Crc32(type_and_data)) << "the CRC of " << types.back();
+    if (types.back() == "IHDR") {
+      ASSERT_EQ(length, 13u);
+      EXPECT_EQ(u32(at + 8), static_cast<uint32_t>(kPlotWidth));
+      EXPECT_EQ(u32(at + 12), static_cast<uint32_t>(kPlotHeight));
+      EXPECT_EQ(png.substr(at + 16, 5), std::string_view("\x08\x02\0\0\0", 5));  // 8-bit RGB
+    }
+    at += 12 + length;
+  }
+  EXPECT_EQ(at, png.size()) << "bytes after the last chunk";
+  ASSERT_GE(types.size(), 3u);
+  EXPECT_EQ(types.front(), "IHDR");
+  EXPECT_EQ(types.back(), "IEND");
+  for (size_t i = 1; i + 1 < types.size(); ++i) EXPECT_EQ(types[i], "IDAT") << i;
 }
 
 TEST(PlotTest, DrawsEachCurveInItsOwnColour) {
