@@ -1,6 +1,7 @@
 #include "server/artifacts/plot_layout.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 
@@ -217,23 +218,65 @@ std::vector<std::pair<double, double>> CurvePoints(const PlotInput& input,
 LegendSpot PlaceLegend(const std::vector<std::pair<double, double>>& points,
                        const std::vector<Box>& avoid, double width, double height) {
   constexpr double kMargin = 0.012;
+  constexpr int kSteps = 24;
+  // The candidates: kSteps + 1 columns (left edges x0s) by kSteps + 1 rows (top edges y1s).
+  std::array<double, kSteps + 1> x0s, y1s;
+  for (int i = 0; i <= kSteps; ++i) {
+    x0s[i] = kMargin + std::max(0.0, 1 - 2 * kMargin - width) * i / kSteps;
+    y1s[i] = 1 - kMargin - std::max(0.0, 1 - 2 * kMargin - height) * i / kSteps;
+  }
+  const auto box_at = [&](int i, int j) {
+    return Box{x0s[i], y1s[j] - height, x0s[i] + width, y1s[j]};
+  };
+  // The points under each candidate (Box::Contains, edges included), counted in one sweep
+  // rather than one pass per candidate (a large job's figures have up to kMaxCurvePoints): in x
+  // order, column i's points are a run [first[i], last[i]), and the row-j ones among them are
+  // row j's count at last[i] minus its count at first[i].
+  std::vector<std::pair<double, double>> by_x = points;
+  std::sort(by_x.begin(), by_x.end());
+  std::array<size_t, kSteps + 1> first, last;
+  std::vector<size_t> marks;
+  for (int i = 0; i <= kSteps; ++i) {
+    const Box column = box_at(i, 0);
+    const auto x_of = [](const std::pair<double, double>& p, double x) { return p.first < x; };
+    const auto x_below = [](double x, const std::pair<double, double>& p) { return x < p.first; };
+    first[i] = std::lower_bound(by_x.begin(), by_x.end(), column.x0, x_of) - by_x.begin();
+    last[i] = std::upper_bound(by_x.begin(), by_x.end(), column.x1, x_below) - by_x.begin();
+    marks.push_back(first[i]);
+    marks.push_back(last[i]);
+  }
+  std::sort(marks.begin(), marks.end());
+  marks.erase(std::unique(marks.begin(), marks.end()), marks.end());
+  // row_counts[m][j]: among the first marks[m] points in x order, those inside row j.
+  std::vector<std::array<long, kSteps + 1>> row_counts(marks.size());
+  std::array<long, kSteps + 1> counts{};
+  size_t next = 0;
+  for (size_t m = 0; m < marks.size(); ++m) {
+    for (; next < marks[m]; ++next) {
+      const double y = by_x[next].second;
+      for (int j = 0; j <= kSteps; ++j) counts[j] += y >= y1s[j] - height && y <= y1s[j];
+    }
+    row_counts[m] = counts;
+  }
+  const auto at_mark = [&](size_t index) {
+    return row_counts[std::lower_bound(marks.begin(), marks.end(), index) - marks.begin()];
+  };
+
   LegendSpot best{1 - kMargin - width, 1 - kMargin, std::numeric_limits<long>::max()};
   double best_cost = std::numeric_limits<double>::max();
-  constexpr int kSteps = 24;
   for (int i = 0; i <= kSteps; ++i) {
-    const double x0 = kMargin + std::max(0.0, 1 - 2 * kMargin - width) * i / kSteps;
+    const std::array<long, kSteps + 1>& before = at_mark(first[i]);
+    const std::array<long, kSteps + 1>& through = at_mark(last[i]);
     for (int j = 0; j <= kSteps; ++j) {
-      const double y1 = 1 - kMargin - std::max(0.0, 1 - 2 * kMargin - height) * j / kSteps;
-      const Box box{x0, y1 - height, x0 + width, y1};
-      long covered = 0;
-      for (const auto& [x, y] : points) covered += box.Contains(x, y);
+      const Box box = box_at(i, j);
+      const long covered = through[j] - before[j];
       double cost = static_cast<double>(covered);
       for (const Box& a : avoid) cost += box.Overlaps(a) ? 1e6 : 0;
-      const double edge = std::min(x0, 1 - box.x1) + std::min(box.y0, 1 - y1);
-      cost += edge + 0.001 * ((1 - box.x1) + (1 - y1));
+      const double edge = std::min(box.x0, 1 - box.x1) + std::min(box.y0, 1 - box.y1);
+      cost += edge + 0.001 * ((1 - box.x1) + (1 - box.y1));
       if (cost < best_cost) {
         best_cost = cost;
-        best = LegendSpot{x0, y1, covered};
+        best = LegendSpot{box.x0, box.y1, covered};
       }
     }
   }

@@ -173,6 +173,68 @@ TEST(PlotTest, IsAPngOfTheStatedSize) {
   }
 }
 
+using figure::Box;
+using figure::LegendSpot;
+using figure::PlaceLegend;
+
+// PlaceLegend as it was written first, one pass over the points per candidate: the reference.
+LegendSpot PlaceLegendByEveryCandidate(const std::vector<std::pair<double, double>>& points,
+                                       const std::vector<Box>& avoid, double width,
+                                       double height) {
+  constexpr double kMargin = 0.012;
+  constexpr int kSteps = 24;
+  LegendSpot best{1 - kMargin - width, 1 - kMargin, std::numeric_limits<long>::max()};
+  double best_cost = std::numeric_limits<double>::max();
+  for (int i = 0; i <= kSteps; ++i) {
+    const double x0 = kMargin + std::max(0.0, 1 - 2 * kMargin - width) * i / kSteps;
+    for (int j = 0; j <= kSteps; ++j) {
+      const double y1 = 1 - kMargin - std::max(0.0, 1 - 2 * kMargin - height) * j / kSteps;
+      const Box box{x0, y1 - height, x0 + width, y1};
+      long covered = 0;
+      for (const auto& [x, y] : points) covered += box.Contains(x, y);
+      double cost = static_cast<double>(covered);
+      for (const Box& a : avoid) cost += box.Overlaps(a) ? 1e6 : 0;
+      const double edge = std::min(x0, 1 - box.x1) + std::min(box.y0, 1 - y1);
+      cost += edge + 0.001 * ((1 - box.x1) + (1 - y1));
+      if (cost < best_cost) {
+        best_cost = cost;
+        best = LegendSpot{x0, y1, covered};
+      }
+    }
+  }
+  return best;
+}
+
+// The one-sweep count places the legend exactly where one pass per candidate does, with the same
+// count, also for points on the candidates' very edges and for a legend as wide as the axes.
+TEST(PlaceLegendTest, PlacesAsCountingUnderEveryCandidateDoes) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> unit(-0.1, 1.2);
+  for (int trial = 0; trial < 60; ++trial) {
+    const double width = trial % 10 == 9 ? 1.0 : 0.05 + 0.4 * (trial % 7) / 6;
+    const double height = 0.05 + 0.5 * (trial % 5) / 4;
+    std::vector<std::pair<double, double>> points;
+    const int n = trial % 4 == 0 ? trial : 3000;
+    for (int k = 0; k < n; ++k) points.emplace_back(unit(rng), unit(rng));
+    // Points on the candidates' edges and corners.
+    for (int i = 0; i <= 24; i += 3) {
+      const double x0 = 0.012 + std::max(0.0, 1 - 2 * 0.012 - width) * i / 24;
+      const double y1 = 1 - 0.012 - std::max(0.0, 1 - 2 * 0.012 - height) * i / 24;
+      points.emplace_back(x0, y1);
+      points.emplace_back(x0 + width, y1 - height);
+      points.emplace_back(x0, unit(rng));
+      points.emplace_back(unit(rng), y1 - height);
+    }
+    std::vector<Box> avoid;
+    if (trial % 3 == 0) avoid.push_back(Box{0.6, 0.7, 1.0, 1.0});
+    const LegendSpot fast = PlaceLegend(points, avoid, width, height);
+    const LegendSpot reference = PlaceLegendByEveryCandidate(points, avoid, width, height);
+    EXPECT_EQ(fast.x0, reference.x0) << "trial " << trial;
+    EXPECT_EQ(fast.y1, reference.y1) << "trial " << trial;
+    EXPECT_EQ(fast.covered, reference.covered) << "trial " << trial;
+  }
+}
+
 // CRC-32 as PNG defines it (ISO 3309), bit by bit: independent of the encoder's.
 uint32_t Crc32(std::string_view bytes) {
   uint32_t crc = 0xFFFFFFFFu;
