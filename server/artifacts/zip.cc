@@ -48,9 +48,12 @@ absl::StatusOr<std::string> MakeZip(const std::string& folder, const std::vector
       zip_discard(archive);
       return status;
     }
+    // Figures are compressed already. The rest at zlib's default level, not its highest: on a
+    // 16-run sweep's 10 MB losses.json, level 9 took 731 ms of the job's end for a file 3 %
+    // smaller than level 6's, which took 187 ms.
     const bool stored = absl::EndsWith(entry.name, ".png") || absl::EndsWith(entry.name, ".zip");
     zip_set_file_compression(archive, static_cast<zip_uint64_t>(index),
-                             stored ? ZIP_CM_STORE : ZIP_CM_DEFLATE, 9);
+                             stored ? ZIP_CM_STORE : ZIP_CM_DEFLATE, 6);
     zip_file_set_mtime(archive, static_cast<zip_uint64_t>(index), mtime, 0);
   }
   if (zip_close(archive) != 0) {
