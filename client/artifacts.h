@@ -115,12 +115,13 @@ class DownloadDir {
 absl::Status CheckJobEnded(Connection& connection, int64_t job_id);
 
 // Downloads every deliverable the server has (kDeliverables) of an ended job into `dir`, and
-// prints each path written to `out`, one per line. The files are fetched and verified into a
-// hidden folder inside `dir` first and moved into place only once all have arrived, so a failed
-// download leaves `dir` as it was; a deliverable an earlier job left there that this job does
-// not have is removed (and said), so the folder never holds one job's manifest beside another's
-// plot. Fails when job.json is missing (as for a job that has not ended), or on the first file
-// that cannot be fetched, verified or written. Returns the paths written.
+// prints each path written to `out`, one per line. The files are fetched side by side and
+// verified into a hidden folder inside `dir`, and moved into place only once all have arrived,
+// so a failed download leaves `dir` as it was; a deliverable an earlier job left there that
+// this job does not have is removed (and said), so the folder never holds one job's manifest
+// beside another's plot. Fails when job.json is missing (as for a job that has not ended), or
+// with the first file (in kDeliverables' order) that cannot be fetched, verified or written.
+// Returns the paths written.
 absl::StatusOr<std::vector<std::filesystem::path>> DownloadDeliverables(
     Connection& connection, int64_t job_id, const DownloadDir& dir, std::ostream& out);
 

@@ -625,14 +625,30 @@ TEST_F(DownloadTest, WritesWhatTheServerHasAndSkipsTheRest) {
   EXPECT_EQ(ReadFile(out / "losses.json"), std::string(1000, 'l'));
   EXPECT_EQ(ReadFile(out / "README.md"), "# Lab 1\n");
   EXPECT_THAT(service_.artifact_requests,
-              ElementsAre("job.json", "losses.json", "loss_curves.png", "loss_curves_linear.png",
-                          "loss_curves_log.png", "layer_stats.png", "manifest.json", "README.md"));
+              UnorderedElementsAre("job.json", "losses.json", "loss_curves.png",
+                                   "loss_curves_linear.png", "loss_curves_log.png",
+                                   "layer_stats.png", "manifest.json", "README.md"));
   size_t entries = 0;
   for (const auto& entry : std::filesystem::directory_iterator(out)) {
     (void)entry;
     ++entries;
   }
   EXPECT_EQ(entries, 3u) << "no temporaries left";
+}
+
+// The files come side by side, each on a call of its own (a remote client waits about one
+// round trip for them, not one per file); the paths are still printed in the deliverables'
+// order.
+TEST_F(DownloadTest, FetchesTheFilesSideBySide) {
+  service_.chunk_interval = std::chrono::milliseconds(50);  // each file takes a while to come
+  const std::filesystem::path out = dir_.path() / "job17";
+  const Result result = Ablate({"download", "17", "--out", out.string()});
+  ASSERT_EQ(result.code, kExitOk) << result.err;
+  EXPECT_EQ(result.out, (out / "job.json").string() + "\n" + (out / "losses.json").string() + "\n" +
+                            (out / "README.md").string() + "\n");
+  std::lock_guard<std::mutex> lock(service_.mutex);
+  EXPECT_GT(service_.artifact_calls_at_once_most, 1);
+  EXPECT_EQ(service_.artifact_requests.size(), 8u);
 }
 
 // --timeout bounds the wait for each piece of a file, not the whole download: a file that

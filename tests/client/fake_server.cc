@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "client/artifacts.h"
 
@@ -264,6 +265,14 @@ grpc::Status FakeAblation::GetArtifact(grpc::ServerContext* context,
                                        grpc::ServerWriter<v1::ArtifactChunk>* writer) {
   std::string content;
   int chunks_sent = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    artifact_calls_at_once_most = std::max(artifact_calls_at_once_most, ++artifact_calls_at_once);
+  }
+  const absl::Cleanup call_ended = [this] {
+    std::lock_guard<std::mutex> lock(mutex);
+    --artifact_calls_at_once;
+  };
   {
     std::lock_guard<std::mutex> lock(mutex);
     artifact_requests.push_back(request->name());

@@ -72,6 +72,8 @@ class FakeAblation final : public v1::Ablation::Service {
   std::vector<v1::ListJobsRequest> list_requests;
   std::vector<v1::GetTrajectoryRequest> trajectory_requests;
   std::vector<std::string> artifact_requests;
+  int artifact_calls_at_once = 0;       // GetArtifact calls in progress now...
+  int artifact_calls_at_once_most = 0;  // ...and at most, so far
   // The "authorization" metadata of each SubmitJob and WatchJob call ("" when none was sent).
   std::vector<std::string> authorizations;
 
