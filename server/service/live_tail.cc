@@ -1,6 +1,7 @@
 #include "server/service/live_tail.h"
 
 #include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -294,6 +295,19 @@ void Serve(const std::shared_ptr<WatchState>& w) {
   if (read > 0) ReadForWatcher(w, read, to_end);
 }
 
+// `posted`, a time on the steady clock, as a Timestamp on the wall clock (to the microsecond).
+google::protobuf::Timestamp WallTimestamp(jobs::CursorHub::Time posted) {
+  const auto wall = std::chrono::system_clock::now() -
+                    std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                        std::chrono::steady_clock::now() - posted);
+  const int64_t us =
+      std::chrono::duration_cast<std::chrono::microseconds>(wall.time_since_epoch()).count();
+  google::protobuf::Timestamp timestamp;
+  timestamp.set_seconds(us / 1000000);  // after 1970: both parts non-negative
+  timestamp.set_nanos(static_cast<int32_t>(us % 1000000 * 1000));
+  return timestamp;
+}
+
 void Tail::Fetch(const std::shared_ptr<Tail>& self, jobs::CursorHub::Time posted) {
   uint64_t from;
   {
@@ -313,6 +327,7 @@ void Tail::Fetch(const std::shared_ptr<Tail>& self, jobs::CursorHub::Time posted
     } else if (update->cursor() > from) {
       const uint64_t to = update->cursor();
       finished = update->has_job_finished();
+      if (posted != jobs::CursorHub::Time{}) *update->mutable_posted_at() = WallTimestamp(posted);
       chunks.push_back(Chunk{.from = from,
                              .to = to,
                              .update = HasContent(*update)

@@ -16,8 +16,9 @@
 //   step-event latency (below); the server's peak RSS (VmHWM) and its exit status.
 // Exit status 0 when every check passed, 1 otherwise (2 for bad flags).
 //
-// Step-event latency. The API carries no server timestamp per step, and none was added for a
-// test. A step's end is estimated from what the API does carry, on the same machine's clock:
+// Step-event latency. A step carries no timestamp of its own (a live update carries posted_at,
+// its oldest step's, which ablate_lab_watch measures with), and this job evaluates only after
+// its last step, so a step's end is estimated from what the API carries, on the same clock:
 //   end(step s) = run.started_at + sum of StepLosses.seconds of steps 0..s
 // (started_at is stored in milliseconds, taken just before the run's trainer is built; the
 // seconds are each step's own training time). The latency of a step at a watcher is its

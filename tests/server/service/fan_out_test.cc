@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "server/service/wire.h"
 #include "server/service/service.h"
 #include "tests/support/forwarding_store.h"
@@ -124,6 +126,44 @@ TEST(FanOutTest, ManyWatchersCostAboutOneStoreReadPerCommit) {
   ASSERT_TRUE(replay.ok()) << replay.status();
   EXPECT_EQ(test_support::CollectSteps(Drain(**replay)), received[0]);
   EXPECT_EQ(service.WatchDelays().cumulative.back(), live.cumulative.back());
+  training.jobs->Shutdown();
+}
+
+// A live update says when its oldest event was posted by the training, on the wall clock: after
+// the job was submitted and no later than the update's arrival. History read back from the
+// store says nothing of the kind.
+TEST(FanOutTest, ALiveUpdateSaysWhenItsOldestEventWasPosted) {
+  std::unique_ptr<store::Store> store = *store::Store::Open(":memory:");
+  ThreadPool pool(2);
+  test_support::JobStack training(*store, /*workers=*/2);
+  AblationService service(*store, *training.jobs, training.hub, pool);
+  v1::SubmitJobRequest submit;
+  *submit.mutable_spec() = test_support::ShortLab(300);
+  const absl::Time submitted = absl::Now();
+  const v1::Job job = *service.SubmitJob(auth::Caller(), submit);
+  v1::WatchJobRequest request;
+  request.set_job_id(job.id());
+  std::unique_ptr<JobWatch> watch = *service.WatchJob(auth::Caller(), request);
+  int stamped = 0;
+  for (bool finished = false; !finished;) {
+    std::optional<absl::StatusOr<UpdatePtr>> next = NextOf(*watch);
+    ASSERT_TRUE(next.has_value());
+    ASSERT_TRUE(next->ok()) << next->status();
+    const absl::Time arrived = absl::Now();
+    const v1::JobUpdate& update = (**next)->update();
+    finished = update.has_job_finished();
+    if (!update.has_posted_at()) continue;
+    ++stamped;
+    const absl::Time posted = absl::FromUnixSeconds(update.posted_at().seconds()) +
+                              absl::Nanoseconds(update.posted_at().nanos());
+    EXPECT_GE(posted, submitted - absl::Milliseconds(1)) << update.cursor();
+    EXPECT_LE(posted, arrived + absl::Milliseconds(1)) << update.cursor();
+  }
+  EXPECT_GT(stamped, 0) << "no update came live";
+  std::unique_ptr<JobWatch> replay = *service.WatchJob(auth::Caller(), request);
+  for (const v1::JobUpdate& update : Drain(*replay)) {
+    EXPECT_FALSE(update.has_posted_at()) << "history at cursor " << update.cursor();
+  }
   training.jobs->Shutdown();
 }
 
