@@ -258,7 +258,7 @@ LegendSpot PlaceLegend(const std::vector<std::pair<double, double>>& points,
     }
     row_counts[m] = counts;
   }
-  const auto at_mark = [&](size_t index) {
+  const auto at_mark = [&](size_t index) -> const std::array<long, kSteps + 1>& {
     return row_counts[std::lower_bound(marks.begin(), marks.end(), index) - marks.begin()];
   };
 
