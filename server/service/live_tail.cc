@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 #include "server/service/wire.h"
 
 namespace ablate::service {
@@ -300,12 +301,8 @@ google::protobuf::Timestamp WallTimestamp(jobs::CursorHub::Time posted) {
   const auto wall = std::chrono::system_clock::now() -
                     std::chrono::duration_cast<std::chrono::system_clock::duration>(
                         std::chrono::steady_clock::now() - posted);
-  const int64_t us =
-      std::chrono::duration_cast<std::chrono::microseconds>(wall.time_since_epoch()).count();
-  google::protobuf::Timestamp timestamp;
-  timestamp.set_seconds(us / 1000000);  // after 1970: both parts non-negative
-  timestamp.set_nanos(static_cast<int32_t>(us % 1000000 * 1000));
-  return timestamp;
+  return google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::microseconds>(wall.time_since_epoch()).count());
 }
 
 void Tail::Fetch(const std::shared_ptr<Tail>& self, jobs::CursorHub::Time posted) {

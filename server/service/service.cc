@@ -199,9 +199,11 @@ absl::StatusOr<v1::Job> AblationService::GetJob(const auth::Caller& caller,
   // record otherwise: its error says why nothing moves (the cursor: whatever it has reached).
   const bool unfinished =
       job->state() == v1::JOB_STATE_QUEUED || job->state() == v1::JOB_STATE_RUNNING;
-  if (absl::Status halted = hub_.Halted(job->id(), std::numeric_limits<uint64_t>::max());
-      unfinished && !halted.ok() && job->error().empty()) {
-    job->set_error(std::string(halted.message()));
+  if (unfinished && job->error().empty()) {
+    if (absl::Status halted = hub_.Halted(job->id(), std::numeric_limits<uint64_t>::max());
+        !halted.ok()) {
+      job->set_error(std::string(halted.message()));
+    }
   }
   return job;
 }

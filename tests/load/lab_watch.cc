@@ -59,6 +59,7 @@
 #include "absl/strings/str_format.h"
 #include "ablate/v1/ablate.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
 #include "grpcpp/grpcpp.h"
 #include "tests/support/raw_http.h"
 #include "tests/support/server_process.h"
@@ -139,8 +140,8 @@ class Updates {
     }
     p->finished = update.has_job_finished();
     if (update.has_posted_at()) {
-      p->posted_ms = static_cast<double>(update.posted_at().seconds()) * 1000 +
-                     update.posted_at().nanos() / 1e6;
+      p->posted_ms =
+          google::protobuf::util::TimeUtil::TimestampToMicroseconds(update.posted_at()) / 1e3;
     }
     return p;
   }

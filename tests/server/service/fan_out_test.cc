@@ -16,6 +16,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "google/protobuf/util/time_util.h"
 #include "server/service/wire.h"
 #include "server/service/service.h"
 #include "tests/support/forwarding_store.h"
@@ -154,8 +155,8 @@ TEST(FanOutTest, ALiveUpdateSaysWhenItsOldestEventWasPosted) {
     finished = update.has_job_finished();
     if (!update.has_posted_at()) continue;
     ++stamped;
-    const absl::Time posted = absl::FromUnixSeconds(update.posted_at().seconds()) +
-                              absl::Nanoseconds(update.posted_at().nanos());
+    const absl::Time posted = absl::FromUnixMicros(
+        google::protobuf::util::TimeUtil::TimestampToMicroseconds(update.posted_at()));
     EXPECT_GE(posted, submitted - absl::Milliseconds(1)) << update.cursor();
     EXPECT_LE(posted, arrived + absl::Milliseconds(1)) << update.cursor();
   }
