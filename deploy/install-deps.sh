@@ -13,7 +13,8 @@ packages=(
   libeigen3-dev libopenblas-dev
   libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   libspdlog-dev libsqlite3-dev nlohmann-json3-dev libcli11-dev
-  libplplot-dev plplot-driver-cairo fonts-dejavu-core libpng-dev  # the figures
+  libplplot-dev plplot-driver-cairo libcairo2-dev libdeflate-dev fonts-dejavu-core  # figures
+  libpng-dev  # the figure tests' PNG decoder
   libboost-dev zlib1g-dev libzip-dev libssl-dev  # Boost.Beast/Asio (header-only): HTTP
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 jq chromium

@@ -1,4 +1,4 @@
-// The PLplot side of the figures: a PNG drawn on PLplot's memcairo driver, the header's text,
+// The PLplot side of the figures: a PNG drawn by PLplot's extcairo driver, the header's text,
 // and the power-of-ten axis labels. Everything here calls PLplot; where things go is decided
 // beforehand (plot_layout.h). Internal to server/artifacts.
 #ifndef ABLATE_SERVER_ARTIFACTS_PLPLOT_CANVAS_H_
@@ -15,8 +15,9 @@
 
 namespace ablate::artifacts::figure {
 
-// Draws one PNG of kPlotWidth × kPlotHeight with PLplot: sets up a stream on the memcairo
-// driver (an image in memory: no file, nothing left behind by a killed process) with the fixed
+// Draws one PNG of kPlotWidth × kPlotHeight with PLplot: sets up a stream on the extcairo
+// driver, drawing on a cairo image in this thread's memory (no file, nothing left behind by a
+// killed process; the image is kept for the thread's next figure), with the fixed
 // colours and one per run (kFirstRun + i), calls `draw` after plinit, and returns the PNG's
 // bytes. Figures are drawn one at a time (PLplot's state is process-wide). Internal when the
 // driver is missing or the PNG cannot be encoded.

@@ -12,8 +12,10 @@
 #include <thread>
 #include <vector>
 
+#include "server/artifacts/figure_style.h"
 #include "server/artifacts/init_colors.h"
 #include "server/artifacts/plot_layout.h"
+#include "server/artifacts/plplot_canvas.h"
 #include "tests/server/artifacts/png_reader.h"
 #include "tests/server/artifacts/test_jobs.h"
 
@@ -279,6 +281,54 @@ TEST(PlotTest, IsAPngWhoseEveryChunkHasItsCrc) {
   EXPECT_EQ(types.front(), "IHDR");
   EXPECT_EQ(types.back(), "IEND");
   for (size_t i = 1; i + 1 < types.size(); ++i) EXPECT_EQ(types[i], "IDAT") << i;
+}
+
+// Each channel of `got` within `tolerance` of `want`'s: a pixel on the page's edge, which the
+// antialiasing blends a little with the white under it.
+bool Near(uint32_t got, uint32_t want, int tolerance) {
+  for (int shift = 0; shift <= 16; shift += 8) {
+    const int a = static_cast<int>((got >> shift) & 0xFF);
+    const int b = static_cast<int>((want >> shift) & 0xFF);
+    if (std::abs(a - b) > tolerance) return false;
+  }
+  return true;
+}
+
+// The encoder turns the drawn image into the PNG's rows in place (plplot_canvas.cc), the first
+// row's filter byte over its first pixel: every pixel must come out as drawn, the image's
+// first and last included, and a second figure on the same thread must start from white.
+TEST(PlotCanvasTest, EncodesEveryPixelAsDrawn) {
+  // No channel of the first pixel is 0, the filter byte that is written over it.
+  const uint32_t red = 0xC02060, blue = 0x3040C0, white = 0xFFFFFF;
+  const auto quadrants = [] {
+    pladv(0);
+    plvpor(0, 1, 0, 1);
+    plwind(0, 1, 0, 1);
+    PLFLT top_left_x[4] = {0, 0.5, 0.5, 0}, top_left_y[4] = {0.5, 0.5, 1, 1};
+    PLFLT bottom_right_x[4] = {0.5, 1, 1, 0.5}, bottom_right_y[4] = {0, 0, 0.5, 0.5};
+    plcol0(figure::kFirstRun);
+    plfill(4, top_left_x, top_left_y);
+    plcol0(figure::kFirstRun + 1);
+    plfill(4, bottom_right_x, bottom_right_y);
+  };
+  const int w = kPlotWidth, h = kPlotHeight;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const absl::StatusOr<std::string> png = figure::DrawPng({red, blue}, quadrants);
+    ASSERT_TRUE(png.ok()) << png.status();
+    const std::optional<Image> image = DecodePng(*png);
+    ASSERT_TRUE(image.has_value());
+    const uint32_t first = image->Pixel(0, 0), last = image->Pixel(w - 1, h - 1);
+    EXPECT_TRUE(Near(first, red, 8)) << std::hex << first;
+    EXPECT_TRUE(Near(last, blue, 8)) << std::hex << last;
+    EXPECT_EQ(image->Pixel(w - 1, 0), white);
+    EXPECT_EQ(image->Pixel(0, h - 1), white);
+    // Each quadrant whole and exact, two pixels left at every edge and seam for antialiasing.
+    const int area = (w / 2 - 4) * (h / 2 - 4);
+    EXPECT_EQ(CountColor(*image, red, 2, w / 2 - 2, 2, h / 2 - 2), area);
+    EXPECT_EQ(CountColor(*image, blue, w / 2 + 2, w - 2, h / 2 + 2, h - 2), area);
+    EXPECT_EQ(CountColor(*image, white, w / 2 + 2, w - 2, 2, h / 2 - 2), area);
+    EXPECT_EQ(CountColor(*image, white, 2, w / 2 - 2, h / 2 + 2, h - 2), area);
+  }
 }
 
 TEST(PlotTest, DrawsEachCurveInItsOwnColour) {
