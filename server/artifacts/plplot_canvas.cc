@@ -11,6 +11,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "server/artifacts/figure_style.h"
@@ -43,14 +44,56 @@ bool ExtCairoAvailable() {
   return false;
 }
 
-// A figure's pixels as cairo draws them (CAIRO_FORMAT_RGB24: one 32-bit word per pixel,
-// 0x00RRGGBB), kPlotWidth × kPlotHeight, rows top to bottom, then the PNG's rows (EncodePng).
-// One per thread, kept for the thread's next figures (6.4 MB per finishing thread): new memory
-// costs a page fault per 4 KiB, about 20 ms for a figure on a VM, more than cairo takes to
-// draw it.
-uint32_t* ThreadImage() {
-  thread_local std::unique_ptr<uint32_t[]> image(new uint32_t[size_t{kPlotWidth} * kPlotHeight]);
-  return image.get();
+constexpr size_t kPixels = size_t{kPlotWidth} * kPlotHeight;
+constexpr size_t kRowBytes = 1 + size_t{3} * kPlotWidth;  // a PNG row: filter byte, R, G, B…
+constexpr size_t kRowsBytes = kRowBytes * kPlotHeight;
+
+// What a figure needs besides PLplot: the image cairo draws on (CAIRO_FORMAT_RGB24: one 32-bit
+// word per pixel, 0x00RRGGBB, rows top to bottom), which EncodePng then turns into the PNG's
+// rows, and libdeflate's compressor and output. About 6.6 MB once used: the output buffer is
+// as large as the worst case (4.8 MB) but only the pages a figure's few hundred KB reach are
+// ever touched.
+struct Canvas {
+  std::unique_ptr<uint32_t[]> image{new uint32_t[kPixels]};
+  std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)> compressor{
+      libdeflate_alloc_compressor(2), libdeflate_free_compressor};
+  size_t bound = compressor ? libdeflate_zlib_compress_bound(compressor.get(), kRowsBytes) : 0;
+  std::unique_ptr<unsigned char[]> deflated{new unsigned char[bound]};  // uninitialised
+};
+
+// Canvases are kept for the next figures, at most kKeptCanvases of them (one per finishing
+// thread, up to 4, about 26 MB): new memory costs a page fault per 4 KiB, about 25 ms for a
+// figure's image on a VM, more than cairo takes to draw it. Figures drawn at once beyond that
+// (several finishing threads and class views together) get canvases of their own, dropped
+// after.
+constexpr size_t kKeptCanvases = 4;
+
+class CanvasShelf {
+ public:
+  std::unique_ptr<Canvas> Take() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!kept_.empty()) {
+        std::unique_ptr<Canvas> canvas = std::move(kept_.back());
+        kept_.pop_back();
+        return canvas;
+      }
+    }
+    return std::make_unique<Canvas>();
+  }
+  void Return(std::unique_ptr<Canvas> canvas) {
+    std::lock_guard lock(mutex_);
+    if (kept_.size() < kKeptCanvases) kept_.push_back(std::move(canvas));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Canvas>> kept_;
+};
+
+CanvasShelf& Shelf() {
+  static CanvasShelf* shelf = new CanvasShelf;  // never destroyed: figures may outlive main
+  return *shelf;
 }
 
 void AppendBigEndian(uint32_t value, std::string* out) {
@@ -69,21 +112,18 @@ void AppendChunk(const char (&type)[5], const unsigned char* data, size_t size, 
   AppendBigEndian(crc, out);
 }
 
-// Appends to `out` the PNG of ThreadImage's figure as 8-bit RGB, overwriting the image. Each
+// Appends to `out` the PNG of the figure on `canvas` as 8-bit RGB, overwriting its image. Each
 // row becomes its filter byte (0: none) and its pixels' R, G, B, in place: row y's bytes start
 // at 4801·y, never after its pixels' words at 6400·y, and each pixel is read before its bytes
 // are written. The rows are then deflated as one zlib stream by libdeflate at its level 2.
 // A figure is mostly flat colour, for which no row filter compresses as small as libpng's
 // adaptive filters and several times faster. Against libpng with zlib at level 3 (row by row,
 // zlib's adler32 a tenth of its time), lab 1's figures come out 8-12 % smaller and its job's
-// end takes 13 % less CPU (tests/bench/bench_job_end). libdeflate needs its whole input at
-// once, which the image already is, and an output buffer as large as the worst case, 4.8 MB
-// of address space per thread.
-// False on an error.
-bool EncodePng(uint32_t* image, std::string* out) {
-  constexpr size_t kRowBytes = 1 + size_t{3} * kPlotWidth;
-  constexpr size_t kImageBytes = kRowBytes * kPlotHeight;
-  unsigned char* const rows = reinterpret_cast<unsigned char*>(image);
+// end takes 13 % less CPU (tests/bench/bench_job_end). False on an error.
+bool EncodePng(Canvas& canvas, std::string* out) {
+  if (canvas.compressor == nullptr) return false;
+  const uint32_t* const image = canvas.image.get();
+  unsigned char* const rows = reinterpret_cast<unsigned char*>(canvas.image.get());
   for (size_t y = 0; y < size_t{kPlotHeight}; ++y) {
     const uint32_t* pixel = image + size_t{kPlotWidth} * y;
     unsigned char* byte = rows + kRowBytes * y;
@@ -96,14 +136,8 @@ bool EncodePng(uint32_t* image, std::string* out) {
       *byte++ = static_cast<unsigned char>(rgb);
     }
   }
-  thread_local const std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor*)>
-      compressor(libdeflate_alloc_compressor(2), libdeflate_free_compressor);
-  if (compressor == nullptr) return false;
-  // Uninitialised: only the pages that a figure's few hundred KB reach are ever touched.
-  static const size_t kBound = libdeflate_zlib_compress_bound(compressor.get(), kImageBytes);
-  thread_local const std::unique_ptr<unsigned char[]> deflated(new unsigned char[kBound]);
-  const size_t size =
-      libdeflate_zlib_compress(compressor.get(), rows, kImageBytes, deflated.get(), kBound);
+  const size_t size = libdeflate_zlib_compress(canvas.compressor.get(), rows, kRowsBytes,
+                                               canvas.deflated.get(), canvas.bound);
   if (size == 0) return false;
 
   unsigned char header[13] = {};
@@ -116,7 +150,7 @@ bool EncodePng(uint32_t* image, std::string* out) {
   out->reserve(out->size() + size + 64);
   out->append("\x89PNG\r\n\x1a\n", 8);
   AppendChunk("IHDR", header, sizeof header, out);
-  AppendChunk("IDAT", deflated.get(), size, out);
+  AppendChunk("IDAT", canvas.deflated.get(), size, out);
   AppendChunk("IEND", nullptr, 0, out);
   return true;
 }
@@ -127,8 +161,9 @@ absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
                                     const std::function<void()>& draw) {
   // PLplot's extcairo driver draws with a cairo context of ours, over what the image holds:
   // start from the white background.
-  uint32_t* const image = ThreadImage();
-  std::fill(image, image + size_t{kPlotWidth} * kPlotHeight, 0x00FFFFFFu);
+  std::unique_ptr<Canvas> canvas = Shelf().Take();
+  uint32_t* const image = canvas->image.get();
+  std::fill(image, image + kPixels, 0x00FFFFFFu);
   {
     std::lock_guard lock(PlplotMutex());
     // plinit exits the process when the driver is missing: check first.
@@ -166,7 +201,9 @@ absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
     plend1();
   }  // the context and surface are released here, the drawing finished
   std::string png;
-  if (!EncodePng(image, &png)) return absl::InternalError("cannot encode the figure as PNG.");
+  const bool encoded = EncodePng(*canvas, &png);
+  Shelf().Return(std::move(canvas));
+  if (!encoded) return absl::InternalError("cannot encode the figure as PNG.");
   return png;
 }
 
