@@ -159,11 +159,7 @@ bool EncodePng(Canvas& canvas, std::string* out) {
 
 absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
                                     const std::function<void()>& draw) {
-  // PLplot's extcairo driver draws with a cairo context of ours, over what the image holds:
-  // start from the white background.
-  std::unique_ptr<Canvas> canvas = Shelf().Take();
-  uint32_t* const image = canvas->image.get();
-  std::fill(image, image + kPixels, 0x00FFFFFFu);
+  std::unique_ptr<Canvas> canvas;
   {
     std::lock_guard lock(PlplotMutex());
     // plinit exits the process when the driver is missing: check first.
@@ -171,6 +167,13 @@ absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
       return absl::InternalError(
           "PLplot has no extcairo driver: install plplot-driver-cairo to draw the figures.");
     }
+    // Taken under the lock, so that threads waiting for their turn hold no image: a canvas is
+    // in use only while its figure is drawn or encoded.
+    canvas = Shelf().Take();
+    // PLplot's extcairo driver draws with a cairo context of ours, over what the image holds:
+    // start from the white background.
+    uint32_t* const image = canvas->image.get();
+    std::fill(image, image + kPixels, 0x00FFFFFFu);
     const std::unique_ptr<cairo_surface_t, void (*)(cairo_surface_t*)> surface(
         cairo_image_surface_create_for_data(reinterpret_cast<unsigned char*>(image),
                                             CAIRO_FORMAT_RGB24, kPlotWidth, kPlotHeight,
