@@ -103,6 +103,10 @@ std::string Seconds(std::chrono::milliseconds d) {
 // A response is written this much at a time, each piece with its own write_timeout.
 constexpr size_t kWritePiece = 256 << 10;
 
+// How soon a deadline's cancel is repeated while the operation it ended goes on
+// (CancelUntilNoticed).
+constexpr auto kRecancel = std::chrono::milliseconds(20);
+
 std::string Chunk(const std::string& data) {
   return absl::StrCat(absl::Hex(data.size()), "\r\n", data, "\r\n");
 }
@@ -182,9 +186,22 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
     timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
       if (ec || generation != self->deadline_generation_ || self->closed_) return;
       self->timed_out_ = self->phase_;
-      // Ends the operation in progress; its handler sees timed_out_.
-      beast::error_code ignored;
-      self->Lowest().cancel(ignored);
+      self->CancelUntilNoticed(generation);
+    });
+  }
+
+  // Ends the operation in progress, whose handler sees timed_out_, and does so again every
+  // kRecancel until a handler has moved the connection on (a new deadline, or none): a read
+  // that had just completed when the deadline passed is not cancelled, and the composed read
+  // it belongs to (the headers, a body) then starts another one. A slowloris line that arrived
+  // at that moment once let its connection escape the header deadline for good.
+  void CancelUntilNoticed(uint64_t generation) {
+    beast::error_code ignored;
+    Lowest().cancel(ignored);
+    timer_.expires_after(kRecancel);
+    timer_.async_wait([self = this->shared_from_this(), generation](beast::error_code ec) {
+      if (ec || generation != self->deadline_generation_ || self->closed_) return;
+      self->CancelUntilNoticed(generation);
     });
   }
 
@@ -710,8 +727,11 @@ void Connection<Socket>::ArmStreamTimer() {
     if (self->writing_) {
       if (now - self->write_started_ >= self->limits_.write_timeout) {
         self->timed_out_ = Phase::kWrite;
+        // The write's handler sees the error; and the stream's close watch, always waiting on
+        // a read, is cancelled with it and closes the connection, so a write that had just
+        // completed cannot leave the stream open.
         beast::error_code ignored;
-        self->Lowest().cancel(ignored);  // the write's handler sees the error and closes
+        self->Lowest().cancel(ignored);
         return;
       }
     } else if (!self->stream_options_.heartbeat.empty() && self->queue_.empty() &&
