@@ -252,6 +252,9 @@ class Connection : public std::enable_shared_from_this<Connection<Socket>> {
       auto expect = header.find(bhttp::field::expect);
       if (expect != header.end() && beast::iequals(expect->value(), "100-continue")) {
         auto text = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+        // A write like any other, with its own deadline (which also ends the header deadline's
+        // repeated cancels, should the headers have arrived just as it passed).
+        SetDeadline(limits_.write_timeout, Phase::kWrite);
         asio::async_write(stream_, asio::buffer(*text),
                           [self = this->shared_from_this(), text](beast::error_code ec, size_t) {
                             if (ec) return self->Close();

@@ -110,6 +110,33 @@ TEST_F(HttpLimitsTest, BodyOverTheLimitIs413WithContentLengthAndChunked) {
   EXPECT_TRUE(Healthy());
 }
 
+// A client that announces its body with Expect: 100-continue (curl does, for large bodies) is
+// told to go on, sends it, and gets the API's answer; an announced body over the limit is
+// refused at once, without the 100.
+TEST_F(HttpLimitsTest, ExpectContinueIsAnsweredBeforeTheBody) {
+  StartServer({"--http-max-body-bytes", "1000"});
+  const std::string head =
+      "POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "Expect: 100-continue\r\n";
+  Socket socket(port_);
+  ASSERT_TRUE(socket.ok());
+  ASSERT_TRUE(socket.Send(absl::StrCat(head, "Content-Length: 7\r\n\r\n")));
+  std::string interim;
+  while (interim.find("\r\n\r\n") == std::string::npos && socket.Readable(2000ms)) {
+    char byte;
+    if (::recv(socket.fd(), &byte, 1, 0) != 1) break;
+    interim += byte;
+  }
+  EXPECT_EQ(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(socket.Send("{\"x\":1}"));
+  const std::string response = socket.ReadResponse(5000ms);
+  EXPECT_EQ(StatusOf(response), 400) << response;
+  EXPECT_NE(response.find("not a valid SubmitJobRequest"), std::string::npos) << response;
+
+  const std::string refused = Ask(absl::StrCat(head, "Content-Length: 2000\r\n\r\n"));
+  EXPECT_EQ(StatusOf(refused), 413) << refused;
+}
+
 TEST_F(HttpLimitsTest, HeadersOverTheLimitAre431) {
   StartServer({"--http-max-header-bytes", "2048"});
   const std::string response = Ask(
