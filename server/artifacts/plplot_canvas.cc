@@ -103,12 +103,12 @@ void AppendBigEndian(uint32_t value, std::string* out) {
 }
 
 // One PNG chunk: length, type, data, and the CRC-32 of type and data (PNG specification, 5.3).
-void AppendChunk(const char (&type)[5], const unsigned char* data, size_t size, std::string* out) {
-  AppendBigEndian(static_cast<uint32_t>(size), out);
+void AppendChunk(const char (&type)[5], std::string_view data, std::string* out) {
+  AppendBigEndian(static_cast<uint32_t>(data.size()), out);
   out->append(type, 4);
-  out->append(reinterpret_cast<const char*>(data), size);
+  out->append(data);
   uint32_t crc = libdeflate_crc32(0, type, 4);
-  if (size > 0) crc = libdeflate_crc32(crc, data, size);
+  if (!data.empty()) crc = libdeflate_crc32(crc, data.data(), data.size());
   AppendBigEndian(crc, out);
 }
 
@@ -140,18 +140,17 @@ bool EncodePng(Canvas& canvas, std::string* out) {
                                                canvas.deflated.get(), canvas.bound);
   if (size == 0) return false;
 
-  unsigned char header[13] = {};
-  for (int b = 0; b < 4; ++b) {
-    header[b] = static_cast<unsigned char>(uint32_t{kPlotWidth} >> (24 - 8 * b));
-    header[4 + b] = static_cast<unsigned char>(uint32_t{kPlotHeight} >> (24 - 8 * b));
-  }
-  header[8] = 8;  // bits per sample
-  header[9] = 2;  // colour type: RGB; then deflate, the adaptive filter method, no interlace
+  std::string header;
+  AppendBigEndian(kPlotWidth, &header);
+  AppendBigEndian(kPlotHeight, &header);
+  // 8 bits per sample, colour type 2 (RGB), deflate, the adaptive filter method, no interlace.
+  header.append("\x08\x02\x00\x00\x00", 5);
   out->reserve(out->size() + size + 64);
   out->append("\x89PNG\r\n\x1a\n", 8);
-  AppendChunk("IHDR", header, sizeof header, out);
-  AppendChunk("IDAT", canvas.deflated.get(), size, out);
-  AppendChunk("IEND", nullptr, 0, out);
+  AppendChunk("IHDR", header, out);
+  AppendChunk("IDAT", std::string_view(reinterpret_cast<const char*>(canvas.deflated.get()), size),
+              out);
+  AppendChunk("IEND", {}, out);
   return true;
 }
 
