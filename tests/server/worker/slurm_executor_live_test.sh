@@ -135,8 +135,9 @@ case "$CASE" in
     # the running workers reconnecting.
     start_server "${slurm_args[@]}"
     # Steps arrive a few thousand at a time: at 8,000 a run could hold nearly half of them by
-    # the time 1,000 were seen.
-    steps=20000
+    # the time 1,000 were seen; at 20,000 one job's runs once ended while the other job's
+    # workers were still starting.
+    steps=60000
     jobs=()
     for i in 1 2; do
       jobs+=("$(must "$CLI" submit --name "k$i" "${small[@]}" --steps $steps --init kaiming --init xavier)")
