@@ -10,7 +10,10 @@
 //
 // It also times each phase of the step (core/train_step.h's StepProfile) on both step paths, and
 // prints where the time goes against the roofline: the GEMMs' shortfall from roofline speed and
-// everything else, phase by phase.
+// everything else, phase by phase. Beside them it prints two ceilings: the core's peak FMA rate
+// (which no GEMM exceeds; how close the roofline is to the hardware), and the step's GEMMs alone
+// in the step's order, with what a step would reach at their speed and everything else as
+// measured.
 //
 // A benchmark, not a test: it prints numbers and asserts nothing about speed. The same source
 // builds bench_core (the core on its own GEMM kernel) and bench_core_blas (the core compiled
@@ -25,6 +28,7 @@
 // OpenBLAS is held to one thread for the roofline and for PyTorch.
 
 #include <cblas.h>
+#include <immintrin.h>
 
 #include <Eigen/Core>
 #include <algorithm>
@@ -277,6 +281,62 @@ std::pair<double, double> StepRoofline(const std::vector<GemmShape>& gemms,
   return {flops / seconds / 1e9, seconds};
 }
 
+// The core's ceiling: single-precision FMAs per second on one core, as many independent chains
+// as keep every FMA unit busy (12 accumulators of the widest vector the build targets), nothing
+// loaded or stored. No GEMM can exceed it, so it says how close the roofline already is to the
+// hardware and what is left for everything else in a step. Best of 10 samples of >= 10 ms;
+// 0 when the build targets neither AVX-512 nor AVX2 with FMA.
+double PeakFmaGflops() {
+#if defined(__AVX512F__)
+  using V = __m512;
+  constexpr int kLanes = 16;
+  auto splat = [](float x) { return _mm512_set1_ps(x); };
+  auto fma = [](V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); };
+  auto sum = [](V a) {
+    alignas(64) float f[16];
+    _mm512_store_ps(f, a);
+    return std::accumulate(f, f + 16, 0.0f);
+  };
+#elif defined(__AVX2__) && defined(__FMA__)
+  using V = __m256;
+  constexpr int kLanes = 8;
+  auto splat = [](float x) { return _mm256_set1_ps(x); };
+  auto fma = [](V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); };
+  auto sum = [](V a) {
+    alignas(32) float f[8];
+    _mm256_store_ps(f, a);
+    return std::accumulate(f, f + 8, 0.0f);
+  };
+#else
+  return 0;
+#endif
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+  constexpr int kChains = 12;
+  constexpr long kIterations = 1 << 20;  // 12 x 2^20 FMAs: a few ms a sample
+  const V m = splat(0.999f), c = splat(0.001f);
+  double best = 0;
+  float sink = 0;
+  for (int sample = 0; sample < 10; ++sample) {
+    V acc[kChains];
+    for (int k = 0; k < kChains; ++k) acc[k] = splat(static_cast<float>(k));
+    long iterations = 0;
+    const Clock::time_point start = Clock::now();
+    do {
+      for (long i = 0; i < kIterations; ++i) {
+#pragma GCC unroll 12
+        for (int k = 0; k < kChains; ++k) acc[k] = fma(acc[k], m, c);
+      }
+      iterations += kIterations;
+    } while (SecondsSince(start) < 0.01);
+    const double seconds = SecondsSince(start);
+    for (int k = 0; k < kChains; ++k) sink += sum(acc[k]);
+    best = std::max(best, 2.0 * kLanes * kChains * iterations / seconds / 1e9);
+  }
+  if (sink == 0.5f) std::printf(" ");  // keeps the chains' results alive
+  return best;
+#endif
+}
+
 // The two roofline lines every run prints. The first, the machine's best sgemm measured in this
 // binary, is what the core is held against (run-lab-bench.sh and run-core-bench.sh read it by
 // its "roofline (flop-weighted" words); the second is the core's own backend alone.
@@ -461,9 +521,55 @@ double PrintPhaseTable(const char* path, const PhaseTimes& t, const std::vector<
   return total;
 }
 
+// The step's GEMMs alone: the fused path's products, in the step's order, on a model of the
+// lab's shapes (its own weights, activations and gradient scratch), with nothing between them:
+// no loss, no elementwise pass, no update. It shows what the products reach on their own when
+// each one's operands come from wherever the products before it left them (lab 1's 2.8 MB of
+// weights and its activations do not fit in L2), against the roofline's loop over one shape,
+// whose operands stay in cache. Median seconds per step of 300, after 30 unmeasured.
+double StepOrderGemmSeconds(const ablate::core::Mlp& mlp, int batch) {
+  namespace gemm = ablate::core::gemm;
+  using ablate::core::Matrix;
+  const auto& layers = mlp.layers();
+  const size_t last = layers.size() - 1;
+  const Matrix x = Matrix::Random(layers[0].in(), batch);
+  std::vector<Matrix> post, pre;
+  Eigen::Index scratch = 0;
+  for (const auto& layer : layers) {
+    post.push_back(Matrix::Random(layer.out(), batch));
+    pre.push_back(Matrix::Random(layer.out(), batch));
+    scratch = std::max(scratch, layer.weight.size());
+  }
+  std::vector<float> weight_grad(static_cast<size_t>(scratch));
+  auto step = [&] {
+    const Matrix* input = &x;
+    for (size_t i = 0; i < last; ++i) {
+      gemm::ProductAddBiasRelu(layers[i].weight, *input, layers[i].bias, post[i]);
+      input = &post[i];
+    }
+    gemm::Product(layers[last].weight, *input, post[last]);
+    const Matrix* dy = &pre[last];
+    for (size_t i = layers.size(); i-- > 0;) {
+      const Matrix& in = i == 0 ? x : post[i - 1];
+      if (i > 0) gemm::ProductTransposedAGated(layers[i].weight, *dy, in, pre[i - 1]);
+      Eigen::Map<Matrix> dw(weight_grad.data(), layers[i].out(), layers[i].in());
+      gemm::ProductTransposedB(*dy, in, dw);
+      if (i > 0) dy = &pre[i - 1];
+    }
+  };
+  for (int i = 0; i < 30; ++i) step();
+  std::vector<double> seconds;
+  for (int i = 0; i < 300; ++i) {
+    const Clock::time_point start = Clock::now();
+    step();
+    seconds.push_back(SecondsSince(start));
+  }
+  return Median(seconds);
+}
+
 void PrintBreakdown(const PhaseTimes& fused, const PhaseTimes& reference,
                     const GemmPhaseRoofline& roof, double eval_seconds_per_step,
-                    double roofline_step_seconds) {
+                    double roofline_step_seconds, double step_order_gemm_seconds) {
   using ablate::core::StepPhase;
   auto row = [](StepPhase p, double flops = 0, double roof_seconds = 0) {
     return PhaseRow{std::string(ablate::core::StepPhaseName(p)), static_cast<int>(p), flops,
@@ -510,6 +616,12 @@ void PrintBreakdown(const PhaseTimes& fused, const PhaseTimes& reference,
       "%.3f ms\n",
       goal * 1e3, fused_total * 1e3, (fused_total - goal) * 1e3, (gemm - roof_gemm) * 1e3,
       (goal - roof_gemm) * 1e3, (other - (goal - roof_gemm)) * 1e3);
+  std::printf(
+      "  the step's GEMMs alone, in its order and nothing between them: %.3f ms = %.1f%% of "
+      "roofline speed; at that speed and with everything else as measured, a step would be at "
+      "most %.1f%% of the machine's best sgemm\n",
+      step_order_gemm_seconds * 1e3, 100 * roof_gemm / step_order_gemm_seconds,
+      100 * roofline_step_seconds / (step_order_gemm_seconds + other));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -608,6 +720,7 @@ int main(int argc, char** argv) {
   const std::vector<GemmShape> gemms = StepGemms(mlp, batch);
   std::vector<GemmRates> gemm_rates;
   for (const GemmShape& s : gemms) gemm_rates.push_back(MeasureGemm(s));
+  double peak_fma = PeakFmaGflops();  // best of before and after, as the roofline
 
   if (o.roofline_only) {
     PrintRooflines(gemms, gemm_rates);
@@ -674,6 +787,7 @@ int main(int argc, char** argv) {
 
   // --- Where the time goes (timed now, printed after the roofline it is compared with).
   const PhaseTimes fused_phases = TimePhases(config, data, init, StepPath::kFused);
+  const double step_order_gemm_seconds = StepOrderGemmSeconds(mlp, batch);
   const PhaseTimes reference_phases = TimePhases(config, data, init, StepPath::kReference);
 
   // --- Roofline.
@@ -683,6 +797,7 @@ int main(int argc, char** argv) {
     gemm_rates[i].eigen = std::max(gemm_rates[i].eigen, again.eigen);
     gemm_rates[i].core = std::max(gemm_rates[i].core, again.core);
   }
+  peak_fma = std::max(peak_fma, PeakFmaGflops());
   std::printf(
       "\n-- roofline: single-core sgemm at the step's GEMM shapes (column-major, best of "
       "2 x %d samples of >= 10 ms each, before and after the training)\n",
@@ -725,6 +840,12 @@ int main(int argc, char** argv) {
       "  by 1 / median step time: %.2f GFLOP/s = %.1f%% of the machine's best sgemm measured "
       "here\n",
       achieved_median, 100.0 * achieved_median / roofline);
+  if (peak_fma > 0) {
+    std::printf(
+        "  this core's peak FMA rate (12 independent chains of vector FMAs, nothing loaded): "
+        "%.2f GFLOP/s; the roofline is %.1f%% of it, the training %.1f%%\n",
+        peak_fma, 100.0 * roofline / peak_fma, 100.0 * achieved / peak_fma);
+  }
 
   std::printf(
       "\n-- where the time goes: the trainer's step rebuilt with a StepProfile, %d steps per "
@@ -734,7 +855,7 @@ int main(int argc, char** argv) {
       fused_phases.hash == hashes[0] && reference_phases.hash == hashes[0];
   std::printf("  trajectory hashes equal the trainer's: %s\n", same_computation ? "yes" : "NO");
   PrintBreakdown(fused_phases, reference_phases, phase_roofline, Median(eval_seconds),
-                 roofline_seconds);
+                 roofline_seconds, step_order_gemm_seconds);
   std::printf("  load average at end: %s\n", LoadAverage().c_str());
 
   // --- PyTorch.
