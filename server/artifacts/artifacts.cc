@@ -17,7 +17,6 @@
 #include "server/artifacts/plot.h"
 #include "server/artifacts/readme.h"
 #include "proto/sha256.h"
-#include "server/artifacts/zip.h"
 #include "server/service/wire.h"
 
 namespace ablate::artifacts {
@@ -292,13 +291,6 @@ absl::StatusOr<std::vector<store::Artifact>> RenderJobArtifacts(const JobData& d
   files.push_back(
       MakeArtifact(kManifestFile, "application/json",
                    RenderManifest(*summary, build, host, headline->layout, files, generated_at)));
-
-  std::vector<ZipEntry> entries;
-  for (const store::Artifact& f : files) entries.push_back(ZipEntry{f.name, f.data});
-  absl::StatusOr<std::string> zip =
-      MakeZip(absl::StrCat("ablate-job-", data.job.id()), entries, generated_at);
-  if (!zip.ok()) return zip.status();
-  files.push_back(MakeArtifact(kBundleFile, "application/zip", *std::move(zip)));
   return files;
 }
 

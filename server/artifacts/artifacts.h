@@ -1,6 +1,6 @@
 // A finished job's deliverables: the five files lab 1 asks for ("What you produce") plus the
-// alternate-scale figures and one zip of them all, built from what the store recorded and
-// stored back as the job's artifacts (served by GetArtifact).
+// alternate-scale figure, built from what the store recorded and stored back as the job's
+// artifacts (served by GetArtifact).
 //
 //   job.json                the resolved JobSpec (protobuf JSON): `ablate submit --spec` reruns it
 //   losses.json             every run's loss at every step and its validations (losses_json.h)
@@ -10,10 +10,11 @@
 //   layer_stats.png         activation std at init and step-0 gradient norm per layer (plot.h)
 //   README.md               what was trained, what happened, the lab's four answers (readme.h)
 //   manifest.json           provenance, timing, results_summary, checks, sha256s (manifest.h)
-//   bundle.zip              all of the above under one folder (zip.h)
+// and bundle.zip, all of them in one archive, which is made when it is downloaded (bundle.h).
 #ifndef ABLATE_SERVER_ARTIFACTS_ARTIFACTS_H_
 #define ABLATE_SERVER_ARTIFACTS_ARTIFACTS_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -38,15 +39,20 @@ inline constexpr const char* kPlotLogFile = "loss_curves_log.png";
 inline constexpr const char* kLayerStatsFile = "layer_stats.png";
 inline constexpr const char* kReadmeFile = "README.md";
 inline constexpr const char* kManifestFile = "manifest.json";
-inline constexpr const char* kBundleFile = "bundle.zip";
+
+// Every file RenderJobArtifacts may make, in the order it makes them (a job has one of the two
+// alternate-scale figures).
+inline constexpr std::array<const char*, 8> kRenderedFiles = {
+    kJobFile,     kLossesFile,     kPlotFile,   kPlotLinearFile,
+    kPlotLogFile, kLayerStatsFile, kReadmeFile, kManifestFile};
 
 // The name of the loss figure on `scale` when it is not the headline's.
 const char* PlotFileFor(YScale scale);
 
 // Renders every file of `job` from plain inputs: no store, no clock, no file system.
-// `generated_at` is the time written into the manifest and the zip's entries. Returns them in
-// the order listed at the top of this file. Errors: a trajectory that is not the run's steps
-// 0, 1, 2, ... (InvalidArgument), or a plot or zip that cannot be made (Internal).
+// `generated_at` is the time written into the manifest. Returns them in the order of
+// kRenderedFiles. Errors: a trajectory that is not the run's steps 0, 1, 2, ...
+// (InvalidArgument), or a plot that cannot be made (Internal).
 absl::StatusOr<std::vector<store::Artifact>> RenderJobArtifacts(const JobData& job,
                                                                 const BuildInfo& build,
                                                                 const HostInfo& host,

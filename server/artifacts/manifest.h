@@ -20,8 +20,8 @@
 //   checks [{id, criterion, applicable, fired, message}],
 //   plot {headline, scale, reason, decades, y_clipped_at, clipped [...], annotations [...],
 //         size_px},
-//   files {name: {sha256, bytes, content_type}} for every other file but bundle.zip (which
-//          holds this manifest), definitions {key: meaning}.
+//   files {name: {sha256, bytes, content_type}} for every other stored file (not bundle.zip,
+//          which is made on download and holds this manifest), definitions {key: meaning}.
 // Numbers a file cannot hold (a NaN loss) are null, and `notes` says why.
 #ifndef ABLATE_SERVER_ARTIFACTS_MANIFEST_H_
 #define ABLATE_SERVER_ARTIFACTS_MANIFEST_H_

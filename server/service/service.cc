@@ -299,7 +299,7 @@ absl::StatusOr<std::shared_ptr<const HeldArtifact>> AblationService::GetArtifact
     return absl::FailedPreconditionError(absl::StrCat(
         "job ", request.job_id(), " has not finished; its files are built when it ends."));
   }
-  return downloads_.Take(store_, request.job_id(), request.name());
+  return downloads_.Take(files_, request.job_id(), request.name());
 }
 
 absl::StatusOr<v1::Job> AblationService::CancelJob(const auth::Caller& caller,

@@ -12,6 +12,7 @@
 #include "ablate/v1/ablate.pb.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/artifacts/bundle.h"
 #include "server/auth/authenticator.h"
 #include "server/auth/principal.h"
 #include "server/jobs/cursor_hub.h"
@@ -155,6 +156,7 @@ class AblationService {
   const ServiceOptions options_;
   std::unique_ptr<LiveTails> tails_;
   std::unique_ptr<StreamLimits> streams_;
+  artifacts::BundlingArtifactStore files_{store_};  // the store as downloads see it (bundle.zip)
   DownloadShelf downloads_;
   // Held from counting an owner's active jobs to storing the new one, so that two submits at
   // the limit cannot both pass.
