@@ -1,5 +1,6 @@
 #include "server/artifacts/zip.h"
 
+#include <sys/stat.h>
 #include <zip.h>
 
 #include <memory>
@@ -55,6 +56,9 @@ absl::StatusOr<std::string> MakeZip(const std::string& folder, const std::vector
     zip_set_file_compression(archive, static_cast<zip_uint64_t>(index),
                              stored ? ZIP_CM_STORE : ZIP_CM_DEFLATE, 6);
     zip_file_set_mtime(archive, static_cast<zip_uint64_t>(index), mtime, 0);
+    // Read-only for others once unzipped (libzip's default, 0666, left them writable by all).
+    zip_file_set_external_attributes(archive, static_cast<zip_uint64_t>(index), 0, ZIP_OPSYS_UNIX,
+                                     static_cast<zip_uint32_t>(S_IFREG | 0644) << 16);
   }
   if (zip_close(archive) != 0) {
     absl::Status status = ZipError("cannot write the archive", zip_get_error(archive));

@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zip.h>
 
 #include <algorithm>
@@ -25,6 +26,8 @@ struct Entry {
   std::string data;
   zip_int32_t compression = 0;
   time_t mtime = 0;
+  zip_uint8_t opsys = 0;
+  zip_uint32_t attributes = 0;  // external: the Unix mode in the high 16 bits
 };
 
 // The archive's entries by path, read with libzip; nothing when it does not open.
@@ -46,6 +49,8 @@ std::optional<std::map<std::string, Entry>> ReadZip(const std::string& bytes) {
     entry.index = i;
     entry.compression = stat.comp_method;
     entry.mtime = stat.mtime;
+    zip_file_get_external_attributes(archive, static_cast<zip_uint64_t>(i), 0, &entry.opsys,
+                                     &entry.attributes);
     entry.data.resize(stat.size);
     zip_file_t* file = zip_fopen_index(archive, static_cast<zip_uint64_t>(i), 0);
     if (file == nullptr) return std::nullopt;
@@ -77,6 +82,11 @@ TEST(ZipTest, HoldsEveryEntryUnderTheFolderWithTheSameBytes) {
   // DOS times have two-second resolution, in local time: within a day of the stamp.
   EXPECT_LT(std::abs(static_cast<double>(read->at("job-3/a.json").mtime - absl::ToTimeT(when))),
             86400);
+  // Unzipped, every file is a regular file its owner may write and others only read.
+  for (const auto& [path, entry] : *read) {
+    EXPECT_EQ(entry.opsys, ZIP_OPSYS_UNIX) << path;
+    EXPECT_EQ(entry.attributes >> 16, static_cast<zip_uint32_t>(S_IFREG | 0644)) << path;
+  }
   // The same files at the same time give the same archive.
   EXPECT_EQ(*MakeZip("job-3", entries, when), *zip);
 }
