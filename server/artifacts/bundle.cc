@@ -66,12 +66,16 @@ absl::StatusOr<int64_t> BundlingArtifactStore::ArtifactSize(int64_t job_id,
   absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> files = StoredFiles(job_id);
   if (!files.ok()) return files.status();
   if (files->empty()) return stored.status();
-  // Per entry, a local header and a central directory record (under 100 bytes each besides
-  // the path; 512 leaves room for libzip's extra fields) and deflate's worst case on data it
-  // cannot compress (5 bytes per 16 KiB stored block); then the end records, zip64's included.
-  int64_t bound = 1024;
-  for (const auto& [file, size] : *files) bound += size + size / 1024 + 512;
-  return bound;
+  // The archive: per entry, a local header and a central directory record (under 100 bytes
+  // each besides the path; 512 leaves room for libzip's extra fields) and deflate's worst case
+  // on data it cannot compress (5 bytes per 16 KiB stored block); then the end records, zip64's
+  // included. Making it holds the files too, so a download reserves both.
+  int64_t files_bytes = 0, archive_bound = 1024;
+  for (const auto& [file, size] : *files) {
+    files_bytes += size;
+    archive_bound += size + size / 1024 + 512;
+  }
+  return files_bytes + archive_bound;
 }
 
 }  // namespace ablate::artifacts

@@ -38,8 +38,9 @@ class BundlingArtifactStore final : public store::ArtifactStore {
   // bundle.zip: read every file of the job and zip them (NotFound naming the job and
   // bundle.zip when it has none).
   absl::StatusOr<store::Artifact> GetArtifact(int64_t job_id, const std::string& name) override;
-  // bundle.zip, when made: at least its size (its files' sizes and the archive's headers,
-  // deflate's worst case included), which is what a download reserves before the bytes exist.
+  // bundle.zip, when made: what making it holds at once, its files and at most the archive
+  // (their sizes, its headers and deflate's worst case), which a download reserves before the
+  // bytes exist (the download shelf's --max-download-memory); so at least the bundle's size.
   absl::StatusOr<int64_t> ArtifactSize(int64_t job_id, const std::string& name) override;
 
  private:
