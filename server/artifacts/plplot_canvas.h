@@ -17,10 +17,10 @@ namespace ablate::artifacts::figure {
 
 // Draws one PNG of kPlotWidth × kPlotHeight with PLplot: sets up a stream on the extcairo
 // driver, drawing on a cairo image in memory (no file, nothing left behind by a killed process;
-// the image is kept for the next figure), with the fixed
-// colours and one per run (kFirstRun + i), calls `draw` after plinit, and returns the PNG's
-// bytes. Figures are drawn one at a time (PLplot's state is process-wide). Internal when the
-// driver is missing or the PNG cannot be encoded.
+// the image is kept for the next figure), with the fixed colours and one per run
+// (kFirstRun + i), calls `draw` after plinit, and returns the PNG's bytes. Figures are drawn
+// one at a time (PLplot's state is process-wide). Internal when the driver is missing or the
+// PNG cannot be encoded.
 absl::StatusOr<std::string> DrawPng(const std::vector<uint32_t>& run_colors,
                                     const std::function<void()>& draw);
 
